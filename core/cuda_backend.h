@@ -1,0 +1,47 @@
+// What the CUDA backend (core/cuda/) provides, in terms free of CUDA headers. Builds without CUDA link
+// core/cuda_absent.cpp instead, whose functions say clearly that the backend is absent.
+// Ops run on the device's stream and compute in float32.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/allocator.h"
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/ops.h"
+
+namespace mpncov::cuda {
+
+// ---- runtime ----
+bool built();
+int device_count();
+std::string device_name(int device);
+void synchronize(int device);
+void* allocate(int device, size_t nbytes);
+void deallocate(int device, void* ptr, size_t nbytes);
+AllocatorStats allocator_stats(int device);
+void reset_peak(int device);
+void empty_cache(int device);
+// Copies between any two of host and devices (at least one is CUDA).
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
+
+// ---- ops (float32) ----
+void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b,
+          float beta, float* c, int64_t ldc, int64_t stride_c, int64_t batch);
+void im2col(int device, const float* x, const ops::ConvGeometry& g, int64_t batch, float* col);
+void col2im(int device, const float* col, const ops::ConvGeometry& g, int64_t batch, float* x);
+void unary(int device, ops::Unary op, const float* x, float* y, int64_t n);
+void binary(int device, ops::Binary op, const float* a, const float* b, float* out,
+            const ops::detail::BroadcastPlan& plan);
+void binary_scalar(int device, ops::Binary op, const float* a, float s, float* out, int64_t n);
+void axpby(int device, float alpha, const float* x, float beta, float* y, int64_t n);
+// Fills float32 or int64 elements.
+void fill(int device, void* p, DType dtype, int64_t n, double value);
+void reduce(int device, ops::Reduce op, const float* x, const ops::detail::ReducePlan& plan, float* out,
+            int64_t* index);
+void fill_random(int device, ops::detail::Random kind, float* p, int64_t n, double a, double b,
+                 uint64_t seed, uint64_t stream);
+
+}  // namespace mpncov::cuda

@@ -1,0 +1,85 @@
+// Tensor: a contiguous, typed view into shared storage on one device. No autograd: gradients are
+// separate tensors owned by whoever needs them. Copying a Tensor shares its storage (like a handle);
+// clone() copies the data.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/shape.h"
+
+namespace mpncov {
+
+// A block of device or host memory, freed when the last tensor using it goes.
+struct Storage {
+  Storage(Device device, size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  Device device;
+  size_t nbytes;
+  void* ptr;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: no storage
+
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
+                     Device device = Device::cpu());
+  // A CPU tensor holding the values (converted to dtype).
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
+                            DType dtype = DType::F32);
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return shape_.ndim(); }
+  int64_t dim(int i) const { return shape_[i]; }
+  int64_t numel() const { return shape_.numel(); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool same_storage(const Tensor& o) const { return storage_ == o.storage_ && offset_ == o.offset_; }
+
+  void* raw() const;
+  template <typename T>
+  T* data() const {
+    MPNCOV_CHECK(dtype_ == dtype_of<T>::value, "tensor is ", dtype_name(dtype_), ", asked for ",
+                 dtype_name(dtype_of<T>::value));
+    return static_cast<T*>(raw());
+  }
+
+  // A view with another shape and the same elements; one dimension may be -1.
+  Tensor reshape(const std::vector<int64_t>& dims) const;
+  // A view of rows [begin, end) along dimension 0.
+  Tensor slice(int64_t begin, int64_t end) const;
+
+  Tensor to(Device device) const;  // shares storage when already there
+  Tensor to(DType dtype) const;    // converts (CPU), shares storage when already that type
+  Tensor clone() const;
+  // Copies another tensor's elements (same numel and dtype, any devices).
+  void copy_from(const Tensor& src);
+  void fill(double value);
+  void zero() { fill(0.0); }
+
+  // Host copy of the elements as double (for tests and printing).
+  std::vector<double> to_vector() const;
+  double item() const;  // the single element of a one-element tensor
+
+  std::string str() const;  // "float32 (2, 3) on cpu"
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  size_t offset_ = 0;  // bytes
+  Shape shape_;
+  DType dtype_ = DType::F32;
+  Device device_;
+};
+
+}  // namespace mpncov

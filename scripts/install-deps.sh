@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything mpncov needs from Debian packages. Idempotent: safe to run again.
+# The CUDA toolkit (with cuDNN and cuBLAS) is not a Debian package here: it is found at /usr/local/cuda
+# or CUDAToolkit_ROOT when present, and the GPU backend builds only then.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libopenblas-openmp-dev   # the OpenMP OpenBLAS: shares libgomp's threads instead of fighting them
+  libyaml-cpp-dev libstb-dev doctest-dev
+  libjpeg62-turbo-dev libpng-dev libfftw3-dev
+  python3-torch python3-torchvision python3-numpy python3-pil   # the oracle for tests and the peer for benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

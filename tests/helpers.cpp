@@ -1,0 +1,24 @@
+#include "tests/helpers.h"
+
+#include <array>
+#include <cstdio>
+
+namespace mpncov::test {
+
+std::string run_oracle(const std::string& script, const std::vector<std::string>& args) {
+  const char* python_env = std::getenv("MPNCOV_PYTHON");
+  std::string command = python_env ? python_env : "/usr/bin/python3";
+  command += " '" + std::string(MPNCOV_SOURCE_DIR) + "/tests/oracle/" + script + "'";
+  for (const std::string& a : args) command += " '" + a + "'";
+  command += " 2>&1";
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE_MESSAGE(pipe != nullptr, "cannot start ", command);
+  std::array<char, 4096> buffer;
+  while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe)) output += buffer.data();
+  const int status = pclose(pipe);
+  REQUIRE_MESSAGE(status == 0, "oracle script failed: ", command, "\n", output);
+  return output;
+}
+
+}  // namespace mpncov::test

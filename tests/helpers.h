@@ -1,0 +1,53 @@
+// Shared test helpers: random tensors, comparisons, the PyTorch oracle runner and temporary folders.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "core/ops.h"
+#include "core/tensor.h"
+
+namespace mpncov::test {
+
+// A CPU tensor of uniform values in [low, high) drawn from (seed, stream).
+inline Tensor random_tensor(const Shape& shape, DType dtype = DType::F64, uint64_t seed = 1, double low = -1,
+                            double high = 1) {
+  Tensor t = Tensor::empty(shape, dtype);
+  ops::fill_uniform(t, low, high, seed, 0);
+  return t;
+}
+
+// Largest |a - b| relative to max(1, |b|) over all elements; the sizes must match.
+inline double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i]));
+    if (std::isnan(d) || d > worst) worst = std::isnan(d) ? INFINITY : d;
+  }
+  return worst;
+}
+
+inline double max_rel_diff(const Tensor& a, const Tensor& b) { return max_rel_diff(a.to_vector(), b.to_vector()); }
+
+// Whether a CUDA device can run; GPU tests call this and skip with a reason when not.
+inline bool gpu_present() { return cuda_built() && cuda_device_count() > 0; }
+
+// A fresh empty folder under the build tree for one test.
+inline std::filesystem::path temp_dir(const std::string& name) {
+  std::filesystem::path p = std::filesystem::path(MPNCOV_BINARY_DIR) / "test-tmp" / name;
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+// Runs tests/oracle/SCRIPT with Debian's python3 (which has PyTorch) and the arguments; fails the
+// test with the script's output when it does not succeed.
+std::string run_oracle(const std::string& script, const std::vector<std::string>& args);
+
+}  // namespace mpncov::test
