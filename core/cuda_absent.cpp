@@ -19,6 +19,8 @@ void deallocate(int, void*, size_t) { absent(); }
 AllocatorStats allocator_stats(int) { absent(); }
 void reset_peak(int) { absent(); }
 void empty_cache(int) { absent(); }
+void* allocate_pinned(size_t) { absent(); }
+void deallocate_pinned(void*) { absent(); }
 void copy_bytes(void*, Device, const void*, Device, size_t) { absent(); }
 void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
           int64_t, float, float*, int64_t, int64_t, int64_t) { absent(); }

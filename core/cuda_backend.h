@@ -23,6 +23,9 @@ void deallocate(int device, void* ptr, size_t nbytes);
 AllocatorStats allocator_stats(int device);
 void reset_peak(int device);
 void empty_cache(int device);
+// Page-locked host memory, for fast and asynchronous host <-> device copies.
+void* allocate_pinned(size_t nbytes);
+void deallocate_pinned(void* ptr);
 // Copies between any two of host and devices (at least one is CUDA).
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
 

@@ -8,8 +8,12 @@
 
 namespace mpncov {
 
-Storage::Storage(Device d, size_t n) : device(d), nbytes(n), ptr(allocate(d, n)) {}
-Storage::~Storage() { deallocate(device, ptr, nbytes); }
+Storage::Storage(Device d, size_t n, bool pin)
+    : device(d), nbytes(n), pinned(pin), ptr(pin ? cuda::allocate_pinned(n) : allocate(d, n)) {}
+Storage::~Storage() {
+  if (pinned) cuda::deallocate_pinned(ptr);
+  else deallocate(device, ptr, nbytes);
+}
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   Tensor t;
@@ -17,6 +21,15 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.dtype_ = dtype;
   t.device_ = device;
   t.storage_ = std::make_shared<Storage>(device, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  const bool pin = cuda::built() && cuda::device_count() > 0;
+  t.storage_ = std::make_shared<Storage>(Device::cpu(), t.nbytes(), pin);
   return t;
 }
 

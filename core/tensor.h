@@ -15,13 +15,14 @@ namespace mpncov {
 
 // A block of device or host memory, freed when the last tensor using it goes.
 struct Storage {
-  Storage(Device device, size_t nbytes);
+  Storage(Device device, size_t nbytes, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
   Device device;
   size_t nbytes;
+  bool pinned;  // page-locked host memory (CPU storage only)
   void* ptr;
 };
 
@@ -30,6 +31,9 @@ class Tensor {
   Tensor() = default;  // undefined: no storage
 
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu());
+  // A CPU tensor in page-locked memory when a CUDA device is present (fast, asynchronous copies to the
+  // GPU), else ordinary aligned host memory.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::F32);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu());
   static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
                      Device device = Device::cpu());
@@ -45,6 +49,7 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool pinned() const { return storage_ && storage_->pinned; }
   bool same_storage(const Tensor& o) const { return storage_ == o.storage_ && offset_ == o.offset_; }
 
   void* raw() const;
