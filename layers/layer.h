@@ -1,0 +1,123 @@
+// The layer contract (Caffe's, kept small) and the registry from YAML `type` to factory.
+//
+//   setup(input shapes) -> output shapes   checks arity and shapes; creates the parameters the first
+//                                          time (later calls, e.g. for a new batch size, keep them)
+//   forward(inputs, outputs)               writes (=) the outputs
+//   backward(inputs, outputs, output grads, input grads)
+//                                          writes (=) each defined input grad (an undefined one is not
+//                                          needed) and ACCUMULATES (+=) parameter grads, unless frozen
+//
+// Gradients follow one convention: diff = dL/dx. Layers are written once against core/ops.h; anything
+// device-specific is an op. A layer that may run in place (output sharing its input's storage) says so;
+// its backward then sees the output where the input was.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/tensor.h"
+
+namespace mpncov {
+
+struct Parameter {
+  std::string name;  // local to the layer: "weight", "bias"
+  Tensor value;
+  Tensor grad;
+  double lr_mult = 1.0;
+  double decay_mult = 1.0;
+  bool frozen = false;  // no gradient is computed or applied
+};
+
+struct Buffer {
+  std::string name;  // "running_mean", ...: saved with the weights, not trained
+  Tensor value;
+};
+
+// What a layer needs to create its parameters: where they live and how to draw their initial values.
+struct SetupContext {
+  DType dtype = DType::F32;
+  Device device = Device::cpu();
+  uint64_t seed = 1;     // the run's seed
+  std::string name;      // the layer's full dotted name; it keys the layer's random streams
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  virtual std::string type() const = 0;
+  virtual std::vector<Shape> setup(const std::vector<Shape>& inputs, const SetupContext& ctx) = 0;
+  virtual void forward(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) = 0;
+  virtual void backward(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                        const std::vector<Tensor>& output_grads, const std::vector<Tensor>& input_grads) = 0;
+
+  // Whether output 0 may share input 0's storage.
+  virtual bool can_run_in_place() const { return false; }
+  // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
+  virtual std::map<std::string, double> diagnostics() const { return {}; }
+  // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.
+  virtual double flops() const { return 0; }
+
+  bool training() const { return training_; }
+  virtual void set_training(bool training) { training_ = training; }
+  // The training step, so random layers (dropout) draw a fresh mask each step and the same mask when
+  // the step repeats (gradient checks, resumed runs).
+  void set_step(uint64_t step) { step_ = step; }
+  uint64_t step() const { return step_; }
+
+  std::vector<Parameter>& parameters() { return parameters_; }
+  const std::vector<Parameter>& parameters() const { return parameters_; }
+  std::vector<Buffer>& buffers() { return buffers_; }
+  const std::vector<Buffer>& buffers() const { return buffers_; }
+  Parameter& parameter(const std::string& name);
+  Buffer& buffer(const std::string& name);
+
+  // Moves parameters, their gradients and buffers to a device.
+  void to(Device device);
+  // Sets every parameter gradient to zero.
+  void zero_grad();
+
+ protected:
+  // Adds a parameter (and its zeroed gradient) unless setup already made it; returns it.
+  Parameter& add_parameter(const std::string& name, const Shape& shape, const SetupContext& ctx);
+  Buffer& add_buffer(const std::string& name, const Shape& shape, const SetupContext& ctx, double value);
+  // Seed and stream for this layer's random draws of one purpose: from the run seed, the layer's name and
+  // the purpose, so they do not depend on construction order or thread count.
+  static uint64_t stream_of(const std::string& name, const std::string& purpose);
+
+ private:
+  bool training_ = true;
+  uint64_t step_ = 0;
+  std::vector<Parameter> parameters_;
+  std::vector<Buffer> buffers_;
+};
+
+// ---- registry ----
+using LayerFactory = std::function<std::unique_ptr<Layer>(Config& config)>;
+
+struct LayerInfo {
+  std::string type;
+  std::string summary;                   // one line for help texts
+  LayerFactory factory;
+  // Small input shapes (batch first) for `mpncov gradcheck --layer TYPE` and the tests.
+  std::vector<Shape> example_inputs;
+};
+
+bool register_layer(LayerInfo info);
+const LayerInfo& layer_info(const std::string& type);  // throws naming the nearest known type
+std::vector<std::string> layer_types();
+// Builds a layer from its YAML keys (the caller has declared `type`, `name`, `inputs` etc. as read);
+// unknown keys are errors.
+std::unique_ptr<Layer> make_layer(const std::string& type, Config& config);
+
+}  // namespace mpncov
+
+#define MPNCOV_LAYER_CAT2(a, b) a##b
+#define MPNCOV_LAYER_CAT(a, b) MPNCOV_LAYER_CAT2(a, b)
+// Registers a layer type at start-up: MPNCOV_REGISTER_LAYER({"relu", "summary", factory, {{2, 3}}});
+#define MPNCOV_REGISTER_LAYER(...) \
+  static const bool MPNCOV_LAYER_CAT(mpncov_layer_registered_, __LINE__) = ::mpncov::register_layer(__VA_ARGS__)
