@@ -4,18 +4,50 @@
 
 namespace mpncov {
 
-Config::Config(YAML::Node node, std::string file, std::string owner)
-    : node_(std::move(node)), file_(std::move(file)), owner_(std::move(owner)) {
+Config::Config(YAML::Node node, std::string file, std::string owner, ConfigArgs args, ConfigArgs overrides)
+    : node_(std::move(node)),
+      file_(std::move(file)),
+      owner_(std::move(owner)),
+      args_(std::move(args)),
+      overrides_(std::move(overrides)) {
   if (node_ && !node_.IsNull() && !node_.IsMap())
     throw Error(str(where(), ": ", owner_, ": expected a mapping of keys to values"));
 }
 
-bool Config::has(const std::string& key) const { return node_ && node_.IsMap() && node_[key]; }
+bool Config::has(const std::string& key) const {
+  return overrides_.count(key) || (node_ && node_.IsMap() && node_[key]);
+}
+
+YAML::Node Config::value(const std::string& key) const {
+  auto o = overrides_.find(key);
+  if (o != overrides_.end()) return o->second;
+  if (!node_ || !node_.IsMap() || !node_[key]) return YAML::Node();
+  return resolve(node_[key], key);
+}
+
+YAML::Node Config::resolve(const YAML::Node& v, const std::string& key) const {
+  if (v.IsScalar()) {
+    const std::string text = v.Scalar();
+    if (text.size() < 2 || text[0] != '$') return v;
+    const std::string name = text.substr(1);
+    auto a = args_.find(name);
+    if (a != args_.end()) return a->second;
+    std::vector<std::string> names;
+    for (const auto& kv : args_) names.push_back(kv.first);
+    fail(key, str("refers to an unknown argument '$", name, "'", did_you_mean(name, names)));
+  }
+  if (v.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const YAML::Node& e : v) out.push_back(resolve(e, key));
+    return out;
+  }
+  return v;
+}
 
 std::pair<int64_t, int64_t> Config::get_pair(const std::string& key, std::pair<int64_t, int64_t> fallback) {
   known_.insert(key);
   if (!has(key)) return fallback;
-  const YAML::Node v = node_[key];
+  const YAML::Node v = value(key);
   try {
     if (v.IsScalar()) {
       const int64_t x = v.as<int64_t>();
@@ -42,7 +74,7 @@ void Config::finish() const {
 
 std::string Config::where(const std::string& key) const {
   YAML::Mark mark;
-  if (!key.empty() && has(key)) {
+  if (!key.empty() && node_ && node_.IsMap() && node_[key]) {
     // The mark of the key itself: find it among the mapping's entries.
     for (const auto& kv : node_)
       if (kv.first.as<std::string>() == key) mark = kv.first.Mark();

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -14,12 +15,18 @@
 
 namespace mpncov {
 
+// Values for `$name` placeholders (block arguments in net files).
+using ConfigArgs = std::map<std::string, YAML::Node>;
+
 class Config {
  public:
   // node: a mapping (or null for "no keys"); file: where it came from; owner: e.g. "layer 'conv1' (conv)".
-  Config(YAML::Node node, std::string file, std::string owner);
+  // args: values for "$name" strings among the values; overrides: keys whose values replace the node's.
+  Config(YAML::Node node, std::string file, std::string owner, ConfigArgs args = {}, ConfigArgs overrides = {});
 
   bool has(const std::string& key) const;
+  // The value of a key after overrides and "$name" substitution (a null node when absent).
+  YAML::Node value(const std::string& key) const;
   const YAML::Node& node() const { return node_; }
   const std::string& file() const { return file_; }
   const std::string& owner() const { return owner_; }
@@ -37,10 +44,11 @@ class Config {
   T require(const std::string& key) {
     known_.insert(key);
     if (!has(key)) fail(key, "is required");
+    const YAML::Node v = value(key);
     try {
-      return node_[key].as<T>();
+      return v.as<T>();
     } catch (const YAML::Exception&) {
-      fail(key, str("expected ", type_name<T>(), ", got '", YAML::Dump(node_[key]), "'"));
+      fail(key, str("expected ", type_name<T>(), ", got '", YAML::Dump(v), "'"));
     }
   }
 
@@ -69,9 +77,13 @@ class Config {
     else return "a list";
   }
 
+  YAML::Node resolve(const YAML::Node& v, const std::string& key) const;
+
   YAML::Node node_;
   std::string file_;
   std::string owner_;
+  ConfigArgs args_;
+  ConfigArgs overrides_;
   std::set<std::string> known_;
 };
 

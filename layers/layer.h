@@ -57,6 +57,9 @@ class Layer {
 
   // Whether output 0 may share input 0's storage.
   virtual bool can_run_in_place() const { return false; }
+  // Whether backward reads the outputs. When it does not, the layer after it may overwrite them in place
+  // (e.g. a ReLU after a convolution or batch norm).
+  virtual bool backward_uses_outputs() const { return true; }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

@@ -1,0 +1,259 @@
+#include "nets/net.h"
+
+#include <algorithm>
+
+#include "core/context.h"
+#include "core/ops.h"
+#include "core/text.h"
+
+namespace mpncov {
+namespace {
+
+// Prefixes an error from a layer with where it is defined, unless it already says so.
+[[noreturn]] void rethrow_at(const LayerSpec& l, const Error& e) {
+  const std::string what = e.what();
+  if (what.rfind(l.file, 0) == 0) throw e;
+  throw Error(str(l.where(), ": layer '", l.name, "' (", l.type, "): ", what));
+}
+
+}  // namespace
+
+Net::Net(NetSpec spec) : spec_(std::move(spec)) {
+  MPNCOV_CHECK(!spec_.layers.empty(), spec_.file, ": the net has no layers");
+  for (const LayerSpec& l : spec_.layers) {
+    try {
+      Config config = l.config();
+      layers_.push_back(make_layer(l.type, config));
+    } catch (const Error& e) {
+      rethrow_at(l, e);
+    }
+  }
+  build_graph();
+}
+
+void Net::build_graph() {
+  const size_t n = spec_.layers.size();
+  inputs_.assign(n, {});
+  consumers_.assign(n, {});
+  for (size_t i = 0; i < n; ++i) {
+    for (const std::string& in : spec_.layers[i].inputs) {
+      int j = in == kNetInput ? -1 : spec_.find(in);
+      MPNCOV_CHECK(in == kNetInput || (j >= 0 && j < static_cast<int>(i)), spec_.layers[i].where(), ": layer '",
+                   spec_.layers[i].name, "': input '", in, "' is not an earlier layer");
+      inputs_[i].push_back(j);
+      if (j >= 0) consumers_[static_cast<size_t>(j)].push_back(static_cast<int>(i));
+    }
+  }
+}
+
+int Net::index_of(const std::string& name) const {
+  const int i = spec_.find(name);
+  if (i >= 0) return i;
+  std::vector<std::string> names;
+  for (const LayerSpec& l : spec_.layers) names.push_back(l.name);
+  throw Error(str("net '", spec_.name, "' has no layer '", name, "'", did_you_mean(name, names)));
+}
+
+std::vector<Shape> Net::input_shapes(int i) const {
+  std::vector<Shape> shapes;
+  for (int j : inputs_[static_cast<size_t>(i)]) shapes.push_back(j < 0 ? input_shape_ : output_shapes_[static_cast<size_t>(j)]);
+  return shapes;
+}
+
+void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
+  require_device(device);
+  MPNCOV_CHECK(input.ndim() == 4, "net '", spec_.name, "': the input must be (N, C, H, W), got ", input.str());
+  MPNCOV_CHECK(outputs_.empty() || (dtype == dtype_ && device == device_), "net '", spec_.name,
+               "': set up again with another dtype or device; use to(device) to move it");
+  input_shape_ = input;
+  dtype_ = dtype;
+  device_ = device;
+  const size_t n = layers_.size();
+  output_shapes_.assign(n, Shape());
+  for (size_t i = 0; i < n; ++i) {
+    const LayerSpec& l = spec_.layers[i];
+    SetupContext ctx;
+    ctx.dtype = dtype;
+    ctx.device = device;
+    ctx.seed = seed;
+    ctx.name = l.name;
+    std::vector<Shape> out;
+    try {
+      out = layers_[i]->setup(input_shapes(static_cast<int>(i)), ctx);
+    } catch (const Error& e) {
+      rethrow_at(l, e);
+    }
+    MPNCOV_CHECK(out.size() == 1, l.where(), ": layer '", l.name, "' has ", out.size(),
+                 " outputs; nets support layers with one output");
+    output_shapes_[i] = out[0];
+  }
+  // In place: a layer that allows it, whose single input is another layer's output read by no one else,
+  // whose producer's backward does not read that output.
+  in_place_.assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (!in_place_allowed_ || !layers_[i]->can_run_in_place() || inputs_[i].size() != 1) continue;
+    const int j = inputs_[i][0];
+    if (j < 0 || consumers_[static_cast<size_t>(j)].size() != 1) continue;
+    if (layers_[static_cast<size_t>(j)]->backward_uses_outputs()) continue;
+    in_place_[i] = output_shapes_[i].numel() == output_shapes_[static_cast<size_t>(j)].numel();
+  }
+  outputs_.assign(n, Tensor());
+  for (size_t i = 0; i < n; ++i) {
+    if (in_place_[i]) outputs_[i] = outputs_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
+    else outputs_[i] = Tensor::empty(output_shapes_[i], dtype, device);
+  }
+  // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
+  needs_grad_.assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    bool need = false;
+    for (const Parameter& p : layers_[i]->parameters()) need = need || !p.frozen;
+    for (int j : inputs_[i]) need = need || (j >= 0 && needs_grad_[static_cast<size_t>(j)]);
+    needs_grad_[i] = need;
+  }
+  grads_.assign(n, Tensor());
+  for (size_t i = 0; i < n; ++i) {
+    if (!needs_grad_[i]) continue;
+    if (in_place_[i]) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
+    else grads_[i] = Tensor::empty(output_shapes_[i], dtype, device);
+  }
+  // A layer read by several layers gets its gradient written by the last reader and added by the others.
+  scratch_.assign(n, {});
+  for (size_t i = 0; i < n; ++i) {
+    scratch_[i].assign(inputs_[i].size(), Tensor());
+    for (size_t k = 0; k < inputs_[i].size(); ++k) {
+      const int j = inputs_[i][k];
+      if (j < 0 || !needs_grad_[static_cast<size_t>(j)]) continue;
+      const std::vector<int>& readers = consumers_[static_cast<size_t>(j)];
+      const bool last_reader = *std::max_element(readers.begin(), readers.end()) == static_cast<int>(i);
+      // The same layer may read j twice (add(x, x)): only its first slot writes directly.
+      const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
+      if (!(last_reader && first_slot)) scratch_[i][k] = Tensor::empty(output_shapes_[static_cast<size_t>(j)], dtype, device);
+    }
+  }
+  set_training(training_);
+}
+
+const Tensor& Net::input_tensor(int layer, int k) const {
+  const int j = inputs_[static_cast<size_t>(layer)][static_cast<size_t>(k)];
+  return j < 0 ? input_ : outputs_[static_cast<size_t>(j)];
+}
+
+const Tensor& Net::forward(const Tensor& input) {
+  MPNCOV_CHECK(is_setup(), "net '", spec_.name, "': call setup() before forward()");
+  MPNCOV_CHECK(input.shape() == input_shape_, "net '", spec_.name, "' is set up for input ", input_shape_.str(),
+               ", got ", input.shape().str());
+  MPNCOV_CHECK(input.dtype() == dtype_ && input.device() == device_, "net '", spec_.name, "' runs ",
+               dtype_name(dtype_), " on ", device_.str(), ", got an input ", input.str());
+  input_ = input;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<Tensor> in;
+    for (size_t k = 0; k < inputs_[i].size(); ++k) in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
+    try {
+      layers_[i]->forward(in, {outputs_[i]});
+    } catch (const Error& e) {
+      rethrow_at(spec_.layers[i], e);
+    }
+  }
+  return outputs_.back();
+}
+
+void Net::backward(const Tensor& output_grad) {
+  const size_t n = layers_.size();
+  MPNCOV_CHECK(output_grad.shape() == output_shapes_.back(), "net '", spec_.name, "': the output gradient is ",
+               output_grad.shape().str(), ", the output ", output_shapes_.back().str());
+  if (!needs_grad_[n - 1]) return;  // everything frozen
+  grads_[n - 1].copy_from(output_grad);
+  for (size_t i = n; i-- > 0;) {
+    if (!needs_grad_[i]) continue;
+    std::vector<Tensor> in, in_grads;
+    for (size_t k = 0; k < inputs_[i].size(); ++k) {
+      in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
+      const int j = inputs_[i][k];
+      const bool want = j >= 0 && needs_grad_[static_cast<size_t>(j)];
+      in_grads.push_back(!want ? Tensor() : scratch_[i][k].defined() ? scratch_[i][k] : grads_[static_cast<size_t>(j)]);
+    }
+    try {
+      layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+    } catch (const Error& e) {
+      rethrow_at(spec_.layers[i], e);
+    }
+    for (size_t k = 0; k < inputs_[i].size(); ++k)
+      if (scratch_[i][k].defined()) ops::axpby(1.0, scratch_[i][k], 1.0, grads_[static_cast<size_t>(inputs_[i][k])]);
+  }
+}
+
+void Net::set_training(bool training) {
+  training_ = training;
+  for (auto& l : layers_) l->set_training(training);
+}
+
+void Net::set_step(uint64_t step) {
+  for (auto& l : layers_) l->set_step(step);
+}
+
+void Net::zero_grad() {
+  for (auto& l : layers_) l->zero_grad();
+}
+
+void Net::to(Device device) {
+  require_device(device);
+  for (auto& l : layers_) l->to(device);
+  if (is_setup() && device != device_) {
+    device_ = device;
+    const Shape input = input_shape_;
+    outputs_.clear();
+    setup(input, dtype_, device);
+  }
+  device_ = device;
+}
+
+void Net::freeze(int k) {
+  MPNCOV_CHECK(k >= 0 && k <= spec_.feature_children, "freeze: ", k, " is outside 0..", spec_.feature_children,
+               " (the number of top-level feature items of ", spec_.name, ")");
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const bool frozen = spec_.layers[i].part == NetPart::Features && spec_.layers[i].child < k;
+    for (Parameter& p : layers_[i]->parameters()) p.frozen = frozen;
+  }
+  if (is_setup()) {  // recompute which gradients are needed
+    const Shape input = input_shape_;
+    setup(input, dtype_, device_);
+  }
+}
+
+void Net::set_in_place(bool allowed) {
+  in_place_allowed_ = allowed;
+  if (is_setup()) {
+    const Shape input = input_shape_;
+    setup(input, dtype_, device_);
+  }
+}
+
+const Tensor& Net::output(const std::string& name) const {
+  return outputs_[static_cast<size_t>(index_of(name))];
+}
+
+std::vector<NamedParameter> Net::parameters() {
+  std::vector<NamedParameter> out;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    for (Parameter& p : layers_[i]->parameters())
+      out.push_back({spec_.layers[i].name + "." + p.name, &p, spec_.layers[i].part});
+  return out;
+}
+
+std::vector<NamedTensor> Net::state() {
+  std::vector<NamedTensor> out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (Parameter& p : layers_[i]->parameters()) out.push_back({spec_.layers[i].name + "." + p.name, p.value});
+    for (Buffer& b : layers_[i]->buffers()) out.push_back({spec_.layers[i].name + "." + b.name, b.value});
+  }
+  return out;
+}
+
+int64_t Net::parameter_count() const {
+  int64_t total = 0;
+  for (const auto& l : layers_)
+    for (const Parameter& p : l->parameters()) total += p.value.numel();
+  return total;
+}
+
+}  // namespace mpncov

@@ -1,0 +1,96 @@
+// Net: the layers of a NetSpec run as a DAG. Forward runs the layers in order, keeping every output for
+// backward; backward runs them in reverse, summing the gradients of outputs used by several layers and
+// skipping everything below a frozen prefix (no gradient is computed there). A ReLU-like layer runs in
+// place on its input when that input has no other reader and its producer's backward does not need it.
+// Parameters and buffers are named "<layer>.<param>", exactly as torchvision names them.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/layer.h"
+#include "nets/net_spec.h"
+
+namespace mpncov {
+
+struct NamedParameter {
+  std::string name;  // "layer1.0.conv1.weight"
+  Parameter* parameter;
+  NetPart part;
+};
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+class Net {
+ public:
+  // Creates every layer from its keys (errors name the file, line, layer and key).
+  explicit Net(NetSpec spec);
+
+  const NetSpec& spec() const { return spec_; }
+  // Infers shapes for an input batch (N, C, H, W), creates parameters the first time and allocates the
+  // activations. Call again when the input shape changes; parameters are kept.
+  void setup(const Shape& input, DType dtype = DType::F32, Device device = Device::cpu(), uint64_t seed = 1);
+  bool is_setup() const { return !outputs_.empty(); }
+  const Shape& input_shape() const { return input_shape_; }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+
+  // Runs the net; returns the last layer's output (the logits).
+  const Tensor& forward(const Tensor& input);
+  // From dL/d(output): accumulates parameter gradients (+=).
+  void backward(const Tensor& output_grad);
+
+  void set_training(bool training);
+  bool training() const { return training_; }
+  void set_step(uint64_t step);
+  void zero_grad();
+  void to(Device device);
+  // Freezes the parameters of the first k top-level feature items (the seed's "first k children").
+  void freeze(int k);
+  // In-place execution on or off (off keeps every layer's own output, e.g. for extract).
+  void set_in_place(bool allowed);
+
+  int size() const { return static_cast<int>(layers_.size()); }
+  Layer& layer(int i) { return *layers_[static_cast<size_t>(i)]; }
+  const Layer& layer(int i) const { return *layers_[static_cast<size_t>(i)]; }
+  const LayerSpec& layer_spec(int i) const { return spec_.layers[static_cast<size_t>(i)]; }
+  const Shape& output_shape(int i) const { return output_shapes_[static_cast<size_t>(i)]; }
+  std::vector<Shape> input_shapes(int i) const;
+  bool runs_in_place(int i) const { return in_place_[static_cast<size_t>(i)]; }
+  // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
+  // later one overwrote in place shows that layer's output; set_in_place(false) keeps each one's own.
+  const Tensor& output(const std::string& layer) const;
+  const Tensor& output() const { return outputs_.back(); }
+  int index_of(const std::string& layer) const;
+
+  std::vector<NamedParameter> parameters();
+  // Parameters then buffers, by name: what a weights file holds.
+  std::vector<NamedTensor> state();
+  int64_t parameter_count() const;
+
+ private:
+  void build_graph();
+  const Tensor& input_tensor(int layer, int k) const;
+
+  NetSpec spec_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::vector<int>> inputs_;       // per layer: producing layer indices, -1 for the net input
+  std::vector<std::vector<int>> consumers_;    // per layer: (consumer layer) for its output
+  Shape input_shape_;
+  DType dtype_ = DType::F32;
+  Device device_;
+  bool training_ = true;
+  bool in_place_allowed_ = true;
+  std::vector<bool> in_place_;
+  std::vector<Shape> output_shapes_;
+  std::vector<Tensor> outputs_;
+  std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
+  std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
+  std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-first reader writes
+  Tensor input_;
+};
+
+}  // namespace mpncov

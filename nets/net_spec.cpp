@@ -1,0 +1,308 @@
+#include "nets/net_spec.h"
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/text.h"
+#include "layers/layer.h"
+
+namespace mpncov {
+
+const char* part_name(NetPart part) {
+  switch (part) {
+    case NetPart::Features: return "features";
+    case NetPart::Representation: return "representation";
+    case NetPart::Classifier: return "classifier";
+  }
+  return "?";
+}
+
+std::string LayerSpec::where() const { return line > 0 ? str(file, ":", line) : file; }
+
+Config LayerSpec::config() const {
+  Config c(node, file, str("layer '", name, "' (", type, ")"), args, overrides);
+  for (const char* reserved : {"name", "type", "inputs", "block", "repeat", "args", "first"}) c.ignore(reserved);
+  return c;
+}
+
+int NetSpec::find(const std::string& n) const {
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].name == n) return static_cast<int>(i);
+  return -1;
+}
+
+namespace {
+
+[[noreturn]] void fail_at(const std::string& file, const YAML::Node& node, const std::string& message) {
+  const int line = node && node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+  throw Error(line ? str(file, ":", line, ": ", message) : str(file, ": ", message));
+}
+
+std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+// One scope of names while expanding a list: local name -> full name of the layer whose output it is.
+struct Scope {
+  std::map<std::string, std::string> outputs;
+  std::set<std::string> later;  // names defined further down the same list (to explain forward references)
+  std::string input;            // what `input` means here
+};
+
+struct Expander {
+  NetSpec& spec;
+  const YAML::Node& blocks;
+  NetPart part;
+  const std::string& file;
+  int child = -1;
+  int depth = 0;
+
+  std::string resolve_input(const Scope& scope, const std::string& ref, const YAML::Node& at,
+                            const std::string& layer) {
+    if (ref == kNetInput) return scope.input;
+    auto it = scope.outputs.find(ref);
+    if (it != scope.outputs.end()) return it->second;
+    if (ref == layer)
+      fail_at(file, at, str("layer '", layer, "' takes its own output as input: a cycle"));
+    if (scope.later.count(ref))
+      fail_at(file, at, str("layer '", layer, "' takes input '", ref, "', which is defined after it: a cycle or "
+                            "a forward reference (layers must come after their inputs)"));
+    std::vector<std::string> known = {kNetInput};
+    for (const auto& kv : scope.outputs) known.push_back(kv.first);
+    fail_at(file, at, str("layer '", layer, "': unknown input '", ref, "'", did_you_mean(ref, known)));
+  }
+
+  // Expands `items` in a scope; returns the full name of the last output.
+  std::string expand_list(const YAML::Node& items, Scope scope, const std::string& prefix, const ConfigArgs& args,
+                          bool top_level) {
+    if (!items.IsSequence()) fail_at(file, items, "expected a list of layers");
+    std::string previous = scope.input;
+    // Local names, for forward-reference errors and duplicates.
+    std::set<std::string> seen;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const YAML::Node item = items[i];
+      if (!item.IsMap()) fail_at(file, item, "each layer must be a mapping (name, type, ...)");
+      const std::string local = local_name(item, i, top_level, items.size());
+      if (!seen.insert(local).second) fail_at(file, item, str("duplicate layer name '", local, "'"));
+      scope.later.insert(local);
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      const YAML::Node item = items[i];
+      const std::string local = local_name(item, i, top_level, items.size());
+      scope.later.erase(local);
+      if (top_level && part == NetPart::Features) child = static_cast<int>(i);
+      std::vector<std::string> inputs;
+      if (item["inputs"]) {
+        const YAML::Node in = item["inputs"];
+        if (in.IsScalar()) {
+          inputs.push_back(resolve_input(scope, in.Scalar(), in, local));
+        } else if (in.IsSequence() && in.size() > 0) {
+          for (const YAML::Node& r : in) inputs.push_back(resolve_input(scope, r.as<std::string>(), r, local));
+        } else {
+          fail_at(file, in, str("layer '", local, "': inputs must be a name or a non-empty list of names"));
+        }
+      } else {
+        inputs.push_back(previous);
+      }
+      const std::string full = join(prefix, local);
+      previous = item["block"] ? expand_block_item(item, full, inputs, args) : add_layer(item, full, inputs, args);
+      scope.outputs[local] = previous;
+    }
+    return previous;
+  }
+
+  // An unnamed item is numbered like nn.Sequential's children: "features.3" at the top, "3" in a block;
+  // a lone unnamed representation is "representation".
+  std::string local_name(const YAML::Node& item, size_t index, bool top_level, size_t count) {
+    if (!item["name"]) {
+      if (!top_level) return std::to_string(index);
+      if (part == NetPart::Representation && count == 1) return "representation";
+      return str(part_name(part), ".", index);
+    }
+    const YAML::Node n = item["name"];
+    if (!n.IsScalar() || n.Scalar().empty()) fail_at(file, n, "a layer name must be a non-empty string");
+    return n.Scalar();
+  }
+
+  std::string add_layer(const YAML::Node& item, const std::string& full, const std::vector<std::string>& inputs,
+                        const ConfigArgs& args) {
+    if (!item["type"]) fail_at(file, item, str("layer '", full, "' needs a type (or a block)"));
+    if (item["repeat"] || item["first"] || item["args"])
+      fail_at(file, item, str("layer '", full, "': repeat, first and args belong to block instances"));
+    LayerSpec l;
+    l.name = full;
+    l.type = item["type"].as<std::string>();
+    try {
+      layer_info(l.type);
+    } catch (const Error& e) {
+      fail_at(file, item["type"], str("layer '", full, "': ", e.what()));
+    }
+    if (spec.find(full) >= 0) fail_at(file, item, str("duplicate layer name '", full, "'"));
+    l.inputs = inputs;
+    l.node = item;
+    l.args = args;
+    l.file = file;
+    l.line = item.Mark().line + 1;
+    l.part = part;
+    l.child = part == NetPart::Features ? child : -1;
+    spec.layers.push_back(std::move(l));
+    return full;
+  }
+
+  // The arguments of one block instance: the block's defaults, then the instance's `args`.
+  ConfigArgs block_args(const YAML::Node& def, const std::string& block, const YAML::Node& given,
+                        const ConfigArgs& outer, const std::string& full) {
+    ConfigArgs result;
+    std::vector<std::string> names;
+    if (def["args"]) {
+      if (!def["args"].IsMap()) fail_at(file, def["args"], str("block '", block, "': args must be a mapping"));
+      for (const auto& kv : def["args"]) {
+        names.push_back(kv.first.as<std::string>());
+        result[names.back()] = kv.second;
+      }
+    }
+    if (given) {
+      if (!given.IsMap()) fail_at(file, given, str("block instance '", full, "': args must be a mapping"));
+      for (const auto& kv : given) {
+        const std::string k = kv.first.as<std::string>();
+        if (!result.count(k))
+          fail_at(file, kv.first, str("block instance '", full, "': block '", block, "' has no argument '", k, "'",
+                                      did_you_mean(k, names)));
+        YAML::Node v = kv.second;
+        // A value "$x" refers to the enclosing block's argument x.
+        if (v.IsScalar() && v.Scalar().size() > 1 && v.Scalar()[0] == '$') {
+          auto o = outer.find(v.Scalar().substr(1));
+          if (o == outer.end())
+            fail_at(file, v, str("block instance '", full, "': unknown argument '", v.Scalar(), "'"));
+          v = o->second;
+        }
+        result[k] = v;
+      }
+    }
+    for (const auto& kv : result)
+      if (!kv.second || kv.second.IsNull())
+        fail_at(file, given ? given : def, str("block instance '", full, "': argument '", kv.first, "' of block '",
+                                              block, "' is required"));
+    return result;
+  }
+
+  std::string expand_block_item(const YAML::Node& item, const std::string& full,
+                                const std::vector<std::string>& inputs, const ConfigArgs& outer) {
+    if (item["type"]) fail_at(file, item, str("'", full, "' has both a type and a block"));
+    for (const auto& kv : item) {
+      const std::string k = kv.first.as<std::string>();
+      static const std::vector<std::string> valid = {"name", "block", "inputs", "repeat", "args", "first"};
+      if (std::find(valid.begin(), valid.end(), k) == valid.end())
+        fail_at(file, kv.first, str("block instance '", full, "': unknown key '", k, "'", did_you_mean(k, valid)));
+    }
+    if (inputs.size() != 1) fail_at(file, item, str("block instance '", full, "' takes exactly one input"));
+    int repeat = 0;  // 0: a single instance named `full`; n: instances full.0 ... full.(n-1)
+    if (item["repeat"]) {
+      repeat = item["repeat"].as<int>();
+      if (repeat < 1) fail_at(file, item["repeat"], str("block instance '", full, "': repeat must be at least 1"));
+    }
+    if (item["first"] && !repeat) fail_at(file, item["first"], "'first' needs 'repeat'");
+    std::string previous = inputs[0];
+    for (int r = 0; r < std::max(repeat, 1); ++r) {
+      YAML::Node block_name = item["block"], given = item["args"];
+      if (r == 0 && item["first"]) {
+        const YAML::Node first = item["first"];
+        if (first["block"]) block_name = first["block"];
+        if (first["args"]) {  // merged over the instance's args
+          YAML::Node merged(YAML::NodeType::Map);
+          if (given) for (const auto& kv : given) merged[kv.first] = kv.second;
+          for (const auto& kv : first["args"]) merged[kv.first] = kv.second;
+          given = merged;
+        }
+      }
+      const std::string name = block_name.as<std::string>();
+      const YAML::Node def = blocks ? blocks[name] : YAML::Node();
+      if (!def) {
+        std::vector<std::string> known;
+        if (blocks) for (const auto& kv : blocks) known.push_back(kv.first.as<std::string>());
+        fail_at(file, block_name, str("unknown block '", name, "'", did_you_mean(name, known)));
+      }
+      if (!def["layers"]) fail_at(file, def, str("block '", name, "' has no layers"));
+      if (++depth > 16) fail_at(file, item, str("blocks nested more than 16 deep at '", full, "' (recursion?)"));
+      const ConfigArgs args = block_args(def, name, given, outer, full);
+      Scope scope;
+      scope.input = previous;
+      previous = expand_list(def["layers"], scope, repeat ? join(full, std::to_string(r)) : full, args, false);
+      --depth;
+    }
+    return previous;
+  }
+};
+
+std::vector<int64_t> parse_input_shape(const YAML::Node& n, const std::string& file) {
+  std::vector<int64_t> dims;
+  try {
+    dims = n.as<std::vector<int64_t>>();
+  } catch (const YAML::Exception&) {
+  }
+  if (dims.size() != 3 || dims[0] < 1 || dims[1] < 1 || dims[2] < 1)
+    fail_at(file, n, "input must be [channels, height, width], e.g. [3, 224, 224]");
+  return dims;
+}
+
+}  // namespace
+
+std::string expand_items(NetSpec& spec, const YAML::Node& items, const YAML::Node& blocks, NetPart part,
+                         const std::string& previous, const std::string& file, const std::string& prefix) {
+  Expander e{spec, blocks, part, file};
+  Scope scope;
+  scope.input = previous;
+  // Earlier parts' top-level names stay visible (e.g. a classifier item may name a features layer).
+  for (const LayerSpec& l : spec.layers) scope.outputs[l.name] = l.name;
+  YAML::Node list = items;
+  if (items.IsMap()) {
+    list = YAML::Node(YAML::NodeType::Sequence);
+    list.push_back(items);
+  }
+  return e.expand_list(list, scope, prefix, {}, true);
+}
+
+NetSpec parse_net(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw Error(str(file, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+  if (!root || !root.IsMap()) throw Error(str(file, ": a net file is a mapping with name, input, features, ..."));
+  static const std::vector<std::string> valid = {"name", "input", "blocks", "features", "representation",
+                                                 "classifier", "description"};
+  for (const auto& kv : root) {
+    const std::string k = kv.first.as<std::string>();
+    if (std::find(valid.begin(), valid.end(), k) == valid.end())
+      fail_at(file, kv.first, str("unknown key '", k, "'", did_you_mean(k, valid)));
+  }
+  NetSpec spec;
+  spec.file = file;
+  spec.name = root["name"] ? root["name"].as<std::string>() : file;
+  spec.input_shape = root["input"] ? parse_input_shape(root["input"], file) : std::vector<int64_t>{3, 224, 224};
+  const YAML::Node blocks = root["blocks"];
+  if (blocks && !blocks.IsMap()) fail_at(file, blocks, "blocks must be a mapping of block names to definitions");
+  if (!root["features"] || !root["features"].IsSequence() || root["features"].size() == 0)
+    fail_at(file, root, "the net has no layers: it needs a non-empty 'features' list");
+  std::string last = expand_items(spec, root["features"], blocks, NetPart::Features, kNetInput, file, "");
+  spec.feature_children = static_cast<int>(root["features"].size());
+  if (root["representation"] && !root["representation"].IsNull())
+    last = expand_items(spec, root["representation"], blocks, NetPart::Representation, last, file, "");
+  if (root["classifier"] && !root["classifier"].IsNull())
+    expand_items(spec, root["classifier"], blocks, NetPart::Classifier, last, file, "");
+  return spec;
+}
+
+NetSpec load_net(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(str("cannot open net file '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_net(text.str(), path);
+}
+
+}  // namespace mpncov
