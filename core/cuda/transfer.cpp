@@ -1,0 +1,55 @@
+// Page-locked host memory and copies between host and devices. Copies are synchronous for the host: each
+// is queued on a device's stream (after the work that produced its source) and waited for, so the caller
+// may read, overwrite or free either side as soon as it returns.
+#include <cstring>
+
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/cuda_context.h"
+#include "core/cuda_backend.h"
+
+namespace mpncov::cuda {
+
+void* allocate_pinned(size_t nbytes) {
+  MPNCOV_CHECK(device_count() > 0, "page-locked host memory asked for, but no CUDA device is present");
+  if (nbytes == 0) return nullptr;
+  void* p = nullptr;
+  const cudaError_t e = cudaHostAlloc(&p, nbytes, cudaHostAllocPortable);  // pinned for every device
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    MPNCOV_FAIL("cannot allocate ", nbytes, " bytes of page-locked host memory: ", cudaGetErrorString(e));
+  }
+  return p;
+}
+
+void deallocate_pinned(void* ptr) {
+  if (!ptr) return;
+  // Called from destructors, possibly at exit after the runtime has gone: errors are dropped, not thrown.
+  if (cudaFreeHost(ptr) != cudaSuccess) cudaGetLastError();
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
+  if (nbytes == 0 || dst == src) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memmove(dst, src, nbytes);
+    return;
+  }
+  if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index) {
+    Context& from = context(src_device.index);
+    Context& to = context(dst_device.index);
+    from.synchronize();  // the source's producers, queued on its own stream, finish first
+    DeviceGuard guard(dst_device.index);
+    CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, nbytes, to.stream()));
+    to.synchronize();
+    return;
+  }
+  const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
+  const cudaMemcpyKind kind = src_device.is_cpu()   ? cudaMemcpyHostToDevice
+                              : dst_device.is_cpu() ? cudaMemcpyDeviceToHost
+                                                    : cudaMemcpyDeviceToDevice;
+  Context& ctx = context(device);
+  DeviceGuard guard(device);
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, kind, ctx.stream()));
+  ctx.synchronize();
+}
+
+}  // namespace mpncov::cuda
