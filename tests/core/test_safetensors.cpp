@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/json.h"
+#include "core/npy.h"
 #include "core/safetensors.h"
 #include "tests/core/io_test_util.h"
 
@@ -391,3 +392,18 @@ TEST_CASE("safetensors: a file we write reads in Python (strict format checks) w
 }
 
 }  // TEST_SUITE("oracle")
+
+TEST_SUITE("gpu") {
+
+TEST_CASE("safetensors and npy: tensors on a CUDA device are saved through the host" *
+          doctest::skip(!gpu_present()) * doctest::description("needs a CUDA device")) {
+  const fs::path dir = temp_dir("io_gpu");
+  const Tensor host = sample({3, 5}, DType::F32, 11);
+  const Tensor dev = host.to(Device::cuda(0));
+  save_safetensors((dir / "g.safetensors").string(), {{"w", dev}, {"b", sample({4}, DType::F32, 12).to(Device::cuda(0))}});
+  CHECK(same_bits(load_safetensors((dir / "g.safetensors").string()).tensors.at("w"), host));
+  save_npy((dir / "g.npy").string(), dev);
+  CHECK(same_bits(load_npy((dir / "g.npy").string()), host));
+}
+
+}  // TEST_SUITE("gpu")
