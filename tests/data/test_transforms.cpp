@@ -177,6 +177,17 @@ TEST_CASE("data transforms: the fused path equals whole-image steps bit for bit"
   }
 }
 
+TEST_CASE("data transforms: the SIMD and portable resamplers agree") {
+  const Image img = synthetic_image(203, 157, 21);
+  for (Size size : {Size{64, 48}, Size{203, 90}, Size{300, 200}, Size{17, 157}}) {
+    const Image simd = resize_bilinear(img, size.width, size.height);
+    resample_force_portable(true);
+    const Image portable = resize_bilinear(img, size.width, size.height);
+    resample_force_portable(false);
+    CHECK(simd.same_pixels(portable));
+  }
+}
+
 TEST_CASE("data transforms: DCT-domain scaling stays close to the exact path") {
   const Image img = synthetic_image(1600, 1200, 11);
   const std::vector<uint8_t> jpeg = test::encode_jpeg(img);
