@@ -27,6 +27,7 @@ struct Loader::Slot {
 
 struct Loader::Shared {
   std::mutex mutex;
+  std::mutex log_mutex;  // log lines come from workers and next(): one at a time
   std::condition_variable work_cv, ready_cv, idle_cv;
   std::vector<std::unique_ptr<Slot>> slots;
   std::vector<int> free_slots;
@@ -82,6 +83,7 @@ Loader::~Loader() {
 }
 
 void Loader::log(const std::string& message) const {
+  std::lock_guard<std::mutex> lock(shared_->log_mutex);
   if (options_.log) options_.log(message);
   else std::cerr << message << std::endl;
 }

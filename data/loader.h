@@ -1,6 +1,6 @@
 // Loader: N worker threads decode and augment an ImageFolder into batches, ahead of the training thread.
 //
-//   Loader loader(folder, preset("imagenet", Stage::Train), {.batch_size = 256, .workers = 8, .seed = 1});
+//   Loader loader(folder, preset("imagenet", Stage::Train), options);  // batch_size, workers, seed, ...
 //   for (int64_t epoch = start; epoch < epochs; ++epoch) {
 //     loader.start_epoch(epoch);
 //     while (std::optional<Batch> batch = loader.next()) { ... batch->images, batch->labels ... }
@@ -47,7 +47,7 @@ struct LoaderOptions {
   bool strict = false;       // a bad file is an error instead of being skipped
   bool pin_memory = true;    // page-locked batches when a CUDA device is present (fast async copies)
   DecodeOptions decode;
-  // Where warnings and the per-epoch summary go (default: stderr).
+  // Where warnings and the per-epoch summary go (default: stderr); called from one thread at a time.
   std::function<void(const std::string&)> log;
 };
 

@@ -96,10 +96,6 @@ namespace {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MPNCOV_X86 1
-// Built twice, for AVX2 and for the baseline, the choice made once at load time.
-#define MPNCOV_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define MPNCOV_CLONES
 #endif
 
 inline uint32_t load4(const uint8_t* p) {
@@ -175,9 +171,10 @@ void horizontal_row(const uint8_t* in, const AxisWeights& xa, uint8_t* o) {
   horizontal_row_generic(in, xa, o);
 }
 
-// One output row from taps rows of the horizontal pass: contiguous, so it vectorises.
-MPNCOV_CLONES void vertical_row(const uint8_t* rows, int64_t rows_stride, const int32_t* k, int taps, int row_bytes,
-                                int32_t* sums, uint8_t* o) {
+// One output row from taps rows of the horizontal pass: contiguous, so the compiler vectorises it; built
+// for the baseline and for AVX2 (no ifunc clones: their resolvers run before sanitizers initialise).
+__attribute__((always_inline)) inline void vertical_row_body(const uint8_t* rows, int64_t rows_stride, const int32_t* k,
+                                                             int taps, int row_bytes, int32_t* sums, uint8_t* o) {
   for (int j = 0; j < row_bytes; ++j) sums[j] = kHalf;
   for (int t = 0; t < taps; ++t) {
     const uint8_t* r = rows + t * rows_stride;
@@ -185,6 +182,27 @@ MPNCOV_CLONES void vertical_row(const uint8_t* rows, int64_t rows_stride, const 
     for (int j = 0; j < row_bytes; ++j) sums[j] += r[j] * kt;
   }
   for (int j = 0; j < row_bytes; ++j) o[j] = clip8(sums[j]);
+}
+
+void vertical_row_generic(const uint8_t* rows, int64_t rows_stride, const int32_t* k, int taps, int row_bytes,
+                          int32_t* sums, uint8_t* o) {
+  vertical_row_body(rows, rows_stride, k, taps, row_bytes, sums, o);
+}
+
+#if MPNCOV_X86
+__attribute__((target("avx2"))) void vertical_row_avx2(const uint8_t* rows, int64_t rows_stride, const int32_t* k,
+                                                       int taps, int row_bytes, int32_t* sums, uint8_t* o) {
+  vertical_row_body(rows, rows_stride, k, taps, row_bytes, sums, o);
+}
+#endif
+
+void vertical_row(const uint8_t* rows, int64_t rows_stride, const int32_t* k, int taps, int row_bytes, int32_t* sums,
+                  uint8_t* o) {
+#if MPNCOV_X86
+  if (have_avx2() && !force_portable.load(std::memory_order_relaxed))
+    return vertical_row_avx2(rows, rows_stride, k, taps, row_bytes, sums, o);
+#endif
+  vertical_row_generic(rows, rows_stride, k, taps, row_bytes, sums, o);
 }
 
 }  // namespace
