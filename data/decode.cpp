@@ -44,6 +44,12 @@ ImageFormat sniff_format(const uint8_t* b, size_t n) {
 
 namespace {
 
+// A corrupt or hostile header must not make us allocate gigabytes.
+void check_size(int w, int h) {
+  if (w <= 0 || h <= 0 || int64_t{w} * h > (int64_t{1} << 28))
+    throw DecodeError(str("unreasonable image size ", w, "x", h));
+}
+
 // libjpeg reports fatal errors through error_exit, which must not return: we longjmp back to decode_jpeg,
 // whose frames hold no objects with destructors between setjmp and the library calls.
 struct JpegErrors {
@@ -115,6 +121,7 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
   jpeg_read_header(cinfo, TRUE);
 
   const int full_w = static_cast<int>(cinfo->image_width), full_h = static_cast<int>(cinfo->image_height);
+  check_size(full_w, full_h);
   const bool cmyk = cinfo->num_components == 4;
   if (!cmyk && cinfo->num_components != 1 && cinfo->num_components != 3)
     throw DecodeError(str("unsupported JPEG with ", cinfo->num_components, " components"));
@@ -195,6 +202,7 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
     void operator()(uint8_t* p) const { stbi_image_free(p); }
   };
   std::unique_ptr<uint8_t, Free> owner(pixels);
+  check_size(w, h);
   if (choose) (void)choose(w, h);  // no region or scaling for these formats: decode it all
   out.full_width = out.scaled_width = w;
   out.full_height = out.scaled_height = h;

@@ -34,6 +34,7 @@ struct Loader::Shared {
   std::map<int64_t, int> filling;  // batch -> slot, for batches being filled or ready
 
   bool running = false, quitting = false;
+  std::string fatal;  // a worker failed outside any sample (e.g. no memory for a batch): next() throws it
   int64_t epoch = 0, num_batches = 0, next_batch = 0, next_position = 0, end_position = 0;
   std::vector<int64_t> order;
   int busy = 0;  // samples being made right now
@@ -148,6 +149,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   s.stats.epoch_images = s.stats.epoch_skipped = 0;
   s.epoch_bad_names.clear();
   s.summary_logged = false;
+  s.fatal.clear();
   s.running = true;
   s.work_cv.notify_all();
 }
@@ -157,7 +159,14 @@ void Loader::worker_main() {
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   while (!s.quitting) {
-    if (!work_one(lock, scratch)) s.work_cv.wait(lock);
+    try {
+      if (!work_one(lock, scratch)) s.work_cv.wait(lock);
+    } catch (const std::exception& e) {
+      if (!lock.owns_lock()) lock.lock();
+      if (s.fatal.empty()) s.fatal = str("loader worker: ", e.what());
+      s.running = false;
+      s.ready_cv.notify_all();
+    }
   }
 }
 
@@ -267,9 +276,11 @@ std::optional<Batch> Loader::next() {
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   auto ready = [&] {
+    if (!s.fatal.empty()) return true;
     auto it = s.filling.find(s.next_batch);
     return it != s.filling.end() && s.slots[it->second]->filled == s.slots[it->second]->size;
   };
+  if (!s.fatal.empty()) throw Error(s.fatal);
   if (!s.running || s.next_batch >= s.num_batches) {
     if (s.running && !s.summary_logged) {
       s.summary_logged = true;
@@ -293,6 +304,7 @@ std::optional<Batch> Loader::next() {
     }
   }
   s.stats.wait_seconds += seconds_since(t0);
+  if (!s.fatal.empty()) throw Error(s.fatal);
   const int id = s.filling.at(s.next_batch);
   if (!s.slots[id]->error.empty()) {  // the loader stops here; start_epoch() clears it
     const std::string error = s.slots[id]->error;
