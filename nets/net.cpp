@@ -232,8 +232,8 @@ const Tensor& Net::output(const std::string& name) const {
   return outputs_[static_cast<size_t>(index_of(name))];
 }
 
-std::vector<NamedParameter> Net::parameters() {
-  std::vector<NamedParameter> out;
+std::vector<NetParameter> Net::parameters() {
+  std::vector<NetParameter> out;
   for (size_t i = 0; i < layers_.size(); ++i)
     for (Parameter& p : layers_[i]->parameters())
       out.push_back({spec_.layers[i].name + "." + p.name, &p, spec_.layers[i].part});

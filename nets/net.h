@@ -13,7 +13,7 @@
 
 namespace mpncov {
 
-struct NamedParameter {
+struct NetParameter {
   std::string name;  // "layer1.0.conv1.weight"
   Parameter* parameter;
   NetPart part;
@@ -66,7 +66,7 @@ class Net {
   const Tensor& output() const { return outputs_.back(); }
   int index_of(const std::string& layer) const;
 
-  std::vector<NamedParameter> parameters();
+  std::vector<NetParameter> parameters();
   // Parameters then buffers, by name: what a weights file holds.
   std::vector<NamedTensor> state();
   int64_t parameter_count() const;

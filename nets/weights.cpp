@@ -35,7 +35,7 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   WeightsLoadReport report;
   std::set<std::string> used;
   std::map<std::string, NetPart> part_of;
-  for (const NamedParameter& p : net.parameters()) part_of[p.name] = p.part;
+  for (const NetParameter& p : net.parameters()) part_of[p.name] = p.part;
   std::vector<std::string> optional_missing;
   for (NamedTensor& t : net.state()) {
     if (!file.contains(t.name)) {

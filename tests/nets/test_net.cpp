@@ -83,7 +83,7 @@ TEST_CASE("net spec: names compose with dots, blocks expand, parts and children 
   CHECK(net.output().shape() == Shape({2, 3}));
   CHECK(net.output_shape(net.index_of("stage.0.add")) == Shape({2, 4, 6, 5}));
   std::vector<std::string> params;
-  for (const NamedParameter& p : net.parameters()) params.push_back(p.name);
+  for (const NetParameter& p : net.parameters()) params.push_back(p.name);
   CHECK(params.front() == "conv1.weight");
   CHECK(std::find(params.begin(), params.end(), "stage.0.proj.bias") != params.end());
   CHECK(std::find(params.begin(), params.end(), "classifier.2.weight") != params.end());
@@ -122,7 +122,7 @@ TEST_CASE("net: backward through fan-out, in-place layers and the classifier mat
   loss(net, x, w);
   net.backward(w);
   const double h = 1e-6;
-  for (NamedParameter& p : net.parameters()) {
+  for (NetParameter& p : net.parameters()) {
     double* v = p.parameter->value.data<double>();
     const std::vector<double> grad = p.parameter->grad.to_vector();
     for (int64_t i = 0; i < p.parameter->value.numel(); i += 7) {
@@ -147,7 +147,7 @@ TEST_CASE("net: a frozen prefix gets no gradient and computes none below it") {
   net.zero_grad();
   net.forward(x);
   net.backward(test::random_tensor({2, 3}, DType::F64, 4));
-  for (NamedParameter& p : net.parameters()) {
+  for (NetParameter& p : net.parameters()) {
     std::vector<double> g = p.parameter->grad.to_vector();
     const bool all_zero = std::all_of(g.begin(), g.end(), [](double v) { return v == 0; });
     INFO(p.name);
