@@ -136,7 +136,7 @@ class HeaderParser {
       v.type = HeaderValue::Type::Tuple;
       parse_tuple(v.tuple);
     } else if (c == '[') {
-      fail("structured (record) dtypes are not supported");
+      fail("unexpected list (structured (record) dtypes are not supported)");
     } else {
       fail("expected a string, True, False or a tuple");
     }

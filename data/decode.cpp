@@ -1,0 +1,224 @@
+#include "data/decode.h"
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <jerror.h>
+#include <jpeglib.h>
+#include <stb_image.h>
+
+#include "data/file.h"
+
+namespace mpncov::data {
+
+const char* format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Jpeg: return "JPEG";
+    case ImageFormat::Png: return "PNG";
+    case ImageFormat::Bmp: return "BMP";
+    case ImageFormat::Gif: return "GIF";
+    case ImageFormat::Pnm: return "PNM";
+    case ImageFormat::Tiff: return "TIFF";
+    case ImageFormat::Webp: return "WebP";
+    case ImageFormat::Unknown: break;
+  }
+  return "unknown";
+}
+
+ImageFormat sniff_format(const uint8_t* b, size_t n) {
+  auto starts = [&](const char* magic, size_t len, size_t at = 0) {
+    return n >= at + len && std::memcmp(b + at, magic, len) == 0;
+  };
+  if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::Jpeg;
+  if (starts("\x89PNG\r\n\x1a\n", 8)) return ImageFormat::Png;
+  if (starts("BM", 2)) return ImageFormat::Bmp;
+  if (starts("GIF87a", 6) || starts("GIF89a", 6)) return ImageFormat::Gif;
+  if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return ImageFormat::Pnm;
+  if (starts("II*\0", 4) || starts("MM\0*", 4)) return ImageFormat::Tiff;
+  if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return ImageFormat::Webp;
+  return ImageFormat::Unknown;
+}
+
+namespace {
+
+// libjpeg reports fatal errors through error_exit, which must not return: we longjmp back to decode_jpeg,
+// whose frames hold no objects with destructors between setjmp and the library calls.
+struct JpegErrors {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_on_error(j_common_ptr cinfo) {
+  auto* errors = reinterpret_cast<JpegErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+// Warnings are ignored (PIL ignores them too, e.g. extraneous bytes before a marker) except running out
+// of data: libjpeg would pad the image with grey, PIL refuses the file as truncated, and so do we.
+void jpeg_on_message(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(cinfo);
+}
+
+struct JpegState {
+  jpeg_decompress_struct cinfo;
+  JpegErrors errors;
+  std::vector<uint8_t> cmyk_row;
+  JpegState() {
+    std::memset(&cinfo, 0, sizeof(cinfo));  // so jpeg_destroy is safe even before create
+    cinfo.err = jpeg_std_error(&errors.pub);
+    errors.pub.error_exit = jpeg_on_error;
+    errors.pub.emit_message = jpeg_on_message;
+    errors.message[0] = '\0';
+  }
+  ~JpegState() { jpeg_destroy_decompress(&cinfo); }
+};
+
+// PIL's conversion of Adobe (inverted) CMYK to RGB: value = (255 - c) * (255 - k) / 255, rounded; the
+// stored bytes are already 255 - c and 255 - k.
+inline uint8_t mul255(int a, int b) {
+  const int t = a * b + 128;
+  return static_cast<uint8_t>(((t >> 8) + t) >> 8);
+}
+
+void cmyk_to_rgb(const uint8_t* in, uint8_t* out, int width) {
+  for (int x = 0; x < width; ++x, in += 4, out += 3) {
+    out[0] = mul255(in[0], in[3]);
+    out[1] = mul255(in[1], in[3]);
+    out[2] = mul255(in[2], in[3]);
+  }
+}
+
+// Extra decoded pixels around a requested region, so that the edge effects of a cropped decode (fancy
+// upsampling treats the crop edge as the image edge) stay outside it.
+constexpr int kRegionMargin = 8;
+
+void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
+                 const std::function<DecodeRegion(int, int)>& choose) {
+  JpegState st;
+  jpeg_decompress_struct* cinfo = &st.cinfo;
+  if (setjmp(st.errors.jump)) throw DecodeError(str("corrupt JPEG: ", st.errors.message));
+  jpeg_create_decompress(cinfo);
+  jpeg_mem_src(cinfo, bytes, static_cast<unsigned long>(size));
+  jpeg_read_header(cinfo, TRUE);
+
+  const int full_w = static_cast<int>(cinfo->image_width), full_h = static_cast<int>(cinfo->image_height);
+  const bool cmyk = cinfo->num_components == 4;
+  if (!cmyk && cinfo->num_components != 1 && cinfo->num_components != 3)
+    throw DecodeError(str("unsupported JPEG with ", cinfo->num_components, " components"));
+  DecodeRegion region;
+  if (choose) region = choose(full_w, full_h);
+  const int denom = region.scale_denom;
+  if (denom != 1 && denom != 2 && denom != 4 && denom != 8)
+    throw Error(str("JPEG scale 1/", denom, " is not one of 1, 1/2, 1/4, 1/8"));
+
+  cinfo->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  cinfo->scale_num = 1;
+  cinfo->scale_denom = static_cast<unsigned>(denom);
+  jpeg_start_decompress(cinfo);
+  const int scaled_w = static_cast<int>(cinfo->output_width), scaled_h = static_cast<int>(cinfo->output_height);
+
+  // The region in scaled pixels, with a margin.
+  int x0 = 0, x1 = scaled_w, y0 = 0, y1 = scaled_h;
+  if (region.width >= 0 && region.height >= 0) {
+    x0 = std::max(0, region.x / denom - kRegionMargin);
+    y0 = std::max(0, region.y / denom - kRegionMargin);
+    x1 = std::min(scaled_w, (region.x + region.width + denom - 1) / denom + kRegionMargin);
+    y1 = std::min(scaled_h, (region.y + region.height + denom - 1) / denom + kRegionMargin);
+    if (x1 <= x0 || y1 <= y0) throw Error("empty JPEG decode region");
+  }
+  if (x0 > 0 || x1 < scaled_w) {
+    JDIMENSION xoff = static_cast<JDIMENSION>(x0), width = static_cast<JDIMENSION>(x1 - x0);
+    jpeg_crop_scanline(cinfo, &xoff, &width);  // widens to iMCU boundaries
+    x0 = static_cast<int>(xoff);
+    x1 = x0 + static_cast<int>(width);
+  }
+  if (y0 > 0) jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(y0));
+
+  out.full_width = full_w;
+  out.full_height = full_h;
+  out.scale_denom = denom;
+  out.scaled_width = scaled_w;
+  out.scaled_height = scaled_h;
+  out.x0 = x0;
+  out.y0 = y0;
+  out.format = ImageFormat::Jpeg;
+  const int w = x1 - x0;
+  out.image.resize(w, y1 - y0);
+  if (cmyk) st.cmyk_row.resize(static_cast<size_t>(w) * 4);
+  for (int y = y0; y < y1;) {
+    JSAMPROW row = cmyk ? st.cmyk_row.data() : out.image.row(y - y0);
+    const int got = static_cast<int>(jpeg_read_scanlines(cinfo, &row, 1));
+    if (got != 1) throw DecodeError("JPEG decoder returned no rows");
+    if (cmyk) cmyk_to_rgb(st.cmyk_row.data(), out.image.row(y - y0), w);
+    y += got;
+  }
+  // The rows below the region are never decoded: abort instead of finish.
+  jpeg_abort_decompress(cinfo);
+}
+
+void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
+                const std::function<DecodeRegion(int, int)>& choose) {
+  if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
+  int w = 0, h = 0, channels = 0;
+  uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
+  if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
+  struct Free {
+    void operator()(uint8_t* p) const { stbi_image_free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> owner(pixels);
+  if (choose) (void)choose(w, h);  // no region or scaling for these formats: decode it all
+  out.full_width = out.scaled_width = w;
+  out.full_height = out.scaled_height = h;
+  out.scale_denom = 1;
+  out.x0 = out.y0 = 0;
+  out.format = format;
+  out.image.resize(w, h);
+  std::memcpy(out.image.data(), pixels, static_cast<size_t>(w) * h * 3);
+}
+
+}  // namespace
+
+void decode(const uint8_t* bytes, size_t size, Decoded& out,
+            const std::function<DecodeRegion(int, int)>& choose) {
+  if (size == 0) throw DecodeError("empty file (0 bytes)");
+  const ImageFormat format = sniff_format(bytes, size);
+  switch (format) {
+    case ImageFormat::Jpeg:
+      decode_jpeg(bytes, size, out, choose);
+      return;
+    case ImageFormat::Png:
+    case ImageFormat::Bmp:
+    case ImageFormat::Gif:
+    case ImageFormat::Pnm:
+      decode_stb(bytes, size, format, out, choose);
+      return;
+    case ImageFormat::Tiff:
+    case ImageFormat::Webp:
+      throw DecodeError(str("unsupported image format ", format_name(format)));
+    case ImageFormat::Unknown:
+      break;
+  }
+  throw DecodeError("not an image (unrecognised content)");
+}
+
+Image decode_image(const uint8_t* bytes, size_t size) {
+  Decoded d;
+  decode(bytes, size, d);
+  return std::move(d.image);
+}
+
+Image decode_file(const std::string& path) {
+  std::vector<uint8_t> bytes;
+  read_file(path, bytes);
+  try {
+    return decode_image(bytes.data(), bytes.size());
+  } catch (const DecodeError& e) {
+    throw DecodeError(str(path, ": ", e.what()));
+  }
+}
+
+}  // namespace mpncov::data

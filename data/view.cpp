@@ -1,0 +1,153 @@
+#include "data/view.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace mpncov::data {
+
+View whole_image_view(int width, int height) {
+  MPNCOV_CHECK(width > 0 && height > 0, "empty image ", width, "x", height);
+  View v;
+  v.source = Rect{0, 0, width, height};
+  v.resized = Size{width, height};
+  v.window = Rect{0, 0, width, height};
+  return v;
+}
+
+namespace {
+bool window_is_whole(const View& v) {
+  return v.window == Rect{0, 0, v.resized.width, v.resized.height};
+}
+}  // namespace
+
+void view_crop(View& v, const Rect& box_in) {
+  MPNCOV_CHECK(box_in.width > 0 && box_in.height > 0, "empty crop ", box_in.str());
+  Rect box = box_in;
+  if (v.flip) box.x = v.window.width - box.x - box.width;  // the same pixels, before the mirror
+  const bool inside = box.x >= 0 && box.y >= 0 && box.x + box.width <= v.window.width &&
+                      box.y + box.height <= v.window.height;
+  if (!v.resize_applied && window_is_whole(v) && inside) {
+    // Crop before any resize: it narrows what gets resized (PIL crops, then resizes the crop).
+    v.source = Rect{v.source.x + box.x, v.source.y + box.y, box.width, box.height};
+    v.resized = Size{box.width, box.height};
+    v.window = Rect{0, 0, box.width, box.height};
+  } else {
+    v.window = Rect{v.window.x + box.x, v.window.y + box.y, box.width, box.height};
+  }
+}
+
+void view_resize(View& v, Size size) {
+  MPNCOV_CHECK(size.width > 0 && size.height > 0, "resize to an empty size");
+  if (size.width == v.window.width && size.height == v.window.height) return;  // torchvision returns it as is
+  MPNCOV_CHECK(!v.resize_applied && !v.flip && window_is_whole(v),
+               "a resize after a resize, a flip or a padded crop cannot be fused into one view");
+  v.resized = size;
+  v.window = Rect{0, 0, size.width, size.height};
+  v.resize_applied = true;
+}
+
+void view_hflip(View& v) { v.flip = !v.flip; }
+
+Rect view_source_region(const View& v) {
+  auto axis = [](int src0, int src_len, int resized, int win0, int win_len, int* lo, int* hi) {
+    const int a = std::max(0, win0), b = std::min(resized, win0 + win_len);
+    if (a >= b) {  // the window shows only padding
+      *lo = src0;
+      *hi = src0 + 1;
+      return;
+    }
+    const double scale = static_cast<double>(src_len) / resized;
+    const double support = std::max(scale, 1.0);
+    const int l = static_cast<int>(std::floor(a * scale - support)) - 1;
+    const int h = static_cast<int>(std::ceil(b * scale + support)) + 1;
+    *lo = src0 + std::max(0, l);
+    *hi = src0 + std::min(src_len, h);
+  };
+  int x0, x1, y0, y1;
+  axis(v.source.x, v.source.width, v.resized.width, v.window.x, v.window.width, &x0, &x1);
+  axis(v.source.y, v.source.height, v.resized.height, v.window.y, v.window.height, &y0, &y1);
+  return Rect{x0, y0, x1 - x0, y1 - y0};
+}
+
+int view_max_scale_denom(const View& v, double margin) {
+  for (int d : {8, 4, 2}) {
+    if (v.source.width >= margin * d * v.resized.width && v.source.height >= margin * d * v.resized.height)
+      return d;
+  }
+  return 1;
+}
+
+namespace {
+
+// One axis of the view in the decoded buffer's coordinates: the filter for resized pixels [a, b).
+void view_axis(int src0, int src_len, int resized, int a, int b, int denom, int scaled_size, int buffer0,
+               int buffer_len, AxisWeights& axis) {
+  // The source span at the decoded scale; at scale 1 this is exactly PIL's crop-then-resize.
+  const int lo = src0 / denom;  // floor: src0 >= 0
+  const int hi = std::min(scaled_size, (src0 + src_len + denom - 1) / denom);
+  const double in0 = static_cast<double>(src0) / denom - lo;
+  const double in1 = static_cast<double>(src0 + src_len) / denom - lo;
+  bilinear_axis(hi - lo, in0, in1, resized, a, b, lo - buffer0, axis);
+  MPNCOV_CHECK(axis.count() == 0 || (axis.source_begin() >= 0 && axis.source_end() <= buffer_len),
+               "internal error: the decoded region misses pixels the view needs");
+}
+
+}  // namespace
+
+void render_view(const Decoded& d, const View& v, const Normalize& normalize, float* out, RenderScratch& s) {
+  MPNCOV_CHECK(v.source.x >= 0 && v.source.y >= 0 && v.source.x + v.source.width <= d.full_width &&
+                   v.source.y + v.source.height <= d.full_height,
+               "view source ", v.source.str(), " is outside the ", d.full_width, "x", d.full_height, " image");
+  const int W = v.window.width, H = v.window.height;
+  // The window's part inside the resized image: columns [xa, xb), rows [ya, yb) in resized pixels.
+  const int xa = std::clamp(v.window.x, 0, v.resized.width), xb = std::clamp(v.window.x + W, 0, v.resized.width);
+  const int ya = std::clamp(v.window.y, 0, v.resized.height), yb = std::clamp(v.window.y + H, 0, v.resized.height);
+  const int cols = std::max(0, xb - xa), rows = std::max(0, yb - ya);
+  if (cols > 0 && rows > 0) {
+    view_axis(v.source.x, v.source.width, v.resized.width, xa, xb, d.scale_denom, d.scaled_width, d.x0,
+              d.image.width(), s.x_axis);
+    view_axis(v.source.y, v.source.height, v.resized.height, ya, yb, d.scale_denom, d.scaled_height, d.y0,
+              d.image.height(), s.y_axis);
+    s.window.resize(static_cast<size_t>(cols) * rows * 3);
+    resample(d.image.data(), d.image.stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{cols} * 3, s.resample);
+  }
+  // Normalise into planes, mirroring and zero-padding as the view says.
+  const int64_t plane = int64_t{W} * H;
+  for (int c = 0; c < 3; ++c) {
+    const float* table = normalize.table(c);
+    const float zero = table[0];
+    for (int y = 0; y < H; ++y) {
+      float* o = out + c * plane + int64_t{y} * W;
+      const int ry = v.window.y + y;
+      if (ry < ya || ry >= yb || cols == 0) {
+        std::fill(o, o + W, zero);
+        continue;
+      }
+      const uint8_t* in = s.window.data() + (static_cast<size_t>(ry - ya) * cols) * 3 + c;
+      // Window columns [lo, hi) lie inside the resized image; output column x shows window column x, or
+      // W-1-x when mirrored.
+      const int lo = cols > 0 ? xa - v.window.x : 0, hi = cols > 0 ? xb - v.window.x : 0;
+      const int out_lo = v.flip ? W - hi : lo, out_hi = v.flip ? W - lo : hi;
+      std::fill(o, o + out_lo, zero);
+      if (v.flip) {
+        for (int x = out_lo; x < out_hi; ++x) o[x] = table[in[3 * (W - 1 - x - lo)]];
+      } else {
+        for (int x = out_lo; x < out_hi; ++x) o[x] = table[in[3 * (x - lo)]];
+      }
+      std::fill(o + out_hi, o + W, zero);
+    }
+  }
+}
+
+Image render_view_reference(const Image& image, const View& v) {
+  Image part = crop(image, v.source);
+  if (part.width() != v.resized.width || part.height() != v.resized.height)
+    part = resize_bilinear(part, v.resized.width, v.resized.height);
+  part = crop(part, v.window);
+  if (v.flip) return hflip(part);
+  return part;
+}
+
+}  // namespace mpncov::data
