@@ -58,7 +58,9 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
     report.loaded.push_back(t.name);
   }
   for (const SafetensorsEntry& e : file.entries())
-    if (!used.count(e.name) && !ends_with(e.name, ".num_batches_tracked")) report.unexpected.push_back(e.name);
+    // "@..." entries are a checkpoint's optimiser state (train/checkpoint.h), not weights.
+    if (!used.count(e.name) && !ends_with(e.name, ".num_batches_tracked") && e.name[0] != '@')
+      report.unexpected.push_back(e.name);
   const bool clean = report.missing.empty() && report.unexpected.empty() && report.mismatched.empty();
   if (options.strict && !clean)
     throw Error(str(path, ": the weights do not match net '", net.spec().name, "': ", report.summary(),
