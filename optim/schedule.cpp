@@ -200,9 +200,10 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
     case Kind::Step: {
       const auto milestones = c.require<std::vector<int64_t>>("milestones");
       for (size_t i = 0; i < milestones.size(); ++i) {
-        c.check(milestones[i] >= 0, "milestones", str("must not be negative, got ", milestones[i]));
-        c.check(i == 0 || milestones[i] > milestones[i - 1], "milestones",
-                str("must increase, got ", milestones[i - 1], " then ", milestones[i]));
+        // Plain ifs: check()'s message would be built (reading milestones[i - 1]) even when it passes.
+        if (milestones[i] < 0) c.fail("milestones", str("must not be negative, got ", milestones[i]));
+        if (i > 0 && milestones[i] <= milestones[i - 1])
+          c.fail("milestones", str("must increase, got ", milestones[i - 1], " then ", milestones[i]));
       }
       const double gamma = c.get<double>("gamma", 0.1);
       c.check(gamma > 0, "gamma", str("must be positive, got ", gamma));

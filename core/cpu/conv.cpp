@@ -1,0 +1,137 @@
+// Convolution on the CPU: im2col + GEMM per image and group; a 1x1, stride-1, unpadded kernel is a plain
+// GEMM on the image itself. With at least as many images as threads, threads split the batch and each
+// runs single-threaded GEMMs (OpenBLAS's OpenMP build stays on one thread inside a parallel region);
+// with fewer images, images run one after another and OpenBLAS threads each GEMM.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/cpu/cpu_ops.h"
+#include "core/cpu/nn_cpu.h"
+
+namespace mpncov::cpu {
+namespace {
+
+bool is_pointwise(const ops::ConvGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+}
+
+// A per-thread scratch buffer that only grows, so steady-state steps allocate nothing.
+template <typename T>
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+template <typename T>
+void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+           int64_t ldb, T beta, T* c, int64_t ldc) {
+  gemm<T>(ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+
+bool split_batch(int64_t n) { return n >= omp_get_max_threads() && omp_get_max_threads() > 1; }
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const ops::ConvGeometry& g,
+                    int64_t out_channels, int64_t groups) {
+  const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
+  const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;
+  const bool pointwise = is_pointwise(g);
+#pragma omp parallel for schedule(static) if (split_batch(n))
+  for (int64_t i = 0; i < n; ++i) {
+    T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
+    T* yi = y + i * out_channels * cols;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const T* xg = x + i * in_image + gi * in_group;
+      if (!pointwise) im2col<T>(xg, g, col);
+      gemm1<T>(false, false, og, cols, k, T(1), w + gi * og * k, k, pointwise ? xg : col, cols, T(0),
+               yi + gi * og * cols, cols);
+    }
+    if (b)
+      for (int64_t o = 0; o < out_channels; ++o) {
+        T* row = yi + o * cols;
+        const T bo = b[o];
+        for (int64_t j = 0; j < cols; ++j) row[j] += bo;
+      }
+  }
+}
+
+template <typename T>
+void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
+                     const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
+  const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;
+  const int64_t wsize = out_channels * k;
+  const bool pointwise = is_pointwise(g);
+  const bool split = split_batch(n);
+
+  if (db) {
+#pragma omp parallel for schedule(static) if (out_channels * n * cols > (1 << 15))
+    for (int64_t o = 0; o < out_channels; ++o) {
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const T* row = dy + (i * out_channels + o) * cols;
+        T part = 0;
+        for (int64_t j = 0; j < cols; ++j) part += row[j];
+        s += part;
+      }
+      db[o] += static_cast<T>(s);
+    }
+  }
+  if (!dx && !dw) return;
+
+#pragma omp parallel if (split)
+  {
+    // Each thread sums its images' weight gradients privately, then adds them to dw once.
+    T* dw_local = nullptr;
+    if (dw) {
+      dw_local = split ? scratch<T>(1, static_cast<size_t>(wsize)) : dw;
+      if (split) std::fill(dw_local, dw_local + wsize, T(0));
+    }
+    T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const T* dyi = dy + i * out_channels * cols;
+      for (int64_t gi = 0; gi < groups; ++gi) {
+        const T* dyg = dyi + gi * og * cols;
+        const T* wg = w + gi * og * k;
+        if (dw) {
+          const T* xg = x + i * in_image + gi * in_group;
+          if (!pointwise) im2col<T>(xg, g, col);
+          gemm1<T>(false, true, og, k, cols, T(1), dyg, cols, pointwise ? xg : col, cols, T(1), dw_local + gi * og * k,
+                   k);
+        }
+        if (dx) {
+          T* dxg = dx + i * in_image + gi * in_group;
+          if (pointwise) {
+            gemm1<T>(true, false, k, cols, og, T(1), wg, k, dyg, cols, T(0), dxg, cols);
+          } else {
+            gemm1<T>(true, false, k, cols, og, T(1), wg, k, dyg, cols, T(0), col, cols);
+            std::fill(dxg, dxg + in_group, T(0));
+            col2im<T>(col, g, dxg);
+          }
+        }
+      }
+    }
+    if (dw && split) {
+#pragma omp critical(mpncov_conv_dw)
+      for (int64_t j = 0; j < wsize; ++j) dw[j] += dw_local[j];
+    }
+  }
+}
+
+template void conv2d_forward<float>(const float*, const float*, const float*, float*, int64_t,
+                                    const ops::ConvGeometry&, int64_t, int64_t);
+template void conv2d_forward<double>(const double*, const double*, const double*, double*, int64_t,
+                                     const ops::ConvGeometry&, int64_t, int64_t);
+template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, int64_t,
+                                     const ops::ConvGeometry&, int64_t, int64_t);
+template void conv2d_backward<double>(const double*, const double*, const double*, double*, double*, double*,
+                                      int64_t, const ops::ConvGeometry&, int64_t, int64_t);
+
+}  // namespace mpncov::cpu

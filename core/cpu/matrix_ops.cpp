@@ -1,0 +1,247 @@
+// Batched small-matrix ops on the CPU (core/matrix_ops.h). Products go to OpenBLAS one matrix at a time;
+// with several matrices and threads, OpenMP spreads them over the threads and OpenBLAS (its OpenMP build)
+// runs single-threaded inside, which beats threading each 256 x 256 product.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/cpu/matrix_cpu.h"
+
+namespace mpncov::cpu {
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 15;  // elements below which threads cost more than they save
+constexpr int64_t kPanel = 32;             // rows per panel of a triangular product
+
+void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+              beta, c, static_cast<int>(ldc));
+}
+void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+              beta, c, static_cast<int>(ldc));
+}
+
+// Rows [r0, r1) of c = alpha op(a) op(b) + beta c, columns [c0, n).
+template <typename T>
+void panel(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+           T beta, T* c, int64_t r0, int64_t r1, int64_t c0) {
+  if (k == 0) {
+    for (int64_t i = r0; i < r1; ++i)
+      for (int64_t j = c0; j < n; ++j) c[i * n + j] = beta == T(0) ? T(0) : beta * c[i * n + j];
+    return;
+  }
+  // Row r of op(a): row r of a, or column r of a when transposed. Column j of op(b): likewise.
+  const T* ap = ta ? a + r0 : a + r0 * lda;
+  const T* bp = tb ? b + c0 * ldb : b + c0;
+  blas(ta, tb, r1 - r0, n - c0, k, alpha, ap, lda, bp, ldb, beta, c + r0 * n + c0, n);
+}
+
+}  // namespace
+
+template <typename T>
+void square_matmul(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, int64_t sa,
+                   const T* b, int64_t ldb, int64_t sb, T beta, T* c, int64_t batch, ops::Structure structure) {
+  const bool triangular = structure != ops::Structure::General;
+  const int64_t panels = triangular ? (n + kPanel - 1) / kPanel : 1;
+  const int64_t tasks = batch * panels;
+  // One thread per task when there are enough tasks; otherwise a threaded BLAS call per task.
+  const bool spread = omp_get_max_threads() > 1 && tasks >= omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic) if (spread)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t i = t / panels, p = t % panels;
+    const int64_t r0 = triangular ? p * kPanel : 0, r1 = triangular ? std::min(n, r0 + kPanel) : n;
+    panel(ta, tb, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * n * n, r0, r1, triangular ? r0 : 0);
+  }
+  if (!triangular) return;
+  const T sign = structure == ops::Structure::Skew ? T(-1) : T(1);
+#pragma omp parallel for if (batch * n * n > kParallelMin)
+  for (int64_t i = 0; i < batch; ++i) {
+    T* ci = c + i * n * n;
+    for (int64_t r = 1; r < n; ++r)
+      for (int64_t col = 0; col < r; ++col) ci[r * n + col] = sign * ci[col * n + r];
+  }
+}
+
+template <typename T>
+void add_identity(const T* x, T alpha, T beta, T* out, const T* p, const T* q, int64_t batch, int64_t n) {
+#pragma omp parallel for if (batch * n * n > kParallelMin)
+  for (int64_t i = 0; i < batch; ++i) {
+    const T a = p ? alpha * p[i] : alpha, d = q ? beta * q[i] : beta;
+    const T* xi = x + i * n * n;
+    T* oi = out + i * n * n;
+    for (int64_t e = 0; e < n * n; ++e) oi[e] = a * xi[e];
+    for (int64_t r = 0; r < n; ++r) oi[r * n + r] += d;
+  }
+}
+
+template <typename T>
+void symmetric_combine(T alpha, const T* x, T beta, const T* w, int sign, T gamma, const T* z, T* out,
+                       int64_t batch, int64_t n) {
+  const T s = static_cast<T>(sign);
+#pragma omp parallel for if (batch * n * n > kParallelMin)
+  for (int64_t i = 0; i < batch * n; ++i) {
+    const int64_t b = i / n, r = i % n, base = b * n * n;
+    for (int64_t col = 0; col < n; ++col) {
+      const int64_t e = base + r * n + col;
+      T v = beta * (w[e] + s * w[base + col * n + r]);
+      if (x) v += alpha * x[e];
+      if (z) v += gamma * z[e];
+      out[e] = v;
+    }
+  }
+}
+
+template <typename T>
+void trace(const T* x, T* out, int64_t batch, int64_t n) {
+  for (int64_t i = 0; i < batch; ++i) {
+    double s = 0;
+    for (int64_t r = 0; r < n; ++r) s += x[i * n * n + r * n + r];
+    out[i] = static_cast<T>(s);
+  }
+}
+
+template <typename T>
+void batched_dot(const T* x, const T* y, T* out, int64_t batch, int64_t per) {
+#pragma omp parallel for if (batch * per > kParallelMin)
+  for (int64_t i = 0; i < batch; ++i) {
+    double s = 0;
+    const T* xi = x + i * per;
+    const T* yi = y + i * per;
+    for (int64_t e = 0; e < per; ++e) s += static_cast<double>(xi[e]) * yi[e];
+    out[i] = static_cast<T>(s);
+  }
+}
+
+template <typename T>
+void trace_guard(const T* trace, double eps, T* used, T* keep, int64_t batch) {
+  for (int64_t i = 0; i < batch; ++i) {
+    const bool ok = std::isfinite(trace[i]) && trace[i] >= static_cast<T>(eps);
+    used[i] = ok ? trace[i] : static_cast<T>(eps);
+    keep[i] = ok ? T(1) : T(0);
+  }
+}
+
+template <typename T>
+void center_rows(const T* x, T* out, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    T* o = out + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; ++j) s += xr[j];
+    const T mean = static_cast<T>(s / static_cast<double>(cols));
+    for (int64_t j = 0; j < cols; ++j) o[j] = xr[j] - mean;
+  }
+}
+
+template <typename T>
+void triu_gather(const T* x, const T* scale, T* out, int64_t batch, int64_t n) {
+  const int64_t k = n * (n + 1) / 2;
+#pragma omp parallel for if (batch * k > kParallelMin)
+  for (int64_t i = 0; i < batch * n; ++i) {
+    const int64_t b = i / n, r = i % n;
+    const T s = scale ? scale[b] : T(1);
+    const T* row = x + b * n * n + r * n;
+    T* o = out + b * k + r * n - r * (r - 1) / 2;  // entries (r, r..n-1)
+    for (int64_t col = r; col < n; ++col) o[col - r] = s * row[col];
+  }
+}
+
+template <typename T>
+void triu_scatter(const T* g, const T* scale, T* out, int64_t batch, int64_t n, bool symmetric) {
+  const int64_t k = n * (n + 1) / 2;
+#pragma omp parallel for if (batch * n * n > kParallelMin)
+  for (int64_t i = 0; i < batch * n; ++i) {
+    const int64_t b = i / n, r = i % n;
+    const T s = scale ? scale[b] : T(1);
+    const T* gb = g + b * k;
+    T* row = out + b * n * n + r * n;
+    // Entry (i, j), i <= j, sits at i n - i (i - 1) / 2 + (j - i).
+    for (int64_t col = 0; col < n; ++col) {
+      if (col >= r) {
+        const T v = s * gb[r * n - r * (r - 1) / 2 + col - r];
+        row[col] = symmetric && col != r ? T(0.5) * v : v;
+      } else {
+        row[col] = symmetric ? T(0.5) * s * gb[col * n - col * (col - 1) / 2 + r - col] : T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+void signed_sqrt(const T* x, T thresh, T* y, int64_t count) {
+#pragma omp parallel for if (count > kParallelMin)
+  for (int64_t i = 0; i < count; ++i) {
+    const T v = x[i];
+    const T sg = T((v > T(0)) - (v < T(0)));
+    y[i] = sg * std::sqrt(std::abs(v) + thresh);
+  }
+}
+
+template <typename T>
+void signed_sqrt_backward(const T* x, const T* dy, T thresh, T* dx, int64_t count) {
+#pragma omp parallel for if (count > kParallelMin)
+  for (int64_t i = 0; i < count; ++i)
+    dx[i] = x[i] != T(0) ? dy[i] / (T(2) * std::sqrt(std::abs(x[i]) + thresh)) : T(0);
+}
+
+template <typename T>
+void l2_normalize_rows(const T* x, T eps, T* y, T* norm, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(xr[j]) * xr[j];
+    const T nr = static_cast<T>(std::sqrt(s));
+    norm[r] = nr;
+    const T d = std::max(nr, eps);
+    T* yr = y + r * cols;
+    for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] / d;
+  }
+}
+
+template <typename T>
+void l2_normalize_rows_backward(const T* y, const T* norm, const T* dy, T eps, T* dx, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * cols;
+    const T* gr = dy + r * cols;
+    T* o = dx + r * cols;
+    if (!(norm[r] > eps)) {  // y = x / eps: a plain scaling
+      for (int64_t j = 0; j < cols; ++j) o[j] = gr[j] / eps;
+      continue;
+    }
+    double s = 0;
+    for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(yr[j]) * gr[j];
+    const T dot = static_cast<T>(s), inv = T(1) / norm[r];
+    for (int64_t j = 0; j < cols; ++j) o[j] = (gr[j] - yr[j] * dot) * inv;
+  }
+}
+
+#define MPNCOV_MATRIX_CPU(T)                                                                                        \
+  template void square_matmul<T>(bool, bool, int64_t, int64_t, T, const T*, int64_t, int64_t, const T*, int64_t,     \
+                                 int64_t, T, T*, int64_t, ops::Structure);                                           \
+  template void add_identity<T>(const T*, T, T, T*, const T*, const T*, int64_t, int64_t);                           \
+  template void symmetric_combine<T>(T, const T*, T, const T*, int, T, const T*, T*, int64_t, int64_t);              \
+  template void trace<T>(const T*, T*, int64_t, int64_t);                                                            \
+  template void batched_dot<T>(const T*, const T*, T*, int64_t, int64_t);                                            \
+  template void trace_guard<T>(const T*, double, T*, T*, int64_t);                                                   \
+  template void center_rows<T>(const T*, T*, int64_t, int64_t);                                                      \
+  template void triu_gather<T>(const T*, const T*, T*, int64_t, int64_t);                                            \
+  template void triu_scatter<T>(const T*, const T*, T*, int64_t, int64_t, bool);                                     \
+  template void signed_sqrt<T>(const T*, T, T*, int64_t);                                                            \
+  template void signed_sqrt_backward<T>(const T*, const T*, T, T*, int64_t);                                         \
+  template void l2_normalize_rows<T>(const T*, T, T*, T*, int64_t, int64_t);                                         \
+  template void l2_normalize_rows_backward<T>(const T*, const T*, const T*, T, T*, int64_t, int64_t);
+MPNCOV_MATRIX_CPU(float)
+MPNCOV_MATRIX_CPU(double)
+#undef MPNCOV_MATRIX_CPU
+
+}  // namespace mpncov::cpu

@@ -1,0 +1,65 @@
+// The CPU backend of core/nn_ops.h, pointer-level, float and double. core/nn_ops.cpp has checked the
+// arguments. The CUDA backend (core/cuda_nn_backend.h) has the same functions in float.
+#pragma once
+#include <cstdint>
+
+#include "core/nn_ops.h"
+
+namespace mpncov::cpu {
+
+// g: the geometry of one group (g.channels = C / groups); y (n, out_channels, oh, ow).
+template <typename T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const ops::ConvGeometry& g,
+                    int64_t out_channels, int64_t groups);
+// dx written when non-null; dw, db accumulated when non-null.
+template <typename T>
+void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
+                     const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+
+// Pooling over s.planes = N * C images (see ops::detail::PoolShape).
+using ops::detail::PoolShape;
+template <typename T>
+void max_pool2d_forward(const T* x, T* y, int64_t* index, const PoolShape& s, const ops::Pool2dParams& p);
+template <typename T>
+void max_pool2d_backward(const T* dy, const int64_t* index, T* dx, const PoolShape& s);
+template <typename T>
+void avg_pool2d_forward(const T* x, T* y, const PoolShape& s, const ops::Pool2dParams& p);
+template <typename T>
+void avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s, const ops::Pool2dParams& p);
+template <typename T>
+void adaptive_avg_pool2d_forward(const T* x, T* y, const PoolShape& s);
+template <typename T>
+void adaptive_avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s);
+
+// Batch norm over x viewed as (n, c, inner).
+template <typename T>
+void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
+                        T* running_var, int64_t n, int64_t c, int64_t inner, bool training, double momentum,
+                        double eps);
+template <typename T>
+void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean, const T* invstd, T* dx,
+                         T* dweight, T* dbias, int64_t n, int64_t c, int64_t inner, bool training);
+
+// LRN over x viewed as (n, c, inner).
+template <typename T>
+void lrn_forward(const T* x, T* y, T* scale, int64_t n, int64_t c, int64_t inner, const ops::LrnParams& p);
+template <typename T>
+void lrn_backward(const T* x, const T* y, const T* scale, const T* dy, T* dx, int64_t n, int64_t c, int64_t inner,
+                  const ops::LrnParams& p);
+
+template <typename T>
+void softmax_cross_entropy_forward(const T* logits, const int64_t* labels, T* prob, T* loss, int64_t n, int64_t k,
+                                   double smoothing);
+template <typename T>
+void softmax_cross_entropy_backward(const T* prob, const int64_t* labels, const T* dloss, T* dlogits, int64_t n,
+                                    int64_t k, double smoothing);
+
+template <typename T>
+void relu_backward(const T* y, const T* dy, T* dx, int64_t n);
+// For each of n batch entries: count * inner elements from src (+ src_offset * inner within an entry of
+// src_channels * inner) to dst likewise.
+template <typename T>
+void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* dst, int64_t dst_channels,
+                   int64_t dst_offset, int64_t count, int64_t n, int64_t inner);
+
+}  // namespace mpncov::cpu

@@ -1,0 +1,32 @@
+// Small layer helpers on the CPU: relu's backward and channel-range copies (concat).
+#include <algorithm>
+
+#include "core/cpu/nn_cpu.h"
+
+namespace mpncov::cpu {
+
+template <typename T>
+void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
+template <typename T>
+void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* dst, int64_t dst_channels,
+                   int64_t dst_offset, int64_t count, int64_t n, int64_t inner) {
+  const int64_t block = count * inner;
+#pragma omp parallel for schedule(static) if (n * block > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) {
+    const T* s = src + (i * src_channels + src_offset) * inner;
+    std::copy(s, s + block, dst + (i * dst_channels + dst_offset) * inner);
+  }
+}
+
+#define MPNCOV_INSTANTIATE(T)                                                    \
+  template void relu_backward<T>(const T*, const T*, T*, int64_t);              \
+  template void copy_channels<T>(const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t, int64_t, int64_t);
+MPNCOV_INSTANTIATE(float)
+MPNCOV_INSTANTIATE(double)
+#undef MPNCOV_INSTANTIATE
+
+}  // namespace mpncov::cpu

@@ -1,0 +1,159 @@
+// Max, average and adaptive average pooling on the CPU, one plane (image channel) per loop iteration.
+// Windows follow PyTorch: window (oy, ox) starts at oy * stride - pad; average pooling divides by the
+// window clipped to the padded input (count_include_pad) or to the input itself.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/cpu/nn_cpu.h"
+
+namespace mpncov::cpu {
+namespace {
+constexpr int64_t kParallelMin = 1 << 14;
+}
+
+template <typename T>
+void max_pool2d_forward(const T* x, T* y, int64_t* index, const PoolShape& s, const ops::Pool2dParams& p) {
+#pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
+  for (int64_t pl = 0; pl < s.planes; ++pl) {
+    const T* xp = x + pl * s.h * s.w;
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+      const int64_t y0 = std::max<int64_t>(oy * p.stride_h - p.pad_h, 0);
+      const int64_t y1 = std::min(oy * p.stride_h - p.pad_h + p.kernel_h, s.h);
+      for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const int64_t x0 = std::max<int64_t>(ox * p.stride_w - p.pad_w, 0);
+        const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t arg = y0 * s.w + x0;
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix) {
+            const T v = xp[iy * s.w + ix];
+            if (v > best || std::isnan(v)) {  // NaN propagates, as in PyTorch
+              best = v;
+              arg = iy * s.w + ix;
+              if (std::isnan(v)) goto done;
+            }
+          }
+      done:
+        const int64_t o = (pl * s.oh + oy) * s.ow + ox;
+        y[o] = best;
+        index[o] = arg;
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(const T* dy, const int64_t* index, T* dx, const PoolShape& s) {
+#pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
+  for (int64_t pl = 0; pl < s.planes; ++pl) {
+    T* dxp = dx + pl * s.h * s.w;
+    std::fill(dxp, dxp + s.h * s.w, T(0));
+    const int64_t o0 = pl * s.oh * s.ow;
+    for (int64_t o = 0; o < s.oh * s.ow; ++o) dxp[index[o0 + o]] += dy[o0 + o];
+  }
+}
+
+namespace {
+// The window of output (oy, ox) clipped to the input, and its divisor.
+struct Window {
+  int64_t y0, y1, x0, x1, divisor;
+};
+inline Window avg_window(int64_t oy, int64_t ox, const PoolShape& s, const ops::Pool2dParams& p) {
+  int64_t y0 = oy * p.stride_h - p.pad_h, x0 = ox * p.stride_w - p.pad_w;
+  int64_t y1 = std::min(y0 + p.kernel_h, s.h + p.pad_h), x1 = std::min(x0 + p.kernel_w, s.w + p.pad_w);
+  const int64_t padded = (y1 - y0) * (x1 - x0);
+  y0 = std::max<int64_t>(y0, 0);
+  x0 = std::max<int64_t>(x0, 0);
+  y1 = std::min(y1, s.h);
+  x1 = std::min(x1, s.w);
+  const int64_t inside = (y1 - y0) * (x1 - x0);
+  return {y0, y1, x0, x1, p.count_include_pad ? padded : std::max<int64_t>(inside, 1)};
+}
+}  // namespace
+
+template <typename T>
+void avg_pool2d_forward(const T* x, T* y, const PoolShape& s, const ops::Pool2dParams& p) {
+#pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
+  for (int64_t pl = 0; pl < s.planes; ++pl) {
+    const T* xp = x + pl * s.h * s.w;
+    for (int64_t oy = 0; oy < s.oh; ++oy)
+      for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const Window win = avg_window(oy, ox, s, p);
+        T sum = 0;
+        for (int64_t iy = win.y0; iy < win.y1; ++iy)
+          for (int64_t ix = win.x0; ix < win.x1; ++ix) sum += xp[iy * s.w + ix];
+        y[(pl * s.oh + oy) * s.ow + ox] = sum / static_cast<T>(win.divisor);
+      }
+  }
+}
+
+template <typename T>
+void avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s, const ops::Pool2dParams& p) {
+#pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
+  for (int64_t pl = 0; pl < s.planes; ++pl) {
+    T* dxp = dx + pl * s.h * s.w;
+    std::fill(dxp, dxp + s.h * s.w, T(0));
+    for (int64_t oy = 0; oy < s.oh; ++oy)
+      for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const Window win = avg_window(oy, ox, s, p);
+        const T g = dy[(pl * s.oh + oy) * s.ow + ox] / static_cast<T>(win.divisor);
+        for (int64_t iy = win.y0; iy < win.y1; ++iy)
+          for (int64_t ix = win.x0; ix < win.x1; ++ix) dxp[iy * s.w + ix] += g;
+      }
+  }
+}
+
+namespace {
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+}  // namespace
+
+template <typename T>
+void adaptive_avg_pool2d_forward(const T* x, T* y, const PoolShape& s) {
+#pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
+  for (int64_t pl = 0; pl < s.planes; ++pl) {
+    const T* xp = x + pl * s.h * s.w;
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+      const int64_t y0 = adaptive_start(oy, s.h, s.oh), y1 = adaptive_end(oy, s.h, s.oh);
+      for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const int64_t x0 = adaptive_start(ox, s.w, s.ow), x1 = adaptive_end(ox, s.w, s.ow);
+        T sum = 0;
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix) sum += xp[iy * s.w + ix];
+        y[(pl * s.oh + oy) * s.ow + ox] = sum / static_cast<T>((y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s) {
+#pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
+  for (int64_t pl = 0; pl < s.planes; ++pl) {
+    T* dxp = dx + pl * s.h * s.w;
+    std::fill(dxp, dxp + s.h * s.w, T(0));
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+      const int64_t y0 = adaptive_start(oy, s.h, s.oh), y1 = adaptive_end(oy, s.h, s.oh);
+      for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const int64_t x0 = adaptive_start(ox, s.w, s.ow), x1 = adaptive_end(ox, s.w, s.ow);
+        const T g = dy[(pl * s.oh + oy) * s.ow + ox] / static_cast<T>((y1 - y0) * (x1 - x0));
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix) dxp[iy * s.w + ix] += g;
+      }
+    }
+  }
+}
+
+#define MPNCOV_INSTANTIATE(T)                                                                               \
+  template void max_pool2d_forward<T>(const T*, T*, int64_t*, const PoolShape&, const ops::Pool2dParams&); \
+  template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const PoolShape&);                    \
+  template void avg_pool2d_forward<T>(const T*, T*, const PoolShape&, const ops::Pool2dParams&);           \
+  template void avg_pool2d_backward<T>(const T*, T*, const PoolShape&, const ops::Pool2dParams&);          \
+  template void adaptive_avg_pool2d_forward<T>(const T*, T*, const PoolShape&);                            \
+  template void adaptive_avg_pool2d_backward<T>(const T*, T*, const PoolShape&);
+MPNCOV_INSTANTIATE(float)
+MPNCOV_INSTANTIATE(double)
+#undef MPNCOV_INSTANTIATE
+
+}  // namespace mpncov::cpu

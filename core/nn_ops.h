@@ -1,0 +1,106 @@
+// The neural-network ops the layers are written against: convolution, pooling, batch normalisation,
+// local response normalisation, softmax cross-entropy, and the small helpers (relu backward, channel
+// copies, channel sums). Same conventions as core/ops.h: contiguous row-major NCHW tensors, one device
+// and one float dtype per call; outputs are written (=) unless the op says it accumulates (+=).
+// Argument checks live in core/nn_ops.cpp; the backends in core/cpu/ and core/cuda/nn_*.cu.
+#pragma once
+#include <cstdint>
+
+#include "core/ops.h"
+
+namespace mpncov::ops {
+
+// ---- convolution --------------------------------------------------------------------------------
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+};
+// The im2col geometry of one group for input x (N, C, H, W) and weight (O, C/groups, kh, kw).
+ConvGeometry conv_geometry(const Shape& x, const Shape& weight, const Conv2dParams& p);
+// x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O) or undefined -> y (N, O, oh, ow).
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
+                    const Conv2dParams& p);
+// From dy (N, O, oh, ow): dx (written; undefined: not needed), dweight and dbias (ACCUMULATED;
+// undefined: not needed).
+void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, const Tensor& dx,
+                     const Tensor& dweight, const Tensor& dbias, const Conv2dParams& p);
+
+// ---- pooling ------------------------------------------------------------------------------------
+struct Pool2dParams {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = true;  // average pooling only
+};
+// PyTorch's output size rule: floor or ceil of (in + 2 pad - k) / s + 1, where in ceil mode the last
+// window must start inside the input or the left padding.
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceil_mode);
+// x (N, C, H, W) -> y (N, C, oh, ow); index (int64, y's numel) gets each maximum's position h * W + w
+// within its plane (ties pick the first in row-major order).
+void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, const Pool2dParams& p);
+// dx (written) from dy and the forward's index.
+void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx);
+void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p);
+void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dParams& p);
+// Adaptive average pooling: output cell (i, j) averages rows [floor(i H / oh), ceil((i + 1) H / oh)) and
+// the same for columns. x (N, C, H, W) -> y (N, C, oh, ow).
+void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y);
+void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx);
+
+// ---- batch normalisation (per channel, dimension 1; any trailing dimensions) -----------------------
+// Training: normalises with the batch mean and biased variance, writes mean and invstd = 1/sqrt(var+eps)
+// (C) for the backward, and when running_mean/running_var are defined updates them PyTorch's way:
+// r = (1 - momentum) r + momentum * batch statistic, with the unbiased variance.
+// weight/bias (C) may be undefined (affine off).
+void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
+                              const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
+                              const Tensor& running_var, double momentum, double eps);
+// Evaluation: normalises with the running statistics; writes mean and invstd as above from them.
+void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
+                             const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
+                             const Tensor& running_var, double eps);
+// dx (written, may be undefined), dweight and dbias (ACCUMULATED, may be undefined). training says
+// whether the statistics came from the batch (then they depend on x) or were constants.
+void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& mean,
+                         const Tensor& invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         bool training);
+
+// ---- local response normalisation across channels (PyTorch's LocalResponseNorm) -------------------
+// scale_c = k + alpha / size * sum of x_j^2 for j in [c - size/2, c + (size-1)/2]; y = x * scale^-beta.
+struct LrnParams {
+  int64_t size = 5;
+  double alpha = 1e-4, beta = 0.75, k = 1.0;
+};
+// x (N, C, ...) -> y, and scale (x's shape) kept for the backward.
+void lrn_forward(const Tensor& x, const Tensor& y, const Tensor& scale, const LrnParams& p);
+void lrn_backward(const Tensor& x, const Tensor& y, const Tensor& scale, const Tensor& dy, const Tensor& dx,
+                  const LrnParams& p);
+
+// ---- softmax cross-entropy ----------------------------------------------------------------------
+// logits (N, K), labels int64 (N) -> prob (N, K) softmax, loss (one element): the mean over the batch
+// of -sum_k q_k log p_k with q = (1 - s) onehot + s / K (s = label_smoothing). A label outside [0, K)
+// makes the loss NaN.
+void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Tensor& prob,
+                                   const Tensor& loss, double label_smoothing);
+// dlogits = dloss * (prob - q) / N; dloss is a one-element tensor on the same device.
+void softmax_cross_entropy_backward(const Tensor& prob, const Tensor& labels, const Tensor& dloss,
+                                    const Tensor& dlogits, double label_smoothing);
+
+// ---- helpers ------------------------------------------------------------------------------------
+// dx = dy where y > 0, else 0. dx may alias dy or y (relu runs in place).
+void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
+// Copies `count` channels (dimension 1) of src, starting at channel src_offset, into dst starting at
+// dst_offset, for every batch entry; trailing dimensions must agree. Used by concat and its backward.
+void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count);
+
+}  // namespace mpncov::ops
+
+namespace mpncov::ops::detail {
+// Pooling as the backends see it: planes = N * C images of h x w, each pooled to oh x ow.
+struct PoolShape {
+  int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
+};
+}  // namespace mpncov::ops::detail

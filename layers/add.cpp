@@ -1,0 +1,37 @@
+// add: the elementwise sum of two or more inputs of one shape (residual connections). No keys. May run in
+// place on its first input: the backward needs no inputs.
+#include "core/ops.h"
+#include "layers/layer_util.h"
+
+namespace mpncov {
+namespace {
+
+class AddLayer : public Layer {
+ public:
+  explicit AddLayer(Config&) {}
+  std::string type() const override { return "add"; }
+  bool can_run_in_place() const override { return true; }
+  std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
+    check_arity(*this, in, 2, true);
+    for (const Shape& s : in)
+      MPNCOV_CHECK(s == in[0], "add layer '", ctx.name, "': inputs differ in shape: ", in[0].str(), " and ", s.str());
+    return {in[0]};
+  }
+  void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
+    ops::binary(ops::Binary::Add, in[0], in[1], out[0]);
+    for (size_t i = 2; i < in.size(); ++i) ops::axpby(1.0, in[i], 1.0, out[0]);
+  }
+  void backward(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
+                const std::vector<Tensor>& din) override {
+    for (const Tensor& d : din)
+      if (d.defined() && !d.same_storage(dout[0])) ops::unary(ops::Unary::Copy, dout[0], d);
+  }
+};
+
+}  // namespace
+
+MPNCOV_REGISTER_LAYER({"add", "elementwise sum of its inputs (residuals), in place",
+                       [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<AddLayer>(c); },
+                       {{2, 3, 2, 2}, {2, 3, 2, 2}}});
+
+}  // namespace mpncov

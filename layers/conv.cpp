@@ -1,0 +1,94 @@
+// conv: 2-D convolution (PyTorch's Conv2d). Keys: out_channels (required), kernel_size (required),
+// stride 1, padding 0, dilation 1, groups 1, bias true, and the weight keys of layers/init.h.
+// Parameters: weight (O, C/groups, kh, kw), bias (O).
+#include "core/nn_ops.h"
+#include "layers/init.h"
+#include "layers/layer_util.h"
+
+namespace mpncov {
+namespace {
+
+class ConvLayer : public Layer {
+ public:
+  explicit ConvLayer(Config& c) {
+    out_channels_ = c.require<int64_t>("out_channels");
+    c.check(out_channels_ > 0, "out_channels", "must be positive");
+    if (!c.has("kernel_size")) c.fail("kernel_size", "is required");
+    kernel_ = c.get_pair("kernel_size", {1, 1});
+    c.check(kernel_.first > 0 && kernel_.second > 0, "kernel_size", "must be positive");
+    const auto stride = c.get_pair("stride", {1, 1});
+    c.check(stride.first > 0 && stride.second > 0, "stride", "must be positive");
+    const auto pad = c.get_pair("padding", {0, 0});
+    c.check(pad.first >= 0 && pad.second >= 0, "padding", "must be non-negative");
+    const auto dil = c.get_pair("dilation", {1, 1});
+    c.check(dil.first > 0 && dil.second > 0, "dilation", "must be positive");
+    p_.groups = c.get<int64_t>("groups", 1);
+    c.check(p_.groups > 0, "groups", "must be positive");
+    c.check(out_channels_ % p_.groups == 0, "groups", str("(", p_.groups, ") must divide out_channels (",
+                                                           out_channels_, ")"));
+    bias_ = c.get<bool>("bias", true);
+    p_.stride_h = stride.first;
+    p_.stride_w = stride.second;
+    p_.pad_h = pad.first;
+    p_.pad_w = pad.second;
+    p_.dilation_h = dil.first;
+    p_.dilation_w = dil.second;
+    options_ = read_weight_options(c);
+  }
+
+  std::string type() const override { return "conv"; }
+
+  std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
+    check_arity(*this, in, 1);
+    MPNCOV_CHECK(in[0].ndim() == 4, "conv layer '", ctx.name, "': input must be (N, C, H, W), got ", in[0].str());
+    const int64_t c = in[0][1];
+    MPNCOV_CHECK(c % p_.groups == 0, "conv layer '", ctx.name, "': groups (", p_.groups, ") must divide the ", c,
+                 " input channels");
+    const Shape wshape{out_channels_, c / p_.groups, kernel_.first, kernel_.second};
+    const ops::ConvGeometry g = ops::conv_geometry(in[0], wshape, p_);
+    const bool fresh = parameters().empty();
+    add_parameter("weight", wshape, ctx);
+    Tensor b;
+    if (bias_) b = add_parameter("bias", Shape{out_channels_}, ctx).value;
+    if (fresh) {
+      const int64_t fan_in = wshape[1] * kernel_.first * kernel_.second;
+      const int64_t fan_out = out_channels_ * kernel_.first * kernel_.second;
+      init_weight_and_bias(options_, parameter("weight").value, b, fan_in, fan_out, ctx.seed,
+                           stream_of(ctx.name, "weight"), stream_of(ctx.name, "bias"));
+      apply_multipliers(options_, *this);
+    }
+    flops_ = 2.0 * static_cast<double>(in[0][0] * out_channels_ * g.out_h() * g.out_w() * g.col_rows());
+    return {Shape{in[0][0], out_channels_, g.out_h(), g.out_w()}};
+  }
+
+  void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
+    ops::conv2d_forward(in[0], parameter("weight").value, bias_ ? parameter("bias").value : Tensor(), out[0], p_);
+  }
+
+  void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
+                const std::vector<Tensor>& din) override {
+    const Parameter& w = parameters()[0];
+    Tensor dw = w.frozen ? Tensor() : w.grad;
+    Tensor db;
+    if (bias_ && !parameters()[1].frozen) db = parameters()[1].grad;
+    ops::conv2d_backward(in[0], w.value, dout[0], din[0], dw, db, p_);
+  }
+
+  double flops() const override { return flops_; }
+
+ private:
+  int64_t out_channels_ = 0;
+  std::pair<int64_t, int64_t> kernel_;
+  ops::Conv2dParams p_;
+  bool bias_ = true;
+  WeightOptions options_;
+  double flops_ = 0;
+};
+
+}  // namespace
+
+MPNCOV_REGISTER_LAYER({"conv", "2-D convolution (groups, dilation, bias)",
+                       [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<ConvLayer>(c); },
+                       {{2, 3, 6, 6}}});
+
+}  // namespace mpncov

@@ -1,0 +1,221 @@
+#include "layers/gradcheck_suite.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/context.h"
+#include "core/ops.h"
+#include "core/philox.h"
+
+namespace mpncov {
+namespace {
+
+LayerCase make(std::string type, std::string yaml, std::vector<Shape> inputs, bool training = true,
+               std::vector<int> labels = {}) {
+  LayerCase c;
+  c.type = std::move(type);
+  c.yaml = std::move(yaml);
+  c.inputs = std::move(inputs);
+  c.training = training;
+  c.label_inputs = std::move(labels);
+  return c;
+}
+
+// The configurations of the layers with hand-written backward passes: each option at least once.
+const std::vector<LayerCase>& builtin_cases() {
+  static const std::vector<LayerCase> cases = {
+      make("conv", "{out_channels: 4, kernel_size: 3}", {{2, 3, 6, 6}}),
+      make("conv", "{out_channels: 4, kernel_size: 3, stride: 2, padding: 1, bias: false}", {{2, 3, 7, 7}}),
+      make("conv", "{out_channels: 3, kernel_size: [3, 2], stride: [1, 2], padding: [2, 1], dilation: 2}",
+           {{2, 2, 7, 6}}),
+      make("conv", "{out_channels: 6, kernel_size: 3, padding: 1, groups: 2}", {{2, 4, 5, 5}}),
+      make("conv", "{out_channels: 5, kernel_size: 1}", {{2, 3, 4, 4}}),
+      make("conv", "{out_channels: 4, kernel_size: 1, stride: 2, init: kaiming_normal_fan_out}", {{1, 3, 5, 5}}),
+      make("linear", "{out_features: 4}", {{3, 5}}),
+      make("linear", "{out_features: 2, bias: false, init: normal, init_std: 0.5}", {{2, 3, 4}}),
+      make("batchnorm", "{}", {{3, 4, 3, 3}}),
+      make("batchnorm", "{}", {{3, 4, 3, 3}}, false),
+      make("batchnorm", "{affine: false, eps: 0.001}", {{4, 3}}),
+      make("batchnorm", "{momentum: 0.5}", {{5, 2, 2, 1}}),
+      make("relu", "{}", {{2, 3, 4, 4}}),
+      make("maxpool", "{kernel_size: 2}", {{2, 2, 4, 4}}),
+      make("maxpool", "{kernel_size: 3, stride: 2, padding: 1}", {{2, 2, 6, 6}}),
+      make("maxpool", "{kernel_size: 3, stride: 2, ceil_mode: true}", {{1, 2, 6, 7}}),
+      make("maxpool", "{kernel_size: [2, 3], stride: [1, 2], padding: [1, 1]}", {{1, 2, 5, 5}}),
+      make("avgpool", "{kernel_size: 2}", {{2, 2, 4, 4}}),
+      make("avgpool", "{kernel_size: 3, stride: 2, padding: 1}", {{2, 2, 6, 6}}),
+      make("avgpool", "{kernel_size: 3, stride: 2, padding: 1, count_include_pad: false}", {{2, 2, 6, 6}}),
+      make("avgpool", "{kernel_size: 3, stride: 2, padding: 1, ceil_mode: true}", {{1, 2, 6, 7}}),
+      make("avgpool", "{kernel_size: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
+           {{1, 2, 6, 7}}),
+      make("adaptive_avgpool", "{}", {{2, 3, 5, 7}}),
+      make("adaptive_avgpool", "{output_size: [2, 3]}", {{2, 2, 5, 7}}),
+      make("dropout", "{p: 0.3}", {{3, 4, 2, 2}}),
+      make("dropout", "{p: 0.3}", {{3, 4, 2, 2}}, false),
+      make("lrn", "{size: 3, alpha: 0.5, beta: 0.75, k: 1.5}", {{2, 6, 3, 3}}),
+      make("lrn", "{size: 4, alpha: 1.0, beta: 0.6, k: 2.0}", {{2, 5, 2, 2}}),
+      make("concat", "{}", {{2, 2, 3, 3}, {2, 3, 3, 3}}),
+      make("concat", "{}", {{2, 1, 2}, {2, 2, 2}, {2, 3, 2}}),
+      make("add", "{}", {{2, 3, 2, 2}, {2, 3, 2, 2}}),
+      make("add", "{}", {{2, 3}, {2, 3}, {2, 3}}),
+      make("flatten", "{}", {{2, 3, 2, 2}}),
+      make("flatten", "{start_dim: 2}", {{2, 3, 2, 2}}),
+      make("softmax_cross_entropy", "{}", {{4, 5}, {4}}, true, {1}),
+      make("softmax_cross_entropy", "{label_smoothing: 0.1}", {{4, 5}, {4}}, true, {1}),
+  };
+  return cases;
+}
+
+}  // namespace
+
+std::string LayerCase::str() const {
+  std::string shapes;
+  for (const Shape& s : inputs) shapes += (shapes.empty() ? "" : ", ") + s.str();
+  return mpncov::str(type, " ", yaml, " on ", shapes, training ? " [train]" : " [eval]");
+}
+
+std::vector<LayerCase> layer_cases(const std::string& type) {
+  const LayerInfo& info = layer_info(type);  // throws for an unknown type
+  std::vector<LayerCase> out;
+  for (const LayerCase& c : builtin_cases())
+    if (c.type == type) out.push_back(c);
+  if (out.empty()) out.push_back(make(type, "{}", info.example_inputs));
+  return out;
+}
+
+std::vector<LayerCase> all_layer_cases() {
+  std::vector<LayerCase> out;
+  for (const std::string& t : layer_types())
+    for (LayerCase& c : layer_cases(t)) out.push_back(std::move(c));
+  return out;
+}
+
+std::unique_ptr<Layer> make_case_layer(const LayerCase& c) {
+  YAML::Node node;
+  try {
+    node = YAML::Load(c.yaml);
+  } catch (const YAML::Exception& e) {
+    throw Error(str("<case>: layer keys '", c.yaml, "' are not valid YAML: ", e.what()));
+  }
+  Config config(node, "<case>", str("layer '", c.type, "' (", c.type, ")"));
+  return make_layer(c.type, config);
+}
+
+std::vector<Tensor> case_inputs(const LayerCase& c, uint64_t seed) {
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const bool label = std::find(c.label_inputs.begin(), c.label_inputs.end(), static_cast<int>(i)) !=
+                       c.label_inputs.end();
+    if (!label) {
+      Tensor t = Tensor::empty(c.inputs[i], DType::F64);
+      ops::fill_uniform(t, -1, 1, seed, 100 + i);
+      inputs.push_back(t);
+      continue;
+    }
+    MPNCOV_CHECK(!c.inputs.empty() && c.inputs[0].ndim() >= 2, "labels need (N, K) scores as input 0");
+    const int64_t classes = c.inputs[0][1];
+    Tensor t = Tensor::empty(c.inputs[i], DType::I64);
+    int64_t* p = t.data<int64_t>();
+    for (int64_t j = 0; j < t.numel(); ++j)
+      p[j] = std::min(classes - 1, static_cast<int64_t>(philox::uniform(seed, 200 + i, static_cast<uint64_t>(j), true) *
+                                                       static_cast<double>(classes)));
+    inputs.push_back(t);
+  }
+  return inputs;
+}
+
+GradCheckReport gradcheck_case(const LayerCase& c, const GradCheckOptions& options) {
+  std::unique_ptr<Layer> layer = make_case_layer(c);
+  GradCheckOptions o = options;
+  o.training = c.training;
+  return gradcheck(*layer, case_inputs(c, o.seed), o, c.label_inputs);
+}
+
+namespace {
+GradCheckRow compare_rows(const std::string& name, const Tensor& got, const Tensor& want, double tolerance) {
+  GradCheckRow row;
+  row.tensor = name;
+  const std::vector<double> a = got.to_vector(), b = want.to_vector();
+  row.elements = row.checked = static_cast<int64_t>(b.size());
+  double scale = 1e-3;
+  for (double v : b) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double err = std::abs(a[i] - b[i]);
+    if (!(err <= row.max_abs_error)) row.max_abs_error = std::isnan(err) ? INFINITY : err;
+  }
+  row.max_rel_error = row.max_abs_error / scale;
+  row.pass = a.size() == b.size() && row.max_rel_error <= tolerance;
+  return row;
+}
+}  // namespace
+
+GradCheckReport compare_case_on_device(const LayerCase& c, Device device, double tolerance, uint64_t seed) {
+  require_device(device);
+  std::unique_ptr<Layer> ref = make_case_layer(c), dev = make_case_layer(c);
+  for (Layer* l : {ref.get(), dev.get()}) {
+    l->set_training(c.training);
+    l->set_step(seed);
+  }
+  const std::vector<Tensor> inputs = case_inputs(c, seed);
+  SetupContext rc, dc;
+  rc.dtype = DType::F64;
+  rc.name = dc.name = "device_check";
+  rc.seed = dc.seed = seed;
+  dc.dtype = DType::F32;
+  dc.device = device;
+  std::vector<Shape> shapes;
+  for (const Tensor& t : inputs) shapes.push_back(t.shape());
+  const std::vector<Shape> out_shapes = ref->setup(shapes, rc);
+  dev->setup(shapes, dc);
+  // The device layer gets the reference's parameters and buffers, rounded to float32.
+  for (size_t i = 0; i < ref->parameters().size(); ++i)
+    dev->parameters()[i].value.copy_from(ref->parameters()[i].value.to(DType::F32));
+  for (size_t i = 0; i < ref->buffers().size(); ++i) {
+    const Tensor& b = ref->buffers()[i].value;
+    dev->buffers()[i].value.copy_from(b.dtype() == DType::F64 ? b.to(DType::F32) : b);
+  }
+  std::vector<Tensor> ref_in, dev_in;
+  for (const Tensor& t : inputs) {
+    const Tensor rounded = t.dtype() == DType::F64 ? t.to(DType::F32) : t;
+    ref_in.push_back(rounded.dtype() == DType::F32 ? rounded.to(DType::F64) : rounded);
+    dev_in.push_back(rounded.to(device));
+  }
+  std::vector<Tensor> ref_out, dev_out, ref_dy, dev_dy, ref_dx, dev_dx;
+  for (size_t k = 0; k < out_shapes.size(); ++k) {
+    ref_out.push_back(Tensor::zeros(out_shapes[k], DType::F64));
+    dev_out.push_back(Tensor::zeros(out_shapes[k], DType::F32, device));
+    Tensor dy = Tensor::empty(out_shapes[k], DType::F32);
+    ops::fill_uniform(dy, -1, 1, seed, 300 + k);
+    ref_dy.push_back(dy.to(DType::F64));
+    dev_dy.push_back(dy.to(device));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const bool label = std::find(c.label_inputs.begin(), c.label_inputs.end(), static_cast<int>(i)) !=
+                       c.label_inputs.end();
+    ref_dx.push_back(label ? Tensor() : Tensor::zeros(inputs[i].shape(), DType::F64));
+    dev_dx.push_back(label ? Tensor() : Tensor::zeros(inputs[i].shape(), DType::F32, device));
+  }
+  ref->zero_grad();
+  dev->zero_grad();
+  ref->forward(ref_in, ref_out);
+  dev->forward(dev_in, dev_out);
+  ref->backward(ref_in, ref_out, ref_dy, ref_dx);
+  dev->backward(dev_in, dev_out, dev_dy, dev_dx);
+  synchronize(device);
+
+  GradCheckReport report;
+  for (size_t k = 0; k < ref_out.size(); ++k)
+    report.rows.push_back(compare_rows(str("output ", k), dev_out[k].to(Device::cpu()), ref_out[k], tolerance));
+  for (size_t i = 0; i < ref_dx.size(); ++i)
+    if (ref_dx[i].defined())
+      report.rows.push_back(compare_rows(str("input ", i), dev_dx[i].to(Device::cpu()), ref_dx[i], tolerance));
+  for (size_t i = 0; i < ref->parameters().size(); ++i)
+    report.rows.push_back(compare_rows(ref->parameters()[i].name, dev->parameters()[i].grad.to(Device::cpu()),
+                                       ref->parameters()[i].grad, tolerance));
+  for (size_t i = 0; i < ref->buffers().size(); ++i)
+    report.rows.push_back(compare_rows(ref->buffers()[i].name, dev->buffers()[i].value.to(Device::cpu()),
+                                       ref->buffers()[i].value, tolerance));
+  return report;
+}
+
+}  // namespace mpncov

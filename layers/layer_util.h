@@ -1,0 +1,27 @@
+// Helpers the layers share: checking inputs at setup and keeping per-layer state tensors (saved
+// statistics, max-pool indices, dropout masks) on the inputs' device and dtype.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "layers/layer.h"
+
+namespace mpncov {
+
+// Throws unless there are `count` inputs (or at least `count` when at_least).
+inline void check_arity(const Layer& layer, const std::vector<Shape>& inputs, size_t count, bool at_least = false) {
+  MPNCOV_CHECK(at_least ? inputs.size() >= count : inputs.size() == count, layer.type(), " layer takes ",
+               at_least ? "at least " : "", count, " input(s), got ", inputs.size());
+}
+
+// Makes t a tensor of this shape, dtype and device, reusing its storage when it already is one.
+inline void ensure_tensor(Tensor& t, const Shape& shape, DType dtype, Device device) {
+  if (t.defined() && t.shape() == shape && t.dtype() == dtype && t.device() == device) return;
+  t = Tensor::empty(shape, dtype, device);
+}
+
+// A pair of integers read as "NxM" in messages.
+inline std::string pair_str(std::pair<int64_t, int64_t> p) { return str(p.first, "x", p.second); }
+
+}  // namespace mpncov

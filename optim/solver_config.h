@@ -1,0 +1,32 @@
+// The experiment's `solver:` section: SGD hyper-parameters, the run length and the schedule. Keys and
+// defaults: docs/solver.md.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "optim/param_group.h"
+#include "optim/schedule.h"
+
+namespace mpncov {
+
+struct SolverConfig {
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 1e-4;
+  bool nesterov = false;
+  int64_t epochs = 100;
+  double classifier_lr_mult = 1;
+  std::optional<double> classifier_weight_decay;  // absent: the seed's rule (seed_classifier_weight_decay)
+  Schedule schedule = Schedule::constant(100);
+
+  // Reads the section (strict keys; errors name file, line and key).
+  static SolverConfig from_config(Config& config);
+
+  // The settings of the seed's three groups. pretrained: the net starts from loaded weights; arch: the
+  // net's name, for the seed's classifier weight decay rule. The schedule's base rate replaces lr (log).
+  GroupSettings group_settings(bool pretrained, const std::string& arch) const;
+};
+
+}  // namespace mpncov

@@ -1,0 +1,202 @@
+// mpncov gradcheck: checks layers' backward passes against central differences in float64 on the CPU,
+// or (--device cuda) each layer on the GPU against the CPU float64 reference. Whole networks
+// (NET.yaml / EXPERIMENT.yaml) come with the networks; the argument parsing below leaves room for them.
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/context.h"
+#include "layers/gradcheck_suite.h"
+#include "tools/command.h"
+
+namespace mpncov::tools {
+namespace {
+
+const char* kUsage =
+    "usage: mpncov gradcheck --layer TYPE [--set KEY=VALUE]... [--input NxCxHxW] [--eval]\n"
+    "       mpncov gradcheck --all-layers\n"
+    "       (either form) [--device cpu|cuda] [--max-elements N] [--tolerance T] [--seed S]\n"
+    "\n"
+    "Checks each layer's analytic gradients (input and parameter) against central finite differences,\n"
+    "in float64 on the CPU, and prints per tensor: elements, elements checked, the largest absolute and\n"
+    "relative error, and the points skipped near a kink. An element passes when\n"
+    "|analytic - numeric| <= T * max(|analytic|, |numeric|, 1).\n"
+    "\n"
+    "  --layer TYPE        check one layer type ('all' = --all-layers); without --set/--input it runs the\n"
+    "                      type's built-in configurations, with them one configuration\n"
+    "  --set KEY=VALUE     a layer key (YAML value), e.g. --set kernel_size=3 --set stride=[2,1]\n"
+    "  --input NxCxHxW     the shape of input 0 (default: the type's example); other inputs of the same\n"
+    "                      shape follow it, labels take its batch size\n"
+    "  --eval              evaluation mode (batchnorm's running statistics, dropout off)\n"
+    "  --all-layers        every registered layer type in its built-in configurations\n"
+    "  --device cuda[:N]   run each layer on the GPU in float32 and compare its outputs and gradients\n"
+    "                      with the CPU float64 reference (tolerance relative to each tensor's largest\n"
+    "                      value, default 2e-3); exits 2 when no GPU is present\n"
+    "  --max-elements N    check a random sample of N elements per tensor (default: all of them)\n"
+    "  --tolerance T       relative tolerance (default 1e-5 for gradients, 2e-3 for --device cuda)\n"
+    "  --seed S            seed of the inputs, parameters and sampled elements (default 1)\n"
+    "\n"
+    "Exit status: 0 when every tensor passes, 1 when one fails, 2 for a usage error.\n";
+
+Shape parse_shape(const std::string& text) {
+  std::vector<int64_t> dims;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, 'x')) {
+    char* end = nullptr;
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v <= 0) throw UsageError{str("--input '", text, "': expected NxCxHxW")};
+    dims.push_back(v);
+  }
+  if (dims.empty() || dims.size() > 8) throw UsageError{str("--input '", text, "': expected NxCxHxW")};
+  return Shape(dims);
+}
+
+struct Options {
+  std::string layer;
+  bool all = false;
+  std::vector<std::pair<std::string, std::string>> sets;
+  bool has_input = false;
+  Shape input;
+  bool eval = false;
+  bool has_device = false;
+  Device device;
+  GradCheckOptions check;
+  bool has_tolerance = false;
+};
+
+Options parse(const std::vector<std::string>& args) {
+  Options o;
+  auto value = [&](size_t& i) -> const std::string& {
+    if (i + 1 >= args.size()) throw UsageError{str(args[i], " needs a value")};
+    return args[++i];
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--layer") {
+      o.layer = value(i);
+    } else if (a == "--all-layers") {
+      o.all = true;
+    } else if (a == "--set") {
+      const std::string& kv = value(i);
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError{str("--set '", kv, "': expected KEY=VALUE")};
+      o.sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else if (a == "--input") {
+      o.input = parse_shape(value(i));
+      o.has_input = true;
+    } else if (a == "--eval") {
+      o.eval = true;
+    } else if (a == "--device") {
+      const std::string& d = value(i);
+      try {
+        o.device = Device::parse(d);
+      } catch (const Error& e) {
+        throw UsageError{e.what()};
+      }
+      o.has_device = true;
+    } else if (a == "--max-elements" || a == "--tolerance" || a == "--seed") {
+      const std::string& v = value(i);
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(x > 0)) throw UsageError{str(a, " '", v, "': expected a positive number")};
+      if (a == "--max-elements") o.check.max_elements = static_cast<int64_t>(x);
+      else if (a == "--seed") o.check.seed = static_cast<uint64_t>(x);
+      else {
+        o.check.tolerance = x;
+        o.has_tolerance = true;
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError{str("unknown option '", a, "'")};
+    } else {
+      throw UsageError{str("'", a, "': whole-network checks (NET.yaml, EXPERIMENT.yaml) are not available yet; use "
+                           "--layer TYPE or --all-layers")};
+    }
+  }
+  if (o.layer == "all") {
+    o.all = true;
+    o.layer.clear();
+  }
+  if (o.all == !o.layer.empty()) throw UsageError{"give exactly one of --layer TYPE and --all-layers"};
+  if (o.all && (!o.sets.empty() || o.has_input))
+    throw UsageError{"--set and --input go with --layer TYPE, not --all-layers"};
+  return o;
+}
+
+// The cases to run: the type's built-in ones, or one built from the first with --set/--input applied.
+std::vector<LayerCase> cases_of(const Options& o) {
+  if (o.all) return all_layer_cases();
+  std::vector<LayerCase> cases = layer_cases(o.layer);
+  if (o.sets.empty() && !o.has_input) {
+    if (o.eval)
+      for (LayerCase& c : cases) c.training = false;
+    return cases;
+  }
+  LayerCase c = cases.front();
+  c.training = !o.eval;
+  if (!o.sets.empty()) {
+    YAML::Node node = YAML::Load(c.yaml);
+    for (const auto& [key, text] : o.sets) {
+      try {
+        node[key] = YAML::Load(text);
+      } catch (const YAML::Exception& e) {
+        throw UsageError{str("--set ", key, "=", text, ": the value is not valid YAML")};
+      }
+    }
+    YAML::Emitter out;
+    out << YAML::Flow << node;
+    c.yaml = out.c_str();
+  }
+  if (o.has_input) {
+    const Shape old0 = c.inputs.at(0);
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const bool label = std::find(c.label_inputs.begin(), c.label_inputs.end(), static_cast<int>(i)) !=
+                         c.label_inputs.end();
+      if (label) c.inputs[i] = Shape{o.input[0]};
+      else if (i == 0 || c.inputs[i] == old0) c.inputs[i] = o.input;
+    }
+  }
+  return {c};
+}
+
+}  // namespace
+
+// Runs the checks and prints a table per case; the library entry point of the command (tests call it).
+int run_gradcheck(const std::vector<std::string>& args) {
+  const Options o = parse(args);
+  if (o.has_device && o.device.is_cuda()) {
+    if (!cuda_built() || cuda_device_count() == 0) {
+      std::fprintf(stderr, "mpncov gradcheck: --device %s: %s\n", o.device.str().c_str(),
+                   cuda_built() ? "no CUDA device is present" : "this build has no CUDA backend");
+      return 2;
+    }
+  }
+  const std::vector<LayerCase> cases = cases_of(o);
+  for (const LayerCase& c : cases) {  // a bad key or value is a configuration error: exit 2
+    try {
+      make_case_layer(c);
+    } catch (const Error& e) {
+      throw UsageError{e.what()};
+    }
+  }
+  int failed = 0;
+  for (const LayerCase& c : cases) {
+    std::printf("== %s\n", c.str().c_str());
+    std::fflush(stdout);
+    GradCheckReport report;
+    if (o.has_device && o.device.is_cuda()) {
+      report = compare_case_on_device(c, o.device, o.has_tolerance ? o.check.tolerance : 2e-3, o.check.seed);
+    } else {
+      report = gradcheck_case(c, o.check);
+    }
+    std::printf("%s", report.table().c_str());
+    if (!report.pass()) ++failed;
+  }
+  std::printf("%zu configuration(s) checked, %d failed\n", cases.size(), failed);
+  return failed ? 1 : 0;
+}
+
+MPNCOV_COMMAND(Command{"gradcheck", "check layers' gradients against finite differences (or GPU against CPU)",
+                       kUsage, run_gradcheck});
+
+}  // namespace mpncov::tools
