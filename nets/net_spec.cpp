@@ -193,27 +193,28 @@ struct Expander {
         result[names.back()] = kv.second;
       }
     }
-    if (given) {
+    if (given && !given.IsNull()) {
       if (!given.IsMap()) fail_at(file, given, str("block instance '", full, "': args must be a mapping"));
       for (const auto& kv : given) {
         const std::string k = kv.first.as<std::string>();
         if (!result.count(k))
           fail_at(file, kv.first, str("block instance '", full, "': block '", block, "' has no argument '", k, "'",
                                       did_you_mean(k, names)));
-        YAML::Node v = kv.second;
+        const YAML::Node v = kv.second;
         // A value "$x" refers to the enclosing block's argument x.
         if (v.IsScalar() && v.Scalar().size() > 1 && v.Scalar()[0] == '$') {
           auto o = outer.find(v.Scalar().substr(1));
           if (o == outer.end())
             fail_at(file, v, str("block instance '", full, "': unknown argument '", v.Scalar(), "'"));
-          v = o->second;
+          result[k].reset(o->second);
+        } else {
+          result[k].reset(v);
         }
-        result[k] = v;
       }
     }
     for (const auto& kv : result)
       if (!kv.second || kv.second.IsNull())
-        fail_at(file, given ? given : def, str("block instance '", full, "': argument '", kv.first, "' of block '",
+        fail_at(file, given && !given.IsNull() ? given : def, str("block instance '", full, "': argument '", kv.first, "' of block '",
                                               block, "' is required"));
     return result;
   }
@@ -236,15 +237,18 @@ struct Expander {
     if (item["first"] && !repeat) fail_at(file, item["first"], "'first' needs 'repeat'");
     std::string previous = inputs[0];
     for (int r = 0; r < std::max(repeat, 1); ++r) {
-      YAML::Node block_name = item["block"], given = item["args"];
+      // reset() rebinds a handle; assigning to a YAML::Node would overwrite the node it refers to.
+      YAML::Node block_name, given;  // reset() takes only existing nodes
+      block_name.reset(item["block"]);
+      if (item["args"]) given.reset(item["args"]);
       if (r == 0 && item["first"]) {
         const YAML::Node first = item["first"];
-        if (first["block"]) block_name = first["block"];
+        if (first["block"]) block_name.reset(first["block"]);
         if (first["args"]) {  // merged over the instance's args
           YAML::Node merged(YAML::NodeType::Map);
-          if (given) for (const auto& kv : given) merged[kv.first] = kv.second;
-          for (const auto& kv : first["args"]) merged[kv.first] = kv.second;
-          given = merged;
+          if (given.IsMap()) for (const auto& kv : given) merged[kv.first.as<std::string>()] = kv.second;
+          for (const auto& kv : first["args"]) merged[kv.first.as<std::string>()] = kv.second;
+          given.reset(merged);
         }
       }
       const std::string name = block_name.as<std::string>();
@@ -331,11 +335,10 @@ std::string expand_items(NetSpec& spec, const YAML::Node& items, const YAML::Nod
   scope.input = previous;
   // Earlier parts' top-level names stay visible (e.g. a classifier item may name a features layer).
   for (const LayerSpec& l : spec.layers) scope.outputs[l.name] = l.name;
-  YAML::Node list = items;
-  if (items.IsMap()) {
-    list = YAML::Node(YAML::NodeType::Sequence);
-    list.push_back(items);
-  }
+  if (!items.IsMap()) return e.expand_list(items, scope, prefix, {}, true);
+  // One item: a list of one. (A fresh node: assigning to a YAML::Node would overwrite what it refers to.)
+  YAML::Node list(YAML::NodeType::Sequence);
+  list.push_back(items);
   return e.expand_list(list, scope, prefix, {}, true);
 }
 

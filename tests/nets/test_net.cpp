@@ -27,7 +27,7 @@ blocks:
 features:
   - {name: conv1, type: conv, out_channels: 3, kernel_size: 3, padding: 1}
   - {name: relu1, type: relu}
-  - {name: stage, block: unit, repeat: 2, args: {out: 3}, first: {args: {out: 4, project: true, shortcut: proj}}}
+  - {name: stage, block: unit, repeat: 2, args: {out: 4}, first: {args: {project: true, shortcut: proj}}}
   - {name: bn, type: batchnorm}
 representation: {name: pool, type: adaptive_avgpool}
 classifier:
@@ -93,7 +93,9 @@ TEST_CASE("net spec: names compose with dots, blocks expand, parts and children 
 TEST_CASE("net spec: every mistake names the file, line, layer and what was expected") {
   const std::string head = "name: bad\nfeatures:\n";
   CHECK(error_of(head + "  - {name: c, type: cnov, out_channels: 2}\n").find("bad.yaml:3: layer 'c': unknown layer type 'cnov', did you mean 'conv'?") != std::string::npos);
-  CHECK(error_of(head + "  - {name: c, type: conv, out_channel: 2}\n").find("bad.yaml:3: layer 'c' (conv): unknown key 'out_channel', did you mean 'out_channels'?") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channel: 2}\n").find("bad.yaml:3: layer 'c' (conv): key 'out_channels' is required (is 'out_channel' a misspelling?)") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channels: 2, kernel_size: 3, strid: 2}\n").find("bad.yaml:3: layer 'c' (conv): unknown key 'strid', did you mean 'stride'?") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channels: 2, kernel_sise: 3}\n").find("bad.yaml:3: layer 'c' (conv): key 'kernel_size' is required (is 'kernel_sise' a misspelling?)") != std::string::npos);
   CHECK(error_of(head + "  - {name: c, type: conv, out_channels: two}\n").find("bad.yaml:3: layer 'c' (conv): key 'out_channels' expected an integer") != std::string::npos);
   CHECK(error_of(head + "  - {name: c, type: conv}\n").find("key 'out_channels' is required") != std::string::npos);
   CHECK(error_of(head + "  - {name: a, type: relu}\n  - {name: b, type: add, inputs: [a, c]}\n").find("bad.yaml:4: layer 'b': unknown input 'c'") != std::string::npos);
