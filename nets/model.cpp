@@ -81,7 +81,8 @@ ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
   return m;
 }
 
-NetSpec load_net_or_experiment(const std::string& path) {
+NetSpec load_net_or_experiment(const std::string& name_or_path) {
+  const std::string path = std::filesystem::exists(name_or_path) ? name_or_path : resolve_net_path(name_or_path);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -91,7 +92,7 @@ NetSpec load_net_or_experiment(const std::string& path) {
     throw Error(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
   }
   if (root.IsMap() && root["model"]) return compose_model(read_model_config(root["model"], path));
-  return load_net(resolve_net_path(path));
+  return load_net(path);
 }
 
 std::string resolve_net_path(const std::string& name) {
