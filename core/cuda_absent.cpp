@@ -8,17 +8,21 @@ namespace {
   throw Error("this build of mpncov has no CUDA backend; reconfigure with -DMPNCOV_CUDA=ON on a machine with the "
               "CUDA toolkit, or use --device cpu");
 }
+[[noreturn]] void absent(int device) {
+  throw Error(str("device cuda:", device, " asked for, but this build of mpncov has no CUDA backend; reconfigure "
+                  "with -DMPNCOV_CUDA=ON on a machine with the CUDA toolkit, or use --device cpu"));
+}
 }  // namespace
 
 bool built() { return false; }
 int device_count() { return 0; }
-std::string device_name(int) { absent(); }
-void synchronize(int) { absent(); }
-void* allocate(int, size_t) { absent(); }
+std::string device_name(int device) { absent(device); }
+void synchronize(int device) { absent(device); }
+void* allocate(int device, size_t) { absent(device); }
 void deallocate(int, void*, size_t) { absent(); }
-AllocatorStats allocator_stats(int) { absent(); }
-void reset_peak(int) { absent(); }
-void empty_cache(int) { absent(); }
+AllocatorStats allocator_stats(int device) { absent(device); }
+void reset_peak(int device) { absent(device); }
+void empty_cache(int device) { absent(device); }
 void* allocate_pinned(size_t) { absent(); }
 void deallocate_pinned(void*) { absent(); }
 void copy_bytes(void*, Device, const void*, Device, size_t) { absent(); }

@@ -1,5 +1,6 @@
 #include "data/decode.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +96,14 @@ void cmyk_to_rgb(const uint8_t* in, uint8_t* out, int width) {
 // Extra decoded pixels around a requested region, so that the edge effects of a cropped decode (fancy
 // upsampling treats the crop edge as the image edge) stay outside it.
 constexpr int kRegionMargin = 8;
+constexpr int kEdgeTrim = 4;  // columns next to a crop edge that may differ (1-2 in practice)
+
+// Whether the JPEG end-of-image marker is among the last bytes (some writers add a little padding).
+bool ends_with_eoi(const uint8_t* bytes, size_t size) {
+  for (size_t i = size - 1; i > 0 && i + 64 > size; --i)
+    if (bytes[i - 1] == 0xFF && bytes[i] == 0xD9) return true;
+  return false;
+}
 
 void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
                  const std::function<DecodeRegion(int, int)>& choose) {
@@ -130,12 +139,19 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
     y1 = std::min(scaled_h, (region.y + region.height + denom - 1) / denom + kRegionMargin);
     if (x1 <= x0 || y1 <= y0) throw Error("empty JPEG decode region");
   }
+  // Columns [crop_x0, crop_x1) are decoded; the columns next to a crop edge inside the image differ from a
+  // full decode (chroma upsampling sees the edge), so they are decoded but not returned.
+  int crop_x0 = 0, crop_x1 = scaled_w;
   if (x0 > 0 || x1 < scaled_w) {
     JDIMENSION xoff = static_cast<JDIMENSION>(x0), width = static_cast<JDIMENSION>(x1 - x0);
     jpeg_crop_scanline(cinfo, &xoff, &width);  // widens to iMCU boundaries
-    x0 = static_cast<int>(xoff);
-    x1 = x0 + static_cast<int>(width);
+    crop_x0 = static_cast<int>(xoff);
+    crop_x1 = crop_x0 + static_cast<int>(width);
+    x0 = crop_x0 > 0 ? crop_x0 + kEdgeTrim : 0;  // still <= the region's start: crop_x0 <= x0 - margin
+    x1 = crop_x1 < scaled_w ? crop_x1 - kEdgeTrim : scaled_w;
   }
+  const int crop_w = crop_x1 - crop_x0;
+  const bool direct = !cmyk && crop_x0 == x0 && crop_x1 == x1;  // rows go straight into the image
   if (y0 > 0) jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(y0));
 
   out.full_width = full_w;
@@ -148,15 +164,24 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
   out.format = ImageFormat::Jpeg;
   const int w = x1 - x0;
   out.image.resize(w, y1 - y0);
-  if (cmyk) st.cmyk_row.resize(static_cast<size_t>(w) * 4);
-  for (int y = y0; y < y1;) {
-    JSAMPROW row = cmyk ? st.cmyk_row.data() : out.image.row(y - y0);
-    const int got = static_cast<int>(jpeg_read_scanlines(cinfo, &row, 1));
-    if (got != 1) throw DecodeError("JPEG decoder returned no rows");
-    if (cmyk) cmyk_to_rgb(st.cmyk_row.data(), out.image.row(y - y0), w);
-    y += got;
+  st.cmyk_row.resize(static_cast<size_t>(crop_w) * 4);  // a row as decoded, when it cannot go in place
+  const int skip = x0 - crop_x0;
+  for (int y = y0; y < y1; ++y) {
+    JSAMPROW row = direct ? out.image.row(y - y0) : st.cmyk_row.data();
+    if (jpeg_read_scanlines(cinfo, &row, 1) != 1) throw DecodeError("JPEG decoder returned no rows");
+    if (cmyk) {
+      cmyk_to_rgb(st.cmyk_row.data() + 4 * skip, out.image.row(y - y0), w);
+    } else if (!direct) {
+      std::memcpy(out.image.row(y - y0), st.cmyk_row.data() + 3 * skip, static_cast<size_t>(w) * 3);
+    }
   }
-  // The rows below the region are never decoded: abort instead of finish.
+  // The rows below the region are not decoded, but a file without its end marker is probably truncated:
+  // read on to the last row then, so that such a file fails whatever region is asked for, as with PIL.
+  if (y1 < scaled_h && !ends_with_eoi(bytes, size)) {
+    if (y1 < scaled_h - 1) jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(scaled_h - 1 - y1));
+    JSAMPROW row = st.cmyk_row.data();
+    jpeg_read_scanlines(cinfo, &row, 1);
+  }
   jpeg_abort_decompress(cinfo);
 }
 

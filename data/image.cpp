@@ -12,7 +12,9 @@ void Image::resize(int width, int height) {
                "image ", width, "x", height, " is too large");
   const size_t bytes = static_cast<size_t>(width) * height * 3;
   if (bytes > capacity_) {
-    pixels_.reset(new uint8_t[bytes]);  // uninitialised on purpose: the decoder writes every byte
+    // Uninitialised on purpose (the decoder writes every byte), with a few bytes of slack so that SIMD code
+    // may load 4 bytes at the last pixel.
+    pixels_.reset(new uint8_t[bytes + kSlack]);
     capacity_ = bytes;
   }
   width_ = width;

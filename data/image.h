@@ -8,6 +8,8 @@ namespace mpncov::data {
 
 class Image {
  public:
+  static constexpr size_t kSlack = 16;  // readable bytes past the last pixel
+
   Image() = default;
   Image(int width, int height) { resize(width, height); }
 

@@ -22,6 +22,7 @@ struct Loader::Slot {
   Tensor images, labels;
   std::vector<int64_t> indices;
   int64_t batch = -1, size = 0, filled = 0;
+  std::string error;  // the first failure among its samples (strict mode's bad file, or a bug)
 };
 
 struct Loader::Shared {
@@ -31,8 +32,7 @@ struct Loader::Shared {
   std::vector<int> free_slots;
   std::map<int64_t, int> filling;  // batch -> slot, for batches being filled or ready
 
-  bool running = false, quitting = false, failed = false;
-  std::string error;
+  bool running = false, quitting = false;
   int64_t epoch = 0, num_batches = 0, next_batch = 0, next_position = 0, end_position = 0;
   std::vector<int64_t> order;
   int busy = 0;  // samples being made right now
@@ -143,8 +143,6 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   s.next_batch = first_batch;
   s.next_position = first_batch * options_.batch_size;
   s.end_position = samples;
-  s.failed = false;
-  s.error.clear();
   s.stats.epoch_images = s.stats.epoch_skipped = 0;
   s.epoch_bad_names.clear();
   s.summary_logged = false;
@@ -163,7 +161,7 @@ void Loader::worker_main() {
 
 bool Loader::work_one(std::unique_lock<std::mutex>& lock, WorkerScratch& scratch) {
   Shared& s = *shared_;
-  if (!s.running || s.failed || s.next_position >= s.end_position) return false;
+  if (!s.running || s.next_position >= s.end_position) return false;
   const int64_t B = options_.batch_size;
   const int64_t batch = s.next_position / B;
   auto it = s.filling.find(batch);
@@ -188,6 +186,7 @@ bool Loader::work_one(std::unique_lock<std::mutex>& lock, WorkerScratch& scratch
     slot.size = std::min(B, s.end_position - batch * B);
     slot.filled = 0;
     slot.indices.assign(static_cast<size_t>(slot.size), -1);
+    slot.error.clear();
     it = s.filling.emplace(batch, id).first;
   }
   Slot& slot = *s.slots[it->second];
@@ -208,15 +207,12 @@ bool Loader::work_one(std::unique_lock<std::mutex>& lock, WorkerScratch& scratch
 
   lock.lock();
   s.stats.worker_seconds += took;
-  if (!error.empty() && !s.failed) {
-    s.failed = true;
-    s.error = error;
-  }
+  if (!error.empty() && slot.error.empty()) slot.error = error;
   if (error.empty()) {
     ++s.stats.images_decoded;
     ++s.stats.epoch_images;
   }
-  if (++slot.filled == slot.size || !error.empty()) s.ready_cv.notify_all();
+  if (++slot.filled == slot.size) s.ready_cv.notify_all();
   if (--s.busy == 0) s.idle_cv.notify_all();
   return true;
 }
@@ -249,9 +245,11 @@ void Loader::make_sample(int64_t index, int64_t epoch, Slot& slot, int64_t row, 
     {
       std::lock_guard<std::mutex> lock(shared_->mutex);
       Shared& s = *shared_;
-      ++s.stats.files_skipped;
-      ++s.stats.epoch_skipped;
-      if (s.epoch_bad_names.size() < kSummaryNames) s.epoch_bad_names.push_back(sample.path);
+      if (attempt == 0) {  // counted once per sample replaced, not per substitute tried
+        ++s.stats.files_skipped;
+        ++s.stats.epoch_skipped;
+        if (s.epoch_bad_names.size() < kSummaryNames) s.epoch_bad_names.push_back(sample.path);
+      }
       first_time = s.warned.insert(sample.path).second;
       if (first_time) s.stats.skipped_files.push_back(SkippedFile{sample.path, reason});
     }
@@ -267,11 +265,10 @@ std::optional<Batch> Loader::next() {
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   auto ready = [&] {
-    if (s.failed) return true;
     auto it = s.filling.find(s.next_batch);
     return it != s.filling.end() && s.slots[it->second]->filled == s.slots[it->second]->size;
   };
-  if (!s.failed && (!s.running || s.next_batch >= s.num_batches)) {
+  if (!s.running || s.next_batch >= s.num_batches) {
     if (s.running && !s.summary_logged) {
       s.summary_logged = true;
       std::string names;
@@ -294,12 +291,12 @@ std::optional<Batch> Loader::next() {
     }
   }
   s.stats.wait_seconds += seconds_since(t0);
-  if (s.failed) {
-    const std::string error = s.error;
+  const int id = s.filling.at(s.next_batch);
+  if (!s.slots[id]->error.empty()) {  // the loader stops here; start_epoch() clears it
+    const std::string error = s.slots[id]->error;
     halt_locked(lock);
     throw Error(error);
   }
-  const int id = s.filling.at(s.next_batch);
   s.filling.erase(s.next_batch);
   Slot& slot = *s.slots[id];
   Batch batch;

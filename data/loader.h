@@ -63,7 +63,7 @@ struct SkippedFile {
 
 struct LoaderStats {
   int64_t images_decoded = 0;    // samples produced since the loader was made
-  int64_t files_skipped = 0;     // bad-file events (a file bad every epoch counts every epoch)
+  int64_t files_skipped = 0;     // samples whose file was bad and was replaced (every epoch it comes up)
   int64_t batches = 0;           // batches handed out
   int64_t epoch_images = 0, epoch_skipped = 0;  // the same, for the current epoch
   double wait_seconds = 0;       // time next() spent waiting for workers

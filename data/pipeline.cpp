@@ -9,9 +9,20 @@ namespace mpncov::data {
 
 using Kind = Pipeline::Step::Kind;
 
+// Each crop is one View, which holds one resize with crops before it and after it, and mirrors after the
+// resize; orders outside that are refused here rather than at the first image.
 Pipeline& Pipeline::add(Step step) {
-  MPNCOV_CHECK(steps_.empty() || (steps_.back().kind != Kind::TenCrop && steps_.back().kind != Kind::CenterCropWithFlip),
-               "a multi-crop step (TenCrop, CenterCropWithFlip) must be the last geometric step");
+  bool resized = false, flipped = false, multi = false;
+  for (const Step& s : steps_) {
+    resized |= s.kind == Kind::Resize || s.kind == Kind::RandomResizedCrop;
+    flipped |= s.kind == Kind::RandomHFlip;
+    multi |= s.kind == Kind::TenCrop || s.kind == Kind::CenterCropWithFlip;
+  }
+  MPNCOV_CHECK(!multi, "a multi-crop step (TenCrop, CenterCropWithFlip) must be the last step");
+  if (step.kind == Kind::Resize || step.kind == Kind::RandomResizedCrop) {
+    MPNCOV_CHECK(!resized, "a pipeline can resize once (Resize or RandomResizedCrop)");
+    MPNCOV_CHECK(!flipped, "RandomHorizontalFlip must come after the resize");
+  }
   steps_.push_back(step);
   return *this;
 }

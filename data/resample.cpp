@@ -1,8 +1,13 @@
 #include "data/resample.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 
@@ -87,13 +92,113 @@ void bilinear_axis(int in_size, double in0, double in1, int out_size, int out_be
   }
 }
 
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MPNCOV_X86 1
+// Built twice, for AVX2 and for the baseline, the choice made once at load time.
+#define MPNCOV_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MPNCOV_CLONES
+#endif
+
+inline uint32_t load4(const uint8_t* p) {
+  uint32_t u;
+  std::memcpy(&u, p, 4);
+  return u;
+}
+
+// One source row to out_w pixels. Portable version.
+void horizontal_row_generic(const uint8_t* in, const AxisWeights& xa, uint8_t* o) {
+  const int out_w = xa.count();
+  for (int x = 0; x < out_w; ++x) {
+    const int32_t* k = &xa.weights[static_cast<size_t>(x) * xa.max_taps];
+    const uint8_t* p = in + 3 * xa.first[x];
+    int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
+    for (int t = 0, taps = xa.taps[x]; t < taps; ++t, p += 3) {
+      s0 += p[0] * k[t];
+      s1 += p[1] * k[t];
+      s2 += p[2] * k[t];
+    }
+    o[3 * x + 0] = clip8(s0);
+    o[3 * x + 1] = clip8(s1);
+    o[3 * x + 2] = clip8(s2);
+  }
+}
+
+#if MPNCOV_X86
+// AVX2: two taps per step, each pixel's three channels in one 4-lane half (a 4-byte load whose fourth
+// byte is ignored: Image leaves bytes readable past its last pixel), and 4-byte stores whose fourth byte
+// the next pixel overwrites (the output rows have slack too).
+__attribute__((target("avx2"))) void horizontal_row_avx2(const uint8_t* in, const AxisWeights& xa, uint8_t* o) {
+  const int out_w = xa.count();
+  const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  for (int x = 0; x < out_w; ++x) {
+    const int32_t* k = &xa.weights[static_cast<size_t>(x) * xa.max_taps];
+    const uint8_t* p = in + 3 * xa.first[x];
+    const int taps = xa.taps[x];
+    __m256i acc2 = _mm256_setzero_si256();
+    int t = 0;
+    for (; t + 2 <= taps; t += 2, p += 6) {
+      const __m128i two = _mm_insert_epi32(_mm_cvtsi32_si128(static_cast<int>(load4(p))), static_cast<int>(load4(p + 3)), 1);
+      const __m256i px = _mm256_cvtepu8_epi32(two);
+      // Weights k[t] x4, k[t+1] x4, by a lane permute (building them through memory stalls the loads).
+      const __m128i kk = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(k + t));
+      const __m256i w = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(kk), spread);
+      acc2 = _mm256_add_epi32(acc2, _mm256_mullo_epi32(px, w));
+    }
+    __m128i acc = _mm_add_epi32(_mm256_castsi256_si128(acc2), _mm256_extracti128_si256(acc2, 1));
+    acc = _mm_add_epi32(acc, _mm_set1_epi32(kHalf));
+    if (t < taps) {
+      const __m128i px = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(static_cast<int>(load4(p))));
+      acc = _mm_add_epi32(acc, _mm_mullo_epi32(px, _mm_set1_epi32(k[t])));
+    }
+    // clip8: shift, then saturate to 16 and to 8 bits.
+    const __m128i v = _mm_srai_epi32(acc, kPrecisionBits);
+    const uint32_t bytes = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(v, v), v)));
+    std::memcpy(o + 3 * x, &bytes, 4);
+  }
+}
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#endif
+
+std::atomic<bool> force_portable{false};
+
+void horizontal_row(const uint8_t* in, const AxisWeights& xa, uint8_t* o) {
+#if MPNCOV_X86
+  if (have_avx2() && !force_portable.load(std::memory_order_relaxed)) return horizontal_row_avx2(in, xa, o);
+#endif
+  horizontal_row_generic(in, xa, o);
+}
+
+// One output row from taps rows of the horizontal pass: contiguous, so it vectorises.
+MPNCOV_CLONES void vertical_row(const uint8_t* rows, int64_t rows_stride, const int32_t* k, int taps, int row_bytes,
+                                int32_t* sums, uint8_t* o) {
+  for (int j = 0; j < row_bytes; ++j) sums[j] = kHalf;
+  for (int t = 0; t < taps; ++t) {
+    const uint8_t* r = rows + t * rows_stride;
+    const int32_t kt = k[t];
+    for (int j = 0; j < row_bytes; ++j) sums[j] += r[j] * kt;
+  }
+  for (int j = 0; j < row_bytes; ++j) o[j] = clip8(sums[j]);
+}
+
+}  // namespace
+
+void resample_force_portable(bool on) { force_portable = on; }
+
 void resample(const uint8_t* src, int64_t src_stride, const AxisWeights& xa, const AxisWeights& ya, uint8_t* out,
               int64_t out_stride, ResampleScratch& scratch) {
   const int out_w = xa.count(), out_h = ya.count();
   if (out_w == 0 || out_h == 0) return;
   const int row_bytes = out_w * 3;
 
-  // Horizontal pass over the source rows the vertical pass reads, into 8-bit rows (as PIL does).
+  // Horizontal pass over the source rows the vertical pass reads, into 8-bit rows (as PIL does). The
+  // rows get 4 bytes of slack, like Image, for horizontal_row's loads when the vertical pass is skipped.
   const int y_begin = ya.source_begin(), y_end = ya.source_end();
   const uint8_t* rows;
   int64_t rows_stride;
@@ -101,47 +206,24 @@ void resample(const uint8_t* src, int64_t src_stride, const AxisWeights& xa, con
     rows = src + static_cast<int64_t>(y_begin) * src_stride + 3 * xa.first[0];
     rows_stride = src_stride;
   } else {
-    scratch.rows.resize(static_cast<size_t>(y_end - y_begin) * row_bytes);
-    for (int y = y_begin; y < y_end; ++y) {
-      const uint8_t* in = src + static_cast<int64_t>(y) * src_stride;
-      uint8_t* o = scratch.rows.data() + static_cast<size_t>(y - y_begin) * row_bytes;
-      for (int x = 0; x < out_w; ++x) {
-        const int32_t* k = &xa.weights[static_cast<size_t>(x) * xa.max_taps];
-        const uint8_t* p = in + 3 * xa.first[x];
-        int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
-        for (int t = 0, taps = xa.taps[x]; t < taps; ++t, p += 3) {
-          s0 += p[0] * k[t];
-          s1 += p[1] * k[t];
-          s2 += p[2] * k[t];
-        }
-        o[3 * x + 0] = clip8(s0);
-        o[3 * x + 1] = clip8(s1);
-        o[3 * x + 2] = clip8(s2);
-      }
-    }
+    scratch.rows.resize(static_cast<size_t>(y_end - y_begin) * row_bytes + 4);
+    for (int y = y_begin; y < y_end; ++y)
+      horizontal_row(src + static_cast<int64_t>(y) * src_stride, xa,
+                     scratch.rows.data() + static_cast<size_t>(y - y_begin) * row_bytes);
     rows = scratch.rows.data();
     rows_stride = row_bytes;
   }
 
-  // Vertical pass: contiguous rows, so the inner loop vectorises.
   if (ya.identity) {
     for (int y = 0; y < out_h; ++y)
       std::memcpy(out + y * out_stride, rows + static_cast<int64_t>(ya.first[y] - y_begin) * rows_stride, row_bytes);
     return;
   }
   scratch.sums.resize(row_bytes);
-  int32_t* sums = scratch.sums.data();
-  for (int y = 0; y < out_h; ++y) {
-    std::fill(sums, sums + row_bytes, kHalf);
-    const int32_t* k = &ya.weights[static_cast<size_t>(y) * ya.max_taps];
-    for (int t = 0, taps = ya.taps[y]; t < taps; ++t) {
-      const uint8_t* r = rows + static_cast<int64_t>(ya.first[y] + t - y_begin) * rows_stride;
-      const int32_t kt = k[t];
-      for (int j = 0; j < row_bytes; ++j) sums[j] += r[j] * kt;
-    }
-    uint8_t* o = out + y * out_stride;
-    for (int j = 0; j < row_bytes; ++j) o[j] = clip8(sums[j]);
-  }
+  for (int y = 0; y < out_h; ++y)
+    vertical_row(rows + static_cast<int64_t>(ya.first[y] - y_begin) * rows_stride, rows_stride,
+                 &ya.weights[static_cast<size_t>(y) * ya.max_taps], ya.taps[y], row_bytes, scratch.sums.data(),
+                 out + y * out_stride);
 }
 
 Image resize_bilinear(const Image& src, int width, int height) {

@@ -36,9 +36,12 @@ struct ResampleScratch {
 };
 
 // out(x, y) = the resampled pixel (x_axis output x, y_axis output y) of src, RGB interleaved.
-// out_stride is in bytes.
+// out_stride is in bytes. src must stay readable for a byte past its last pixel (Image is).
 void resample(const uint8_t* src, int64_t src_stride, const AxisWeights& x_axis, const AxisWeights& y_axis,
               uint8_t* out, int64_t out_stride, ResampleScratch& scratch);
+
+// Tests: use the portable code even where the CPU has AVX2 (both give the same bytes).
+void resample_force_portable(bool on);
 
 // The whole image resized like PIL's img.resize((width, height), Image.BILINEAR).
 Image resize_bilinear(const Image& src, int width, int height);

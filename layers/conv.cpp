@@ -11,9 +11,10 @@ namespace {
 class ConvLayer : public Layer {
  public:
   explicit ConvLayer(Config& c) {
+    require_key(c, "out_channels");
     out_channels_ = c.require<int64_t>("out_channels");
     c.check(out_channels_ > 0, "out_channels", "must be positive");
-    if (!c.has("kernel_size")) c.fail("kernel_size", "is required");
+    require_key(c, "kernel_size");
     kernel_ = c.get_pair("kernel_size", {1, 1});
     c.check(kernel_.first > 0 && kernel_.second > 0, "kernel_size", "must be positive");
     const auto stride = c.get_pair("stride", {1, 1});

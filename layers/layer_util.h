@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/tensor.h"
+#include "core/text.h"
 #include "layers/layer.h"
 
 namespace mpncov {
@@ -13,6 +15,18 @@ namespace mpncov {
 inline void check_arity(const Layer& layer, const std::vector<Shape>& inputs, size_t count, bool at_least = false) {
   MPNCOV_CHECK(at_least ? inputs.size() >= count : inputs.size() == count, layer.type(), " layer takes ",
                at_least ? "at least " : "", count, " input(s), got ", inputs.size());
+}
+
+// Fails unless the key is present; a present key spelled close to it is named (a typo of it).
+inline void require_key(Config& c, const std::string& key) {
+  if (c.has(key)) return;
+  std::string typo;
+  if (c.node() && c.node().IsMap())
+    for (const auto& kv : c.node()) {
+      const std::string k = kv.first.as<std::string>();
+      if (k != key && nearest(k, {key}) == key) typo = k;
+    }
+  c.fail(key, typo.empty() ? std::string("is required") : str("is required (is '", typo, "' a misspelling of it?)"));
 }
 
 // Makes t a tensor of this shape, dtype and device, reusing its storage when it already is one.

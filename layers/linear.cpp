@@ -10,6 +10,7 @@ namespace {
 class LinearLayer : public Layer {
  public:
   explicit LinearLayer(Config& c) {
+    require_key(c, "out_features");
     out_ = c.require<int64_t>("out_features");
     c.check(out_ > 0, "out_features", "must be positive");
     bias_ = c.get<bool>("bias", true);

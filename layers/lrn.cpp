@@ -10,6 +10,7 @@ namespace {
 class LrnLayer : public Layer {
  public:
   explicit LrnLayer(Config& c) {
+    require_key(c, "size");
     p_.size = c.require<int64_t>("size");
     c.check(p_.size >= 1, "size", "must be at least 1");
     p_.alpha = c.get<double>("alpha", 1e-4);

@@ -9,7 +9,7 @@ namespace {
 
 ops::Pool2dParams read_pool(Config& c, bool average) {
   ops::Pool2dParams p;
-  if (!c.has("kernel_size")) c.fail("kernel_size", "is required");
+  require_key(c, "kernel_size");
   const auto k = c.get_pair("kernel_size", {1, 1});
   c.check(k.first > 0 && k.second > 0, "kernel_size", "must be positive");
   const auto s = c.get_pair("stride", k);

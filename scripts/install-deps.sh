@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libstb-dev doctest-dev
   libjpeg62-turbo-dev libpng-dev libfftw3-dev
   python3-torch python3-torchvision python3-numpy python3-pil   # the oracle for tests and the peer for benchmarks
+  mate-backgrounds   # real photographs for the data oracle tests and the loader benchmark (optional)
 )
 
 missing=()

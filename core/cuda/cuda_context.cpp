@@ -1,7 +1,7 @@
 // Device discovery, the per-device contexts and the runtime entry points of cuda_backend.h.
 #include "core/cuda/cuda_context.h"
 
-#include <memory>
+#include <cstdio>
 #include <vector>
 
 #include "core/cuda/caching_allocator.h"
@@ -133,8 +133,9 @@ std::string device_name(int device) {
   check_device(device);
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  return str(prop.name, " (sm_", prop.major, prop.minor, ", ",
-             static_cast<double>(prop.totalGlobalMem >> 20) / 1024.0, " GiB)");
+  char memory[32];
+  std::snprintf(memory, sizeof memory, "%.1f GiB", static_cast<double>(prop.totalGlobalMem) / (1 << 30));
+  return str(prop.name, " (sm_", prop.major, prop.minor, ", ", memory, ")");
 }
 
 void synchronize(int device) { context(device).synchronize(); }

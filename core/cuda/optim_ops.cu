@@ -1,9 +1,8 @@
 // CUDA SGD update: one thread per element. __fmul_rn/__fadd_rn keep nvcc from contracting into FMAs, so
-// the result rounds exactly as the CPU loop (core/cpu/optim_ops.cpp) and PyTorch's kernels do.
-#include <algorithm>
-
+// the result rounds exactly as the CPU loop (core/cpu/optim_ops.cpp) does.
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/cuda_context.h"
+#include "core/cuda/launch.h"
 #include "core/cuda_optim_backend.h"
 
 namespace mpncov::cuda {
@@ -14,8 +13,7 @@ template <bool kMomentum>
 __global__ void sgd_update_kernel(float* __restrict__ w, const float* __restrict__ grad, float* __restrict__ buf,
                                   int64_t n, float neg_lr, float weight_decay, float momentum, bool nesterov,
                                   bool first) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  MPNCOV_GRID_LOOP(i, n) {
     const float wi = w[i];
     const float d = __fadd_rn(grad[i], __fmul_rn(weight_decay, wi));
     float s = d;
@@ -33,16 +31,13 @@ __global__ void sgd_update_kernel(float* __restrict__ w, const float* __restrict
 void sgd_update(int device, float* w, const float* grad, float* buf, int64_t n, float lr, float weight_decay,
                 float momentum, bool nesterov, bool first) {
   DeviceGuard guard(device);
-  Context& ctx = context(device);
-  const int threads = 256;
-  const int64_t wanted = (n + threads - 1) / threads;
-  const int blocks = static_cast<int>(std::min<int64_t>(wanted, int64_t{ctx.multiprocessors()} * 8));
+  cudaStream_t stream = context(device).stream();
   if (momentum != 0.0f)
-    sgd_update_kernel<true><<<blocks, threads, 0, ctx.stream()>>>(w, grad, buf, n, -lr, weight_decay, momentum,
-                                                                   nesterov, first);
+    sgd_update_kernel<true><<<blocks_for(n), kThreads, 0, stream>>>(w, grad, buf, n, -lr, weight_decay, momentum,
+                                                                     nesterov, first);
   else
-    sgd_update_kernel<false><<<blocks, threads, 0, ctx.stream()>>>(w, grad, buf, n, -lr, weight_decay, momentum,
-                                                                    nesterov, first);
+    sgd_update_kernel<false><<<blocks_for(n), kThreads, 0, stream>>>(w, grad, buf, n, -lr, weight_decay, momentum,
+                                                                      nesterov, first);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -145,6 +145,34 @@ TEST_CASE("npy: a file cut short at any byte is rejected") {
   CHECK(load_npy((dir / "full.npy").string()).numel() == 20);
 }
 
+TEST_CASE("npy: random corruption of a valid file loads or throws mpncov::Error, nothing else") {
+  const fs::path dir = temp_dir("npy_mutations");
+  save_npy((dir / "ok.npy").string(), sample({3, 2}, DType::F32, 1));
+  const std::string good = read_bytes(dir / "ok.npy");
+  uint64_t state = 6789;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  int loaded = 0, rejected = 0;
+  for (int trial = 0; trial < 600; ++trial) {
+    std::string bytes = good;
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = next() % std::min<size_t>(bytes.size(), 80);
+      static const char pool[] = "{}()',:0123456789-TrueFalse<>|if \x00\xff";
+      bytes[at] = (next() % 2) ? static_cast<char>(next()) : pool[next() % (sizeof pool - 1)];
+    }
+    if (next() % 8 == 0) bytes.resize(next() % bytes.size());
+    write_bytes(dir / "m.npy", bytes);
+    try {
+      load_npy((dir / "m.npy").string());
+      ++loaded;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  CHECK(loaded + rejected == 600);
+  CHECK(rejected > 400);
+}
+
 TEST_CASE("npy: corrupt and hostile files are rejected, each naming the file and the problem") {
   const fs::path dir = temp_dir("npy_corrupt");
   const std::string data8(8, '\0');

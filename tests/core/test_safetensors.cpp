@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/json.h"
+#include "core/npy.h"
 #include "core/safetensors.h"
 #include "tests/core/io_test_util.h"
 
@@ -221,6 +222,36 @@ TEST_CASE("safetensors: a file cut short at any byte is rejected") {
   CHECK(load_safetensors(path).names.size() == 2);
 }
 
+TEST_CASE("safetensors: random corruption of a valid file loads or throws mpncov::Error, nothing else") {
+  const fs::path dir = temp_dir("safetensors_mutations");
+  const std::string path = (dir / "ok.safetensors").string();
+  save_safetensors(path, {{"a", sample({2, 3}, DType::F32, 1)}, {"b", sample({3}, DType::I64, 2)},
+                          {"c", sample({}, DType::BF16, 3)}}, {{"k", "v"}});
+  const std::string good = read_bytes(path);
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  int loaded = 0, rejected = 0;
+  for (int trial = 0; trial < 600; ++trial) {
+    std::string bytes = good;
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = next() % std::min<size_t>(bytes.size(), 200);  // mostly the length and the header
+      static const char pool[] = "{}[]\":,0123456789-.e \x00\xff\"";
+      bytes[at] = (next() % 2) ? static_cast<char>(next()) : pool[next() % (sizeof pool - 1)];
+    }
+    if (next() % 8 == 0) bytes.resize(next() % bytes.size());
+    write_bytes(dir / "m.safetensors", bytes);
+    try {
+      load_safetensors((dir / "m.safetensors").string());
+      ++loaded;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  CHECK(loaded + rejected == 600);
+  CHECK(rejected > 400);
+}
+
 TEST_CASE("safetensors: corrupt and hostile headers are rejected, each naming the file and the problem") {
   const fs::path dir = temp_dir("safetensors_corrupt");
   const std::string data(64, '\0');
@@ -361,3 +392,18 @@ TEST_CASE("safetensors: a file we write reads in Python (strict format checks) w
 }
 
 }  // TEST_SUITE("oracle")
+
+TEST_SUITE("gpu") {
+
+TEST_CASE("safetensors and npy: tensors on a CUDA device are saved through the host" *
+          doctest::skip(!gpu_present()) * doctest::description("needs a CUDA device")) {
+  const fs::path dir = temp_dir("io_gpu");
+  const Tensor host = sample({3, 5}, DType::F32, 11);
+  const Tensor dev = host.to(Device::cuda(0));
+  save_safetensors((dir / "g.safetensors").string(), {{"w", dev}, {"b", sample({4}, DType::F32, 12).to(Device::cuda(0))}});
+  CHECK(same_bits(load_safetensors((dir / "g.safetensors").string()).tensors.at("w"), host));
+  save_npy((dir / "g.npy").string(), dev);
+  CHECK(same_bits(load_npy((dir / "g.npy").string()), host));
+}
+
+}  // TEST_SUITE("gpu")

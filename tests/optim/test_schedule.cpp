@@ -59,7 +59,7 @@ TEST_CASE("schedule: constant") {
   CHECK_FALSE(s.per_iteration());
 }
 
-TEST_CASE("schedule: step is lr0 * gamma^(#milestones <= e), as the seed's train.sh recipe") {
+TEST_CASE("schedule: step is lr0 gamma^(number of milestones <= e) as in the seed's train.sh recipe") {
   const Schedule s = Schedule::step(65, {30, 45, 60});
   const std::vector<double> seed = seed_rates("step", {30, 45, 60}, 65, 0.1);
   for (int64_t e = 0; e < 65; ++e) {
@@ -81,7 +81,7 @@ TEST_CASE("schedule: step is lr0 * gamma^(#milestones <= e), as the seed's train
   CHECK(g.describe().find("step at epochs 0, 4 by 0.5") != std::string::npos);
 }
 
-TEST_CASE("schedule: step milestones >= the epoch count are ignored, as in the seed") {
+TEST_CASE("schedule: step milestones >= the epoch count are ignored as in the seed") {
   // finetune.sh: --lr-params 100 with 100 epochs is a constant rate.
   const Schedule constant = Schedule::step(100, {100});
   for (int64_t e = 0; e < 100; ++e) CHECK(constant.lr(1.2e-3, {e, 0, 1}) == 1.2e-3);
@@ -112,7 +112,7 @@ TEST_CASE("schedule: log is 10^(a + (b - a) e / (E - 1)) and replaces the base l
   CHECK(rel(Schedule::log(1, a, b).lr(base, {0, 0, 1}), std::pow(10.0, a)) < 1e-15);
 }
 
-TEST_CASE("schedule: exponential is gamma^t, per epoch or per iteration") {
+TEST_CASE("schedule: exponential is gamma^t per epoch or per iteration") {
   const Schedule s = Schedule::exponential(30, 0.95);
   for (int64_t e = 0; e < 30; ++e) {
     CHECK(rel(s.lr(0.2, {e, 0, 1}), 0.2 * std::pow(0.95, e)) < 1e-14);
@@ -141,7 +141,7 @@ TEST_CASE("schedule: cosine to a minimum factor or an absolute minimum lr") {
   CHECK(std::abs(it.lr(0.1, {3, 1, 2}) - 0.1 * 0.5 * (1 + std::cos(pi * 3.5 / E))) < 1e-16);
 }
 
-TEST_CASE("schedule: linear warm-up wraps any schedule, in epochs or iterations") {
+TEST_CASE("schedule: linear warm-up wraps any schedule in epochs or iterations") {
   Schedule::Warmup w;
   w.length = 5;
   w.start_factor = 0.1;
@@ -189,7 +189,7 @@ TEST_CASE("schedule: from YAML") {
         doctest::Approx(0.5));
 }
 
-TEST_CASE("schedule: bad YAML gives errors naming file, line and key") {
+TEST_CASE("schedule: bad YAML gives errors naming file and line and key") {
   const std::string two_lines = "type: step\nmilestones: [30, 20]\n";
   const std::string e1 = parse_error(two_lines);
   CHECK(e1.find("exp.yaml:2") != std::string::npos);

@@ -54,7 +54,7 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("sgd: three hand-computed steps with momentum and weight decay, plain and Nesterov") {
+TEST_CASE("sgd: three hand-computed steps with momentum and weight decay (plain and Nesterov)") {
   // lr 0.1, momentum 0.9, wd 0.01; w0 = [1, -2]; grads [0.5, 0], [-0.2, 0], [0.1, 0].
   const std::vector<std::vector<double>> grads = {{0.5, 0}, {-0.2, 0}, {0.1, 0}};
   struct Case {
@@ -138,7 +138,7 @@ TEST_CASE("sgd: lr_mult and decay_mult scale the group's lr and weight decay") {
   CHECK(bitwise_equal(b.value, rb.value));
 }
 
-TEST_CASE("sgd: groups keep their own lr, weight decay and momentum") {
+TEST_CASE("sgd: groups keep their own lr and weight decay and momentum") {
   Parameter a = make_param("a", {1, 2}), b = make_param("b", {3, 4});
   Parameter ra = make_param("a", {1, 2}), rb = make_param("b", {3, 4});
   SGD both({make_group("one", {{"a", &a}}, 0.1, 1e-3, 0.9), make_group("two", {{"b", &b}}, 0.02, 0, 0.5, true)});
@@ -157,7 +157,7 @@ TEST_CASE("sgd: groups keep their own lr, weight decay and momentum") {
   CHECK_THROWS_WITH_AS(both.group("three"), doctest::Contains("no parameter group named 'three'"), Error);
 }
 
-TEST_CASE("sgd: the seed's three groups, classifier factor and classifier weight decay rule") {
+TEST_CASE("sgd: the seed's three groups with the classifier factor and classifier weight decay rule") {
   CHECK(seed_classifier_weight_decay(5e-4, true, "vgg16") == 0.0);
   CHECK(seed_classifier_weight_decay(5e-4, true, "vgg16_bn") == 0.0);
   CHECK(seed_classifier_weight_decay(5e-4, false, "vgg16") == 5e-4);

@@ -14,7 +14,7 @@ using namespace mpncov;
 
 TEST_SUITE("oracle") {
 
-TEST_CASE("oracle: sgd with momentum, weight decay, two groups and a step schedule matches PyTorch") {
+TEST_CASE("oracle: sgd with momentum and weight decay in two groups under a step schedule matches PyTorch") {
   const int64_t steps = 20, per_epoch = 4, epochs = 5;
   const std::vector<int64_t> milestones = {2, 4, 7};  // 7 >= epochs: never applies
   struct Spec {

@@ -29,7 +29,7 @@ std::string parse_error(const std::string& yaml) {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("solver config: defaults are the seed's main.py defaults, with a constant rate") {
+TEST_CASE("solver config: defaults are the seed's main.py defaults with a constant rate") {
   const SolverConfig s = parse("{}");
   CHECK(s.lr == 0.1);
   CHECK(s.momentum == 0.9);

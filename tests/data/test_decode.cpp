@@ -1,0 +1,151 @@
+#include <cstring>
+
+#include "data/decode.h"
+#include "tests/data/image_files.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+using namespace mpncov::data;
+using mpncov::test::encode_jpeg;
+using mpncov::test::JpegOptions;
+using mpncov::test::synthetic_image;
+
+namespace {
+
+double mean_abs_diff(const Image& a, const Image& b) {
+  REQUIRE(a.width() == b.width());
+  REQUIRE(a.height() == b.height());
+  double sum = 0;
+  const size_t n = static_cast<size_t>(a.stride()) * a.height();
+  for (size_t i = 0; i < n; ++i) sum += std::abs(int(a.data()[i]) - int(b.data()[i]));
+  return sum / static_cast<double>(n);
+}
+
+// The pixels of full inside `d`'s region must equal d's.
+bool region_matches(const Image& full, const Decoded& d) {
+  for (int y = 0; y < d.image.height(); ++y)
+    if (std::memcmp(d.image.row(y), full.pixel(d.x0, d.y0 + y), static_cast<size_t>(d.image.width()) * 3) != 0)
+      return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("data decode: format sniffing looks at the bytes") {
+  const Image img = synthetic_image(20, 10, 1);
+  const std::vector<uint8_t> jpg = encode_jpeg(img), png = test::encode_png(img), bmp = test::encode_bmp(img);
+  CHECK(sniff_format(jpg.data(), jpg.size()) == ImageFormat::Jpeg);
+  CHECK(sniff_format(png.data(), png.size()) == ImageFormat::Png);
+  CHECK(sniff_format(bmp.data(), bmp.size()) == ImageFormat::Bmp);
+  const uint8_t gif[] = {'G', 'I', 'F', '8', '9', 'a', 0};
+  CHECK(sniff_format(gif, sizeof gif) == ImageFormat::Gif);
+  const uint8_t webp[] = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P'};
+  CHECK(sniff_format(webp, sizeof webp) == ImageFormat::Webp);
+  const uint8_t text[] = {'h', 'e', 'l', 'l', 'o'};
+  CHECK(sniff_format(text, sizeof text) == ImageFormat::Unknown);
+  CHECK(sniff_format(text, 0) == ImageFormat::Unknown);
+}
+
+TEST_CASE("data decode: JPEG kinds and other formats become RGB close to the original") {
+  const Image img = synthetic_image(67, 45, 2);
+  SUBCASE("baseline 4:2:0") { CHECK(mean_abs_diff(decode_image(encode_jpeg(img).data(), encode_jpeg(img).size()), img) < 10); }
+  SUBCASE("4:4:4, progressive, CMYK") {
+    for (JpegOptions o : {JpegOptions{95, false, false, false, false}, JpegOptions{95, true}, JpegOptions{95, false, false, true}}) {
+      const std::vector<uint8_t> bytes = encode_jpeg(img, o);
+      const Image out = decode_image(bytes.data(), bytes.size());
+      CHECK(mean_abs_diff(out, img) < 10);
+    }
+  }
+  SUBCASE("grayscale JPEG: three equal channels") {
+    const std::vector<uint8_t> bytes = encode_jpeg(img, JpegOptions{95, false, true});
+    const Image out = decode_image(bytes.data(), bytes.size());
+    REQUIRE(out.width() == 67);
+    bool equal = true;
+    for (int y = 0; y < out.height(); ++y)
+      for (int x = 0; x < out.width(); ++x) equal &= out.pixel(x, y)[0] == out.pixel(x, y)[1] && out.pixel(x, y)[1] == out.pixel(x, y)[2];
+    CHECK(equal);
+  }
+  SUBCASE("PNG RGB is lossless; RGBA drops alpha; BMP") {
+    for (int channels : {3, 4}) {
+      const std::vector<uint8_t> bytes = test::encode_png(img, channels);
+      CHECK(decode_image(bytes.data(), bytes.size()).same_pixels(img));
+    }
+    const std::vector<uint8_t> bmp = test::encode_bmp(img);
+    CHECK(decode_image(bmp.data(), bmp.size()).same_pixels(img));
+    const std::vector<uint8_t> gray = test::encode_png(img, 1);
+    const Image g = decode_image(gray.data(), gray.size());
+    CHECK(g.pixel(5, 5)[0] == g.pixel(5, 5)[2]);
+  }
+}
+
+TEST_CASE("data decode: bad files throw DecodeError") {
+  const Image img = synthetic_image(64, 64, 3);
+  std::vector<uint8_t> jpg = encode_jpeg(img);
+  std::vector<uint8_t> truncated(jpg.begin(), jpg.begin() + static_cast<long>(jpg.size() / 2));
+  CHECK_THROWS_AS(decode_image(truncated.data(), truncated.size()), DecodeError);
+  std::vector<uint8_t> header_only(jpg.begin(), jpg.begin() + 20);
+  CHECK_THROWS_AS(decode_image(header_only.data(), header_only.size()), DecodeError);
+  CHECK_THROWS_WITH_AS(decode_image(jpg.data(), 0), doctest::Contains("empty file"), DecodeError);
+  const std::string text = "not an image at all";
+  CHECK_THROWS_WITH_AS(decode_image(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                       doctest::Contains("not an image"), DecodeError);
+  std::vector<uint8_t> png = test::encode_png(img);
+  png.resize(png.size() / 2);
+  CHECK_THROWS_AS(decode_image(png.data(), png.size()), DecodeError);
+  // Garbage inside the entropy-coded data still decodes (as with PIL) or fails cleanly, never crashes.
+  std::vector<uint8_t> noisy = jpg;
+  for (size_t i = noisy.size() / 2; i < noisy.size() - 2; i += 7) noisy[i] ^= 0x5A;
+  try {
+    (void)decode_image(noisy.data(), noisy.size());
+  } catch (const DecodeError&) {
+  }
+  CHECK_THROWS_WITH(decode_file("/nonexistent/file.jpg"), doctest::Contains("/nonexistent/file.jpg"));
+}
+
+TEST_CASE("data decode: JPEG regions are the full decode's pixels") {
+  const Image img = synthetic_image(301, 203, 4);
+  for (JpegOptions o : {JpegOptions{}, JpegOptions{90, false, false, false, false}, JpegOptions{90, true},
+                        JpegOptions{90, false, true}, JpegOptions{90, false, false, true}}) {
+    const std::vector<uint8_t> bytes = encode_jpeg(img, o);
+    const Image full = decode_image(bytes.data(), bytes.size());
+    for (DecodeRegion r : {DecodeRegion{0, 0, 50, 40}, DecodeRegion{123, 77, 101, 90}, DecodeRegion{250, 150, 51, 53},
+                           DecodeRegion{17, 180, 200, 23}}) {
+      Decoded d;
+      decode(bytes.data(), bytes.size(), d, [&](int w, int h) {
+        CHECK(w == 301);
+        CHECK(h == 203);
+        return r;
+      });
+      CHECK(d.scale_denom == 1);
+      CHECK(d.x0 <= r.x);
+      CHECK(d.y0 <= r.y);
+      CHECK(d.x0 + d.image.width() >= r.x + r.width);
+      CHECK(d.y0 + d.image.height() >= r.y + r.height);
+      CHECK(d.image.width() < 301);
+      CHECK(region_matches(full, d));
+    }
+  }
+}
+
+TEST_CASE("data decode: DCT scaling") {
+  const Image img = synthetic_image(333, 250, 5);
+  const std::vector<uint8_t> bytes = encode_jpeg(img);
+  for (int denom : {2, 4, 8}) {
+    Decoded d;
+    decode(bytes.data(), bytes.size(), d, [&](int, int) { return DecodeRegion{0, 0, -1, -1, denom}; });
+    CHECK(d.scale_denom == denom);
+    CHECK(d.scaled_width == (333 + denom - 1) / denom);
+    CHECK(d.scaled_height == (250 + denom - 1) / denom);
+    CHECK(d.image.width() == d.scaled_width);
+    CHECK(d.image.height() == d.scaled_height);
+  }
+  // A truncated file is refused even when the region needed stops before the damage.
+  std::vector<uint8_t> truncated(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() * 3 / 4));
+  Decoded d;
+  CHECK_THROWS_AS(decode(truncated.data(), truncated.size(), d, [](int, int) { return DecodeRegion{0, 0, 40, 40}; }),
+                  DecodeError);
+}
+
+}  // TEST_SUITE

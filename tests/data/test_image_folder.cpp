@@ -1,0 +1,54 @@
+#include "data/image_folder.h"
+#include "tests/data/image_files.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+using namespace mpncov::data;
+namespace fs = std::filesystem;
+
+TEST_SUITE("unit") {
+
+TEST_CASE("data image folder: torchvision's classes, order and extensions") {
+  const fs::path root = test::temp_dir("data_image_folder");
+  test::make_test_folder(root);
+  std::vector<std::string> warnings;
+  ImageFolder folder(root.string(), [&](const std::string& m) { warnings.push_back(m); });
+  CHECK(warnings.empty());
+  CHECK(folder.classes() == std::vector<std::string>{"cat", "dog", "eel"});
+  std::vector<std::string> names;
+  for (const Sample& s : folder.samples()) names.push_back(fs::relative(s.path, root).string());
+  const std::vector<std::string> expected{
+      "cat/c01_baseline.jpg", "cat/c02_444.JPG", "cat/c03_progressive.jpeg", "cat/c04_gray.jpg",
+      "cat/c05_cmyk.jpg", "cat/c06_png_named.JPEG", "cat/sub/c07_nested.jpg",
+      "dog/d01.png", "dog/d02_rgba.png", "dog/d03_gray.png", "dog/d04.bmp", "dog/d05_truncated.jpg",
+      "dog/d06_empty.jpg", "dog/d07_text.jpg", "dog/d08_truncated.png", "dog/d09.jpg",
+      "eel/e01.jpg", "eel/e02.jpg", "eel/e03.jpg", "eel/e04.jpg", "eel/e05.jpg", "eel/e06.jpg"};
+  CHECK(names == expected);
+  CHECK(folder[0].label == 0);
+  CHECK(folder[7].label == 1);
+  CHECK(folder[21].label == 2);
+  CHECK(folder.class_counts() == std::vector<int64_t>{7, 9, 6});
+  CHECK(ImageFolder::has_image_extension("x.WebP"));
+  CHECK(ImageFolder::has_image_extension("a.b.TIFF"));
+  CHECK_FALSE(ImageFolder::has_image_extension("jpg"));
+  CHECK_FALSE(ImageFolder::has_image_extension("x.gif"));  // torchvision does not list .gif either
+}
+
+TEST_CASE("data image folder: errors name the path; an empty class warns") {
+  const fs::path root = test::temp_dir("data_image_folder_errors");
+  CHECK_THROWS_WITH(ImageFolder((root / "missing").string()), doctest::Contains("missing does not exist"));
+  CHECK_THROWS_WITH(ImageFolder(root.string()), doctest::Contains("has no class folders"));
+  fs::create_directories(root / "a");
+  test::write_bytes(root / "a/readme.txt", {'x'});
+  CHECK_THROWS_WITH(ImageFolder(root.string(), [](const std::string&) {}), doctest::Contains("has no images"));
+  test::write_bytes(root / "b/x.png", test::encode_png(test::synthetic_image(4, 4, 1)));
+  std::vector<std::string> warnings;
+  ImageFolder folder(root.string(), [&](const std::string& m) { warnings.push_back(m); });
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find((root / "a").string()) != std::string::npos);
+  CHECK(folder.classes().size() == 2);
+  CHECK(folder.size() == 1);
+  CHECK(folder[0].label == 1);
+}
+
+}  // TEST_SUITE
