@@ -59,6 +59,15 @@ std::pair<int64_t, int64_t> Config::get_pair(const std::string& key, std::pair<i
   fail(key, str("expected an integer or a list of two integers, got '", YAML::Dump(v), "'"));
 }
 
+std::string Config::misspelt(const std::string& key) const {
+  if (!node_ || !node_.IsMap()) return "";
+  for (const auto& kv : node_) {
+    const std::string k = kv.first.as<std::string>();
+    if (!known_.count(k) && nearest(k, {key}) == key) return str(" (is '", k, "' a misspelling?)");
+  }
+  return "";
+}
+
 void Config::finish() const {
   if (!node_ || !node_.IsMap()) return;
   const std::vector<std::string> valid(known_.begin(), known_.end());
@@ -86,7 +95,7 @@ std::string Config::where(const std::string& key) const {
 }
 
 void Config::fail(const std::string& key, const std::string& message) const {
-  throw Error(str(where(key), ": ", owner_, ": key '", key, "' ", message));
+  throw Error(str(where(key), ": ", owner_, ": key '", key, "' ", message, has(key) ? "" : misspelt(key)));
 }
 
 }  // namespace mpncov

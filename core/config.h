@@ -78,6 +78,8 @@ class Config {
   }
 
   YAML::Node resolve(const YAML::Node& v, const std::string& key) const;
+  // " (is 'kernal' a misspelling?)" when the mapping has an unread key close to a required one.
+  std::string misspelt(const std::string& key) const;
 
   YAML::Node node_;
   std::string file_;

@@ -10,6 +10,8 @@ class AddLayer : public Layer {
  public:
   explicit AddLayer(Config&) {}
   std::string type() const override { return "add"; }
+  // Backward reads the inputs, never the output: a ReLU may overwrite it in place.
+  bool backward_uses_outputs() const override { return false; }
   bool can_run_in_place() const override { return true; }
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 2, true);

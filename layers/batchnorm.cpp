@@ -26,6 +26,10 @@ class BatchNormLayer : public Layer {
 
   std::string type() const override { return "batchnorm"; }
 
+  // Backward reads the inputs, never the output: a ReLU may overwrite it in place.
+
+  bool backward_uses_outputs() const override { return false; }
+
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1);
     MPNCOV_CHECK(in[0].ndim() >= 2, "batchnorm layer '", ctx.name, "': input must be (N, C, ...), got ", in[0].str());

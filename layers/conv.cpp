@@ -39,6 +39,10 @@ class ConvLayer : public Layer {
 
   std::string type() const override { return "conv"; }
 
+  // Backward reads the inputs, never the output: a ReLU may overwrite it in place.
+
+  bool backward_uses_outputs() const override { return false; }
+
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1);
     MPNCOV_CHECK(in[0].ndim() == 4, "conv layer '", ctx.name, "': input must be (N, C, H, W), got ", in[0].str());

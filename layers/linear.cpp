@@ -19,6 +19,10 @@ class LinearLayer : public Layer {
 
   std::string type() const override { return "linear"; }
 
+  // Backward reads the inputs, never the output: a ReLU may overwrite it in place.
+
+  bool backward_uses_outputs() const override { return false; }
+
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1);
     MPNCOV_CHECK(in[0].ndim() >= 1 && in[0][-1] > 0, "linear layer '", ctx.name,

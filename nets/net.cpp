@@ -1,6 +1,7 @@
 #include "nets/net.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/context.h"
 #include "core/ops.h"
@@ -8,6 +9,11 @@
 
 namespace mpncov {
 namespace {
+
+double now_seconds(Device device) {
+  synchronize(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 // Prefixes an error from a layer with where it is defined, unless it already says so.
 [[noreturn]] void rethrow_at(const LayerSpec& l, const Error& e) {
@@ -131,6 +137,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     }
   }
   set_training(training_);
+  reset_timing();
 }
 
 const Tensor& Net::input_tensor(int layer, int k) const {
@@ -148,11 +155,13 @@ const Tensor& Net::forward(const Tensor& input) {
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs_[i].size(); ++k) in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
+    const double start = timing_ ? now_seconds(device_) : 0;
     try {
       layers_[i]->forward(in, {outputs_[i]});
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
+    if (timing_) forward_seconds_[i] += now_seconds(device_) - start;
   }
   return outputs_.back();
 }
@@ -172,6 +181,7 @@ void Net::backward(const Tensor& output_grad) {
       const bool want = j >= 0 && needs_grad_[static_cast<size_t>(j)];
       in_grads.push_back(!want ? Tensor() : scratch_[i][k].defined() ? scratch_[i][k] : grads_[static_cast<size_t>(j)]);
     }
+    const double start = timing_ ? now_seconds(device_) : 0;
     try {
       layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
     } catch (const Error& e) {
@@ -179,7 +189,13 @@ void Net::backward(const Tensor& output_grad) {
     }
     for (size_t k = 0; k < inputs_[i].size(); ++k)
       if (scratch_[i][k].defined()) ops::axpby(1.0, scratch_[i][k], 1.0, grads_[static_cast<size_t>(inputs_[i][k])]);
+    if (timing_) backward_seconds_[i] += now_seconds(device_) - start;
   }
+}
+
+void Net::reset_timing() {
+  forward_seconds_.assign(layers_.size(), 0.0);
+  backward_seconds_.assign(layers_.size(), 0.0);
 }
 
 void Net::set_training(bool training) {
@@ -232,8 +248,8 @@ const Tensor& Net::output(const std::string& name) const {
   return outputs_[static_cast<size_t>(index_of(name))];
 }
 
-std::vector<NamedParameter> Net::parameters() {
-  std::vector<NamedParameter> out;
+std::vector<NetParameter> Net::parameters() {
+  std::vector<NetParameter> out;
   for (size_t i = 0; i < layers_.size(); ++i)
     for (Parameter& p : layers_[i]->parameters())
       out.push_back({spec_.layers[i].name + "." + p.name, &p, spec_.layers[i].part});

@@ -13,7 +13,7 @@
 
 namespace mpncov {
 
-struct NamedParameter {
+struct NetParameter {
   std::string name;  // "layer1.0.conv1.weight"
   Parameter* parameter;
   NetPart part;
@@ -52,6 +52,12 @@ class Net {
   void freeze(int k);
   // In-place execution on or off (off keeps every layer's own output, e.g. for extract).
   void set_in_place(bool allowed);
+  // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
+  // synchronised around it) and the seconds accumulate until reset_timing().
+  void set_timing(bool on) { timing_ = on; }
+  void reset_timing();
+  const std::vector<double>& forward_seconds() const { return forward_seconds_; }
+  const std::vector<double>& backward_seconds() const { return backward_seconds_; }
 
   int size() const { return static_cast<int>(layers_.size()); }
   Layer& layer(int i) { return *layers_[static_cast<size_t>(i)]; }
@@ -66,7 +72,7 @@ class Net {
   const Tensor& output() const { return outputs_.back(); }
   int index_of(const std::string& layer) const;
 
-  std::vector<NamedParameter> parameters();
+  std::vector<NetParameter> parameters();
   // Parameters then buffers, by name: what a weights file holds.
   std::vector<NamedTensor> state();
   int64_t parameter_count() const;
@@ -91,6 +97,8 @@ class Net {
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
   std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-first reader writes
   Tensor input_;
+  bool timing_ = false;
+  std::vector<double> forward_seconds_, backward_seconds_;
 };
 
 }  // namespace mpncov

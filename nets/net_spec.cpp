@@ -24,7 +24,8 @@ std::string LayerSpec::where() const { return line > 0 ? str(file, ":", line) : 
 
 Config LayerSpec::config() const {
   Config c(node, file, str("layer '", name, "' (", type, ")"), args, overrides);
-  for (const char* reserved : {"name", "type", "inputs", "block", "repeat", "args", "first"}) c.ignore(reserved);
+  for (const char* reserved : {"name", "type", "inputs", "when"}) c.ignore(reserved);
+  for (const std::string& k : ignored) c.ignore(k);
   return c;
 }
 
@@ -56,12 +57,14 @@ struct Expander {
   NetSpec& spec;
   const YAML::Node& blocks;
   NetPart part;
-  const std::string& file;
+  std::string file;                                 // the file being expanded (changes inside blocks)
+  const std::map<std::string, std::string>* origin;  // block name -> the file defining it
   int child = -1;
   int depth = 0;
 
-  std::string resolve_input(const Scope& scope, const std::string& ref, const YAML::Node& at,
-                            const std::string& layer) {
+  std::string resolve_input(const Scope& scope, const std::string& given, const YAML::Node& at,
+                            const std::string& layer, const ConfigArgs& args) {
+    const std::string ref = substitute(given, at, args);
     if (ref == kNetInput) return scope.input;
     auto it = scope.outputs.find(ref);
     if (it != scope.outputs.end()) return it->second;
@@ -75,6 +78,30 @@ struct Expander {
     fail_at(file, at, str("layer '", layer, "': unknown input '", ref, "'", did_you_mean(ref, known)));
   }
 
+  // "$x" names the block argument x; anything else is itself.
+  std::string substitute(const std::string& text, const YAML::Node& at, const ConfigArgs& args) {
+    if (text.size() < 2 || text[0] != '$') return text;
+    auto a = args.find(text.substr(1));
+    if (a == args.end()) fail_at(file, at, str("unknown argument '", text, "'"));
+    return a->second.as<std::string>();
+  }
+
+  // Whether an item is part of the net: its `when` (a boolean or "$arg") is true or absent.
+  bool included(const YAML::Node& item, const ConfigArgs& args) {
+    if (!item["when"]) return true;
+    const YAML::Node w = item["when"];
+    try {
+      if (w.IsScalar() && w.Scalar().size() > 1 && w.Scalar()[0] == '$') {
+        auto a = args.find(w.Scalar().substr(1));
+        if (a == args.end()) fail_at(file, w, str("unknown argument '", w.Scalar(), "'"));
+        return a->second.as<bool>();
+      }
+      return w.as<bool>();
+    } catch (const YAML::Exception&) {
+      fail_at(file, w, "'when' must be true, false or a boolean block argument");
+    }
+  }
+
   // Expands `items` in a scope; returns the full name of the last output.
   std::string expand_list(const YAML::Node& items, Scope scope, const std::string& prefix, const ConfigArgs& args,
                           bool top_level) {
@@ -85,12 +112,14 @@ struct Expander {
     for (size_t i = 0; i < items.size(); ++i) {
       const YAML::Node item = items[i];
       if (!item.IsMap()) fail_at(file, item, "each layer must be a mapping (name, type, ...)");
+      if (!included(item, args)) continue;
       const std::string local = local_name(item, i, top_level, items.size());
       if (!seen.insert(local).second) fail_at(file, item, str("duplicate layer name '", local, "'"));
       scope.later.insert(local);
     }
     for (size_t i = 0; i < items.size(); ++i) {
       const YAML::Node item = items[i];
+      if (!included(item, args)) continue;
       const std::string local = local_name(item, i, top_level, items.size());
       scope.later.erase(local);
       if (top_level && part == NetPart::Features) child = static_cast<int>(i);
@@ -98,9 +127,9 @@ struct Expander {
       if (item["inputs"]) {
         const YAML::Node in = item["inputs"];
         if (in.IsScalar()) {
-          inputs.push_back(resolve_input(scope, in.Scalar(), in, local));
+          inputs.push_back(resolve_input(scope, in.Scalar(), in, local, args));
         } else if (in.IsSequence() && in.size() > 0) {
-          for (const YAML::Node& r : in) inputs.push_back(resolve_input(scope, r.as<std::string>(), r, local));
+          for (const YAML::Node& r : in) inputs.push_back(resolve_input(scope, r.as<std::string>(), r, local, args));
         } else {
           fail_at(file, in, str("layer '", local, "': inputs must be a name or a non-empty list of names"));
         }
@@ -164,27 +193,28 @@ struct Expander {
         result[names.back()] = kv.second;
       }
     }
-    if (given) {
+    if (given && !given.IsNull()) {
       if (!given.IsMap()) fail_at(file, given, str("block instance '", full, "': args must be a mapping"));
       for (const auto& kv : given) {
         const std::string k = kv.first.as<std::string>();
         if (!result.count(k))
           fail_at(file, kv.first, str("block instance '", full, "': block '", block, "' has no argument '", k, "'",
                                       did_you_mean(k, names)));
-        YAML::Node v = kv.second;
+        const YAML::Node v = kv.second;
         // A value "$x" refers to the enclosing block's argument x.
         if (v.IsScalar() && v.Scalar().size() > 1 && v.Scalar()[0] == '$') {
           auto o = outer.find(v.Scalar().substr(1));
           if (o == outer.end())
             fail_at(file, v, str("block instance '", full, "': unknown argument '", v.Scalar(), "'"));
-          v = o->second;
+          result[k].reset(o->second);
+        } else {
+          result[k].reset(v);
         }
-        result[k] = v;
       }
     }
     for (const auto& kv : result)
       if (!kv.second || kv.second.IsNull())
-        fail_at(file, given ? given : def, str("block instance '", full, "': argument '", kv.first, "' of block '",
+        fail_at(file, given && !given.IsNull() ? given : def, str("block instance '", full, "': argument '", kv.first, "' of block '",
                                               block, "' is required"));
     return result;
   }
@@ -194,7 +224,7 @@ struct Expander {
     if (item["type"]) fail_at(file, item, str("'", full, "' has both a type and a block"));
     for (const auto& kv : item) {
       const std::string k = kv.first.as<std::string>();
-      static const std::vector<std::string> valid = {"name", "block", "inputs", "repeat", "args", "first"};
+      static const std::vector<std::string> valid = {"name", "block", "inputs", "repeat", "args", "first", "when"};
       if (std::find(valid.begin(), valid.end(), k) == valid.end())
         fail_at(file, kv.first, str("block instance '", full, "': unknown key '", k, "'", did_you_mean(k, valid)));
     }
@@ -207,15 +237,18 @@ struct Expander {
     if (item["first"] && !repeat) fail_at(file, item["first"], "'first' needs 'repeat'");
     std::string previous = inputs[0];
     for (int r = 0; r < std::max(repeat, 1); ++r) {
-      YAML::Node block_name = item["block"], given = item["args"];
+      // reset() rebinds a handle; assigning to a YAML::Node would overwrite the node it refers to.
+      YAML::Node block_name, given;  // reset() takes only existing nodes
+      block_name.reset(item["block"]);
+      if (item["args"]) given.reset(item["args"]);
       if (r == 0 && item["first"]) {
         const YAML::Node first = item["first"];
-        if (first["block"]) block_name = first["block"];
+        if (first["block"]) block_name.reset(first["block"]);
         if (first["args"]) {  // merged over the instance's args
           YAML::Node merged(YAML::NodeType::Map);
-          if (given) for (const auto& kv : given) merged[kv.first] = kv.second;
-          for (const auto& kv : first["args"]) merged[kv.first] = kv.second;
-          given = merged;
+          if (given.IsMap()) for (const auto& kv : given) merged[kv.first.as<std::string>()] = kv.second;
+          for (const auto& kv : first["args"]) merged[kv.first.as<std::string>()] = kv.second;
+          given.reset(merged);
         }
       }
       const std::string name = block_name.as<std::string>();
@@ -230,7 +263,10 @@ struct Expander {
       const ConfigArgs args = block_args(def, name, given, outer, full);
       Scope scope;
       scope.input = previous;
+      const std::string caller = file;
+      if (origin && origin->count(name)) file = origin->at(name);
       previous = expand_list(def["layers"], scope, repeat ? join(full, std::to_string(r)) : full, args, false);
+      file = caller;
       --depth;
     }
     return previous;
@@ -248,21 +284,73 @@ std::vector<int64_t> parse_input_shape(const YAML::Node& n, const std::string& f
   return dims;
 }
 
+YAML::Node load_yaml(const std::string& path);
+// The blocks of a file and of the files it includes (paths relative to the including file); a file's
+// own definitions win over included ones.
+YAML::Node gather_blocks(const YAML::Node& root, const std::string& file, int depth,
+                         std::map<std::string, std::string>& origin) {
+  if (depth > 8) fail_at(file, root["include"], "includes nested more than 8 deep (a cycle?)");
+  YAML::Node blocks(YAML::NodeType::Map);
+  if (const YAML::Node inc = root["include"]) {
+    if (!inc.IsSequence()) fail_at(file, inc, "include must be a list of files");
+    const std::string dir = file.find('/') == std::string::npos ? "" : file.substr(0, file.rfind('/') + 1);
+    for (const YAML::Node& f : inc) {
+      const std::string path = dir + f.as<std::string>();
+      const YAML::Node other = load_yaml(path);
+      for (const auto& kv : other) {
+        const std::string k = kv.first.as<std::string>();
+        if (k != "blocks" && k != "include" && k != "description")
+          fail_at(path, kv.first, str("an included file holds only blocks (and includes), not '", k, "'"));
+      }
+      for (const auto& kv : gather_blocks(other, path, depth + 1, origin)) blocks[kv.first.as<std::string>()] = kv.second;
+    }
+  }
+  if (const YAML::Node own = root["blocks"]) {
+    if (!own.IsMap()) fail_at(file, own, "blocks must be a mapping of block names to definitions");
+    for (const auto& kv : own) {
+      blocks[kv.first.as<std::string>()] = kv.second;
+      origin[kv.first.as<std::string>()] = file;
+    }
+  }
+  return blocks;
+}
+
+YAML::Node load_yaml(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(str("cannot open '", path, "'"));
+  try {
+    return YAML::Load(in);
+  } catch (const YAML::ParserException& e) {
+    throw Error(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+}
+
 }  // namespace
 
 std::string expand_items(NetSpec& spec, const YAML::Node& items, const YAML::Node& blocks, NetPart part,
-                         const std::string& previous, const std::string& file, const std::string& prefix) {
-  Expander e{spec, blocks, part, file};
+                         const std::string& previous, const std::string& file, const std::string& prefix,
+                         const std::map<std::string, std::string>* block_files) {
+  Expander e{spec, blocks, part, file, block_files};
   Scope scope;
   scope.input = previous;
   // Earlier parts' top-level names stay visible (e.g. a classifier item may name a features layer).
   for (const LayerSpec& l : spec.layers) scope.outputs[l.name] = l.name;
-  YAML::Node list = items;
-  if (items.IsMap()) {
-    list = YAML::Node(YAML::NodeType::Sequence);
-    list.push_back(items);
-  }
+  if (!items.IsMap()) return e.expand_list(items, scope, prefix, {}, true);
+  // One item: a list of one. (A fresh node: assigning to a YAML::Node would overwrite what it refers to.)
+  YAML::Node list(YAML::NodeType::Sequence);
+  list.push_back(items);
   return e.expand_list(list, scope, prefix, {}, true);
+}
+
+std::string add_flatten(NetSpec& spec, const std::string& previous) {
+  LayerSpec l;
+  l.name = "flatten";
+  l.type = "flatten";
+  l.inputs = {previous};
+  l.file = spec.file;
+  l.part = NetPart::Classifier;
+  spec.layers.push_back(l);
+  return l.name;
 }
 
 NetSpec parse_net(const std::string& text, const std::string& file) {
@@ -273,8 +361,8 @@ NetSpec parse_net(const std::string& text, const std::string& file) {
     throw Error(str(file, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
   }
   if (!root || !root.IsMap()) throw Error(str(file, ": a net file is a mapping with name, input, features, ..."));
-  static const std::vector<std::string> valid = {"name", "input", "blocks", "features", "representation",
-                                                 "classifier", "description"};
+  static const std::vector<std::string> valid = {"name", "input", "include", "blocks", "features",
+                                                 "representation", "classifier", "description"};
   for (const auto& kv : root) {
     const std::string k = kv.first.as<std::string>();
     if (std::find(valid.begin(), valid.end(), k) == valid.end())
@@ -284,16 +372,18 @@ NetSpec parse_net(const std::string& text, const std::string& file) {
   spec.file = file;
   spec.name = root["name"] ? root["name"].as<std::string>() : file;
   spec.input_shape = root["input"] ? parse_input_shape(root["input"], file) : std::vector<int64_t>{3, 224, 224};
-  const YAML::Node blocks = root["blocks"];
-  if (blocks && !blocks.IsMap()) fail_at(file, blocks, "blocks must be a mapping of block names to definitions");
+  std::map<std::string, std::string> origin;
+  const YAML::Node blocks = gather_blocks(root, file, 0, origin);
   if (!root["features"] || !root["features"].IsSequence() || root["features"].size() == 0)
     fail_at(file, root, "the net has no layers: it needs a non-empty 'features' list");
-  std::string last = expand_items(spec, root["features"], blocks, NetPart::Features, kNetInput, file, "");
+  std::string last = expand_items(spec, root["features"], blocks, NetPart::Features, kNetInput, file, "", &origin);
   spec.feature_children = static_cast<int>(root["features"].size());
   if (root["representation"] && !root["representation"].IsNull())
-    last = expand_items(spec, root["representation"], blocks, NetPart::Representation, last, file, "");
-  if (root["classifier"] && !root["classifier"].IsNull())
-    expand_items(spec, root["classifier"], blocks, NetPart::Classifier, last, file, "");
+    last = expand_items(spec, root["representation"], blocks, NetPart::Representation, last, file, "", &origin);
+  if (root["classifier"] && !root["classifier"].IsNull()) {
+    last = add_flatten(spec, last);
+    expand_items(spec, root["classifier"], blocks, NetPart::Classifier, last, file, "", &origin);
+  }
   return spec;
 }
 

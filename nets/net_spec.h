@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct LayerSpec {
   YAML::Node node;                  // the layer's mapping in the file (its keys are read through Config)
   ConfigArgs args;                  // values of the block arguments in scope ($name)
   ConfigArgs overrides;             // keys set by the experiment (e.g. out_features = classes)
+  std::vector<std::string> ignored; // keys of the node that belong to someone else (e.g. reduce)
   std::string file;
   int line = 0;                     // 1-based
   NetPart part = NetPart::Features;
@@ -48,11 +50,15 @@ struct NetSpec {
 };
 
 NetSpec load_net(const std::string& path);
+// Appends the layer that flattens the representation to (N, D) before the classifier, as the seed's
+// Basemodel does with view(B, -1); returns its name ("flatten").
+std::string add_flatten(NetSpec& spec, const std::string& previous);
 NetSpec parse_net(const std::string& text, const std::string& file);
 // Expands a list of items (layers or block instances) as the given part, appended to spec.layers;
 // `previous` is the name feeding the first item. Used by the experiment's model composition too.
 // Returns the name of the last layer added.
 std::string expand_items(NetSpec& spec, const YAML::Node& items, const YAML::Node& blocks, NetPart part,
-                         const std::string& previous, const std::string& file, const std::string& prefix);
+                         const std::string& previous, const std::string& file, const std::string& prefix,
+                         const std::map<std::string, std::string>* block_files = nullptr);
 
 }  // namespace mpncov

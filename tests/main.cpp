@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/blas_setup.h"
 #include "core/context.h"
 
 namespace {
@@ -60,6 +61,7 @@ bool lists_suites(const char* arg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mpncov::select_blas_kernels(argv);
   bool listing = false, suites = false;
   for (int i = 1; i < argc; ++i) {
     suites = suites || lists_suites(argv[i]);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "core/blas_setup.h"
 #include "core/error.h"
 #include "tools/command.h"
 
@@ -38,6 +39,7 @@ void print_overview(std::FILE* out) {
 }  // namespace mpncov::tools
 
 int main(int argc, char** argv) {
+  mpncov::select_blas_kernels(argv);
   using namespace mpncov::tools;
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
     print_overview(argc < 2 ? stderr : stdout);

@@ -1,0 +1,159 @@
+#include "nets/model.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace mpncov {
+namespace {
+
+std::vector<std::string> zoo_dirs() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("MPNCOV_ZOO")) dirs.push_back(env);
+  dirs.push_back(std::string(MPNCOV_SOURCE_DIR) + "/nets/zoo");
+  return dirs;
+}
+
+LayerSpec make_layer_spec(const std::string& name, const std::string& type, const std::string& input,
+                          NetPart part, const std::string& file, int line, YAML::Node node = YAML::Node()) {
+  LayerSpec l;
+  l.name = name;
+  l.type = type;
+  l.inputs = {input};
+  l.node = node;
+  l.file = file;
+  l.line = line;
+  l.part = part;
+  return l;
+}
+
+// The representation layers an experiment asks for, fed by `input`.
+std::vector<LayerSpec> representation_layers(const YAML::Node& rep, const std::string& input, const std::string& file) {
+  const int line = rep.Mark().line + 1;
+  if (!rep.IsMap() || !rep["type"])
+    throw Error(str(file, ":", line, ": representation must be a mapping with a type (mpncov, bcnn, cbp, gavp) or 'none'"));
+  std::vector<LayerSpec> layers;
+  std::string previous = input;
+  if (const YAML::Node reduce = rep["reduce"]) {
+    int64_t d = 0;
+    try {
+      d = reduce.as<int64_t>();
+    } catch (const YAML::Exception&) {
+    }
+    if (d < 1) throw Error(str(file, ":", reduce.Mark().line + 1, ": representation: reduce must be a positive channel count"));
+    const std::string prefix = "representation.conv_dr_block.";
+    LayerSpec conv = make_layer_spec(prefix + "0", "conv", previous, NetPart::Representation, file, line);
+    conv.overrides = {{"out_channels", YAML::Node(d)}, {"kernel_size", YAML::Node(1)}, {"bias", YAML::Node(false)},
+                      {"init", YAML::Node("kaiming_normal_fan_out")}};
+    layers.push_back(conv);
+    layers.push_back(make_layer_spec(prefix + "1", "batchnorm", prefix + "0", NetPart::Representation, file, line));
+    layers.push_back(make_layer_spec(prefix + "2", "relu", prefix + "1", NetPart::Representation, file, line));
+    previous = prefix + "2";
+  }
+  LayerSpec pool = make_layer_spec("representation", rep["type"].as<std::string>(), previous, NetPart::Representation,
+                                   file, line, rep);
+  pool.ignored = {"reduce"};
+  layers.push_back(pool);
+  return layers;
+}
+
+}  // namespace
+
+ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
+  Config c(node, file, "model");
+  ModelConfig m;
+  m.file = file;
+  m.net = c.require<std::string>("net");
+  if (c.has("representation")) m.representation = c.value("representation");
+  c.ignore("representation");
+  m.classes = c.get<int64_t>("classes", 0);
+  c.check(m.classes >= 0, "classes", "must be positive (or 0 for the number of class folders)");
+  m.weights = c.get<std::string>("weights", "");
+  m.freeze = c.get<int>("freeze", 0);
+  c.check(m.freeze >= 0, "freeze", "must be 0 or more");
+  m.classifier = c.get<std::string>("classifier", "auto");
+  c.check(m.classifier == "auto" || m.classifier == "keep" || m.classifier == "linear", "classifier",
+          "must be auto, keep or linear");
+  c.finish();
+  return m;
+}
+
+NetSpec load_net_or_experiment(const std::string& name_or_path) {
+  const std::string path = std::filesystem::exists(name_or_path) ? name_or_path : resolve_net_path(name_or_path);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error(str("cannot open '", path, "'"));
+  } catch (const YAML::ParserException& e) {
+    throw Error(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+  if (root.IsMap() && root["model"]) return compose_model(read_model_config(root["model"], path));
+  return load_net(path);
+}
+
+std::string resolve_net_path(const std::string& name) {
+  if (name.find('/') != std::string::npos || (name.size() > 5 && name.substr(name.size() - 5) == ".yaml")) return name;
+  std::vector<std::string> known;
+  for (const std::string& dir : zoo_dirs()) {
+    const std::string path = dir + "/" + name + ".yaml";
+    if (std::filesystem::exists(path)) return path;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+      if (entry.path().extension() == ".yaml") known.push_back(entry.path().stem().string());
+  }
+  std::sort(known.begin(), known.end());
+  std::string all;
+  for (const std::string& k : known) all += (all.empty() ? "" : ", ") + k;
+  throw Error(str("unknown net '", name, "'", did_you_mean(name, known), " (the zoo has: ", all, ")"));
+}
+
+NetSpec compose_model(const ModelConfig& m) {
+  NetSpec net = load_net(resolve_net_path(m.net));
+  const bool new_representation =
+      m.representation && !m.representation.IsNull() && !(m.representation.IsScalar() && m.representation.Scalar() == "none");
+  const bool no_representation = m.representation && m.representation.IsScalar() && m.representation.Scalar() == "none";
+  if (m.classifier != "auto" && m.classifier != "keep" && m.classifier != "linear")
+    throw Error(str(m.file, ": model.classifier must be auto, keep or linear, got '", m.classifier, "'"));
+
+  std::vector<LayerSpec> features, representation, classifier;
+  for (LayerSpec& l : net.layers) {
+    if (l.part == NetPart::Features) features.push_back(l);
+    else if (l.part == NetPart::Representation) representation.push_back(l);
+    else classifier.push_back(l);
+  }
+  const std::string features_out = features.back().name;
+  if (new_representation) representation = representation_layers(m.representation, features_out, m.file);
+  if (no_representation) representation.clear();
+  const std::string rep_out = representation.empty() ? features_out : representation.back().name;
+
+  const bool single_linear = m.classifier == "linear" ||
+                             (m.classifier == "auto" && new_representation && !m.weights.empty()) || classifier.empty();
+  if (single_linear) {
+    classifier.clear();
+    classifier.push_back(make_layer_spec("flatten", "flatten", rep_out, NetPart::Classifier, m.file, 0));
+    LayerSpec fc = make_layer_spec("fc", "linear", "flatten", NetPart::Classifier, m.file, 0);
+    fc.overrides["out_features"] = YAML::Node(m.classes > 0 ? m.classes : 1000);
+    classifier.push_back(fc);
+  } else {
+    classifier.front().inputs = {rep_out};  // the flatten in front of the classifier
+    if (m.classes > 0) {
+      auto last = std::find_if(classifier.rbegin(), classifier.rend(), [](const LayerSpec& l) { return l.type == "linear"; });
+      if (last == classifier.rend())
+        throw Error(str(m.file, ": net '", net.name, "' has no linear layer in its classifier to resize to ", m.classes,
+                        " classes; use model.classifier: linear"));
+      last->overrides["out_features"] = YAML::Node(m.classes);
+    }
+  }
+  net.layers = features;
+  net.layers.insert(net.layers.end(), representation.begin(), representation.end());
+  net.layers.insert(net.layers.end(), classifier.begin(), classifier.end());
+  MPNCOV_CHECK(m.freeze >= 0 && m.freeze <= net.feature_children, m.file, ": model.freeze is ", m.freeze,
+               "; net '", net.name, "' has ", net.feature_children, " top-level feature items");
+  return net;
+}
+
+}  // namespace mpncov

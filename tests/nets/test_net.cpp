@@ -1,0 +1,222 @@
+// Net files and the Net runtime: names, blocks, errors with file and line, and backward through fan-out,
+// in-place layers and frozen prefixes against finite differences.
+#include <cmath>
+#include <fstream>
+
+#include "core/ops.h"
+#include "nets/model.h"
+#include "nets/net.h"
+#include "nets/net_gradcheck.h"
+#include "nets/weights.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+
+namespace {
+
+const char* kTiny = R"(name: tiny
+input: [2, 6, 5]
+blocks:
+  unit:
+    args: {out: null, project: false, shortcut: input}
+    layers:
+      - {name: conv, type: conv, out_channels: $out, kernel_size: 3, padding: 1}
+      - {name: relu, type: relu}
+      - {name: proj, type: conv, inputs: input, out_channels: $out, kernel_size: 1, when: $project}
+      - {name: add, type: add, inputs: [relu, $shortcut]}
+features:
+  - {name: conv1, type: conv, out_channels: 3, kernel_size: 3, padding: 1}
+  - {name: relu1, type: relu}
+  - {name: stage, block: unit, repeat: 2, args: {out: 4}, first: {args: {project: true, shortcut: proj}}}
+  - {name: bn, type: batchnorm}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {type: linear, out_features: 5}
+  - {type: relu}
+  - {type: linear, out_features: 3}
+)";
+
+std::string error_of(const std::string& text) {
+  try {
+    Net net(parse_net(text, "bad.yaml"));
+    net.setup(Shape({1, 2, 6, 6}));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// L = sum(w * logits) for fixed w.
+double loss(Net& net, const Tensor& x, const Tensor& w) {
+  const std::vector<double> y = net.forward(x).to_vector(), wv = w.to_vector();
+  double total = 0;
+  for (size_t i = 0; i < y.size(); ++i) total += y[i] * wv[i];
+  return total;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("net spec: names compose with dots, blocks expand, parts and children are tagged") {
+  NetSpec spec = parse_net(kTiny, "tiny.yaml");
+  std::vector<std::string> names;
+  for (const LayerSpec& l : spec.layers) names.push_back(l.name);
+  const std::vector<std::string> expect = {"conv1", "relu1", "stage.0.conv", "stage.0.relu", "stage.0.proj",
+                                           "stage.0.add", "stage.1.conv", "stage.1.relu", "stage.1.add", "bn",
+                                           "pool", "flatten", "classifier.0", "classifier.1", "classifier.2"};
+  CHECK(names == expect);
+  const LayerSpec& proj = spec.layers[static_cast<size_t>(spec.find("stage.0.proj"))];
+  CHECK(proj.inputs == std::vector<std::string>{"relu1"});
+  CHECK(spec.layers[static_cast<size_t>(spec.find("stage.0.add"))].inputs ==
+        std::vector<std::string>{"stage.0.relu", "stage.0.proj"});
+  CHECK(spec.layers[static_cast<size_t>(spec.find("stage.1.add"))].inputs ==
+        std::vector<std::string>{"stage.1.relu", "stage.0.add"});
+  CHECK(spec.layers[static_cast<size_t>(spec.find("stage.1.conv"))].child == 2);
+  CHECK(spec.layers[static_cast<size_t>(spec.find("pool"))].part == NetPart::Representation);
+  CHECK(spec.layers[static_cast<size_t>(spec.find("classifier.2"))].part == NetPart::Classifier);
+  CHECK(spec.feature_children == 4);
+  CHECK(proj.line == 9);
+
+  Net net(spec);
+  net.setup(Shape({2, 2, 6, 5}));
+  CHECK(net.output().shape() == Shape({2, 3}));
+  CHECK(net.output_shape(net.index_of("stage.0.add")) == Shape({2, 4, 6, 5}));
+  std::vector<std::string> params;
+  for (const NetParameter& p : net.parameters()) params.push_back(p.name);
+  CHECK(params.front() == "conv1.weight");
+  CHECK(std::find(params.begin(), params.end(), "stage.0.proj.bias") != params.end());
+  CHECK(std::find(params.begin(), params.end(), "classifier.2.weight") != params.end());
+  CHECK(net.runs_in_place(net.index_of("relu1")) == !net.layer(0).backward_uses_outputs());
+}
+
+TEST_CASE("net spec: every mistake names the file, line, layer and what was expected") {
+  const std::string head = "name: bad\nfeatures:\n";
+  CHECK(error_of(head + "  - {name: c, type: cnov, out_channels: 2}\n").find("bad.yaml:3: layer 'c': unknown layer type 'cnov', did you mean 'conv'?") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channel: 2}\n").find("bad.yaml:3: layer 'c' (conv): key 'out_channels' is required (is 'out_channel' a misspelling?)") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channels: 2, kernel_size: 3, strid: 2}\n").find("bad.yaml:3: layer 'c' (conv): unknown key 'strid', did you mean 'stride'?") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channels: 2, kernel_sise: 3}\n").find("bad.yaml:3: layer 'c' (conv): key 'kernel_size' is required (is 'kernel_sise' a misspelling?)") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv, out_channels: two}\n").find("bad.yaml:3: layer 'c' (conv): key 'out_channels' expected an integer") != std::string::npos);
+  CHECK(error_of(head + "  - {name: c, type: conv}\n").find("key 'out_channels' is required") != std::string::npos);
+  CHECK(error_of(head + "  - {name: a, type: relu}\n  - {name: b, type: add, inputs: [a, c]}\n").find("bad.yaml:4: layer 'b': unknown input 'c'") != std::string::npos);
+  CHECK(error_of(head + "  - {name: a, type: relu, inputs: a}\n").find("takes its own output as input: a cycle") != std::string::npos);
+  CHECK(error_of(head + "  - {name: a, type: relu, inputs: b}\n  - {name: b, type: relu, inputs: a}\n").find("bad.yaml:3: layer 'a' takes input 'b', which is defined after it") != std::string::npos);
+  CHECK(error_of(head + "  - {name: a, type: relu}\n  - {name: a, type: relu}\n").find("bad.yaml:4: duplicate layer name 'a'") != std::string::npos);
+  CHECK(error_of("name: empty\nfeatures: []\n").find("bad.yaml:1: the net has no layers") != std::string::npos);
+  const std::string mismatch = error_of(head + "  - {name: a, type: conv, out_channels: 3, kernel_size: 1}\n  - {name: b, type: add, inputs: [a, input]}\n");
+  CHECK(mismatch.find("bad.yaml:4: layer 'b' (add)") != std::string::npos);
+  CHECK(mismatch.find("(1, 3, 6, 6)") != std::string::npos);
+  CHECK(mismatch.find("(1, 2, 6, 6)") != std::string::npos);
+  CHECK(error_of(head + "  - {name: u, block: nope}\n").find("bad.yaml:3: unknown block 'nope'") != std::string::npos);
+  CHECK(error_of("name: x\nfeature: []\n").find("bad.yaml:2: unknown key 'feature', did you mean 'features'?") != std::string::npos);
+  CHECK(error_of("name: x\nfeatures: [\n").find("bad.yaml:3: YAML syntax error") != std::string::npos);
+  CHECK(error_of("name: x\nblocks: {b: {args: {n: null}, layers: [{type: relu}]}}\nfeatures:\n  - {name: u, block: b}\n").find("argument 'n' of block 'b' is required") != std::string::npos);
+  CHECK(error_of("name: x\nblocks: {b: {args: {n: 1}, layers: [{type: relu}]}}\nfeatures:\n  - {name: u, block: b, args: {m: 2}}\n").find("block 'b' has no argument 'm'") != std::string::npos);
+}
+
+TEST_CASE("net: backward through fan-out, in-place layers and the classifier matches finite differences") {
+  Net net(parse_net(kTiny, "tiny.yaml"));
+  net.setup(Shape({2, 2, 6, 5}), DType::F64);
+  net.set_training(false);  // batch norm on running statistics: a smooth function of everything
+  Tensor x = test::random_tensor({2, 2, 6, 5}, DType::F64, 3);
+  Tensor w = test::random_tensor({2, 3}, DType::F64, 4);
+  net.zero_grad();
+  loss(net, x, w);
+  net.backward(w);
+  const double h = 1e-6;
+  for (NetParameter& p : net.parameters()) {
+    double* v = p.parameter->value.data<double>();
+    const std::vector<double> grad = p.parameter->grad.to_vector();
+    for (int64_t i = 0; i < p.parameter->value.numel(); i += 7) {
+      const double keep = v[i];
+      v[i] = keep + h;
+      const double up = loss(net, x, w);
+      v[i] = keep - h;
+      const double down = loss(net, x, w);
+      v[i] = keep;
+      const double numeric = (up - down) / (2 * h);
+      INFO(p.name, "[", i, "]");
+      CHECK(std::abs(numeric - grad[static_cast<size_t>(i)]) <= 1e-6 * std::max(1.0, std::abs(numeric)));
+    }
+  }
+}
+
+TEST_CASE("net: a frozen prefix gets no gradient and computes none below it") {
+  Net net(parse_net(kTiny, "tiny.yaml"));
+  net.setup(Shape({2, 2, 6, 5}), DType::F64);
+  net.freeze(3);  // conv1, relu1, stage
+  Tensor x = test::random_tensor({2, 2, 6, 5}, DType::F64, 3);
+  net.zero_grad();
+  net.forward(x);
+  net.backward(test::random_tensor({2, 3}, DType::F64, 4));
+  for (NetParameter& p : net.parameters()) {
+    std::vector<double> g = p.parameter->grad.to_vector();
+    const bool all_zero = std::all_of(g.begin(), g.end(), [](double v) { return v == 0; });
+    INFO(p.name);
+    CHECK(p.parameter->frozen == (p.name.rfind("conv1", 0) == 0 || p.name.rfind("stage", 0) == 0));
+    CHECK(all_zero == p.parameter->frozen);
+  }
+  CHECK_THROWS_WITH_AS(net.freeze(5), doctest::Contains("outside 0..4"), Error);
+}
+
+TEST_CASE("net: layer-wise gradient check of a whole net") {
+  GradCheckOptions options;
+  options.max_elements = 40;
+  const std::vector<NetGradCheckRow> rows = gradcheck_net(parse_net(kTiny, "tiny.yaml"), Shape({2, 2, 6, 5}), options);
+  CHECK(rows.size() == 15);
+  for (const NetGradCheckRow& r : rows) {
+    INFO(r.layer, "\n", r.report.table());
+    CHECK(r.report.pass());
+  }
+  CHECK(net_gradcheck_table(rows).find("stage.0.proj") != std::string::npos);
+}
+
+TEST_CASE("weights: save and load round trip; strict loading lists every problem") {
+  const auto dir = test::temp_dir("net_weights");
+  Net a(parse_net(kTiny, "tiny.yaml"));
+  a.setup(Shape({1, 2, 6, 5}), DType::F32, Device::cpu(), 1);
+  const std::string path = (dir / "w.safetensors").string();
+  save_weights(a, path);
+  Net b(parse_net(kTiny, "tiny.yaml"));
+  b.setup(Shape({1, 2, 6, 5}), DType::F64, Device::cpu(), 2);  // other seed, other dtype
+  const WeightsLoadReport report = load_weights(b, path);
+  CHECK(report.missing.empty());
+  const std::vector<NamedTensor> sa = a.state(), sb = b.state();
+  REQUIRE(sa.size() == sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) CHECK(test::max_rel_diff(sa[i].tensor, sb[i].tensor) == 0);
+
+  const std::string other = std::string(kTiny).replace(std::string(kTiny).find("out_features: 3"), 15, "out_features: 7");
+  Net c(parse_net(other, "other.yaml"));
+  c.setup(Shape({1, 2, 6, 5}));
+  CHECK_THROWS_WITH_AS(load_weights(c, path), doctest::Contains("classifier.2.weight: file (3, 5), net (7, 5)"), Error);
+  WeightsLoadOptions loose;
+  loose.strict = false;
+  const WeightsLoadReport r = load_weights(c, path, loose);
+  CHECK(r.mismatched.size() == 2);
+  CHECK(r.loaded.size() == sa.size() - 2);
+}
+
+TEST_CASE("model: the seed's representation and classifier rules") {
+  YAML::Node node = YAML::Load("net: resnet18\nrepresentation: {type: mpncov, reduce: 16, iterations: 3}\nclasses: 7\n");
+  ModelConfig m = read_model_config(node, "exp.yaml");
+  NetSpec spec = compose_model(m);
+  CHECK(spec.find("avgpool") < 0);
+  CHECK(spec.layers[static_cast<size_t>(spec.find("representation.conv_dr_block.0"))].part == NetPart::Representation);
+  Net net(spec);
+  net.setup(Shape({1, 3, 64, 64}));
+  CHECK(net.output_shape(net.index_of("representation")) == Shape({1, 136}));  // 16 * 17 / 2
+  CHECK(net.output().shape() == Shape({1, 7}));
+  CHECK(net.index_of("fc") == net.size() - 1);
+
+  // vgg: without pretrained weights the classifier keeps its three linear layers, the last one resized.
+  NetSpec vgg = compose_model(read_model_config(YAML::Load("net: vgg11\nrepresentation: {type: bcnn}\nclasses: 10\n"), "e.yaml"));
+  CHECK(vgg.find("classifier.6") >= 0);
+  // with pretrained weights and a new representation, one linear layer.
+  NetSpec fine = compose_model(read_model_config(YAML::Load("net: vgg11\nrepresentation: {type: bcnn}\nclasses: 10\nweights: w.safetensors\n"), "e.yaml"));
+  CHECK(fine.find("classifier.6") < 0);
+  CHECK(fine.layers.back().name == "fc");
+  CHECK_THROWS_WITH_AS(read_model_config(YAML::Load("net: vgg11\nfreez: 3\n"), "e.yaml"), doctest::Contains("e.yaml:2: model: unknown key 'freez', did you mean 'freeze'?"), Error);
+  CHECK_THROWS_WITH_AS(compose_model(read_model_config(YAML::Load("net: resnt50\n"), "e.yaml")), doctest::Contains("did you mean 'resnet50'?"), Error);
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,45 @@
+// mpncov inspect: the topology of a net or an experiment's model.
+#include <cstdio>
+#include <fstream>
+
+#include "nets/inspect.h"
+#include "nets/model.h"
+#include "tools/args.h"
+#include "tools/command.h"
+
+namespace mpncov::tools {
+namespace {
+
+int run_inspect(const std::vector<std::string>& argv) {
+  Args args(argv, {"input", "batch", "dot"});
+  Net net(load_net_or_experiment(args.one_positional("NET.yaml or EXPERIMENT.yaml")));
+  std::vector<int64_t> input = net.spec().input_shape;
+  if (args.has("input")) input = parse_dims(args.get("input"), 3, "input");
+  const int64_t batch = args.get_int("batch", 1);
+  if (batch < 1) throw UsageError{"--batch must be at least 1"};
+  net.set_training(false);
+  net.setup(Shape({batch, input[0], input[1], input[2]}));
+  std::printf("%s", topology_table(net).c_str());
+  if (args.has("dot")) {
+    const std::string path = args.get("dot");
+    std::ofstream out(path);
+    if (!out) throw Error(str("cannot write '", path, "'"));
+    out << topology_dot(net);
+    std::printf("graph written to %s (render with: dot -Tsvg %s -o graph.svg)\n", path.c_str(), path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+MPNCOV_COMMAND(Command{"inspect", "show a network's layers, shapes, parameters, FLOPs and memory",
+                       "usage: mpncov inspect NET.yaml|NAME|EXPERIMENT.yaml [--input CxHxW] [--batch N] [--dot FILE]\n\n"
+                       "Builds the net (a zoo name such as resnet50, a net file, or an experiment's model) and prints\n"
+                       "one row per layer: name, type, inputs (when not the previous layer), output shape, parameters,\n"
+                       "FLOPs and activation memory, with totals.\n\n"
+                       "  --input CxHxW  input size (default: the net's, e.g. 3x224x224)\n"
+                       "  --batch N      batch size for the FLOPs and memory figures (default 1)\n"
+                       "  --dot FILE     also write the graph as Graphviz DOT, its parts drawn apart\n",
+                       run_inspect});
+
+}  // namespace mpncov::tools

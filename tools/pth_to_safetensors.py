@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Converts a PyTorch checkpoint (.pth / .pth.tar holding a state_dict) to a safetensors weights file
+that mpncov loads directly: tensor names stay the state_dict keys (torchvision's names).
+
+usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--strip-prefix PREFIX ...] [--key state_dict]
+
+  --strip-prefix P  removes P from the start of every name (e.g. 'module.' left by DataParallel, or
+                    'features.module.' in the seed's fast-MPN-COV checkpoints); may be repeated
+  --key K           the entry of a checkpoint dict that holds the state_dict (default: 'state_dict'
+                    when present, else the whole file)
+
+Needs PyTorch (Debian: python3-torch). Tensors are written as they are stored (float32 usually).
+"""
+import argparse
+import json
+import struct
+import sys
+
+DTYPES = {"torch.float32": "F32", "torch.float64": "F64", "torch.float16": "F16", "torch.bfloat16": "BF16",
+          "torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8",
+          "torch.uint8": "U8", "torch.bool": "BOOL"}
+
+
+def tensor_bytes(t):
+    import torch
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: write the same 16 bits
+        t = t.view(torch.int16)
+    return t.numpy().tobytes()
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Writes {name: tensor} in the safetensors layout: 8-byte little-endian header size, JSON header
+    padded with spaces to a multiple of 8, then the raw little-endian data without holes."""
+    header, offset, order = {}, 0, list(tensors)
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    for name in order:
+        t = tensors[name]
+        n = t.numel() * t.element_size()
+        header[name] = {"dtype": DTYPES[str(t.dtype)], "shape": list(t.shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for name in order:
+            f.write(tensor_bytes(tensors[name]))
+    import os
+    os.replace(tmp, path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument("--strip-prefix", action="append", default=[])
+    parser.add_argument("--key")
+    args = parser.parse_args()
+    import torch
+    checkpoint = torch.load(args.input, map_location="cpu")
+    if args.key:
+        checkpoint = checkpoint[args.key]
+    elif isinstance(checkpoint, dict) and "state_dict" in checkpoint:
+        checkpoint = checkpoint["state_dict"]
+    tensors = {}
+    for name, value in checkpoint.items():
+        if not torch.is_tensor(value):
+            continue
+        for prefix in args.strip_prefix:
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+        if name in tensors:
+            sys.exit(f"error: two tensors are named '{name}' after stripping prefixes")
+        tensors[name] = value
+    write_safetensors(args.output, tensors, {"source": args.input})
+    print(f"wrote {len(tensors)} tensors to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

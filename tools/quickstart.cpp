@@ -1,0 +1,47 @@
+// mpncov quickstart: makes a small texture dataset and trains an MPN-COV network on it.
+#include <cstdio>
+#include <filesystem>
+
+#include "data/synthetic.h"
+#include "tools/args.h"
+#include "tools/command.h"
+#include "train/trainer.h"
+
+namespace mpncov::tools {
+namespace {
+
+int run_quickstart(const std::vector<std::string>& argv) {
+  Args args(argv, {"out", "epochs", "representation", "set"}, {"quiet"});
+  if (!args.positional().empty()) throw UsageError{"quickstart takes no positional arguments"};
+  const std::string out = args.get("out", "runs/quickstart");
+  const std::string data = out + "/data";
+  if (!std::filesystem::exists(data + "/train")) {
+    std::printf("making the dataset in %s ...\n", data.c_str());
+    const int64_t n = data::write_synthetic_dataset(data);
+    std::printf("%lld images: 4 classes of 64x64 colour textures that differ only in how their colours co-vary\n",
+                static_cast<long long>(n));
+  }
+  std::vector<std::string> overrides = {"data.train=" + data + "/train", "data.val=" + data + "/val", "run.out=" + out};
+  if (args.has("epochs")) overrides.push_back("solver.epochs=" + args.get("epochs"));
+  if (args.has("representation")) overrides.push_back("model.representation={type: " + args.get("representation") + "}");
+  for (const std::string& s : args.all("set")) overrides.push_back(s);
+  const Experiment e = load_experiment(std::string(MPNCOV_SOURCE_DIR) + "/experiments/quickstart.yaml", overrides);
+  TrainOptions options;
+  options.quiet = args.flag("quiet");
+  const int status = train(e, options);
+  if (status == 0) std::printf("quickstart done: see %s/metrics.csv and %s/curves.svg\n", out.c_str(), out.c_str());
+  return status;
+}
+
+}  // namespace
+
+MPNCOV_COMMAND(Command{"quickstart", "make a small dataset and train an MPN-COV network on it (CPU, minutes)",
+                       "usage: mpncov quickstart [--out DIR] [--epochs N] [--representation mpncov|gavp|bcnn|cbp]\n"
+                       "                         [--set key=value]... [--quiet]\n\n"
+                       "Writes 500 64x64 JPEG textures in 4 classes that differ only in their colour covariance to\n"
+                       "DIR/data (default runs/quickstart), then trains experiments/quickstart.yaml (small_cnn with\n"
+                       "iSQRT-COV pooling) on them and reports validation accuracy each epoch. --representation gavp\n"
+                       "trains the same net with average pooling instead, for comparison.\n",
+                       run_quickstart});
+
+}  // namespace mpncov::tools

@@ -1,0 +1,53 @@
+// mpncov train: train a model as an experiment file says.
+#include <cstdio>
+
+#include "tools/args.h"
+#include "tools/command.h"
+#include "train/trainer.h"
+
+namespace mpncov::tools {
+namespace {
+
+int run_train(const std::vector<std::string>& argv) {
+  // --resume takes an optional value: "--resume" alone continues the run folder's last checkpoint.
+  std::vector<std::string> rest;
+  TrainOptions options;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--resume") {
+      options.resume = true;
+      if (i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0 && argv[i + 1].find(".safetensors") != std::string::npos)
+        options.resume_path = argv[++i];
+    } else if (argv[i].rfind("--resume=", 0) == 0) {
+      options.resume = true;
+      options.resume_path = argv[i].substr(9);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  Args args(rest, {"set"}, {"print-config", "quiet"});
+  const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
+  if (args.flag("print-config")) {
+    std::printf("%s", resolved_config(e).c_str());
+    return 0;
+  }
+  options.quiet = args.flag("quiet");
+  return train(e, options);
+}
+
+}  // namespace
+
+MPNCOV_COMMAND(Command{
+    "train", "train a model as an experiment file says",
+    "usage: mpncov train EXPERIMENT.yaml [--set key=value]... [--resume [CHECKPOINT]] [--print-config] [--quiet]\n\n"
+    "Trains the experiment's model on its data (docs/experiments.md lists every key and default), writing\n"
+    "the run folder (run.out): config.yaml, log.txt, metrics.csv, iterations.csv, curves.svg, net.dot,\n"
+    "classes.txt, and the checkpoints last.safetensors and best.safetensors.\n\n"
+    "  --set key=value   override any key, e.g. --set solver.lr=0.01 --set data.batch=64\n"
+    "  --resume [FILE]   continue from FILE, or from the run folder's last.safetensors; the run continues\n"
+    "                    bit for bit (same batches, same random draws, same optimiser state)\n"
+    "  --print-config    print the resolved configuration and exit\n"
+    "  --quiet           no progress on the terminal (the log file still gets everything)\n\n"
+    "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n",
+    run_train});
+
+}  // namespace mpncov::tools

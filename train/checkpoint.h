@@ -1,0 +1,44 @@
+// Checkpoints: everything a run needs to continue bit for bit, in one safetensors file written
+// atomically (a crash during the write leaves the previous file intact). The file doubles as a weights
+// file: the net's tensors keep their own names, so `--weights last.safetensors` works anywhere; the
+// optimiser's momentum buffers are stored as "@momentum/<parameter>", and the training state (epoch, batch,
+// step, best accuracy, metrics history) as JSON in the metadata.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nets/net.h"
+#include "optim/sgd.h"
+
+namespace mpncov {
+
+inline const char* kMomentumPrefix = "@momentum/";
+
+struct EpochMetrics {
+  int64_t epoch = 0;  // 1-based, as printed
+  double train_loss = 0, train_top1 = 0, train_top5 = 0;
+  double val_loss = 0, val_top1 = 0, val_top5 = 0;  // NaN when there is no validation
+  double lr = 0;      // the features group's rate during the epoch
+  double seconds = 0;
+  double images_per_second = 0;
+};
+
+struct TrainingState {
+  int64_t epoch = 0;   // the epoch to run next (0-based): epochs completed, or the one interrupted
+  int64_t batch = 0;   // the next batch within that epoch (non-zero after an interruption)
+  int64_t step = 0;    // optimiser steps so far (keys dropout's random streams)
+  double best_top1 = -1;
+  std::vector<EpochMetrics> history;
+  std::vector<std::string> classes;
+  // Running sums of the interrupted epoch's training metrics, so its line is the same after a resume.
+  double partial_loss = 0, partial_top1 = 0, partial_top5 = 0;
+  int64_t partial_images = 0;
+};
+
+void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const TrainingState& state,
+                     const std::string& experiment);
+// Loads the net's tensors (strict), the optimiser's buffers when sgd is given, and the state.
+TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd);
+
+}  // namespace mpncov

@@ -1,0 +1,128 @@
+#include "train/profile.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/context.h"
+#include "core/ops.h"
+#include "optim/param_group.h"
+#include "optim/sgd.h"
+
+namespace mpncov {
+namespace {
+
+double now(Device device) {
+  synchronize(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::unique_ptr<Layer> make_loss() {
+  Config c(YAML::Node(), "(time)", "loss");
+  return make_layer("softmax_cross_entropy", c);
+}
+
+}  // namespace
+
+StepProfile profile_training(Net& net, int64_t iterations, int64_t warmup) {
+  MPNCOV_CHECK(net.is_setup() && iterations >= 1, "profile_training: set the net up and time at least one step");
+  const Device device = net.device();
+  const Shape in = net.input_shape();
+  Tensor x = Tensor::empty(in, net.dtype(), device);
+  ops::fill_normal(x, 0, 1, 7, 0);
+  const int64_t n = in[0], classes = net.output_shape(net.size() - 1)[-1];
+  std::vector<double> label_values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) label_values[static_cast<size_t>(i)] = static_cast<double>(i % classes);
+  const Tensor labels = Tensor::from_vector(label_values, {n}, DType::I64).to(device);
+  std::vector<NamedParameter> params;
+  for (const NetParameter& p : net.parameters()) params.push_back({p.name, p.parameter});
+  ParamGroup g;
+  g.name = "all";
+  g.params = params;
+  g.base_lr = g.lr = 1e-4;
+  g.momentum = 0.9;
+  g.weight_decay = 1e-4;
+  SGD sgd({g});
+  std::unique_ptr<Layer> loss = make_loss();
+  SetupContext ctx;
+  ctx.device = device;
+  ctx.dtype = net.dtype();
+  ctx.name = "loss";
+  const Shape logits_shape = net.output_shape(net.size() - 1);
+  loss->setup({logits_shape, labels.shape()}, ctx);
+  Tensor value = Tensor::empty(Shape(std::vector<int64_t>{}), net.dtype(), device);
+  Tensor one = Tensor::full(Shape(std::vector<int64_t>{}), 1.0, net.dtype(), device);
+  Tensor dlogits = Tensor::empty(logits_shape, net.dtype(), device);
+  net.set_training(true);
+  StepProfile p;
+  p.batch = n;
+  auto step = [&](bool timed) {
+    sgd.zero_grad();
+    const Tensor& logits = net.forward(x);
+    const double t0 = timed ? now(device) : 0;
+    loss->forward({logits, labels}, {value});
+    loss->backward({logits, labels}, {value}, {one}, {dlogits, Tensor()});
+    if (timed) p.loss += now(device) - t0;
+    net.backward(dlogits);
+    const double t1 = timed ? now(device) : 0;
+    sgd.step();
+    if (timed) p.update += now(device) - t1;
+  };
+  for (int64_t i = 0; i < warmup; ++i) step(false);
+  // Whole steps without per-layer synchronisation.
+  const double start = now(device);
+  for (int64_t i = 0; i < iterations; ++i) step(false);
+  p.step = (now(device) - start) / static_cast<double>(iterations);
+  // Then per layer.
+  net.set_timing(true);
+  net.reset_timing();
+  for (int64_t i = 0; i < iterations; ++i) step(true);
+  net.set_timing(false);
+  const double k = 1.0 / static_cast<double>(iterations);
+  for (double s : net.forward_seconds()) p.forward.push_back(s * k);
+  for (double s : net.backward_seconds()) p.backward.push_back(s * k);
+  p.loss *= k;
+  p.update *= k;
+  return p;
+}
+
+double time_inference(Net& net, int64_t iterations, int64_t warmup) {
+  const Device device = net.device();
+  Tensor x = Tensor::empty(net.input_shape(), net.dtype(), device);
+  ops::fill_normal(x, 0, 1, 7, 0);
+  net.set_training(false);
+  for (int64_t i = 0; i < warmup; ++i) net.forward(x);
+  const double start = now(device);
+  for (int64_t i = 0; i < iterations; ++i) net.forward(x);
+  return (now(device) - start) / static_cast<double>(iterations);
+}
+
+std::string StepProfile::table(const Net& net) const {
+  double total = loss + update;
+  for (size_t i = 0; i < forward.size(); ++i) total += forward[i] + backward[i];
+  std::string out;
+  char line[320];
+  std::snprintf(line, sizeof line, "%-36s %-18s %10s %10s %10s %9s %7s\n", "layer", "type", "fwd ms", "bwd ms", "GFLOP",
+                "GFLOP/s", "share");
+  out += line;
+  for (int i = 0; i < net.size(); ++i) {
+    const double f = forward[static_cast<size_t>(i)], b = backward[static_cast<size_t>(i)];
+    const double flops = net.layer(i).flops();
+    std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10.3f %10.3f %9.1f %6.1f%%\n", net.layer_spec(i).name.c_str(),
+                  net.layer_spec(i).type.c_str(), 1e3 * f, 1e3 * b, flops * 1e-9,
+                  f > 0 && flops > 0 ? flops * 1e-9 / f : 0.0, 100 * (f + b) / total);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10s %10s %9s %6.1f%%\n", "(loss)", "softmax_cross_entropy",
+                1e3 * loss, "", "", "", 100 * loss / total);
+  out += line;
+  std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10s %10s %9s %6.1f%%\n", "(update)", "sgd", 1e3 * update, "", "",
+                "", 100 * update / total);
+  out += line;
+  std::snprintf(line, sizeof line,
+                "training step: %.1f ms per batch of %lld (%.1f images/s); %.1f ms summed per layer with synchronisation\n",
+                1e3 * step, static_cast<long long>(batch), static_cast<double>(batch) / step, 1e3 * total);
+  out += line;
+  return out;
+}
+
+}  // namespace mpncov
