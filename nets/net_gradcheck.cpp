@@ -3,28 +3,42 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "core/ops.h"
 #include "nets/net.h"
 
 namespace mpncov {
 
-std::vector<NetGradCheckRow> gradcheck_net(const NetSpec& spec, const Shape& input, const GradCheckOptions& options) {
+std::vector<LayerCase> net_layer_cases(const NetSpec& spec, const Shape& input, bool training) {
   Net net(spec);  // for the shapes each layer sees
   net.setup(input, DType::F64);
-  std::vector<NetGradCheckRow> rows;
+  std::vector<LayerCase> cases;
   for (int i = 0; i < net.size(); ++i) {
     const LayerSpec& l = spec.layers[static_cast<size_t>(i)];
-    Config config = l.config();
-    std::unique_ptr<Layer> layer = make_layer(l.type, config);
-    std::vector<Tensor> inputs;
-    uint64_t stream = 0;
-    for (const Shape& s : net.input_shapes(i)) {
-      Tensor t = Tensor::empty(s, DType::F64);
-      ops::fill_uniform(t, -1, 1, options.seed, 7000 + static_cast<uint64_t>(i) * 16 + stream++);
-      inputs.push_back(t);
-    }
-    rows.push_back({l.name, l.type, gradcheck(*layer, inputs, options)});
+    LayerCase c;
+    c.type = l.type;
+    YAML::Emitter out;
+    out << YAML::Flow << l.resolved_keys();
+    c.yaml = out.c_str();
+    c.inputs = net.input_shapes(i);
+    c.training = training;
+    cases.push_back(c);
   }
+  return cases;
+}
+
+std::vector<NetGradCheckRow> gradcheck_net(const NetSpec& spec, const Shape& input, const GradCheckOptions& options) {
+  std::vector<NetGradCheckRow> rows;
+  const std::vector<LayerCase> cases = net_layer_cases(spec, input, options.training);
+  for (size_t i = 0; i < cases.size(); ++i)
+    rows.push_back({spec.layers[i].name, spec.layers[i].type, gradcheck_case(cases[i], options)});
+  return rows;
+}
+
+std::vector<NetGradCheckRow> compare_net_on_device(const NetSpec& spec, const Shape& input, Device device,
+                                                   double tolerance, uint64_t seed) {
+  std::vector<NetGradCheckRow> rows;
+  const std::vector<LayerCase> cases = net_layer_cases(spec, input);
+  for (size_t i = 0; i < cases.size(); ++i)
+    rows.push_back({spec.layers[i].name, spec.layers[i].type, compare_case_on_device(cases[i], device, tolerance, seed)});
   return rows;
 }
 

@@ -29,6 +29,21 @@ Config LayerSpec::config() const {
   return c;
 }
 
+YAML::Node LayerSpec::resolved_keys() const {
+  const Config c = config();
+  YAML::Node out(YAML::NodeType::Map);
+  static const std::vector<std::string> reserved = {"name", "type", "inputs", "when"};
+  if (node && node.IsMap())
+    for (const auto& kv : node) {
+      const std::string k = kv.first.as<std::string>();
+      if (std::find(reserved.begin(), reserved.end(), k) == reserved.end() &&
+          std::find(ignored.begin(), ignored.end(), k) == ignored.end())
+        out[k] = c.value(k);
+    }
+  for (const auto& kv : overrides) out[kv.first] = kv.second;
+  return out;
+}
+
 int NetSpec::find(const std::string& n) const {
   for (size_t i = 0; i < layers.size(); ++i)
     if (layers[i].name == n) return static_cast<int>(i);

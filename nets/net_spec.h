@@ -36,6 +36,8 @@ struct LayerSpec {
   std::string where() const;        // "file:line"
   // A Config over the layer's own keys (name/type/inputs and the like already declared as read).
   Config config() const;
+  // The layer's own keys with block arguments and overrides applied, as one YAML mapping.
+  YAML::Node resolved_keys() const;
 };
 
 struct NetSpec {

@@ -1,12 +1,14 @@
 // mpncov gradcheck: checks layers' backward passes against central differences in float64 on the CPU,
 // or (--device cuda) each layer on the GPU against the CPU float64 reference. Whole networks
-// (NET.yaml / EXPERIMENT.yaml) come with the networks; the argument parsing below leaves room for them.
+// (NET.yaml / EXPERIMENT.yaml / a zoo name) are checked layer by layer with the shapes each layer sees.
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 #include "core/context.h"
 #include "layers/gradcheck_suite.h"
+#include "nets/model.h"
+#include "nets/net_gradcheck.h"
 #include "tools/command.h"
 
 namespace mpncov::tools {
@@ -15,6 +17,7 @@ namespace {
 const char* kUsage =
     "usage: mpncov gradcheck --layer TYPE [--set KEY=VALUE]... [--input NxCxHxW] [--eval]\n"
     "       mpncov gradcheck --all-layers\n"
+    "       mpncov gradcheck NET.yaml|NAME|EXPERIMENT.yaml [--input CxHxW] [--batch N]\n"
     "       (either form) [--device cpu|cuda] [--max-elements N] [--tolerance T] [--seed S]\n"
     "\n"
     "Checks each layer's analytic gradients (input and parameter) against central finite differences,\n"
@@ -29,6 +32,11 @@ const char* kUsage =
     "                      shape follow it, labels take its batch size\n"
     "  --eval              evaluation mode (batchnorm's running statistics, dropout off)\n"
     "  --all-layers        every registered layer type in its built-in configurations\n"
+    "  NET                 every layer of a net (a zoo name, a net file or an experiment's model), each\n"
+    "                      with random inputs of the shapes it sees in the net for a (N, C, H, W) input;\n"
+    "                      one row per layer. --input CxHxW (default: the net's channels and a quarter of\n"
+    "                      its height and width, at least 64), --batch N (default 2); tensors are sampled\n"
+    "                      (--max-elements, default 16 for nets)\n"
     "  --device cuda[:N]   run each layer on the GPU in float32 and compare its outputs and gradients\n"
     "                      with the CPU float64 reference (tolerance relative to each tensor's largest\n"
     "                      value, default 2e-3); exits 2 when no GPU is present\n"
@@ -54,6 +62,8 @@ Shape parse_shape(const std::string& text) {
 
 struct Options {
   std::string layer;
+  std::string net;
+  int64_t batch = 2;
   bool all = false;
   std::vector<std::pair<std::string, std::string>> sets;
   bool has_input = false;
@@ -85,6 +95,11 @@ Options parse(const std::vector<std::string>& args) {
     } else if (a == "--input") {
       o.input = parse_shape(value(i));
       o.has_input = true;
+    } else if (a == "--batch") {
+      const std::string& v = value(i);
+      char* end = nullptr;
+      o.batch = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || o.batch < 1) throw UsageError{str("--batch '", v, "': expected a positive integer")};
     } else if (a == "--eval") {
       o.eval = true;
     } else if (a == "--device") {
@@ -109,9 +124,16 @@ Options parse(const std::vector<std::string>& args) {
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError{str("unknown option '", a, "'")};
     } else {
-      throw UsageError{str("'", a, "': whole-network checks (NET.yaml, EXPERIMENT.yaml) are not available yet; use "
-                           "--layer TYPE or --all-layers")};
+      if (!o.net.empty()) throw UsageError{str("one net at a time, got '", o.net, "' and '", a, "'")};
+      o.net = a;
     }
+  }
+  if (!o.net.empty()) {
+    if (!o.layer.empty() || o.all || !o.sets.empty())
+      throw UsageError{"a net goes without --layer, --all-layers and --set"};
+    if (o.has_input && o.input.ndim() != 3) throw UsageError{"with a net, --input is CxHxW (the batch is --batch)"};
+    if (o.check.max_elements == 0) o.check.max_elements = 16;
+    return o;
   }
   if (o.layer == "all") {
     o.all = true;
@@ -161,6 +183,32 @@ std::vector<LayerCase> cases_of(const Options& o) {
 
 }  // namespace
 
+int run_net(const Options& o) {
+  const NetSpec spec = load_net_or_experiment(o.net);
+  std::vector<int64_t> chw = spec.input_shape;
+  if (o.has_input) {
+    chw = o.input.dims();
+  } else {
+    for (size_t i = 1; i < 3; ++i) chw[i] = std::max<int64_t>(64, (chw[i] + 3) / 4);
+  }
+  const Shape input({o.batch, chw[0], chw[1], chw[2]});
+  std::printf("== %s: %d layers, input %s, %s\n", spec.name.c_str(), static_cast<int>(spec.layers.size()),
+              input.str().c_str(), o.has_device && o.device.is_cuda() ? ("float32 on " + o.device.str() + " against float64 on the CPU").c_str()
+                                                                        : "float64 on the CPU");
+  std::fflush(stdout);
+  GradCheckOptions check = o.check;
+  check.training = !o.eval;
+  const std::vector<NetGradCheckRow> rows =
+      o.has_device && o.device.is_cuda()
+          ? compare_net_on_device(spec, input, o.device, o.has_tolerance ? o.check.tolerance : 2e-3, o.check.seed)
+          : gradcheck_net(spec, input, check);
+  std::printf("%s", net_gradcheck_table(rows).c_str());
+  int failed = 0;
+  for (const NetGradCheckRow& r : rows) failed += r.report.pass() ? 0 : 1;
+  std::printf("%zu layers checked, %d failed\n", rows.size(), failed);
+  return failed ? 1 : 0;
+}
+
 // Runs the checks and prints a table per case; the library entry point of the command (tests call it).
 int run_gradcheck(const std::vector<std::string>& args) {
   const Options o = parse(args);
@@ -171,6 +219,7 @@ int run_gradcheck(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  if (!o.net.empty()) return run_net(o);
   const std::vector<LayerCase> cases = cases_of(o);
   for (const LayerCase& c : cases) {  // a bad key or value is a configuration error: exit 2
     try {
