@@ -52,6 +52,25 @@ def write_safetensors(path, tensors, metadata=None):
     os.replace(tmp, path)
 
 
+def read_safetensors(path):
+    """Reads a safetensors file into {name: torch tensor} (names in header order) and its metadata."""
+    import torch
+    dtypes = {v: k for k, v in DTYPES.items()}
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    metadata = header.pop("__metadata__", {})
+    tensors = {}
+    for name, entry in header.items():
+        begin, end = entry["data_offsets"]
+        dtype = getattr(torch, dtypes[entry["dtype"]].split(".")[1])
+        raw = bytearray(data[begin:end])
+        tensors[name] = torch.frombuffer(raw, dtype=dtype).reshape(entry["shape"]).clone() if end > begin else \
+            torch.zeros(entry["shape"], dtype=dtype)
+    return tensors, metadata
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("input")

@@ -409,10 +409,10 @@ int train(const Experiment& e, const TrainOptions& options) {
                    keep);
       if (keep) iteration_log << epoch + 1 << "," << it + 1 << "," << value << "," << 100.0 * correct[0] / n << ","
                               << 100.0 * correct[1] / n << "," << sgd.groups()[0].lr << "\n" << std::flush;
-      if (g_signal.load() != 0) {
+      if (g_signal.load() != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps)) {
         train_loader.stop();
         save(out / "last.safetensors");
-        const int sig = g_signal.load();
+        const int sig = g_signal.load() != 0 ? g_signal.load() : SIGINT;
         log.line(str("interrupted (", sig == SIGINT ? "SIGINT" : "SIGTERM", ") at epoch ", epoch + 1, " iteration ", it + 1,
                      ": checkpoint saved to ", (out / "last.safetensors").string(), "; continue with --resume"));
         return 128 + sig;

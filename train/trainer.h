@@ -20,6 +20,7 @@ struct TrainOptions {
   bool resume = false;       // continue from resume_path, or the run folder's last checkpoint
   std::string resume_path;
   bool quiet = false;        // no progress lines on the terminal (log lines still go to the log file)
+  int64_t stop_after_steps = -1;  // for tests: stop as SIGINT would once this many steps are done
 };
 
 // Returns 0 when training finished, 130/143 when interrupted by SIGINT/SIGTERM (after saving a
