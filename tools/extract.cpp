@@ -1,65 +1,129 @@
 // mpncov extract: a layer's outputs for an array of images, in eval mode.
 #include <cstdio>
 
+#include <filesystem>
+#include <fstream>
+
 #include "core/context.h"
 #include "core/npy.h"
+#include "data/image_folder.h"
+#include "data/loader.h"
+#include "data/presets.h"
 #include "nets/model.h"
 #include "nets/weights.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "train/trainer.h"
 
 namespace mpncov::tools {
 namespace {
 
+// "features.npy" -> "features-labels.npy"
+std::string labels_path(const std::string& out) {
+  const std::string stem = out.size() > 4 && out.substr(out.size() - 4) == ".npy" ? out.substr(0, out.size() - 4) : out;
+  return stem + "-labels.npy";
+}
+
 int run_extract(const std::vector<std::string>& argv) {
-  Args args(argv, {"weights", "input", "layer", "out", "batch", "device"}, {"non-strict"});
+  Args args(argv, {"weights", "input", "images", "layer", "out", "batch", "device", "workers"}, {"non-strict"});
   const std::string source = args.one_positional("NET.yaml or EXPERIMENT.yaml");
-  for (const char* required : {"weights", "input", "out"})
+  for (const char* required : {"weights", "out"})
     if (!args.has(required)) throw UsageError{str("--", required, " is required")};
+  if (args.has("input") == args.has("images")) throw UsageError{"give exactly one of --input X.npy and --images DIR"};
   const int64_t batch = args.get_int("batch", 32);
   if (batch < 1) throw UsageError{"--batch must be at least 1"};
   const Device device = Device::parse(args.get("device", "cpu"));
 
-  Net net(load_net_or_experiment(source));
-  const Tensor x = load_npy(args.get("input"));
-  MPNCOV_CHECK(x.ndim() == 4 && x.dtype() == DType::F32, args.get("input"), ": expected a float32 array (N, C, H, W), got ",
-               x.str());
-  const int64_t n = x.dim(0);
-  MPNCOV_CHECK(n > 0, args.get("input"), " holds no images");
+  NetSpec spec = load_net_or_experiment(source);
+  // Images: the experiment's validation transform (a plain net file: ImageNet's).
+  std::unique_ptr<data::Loader> loader;
+  Tensor x;
+  Shape image_shape;
+  int64_t n = 0;
+  if (args.has("images")) {
+    DataConfig d;
+    YAML::Node root = YAML::LoadFile(std::filesystem::exists(source) ? source : resolve_net_path(source));
+    if (root["model"]) d = load_experiment(source).data;
+    auto folder = std::make_shared<const data::ImageFolder>(args.get("images"));
+    // The classifier's size follows the folder when the experiment lets the classes default.
+    if (root["model"] && !root["model"]["classes"]) {
+      ModelConfig mc = read_model_config(root["model"], source);
+      mc.classes = static_cast<int64_t>(folder->classes().size());
+      spec = compose_model(mc);
+    }
+    data::LoaderOptions lo;
+    lo.batch_size = batch;
+    lo.workers = static_cast<int>(args.get_int("workers", 4));
+    lo.shuffle = false;
+    loader = std::make_unique<data::Loader>(folder, make_pipeline(d, false, 1), lo);
+    image_shape = loader->batch_shape();
+    n = folder->size();
+    std::string classes;
+    for (const std::string& c : folder->classes()) classes += c + "\n";
+    std::ofstream(labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt") << classes;
+  } else {
+    x = load_npy(args.get("input"));
+    MPNCOV_CHECK(x.ndim() == 4 && x.dtype() == DType::F32, args.get("input"), ": expected a float32 array (N, C, H, W), got ",
+                 x.str());
+    n = x.dim(0);
+    image_shape = Shape({std::min(batch, n), x.dim(1), x.dim(2), x.dim(3)});
+  }
+  MPNCOV_CHECK(n > 0, "no images to extract features from");
+  Net net(spec);
   const std::string layer = args.has("layer") ? args.get("layer") : net.spec().layers.back().name;
   net.set_in_place(false);  // every layer keeps its own output
   net.set_training(false);
-  const int64_t first = std::min(batch, n);
-  net.setup(Shape({first, x.dim(1), x.dim(2), x.dim(3)}), DType::F32, device);
+  net.setup(image_shape, DType::F32, device);
   const WeightsLoadReport report = load_weights(net, args.get("weights"), {!args.flag("non-strict"), {}});
   std::fprintf(stderr, "weights: %s\n", report.summary().c_str());
   const int index = net.index_of(layer);
   Shape out_shape = net.output_shape(index);
   out_shape[0] = n;
   NpyWriter writer(args.get("out"), out_shape, DType::F32);
-  for (int64_t begin = 0; begin < n; begin += batch) {
-    const int64_t end = std::min(n, begin + batch);
-    if (end - begin != net.input_shape()[0]) net.setup(Shape({end - begin, x.dim(1), x.dim(2), x.dim(3)}), DType::F32, device);
-    net.forward(x.slice(begin, end).to(device));
+  std::vector<double> labels;
+  int64_t done = 0;
+  auto run = [&](const Tensor& images) {
+    if (images.shape() != net.input_shape()) net.setup(images.shape(), DType::F32, device);
+    net.forward(images.to(device));
     writer.write(net.output(layer));
-    std::fprintf(stderr, "\r%lld/%lld images", static_cast<long long>(end), static_cast<long long>(n));
+    done += images.dim(0);
+    std::fprintf(stderr, "\r%lld/%lld images", static_cast<long long>(done), static_cast<long long>(n));
+  };
+  if (loader) {
+    loader->start_epoch(0);
+    while (std::optional<data::Batch> b = loader->next()) {
+      run(b->images);
+      for (double v : b->labels.to_vector()) labels.push_back(v);
+    }
+  } else {
+    for (int64_t begin = 0; begin < n; begin += batch) run(x.slice(begin, std::min(n, begin + batch)));
   }
   writer.commit();
   std::fprintf(stderr, "\n");
   std::printf("wrote %s: output of '%s', shape %s\n", args.get("out").c_str(), layer.c_str(), out_shape.str().c_str());
+  if (loader) {
+    save_npy(labels_path(args.get("out")), Tensor::from_vector(labels, {n}, DType::I64));
+    std::printf("wrote %s: the class index of each image (class names in the .txt beside it)\n",
+                labels_path(args.get("out")).c_str());
+  }
   return 0;
 }
 
 }  // namespace
 
 MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images and save a layer's outputs",
-                       "usage: mpncov extract NET.yaml|NAME|EXPERIMENT.yaml --weights FILE --input X.npy --out Y.npy\n"
-                       "                      [--layer NAME] [--batch N] [--device cpu|cuda[:N]] [--non-strict]\n\n"
-                       "Runs the net in eval mode on X.npy, a float32 array (N, C, H, W) of normalised images, and\n"
-                       "writes the named layer's output (default: the last layer, the logits) as float32 .npy.\n\n"
-                       "  --weights FILE  safetensors weights whose names are the net's parameter names\n"
-                       "  --layer NAME    the layer whose output to write (see mpncov inspect for names)\n"
+                       "usage: mpncov extract NET.yaml|NAME|EXPERIMENT.yaml --weights FILE (--input X.npy | --images DIR)\n"
+                       "                      --out Y.npy [--layer NAME] [--batch N] [--device cpu|cuda[:N]] [--non-strict]\n\n"
+                       "Runs the net in eval mode and writes the named layer's output (default: the last layer, the\n"
+                       "logits) as a float32 .npy, one row per image. The images are either X.npy, a float32 array\n"
+                       "(N, C, H, W) of normalised images, or an image folder DIR/<class>/<image> read with the\n"
+                       "experiment's validation transform (ImageNet's for a plain net); then the labels go to\n"
+                       "Y-labels.npy and the class names to Y-labels.txt (e.g. to train an SVM as the paper did).\n\n"
+                       "  --weights FILE  weights or checkpoint (safetensors, the net's parameter names)\n"
+                       "  --layer NAME    the layer to write, e.g. representation for the iSQRT-COV features\n"
+                       "                  (mpncov inspect lists the names)\n"
                        "  --batch N       images per forward pass (default 32)\n"
+                       "  --workers N     decoding threads for --images (default 4)\n"
                        "  --device D      cpu (default), cuda or cuda:N\n"
                        "  --non-strict    load what matches instead of requiring every tensor\n",
                        run_extract});
