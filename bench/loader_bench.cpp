@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   if (images.empty()) {
     images = "/tmp/mpncov-loader-bench";
     if (!std::filesystem::exists(images))
-      std::cout << run("/usr/bin/python3 " + src + "/bench/make_loader_images.py " + images + " " + std::to_string(count));
+      std::cout << run("/usr/bin/python3 " + src + "/bench/make_loader_images.py " + images + " " +
+                       std::to_string(count));
   }
   ImageFolder folder(images);
   size_t total_bytes = 0;

@@ -136,7 +136,8 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   MPNCOV_CHECK(first_batch >= 0 && first_batch <= batches, "loader position: batch ", first_batch,
                " is not in [0, ", batches, "] for epoch ", epoch);
   if (batches == 0)
-    log(str("loader: warning: drop_last leaves no batch (", order.size(), " samples, batch ", options_.batch_size, ")"));
+    log(str("loader: warning: drop_last leaves no batch (", order.size(), " samples, batch ", options_.batch_size,
+            ")"));
   std::unique_lock<std::mutex> lock(shared_->mutex);
   Shared& s = *shared_;
   halt_locked(lock);

@@ -136,7 +136,8 @@ __attribute__((target("avx2"))) void horizontal_row_avx2(const uint8_t* in, cons
     __m256i acc2 = _mm256_setzero_si256();
     int t = 0;
     for (; t + 2 <= taps; t += 2, p += 6) {
-      const __m128i two = _mm_insert_epi32(_mm_cvtsi32_si128(static_cast<int>(load4(p))), static_cast<int>(load4(p + 3)), 1);
+      const __m128i two =
+          _mm_insert_epi32(_mm_cvtsi32_si128(static_cast<int>(load4(p))), static_cast<int>(load4(p + 3)), 1);
       const __m256i px = _mm256_cvtepu8_epi32(two);
       // Weights k[t] x4, k[t+1] x4, by a lane permute (building them through memory stalls the loads).
       const __m128i kk = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(k + t));

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <random>
 
+#include <unistd.h>
+
 #include <jpeglib.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -14,6 +16,7 @@
 #include <stb_image_write.h>
 
 #include "core/error.h"
+#include "tests/helpers.h"
 
 namespace fs = std::filesystem;
 
@@ -28,7 +31,8 @@ data::Image synthetic_image(int width, int height, uint64_t seed) {
   };
   std::vector<Wave> waves[3];
   for (auto& ws : waves)
-    for (int k = 0; k < 4; ++k) ws.push_back({u(rng) * 6 / width, u(rng) * 6 / height, u(rng) * 6.28, 20 + 30 * u(rng)});
+    for (int k = 0; k < 4; ++k)
+      ws.push_back({u(rng) * 6 / width, u(rng) * 6 / height, u(rng) * 6.28, 20 + 30 * u(rng)});
   // Sharp-edged shapes: discs with their own colour.
   struct Disc {
     double cx, cy, r;
@@ -151,6 +155,20 @@ std::vector<uint8_t> encode_bmp(const data::Image& image) {
   std::vector<uint8_t> out;
   stbi_write_bmp_to_func(append_bytes, &out, image.width(), image.height(), 3, image.data());
   return out;
+}
+
+fs::path process_temp_dir(const std::string& name) {
+  struct Cleanup {
+    std::vector<fs::path> dirs;
+    ~Cleanup() {
+      std::error_code ec;
+      for (const fs::path& d : dirs) fs::remove_all(d, ec);
+    }
+  };
+  static Cleanup cleanup;
+  const fs::path dir = temp_dir(name + "-" + std::to_string(::getpid()));
+  cleanup.dirs.push_back(dir);
+  return dir;
 }
 
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {

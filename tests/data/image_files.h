@@ -25,6 +25,10 @@ std::vector<uint8_t> encode_jpeg(const data::Image& image, const JpegOptions& op
 std::vector<uint8_t> encode_png(const data::Image& image, int channels = 3);
 std::vector<uint8_t> encode_bmp(const data::Image& image);
 
+// A fresh folder for this process only, removed when it exits: CTest runs test cases as parallel
+// processes, and several of them share generated files.
+std::filesystem::path process_temp_dir(const std::string& name);
+
 void write_bytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> read_bytes(const std::filesystem::path& path);
 

@@ -16,7 +16,7 @@ namespace {
 // The generated folder, made once per test run: 22 files, 4 of them bad (indices 11-14).
 std::shared_ptr<const ImageFolder> test_folder() {
   static std::shared_ptr<const ImageFolder> folder = [] {
-    const fs::path root = test::temp_dir("data_loader_folder");
+    const fs::path root = test::process_temp_dir("data_loader_folder");
     test::make_test_folder(root);
     return std::make_shared<const ImageFolder>(root.string());
   }();
