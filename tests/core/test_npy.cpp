@@ -33,7 +33,7 @@ Tensor sample(const Shape& shape, DType dtype, uint64_t seed) {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("npy: round trip of every dtype and shape; the header is version 1.0, 64-byte aligned") {
+TEST_CASE("npy: round trip of every dtype and shape - the header is version 1.0, 64-byte aligned") {
   const fs::path dir = temp_dir("npy_round_trip");
   uint64_t seed = 1;
   for (DType dt : {DType::F32, DType::F64, DType::F16, DType::I64}) {
@@ -94,7 +94,7 @@ TEST_CASE("npy: NpyWriter streams pieces and commits only a complete array") {
   CHECK(names == std::vector<std::string>{"rows.npy"});
 }
 
-TEST_CASE("npy: narrow integer and bool types load widened to int64; versions 2.0 and 3.0 read") {
+TEST_CASE("npy: narrow integer and bool types load widened to int64 - versions 2.0 and 3.0 read") {
   const fs::path dir = temp_dir("npy_widen");
   struct Case {
     std::string descr, bytes;
@@ -235,7 +235,7 @@ TEST_CASE("npy: corrupt and hostile files are rejected, each naming the file and
 
 TEST_SUITE("oracle") {
 
-TEST_CASE("npy: files written by numpy.save load exactly; the ones we do not support are refused clearly") {
+TEST_CASE("npy: files written by numpy.save load exactly - the ones we do not support are refused clearly") {
   const fs::path dir = temp_dir("npy_oracle_read");
   run_oracle("write_io_samples.py", {dir.string()});
   const Json manifest = parse_json(read_bytes(dir / "manifest.json")).at("npy");

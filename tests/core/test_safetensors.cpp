@@ -125,7 +125,7 @@ TEST_CASE("safetensors: save replaces the file atomically and checks its input f
                        doctest::Contains("cannot create"), Error);
 }
 
-TEST_CASE("safetensors: narrow integers, bool and float8 load widened; complex is refused by name") {
+TEST_CASE("safetensors: narrow integers, bool and float8 load widened - complex is refused by name") {
   const fs::path dir = temp_dir("safetensors_widen");
   std::string data, header = "{";
   auto add = [&](const std::string& name, const std::string& dtype, const std::string& shape, const std::string& bytes) {

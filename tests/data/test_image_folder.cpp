@@ -34,7 +34,7 @@ TEST_CASE("data image folder: torchvision's classes, order and extensions") {
   CHECK_FALSE(ImageFolder::has_image_extension("x.gif"));  // torchvision does not list .gif either
 }
 
-TEST_CASE("data image folder: errors name the path; an empty class warns") {
+TEST_CASE("data image folder: errors name the path - an empty class warns") {
   const fs::path root = test::temp_dir("data_image_folder_errors");
   CHECK_THROWS_WITH(ImageFolder((root / "missing").string()), doctest::Contains("missing does not exist"));
   CHECK_THROWS_WITH(ImageFolder(root.string()), doctest::Contains("has no class folders"));

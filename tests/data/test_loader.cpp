@@ -210,7 +210,7 @@ TEST_CASE("data loader: drop_last, position, stop and resume") {
   }
 }
 
-TEST_CASE("data loader: held batches stay valid; sharding; multi-crop shapes") {
+TEST_CASE("data loader: held batches stay valid - sharding - multi-crop shapes") {
   auto folder = test_folder();
   SUBCASE("holding every batch of an epoch") {
     Loader loader(folder, small_train(), options(2));

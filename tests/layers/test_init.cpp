@@ -37,7 +37,7 @@ double stddev(const Tensor& t) {
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("init: kaiming uniform by default, kaiming normal fan-out, normal, constant; BN ones and zeros") {
+TEST_CASE("init: kaiming uniform by default, kaiming normal fan-out, normal, constant - BN ones and zeros") {
   auto conv = build("conv", "{out_channels: 64, kernel_size: 3}", {1, 32, 8, 8});
   const double bound = 1.0 / std::sqrt(32.0 * 9.0);
   CHECK(max_abs(conv->parameter("weight").value) <= bound);

@@ -171,7 +171,7 @@ TEST_CASE("net: layer-wise gradient check of a whole net") {
   CHECK(net_gradcheck_table(rows).find("stage.0.proj") != std::string::npos);
 }
 
-TEST_CASE("weights: save and load round trip; strict loading lists every problem") {
+TEST_CASE("weights: save and load round trip - strict loading lists every problem") {
   const auto dir = test::temp_dir("net_weights");
   Net a(parse_net(kTiny, "tiny.yaml"));
   a.setup(Shape({1, 2, 6, 5}), DType::F32, Device::cpu(), 1);

@@ -58,7 +58,7 @@ TEST_CASE("bcnn, cbp, gavp: gradient at X") {
   }
 }
 
-TEST_CASE("covpool, sqrtm, triuvec: gradients; sqrtm's is exact for a non-symmetric upstream gradient") {
+TEST_CASE("covpool, sqrtm, triuvec: gradients - sqrtm's is exact for a non-symmetric upstream gradient") {
   const Tensor x = random_tensor({2, 5, 3, 3}, DType::F64, 22);
   auto covpool = rep_layer("covpool");
   GradCheckReport r = gradcheck(*covpool, {x});

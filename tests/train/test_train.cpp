@@ -162,7 +162,7 @@ TEST_CASE("training: two epochs straight and 1.5 + resume give identical weights
   CHECK(fs::exists(resumed / "run/net.dot"));
 }
 
-TEST_CASE("training: frozen features keep their weights; the rest trains") {
+TEST_CASE("training: frozen features keep their weights - the rest trains") {
   const fs::path dir = test::temp_dir("train_freeze");
   const std::string exp = tiny_experiment(dir);
   TrainOptions quiet;
@@ -187,7 +187,7 @@ TEST_CASE("training: frozen features keep their weights; the rest trains") {
   for (const std::string& n : after.names) CHECK(n.rfind("@momentum/stem.", 0) != 0);
 }
 
-TEST_CASE("training: SIGINT saves a checkpoint and exits 130; --resume finishes the run") {
+TEST_CASE("training: SIGINT saves a checkpoint and exits 130 - --resume finishes the run") {
   const fs::path dir = test::temp_dir("train_sigint");
   const std::string exp = tiny_experiment(dir, "");
   const std::string binary = std::string(MPNCOV_BINARY_DIR) + "/mpncov";
