@@ -114,12 +114,8 @@ TEST_CASE("net spec: every mistake names the file, line, layer and what was expe
   CHECK(error_of("name: x\nblocks: {b: {args: {n: 1}, layers: [{type: relu}]}}\nfeatures:\n  - {name: u, block: b, args: {m: 2}}\n").find("block 'b' has no argument 'm'") != std::string::npos);
 }
 
-TEST_CASE("net: backward through fan-out, in-place layers and the classifier matches finite differences") {
-  Net net(parse_net(kTiny, "tiny.yaml"));
-  net.setup(Shape({2, 2, 6, 5}), DType::F64);
-  net.set_training(false);  // batch norm on running statistics: a smooth function of everything
-  Tensor x = test::random_tensor({2, 2, 6, 5}, DType::F64, 3);
-  Tensor w = test::random_tensor({2, 3}, DType::F64, 4);
+// Net backward against central differences of L = sum(w * logits), for every 7th element of every parameter.
+void check_net_backward(Net& net, const Tensor& x, const Tensor& w) {
   net.zero_grad();
   loss(net, x, w);
   net.backward(w);
@@ -138,6 +134,30 @@ TEST_CASE("net: backward through fan-out, in-place layers and the classifier mat
       INFO(p.name, "[", i, "]");
       CHECK(std::abs(numeric - grad[static_cast<size_t>(i)]) <= 1e-6 * std::max(1.0, std::abs(numeric)));
     }
+  }
+}
+
+TEST_CASE("net: backward through fan-out, in-place layers and the classifier matches finite differences") {
+  Net net(parse_net(kTiny, "tiny.yaml"));
+  net.setup(Shape({2, 2, 6, 5}), DType::F64);
+  net.set_training(false);  // batch norm on running statistics: a smooth function of everything
+  check_net_backward(net, test::random_tensor({2, 2, 6, 5}, DType::F64, 3), test::random_tensor({2, 3}, DType::F64, 4));
+}
+
+TEST_CASE("net: an MPN-COV representation with the seed's reduction (conv, batch norm, ReLU) differentiates exactly") {
+  const auto dir = test::temp_dir("reduce_net");
+  std::ofstream(dir / "n.yaml") << "name: n\ninput: [3, 6, 6]\nfeatures:\n"
+                                   "  - {name: conv, type: conv, out_channels: 6, kernel_size: 3, padding: 1}\n"
+                                   "representation: {name: avgpool, type: gavp}\nclassifier:\n  - {name: fc, type: linear, out_features: 3}\n";
+  for (const char* rep : {"{type: mpncov, reduce: 4, iterations: 3}", "{type: mpncov, reduce: 5, iterations: 1, sqrt: false}",
+                          "{type: mpncov, reduce: 4, vectorize: false}", "{type: bcnn, reduce: 4}"}) {
+    ModelConfig m = read_model_config(YAML::Load(str("net: ", (dir / "n.yaml").string(), "\nrepresentation: ", rep)), "e.yaml");
+    Net net(compose_model(m));
+    net.setup(Shape({3, 3, 6, 6}), DType::F64);
+    net.set_training(true);  // batch statistics: still smooth
+    INFO(rep);
+    CHECK(net.index_of("representation.conv_dr_block.1") >= 0);
+    check_net_backward(net, test::random_tensor({3, 3, 6, 6}, DType::F64, 5), test::random_tensor({3, 3}, DType::F64, 6));
   }
 }
 

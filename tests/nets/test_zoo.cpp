@@ -91,3 +91,20 @@ TEST_CASE("zoo gradcheck: inception_v3, layer by layer") { check_net("inception_
 TEST_CASE("zoo gradcheck: mpncov_resnet50, layer by layer") { check_net("mpncov_resnet50", Shape({2, 3, 48, 48}), 4); }
 
 }  // TEST_SUITE
+
+TEST_SUITE("oracle") {
+
+TEST_CASE("tools: pth_to_safetensors turns a seed-style .pth.tar checkpoint into weights that load strictly") {
+  const auto dir = test::temp_dir("pth_convert");
+  test::run_oracle("pth_checkpoint.py", {dir.string()});
+  Net net(load_net(resolve_net_path("resnet18")));
+  net.setup(Shape({1, 3, 64, 64}));
+  const WeightsLoadReport r = load_weights(net, (dir / "model.safetensors").string());
+  CHECK(r.missing.empty());
+  CHECK(r.loaded.size() == net.state().size());
+  const Tensor want = load_npy((dir / "fc_weight.npy").string());
+  for (const NetParameter& p : net.parameters())
+    if (p.name == "fc.weight") CHECK(test::max_rel_diff(p.parameter->value, want) == 0);
+}
+
+}  // TEST_SUITE
