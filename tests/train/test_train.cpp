@@ -302,3 +302,71 @@ TEST_CASE("quickstart: the MPN-COV network learns the covariance textures (valid
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("training: a diverging run stops naming the first layer that went non-finite") {
+  const fs::path dir = test::temp_dir("train_diverge");
+  TrainOptions quiet;
+  quiet.quiet = true;
+  const Experiment e = load_experiment(tiny_experiment(dir), {"solver.lr=1e30", "solver.epochs=3"});
+  std::string message;
+  try {
+    train(e, quiet);
+  } catch (const Error& err) {
+    message = err.what();
+  }
+  INFO(message);
+  CHECK((message.find("the loss is") != std::string::npos || message.find("is not finite") != std::string::npos));
+  CHECK((message.find("first layer") != std::string::npos || message.find("first such layer") != std::string::npos));
+  CHECK(message.find("last.safetensors") != std::string::npos);
+}
+
+TEST_CASE("training: two-stage fine-tuning continues from the first stage with another freeze") {
+  const fs::path dir = test::temp_dir("train_two_stage");
+  const std::string exp = tiny_experiment(dir);
+  TrainOptions quiet;
+  quiet.quiet = true;
+  const std::string stage1 = (dir / "stage1").string(), stage2 = (dir / "stage2").string();
+  REQUIRE(train(load_experiment(exp, {"model.freeze=3", "solver.epochs=1", "run.out=" + stage1}), quiet) == 0);
+  REQUIRE(train(load_experiment(exp, {"model.freeze=0", "solver.epochs=2", "run.out=" + stage2,
+                                      "run.resume=" + stage1 + "/last.safetensors", "data.batch=2"}),
+                quiet) == 0);
+  std::ifstream log(fs::path(stage2) / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("resumed from " + stage1 + "/last.safetensors at epoch 2") != std::string::npos);
+  CHECK(text.find("epoch 2/2:") != std::string::npos);
+  CHECK(text.find("epoch 1/2:") == std::string::npos);
+  // Stage 1 trained only the classifier (everything in features was frozen); stage 2 trained everything.
+  const SafetensorsFile s1 = load_safetensors(stage1 + "/last.safetensors");
+  const SafetensorsFile s2 = load_safetensors(stage2 + "/last.safetensors");
+  CHECK(s1.tensors.count("@momentum/stem.conv.weight") == 0);
+  CHECK(s2.tensors.count("@momentum/stem.conv.weight") == 1);
+  CHECK(s1.tensors.at("stem.conv.weight").to_vector() != s2.tensors.at("stem.conv.weight").to_vector());
+}
+
+TEST_CASE("commands: eval with 1 and 2 crops and extract of an image folder after training") {
+  const fs::path dir = test::temp_dir("train_commands");
+  const std::string exp = tiny_experiment(dir);
+  TrainOptions quiet;
+  quiet.quiet = true;
+  REQUIRE(train(load_experiment(exp, {"solver.epochs=1"}), quiet) == 0);
+  const std::string binary = std::string(MPNCOV_BINARY_DIR) + "/mpncov";
+  for (const char* crops : {"1", "2"}) {
+    const std::string out = (dir / str("eval", crops, ".txt")).string();
+    REQUIRE(std::system((binary + " eval " + exp + " --crops " + crops + " > " + out + " 2>/dev/null").c_str()) == 0);
+    std::ifstream f(out);
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    CHECK(text.find(str("6 images, ", crops, "-crop: loss")) != std::string::npos);
+  }
+  const std::string features = (dir / "f.npy").string();
+  REQUIRE(std::system((binary + " extract " + exp + " --weights " + (dir / "run/best.safetensors").string() + " --images " +
+                       (dir / "data/val").string() + " --layer representation --out " + features + " > /dev/null 2>&1")
+                          .c_str()) == 0);
+  CHECK(load_npy(features).shape() == Shape({6, 21}));  // reduce 6: 6 * 7 / 2
+  CHECK(load_npy((dir / "f-labels.npy").string()).to_vector() == std::vector<double>{0, 0, 1, 1, 2, 2});
+  // A usage error exits 2 and names the problem.
+  CHECK(WEXITSTATUS(std::system((binary + " eval " + exp + " --crops 3 2>/dev/null").c_str())) == 2);
+}
+
+}  // TEST_SUITE
