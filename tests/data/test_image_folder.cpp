@@ -8,7 +8,7 @@ namespace fs = std::filesystem;
 
 TEST_SUITE("unit") {
 
-TEST_CASE("data image folder: torchvision's classes, order and extensions") {
+TEST_CASE("data image folder: torchvision's classes and order and extensions") {
   const fs::path root = test::temp_dir("data_image_folder");
   test::make_test_folder(root);
   std::vector<std::string> warnings;

@@ -66,7 +66,7 @@ Pipeline small_train() { return Pipeline().random_resized_crop(48).random_hflip(
 
 TEST_SUITE("unit") {
 
-TEST_CASE("data sampler: shuffles by (seed, epoch) and shards like DistributedSampler") {
+TEST_CASE("data sampler: shuffles by seed and epoch and shards like DistributedSampler") {
   SamplerOptions o;
   o.seed = 3;
   const std::vector<int64_t> a = epoch_order(100, 0, o), b = epoch_order(100, 0, o), c = epoch_order(100, 1, o);
@@ -92,7 +92,7 @@ TEST_CASE("data sampler: shuffles by (seed, epoch) and shards like DistributedSa
   CHECK_THROWS(epoch_order(10, 0, o));
 }
 
-TEST_CASE("data loader: batches are identical with 0, 1 and 3 workers") {
+TEST_CASE("data loader: batches are identical with 0 or 1 or 3 workers") {
   auto folder = test_folder();
   std::vector<std::vector<Copy>> runs;
   for (int workers : {1, 3, 0}) {
@@ -115,7 +115,7 @@ TEST_CASE("data loader: batches are identical with 0, 1 and 3 workers") {
   CHECK(run_epoch(other, 0)[0].images != runs[0][0].images);
 }
 
-TEST_CASE("data loader: bad files are replaced by the next good one, counted and named") {
+TEST_CASE("data loader: bad files are replaced by the next good one and counted and named") {
   auto folder = test_folder();
   std::vector<std::string> log;
   LoaderOptions o = options(2);
@@ -167,7 +167,7 @@ TEST_CASE("data loader: strict mode stops at the first bad file with its path") 
   CHECK_THROWS_WITH(loader.next(), doctest::Contains("d05_truncated.jpg"));
 }
 
-TEST_CASE("data loader: drop_last, position, stop and resume") {
+TEST_CASE("data loader: drop_last and position and stop and resume") {
   auto folder = test_folder();
   SUBCASE("drop_last") {
     LoaderOptions o = options(2);
