@@ -20,7 +20,7 @@
 #
 # usage: scripts/gpu-check.sh [--dry-run] OUT_DIR
 #   --dry-run   every stage on the CPU with tiny sizes (for checking this script where there is no GPU)
-# environment: MPNCOV_GPU_BUDGET (seconds for all stages, default 480), MPNCOV_PYTHON (a python3 with
+# environment: MPNCOV_GPU_BUDGET (seconds for all stages, default 450), MPNCOV_PYTHON (a python3 with
 #   PyTorch; default: the first of python3, /usr/bin/python3 that imports torch),
 #   MPNCOV_GPU_STAGES (names of the stages to run, e.g. "env tests"; default all),
 #   MPNCOV_GPU_QUICKSTART_ARGS (extra arguments for the quickstart stage), MPNCOV_GPU_KEEP=1 (keep the work folder)
@@ -39,7 +39,7 @@ for a in "$@"; do
 done
 [ -n "$OUT_DIR" ] || { echo "usage: scripts/gpu-check.sh [--dry-run] OUT_DIR" >&2; exit 2; }
 mkdir -p "$OUT_DIR" && OUT_DIR=$(cd "$OUT_DIR" && pwd)
-BUDGET=${MPNCOV_GPU_BUDGET:-480}
+BUDGET=${MPNCOV_GPU_BUDGET:-450}
 START=$(date +%s)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mpncov-gpu-check.XXXXXX")
 mkdir -p "$WORK/stages"
