@@ -5,7 +5,8 @@
 //   sqrt   (default true): sqrt(tr Sigma) * Newton-Schulz root of Sigma / tr Sigma (layers/newton_schulz.h)
 //   vectorize (default true): the upper triangle with the diagonal, row-major, (B, C(C+1)/2) (32896 for
 //          C = 256: the column order of the seed's released fc weights); else the (B, C, C) matrix
-// Keys: iterations (5), sqrt (true), vectorize (true), eps (1e-10, the trace guard).
+// Keys: iterations (5), sqrt (true), vectorize (true), eps (1e-10, the trace guard), spectral_min (128: from
+// this C on, the CPU evaluates the same iteration polynomial by eigendecomposition, layers/newton_schulz.h).
 //
 // Backward: dX = (G_Sigma + G_Sigma^T) Xc / M. Only the symmetric part of the gradient reaching Sigma
 // matters, so the upstream gradient is symmetrised first ((G + G^T)/2; for the vector, each off-diagonal
@@ -25,7 +26,7 @@ class MpncovLayer : public Layer {
   explicit MpncovLayer(Config& c)
       : sqrt_(c.get<bool>("sqrt", true)),
         vectorize_(c.get<bool>("vectorize", true)),
-        ns_(c.get<int>("iterations", 5), c.get<double>("eps", 1e-10)) {
+        ns_(c.get<int>("iterations", 5), c.get<double>("eps", 1e-10), true, c.get<int64_t>("spectral_min", 128)) {
     c.check(ns_.iterations() >= 1, "iterations", "must be at least 1");
     c.check(ns_.eps() > 0, "eps", "must be positive");
   }
@@ -110,7 +111,7 @@ class MpncovLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"mpncov",
                        "iSQRT-COV: covariance pooling, Newton-Schulz square root, upper-triangle vector (keys "
-                       "iterations, sqrt, vectorize, eps)",
+                       "iterations, sqrt, vectorize, eps, spectral_min)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<MpncovLayer>(c); },
                        {{2, 6, 4, 5}}});
 

@@ -1,7 +1,9 @@
 #include "layers/newton_schulz.h"
 
 #include <utility>
+#include <vector>
 
+#include "core/cpu/spectral.h"
 #include "core/matrix_ops.h"
 #include "core/ops.h"
 #include "layers/layer_util.h"
@@ -15,6 +17,76 @@ using ops::Structure;
 Tensor slot(const Tensor& t, int64_t k) { return t.slice(k, k + 1).reshape({t.dim(1), t.dim(2), t.dim(3)}); }
 
 void product(const Tensor& a, const Tensor& b, const Tensor& c) { ops::square_matmul(a, b, c); }
+
+// The scalar iteration on every eigenvalue, in double: for k = 1..N, t_k = (3 - z_{k-1} y_{k-1}) / 2,
+// y_k = y_{k-1} t_k, z_k = z_{k-1} t_k from y_0 = lambda, z_0 = 1. s holds, per sample, y_0..y_N, then
+// z_0..z_N, then t_0..t_N (t_0 unused), each block n values.
+template <typename T>
+std::vector<double> scalar_iterates(const T* values, int64_t batch, int64_t n, int iterations) {
+  const int64_t block = (iterations + 1) * n, per = 3 * block;
+  std::vector<double> s(static_cast<size_t>(batch * per));
+  for (int64_t b = 0; b < batch; ++b) {
+    double* y = s.data() + b * per;
+    double* z = y + block;
+    double* t = z + block;
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = values[b * n + i];
+      z[i] = 1.0;
+      t[i] = 0.0;
+      for (int k = 1; k <= iterations; ++k) {
+        t[k * n + i] = 0.5 * (3.0 - z[(k - 1) * n + i] * y[(k - 1) * n + i]);
+        y[k * n + i] = y[(k - 1) * n + i] * t[k * n + i];
+        z[k * n + i] = z[(k - 1) * n + i] * t[k * n + i];
+      }
+    }
+  }
+  return s;
+}
+
+// w_b = diag(p(lambda_b)) E_b: row i of the eigenvectors times y_N(lambda_i).
+template <typename T>
+void scale_rows(const std::vector<double>& s, const T* vectors, T* w, int64_t batch, int64_t n, int iterations) {
+  const int64_t block = (iterations + 1) * n, per = 3 * block;
+#pragma omp parallel for if (batch * n * n > (1 << 15))
+  for (int64_t r = 0; r < batch * n; ++r) {
+    const int64_t b = r / n, i = r % n;
+    const T p = static_cast<T>(s[b * per + iterations * n + i]);
+    for (int64_t j = 0; j < n; ++j) w[r * n + j] = p * vectors[r * n + j];
+  }
+}
+
+// q_b(i, j) *= p[lambda_i, lambda_j], the divided difference of y_N, by the product rule along the
+// iteration: y[a,b] starts at 1 and z[a,b] at 0, then t_k[a,b] = -(z[a,b] y(b) + z(a) y[a,b]) / 2,
+// y_k[a,b] = y[a,b] t_k(b) + y(a) t_k[a,b], z_k[a,b] = z[a,b] t_k(b) + z(a) t_k[a,b]. At a = b this is
+// the derivative.
+template <typename T>
+void divided_difference_mul(const std::vector<double>& s, T* q, int64_t batch, int64_t n, int iterations) {
+  const int64_t block = (iterations + 1) * n, per = 3 * block;
+#pragma omp parallel if (batch * n * n > (1 << 15))
+  {
+    std::vector<double> dy(static_cast<size_t>(n)), dz(static_cast<size_t>(n));
+#pragma omp for
+    for (int64_t r = 0; r < batch * n; ++r) {
+      const int64_t b = r / n, i = r % n;
+      const double* y = s.data() + b * per;
+      const double* z = y + block;
+      const double* t = z + block;
+      for (int64_t j = 0; j < n; ++j) dy[j] = 1.0, dz[j] = 0.0;
+      for (int k = 1; k <= iterations; ++k) {
+        const double ya = y[(k - 1) * n + i], za = z[(k - 1) * n + i];
+        const double* yb = y + (k - 1) * n;
+        const double* tb = t + k * n;
+        for (int64_t j = 0; j < n; ++j) {
+          const double dt = -0.5 * (dz[j] * yb[j] + za * dy[j]);
+          const double ny = dy[j] * tb[j] + ya * dt;
+          dz[j] = dz[j] * tb[j] + za * dt;
+          dy[j] = ny;
+        }
+      }
+      for (int64_t j = 0; j < n; ++j) q[r * n + j] = static_cast<T>(q[r * n + j] * dy[j]);
+    }
+  }
+}
 
 }  // namespace
 
@@ -42,6 +114,21 @@ void NewtonSchulzSqrt::forward(const Tensor& sigma) {
   ops::unary(ops::Unary::Sqrt, used_, scale_);
   ops::add_identity(sigma, 1.0, 0.0, a_, inv_);
 
+  spectral_ = symmetric_products_ && !dev.is_cuda() && n >= spectral_min_;
+  if (spectral_) {  // Y_N = E^T diag(p(lambda)) E
+    for (Tensor* t : {&vec_}) ensure_tensor(*t, {b, n, n}, dt, dev);
+    ensure_tensor(val_, {b, n}, dt, dev);
+    cpu::sym_eig(a_, vec_, val_);
+    if (dt == DType::F32) {
+      scale_rows(scalar_iterates(val_.data<float>(), b, n, iterations_), vec_.data<float>(), t_.data<float>(), b, n,
+                 iterations_);
+    } else {
+      scale_rows(scalar_iterates(val_.data<double>(), b, n, iterations_), vec_.data<double>(), t_.data<double>(), b,
+                 n, iterations_);
+    }
+    ops::square_matmul(vec_, t_, root_, Structure::Symmetric, true, false);
+    return;
+  }
   if (iterations_ < 2) {  // Y_1 = A (3I - A) / 2
     ops::add_identity(a_, -0.5, 1.5, t_);
     sym_product(a_, t_, root_);
@@ -79,7 +166,18 @@ void NewtonSchulzSqrt::backward(const Tensor& p, int sign, const Tensor& dsigma,
   const Structure like_p =
       !symmetric_products_ ? Structure::General : sign > 0 ? Structure::Symmetric : Structure::Skew;
 
-  if (iterations_ < 2) {  // D = 3P/2 - (P A + A P)/2
+  if (spectral_) {  // D = E^T (L o (E P E^T)) E
+    product(vec_, p, w_);
+    ops::square_matmul(w_, vec_, w2_, like_p, false, true);
+    if (dt == DType::F32)
+      divided_difference_mul(scalar_iterates(val_.data<float>(), b, n, iterations_), w2_.data<float>(), b, n,
+                             iterations_);
+    else
+      divided_difference_mul(scalar_iterates(val_.data<double>(), b, n, iterations_), w2_.data<double>(), b, n,
+                             iterations_);
+    ops::square_matmul(vec_, w2_, w_, Structure::General, true, false);
+    ops::square_matmul(w_, vec_, d_, like_p);
+  } else if (iterations_ < 2) {  // D = 3P/2 - (P A + A P)/2
     product(p, a_, w_);
     ops::symmetric_combine(1.5, p, -0.5, w_, sign, 0.0, Tensor(), d_);
   } else {

@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=build-gpu
+build="build-gpu"
 dest=$build/carry
 pack=.gpu-libs
 limit=$((64 * 1024 * 1024))

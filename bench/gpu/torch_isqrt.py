@@ -31,7 +31,10 @@ def main():
     a = p.parse_args()
     device = torch.device(a.device)
     # Full float32 matrix products, as ours (cuBLAS without TF32).
-    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+    except RuntimeError:  # a PyTorch that takes only its newer precision setting
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
     print(f"torch {torch.__version__} on {device} "
           f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'host'})", flush=True)
     variants = {"seed": isqrt_cov, "autograd": isqrt_cov_autograd}

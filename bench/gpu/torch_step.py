@@ -40,8 +40,12 @@ def make_model(arch):
 def set_tf32(on):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.backends.cuda.matmul.allow_tf32 = on
-        torch.backends.cudnn.allow_tf32 = on
+        try:
+            torch.backends.cuda.matmul.allow_tf32 = on
+            torch.backends.cudnn.allow_tf32 = on
+        except RuntimeError:  # a PyTorch that takes only its newer precision settings
+            torch.backends.cuda.matmul.fp32_precision = "tf32" if on else "ieee"
+            torch.backends.cudnn.conv.fp32_precision = "tf32" if on else "ieee"
 
 
 def run(arch, batch, math, layout, a, device):
@@ -75,9 +79,6 @@ def run(arch, batch, math, layout, a, device):
     print(f"RESULT torch_step arch={arch} device={device} batch={batch} size={a.size} math={math} layout={layout} "
           f"warmup_s={warmup_s:.3f} step_s={seconds / a.steps:.6f} images_per_s={batch * a.steps / seconds:.1f} "
           f"loss={loss.item():.4f}", flush=True)
-    del model, opt, x, y
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 def sync(device):
@@ -109,8 +110,8 @@ def main():
             except RuntimeError as e:  # e.g. out of memory: report it and go on with the next one
                 print(f"RESULT torch_step arch={arch} batch={batch} math={math} layout={layout} error="
                       f"{str(e).splitlines()[0].replace(' ', '_')[:80]}", flush=True)
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+            if device.type == "cuda":  # the model of the last run is gone: give its memory back
+                torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

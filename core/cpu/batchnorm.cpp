@@ -1,9 +1,32 @@
-// Batch normalisation on the CPU, one channel per loop iteration; sums in double.
+// Batch normalisation on the CPU, one channel per loop iteration. Sums run in T within short chunks
+// (vectorised, no conversions) and in double across chunks, so they stay accurate at any batch size.
+#include <algorithm>
 #include <cmath>
 
 #include "core/cpu/nn_cpu.h"
 
 namespace mpncov::cpu {
+namespace {
+
+constexpr int64_t kChunk = 256;
+
+// Adds sum_j a(p[j]) and sum_j b(p[j], q[j]) over [0, n) into sa and sb.
+template <typename T, typename A, typename B>
+void chunked_sums(const T* p, const T* q, int64_t n, double& sa, double& sb, A a, B b) {
+  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+    const int64_t j1 = std::min(n, j0 + kChunk);
+    T pa = 0, pb = 0;
+#pragma omp simd reduction(+ : pa, pb)
+    for (int64_t j = j0; j < j1; ++j) {
+      pa += a(p[j]);
+      pb += b(p[j], q[j]);
+    }
+    sa += pa;
+    sb += pb;
+  }
+}
+
+}  // namespace
 
 template <typename T>
 void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
@@ -14,20 +37,22 @@ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
   for (int64_t ch = 0; ch < c; ++ch) {
     double mu, inv;
     if (training) {
-      double sum = 0;
+      double sum = 0, unused = 0;
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * inner;
-        for (int64_t j = 0; j < inner; ++j) sum += p[j];
+        chunked_sums(p, p, inner, sum, unused, [](T v) { return v; }, [](T, T) { return T(0); });
       }
       mu = sum / static_cast<double>(m);
-      double sq = 0;  // two passes: no cancellation
+      // Two passes (no cancellation), centred on mu rounded to T; the exact identity
+      // sum (x - mu)^2 = sum (x - mt)^2 - m (mu - mt)^2 removes the rounding.
+      const T mt = static_cast<T>(mu);
+      double sq = 0;
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const double d = p[j] - mu;
-          sq += d * d;
-        }
+        chunked_sums(p, p, inner, sq, unused, [mt](T v) { return (v - mt) * (v - mt); }, [](T, T) { return T(0); });
       }
+      const double shift = mu - static_cast<double>(mt);
+      sq = std::max(0.0, sq - static_cast<double>(m) * shift * shift);
       const double var = sq / static_cast<double>(m);
       inv = 1.0 / std::sqrt(var + eps);
       if (running_mean) {
@@ -60,14 +85,14 @@ void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mu = mean[ch], inv = invstd[ch];
     double sum_dy = 0, sum_dy_xhat = 0;
+    const T mt = static_cast<T>(mu);
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * inner;
       const T* g = dy + (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) {
-        sum_dy += g[j];
-        sum_dy_xhat += g[j] * (p[j] - mu);
-      }
+      chunked_sums(g, p, inner, sum_dy, sum_dy_xhat, [](T gv) { return gv; },
+                   [mt](T gv, T pv) { return gv * (pv - mt); });
     }
+    sum_dy_xhat -= (mu - static_cast<double>(mt)) * sum_dy;  // centre on mu exactly
     sum_dy_xhat *= inv;
     if (dbias) dbias[ch] += static_cast<T>(sum_dy);
     if (dweight) dweight[ch] += static_cast<T>(sum_dy_xhat);
@@ -76,11 +101,13 @@ void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean
     // Training: dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)); evaluation: dx = scale * dy.
     const double k1 = training ? sum_dy / static_cast<double>(m) : 0.0;
     const double k2 = training ? sum_dy_xhat / static_cast<double>(m) * inv : 0.0;
+    // In T: the same centred expression, without a round trip through double per element.
+    const T ts = static_cast<T>(scale), tk1 = static_cast<T>(k1), tk2 = static_cast<T>(k2), tmu = static_cast<T>(mu);
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * inner;
       const T* g = dy + (i * c + ch) * inner;
       T* q = dx + (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) q[j] = static_cast<T>(scale * (g[j] - k1 - (p[j] - mu) * k2));
+      for (int64_t j = 0; j < inner; ++j) q[j] = ts * (g[j] - tk1 - (p[j] - tmu) * tk2);
     }
   }
 }

@@ -9,70 +9,83 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
 
-template <typename T>
-inline T apply(ops::Unary op, T v) {
-  switch (op) {
-    case ops::Unary::Copy: return v;
-    case ops::Unary::Neg: return -v;
-    case ops::Unary::Abs: return std::abs(v);
-    case ops::Unary::Sign: return T((v > T(0)) - (v < T(0)));
-    case ops::Unary::Square: return v * v;
-    case ops::Unary::Sqrt: return std::sqrt(v);
-    case ops::Unary::Exp: return std::exp(v);
-    case ops::Unary::Log: return std::log(v);
-    case ops::Unary::Reciprocal: return T(1) / v;
-    case ops::Unary::Relu: return v > T(0) ? v : T(0);
-  }
-  return v;
+// The op is chosen once per call, outside the loop, so each loop body is a single expression the
+// compiler can vectorise (a switch per element kept every loop scalar).
+template <typename T, typename F>
+void map1(const T* x, T* y, int64_t n, F f) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-template <typename T>
-inline T apply(ops::Binary op, T a, T b) {
+template <typename T, typename F>
+void map2(const T* a, const T* b, T* out, int64_t n, F f) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+}
+
+template <typename T, typename F>
+void map_scalar(const T* a, T s, T* out, int64_t n, F f) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], s);
+}
+
+// Calls k(f) with f the binary op as a function object.
+template <typename T, typename K>
+void with_binary(ops::Binary op, K&& k) {
   switch (op) {
-    case ops::Binary::Add: return a + b;
-    case ops::Binary::Sub: return a - b;
-    case ops::Binary::Mul: return a * b;
-    case ops::Binary::Div: return a / b;
-    case ops::Binary::Max: return std::max(a, b);
-    case ops::Binary::Min: return std::min(a, b);
+    case ops::Binary::Add: return k([](T a, T b) { return a + b; });
+    case ops::Binary::Sub: return k([](T a, T b) { return a - b; });
+    case ops::Binary::Mul: return k([](T a, T b) { return a * b; });
+    case ops::Binary::Div: return k([](T a, T b) { return a / b; });
+    case ops::Binary::Max: return k([](T a, T b) { return std::max(a, b); });
+    case ops::Binary::Min: return k([](T a, T b) { return std::min(a, b); });
   }
-  return a;
 }
 
 }  // namespace
 
 template <typename T>
 void unary(ops::Unary op, const T* x, T* y, int64_t n) {
-#pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = apply(op, x[i]);
-}
-
-template <typename T>
-void binary(ops::Binary op, const T* a, const T* b, T* out, const ops::detail::BroadcastPlan& p) {
-  if (p.b_numel == p.n) {
-#pragma omp parallel for if (p.n > kParallelMin)
-    for (int64_t i = 0; i < p.n; ++i) out[i] = apply(op, a[i], b[i]);
-  } else if (p.b_numel == 1) {
-    const T s = b[0];
-#pragma omp parallel for if (p.n > kParallelMin)
-    for (int64_t i = 0; i < p.n; ++i) out[i] = apply(op, a[i], s);
-  } else {
-    // Blocks of `inner` elements share one b value; block j uses b[j % b_numel].
-    const int64_t blocks = p.inner ? p.n / p.inner : 0;
-#pragma omp parallel for if (p.n > kParallelMin)
-    for (int64_t j = 0; j < blocks; ++j) {
-      const T s = b[j % p.b_numel];
-      const T* aj = a + j * p.inner;
-      T* oj = out + j * p.inner;
-      for (int64_t i = 0; i < p.inner; ++i) oj[i] = apply(op, aj[i], s);
-    }
+  switch (op) {
+    case ops::Unary::Copy:
+      if (x != y) map1(x, y, n, [](T v) { return v; });
+      return;
+    case ops::Unary::Neg: return map1(x, y, n, [](T v) { return -v; });
+    case ops::Unary::Abs: return map1(x, y, n, [](T v) { return std::abs(v); });
+    case ops::Unary::Sign: return map1(x, y, n, [](T v) { return T((v > T(0)) - (v < T(0))); });
+    case ops::Unary::Square: return map1(x, y, n, [](T v) { return v * v; });
+    case ops::Unary::Sqrt: return map1(x, y, n, [](T v) { return std::sqrt(v); });
+    case ops::Unary::Exp: return map1(x, y, n, [](T v) { return std::exp(v); });
+    case ops::Unary::Log: return map1(x, y, n, [](T v) { return std::log(v); });
+    case ops::Unary::Reciprocal: return map1(x, y, n, [](T v) { return T(1) / v; });
+    case ops::Unary::Relu: return map1(x, y, n, [](T v) { return v > T(0) ? v : T(0); });
   }
 }
 
 template <typename T>
+void binary(ops::Binary op, const T* a, const T* b, T* out, const ops::detail::BroadcastPlan& p) {
+  with_binary<T>(op, [&](auto f) {
+    if (p.b_numel == p.n) {
+      map2(a, b, out, p.n, f);
+    } else if (p.b_numel == 1) {
+      map_scalar(a, b[0], out, p.n, f);
+    } else {
+      // Blocks of `inner` elements share one b value; block j uses b[j % b_numel].
+      const int64_t blocks = p.inner ? p.n / p.inner : 0;
+#pragma omp parallel for schedule(static) if (p.n > kParallelMin)
+      for (int64_t j = 0; j < blocks; ++j) {
+        const T s = b[j % p.b_numel];
+        const T* aj = a + j * p.inner;
+        T* oj = out + j * p.inner;
+        for (int64_t i = 0; i < p.inner; ++i) oj[i] = f(aj[i], s);
+      }
+    }
+  });
+}
+
+template <typename T>
 void binary_scalar(ops::Binary op, const T* a, T s, T* out, int64_t n) {
-#pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) out[i] = apply(op, a[i], s);
+  with_binary<T>(op, [&](auto f) { map_scalar(a, s, out, n, f); });
 }
 
 template <typename T>

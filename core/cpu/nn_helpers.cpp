@@ -8,7 +8,10 @@ namespace mpncov::cpu {
 template <typename T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = dy[i];  // loaded unconditionally, so the select vectorises
+    dx[i] = y[i] > T(0) ? g : T(0);
+  }
 }
 
 template <typename T>

@@ -25,16 +25,15 @@ void max_pool2d_forward(const T* x, T* y, int64_t* index, const PoolShape& s, co
         const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
         T best = -std::numeric_limits<T>::infinity();
         int64_t arg = y0 * s.w + x0;
+        // Branch-free selects (the comparisons are unpredictable): the first NaN wins and propagates, as
+        // in PyTorch; once best is NaN nothing replaces it.
         for (int64_t iy = y0; iy < y1; ++iy)
           for (int64_t ix = x0; ix < x1; ++ix) {
             const T v = xp[iy * s.w + ix];
-            if (v > best || std::isnan(v)) {  // NaN propagates, as in PyTorch
-              best = v;
-              arg = iy * s.w + ix;
-              if (std::isnan(v)) goto done;
-            }
+            const bool take = (v > best || v != v) && best == best;
+            best = take ? v : best;
+            arg = take ? iy * s.w + ix : arg;
           }
-      done:
         const int64_t o = (pl * s.oh + oy) * s.ow + ox;
         y[o] = best;
         index[o] = arg;

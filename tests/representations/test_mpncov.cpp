@@ -44,6 +44,19 @@ TEST_CASE("mpncov: gradient at X for iterations 1, 2, 3, 5, with sqrt and vector
       }
 }
 
+TEST_CASE("mpncov: gradient of the spectral CPU evaluation (spectral_min 1) for iterations 1, 2, 3, 5") {
+  const Tensor x = random_tensor({2, 5, 3, 4}, DType::F64, 13);
+  for (int iterations : {1, 2, 3, 5})
+    for (bool vectorize : {true, false}) {
+      const std::string k =
+          str("{iterations: ", iterations, ", vectorize: ", vectorize ? "true" : "false", ", spectral_min: 1}");
+      auto layer = rep_layer("mpncov", k);
+      GradCheckReport r = gradcheck(*layer, {x});
+      INFO(k, "\n", r.table());
+      CHECK(r.pass());
+    }
+}
+
 TEST_CASE("mpncov: gradient for one-dimensional features (B, C, L)") {
   const Tensor x = random_tensor({2, 4, 9}, DType::F64, 12);
   auto layer = rep_layer("mpncov", "{iterations: 3}");
@@ -96,6 +109,32 @@ TEST_CASE("mpncov: a zero or constant feature map is guarded: no NaN, counted in
       CHECK(std::isfinite(dv[i]));
       if (i < 36) CHECK(dv[i] == 0.0);  // Xc = 0 there
     }
+  }
+}
+
+TEST_CASE("mpncov: the spectral evaluation agrees with the product iteration (C = 160, float32 and float64)") {
+  // M = 100 < C: Sigma is singular (repeated zero eigenvalues), the case of 14 x 14 maps with 256 channels.
+  for (DType dt : {DType::F32, DType::F64}) {
+    const Tensor x = random_tensor({2, 160, 10, 10}, dt, 21);
+    auto products = rep_layer("mpncov", "{iterations: 5, spectral_min: 100000}");
+    auto spectral = rep_layer("mpncov", "{iterations: 5, spectral_min: 1}");
+    const Tensor y1 = run_forward(*products, x), y2 = run_forward(*spectral, x);
+    const Tensor g = random_tensor(y1.shape(), dt, 22);
+    const Tensor d1 = run_backward(*products, x, y1, g), d2 = run_backward(*spectral, x, y2, g);
+    // Differences relative to the largest reference entry (dX entries are far below 1).
+    auto scaled_diff = [](const Tensor& a, const Tensor& b) {
+      const std::vector<double> av = a.to_vector(), bv = b.to_vector();
+      double diff = 0, scale = 0;
+      for (size_t i = 0; i < av.size(); ++i) {
+        diff = std::max(diff, std::abs(av[i] - bv[i]));
+        scale = std::max(scale, std::abs(bv[i]));
+      }
+      return diff / scale;
+    };
+    const double tol = dt == DType::F32 ? 1e-4 : 1e-10;
+    INFO(std::string(dtype_name(dt)), ": output ", scaled_diff(y2, y1), ", gradient ", scaled_diff(d2, d1));
+    CHECK(scaled_diff(y2, y1) < tol);
+    CHECK(scaled_diff(d2, d1) < tol);
   }
 }
 

@@ -1,0 +1,139 @@
+"""Whole-net throughput against PyTorch: eval forward (issue 5) and training step (issue 7), one run.
+
+usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
+                                      [--iterations 3] [--only NAME,...] [--append bench/RESULTS.md]
+
+Each round runs every workload once on each side, interleaved (ours, PyTorch with oneDNN, PyTorch
+without oneDNN, next workload ...); the table shows medians over rounds and speed ratios ours / PyTorch
+(above 1: we are faster). Both sides get the same environment: OMP_WAIT_POLICY=PASSIVE (BENCH-NOTES:
+libgomp spinning against OpenBLAS's pthreads otherwise) and OPENBLAS_CORETYPE set to the kernels
+`mpncov` selects for itself on this CPU (core/blas_setup.cpp), so PyTorch's OpenBLAS calls are not left
+on the SSE3 fallback. PyTorch workers are long-lived processes (bench/nets_torch.py), one per thread
+count and oneDNN setting; `mpncov time` is a fresh process per measurement.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# (mode, net, batch): issue 5's eval forward set and issue 7's training-step set.
+WORKLOADS = [
+    ("eval", "resnet50", 8), ("eval", "vgg16", 8), ("eval", "inception_v3", 8), ("eval", "mpncov_resnet50", 8),
+    ("train", "resnet18", 8), ("train", "resnet50", 8), ("train", "mpncov_resnet50", 8),
+]
+TORCH_VARIANTS = [("onednn", "1"), ("no-onednn", "0")]
+
+
+def coretype():
+    flags = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = line
+                break
+    have = set(flags.split())
+    if {"avx512f", "avx512bw", "avx512vl"} <= have:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= have:
+        return "Haswell"
+    return None
+
+
+def ours(binary, mode, name, batch, iterations, threads, env):
+    cmd = [binary, "time", name, "--batch", str(batch), "--iterations", str(iterations), "--threads", str(threads)]
+    if mode == "eval":
+        cmd.append("--inference")
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    pattern = r"inference: .*?([0-9.]+) images/s" if mode == "eval" else r"training step: .*?\(([0-9.]+) images/s\)"
+    m = re.search(pattern, out)
+    if not m:
+        raise SystemExit(f"cannot parse the output of {' '.join(cmd)}:\n{out}")
+    return float(m.group(1))
+
+
+class TorchWorker:
+    def __init__(self, threads, mkldnn, env):
+        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "nets_torch.py"), str(threads), mkldnn],
+                                  env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def measure(self, mode, name, batch, iterations):
+        self.p.stdin.write(f"{mode} {name} {batch} {iterations}\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise SystemExit("the PyTorch worker died")
+        return float(line)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mpncov", default=os.path.join(ROOT, "build", "mpncov"))
+    ap.add_argument("--threads", default="2")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated net names")
+    ap.add_argument("--append", default="", help="append the table to this markdown file")
+    a = ap.parse_args()
+
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    core = coretype()
+    if core and "OPENBLAS_CORETYPE" not in os.environ:
+        env["OPENBLAS_CORETYPE"] = core
+    workloads = [w for w in WORKLOADS if not a.only or w[1] in a.only.split(",")]
+    thread_counts = [int(t) for t in a.threads.split(",")]
+    load_before = os.getloadavg()
+    started = time.time()
+    # results[(threads, workload, side)] = [images/s per round]
+    results = {}
+    for threads in thread_counts:
+        workers = {v: TorchWorker(threads, flag, env) for v, flag in TORCH_VARIANTS}
+        for r in range(a.rounds):
+            for w in workloads:
+                mode, name, batch = w
+                row = {"ours": ours(a.mpncov, mode, name, batch, a.iterations, threads, env)}
+                for v, _ in TORCH_VARIANTS:
+                    row[v] = workers[v].measure(mode, name, batch, a.iterations)
+                for side, value in row.items():
+                    results.setdefault((threads, w, side), []).append(value)
+                print(f"# {threads} thr round {r + 1} {mode} {name}: " +
+                      ", ".join(f"{k} {v:.2f}" for k, v in row.items()), file=sys.stderr, flush=True)
+        for worker in workers.values():
+            worker.close()
+    load_after = os.getloadavg()
+
+    lines = ["| pass | net | threads | ours img/s | PyTorch oneDNN img/s | PyTorch no-oneDNN img/s | "
+             "ours/oneDNN | ours/no-oneDNN |", "|---|---|---|---|---|---|---|---|"]
+    for threads in thread_counts:
+        for w in workloads:
+            mode, name, batch = w
+            med = {s: statistics.median(results[(threads, w, s)]) for s in ["ours"] + [v for v, _ in TORCH_VARIANTS]}
+            label = "eval fwd" if mode == "eval" else "train step"
+            size = 299 if name == "inception_v3" else 224
+            lines.append(f"| {label} | {name} ({batch}x3x{size}x{size}) | {threads} | {med['ours']:.2f} | "
+                         f"{med['onednn']:.2f} | {med['no-onednn']:.2f} | {med['ours'] / med['onednn']:.2f} | "
+                         f"{med['ours'] / med['no-onednn']:.2f} |")
+    info = (f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')}, OMP_WAIT_POLICY=PASSIVE both sides; "
+            f"{a.rounds} rounds x {a.iterations} iterations (after 2 warm-ups), medians; "
+            f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+            f"{(time.time() - started) / 60:.1f} min")
+    table = "\n".join(lines)
+    print(table)
+    print(info)
+    if a.append:
+        cmd = "/usr/bin/python3 bench/nets.py " + " ".join(sys.argv[1:])
+        with open(a.append, "a") as f:
+            f.write(f"\n{table}\n\n{info}. Command: `{cmd}`\n")
+
+
+if __name__ == "__main__":
+    main()
