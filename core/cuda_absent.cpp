@@ -26,6 +26,7 @@ void empty_cache(int device) { absent(device); }
 void* allocate_pinned(size_t) { absent(); }
 void deallocate_pinned(void*) { absent(); }
 void copy_bytes(void*, Device, const void*, Device, size_t) { absent(); }
+void copy_to_device_async(void*, int device, const void*, size_t) { absent(device); }
 void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
           int64_t, float, float*, int64_t, int64_t, int64_t) { absent(); }
 void im2col(int, const float*, const ops::ConvGeometry&, int64_t, float*) { absent(); }

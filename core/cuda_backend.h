@@ -29,6 +29,11 @@ void deallocate_pinned(void* ptr);
 // Copies between any two of host and devices (at least one is CUDA).
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
 
+// Queues a host -> device copy on the device's stream and returns at once. With page-locked source
+// memory the host must keep the source alive and unchanged until the stream has passed the copy (e.g.
+// until the next synchronisation); with pageable memory CUDA has consumed the source on return.
+void copy_to_device_async(void* dst, int device, const void* src, size_t nbytes);
+
 // ---- ops (float32) ----
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b,

@@ -105,6 +105,13 @@ Tensor Tensor::to(Device device) const {
   return t;
 }
 
+Tensor Tensor::to_async(Device device) const {
+  if (!(device_.is_cpu() && device.is_cuda())) return to(device);
+  Tensor t = empty(shape_, dtype_, device);
+  cuda::copy_to_device_async(t.raw(), device.index, raw(), nbytes());
+  return t;
+}
+
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
   Tensor t = empty(shape_, dtype, device_);

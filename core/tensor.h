@@ -66,6 +66,10 @@ class Tensor {
   Tensor slice(int64_t begin, int64_t end) const;
 
   Tensor to(Device device) const;  // shares storage when already there
+  // Like to(device) for a CPU tensor going to a GPU, but queued without waiting: this tensor must stay
+  // alive and unchanged until the device's stream has passed the copy (the next synchronisation, e.g.
+  // reading a result back). Other cases are the same as to(device).
+  Tensor to_async(Device device) const;
   Tensor to(DType dtype) const;    // converts (CPU), shares storage when already that type
   Tensor clone() const;
   // Copies another tensor's elements (same numel and dtype, any devices).

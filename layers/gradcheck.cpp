@@ -63,8 +63,9 @@ void compare(Harness& h, double* x, const std::vector<int64_t>& elements, const 
     const double a = analytic[i];
     const double err = std::abs(a - numeric);
     const double rel = err / std::max({std::abs(a), std::abs(numeric), 1.0});
-    row.max_abs_error = std::max(row.max_abs_error, err);
-    row.max_rel_error = std::max(row.max_rel_error, rel);
+    // NaN must show in the table, not vanish into max().
+    row.max_abs_error = std::isnan(err) || std::isnan(row.max_abs_error) ? NAN : std::max(row.max_abs_error, err);
+    row.max_rel_error = std::isnan(rel) || std::isnan(row.max_rel_error) ? NAN : std::max(row.max_rel_error, rel);
     if (!(rel <= o.tolerance)) row.pass = false;  // NaN fails too
   }
 }

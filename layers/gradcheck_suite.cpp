@@ -109,6 +109,16 @@ std::vector<Tensor> case_inputs(const LayerCase& c, uint64_t seed) {
     if (!label) {
       Tensor t = Tensor::empty(c.inputs[i], DType::F64);
       ops::fill_uniform(t, -1, 1, seed, 100 + i);
+      // The matrix square root is defined on symmetric positive definite matrices (what covpool gives):
+      // feed it R R^T / d + I/2 instead of arbitrary entries.
+      if (c.type == "sqrtm" && t.ndim() == 3 && t.dim(1) == t.dim(2)) {
+        const int64_t d = t.dim(1);
+        const Tensor r = t.clone();
+        ops::matmul(r, r, t, false, true, 1.0 / static_cast<double>(d));
+        double* p = t.data<double>();
+        for (int64_t b = 0; b < t.dim(0); ++b)
+          for (int64_t k = 0; k < d; ++k) p[(b * d + k) * d + k] += 0.5;
+      }
       inputs.push_back(t);
       continue;
     }

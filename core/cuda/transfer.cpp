@@ -52,4 +52,12 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   ctx.synchronize();
 }
 
+void copy_to_device_async(void* dst, int device, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  Context& ctx = context(device);
+  DeviceGuard guard(device);
+  // Ordered on the device's one stream: kernels queued after it see the data, and nothing waits here.
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, ctx.stream()));
+}
+
 }  // namespace mpncov::cuda
