@@ -178,7 +178,7 @@ void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
   MPNCOV_CHECK(f.good(), "cannot write ", path.string());
 }
 
-std::vector<uint8_t> read_bytes(const fs::path& path) {
+std::vector<uint8_t> read_file_bytes(const fs::path& path) {
   std::ifstream f(path, std::ios::binary);
   MPNCOV_CHECK(f.good(), "cannot read ", path.string());
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});

@@ -30,7 +30,7 @@ std::vector<uint8_t> encode_bmp(const data::Image& image);
 std::filesystem::path process_temp_dir(const std::string& name);
 
 void write_bytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes);
-std::vector<uint8_t> read_bytes(const std::filesystem::path& path);
+std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path);
 
 // A small ImageFolder under root: classes "cat", "dog", "eel" with JPEGs of every kind and PNG/BMP files,
 // plus bad files (truncated JPEG, zero bytes, text named .jpg, truncated PNG) in "dog" and non-image files
