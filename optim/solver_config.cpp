@@ -16,13 +16,19 @@ SolverConfig SolverConfig::from_config(Config& c) {
   c.check(s.epochs >= 1, "epochs", str("must be at least 1, got ", s.epochs));
   s.classifier_lr_mult = c.get<double>("classifier_lr_mult", s.classifier_lr_mult);
   c.check(s.classifier_lr_mult >= 0, "classifier_lr_mult", str("must not be negative, got ", s.classifier_lr_mult));
-  if (c.has("classifier_weight_decay")) {
+  if (c.has("classifier_weight_decay") && c.value("classifier_weight_decay").IsScalar() &&
+      c.value("classifier_weight_decay").Scalar() == "auto") {
+    c.ignore("classifier_weight_decay");
+  } else if (c.has("classifier_weight_decay")) {
     s.classifier_weight_decay = c.require<double>("classifier_weight_decay");
     c.check(*s.classifier_weight_decay >= 0, "classifier_weight_decay",
             str("must not be negative, got ", *s.classifier_weight_decay));
   } else {
     c.ignore("classifier_weight_decay");
   }
+  s.label_smoothing = c.get<double>("label_smoothing", s.label_smoothing);
+  c.check(s.label_smoothing >= 0 && s.label_smoothing < 1, "label_smoothing",
+          str("must lie in [0, 1), got ", s.label_smoothing));
   c.ignore("schedule");
   if (c.has("schedule")) {
     Config schedule(c.node()["schedule"], c.file(), c.owner() + " schedule");

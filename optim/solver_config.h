@@ -18,7 +18,8 @@ struct SolverConfig {
   bool nesterov = false;
   int64_t epochs = 100;
   double classifier_lr_mult = 1;
-  std::optional<double> classifier_weight_decay;  // absent: the seed's rule (seed_classifier_weight_decay)
+  std::optional<double> classifier_weight_decay;  // absent or 'auto': the seed's rule (seed_classifier_weight_decay)
+  double label_smoothing = 0;                     // of the softmax cross-entropy loss
   Schedule schedule = Schedule::constant(100);
 
   // Reads the section (strict keys; errors name file, line and key).

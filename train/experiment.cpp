@@ -67,29 +67,6 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
   return d;
 }
 
-SolverConfig read_solver(Config& c) {
-  SolverConfig s;
-  s.lr = c.get<double>("lr", s.lr);
-  c.check(s.lr > 0, "lr", "must be positive");
-  s.momentum = c.get<double>("momentum", s.momentum);
-  c.check(s.momentum >= 0 && s.momentum < 1, "momentum", "must lie in [0, 1)");
-  s.weight_decay = c.get<double>("weight_decay", s.weight_decay);
-  c.check(s.weight_decay >= 0, "weight_decay", "must not be negative");
-  s.nesterov = c.get<bool>("nesterov", false);
-  s.classifier_lr_mult = c.get<double>("classifier_lr_mult", 1.0);
-  c.check(s.classifier_lr_mult >= 0, "classifier_lr_mult", "must not be negative");
-  if (c.has("classifier_weight_decay") && c.value("classifier_weight_decay").Scalar() != "auto") {
-    s.classifier_weight_decay = c.require<double>("classifier_weight_decay");
-    c.check(s.classifier_weight_decay >= 0, "classifier_weight_decay", "must be 'auto' or not negative");
-  }
-  c.ignore("classifier_weight_decay");
-  s.label_smoothing = c.get<double>("label_smoothing", 0.0);
-  c.check(s.label_smoothing >= 0 && s.label_smoothing < 1, "label_smoothing", "must lie in [0, 1)");
-  s.epochs = c.get<int64_t>("epochs", s.epochs);
-  c.check(s.epochs >= 1, "epochs", "must be at least 1");
-  return s;
-}
-
 RunConfig read_run(const YAML::Node& node, const std::string& file) {
   Config c(node, file, "run");
   RunConfig r;
@@ -135,16 +112,7 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   e.model = read_model_config(e.root["model"], path);
   e.data = read_data(e.root["data"], path);
   Config solver(e.root["solver"], path, "solver");
-  e.solver = read_solver(solver);
-  if (solver.has("schedule")) {
-    Config schedule(solver.value("schedule"), path, "solver.schedule");
-    e.schedule = Schedule::from_config(schedule, e.solver.epochs);
-    schedule.finish();
-  } else {
-    e.schedule = Schedule::constant(e.solver.epochs);
-  }
-  solver.ignore("schedule");
-  solver.finish();
+  e.solver = SolverConfig::from_config(solver);
   e.run = read_run(e.root["run"], path);
   return e;
 }
@@ -173,10 +141,10 @@ std::string resolved_config(const Experiment& e) {
       << "momentum" << YAML::Value << s.momentum << YAML::Key << "weight_decay" << YAML::Value << s.weight_decay
       << YAML::Key << "nesterov" << YAML::Value << s.nesterov << YAML::Key << "classifier_lr_mult" << YAML::Value
       << s.classifier_lr_mult << YAML::Key << "classifier_weight_decay" << YAML::Value;
-  if (s.classifier_weight_decay < 0) out << "auto";
-  else out << s.classifier_weight_decay;
+  if (s.classifier_weight_decay) out << *s.classifier_weight_decay;
+  else out << "auto";
   out << YAML::Key << "label_smoothing" << YAML::Value << s.label_smoothing << YAML::Key << "epochs" << YAML::Value
-      << s.epochs << YAML::Key << "schedule" << YAML::Value << e.schedule.describe() << YAML::EndMap;
+      << s.epochs << YAML::Key << "schedule" << YAML::Value << s.schedule.describe() << YAML::EndMap;
   const RunConfig& r = e.run;
   out << YAML::Key << "run" << YAML::Value << YAML::BeginMap << YAML::Key << "device" << YAML::Value << r.device
       << YAML::Key << "seed" << YAML::Value << r.seed << YAML::Key << "out" << YAML::Value << r.out << YAML::Key

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "nets/model.h"
-#include "optim/schedule.h"
+#include "optim/solver_config.h"
 
 namespace mpncov {
 
@@ -23,17 +23,6 @@ struct DataConfig {
   int64_t eval_crops = 0;            // 0: no final multi-crop evaluation; else the preset's 2 or 10 crops
   bool strict = false;               // a bad image file stops the run instead of being skipped
   bool drop_last = false;
-};
-
-struct SolverConfig {
-  double lr = 0.1;
-  double momentum = 0.9;
-  double weight_decay = 1e-4;
-  bool nesterov = false;
-  double classifier_lr_mult = 1;
-  double classifier_weight_decay = -1;  // -1: the seed's rule (0 when fine-tuning a VGG, else weight_decay)
-  double label_smoothing = 0;
-  int64_t epochs = 100;
 };
 
 struct RunConfig {
@@ -51,9 +40,8 @@ struct Experiment {
   YAML::Node root;  // resolved: the file with the overrides applied
   ModelConfig model;
   DataConfig data;
-  SolverConfig solver;
+  SolverConfig solver;  // optim/solver_config.h (its schedule included)
   RunConfig run;
-  Schedule schedule = Schedule::constant(1);
 };
 
 // Applies "a.b.c=value" overrides (value parsed as YAML) to a parsed file.

@@ -274,15 +274,7 @@ int train(const Experiment& e, const TrainOptions& options) {
   std::vector<NamedParameter> parts[3];
   for (const NetParameter& p : net.parameters())
     parts[static_cast<int>(p.part)].push_back({p.name, p.parameter});
-  GroupSettings gs;
-  gs.lr = e.schedule.base_lr(e.solver.lr);
-  gs.momentum = e.solver.momentum;
-  gs.weight_decay = e.solver.weight_decay;
-  gs.nesterov = e.solver.nesterov;
-  gs.classifier_lr_mult = e.solver.classifier_lr_mult;
-  gs.classifier_weight_decay = e.solver.classifier_weight_decay >= 0
-                                   ? e.solver.classifier_weight_decay
-                                   : seed_classifier_weight_decay(e.solver.weight_decay, !mc.weights.empty(), net.spec().name);
+  const GroupSettings gs = e.solver.group_settings(!mc.weights.empty(), net.spec().name);
   SGD sgd(seed_groups(parts[0], parts[1], parts[2], gs));
 
   // ---- state ----
@@ -311,7 +303,7 @@ int train(const Experiment& e, const TrainOptions& options) {
   log.line(str("data: ", train_set->size(), " training images", val_set ? str(", ", val_set->size(), " validation images") : "",
                "; train ", train_loader.pipeline().describe(), "; ", e.data.workers, " workers"));
   log.line(str("solver: SGD momentum ", e.solver.momentum, e.solver.nesterov ? " (Nesterov)" : "", ", ", e.solver.epochs,
-               " epochs, schedule ", e.schedule.describe()));
+               " epochs, schedule ", e.solver.schedule.describe()));
   for (const ParamGroup& g : sgd.groups()) {
     int64_t count = 0, trainable = 0;
     for (const NamedParameter& p : g.params) {
@@ -345,7 +337,7 @@ int train(const Experiment& e, const TrainOptions& options) {
   for (; state.epoch < e.solver.epochs; ++state.epoch) {
     const int64_t epoch = state.epoch;
     net.set_training(true);
-    sgd.apply(e.schedule, {epoch, state.batch, iterations});
+    sgd.apply(e.solver.schedule, {epoch, state.batch, iterations});
     train_loader.start_epoch(epoch, state.batch);
     Meter meter;
     meter.loss = state.partial_loss;
@@ -358,7 +350,7 @@ int train(const Experiment& e, const TrainOptions& options) {
     int64_t images_this_run = 0;
     while (std::optional<data::Batch> batch = train_loader.next()) {
       const int64_t it = batch->index;
-      if (e.schedule.per_iteration()) sgd.apply(e.schedule, {epoch, it, iterations});
+      if (e.solver.schedule.per_iteration()) sgd.apply(e.solver.schedule, {epoch, it, iterations});
       const Tensor x = images_on(*batch, device);
       const Tensor labels = batch->labels.to_async(device);
       ensure_setup(net, x.shape(), device, e.run.seed);
