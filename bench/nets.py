@@ -50,11 +50,12 @@ def ours(binary, mode, name, batch, iterations, threads, env):
     if mode == "eval":
         cmd.append("--inference")
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    pattern = r"inference: .*?([0-9.]+) images/s" if mode == "eval" else r"training step: .*?\(([0-9.]+) images/s\)"
+    # From the milliseconds per batch: the images/s figure is printed to one decimal only.
+    pattern = r"inference: ([0-9.]+) ms per batch" if mode == "eval" else r"training step: ([0-9.]+) ms per batch"
     m = re.search(pattern, out)
     if not m:
         raise SystemExit(f"cannot parse the output of {' '.join(cmd)}:\n{out}")
-    return float(m.group(1))
+    return batch * 1e3 / float(m.group(1))
 
 
 class TorchWorker:
