@@ -17,16 +17,9 @@ inline void check_arity(const Layer& layer, const std::vector<Shape>& inputs, si
                at_least ? "at least " : "", count, " input(s), got ", inputs.size());
 }
 
-// Fails unless the key is present; a present key spelled close to it is named (a typo of it).
+// Fails unless the key is present (Config names a present key spelled close to it as a likely typo).
 inline void require_key(Config& c, const std::string& key) {
-  if (c.has(key)) return;
-  std::string typo;
-  if (c.node() && c.node().IsMap())
-    for (const auto& kv : c.node()) {
-      const std::string k = kv.first.as<std::string>();
-      if (k != key && nearest(k, {key}) == key) typo = k;
-    }
-  c.fail(key, typo.empty() ? std::string("is required") : str("is required (is '", typo, "' a misspelling of it?)"));
+  if (!c.has(key)) c.fail(key, "is required");
 }
 
 // Makes t a tensor of this shape, dtype and device, reusing its storage when it already is one.

@@ -9,7 +9,7 @@ TEST_CASE("conv: gradients in every configuration") { test::gradcheck_type("conv
 
 TEST_SUITE("unit") {
 TEST_CASE("conv: bad keys are errors naming the layer, key and place") {
-  test::expect_config_error("conv", "{out_channels: 4, kernal_size: 3}", {"<case>:1:", "key 'kernel_size' is required (is 'kernal_size' a misspelling of it?)"});
+  test::expect_config_error("conv", "{out_channels: 4, kernal_size: 3}", {"<case>:1:", "key 'kernel_size' is required (is 'kernal_size' a misspelling?)"});
   test::expect_config_error("conv", "{out_channels: 4, kernel_size: 3, dilations: 2}", {"<case>:1:", "unknown key 'dilations'", "did you mean 'dilation'"});
   test::expect_config_error("conv", "{out_channels: 4, kernel_size: 3, stride: abc}", {"key 'stride'", "expected an integer or a list of two integers"});
   test::expect_config_error("conv", "{out_channels: 4, kernel_size: 3, groups: 0}", {"key 'groups'", "must be positive"});
