@@ -84,13 +84,15 @@ void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, i
     }
   }
   if (!dx && !dw) return;
-
+  // Each thread sums its images' weight gradients privately; the partial sums are then added to dw in
+  // thread order, so the result is the same bit for bit every run (resumed runs depend on it).
+  const int threads = split ? omp_get_max_threads() : 1;
+  T* partials = split && dw ? scratch<T>(1, static_cast<size_t>(wsize * threads)) : nullptr;
 #pragma omp parallel if (split)
   {
-    // Each thread sums its images' weight gradients privately, then adds them to dw once.
     T* dw_local = nullptr;
     if (dw) {
-      dw_local = split ? scratch<T>(1, static_cast<size_t>(wsize)) : dw;
+      dw_local = split ? partials + static_cast<int64_t>(omp_get_thread_num()) * wsize : dw;
       if (split) std::fill(dw_local, dw_local + wsize, T(0));
     }
     T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
@@ -118,9 +120,13 @@ void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, i
         }
       }
     }
-    if (dw && split) {
-#pragma omp critical(mpncov_conv_dw)
-      for (int64_t j = 0; j < wsize; ++j) dw[j] += dw_local[j];
+  }
+  if (dw && split) {
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < wsize; ++j) {
+      T sum = dw[j];
+      for (int t = 0; t < threads; ++t) sum += partials[static_cast<int64_t>(t) * wsize + j];
+      dw[j] = sum;
     }
   }
 }
