@@ -36,6 +36,8 @@ struct Fftw<float> {
   static void c2r(Plan p, const float* y, float* x) {
     fftwf_execute_dft_c2r(p, reinterpret_cast<Complex*>(const_cast<float*>(y)), x);
   }
+  static void destroy(Plan p) { fftwf_destroy_plan(p); }
+  static void cleanup() { fftwf_cleanup(); }
 };
 template <>
 struct Fftw<double> {
@@ -56,19 +58,31 @@ struct Fftw<double> {
   static void c2r(Plan p, const double* y, double* x) {
     fftw_execute_dft_c2r(p, reinterpret_cast<Complex*>(const_cast<double*>(y)), x);
   }
+  static void destroy(Plan p) { fftw_destroy_plan(p); }
+  static void cleanup() { fftw_cleanup(); }
 };
 
-// Plans live for the life of the process (a handful of lengths per run).
+// Plans live for the life of the process (a handful of lengths per run); at exit they are destroyed and
+// FFTW's own planner memory released, so leak checkers see nothing left.
+template <typename T>
+struct PlanCache {
+  std::mutex mutex;
+  std::map<std::pair<int64_t, bool>, typename Fftw<T>::Plan> plans;
+  ~PlanCache() {
+    for (auto& kv : plans) Fftw<T>::destroy(kv.second);
+    Fftw<T>::cleanup();
+  }
+};
+
 template <typename T>
 typename Fftw<T>::Plan cached_plan(int64_t n, bool forward) {
-  static std::mutex mutex;
-  static std::map<std::pair<int64_t, bool>, typename Fftw<T>::Plan> plans;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = plans.find({n, forward});
-  if (it != plans.end()) return it->second;
+  static PlanCache<T> cache;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto it = cache.plans.find({n, forward});
+  if (it != cache.plans.end()) return it->second;
   typename Fftw<T>::Plan p = Fftw<T>::plan(static_cast<int>(n), forward);
   MPNCOV_CHECK(p != nullptr, "FFTW could not plan a real transform of length ", n);
-  plans.emplace(std::make_pair(n, forward), p);
+  cache.plans.emplace(std::make_pair(n, forward), p);
   return p;
 }
 
