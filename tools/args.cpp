@@ -89,12 +89,13 @@ std::vector<int64_t> parse_dims(const std::string& text, size_t count, const std
     if (part.empty() || *end || v < 1) break;
     dims.push_back(v);
     if (x == std::string::npos) {
-      if (dims.size() == count) return dims;
+      if (count ? dims.size() == count : dims.size() <= 8) return dims;
       break;
     }
     start = x + 1;
   }
-  throw UsageError{str("--", option, " expects ", count == 3 ? "CxHxW, e.g. 3x224x224" : str(count, " sizes joined by x"),
+  throw UsageError{str("--", option, " expects ",
+                       count == 3 ? "CxHxW, e.g. 3x224x224" : count == 0 ? "NxCxHxW" : str(count, " sizes joined by x"),
                        ", got '", text, "'")};
 }
 

@@ -29,7 +29,7 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
 };
 
-// "3x224x224" -> {3, 224, 224}; a usage error otherwise.
+// "3x224x224" -> {3, 224, 224}; a usage error otherwise. count 0 accepts 1 to 8 sizes.
 std::vector<int64_t> parse_dims(const std::string& text, size_t count, const std::string& option);
 
 }  // namespace mpncov::tools

@@ -3,12 +3,12 @@
 // (NET.yaml / EXPERIMENT.yaml / a zoo name) are checked layer by layer with the shapes each layer sees.
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 
 #include "core/context.h"
 #include "layers/gradcheck_suite.h"
 #include "nets/model.h"
 #include "nets/net_gradcheck.h"
+#include "tools/args.h"
 #include "tools/command.h"
 
 namespace mpncov::tools {
@@ -46,20 +46,6 @@ const char* kUsage =
     "\n"
     "Exit status: 0 when every tensor passes, 1 when one fails, 2 for a usage error.\n";
 
-Shape parse_shape(const std::string& text) {
-  std::vector<int64_t> dims;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, 'x')) {
-    char* end = nullptr;
-    const long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || v <= 0) throw UsageError{str("--input '", text, "': expected NxCxHxW")};
-    dims.push_back(v);
-  }
-  if (dims.empty() || dims.size() > 8) throw UsageError{str("--input '", text, "': expected NxCxHxW")};
-  return Shape(dims);
-}
-
 struct Options {
   std::string layer;
   std::string net;
@@ -93,7 +79,7 @@ Options parse(const std::vector<std::string>& args) {
       if (eq == std::string::npos || eq == 0) throw UsageError{str("--set '", kv, "': expected KEY=VALUE")};
       o.sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     } else if (a == "--input") {
-      o.input = parse_shape(value(i));
+      o.input = Shape(parse_dims(value(i), 0, "input"));
       o.has_input = true;
     } else if (a == "--batch") {
       const std::string& v = value(i);

@@ -18,36 +18,13 @@ from pth_to_safetensors import write_safetensors  # noqa: E402
 torch.manual_seed(0)
 
 
-# ---- the seed's iSQRT-COV meta-layer, forward only (SEED.md section 2) ----
-def covpool(x):
-    b, c, h, w = x.shape
-    m = h * w
-    x = x.reshape(b, c, m)
-    i_hat = (-1.0 / m / m) * torch.ones(m, m, dtype=x.dtype) + (1.0 / m) * torch.eye(m, dtype=x.dtype)
-    return x.bmm(i_hat.expand(b, m, m)).bmm(x.transpose(1, 2))
+# The seed's iSQRT-COV forward (SEED.md section 2), from the representations oracle.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from representations import covpool, newton_schulz, triuvec  # noqa: E402,F401
 
 
 def sqrtm(a, n):
-    b, d, _ = a.shape
-    i3 = 3.0 * torch.eye(d, dtype=a.dtype).expand(b, d, d)
-    norm = (1.0 / 3.0) * (a * i3).sum(dim=(1, 2))
-    a = a / norm.view(b, 1, 1)
-    if n < 2:
-        out = 0.5 * a.bmm(i3 - a)
-    else:
-        zy = 0.5 * (i3 - a)
-        y, z = a.bmm(zy), zy
-        for _ in range(1, n - 1):
-            zy = 0.5 * (i3 - z.bmm(y))
-            y, z = y.bmm(zy), zy.bmm(z)
-        out = 0.5 * y.bmm(i3 - z.bmm(y))
-    return out * torch.sqrt(norm).view(b, 1, 1)
-
-
-def triuvec(x):
-    b, d, _ = x.shape
-    index = torch.ones(d, d).triu().flatten().nonzero().squeeze(1)
-    return x.reshape(b, d * d)[:, index]
+    return newton_schulz(a, n)[0]
 
 
 class MPNCOV(torch.nn.Module):
