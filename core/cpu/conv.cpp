@@ -1,10 +1,13 @@
-// Convolution on the CPU: im2col + GEMM per image and group; a 1x1, stride-1, unpadded kernel is a plain
-// GEMM on the image itself. With at least as many images as threads, threads split the batch and each
-// runs single-threaded GEMMs (OpenBLAS's OpenMP build stays on one thread inside a parallel region);
-// with fewer images, images run one after another and OpenBLAS threads each GEMM.
+// Convolution on the CPU. A 1x1, stride-1, unpadded kernel is a plain GEMM on the image itself (faster
+// than oneDNN's blocked kernels here: no layout reorders). Other float32 kernels go to oneDNN
+// (conv_onednn.cpp); other float64 kernels run im2col + GEMM per image and group. With at least as many
+// images as threads, threads split the batch and each runs single-threaded GEMMs (OpenBLAS's OpenMP build
+// stays on one thread inside a parallel region); with fewer images, images run one after another and
+// OpenBLAS threads each GEMM.
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/cpu_ops.h"
@@ -39,6 +42,9 @@ bool split_batch(int64_t n) { return n >= omp_get_max_threads() && omp_get_max_t
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const ops::ConvGeometry& g,
                     int64_t out_channels, int64_t groups) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!is_pointwise(g)) return conv2d_forward_onednn(x, w, b, y, n, g, out_channels, groups);
+  }
   const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
   const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;
   const bool pointwise = is_pointwise(g);
@@ -64,6 +70,9 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const o
 template <typename T>
 void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!is_pointwise(g)) return conv2d_backward_onednn(x, w, dy, dx, dw, db, n, g, out_channels, groups);
+  }
   const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
   const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;
   const int64_t wsize = out_channels * k;
