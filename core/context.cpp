@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "core/blas_setup.h"
+#include "core/cpu/nn_cpu.h"
 #include "core/cuda_backend.h"
 #include "core/error.h"
 
@@ -37,7 +38,8 @@ void synchronize(Device device) {
 }
 
 std::string backends_summary() {
-  std::string s = str("cpu (float32, float64; OpenBLAS ", blas_core_name(), " kernels + OpenMP, ", num_threads(), " threads)");
+  std::string s = str("cpu (float32, float64; OpenBLAS ", blas_core_name(), " kernels, ", cpu::onednn_summary(),
+                      " convolution, OpenMP ", num_threads(), " threads)");
   if (!cuda::built()) return s + "; cuda: not built";
   const int count = cuda::device_count();
   s += "; cuda: built (float32; cuBLAS, cuDNN), ";

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "core/cpu/nn_cpu.h"
@@ -229,6 +230,18 @@ const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, const Key& key
 }
 
 }  // namespace
+
+std::string onednn_summary() {
+  const dnnl_version_t* v = dnnl::version();
+  std::string kernel = "?";
+  try {  // the kernel it picks for a typical 3x3 layer, e.g. jit:avx512_core (the instruction set it uses)
+    ops::ConvGeometry g;
+    g.channels = 64; g.height = g.width = 56; g.kernel_h = g.kernel_w = 3; g.pad_h = g.pad_w = 1;
+    kernel = Problem(8, g, 64, 1).forward_pd(false).impl_info_str();
+  } catch (const dnnl::error&) {
+  }
+  return str("oneDNN ", v->major, ".", v->minor, ".", v->patch, " ", kernel);
+}
 
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {

@@ -2,6 +2,7 @@
 // arguments. The CUDA backend (core/cuda_nn_backend.h) has the same functions in float.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "core/nn_ops.h"
 
@@ -15,11 +16,13 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const o
 template <typename T>
 void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
-// The float32 kernels behind them (conv_onednn.cpp); same contract.
+// The float32 kernels behind them for non-pointwise kernels (conv_onednn.cpp); same contract.
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+// "oneDNN 2.6.3 jit:avx512_core": the library's version and the kernel it picks for a 3x3 layer here.
+std::string onednn_summary();
 
 // Pooling over s.planes = N * C images (see ops::detail::PoolShape).
 using ops::detail::PoolShape;
