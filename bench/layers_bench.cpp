@@ -3,10 +3,7 @@
 // thread count, interleaved (ours, PyTorch, ours, PyTorch) and reported as medians and ratios
 // (ours / PyTorch: below 1 is faster). Results go in bench/RESULTS.md.
 //
-// build (from a configured build folder B, CPU-only):
-//   c++ -O3 -std=c++17 -fopenmp -I. -isystem /usr/include/x86_64-linux-gnu/openblas-openmp bench/layers_bench.cpp \
-//       -Wl,--whole-archive B/libmpncov_lib.a -Wl,--no-whole-archive B/libmpncov_third_party.a \
-//       -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas -lyaml-cpp -ljpeg -lfftw3 -lfftw3f -o /tmp/layers_bench
+// built with the project (scripts/build.sh): build/layers_bench
 // usage: OMP_WAIT_POLICY=PASSIVE layers_bench [--threads 2] [--reps 5] [--rounds 2] [--only TYPE]
 #include <algorithm>
 #include <chrono>

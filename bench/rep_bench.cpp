@@ -2,10 +2,7 @@
 // the given shapes. bench/rep_torch.py runs it interleaved with PyTorch and prints the ratios; see
 // bench/RESULTS.md.
 //
-// build (from a configured CPU-only build folder B):
-//   c++ -O3 -std=c++17 -fopenmp -I. -isystem /usr/include/x86_64-linux-gnu/openblas-openmp bench/rep_bench.cpp \
-//       -Wl,--whole-archive B/libmpncov_lib.a -Wl,--no-whole-archive B/libmpncov_third_party.a \
-//       -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas -lyaml-cpp -ljpeg -lfftw3 -lfftw3f -o /tmp/rep_bench
+// built with the project (scripts/build.sh): build/rep_bench
 // usage: OMP_WAIT_POLICY=PASSIVE rep_bench [--threads 1] [--reps 5] [--iterations 5] [--type mpncov] BxCxHxW...
 // prints one line per shape: "BxCxHxW forward_seconds forward_backward_seconds" (medians over reps).
 #include <algorithm>

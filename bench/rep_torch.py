@@ -8,7 +8,7 @@ PyTorch runs (float32, CPU):
 Rounds interleave ours and PyTorch (A B A B); medians over rounds; ratios PyTorch / ours (above 1: we are
 faster).
 
-usage: /usr/bin/python3 bench/rep_torch.py --bench /tmp/rep_bench [--threads 1] [--rounds 3] [--reps 5]
+usage: /usr/bin/python3 bench/rep_torch.py [--bench build/rep_bench] [--threads 1] [--rounds 3] [--reps 5]
 """
 import argparse
 import ctypes
@@ -68,7 +68,7 @@ def time_ours(bench, shape, reps, threads, iterations):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bench", required=True)
+    p.add_argument("--bench", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "rep_bench"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--reps", type=int, default=5)
