@@ -1,9 +1,11 @@
-// Convolution on the CPU. A 1x1, stride-1, unpadded kernel is a plain GEMM on the image itself (faster
-// than oneDNN's blocked kernels here: no layout reorders). Other float32 kernels go to oneDNN
-// (conv_onednn.cpp); other float64 kernels run im2col + GEMM per image and group. With at least as many
-// images as threads, threads split the batch and each runs single-threaded GEMMs (OpenBLAS's OpenMP build
-// stays on one thread inside a parallel region); with fewer images, images run one after another and
-// OpenBLAS threads each GEMM.
+// Convolution on the CPU. A 1x1, stride-1, unpadded kernel is a plain GEMM on the image itself; in float32
+// it goes to oneDNN instead when it has many channels (input + output >= 1536, e.g. ResNet layer4), where
+// oneDNN's blocked kernels win by 10-25% because their two layout reorders per operand cost little beside
+// the arithmetic, while at fewer channels the reorders make them lose by up to 2x (bench/RESULTS.md). Other
+// float32 kernels go to oneDNN (conv_onednn.cpp); other float64 kernels run im2col + GEMM per image and
+// group. With at least as many images as threads, threads split the batch and each runs single-threaded
+// GEMMs (OpenBLAS's OpenMP build stays on one thread inside a parallel region); with fewer images, images
+// run one after another and OpenBLAS threads each GEMM.
 #include <omp.h>
 
 #include <algorithm>
@@ -18,6 +20,12 @@ namespace {
 
 bool is_pointwise(const ops::ConvGeometry& g) {
   return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+}
+
+// Whether a float32 problem goes to oneDNN (see the top of this file). Fixed by the shape alone, so a run
+// and its resumption always take the same route (and round the same way).
+bool use_onednn(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  return !is_pointwise(g) || g.channels * groups + out_channels >= 1536;
 }
 
 // A per-thread scratch buffer that only grows, so steady-state steps allocate nothing.
@@ -43,7 +51,7 @@ template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const ops::ConvGeometry& g,
                     int64_t out_channels, int64_t groups) {
   if constexpr (std::is_same_v<T, float>) {
-    if (!is_pointwise(g)) return conv2d_forward_onednn(x, w, b, y, n, g, out_channels, groups);
+    if (use_onednn(g, out_channels, groups)) return conv2d_forward_onednn(x, w, b, y, n, g, out_channels, groups);
   }
   const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
   const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;
@@ -71,7 +79,7 @@ template <typename T>
 void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
   if constexpr (std::is_same_v<T, float>) {
-    if (!is_pointwise(g)) return conv2d_backward_onednn(x, w, dy, dx, dw, db, n, g, out_channels, groups);
+    if (use_onednn(g, out_channels, groups)) return conv2d_backward_onednn(x, w, dy, dx, dw, db, n, g, out_channels, groups);
   }
   const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
   const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;
