@@ -1,6 +1,6 @@
 // Float32 convolution on the CPU through oneDNN (Debian's libdnnl), which is to the CPU what cuDNN is to
-// the GPU: JIT direct-convolution kernels on blocked layouts (nChw16c), 1.5-2.5x faster than im2col +
-// GEMM on 3x3 layers (bench/RESULTS.md). Our tensors stay NCHW; each call reorders its operands into the
+// the GPU: JIT direct-convolution kernels on blocked layouts (nChw16c), much faster than im2col + GEMM on
+// 3x3 layers (bench/RESULTS.md, the layer tables before and after). Our tensors stay NCHW; each call reorders its operands into the
 // layouts the chosen kernel wants and the results back. Float64 keeps the im2col + GEMM path (conv.cpp):
 // oneDNN has no double kernels, and the gradient checks need double.
 //
@@ -11,7 +11,6 @@
 
 #include <array>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +53,12 @@ void* scratch(Slot slot, size_t bytes) {
   return b.data;
 }
 
+// oneDNN's scratchpad for one primitive (user mode: it lives in our scratch, not allocated per call).
+memory scratchpad(size_t bytes) {
+  return memory(memory::desc({static_cast<int64_t>(bytes)}, memory::data_type::u8, Tag::x), engine(),
+                scratch(kScratchpad, bytes));
+}
+
 // An operand in our layout and in the kernel's, with the reorder between them when the two differ.
 struct Operand {
   memory::desc ours, kernel;
@@ -89,10 +94,10 @@ struct Operand {
     return needs_reorder ? memory(kernel, engine(), scratch(slot, kernel.get_size()))
                          : memory(ours, engine(), data);
   }
-  void finish(const memory& result, void* data, dnnl::stream& s) const {
+  void finish(memory result, void* data, dnnl::stream& s) const {
     if (!needs_reorder) return;
     memory user(ours, engine(), data);
-    reorder.execute(s, const_cast<memory&>(result), user);
+    reorder.execute(s, result, user);
   }
 };
 
@@ -254,10 +259,10 @@ void conv2d_forward_onednn(const float* x, const float* w, const float* b, float
     memory src = plan.src.input(x, kSrc, s);
     memory weights = plan.weights.input(w, kWeights, s);
     memory dst = plan.dst.output(y, kDst);
-    memory pad(memory::desc({static_cast<int64_t>(plan.scratchpad)}, memory::data_type::u8, Tag::x), engine(),
-               scratch(kScratchpad, plan.scratchpad));
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
+                                         {DNNL_ARG_WEIGHTS, weights},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, scratchpad(plan.scratchpad)}};
     if (b) args.emplace(DNNL_ARG_BIAS, memory(plan.bias, engine(), const_cast<float*>(b)));
     plan.conv.execute(s, args);
     plan.dst.finish(dst, y, s);
@@ -275,15 +280,12 @@ void conv2d_backward_onednn(const float* x, const float* w, const float* dy, flo
     const BackwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, db != nullptr), &make_backward, n,
                                         g, out_channels, groups, db != nullptr);
     dnnl::stream s(engine());
-    const auto scratchpad = [](size_t bytes) {
-      return memory(memory::desc({static_cast<int64_t>(bytes)}, memory::data_type::u8, Tag::x), engine(),
-                    scratch(kScratchpad, bytes));
-    };
+    memory data_dy;  // dy as the data kernel reads it, when that pass runs
     if (dx) {
-      memory diff_dst = plan.data_dy.input(dy, kDiffDst, s);
+      data_dy = plan.data_dy.input(dy, kDiffDst, s);
       memory weights = plan.data_weights.input(w, kWeights, s);
       memory diff_src = plan.dx.output(dx, kSrc);
-      plan.data.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst},
+      plan.data.execute(s, {{DNNL_ARG_DIFF_DST, data_dy},
                             {DNNL_ARG_WEIGHTS, weights},
                             {DNNL_ARG_DIFF_SRC, diff_src},
                             {DNNL_ARG_SCRATCHPAD, scratchpad(plan.data_scratchpad)}});
@@ -291,10 +293,10 @@ void conv2d_backward_onednn(const float* x, const float* w, const float* dy, flo
     }
     if (dw || db) {
       memory src = plan.weights_src.input(x, kSrc, s);
-      // The data pass's copy of dy is reused when both kernels want the same layout.
-      const bool shared_dy = dx && plan.weights_dy.kernel == plan.data_dy.kernel && plan.data_dy.needs_reorder;
-      memory diff_dst = shared_dy ? memory(plan.weights_dy.kernel, engine(), scratch(kDiffDst, 0))
-                                  : plan.weights_dy.input(dy, kDiffDstW, s);
+      // The data pass's dy is reused when both kernels want the same layout.
+      memory diff_dst = data_dy && plan.weights_dy.kernel == plan.data_dy.kernel
+                            ? data_dy
+                            : plan.weights_dy.input(dy, kDiffDstW, s);
       // Results land in scratch and are added to ours by the accumulating reorders.
       memory diff_weights(plan.dw.kernel, engine(), scratch(kDiffWeights, plan.dw.kernel.get_size()));
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},

@@ -16,7 +16,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const o
 template <typename T>
 void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
-// The float32 kernels behind them for non-pointwise kernels (conv_onednn.cpp); same contract.
+// The float32 kernels behind them where conv.cpp's use_onednn says so (conv_onednn.cpp); same contract.
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
