@@ -211,6 +211,7 @@ std::string resolved_config(const Experiment& e) {
   fill(run, "keep_every_epoch", r.keep_every_epoch);
   fill(run, "resume", r.resume);
   fill(run, "threads", r.threads);
+  for (const char* section : {"model", "data", "solver", "run"}) root[section].SetStyle(YAML::EmitterStyle::Block);
   YAML::Emitter out;
   out << YAML::Comment(str("the resolved configuration of ", e.file, ": every key with its value; an experiment itself\n",
                            "(mpncov train THIS_FILE --set run.out=ANOTHER_FOLDER repeats the run)"))
