@@ -2,6 +2,7 @@
 // say what to do, run folders that are not overwritten and re-run from their config.yaml, errors that
 // point to the fix, and every command's options documented.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -34,10 +35,13 @@ struct Result {
 
 // Runs the mpncov program with the arguments (a shell command line).
 Result mpncov_program(const std::string& args) {
-  const fs::path out = fs::path(MPNCOV_BINARY_DIR) / "test-tmp" / "command-output.txt";
+  static int calls = 0;  // tests may run in parallel processes: one output file per process and call
+  const fs::path out = fs::path(MPNCOV_BINARY_DIR) / "test-tmp" / str("command-output-", getpid(), "-", ++calls, ".txt");
   fs::create_directories(out.parent_path());
   const int status = std::system((std::string(MPNCOV_BINARY_DIR) + "/mpncov " + args + " > " + out.string() + " 2>&1").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out)};
+  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out)};
+  fs::remove(out);
+  return r;
 }
 
 // A three-class image folder of 16x16 images and an experiment over it (small_cnn with iSQRT-COV).
@@ -143,7 +147,7 @@ TEST_CASE("pretrained: a shared prefix (DataParallel's module.) is recognised an
   CHECK(shared_prefix({"fc.weight"}, {"fc.weight"}).empty());
 }
 
-TEST_CASE("pretrained: tensors the net does not use are a warning naming them; nothing matching is an error") {
+TEST_CASE("pretrained: tensors the net does not use are a warning naming them - nothing matching is an error") {
   const fs::path dir = test::temp_dir("pretrained_unexpected");
   const std::string exp = tiny_experiment(dir);
   const std::string bigger = backbone_weights(dir, "", {"stage3.conv.weight", "stage3.bn.weight"});
@@ -192,7 +196,7 @@ TEST_CASE("pth_to_safetensors.py: without PyTorch it names the interpreter it ne
   CHECK(contains(text, "Run the script with a python3 that has it, e.g. /usr/bin/python3"));
 }
 
-TEST_CASE("experiments: --set mistakes name --set; the whole configuration is checked before a run") {
+TEST_CASE("experiments: --set mistakes name --set - the whole configuration is checked before a run") {
   const fs::path dir = test::temp_dir("experiment_checks");
   const std::string exp = tiny_experiment(dir, "  freeze: 1\n");
   auto check_error = [&](const std::vector<std::string>& sets) -> std::string {
@@ -218,7 +222,7 @@ TEST_CASE("experiments: --set mistakes name --set; the whole configuration is ch
   CHECK(contains(r.output, "did you mean 'imagenet'?"));
 }
 
-TEST_CASE("run folders: no silent overwrite; config.yaml is valid YAML that repeats the run") {
+TEST_CASE("run folders: no silent overwrite - config.yaml is valid YAML that repeats the run") {
   const fs::path dir = test::temp_dir("run_folder");
   const std::string exp = tiny_experiment(dir);
   REQUIRE(train(load_experiment(exp), quiet()) == 0);
@@ -250,7 +254,7 @@ TEST_CASE("run folders: no silent overwrite; config.yaml is valid YAML that repe
   CHECK(printed.output == config);
 }
 
-TEST_CASE("training: the log says which layers are new, which are frozen; errors go to log.txt") {
+TEST_CASE("training: the log says which layers are new, which are frozen - errors go to log.txt") {
   const fs::path dir = test::temp_dir("train_log_pretrained");
   const std::string exp = tiny_experiment(dir, "  freeze: 2\n");
   const std::string weights = backbone_weights(dir);
@@ -270,7 +274,7 @@ TEST_CASE("training: the log says which layers are new, which are frozen; errors
   CHECK(contains(read_text(dir / "run/log.txt"), "error: " + other + ": nothing of the weights fits the backbone"));
 }
 
-TEST_CASE("commands: eval and extract name their checkpoint; extract takes its defaults and classes from the run") {
+TEST_CASE("commands: eval and extract name their checkpoint - extract takes its defaults and classes from the run") {
   const fs::path dir = test::temp_dir("commands_defaults");
   const std::string exp = tiny_experiment(dir, "");
   REQUIRE(train(load_experiment(exp, {"solver.epochs=2"}), quiet()) == 0);
@@ -307,7 +311,7 @@ TEST_CASE("commands: eval and extract name their checkpoint; extract takes its d
   CHECK(contains(log, " | epoch mean loss "));
 }
 
-TEST_CASE("commands: version, help, misspellings, --set hints; every option is in its usage and the docs") {
+TEST_CASE("commands: version, help, misspellings, --set hints - every option is in its usage and the docs") {
   const Result version = mpncov_program("--version");
   CHECK(version.status == 0);
   CHECK(version.output.rfind("mpncov ", 0) == 0);
@@ -347,7 +351,7 @@ TEST_CASE("commands: version, help, misspellings, --set hints; every option is i
   CHECK(commands >= 8);
 }
 
-TEST_CASE("commands: time --loader on a small folder; gradcheck warns on zero gradients, usage mistakes exit 2") {
+TEST_CASE("commands: time --loader on a small folder - gradcheck warns on zero gradients, usage mistakes exit 2") {
   const fs::path dir = test::temp_dir("commands_time_gradcheck");
   const std::string exp = tiny_experiment(dir);
   // 18 images in batches of 4 are 5 batches an epoch: 12 batches take 2 epochs and 2 batches, 44 images.
