@@ -1,5 +1,6 @@
 #include "train/experiment.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -156,13 +157,21 @@ YAML::Node section_of(YAML::Node& root, const std::string& name) {
 
 }  // namespace
 
-int64_t count_class_folders(const std::string& root) {
+namespace {
+
+// The names of an image folder's class folders, sorted (as data::ImageFolder takes them).
+std::vector<std::string> class_folders(const std::string& root) {
   std::error_code ec;
-  int64_t n = 0;
+  std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(root, ec))
-    if (std::filesystem::is_directory(entry.path(), ec)) ++n;
-  return n;
+    if (std::filesystem::is_directory(entry.path(), ec)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
 }
+
+}  // namespace
+
+int64_t count_class_folders(const std::string& root) { return static_cast<int64_t>(class_folders(root).size()); }
 
 std::string resolved_config(const Experiment& e) {
   // The file as given (with the overrides), every absent key filled with its default, so the text is
@@ -237,6 +246,12 @@ void check_experiment(const Experiment& e) {
                          std::filesystem::exists(folder) ? " (it is a file)" : ""));
   }
   Config model(e.root["model"], e.file, "model");
+  const int64_t folders = count_class_folders(e.data.train);
+  if (e.model.classes > 0 && e.model.classes != folders)
+    model.fail("classes", str("is ", e.model.classes, " but ", e.data.train, " has ", folders, " class folders"));
+  if (!e.data.val.empty() && class_folders(e.data.val) != class_folders(e.data.train))
+    data.fail("val", str("has other class folders than data.train (", count_class_folders(e.data.val), " vs ", folders,
+                         "): both need the same class names"));
   if (!e.model.weights.empty() && !std::filesystem::is_regular_file(e.model.weights))
     model.fail("weights", str("names '", e.model.weights, "', which is not a file"));
   Config run(e.root["run"], e.file, "run");

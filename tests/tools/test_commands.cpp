@@ -214,6 +214,10 @@ TEST_CASE("experiments: --set mistakes name --set - the whole configuration is c
   CHECK(contains(check_error({"data.train=data/trian"}), "data: key 'train' names image folder 'data/trian', which does not exist"));
   CHECK(contains(check_error({"model.freeze=9"}), "model.freeze is 9; net 'small_cnn' has 3 top-level feature items"));
   CHECK(contains(check_error({"model.weights=nowhere.safetensors"}), "model: key 'weights' names 'nowhere.safetensors'"));
+  CHECK(contains(check_error({"model.classes=5"}), "model: key 'classes' is 5 but "));
+  fs::create_directories(dir / "data/val/extra");
+  CHECK(contains(check_error({}), "data: key 'val' has other class folders than data.train (4 vs 3)"));
+  fs::remove(dir / "data/val/extra");
   if (!test::gpu_present()) CHECK(contains(check_error({"run.device=cuda"}), "run: key 'device' 'cuda' cannot be used here"));
   CHECK(check_error({}) == "no error");
   // --print-config runs the same checks.
