@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "data/presets.h"
+#include "nets/weights.h"
 
 namespace mpncov {
 
@@ -254,6 +255,13 @@ void check_experiment(const Experiment& e) {
                          "): both need the same class names"));
   if (!e.model.weights.empty() && !std::filesystem::is_regular_file(e.model.weights))
     model.fail("weights", str("names '", e.model.weights, "', which is not a file"));
+  if (!e.model.weights.empty()) {
+    try {
+      check_not_pytorch_file(e.model.weights);
+    } catch (const Error& err) {
+      model.fail("weights", str("names a file that cannot be used as it is: ", err.what()));
+    }
+  }
   Config run(e.root["run"], e.file, "run");
   if (!e.run.resume.empty() && !std::filesystem::is_regular_file(e.run.resume))
     run.fail("resume", str("names '", e.run.resume, "', which is not a file"));

@@ -64,6 +64,13 @@ void write_text(const fs::path& path, const std::string& text) {
 class Log {
  public:
   Log(const fs::path& file, bool quiet) : file_(file, std::ios::app), quiet_(quiet), tty_(isatty(fileno(stdout))) {}
+  // A progress line still showing (an error is on its way) is ended, so the error starts a line of its own.
+  ~Log() {
+    if (pending_) std::printf("\n");
+    std::fflush(stdout);
+  }
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
   void line(const std::string& text) {
     clear_progress();
     if (!quiet_) std::printf("%s\n", text.c_str());

@@ -214,6 +214,8 @@ TEST_CASE("experiments: --set mistakes name --set - the whole configuration is c
   CHECK(contains(check_error({"data.train=data/trian"}), "data: key 'train' names image folder 'data/trian', which does not exist"));
   CHECK(contains(check_error({"model.freeze=9"}), "model.freeze is 9; net 'small_cnn' has 3 top-level feature items"));
   CHECK(contains(check_error({"model.weights=nowhere.safetensors"}), "model: key 'weights' names 'nowhere.safetensors'"));
+  std::ofstream(dir / "resnet18.pth", std::ios::binary) << std::string("PK\x03\x04", 4) << std::string(64, 'x');
+  CHECK(contains(check_error({"model.weights=" + (dir / "resnet18.pth").string()}), "tools/pth_to_safetensors.py"));
   CHECK(contains(check_error({"model.classes=5"}), "model: key 'classes' is 5 but "));
   fs::create_directories(dir / "data/val/extra");
   CHECK(contains(check_error({}), "data: key 'val' has other class folders than data.train (4 vs 3)"));
