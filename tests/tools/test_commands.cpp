@@ -308,6 +308,9 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   std::string name, type, outputs;
   fc_row >> name >> type >> outputs;
   CHECK(outputs == "3");
+  const Result time = mpncov_program("time " + exp + " --iterations 1 --batch 2");
+  REQUIRE(time.status == 0);
+  CHECK(contains(time.output, "input 3x16x16"));
   // The log: the val loader does not report "epoch 0" every epoch; iterations.csv names its columns.
   const std::string log = read_text(dir / "run/log.txt");
   CHECK(log.find("val loader: epoch 0:") == log.rfind("val loader: epoch 0:"));
