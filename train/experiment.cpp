@@ -156,10 +156,6 @@ YAML::Node section_of(YAML::Node& root, const std::string& name) {
   return root[name];
 }
 
-}  // namespace
-
-namespace {
-
 // The names of an image folder's class folders, sorted (as data::ImageFolder takes them).
 std::vector<std::string> class_folders(const std::string& root) {
   std::error_code ec;
@@ -179,10 +175,8 @@ std::string resolved_config(const Experiment& e) {
   // itself an experiment: `mpncov train config.yaml` repeats the run. Keys the file gave keep their text.
   YAML::Node root = YAML::Clone(e.root);
   YAML::Node model = section_of(root, "model");
-  const int64_t classes = e.model.classes > 0 ? e.model.classes
-                          : std::filesystem::is_directory(e.data.train) ? count_class_folders(e.data.train)
-                                                                        : 0;
-  model["classes"] = classes;  // resolved: the class folders of data.train
+  // Resolved: the class folders of data.train (0, "the folders'", only while that folder does not exist).
+  model["classes"] = e.model.classes > 0 ? e.model.classes : count_class_folders(e.data.train);
   fill(model, "weights", e.model.weights);
   fill(model, "freeze", e.model.freeze);
   fill(model, "classifier", e.model.classifier);
@@ -240,8 +234,7 @@ void check_experiment(const Experiment& e) {
   if (!known)
     data.fail("preset", str("names an unknown preset '", e.data.preset, "'", did_you_mean(preset, presets), " (one of ",
                             join(presets, ", "), ")"));
-  for (const char* key : {"train", "val"}) {
-    const std::string folder = data.value(key) ? data.value(key).as<std::string>() : "";
+  for (const auto& [key, folder] : {std::pair<std::string, std::string>{"train", e.data.train}, {"val", e.data.val}}) {
     if (!folder.empty() && !std::filesystem::is_directory(folder))
       data.fail(key, str("names image folder '", folder, "', which does not exist",
                          std::filesystem::exists(folder) ? " (it is a file)" : ""));
@@ -278,7 +271,7 @@ void check_experiment(const Experiment& e) {
 std::vector<std::string> experiment_keys() {
   Experiment e;
   e.file = "experiment.yaml";
-  e.root = YAML::Load("{model: {net: x}, data: {train: x}}");
+  e.root = YAML::Load("{model: {net: x, representation: none}, data: {train: x, preset: plain, image_size: 1}}");
   const YAML::Node resolved = YAML::Load(resolved_config(e));
   std::vector<std::string> keys;
   for (const auto& section : resolved)
