@@ -27,22 +27,24 @@ bool wants_help(const std::vector<std::string>& args) {
 
 namespace {
 
+std::vector<Command> sorted_commands() {
+  std::vector<Command> sorted = commands();
+  std::sort(sorted.begin(), sorted.end(), [](const Command& a, const Command& b) { return a.name < b.name; });
+  return sorted;
+}
+
 void print_overview(std::FILE* out) {
   std::fprintf(out,
                "mpncov: train and evaluate CNNs with global covariance pooling (iSQRT-COV)\n\n"
                "usage: mpncov COMMAND [ARGS...]\n       mpncov help COMMAND   (or mpncov COMMAND --help)\n"
                "       mpncov help --options (every command's options)\n       mpncov --version\n\ncommands:\n");
-  std::vector<Command> sorted = commands();
-  std::sort(sorted.begin(), sorted.end(), [](const Command& a, const Command& b) { return a.name < b.name; });
-  for (const Command& c : sorted) std::fprintf(out, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+  for (const Command& c : sorted_commands()) std::fprintf(out, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
 }
 
 // `mpncov help --options`: every command's options, one command a line (for shell completion and the
 // test that each appears in the command's usage and in docs/experiments.md).
 void print_options() {
-  std::vector<Command> sorted = commands();
-  std::sort(sorted.begin(), sorted.end(), [](const Command& a, const Command& b) { return a.name < b.name; });
-  for (const Command& c : sorted) {
+  for (const Command& c : sorted_commands()) {
     std::printf("%s", c.name.c_str());
     for (const std::string& o : c.options) std::printf(" --%s", o.c_str());
     for (const std::string& f : c.flags) std::printf(" --%s", f.c_str());
