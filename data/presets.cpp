@@ -23,7 +23,7 @@ Pipeline preset(const std::string& name, Stage stage) {
   std::string found;
   for (const std::string& p : preset_names())
     if (lower.rfind(p, 0) == 0) found = p;
-  MPNCOV_CHECK(!found.empty(), "unknown data preset '", name, "': expected imagenet, cub, aircraft or cars (or, in an experiment, plain with image_size)");
+  MPNCOV_CHECK(!found.empty(), "unknown data preset '", name, "': expected imagenet, cub, aircraft or cars");
 
   Pipeline p;
   if (found == "imagenet") {

@@ -228,7 +228,7 @@ void check_experiment(const Experiment& e) {
   std::string preset;
   for (char ch : e.data.preset) preset += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   std::vector<std::string> presets = data::preset_names();
-  presets.push_back("plain");
+  if (std::find(presets.begin(), presets.end(), "plain") == presets.end()) presets.push_back("plain");
   bool known = false;
   for (const std::string& p : presets) known = known || preset.rfind(p, 0) == 0;
   if (!known)
