@@ -1,5 +1,6 @@
 // mpncov eval: top-1, top-5 and loss of a trained model on the experiment's validation folder.
 #include <cstdio>
+#include <filesystem>
 
 #include "data/image_folder.h"
 #include "nets/weights.h"
@@ -21,6 +22,9 @@ int run_eval(const std::vector<std::string>& argv) {
   if (crops != 1 && crops != 2 && crops != 10) throw UsageError{"--crops must be 1, 2 or 10"};
   if (e.data.val.empty()) throw Error(str(e.file, ": data.val is not set: nothing to evaluate on"));
   const std::string weights = args.get("weights", e.run.out + "/best.safetensors");
+  if (!std::filesystem::exists(weights))
+    throw Error(args.has("weights") ? str("--weights ", weights, " does not exist")
+                                    : str(weights, " does not exist: train the experiment first, or give --weights FILE"));
   const Device device = resolve_device(args.get("device", e.run.device));
 
   auto val_set = std::make_shared<const data::ImageFolder>(e.data.val);

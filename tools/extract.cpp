@@ -27,7 +27,7 @@ std::string labels_path(const std::string& out) {
   return stem + "-labels.npy";
 }
 
-const std::vector<std::string> kOptions = {"weights", "input", "images", "layer", "out", "batch", "device", "workers"};
+const std::vector<std::string> kOptions = {"weights", "input", "images", "layer", "out", "batch", "device", "workers", "set"};
 const std::vector<std::string> kFlags = {"non-strict"};
 
 int run_extract(const std::vector<std::string>& argv) {
@@ -41,11 +41,19 @@ int run_extract(const std::vector<std::string>& argv) {
   NetSpec spec = load_net_or_experiment(source);
   const YAML::Node root = YAML::LoadFile(std::filesystem::exists(source) ? source : resolve_net_path(source));
   std::optional<Experiment> experiment;
-  if (root.IsMap() && root["model"]) experiment = load_experiment(source);
+  if (root.IsMap() && root["model"]) {
+    experiment = load_experiment(source, args.all("set"));
+    spec = compose_model(experiment->model);
+  } else if (args.has("set")) {
+    throw UsageError{"--set changes an experiment's keys; " + source + " is a net"};
+  }
   // The defaults eval has: the run's best checkpoint and the experiment's device.
   if (!args.has("weights") && !experiment)
     throw UsageError{"--weights is required with a net (with an experiment it defaults to the run's best.safetensors)"};
   const std::string weights = args.get("weights", experiment ? experiment->run.out + "/best.safetensors" : "");
+  if (!std::filesystem::exists(weights))
+    throw Error(args.has("weights") ? str("--weights ", weights, " does not exist")
+                                    : str(weights, " does not exist: train the experiment first, or give --weights FILE"));
   const Device device = resolve_device(args.get("device", experiment ? experiment->run.device : "auto"));
   // An experiment that lets the classes default gets them from the checkpoint (what the weights were
   // trained on), else from the image folder.
@@ -131,7 +139,8 @@ int run_extract(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images and save a layer's outputs",
                        "usage: mpncov extract NET.yaml|NAME|EXPERIMENT.yaml [--weights FILE] (--input X.npy | --images DIR)\n"
-                       "                      --out Y.npy [--layer NAME] [--batch N] [--workers N] [--device D] [--non-strict]\n\n"
+                       "                      --out Y.npy [--layer NAME] [--batch N] [--workers N] [--device D] [--non-strict]\n"
+                       "                      [--set key=value]...\n\n"
                        "Runs the net in eval mode and writes the named layer's output (default: the last layer, the\n"
                        "logits) as a float32 .npy, one row per image. The images are either X.npy, a float32 array\n"
                        "(N, C, H, W) of normalised images, or an image folder DIR/<class>/<image> read with the\n"
@@ -145,7 +154,8 @@ MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images 
                        "  --batch N       images per forward pass (default 32)\n"
                        "  --workers N     decoding threads for --images (default 4)\n"
                        "  --device D      auto, cpu, cuda or cuda:N (default: an experiment's run.device, else auto)\n"
-                       "  --non-strict    load what matches instead of requiring every tensor\n",
+                       "  --non-strict    load what matches instead of requiring every tensor\n"
+                       "  --set key=value override an experiment key\n",
                        run_extract, kOptions, kFlags});
 
 }  // namespace mpncov::tools
