@@ -2,10 +2,13 @@
 
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "core/config.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "data/presets.h"
+#include "data/transform_list.h"
 
 namespace mpncov {
 
@@ -51,7 +54,8 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
   d.val = c.get<std::string>("val", "");
   d.preset = c.get<std::string>("preset", d.preset);
   d.image_size = c.get<int64_t>("image_size", 0);
-  c.check(d.preset != "plain" || d.image_size > 0, "image_size", "is required (and positive) with preset: plain");
+  c.check(d.preset != "plain" || d.image_size > 0 || (node["train_transform"] && node["val_transform"]),
+          "image_size", "is required (and positive) with preset: plain");
   d.batch = c.get<int64_t>("batch", d.batch);
   c.check(d.batch >= 1, "batch", "must be at least 1");
   d.val_batch = c.get<int64_t>("val_batch", 0);
@@ -63,6 +67,28 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
           "must be 0 (none), 1, 2 or 10");
   d.strict = c.get<bool>("strict", false);
   d.drop_last = c.get<bool>("drop_last", false);
+  // Transform lists: the file's, else the preset's (resolved now, so a bad preset fails at load time).
+  const int size = static_cast<int>(d.image_size);
+  for (const auto& [key, stage, slot] : {std::tuple{"train_transform", data::Stage::Train, &d.train_transform},
+                                         std::tuple{"val_transform", data::Stage::Val, &d.val_transform}}) {
+    c.ignore(key);
+    if (node[key]) {
+      *slot = data::read_transform_list(node[key], file, str("data.", key));
+      continue;
+    }
+    try {
+      *slot = data::preset(d.preset, stage, size);
+    } catch (const Error& e) {
+      c.fail("preset", e.what());
+    }
+  }
+  if (d.eval_crops > 1) {
+    try {
+      data::multi_crop_evaluation(*d.val_transform, static_cast<int>(d.eval_crops));
+    } catch (const Error& e) {
+      c.fail("eval_crops", str("cannot follow val_transform: ", e.what()));
+    }
+  }
   c.finish();
   return d;
 }
@@ -135,7 +161,13 @@ std::string resolved_config(const Experiment& e) {
       << "image_size" << YAML::Value << d.image_size << YAML::Key << "batch" << YAML::Value << d.batch << YAML::Key
       << "val_batch" << YAML::Value << (d.val_batch ? d.val_batch : d.batch) << YAML::Key << "workers" << YAML::Value
       << d.workers << YAML::Key << "eval_crops" << YAML::Value << d.eval_crops << YAML::Key << "strict" << YAML::Value
-      << d.strict << YAML::Key << "drop_last" << YAML::Value << d.drop_last << YAML::EndMap;
+      << d.strict << YAML::Key << "drop_last" << YAML::Value << d.drop_last;
+  // The lists in use (the preset's where the file has none); multi-crop evaluation derives from val's.
+  if (d.train_transform) out << YAML::Key << "train_transform" << YAML::Value << data::transform_list_yaml(*d.train_transform);
+  if (d.val_transform) out << YAML::Key << "val_transform" << YAML::Value << data::transform_list_yaml(*d.val_transform);
+  if (d.val_transform && d.eval_crops > 1)
+    out << YAML::Comment(str("eval_crops: ", data::multi_crop_evaluation(*d.val_transform, int(d.eval_crops)).describe()));
+  out << YAML::EndMap;
   const SolverConfig& s = e.solver;
   out << YAML::Key << "solver" << YAML::Value << YAML::BeginMap << YAML::Key << "lr" << YAML::Value << s.lr << YAML::Key
       << "momentum" << YAML::Value << s.momentum << YAML::Key << "weight_decay" << YAML::Value << s.weight_decay
