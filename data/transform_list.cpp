@@ -36,7 +36,7 @@ struct SizeArg {
 SizeArg read_size(Config& c, const std::string& key = "size") {
   const YAML::Node v = c.value(key);
   c.ignore(key);
-  if (!v) c.fail(key, "is required");
+  if (!c.has(key)) c.fail(key, "is required");
   try {
     if (v.IsScalar()) return SizeArg{v.as<int>(), v.as<int>(), false};
     if (v.IsSequence() && v.size() == 1) return SizeArg{v[0].as<int>(), v[0].as<int>(), false};
@@ -50,7 +50,7 @@ SizeArg read_size(Config& c, const std::string& key = "size") {
 std::vector<double> read_numbers(Config& c, const std::string& key, size_t n, bool broadcast) {
   const YAML::Node v = c.value(key);
   c.ignore(key);
-  if (!v) c.fail(key, "is required");
+  if (!c.has(key)) c.fail(key, "is required");
   try {
     if (broadcast && v.IsScalar()) return std::vector<double>(n, v.as<double>());
     if (v.IsSequence() && (v.size() == n || (broadcast && v.size() == 1))) {
@@ -125,9 +125,9 @@ void read_step(Pipeline& p, const std::string& name, Config& c) {
   } else if (name == "random_crop") {
     const SizeArg size = read_size(c);
     std::array<int, 4> padding{};
+    c.ignore("padding");
     if (c.has("padding")) {
       const YAML::Node v = c.value("padding");
-      c.ignore("padding");
       if (v.IsScalar() || (v.IsSequence() && v.size() == 1)) {
         const int x = static_cast<int>(read_numbers(c, "padding", 1, true)[0]);
         padding = {x, x, x, x};
