@@ -1,5 +1,5 @@
 // The data presets: named transform lists (data/transform_list.h) for the seed's four benchmarks
-// (SEED.md section 6, imagepreprocess.py) and `plain`, each with a train, val and evaluate (multi-crop)
+// (docs/seed.md §6, imagepreprocess.py) and `plain`, each with a train, val and evaluate (multi-crop)
 // list; all normalise with the ImageNet mean and std.
 //   imagenet  train RandomResizedCrop(224) + flip | val Resize(256) CenterCrop(224) | eval Resize(256) TenCrop(224)
 //   cub       train Resize(448) CenterCrop(448) + flip | val Resize(448) CenterCrop(448) | eval Resize(448) 2-crop(448)
