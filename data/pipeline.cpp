@@ -277,10 +277,9 @@ void Pipeline::plan(int width, int height, SampleRng& rng, std::vector<View>& vi
           if (rng.uniform() < s.p) view_hflip(v);
         break;
       case Kind::ColorJitter: {
-        // Drawn even when unused, so that the draws (and so every later step) do not depend on the caller.
-        std::vector<ColorAdjust> drawn;
-        draw_color_jitter(s.jitter, rng, drawn);
-        if (color) color->insert(color->end(), drawn.begin(), drawn.end());
+        // Drawn even when the caller does not ask for them, so that later steps draw the same numbers.
+        std::vector<ColorAdjust> unused;
+        draw_color_jitter(s.jitter, rng, color ? *color : unused);
         break;
       }
       case Kind::FiveCrop:

@@ -1,8 +1,8 @@
 // Pipeline: the per-sample transform of a loader, as a list of torchvision-style steps ending in
 // ToTensor + Normalize (data/transform_list.h reads and writes it as an experiment's YAML list). It turns
-// an encoded image into its crops, (crops, 3, H, W) floats, by planning
-// each crop as a View (data/view.h) from the image size alone, decoding only what the views need (a JPEG
-// region, at a DCT-reduced scale when allowed) and resampling straight into the output.
+// an encoded image into its crops, (crops, 3, H, W) floats, by planning each crop as a View (data/view.h)
+// from the image size alone, decoding only what the views need (a JPEG region, at a DCT-reduced scale when
+// allowed) and resampling straight into the output; ColorJitter then acts on each finished crop.
 #pragma once
 #include <array>
 #include <string>
