@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "core/config.h"
 #include "core/context.h"
@@ -12,6 +13,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "data/presets.h"
+#include "data/transform_list.h"
 #include "nets/weights.h"
 
 namespace mpncov {
@@ -59,7 +61,8 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
   d.val = c.get<std::string>("val", "");
   d.preset = c.get<std::string>("preset", d.preset);
   d.image_size = c.get<int64_t>("image_size", 0);
-  c.check(d.preset != "plain" || d.image_size > 0, "image_size", "is required (and positive) with preset: plain");
+  c.check(d.preset != "plain" || d.image_size > 0 || (node["train_transform"] && node["val_transform"]),
+          "image_size", "is required (and positive) with preset: plain");
   d.batch = c.get<int64_t>("batch", d.batch);
   c.check(d.batch >= 1, "batch", "must be at least 1");
   d.val_batch = c.get<int64_t>("val_batch", 0);
@@ -71,6 +74,28 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
           "must be 0 (none), 1, 2 or 10");
   d.strict = c.get<bool>("strict", false);
   d.drop_last = c.get<bool>("drop_last", false);
+  // Transform lists: the file's, else the preset's (resolved now, so a bad preset fails at load time).
+  const int size = static_cast<int>(d.image_size);
+  for (const auto& [key, stage, slot] : {std::tuple{"train_transform", data::Stage::Train, &d.train_transform},
+                                         std::tuple{"val_transform", data::Stage::Val, &d.val_transform}}) {
+    c.ignore(key);
+    if (node[key]) {
+      *slot = data::read_transform_list(node[key], file, str("data.", key));
+      continue;
+    }
+    try {
+      *slot = data::preset(d.preset, stage, size);
+    } catch (const Error& e) {
+      c.fail("preset", e.what());
+    }
+  }
+  if (d.eval_crops > 1) {
+    try {
+      data::multi_crop_evaluation(*d.val_transform, static_cast<int>(d.eval_crops));
+    } catch (const Error& e) {
+      c.fail("eval_crops", str("cannot follow val_transform: ", e.what()));
+    }
+  }
   c.finish();
   return d;
 }
@@ -184,12 +209,16 @@ std::string resolved_config(const Experiment& e) {
   YAML::Node data = section_of(root, "data");
   fill(data, "val", d.val);
   fill(data, "preset", d.preset);
+  if (d.image_size > 0) fill(data, "image_size", d.image_size);
   fill(data, "batch", d.batch);
   data["val_batch"] = d.val_batch ? d.val_batch : d.batch;
   fill(data, "workers", d.workers);
   fill(data, "eval_crops", d.eval_crops);
   fill(data, "strict", d.strict);
   fill(data, "drop_last", d.drop_last);
+  // The lists in use (the preset's where the file has none); multi-crop evaluation derives from val's.
+  if (d.train_transform) fill(data, "train_transform", data::transform_list_yaml(*d.train_transform));
+  if (d.val_transform) fill(data, "val_transform", data::transform_list_yaml(*d.val_transform));
   const SolverConfig& s = e.solver;
   YAML::Node solver = section_of(root, "solver");
   fill_number(solver, "lr", s.lr);

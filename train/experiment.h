@@ -5,9 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "data/pipeline.h"
 #include "nets/model.h"
 #include "optim/solver_config.h"
 
@@ -23,6 +25,9 @@ struct DataConfig {
   int64_t eval_crops = 0;            // 0: no final multi-crop evaluation; else the preset's 2 or 10 crops
   bool strict = false;               // a bad image file stops the run instead of being skipped
   bool drop_last = false;
+  // data.train_transform / data.val_transform (data/transform_list.h); load_experiment fills in the
+  // preset's list for an absent one, a bare DataConfig leaves them to make_pipeline.
+  std::optional<data::Pipeline> train_transform, val_transform;
 };
 
 struct RunConfig {

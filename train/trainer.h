@@ -13,6 +13,7 @@
 #include "layers/layer.h"
 #include "nets/net.h"
 #include "train/experiment.h"
+#include "train/pipeline_config.h"
 
 namespace mpncov {
 
@@ -37,10 +38,6 @@ struct EvalResult {
 // average the logits over crops before the loss, as the seed does.
 EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch,
                     const std::function<void(int64_t done, int64_t total)>& progress = {});
-
-// The data pipeline of a preset (imagenet, cub, aircraft, cars, or plain with image_size) for training,
-// validation (crops = 1) or multi-crop evaluation (crops = 2: centre + flip, 10: ten-crop).
-data::Pipeline make_pipeline(const DataConfig& data, bool train, int64_t crops);
 
 // The device an experiment's run.device names ("auto": the first CUDA device when present, else cpu).
 Device resolve_device(const std::string& name);
