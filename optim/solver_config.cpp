@@ -29,6 +29,12 @@ SolverConfig SolverConfig::from_config(Config& c) {
   s.label_smoothing = c.get<double>("label_smoothing", s.label_smoothing);
   c.check(s.label_smoothing >= 0 && s.label_smoothing < 1, "label_smoothing",
           str("must lie in [0, 1), got ", s.label_smoothing));
+  if (c.has("precision")) {
+    const std::string name = c.require<std::string>("precision");
+    const std::optional<Precision> p = parse_precision(name);
+    c.check(p.has_value(), "precision", str("must be ", kPrecisionChoices, ", got '", name, "'"));
+    s.precision = *p;
+  }
   c.ignore("schedule");
   if (c.has("schedule")) {
     Config schedule(c.node()["schedule"], c.file(), c.owner() + " schedule");

@@ -230,6 +230,7 @@ std::string resolved_config(const Experiment& e) {
   if (s.classifier_weight_decay) fill_number(solver, "classifier_weight_decay", *s.classifier_weight_decay);
   else fill(solver, "classifier_weight_decay", std::string("auto"));
   fill_number(solver, "label_smoothing", s.label_smoothing);
+  fill(solver, "precision", std::string(precision_name(s.precision)));
   fill(solver, "epochs", s.epochs);
   if (!solver["schedule"]) {
     YAML::Node constant(YAML::NodeType::Map);
