@@ -52,24 +52,18 @@ inline Json values_json(const Tensor& t) {
   return out;
 }
 
-inline Json shape_json(const Shape& s) {
-  Json out = Json::array();
-  for (int64_t d : s.dims()) out.push_back(d);
-  return out;
-}
-
 // Checks t against {"shape": [...], "values": [...]} exactly.
 inline void check_against(const std::string& what, const Tensor& t, const Json& want) {
   CAPTURE(what);
-  CHECK(shape_json(t.shape()) == want.at("shape"));
-  const Json::Array& values = want.at("values").as_array();
+  CHECK(want.at("shape").get<std::vector<int64_t>>() == t.shape().dims());
+  const Json& values = want.at("values");
   REQUIRE(static_cast<int64_t>(values.size()) == t.numel());
   if (t.dtype() == DType::I64) {
-    for (size_t i = 0; i < values.size(); ++i) CHECK(t.data<int64_t>()[i] == values[i].as_int64());
+    for (size_t i = 0; i < values.size(); ++i) CHECK(t.data<int64_t>()[i] == values[i].get<int64_t>());
   } else {
     const Tensor d = t.to(DType::F64);
     size_t bad = 0;
-    for (size_t i = 0; i < values.size(); ++i) bad += d.data<double>()[i] != values[i].as_double();
+    for (size_t i = 0; i < values.size(); ++i) bad += d.data<double>()[i] != values[i].get<double>();
     CHECK(bad == 0);
   }
 }

@@ -264,14 +264,13 @@ TEST_CASE("npy: files we write load in numpy with the same dtype, shape and valu
   Json listed = Json::object();
   for (const auto& [name, t] : arrays) {
     save_npy((dir / name).string(), t);
-    Json e = Json::object();
-    e.set("descr", t.dtype() == DType::F32 ? "<f4" : t.dtype() == DType::F64 ? "<f8" : t.dtype() == DType::F16 ? "<f2" : "<i8");
-    e.set("shape", shape_json(t.shape()));
-    e.set("values", values_json(t));
-    listed.set(name, std::move(e));
+    const char* descr = t.dtype() == DType::F32   ? "<f4"
+                        : t.dtype() == DType::F64 ? "<f8"
+                        : t.dtype() == DType::F16 ? "<f2"
+                                                  : "<i8";
+    listed[name] = {{"descr", descr}, {"shape", t.shape().dims()}, {"values", values_json(t)}};
   }
-  Json manifest = Json::object();
-  manifest.set("npy", std::move(listed));
+  const Json manifest = {{"npy", listed}};
   write_bytes(dir / "cpp_manifest.json", manifest.dump());
   const std::string out = run_oracle("write_io_samples.py", {"--check", dir.string()});
   CHECK(out.find("checked 7 arrays") != std::string::npos);

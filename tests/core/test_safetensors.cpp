@@ -265,11 +265,11 @@ TEST_CASE("safetensors: corrupt and hostile headers are rejected, each naming th
       {"absurd header length", st_file("{}", data, uint64_t{1} << 40), "header length 1099511627776 is absurd"},
       {"header length near 2^64", st_file("{}", data, kTrueLength - 1), "is absurd"},
       {"header length past the end", st_file("{}", "", 200), "header length 200 runs past the end of the file (10 bytes"},
-      {"header length 0", st_file(""), "expected a value but the text ended"},
+      {"header length 0", st_file(""), "unexpected end of input"},
       {"header length too short", st_file("{\"a\":" + ok + "}", data, 10), "not valid JSON"},
       {"bad JSON", st_file("{\"a\": {\"dtype\": \"F32\", ", data), "not valid JSON: JSON syntax error at byte"},
-      {"trailing comma", st_file("{\"a\":" + ok + ",}", data), "expected a string key"},
-      {"single quotes", st_file("{'a': 1}", data), "expected a string key"},
+      {"trailing comma", st_file("{\"a\":" + ok + ",}", data), "expected string literal"},
+      {"single quotes", st_file("{'a': 1}", data), "expected string literal"},
       {"binary garbage", st_file(std::string("\x89PNG\r\n\x1a\n", 8), data), "not valid JSON"},
       {"not an object", st_file("[1, 2]", data), "header is a JSON array, expected an object"},
       {"entry not an object", st_file("{\"a\": 5}", data), "tensor 'a': entry is a JSON number, expected an object"},
@@ -316,8 +316,8 @@ TEST_CASE("safetensors: corrupt and hostile headers are rejected, each naming th
        "__metadata__ value for key \"epoch\" is a JSON number, expected a string"},
       {"duplicate metadata", st_file(R"({"__metadata__": {}, "__metadata__": {}})", data), "duplicate key \"__metadata__\""},
       {"deep nesting", st_file("{\"__metadata__\": " + std::string(5000, '[') + std::string(5000, ']') + "}", data), "nesting deeper"},
-      {"invalid UTF-8 name", st_file("{\"a\xff\":" + ok + "}", data), "invalid UTF-8"},
-      {"NaN", st_file(R"({"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 8]}})", data), "expected a value"},
+      {"invalid UTF-8 name", st_file("{\"a\xff\":" + ok + "}", data), "ill-formed UTF-8"},
+      {"NaN", st_file(R"({"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 8]}})", data), "invalid literal"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);
@@ -339,15 +339,15 @@ TEST_CASE("safetensors: a file written from PyTorch tensors loads exactly") {
   const fs::path dir = temp_dir("safetensors_oracle_read");
   run_oracle("write_io_samples.py", {dir.string()});
   const Json manifest = parse_json(read_bytes(dir / "manifest.json")).at("safetensors");
-  const SafetensorsFile f = load_safetensors((dir / manifest.at("file").as_string()).string());
-  for (const auto& [key, value] : manifest.at("metadata").items()) CHECK(f.metadata.at(key) == value.as_string());
+  const SafetensorsFile f = load_safetensors((dir / manifest.at("file").get<std::string>()).string());
+  for (const auto& [key, value] : manifest.at("metadata").items()) CHECK(f.metadata.at(key) == value.get<std::string>());
   CHECK(f.metadata.size() == manifest.at("metadata").size());
   CHECK(f.tensors.size() == manifest.at("tensors").size());
   for (const auto& [name, want] : manifest.at("tensors").items()) {
     CAPTURE(name);
     REQUIRE(f.tensors.count(name) == 1);
     const Tensor& t = f.tensors.at(name);
-    const std::string dt = want.at("dtype").as_string();
+    const std::string dt = want.at("dtype").get<std::string>();
     const DType expected = dt == "F32" ? DType::F32 : dt == "F64" ? DType::F64 : dt == "F16" ? DType::F16
                          : dt == "BF16" ? DType::BF16 : DType::I64;
     CHECK(t.dtype() == expected);
@@ -371,21 +371,10 @@ TEST_CASE("safetensors: a file we write reads in Python (strict format checks) w
   const std::map<std::string, std::string> metadata = {{"epoch", "3"}, {"note", "\xc3\xbc \"quoted\"\n"}};
   save_safetensors((dir / "cpp.safetensors").string(), tensors, metadata);
   Json listed = Json::object();
-  for (const auto& [name, t] : tensors) {
-    Json e = Json::object();
-    e.set("dtype", safetensors_dtype_name(t.dtype()));
-    e.set("shape", shape_json(t.shape()));
-    e.set("values", values_json(t));
-    listed.set(name, std::move(e));
-  }
-  Json meta = Json::object();
-  for (const auto& [k, v] : metadata) meta.set(k, v);
-  Json st = Json::object();
-  st.set("file", "cpp.safetensors");
-  st.set("metadata", std::move(meta));
-  st.set("tensors", std::move(listed));
-  Json manifest = Json::object();
-  manifest.set("safetensors", std::move(st));
+  for (const auto& [name, t] : tensors)
+    listed[name] = {
+        {"dtype", safetensors_dtype_name(t.dtype())}, {"shape", t.shape().dims()}, {"values", values_json(t)}};
+  const Json manifest = {{"safetensors", {{"file", "cpp.safetensors"}, {"metadata", metadata}, {"tensors", listed}}}};
   write_bytes(dir / "cpp_manifest.json", manifest.dump(1));
   const std::string out = run_oracle("write_io_samples.py", {"--check", dir.string()});
   CHECK(out.find("checked 9 arrays") != std::string::npos);
