@@ -4,8 +4,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
 
 #include "core/json.h"
 #include "core/tensor.h"
@@ -23,6 +28,49 @@ inline void write_bytes(const std::filesystem::path& p, const std::string& bytes
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   REQUIRE(out.good());
+}
+
+// One randomly corrupted copy of a valid file, and what loading it did.
+struct Mutant {
+  bool header_intact = false;  // the header bytes are all there and unchanged: only data bytes differ, or the file is cut
+  bool cut = false;            // shorter than the valid file
+  bool loaded = false;
+  std::string summary;  // what `load` said of the file when it loaded
+  std::string error;    // the mpncov::Error otherwise
+};
+
+// Writes `trials` corrupted copies of `valid` (whose first header_bytes bytes are its header) to `path` and
+// loads each with `load`, which returns a summary of what it read (names, dtypes, shapes). A copy has 0 to 4
+// bytes in its first `span` bytes replaced, by a random byte or one from `pool` (the format's own
+// characters), and one in four is also cut short. Loading must succeed or throw mpncov::Error; anything
+// else (another exception, a crash) fails the test. The caller asserts what each kind of copy must do.
+inline std::vector<Mutant> load_mutants(const std::filesystem::path& path, const std::string& valid, size_t header_bytes,
+                                        size_t span, std::string_view pool, uint64_t seed, int trials,
+                                        const std::function<std::string(const std::string&)>& load) {
+  uint64_t state = seed;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  std::vector<Mutant> out;
+  for (int trial = 0; trial < trials; ++trial) {
+    std::string bytes = valid;
+    const int edits = static_cast<int>(next() % 5);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = next() % std::min(bytes.size(), span);
+      bytes[at] = (next() % 2) ? static_cast<char>(next()) : pool[next() % pool.size()];
+    }
+    if (next() % 4 == 0) bytes.resize(next() % bytes.size());
+    Mutant m;
+    m.cut = bytes.size() < valid.size();
+    m.header_intact = bytes.size() >= header_bytes && bytes.compare(0, header_bytes, valid, 0, header_bytes) == 0;
+    write_bytes(path, bytes);
+    try {
+      m.summary = load(path.string());
+      m.loaded = true;
+    } catch (const Error& e) {
+      m.error = e.what();
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 // Little-endian bytes of a value.
