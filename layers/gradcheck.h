@@ -28,12 +28,12 @@ struct GradCheckRow {
   int64_t kinks = 0;       // skipped near a kink
   double max_abs_error = 0;
   double max_rel_error = 0;
-  bool pass = true;
+  bool pass = true;        // at least one element checked, and every checked one within tolerance
 };
 
 struct GradCheckReport {
   std::vector<GradCheckRow> rows;
-  bool pass() const;
+  bool pass() const;  // some rows, all passing: a check of nothing fails
   std::string table() const;  // aligned text, one row per tensor
 };
 

@@ -192,7 +192,7 @@ int run_net(const Options& o) {
   int failed = 0;
   for (const NetGradCheckRow& r : rows) failed += r.report.pass() ? 0 : 1;
   std::printf("%zu layers checked, %d failed\n", rows.size(), failed);
-  return failed ? 1 : 0;
+  return failed || rows.empty() ? 1 : 0;  // a net with nothing to check fails too
 }
 
 // Runs the checks and prints a table per case; the library entry point of the command (tests call it).
