@@ -32,7 +32,7 @@ inline void write_bytes(const std::filesystem::path& p, const std::string& bytes
 
 // One randomly corrupted copy of a valid file, and what loading it did.
 struct Mutant {
-  bool header_intact = false;  // the header bytes are all there and unchanged: only data bytes differ, or the file is cut
+  bool header_intact = false;  // the header's bytes are all there, unchanged: only data differs, or is cut
   bool cut = false;            // shorter than the valid file
   bool loaded = false;
   std::string summary;  // what `load` said of the file when it loaded
@@ -44,9 +44,9 @@ struct Mutant {
 // bytes in its first `span` bytes replaced, by a random byte or one from `pool` (the format's own
 // characters), and one in four is also cut short. Loading must succeed or throw mpncov::Error; anything
 // else (another exception, a crash) fails the test. The caller asserts what each kind of copy must do.
-inline std::vector<Mutant> load_mutants(const std::filesystem::path& path, const std::string& valid, size_t header_bytes,
-                                        size_t span, std::string_view pool, uint64_t seed, int trials,
-                                        const std::function<std::string(const std::string&)>& load) {
+inline std::vector<Mutant> load_mutants(const std::filesystem::path& path, const std::string& valid,
+                                        size_t header_bytes, size_t span, std::string_view pool, uint64_t seed,
+                                        int trials, const std::function<std::string(const std::string&)>& load) {
   uint64_t state = seed;
   auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
   std::vector<Mutant> out;
@@ -71,6 +71,28 @@ inline std::vector<Mutant> load_mutants(const std::filesystem::path& path, const
     out.push_back(std::move(m));
   }
   return out;
+}
+
+// Asserts what each kind of mutant must do: with only data bytes changed (or none) it loads as `expected`;
+// with its data cut short it is refused with a message holding `cut_message`. Returns how many were refused.
+inline int check_mutants(const std::vector<Mutant>& mutants, const std::string& expected,
+                         const std::string& cut_message) {
+  int data_edits = 0, data_cuts = 0, rejected = 0;
+  for (const Mutant& m : mutants) {
+    rejected += !m.loaded;
+    if (!m.header_intact) continue;
+    CAPTURE(m.error);
+    if (m.cut) {
+      ++data_cuts;
+      CHECK(m.error.find(cut_message) != std::string::npos);
+    } else {
+      ++data_edits;
+      CHECK(m.summary == expected);
+    }
+  }
+  CHECK(data_edits > 0);  // both kinds occurred
+  CHECK(data_cuts > 0);
+  return rejected;
 }
 
 // Little-endian bytes of a value.
