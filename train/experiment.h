@@ -47,7 +47,16 @@ struct Experiment {
 // Applies "a.b.c=value" overrides (value parsed as YAML) to a parsed file.
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides);
 Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
-// The resolved configuration as YAML text, with every default filled in.
+// The resolved configuration as YAML text: the file with the overrides, every default filled in and
+// model.classes resolved from data.train; itself a valid experiment that repeats the run.
 std::string resolved_config(const Experiment& e);
+// Checks everything a run needs that can be checked before anything is written: the data preset, the
+// folders and files named (data.train, data.val, model.weights, run.resume), the device (present), and
+// the model (net, representation, freeze count). Errors name the file, line (or --set) and key.
+void check_experiment(const Experiment& e);
+// The class folders of an image folder root (0 when it does not exist).
+int64_t count_class_folders(const std::string& root);
+// Every key of an experiment as "section.key" (to point `--epochs` to `--set solver.epochs=...`).
+std::vector<std::string> experiment_keys();
 
 }  // namespace mpncov

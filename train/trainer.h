@@ -20,6 +20,7 @@ struct TrainOptions {
   bool resume = false;       // continue from resume_path, or the run folder's last checkpoint
   std::string resume_path;
   bool quiet = false;        // no progress lines on the terminal (log lines still go to the log file)
+  bool force = false;        // start afresh in a run folder that holds a run (else that is an error)
   int64_t stop_after_steps = -1;  // for tests: stop as SIGINT would once this many steps are done
 };
 
