@@ -12,6 +12,19 @@ namespace {
 // JSON has no NaN: dump_json writes null, read back as NaN.
 double number(const Json& j) { return j.is_null() ? NAN : j.get<double>(); }
 
+// The training state stored in a checkpoint's metadata, read by f: a syntax error, a missing key or a value
+// of the wrong type is an error naming the file.
+template <typename F>
+auto read_state(const std::string& path, const std::string& text, F&& f) {
+  try {
+    return f(parse_json(text));
+  } catch (const Error& e) {
+    throw Error(str(path, ": the training state is not valid JSON: ", e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(str(path, ": the training state is malformed: ", json_error_text(e)));
+  }
+}
+
 Json to_json(const EpochMetrics& m) {
   return {{"epoch", m.epoch},
           {"train_loss", m.train_loss},
@@ -77,8 +90,7 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
     throw Error(str(path, " is a weights file, not a checkpoint (it has no training state); use it as model.weights"));
   TrainingState state;
   SgdState o;
-  try {
-    const Json s = parse_json(meta->second);
+  read_state(path, meta->second, [&](const Json& s) {
     state.epoch = s.at("epoch").get<int64_t>();
     state.batch = s.at("batch").get<int64_t>();
     state.step = s.at("step").get<int64_t>();
@@ -91,11 +103,7 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
     state.partial_images = s.at("partial_images").get<int64_t>();
     if (s.contains("group_lr")) o.group_lr = s.at("group_lr").get<std::map<std::string, double>>();
     if (s.contains("optimizer_steps")) o.steps = s.at("optimizer_steps").get<int64_t>();
-  } catch (const Error& e) {
-    throw Error(str(path, ": the training state is not valid JSON: ", e.what()));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(str(path, ": the training state is malformed: ", json_error_text(e)));
-  }
+  });
   if (sgd) {
     const std::string prefix = kMomentumPrefix;
     for (const SafetensorsEntry& e : file.entries()) {
@@ -113,36 +121,36 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
 
 namespace {
 
-// The training state in a file's metadata, or null for a weights file.
-Json state_of(const std::string& path) {
+// The training state in a file's metadata, or "" for a weights file.
+std::string state_text(const std::string& path) {
   check_not_pytorch_file(path);
   SafetensorsReader file(path);
   const auto meta = file.metadata().find("state");
-  return meta == file.metadata().end() ? Json() : parse_json(meta->second);
+  return meta == file.metadata().end() ? "" : meta->second;
 }
 
 }  // namespace
 
 std::string describe_weights_file(const std::string& path) {
-  const Json s = state_of(path);
-  if (s.is_null()) return path + " (weights file)";
-  const int64_t epoch = s.at("epoch").as_int64(), batch = s.at("batch").as_int64();
-  std::string what = batch ? str("checkpoint interrupted in epoch ", epoch + 1, " after batch ", batch)
-                           : str("checkpoint after epoch ", epoch);
-  const auto& history = s.at("history").as_array();
-  if (!batch && !history.empty()) {
-    const EpochMetrics m = from_json(history.back());
-    what += std::isfinite(m.val_top1) ? str(", val top-1 ", m.val_top1, "%") : str(", train top-1 ", m.train_top1, "%");
-  }
-  return str(path, " (", what, ")");
+  const std::string text = state_text(path);
+  if (text.empty()) return path + " (weights file)";
+  return read_state(path, text, [&](const Json& s) {
+    const int64_t epoch = s.at("epoch").get<int64_t>(), batch = s.at("batch").get<int64_t>();
+    std::string what = batch ? str("checkpoint interrupted in epoch ", epoch + 1, " after batch ", batch)
+                             : str("checkpoint after epoch ", epoch);
+    const Json& history = s.at("history");
+    if (!batch && !history.empty()) {
+      const EpochMetrics m = from_json(history.back());
+      what += std::isfinite(m.val_top1) ? str(", val top-1 ", m.val_top1, "%") : str(", train top-1 ", m.train_top1, "%");
+    }
+    return str(path, " (", what, ")");
+  });
 }
 
 std::vector<std::string> checkpoint_classes(const std::string& path) {
-  const Json s = state_of(path);
-  std::vector<std::string> classes;
-  if (!s.is_null())
-    for (const Json& c : s.at("classes").as_array()) classes.push_back(c.as_string());
-  return classes;
+  const std::string text = state_text(path);
+  if (text.empty()) return {};
+  return read_state(path, text, [](const Json& s) { return s.at("classes").get<std::vector<std::string>>(); });
 }
 
 }  // namespace mpncov
