@@ -104,8 +104,8 @@ using LayerFactory = std::function<std::unique_ptr<Layer>(Config& config)>;
 
 // One configuration of a layer for the gradient checks (`mpncov gradcheck --layer TYPE` and the tests).
 struct LayerCheck {
-  std::string yaml = "{}";        // the layer's keys as YAML
-  std::vector<Shape> inputs{};    // small shapes, batch first
+  std::string yaml = "{}";          // the layer's keys as YAML
+  std::vector<Shape> inputs{};      // small shapes, batch first
   bool training = true;
   std::vector<int> label_inputs{};  // inputs that are int64 labels in [0, inputs[0][1]), not differentiated
 };
