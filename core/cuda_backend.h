@@ -1,6 +1,11 @@
-// What the CUDA backend (core/cuda/) provides, in terms free of CUDA headers. Builds without CUDA link
-// core/cuda_absent.cpp instead, whose functions say clearly that the backend is absent.
-// Ops run on the device's stream and compute in float32.
+// What the CUDA backend (core/cuda/) provides, in terms free of CUDA headers; the ops' kernels are declared in
+// core/cuda_nn_backend.h, core/cuda_matrix_backend.h and core/cuda_optim_backend.h. Ops run on the device's
+// stream and compute in float32.
+//
+// A build without CUDA compiles nothing under core/cuda/, so none of these functions is defined there: every
+// call sits in a branch `if constexpr (cuda::kBuilt)` drops (the ops' through ops::dispatch, core/dispatch.h),
+// and its other branch refuses the device with cuda::absent(). No CUDA tensor exists in such a build, since
+// allocating one is refused.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +18,16 @@
 
 namespace mpncov::cuda {
 
+#ifdef MPNCOV_HAS_CUDA
+inline constexpr bool kBuilt = true;
+#else
+inline constexpr bool kBuilt = false;
+#endif
+
+// Throws the error for a CUDA device asked of a build without the CUDA backend.
+[[noreturn]] void absent(Device device);
+
 // ---- runtime ----
-bool built();
 int device_count();
 std::string device_name(int device);
 void synchronize(int device);

@@ -1,5 +1,6 @@
-// The CUDA backend of core/nn_ops.h (core/cuda/nn_*.cu), float32, on the device's stream. Builds without
-// CUDA link core/cuda_nn_absent.cpp instead. Same argument meanings as core/cpu/nn_cpu.h.
+// The CUDA backend of core/nn_ops.h, float32, on the device's stream: core/cuda/<file>.cu implements what
+// core/cpu/<file>.cpp does on the CPU, with the same argument meanings (core/cpu/nn_cpu.h). Defined only in
+// builds with CUDA (see core/cuda_backend.h).
 #pragma once
 #include <cstdint>
 

@@ -127,8 +127,6 @@ void Context::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
 // ---- runtime entry points (cuda_backend.h) ----
 
-bool built() { return true; }
-
 std::string device_name(int device) {
   check_device(device);
   cudaDeviceProp prop{};
