@@ -15,7 +15,9 @@ void conv2d_forward(int, const float*, const float*, const float*, float*, int64
 void conv2d_backward(int, const float*, const float*, const float*, float*, float*, float*, int64_t,
                      const ops::ConvGeometry&, int64_t, int64_t) { absent(); }
 void max_pool2d_forward(int, const float*, float*, int64_t*, const PoolShape&, const ops::Pool2dParams&) { absent(); }
-void max_pool2d_backward(int, const float*, const int64_t*, float*, const PoolShape&) { absent(); }
+void max_pool2d_backward(int, const float*, const int64_t*, float*, const PoolShape&, const ops::Pool2dParams&) {
+  absent();
+}
 void avg_pool2d_forward(int, const float*, float*, const PoolShape&, const ops::Pool2dParams&) { absent(); }
 void avg_pool2d_backward(int, const float*, float*, const PoolShape&, const ops::Pool2dParams&) { absent(); }
 void adaptive_avg_pool2d_forward(int, const float*, float*, const PoolShape&) { absent(); }

@@ -167,13 +167,15 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, c
   });
 }
 
-void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx) {
+void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p) {
   check_args("max_pool2d_backward", dy, {&dx});
   const detail::PoolShape s = pool_shape("max_pool2d_backward", dx, dy);
+  check_pool("max_pool2d_backward", s, p);
   check_index("max_pool2d_backward", index, dy);
   if (dx.numel() == 0) return;
   if (dy.device().is_cuda())
-    return cuda::max_pool2d_backward(dy.device().index, dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s);
+    return cuda::max_pool2d_backward(dy.device().index, dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s,
+                                     p);
   dispatch(dy, [&](auto zero) {
     using T = decltype(zero);
     cpu::max_pool2d_backward<T>(dy.data<T>(), index.data<int64_t>(), dx.data<T>(), s);
