@@ -109,7 +109,7 @@ void rfft(int device, const float* x, float* y, int64_t rows, int64_t n) {
   DeviceGuard guard(device);
   const CachedPlan plan = cached_plan(device, n, rows, true);
   DeviceBuffer work(device, plan.work_bytes);  // back to the allocator, in stream order, after the transform
-  CUFFT_CHECK(cufftSetWorkArea(plan.handle, work.get()));
+  if (plan.work_bytes) CUFFT_CHECK(cufftSetWorkArea(plan.handle, work.get()));
   CUFFT_CHECK(cufftExecR2C(plan.handle, const_cast<cufftReal*>(x), reinterpret_cast<cufftComplex*>(y)));
   CUDA_CHECK_LAUNCH();
 }
@@ -125,7 +125,7 @@ void irfft(int device, const float* y, float* x, int64_t rows, int64_t n) {
   make_hermitian_kernel<<<blocks_for(rows), kThreads, 0, ctx.stream()>>>(spectrum.as<cufftComplex>(), rows, bins,
                                                                          n % 2 == 0);
   CUDA_CHECK_LAUNCH();
-  CUFFT_CHECK(cufftSetWorkArea(plan.handle, work.get()));
+  if (plan.work_bytes) CUFFT_CHECK(cufftSetWorkArea(plan.handle, work.get()));
   CUFFT_CHECK(cufftExecC2R(plan.handle, spectrum.as<cufftComplex>(), x));
   CUDA_CHECK_LAUNCH();
 }

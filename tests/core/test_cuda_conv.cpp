@@ -99,8 +99,8 @@ TEST_CASE("cuda conv: every shape matches the CPU float64 with FP32 math and acc
   MathScope math(false, false);
   for (const ConvCase& cc : kCases) {
     INFO(cc.name);
-    // FP32 math: float32 rounding only, far below TF32's 1e-3.
-    CHECK(conv_error(cc, 11, "fp32") <= 1e-4);
+    // FP32 math: float32 rounding (and the FFT and Winograd algorithms' own error), below TF32's 1e-3.
+    CHECK(conv_error(cc, 11, "fp32") <= 5e-4);
 #ifdef MPNCOV_HAS_CUDA
     ops::Conv2dParams p;
     p.stride_h = p.stride_w = cc.stride;
