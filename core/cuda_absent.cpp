@@ -27,9 +27,6 @@ void* allocate_pinned(size_t) { absent(); }
 void deallocate_pinned(void*) { absent(); }
 void copy_bytes(void*, Device, const void*, Device, size_t) { absent(); }
 void copy_to_device_async(void*, int device, const void*, size_t) { absent(device); }
-void* record_event(int device) { absent(device); }
-void finish_event(void*) {}
-void set_math(int device, bool, bool) { absent(device); }
 void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t, const float*, int64_t,
           int64_t, float, float*, int64_t, int64_t, int64_t) { absent(); }
 void im2col(int, const float*, const ops::ConvGeometry&, int64_t, float*) { absent(); }

@@ -57,7 +57,9 @@ struct Batch::Lease {
   Lease(std::function<void()> release, int64_t epoch, int64_t index)
       : release(std::move(release)), epoch(epoch), index(index) {}
   ~Lease() {
+#ifdef MPNCOV_HAS_CUDA
     for (const Copy& c : copies) cuda::finish_event(c.event);
+#endif
     if (check_copies()) report();
     release();
   }
@@ -89,7 +91,8 @@ struct Batch::Lease {
 };
 
 Tensor Batch::to_device_async(const Tensor& t, Device device) const {
-  Tensor out = t.to_async(device);
+  Tensor out = t.to_async(device);  // refuses a CUDA device in a build without CUDA
+#ifdef MPNCOV_HAS_CUDA
   if (lease_ && device.is_cuda() && t.device().is_cpu()) {
     Lease::Copy c{cuda::record_event(device.index), Tensor(), 0};
     if (check_copies()) {
@@ -99,6 +102,7 @@ Tensor Batch::to_device_async(const Tensor& t, Device device) const {
     std::lock_guard<std::mutex> lock(lease_->mutex);
     lease_->copies.push_back(std::move(c));
   }
+#endif
   return out;
 }
 
