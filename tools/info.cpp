@@ -18,6 +18,6 @@ int run_info(const std::vector<std::string>& args) {
 MPNCOV_COMMAND(Command{"info", "show this build's backends and the devices present",
                        "usage: mpncov info\n\nPrints the version, the compiled backends (cpu, cuda) and the CUDA "
                        "devices found.\n",
-                       run_info});
+                       run_info, {}, {}});
 
 }  // namespace mpncov::tools
