@@ -46,6 +46,14 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 // memory the host must keep the source alive and unchanged until the stream has passed the copy (e.g.
 // until the next synchronisation); with pageable memory CUDA has consumed the source on return.
 void copy_to_device_async(void* dst, int device, const void* src, size_t nbytes);
+// A marker queued on the device's stream after the work queued so far (e.g. an asynchronous copy).
+// finish_event waits until that work is done, then frees the marker; it never throws (it runs in
+// destructors; a device fault is left to the next synchronisation).
+void* record_event(int device);
+void finish_event(void* event);
+// How the device's convolutions may compute (docs/gpu.md): TF32 tensor cores allowed or not (off unless
+// MPNCOV_CUDA_TF32=1), deterministic algorithms only or not (off unless MPNCOV_CUDA_DETERMINISTIC=1).
+void set_math(int device, bool allow_tf32, bool deterministic);
 
 // ---- ops (float32) ----
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

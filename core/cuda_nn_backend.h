@@ -18,7 +18,9 @@ void conv2d_backward(int device, const float* x, const float* w, const float* dy
 
 void max_pool2d_forward(int device, const float* x, float* y, int64_t* index, const PoolShape& s,
                         const ops::Pool2dParams& p);
-void max_pool2d_backward(int device, const float* dy, const int64_t* index, float* dx, const PoolShape& s);
+// Backwards gather (no atomics): reproducible, and equal to the CPU float32 result.
+void max_pool2d_backward(int device, const float* dy, const int64_t* index, float* dx, const PoolShape& s,
+                         const ops::Pool2dParams& p);
 void avg_pool2d_forward(int device, const float* x, float* y, const PoolShape& s, const ops::Pool2dParams& p);
 void avg_pool2d_backward(int device, const float* dy, float* dx, const PoolShape& s, const ops::Pool2dParams& p);
 void adaptive_avg_pool2d_forward(int device, const float* x, float* y, const PoolShape& s);

@@ -150,15 +150,16 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, c
       });
 }
 
-void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx) {
+void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p) {
   check_same("max_pool2d_backward", {&dy, &dx});
   const detail::PoolShape s = pool_shape("max_pool2d_backward", dx, dy);
+  check_pool("max_pool2d_backward", s, p);
   check_index("max_pool2d_backward", index, dy);
   if (dx.numel() == 0) return;
   dispatch(
       dy,
       [&](auto device) {
-        cuda::max_pool2d_backward(device, dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s);
+        cuda::max_pool2d_backward(device, dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s, p);
       },
       [&](auto zero) {
         using T = decltype(zero);

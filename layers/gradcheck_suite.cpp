@@ -151,8 +151,15 @@ GradCheckReport compare_case_on_device(const LayerCase& c, Device device, double
     ref_dx.push_back(label ? Tensor() : Tensor::zeros(inputs[i].shape(), DType::F64));
     dev_dx.push_back(label ? Tensor() : Tensor::zeros(inputs[i].shape(), DType::F32, device));
   }
-  ref->zero_grad();
-  dev->zero_grad();
+  // Parameter gradients start non-zero (the same on both sides): backward accumulates (+=) into them, so
+  // a backend that overwrote them instead would differ here.
+  for (size_t i = 0; i < ref->parameters().size(); ++i) {
+    if (!ref->parameters()[i].grad.defined()) continue;
+    Tensor g0 = Tensor::empty(ref->parameters()[i].grad.shape(), DType::F32);
+    ops::fill_uniform(g0, -1, 1, seed, 400 + i);
+    ref->parameters()[i].grad.copy_from(g0.to(DType::F64));
+    dev->parameters()[i].grad.copy_from(g0.to(device));
+  }
   ref->forward(ref_in, ref_out);
   dev->forward(dev_in, dev_out);
   ref->backward(ref_in, ref_out, ref_dy, ref_dx);

@@ -28,8 +28,8 @@ std::vector<Tensor> case_inputs(const LayerCase& c, uint64_t seed);
 // The float64 gradient check of one case.
 GradCheckReport gradcheck_case(const LayerCase& c, const GradCheckOptions& options = {});
 
-// Runs the case in float32 on `device` and in float64 on the CPU with the same parameters, inputs and
-// output gradients, and compares outputs, input gradients and parameter gradients: a row passes when
+// Runs the case in float32 on `device` and in float64 on the CPU with the same parameters, inputs,
+// output gradients and (non-zero) starting parameter gradients, and compares outputs, input gradients and parameter gradients: a row passes when
 // max |device - reference| <= tolerance * max(max |reference|, 1e-3) over the tensor.
 GradCheckReport compare_case_on_device(const LayerCase& c, Device device, double tolerance = 2e-3,
                                        uint64_t seed = 1);

@@ -55,7 +55,7 @@ class MaxPoolLayer : public Layer {
   }
   void backward(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
-    if (din[0].defined()) ops::max_pool2d_backward(dout[0], index_, din[0]);
+    if (din[0].defined()) ops::max_pool2d_backward(dout[0], index_, din[0], p_);
   }
 
  private:

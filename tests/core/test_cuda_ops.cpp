@@ -64,6 +64,8 @@ TEST_SUITE("unit") {
 
 TEST_CASE("cuda: asking for a CUDA device that is not there is a clear error naming it") {
   const int count = cuda_device_count();  // 0 here when there is no driver, no device or no CUDA build
+  // The summary `mpncov info` prints tells the same story as the count.
+  CHECK((backends_summary().find("device(s)") != std::string::npos) == (count > 0));
   const Device missing = Device::cuda(count);
   const std::string name = missing.str();
   if (!cuda_built()) {  // one refusal for every way in: it names the device and says what is missing
