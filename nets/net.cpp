@@ -133,20 +133,50 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     for (int j : inputs_[i]) need = need || (j >= 0 && needs_grad_[static_cast<size_t>(j)]);
     needs_grad_[i] = need;
   }
-  grads_.assign(n, Tensor());
-  // The reader writes a shared layer's gradient and the shared layer reads it right after (backward runs
-  // in reverse), so those gradients share storage too.
-  shared_grad_ = Tensor();
+  // Gradient buffers by lifetime: backward writes dL/d(output i) at i's last reader and reads it for the
+  // last time at i itself, so gradients whose spans [i, last reader] do not meet share storage. A layer
+  // in place on its input shares that input's gradient, which then lives until the layer's last reader.
+  std::vector<int> owner(n, -1), last(n, -1);  // per gradient: the layer owning its buffer; per owner: span end
   for (size_t i = 0; i < n; ++i) {
     if (!needs_grad_[i]) continue;
-    if (in_place_[i]) {
-      grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
-    } else if (shared_[i]) {
-      if (!shared_grad_.defined()) shared_grad_ = Tensor::empty(Shape{shared_numel}, dtype, device);
-      grads_[i] = shared_view(shared_grad_, output_shapes_[i]);
-    } else {
-      grads_[i] = Tensor::empty(output_shapes_[i], dtype, device);
+    const size_t o = static_cast<size_t>(in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : static_cast<int>(i));
+    owner[i] = static_cast<int>(o);
+    const int end = consumers_[i].empty() ? static_cast<int>(n) : *std::max_element(consumers_[i].begin(), consumers_[i].end());
+    last[o] = std::max(last[o], end);
+  }
+  struct Slot {
+    int64_t numel = 0;
+    int busy_until = -1;  // the span end of the gradient in it
+  };
+  std::vector<Slot> slots;
+  std::vector<int> slot_of(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    if (owner[i] != static_cast<int>(i)) continue;
+    const int64_t need = output_shapes_[i].numel();
+    int best = -1;  // a free slot: the smallest that is large enough, else the largest (grown)
+    for (size_t k = 0; k < slots.size(); ++k) {
+      if (slots[k].busy_until >= static_cast<int>(i)) continue;
+      if (best < 0) { best = static_cast<int>(k); continue; }
+      const Slot& b = slots[static_cast<size_t>(best)];
+      const bool fits = slots[k].numel >= need, best_fits = b.numel >= need;
+      if ((fits && (!best_fits || slots[k].numel < b.numel)) || (!fits && !best_fits && slots[k].numel > b.numel))
+        best = static_cast<int>(k);
     }
+    if (best < 0) {
+      best = static_cast<int>(slots.size());
+      slots.emplace_back();
+    }
+    Slot& slot = slots[static_cast<size_t>(best)];
+    slot.numel = std::max(slot.numel, need);
+    slot.busy_until = last[i];
+    slot_of[i] = best;
+  }
+  std::vector<Tensor> slot_storage;
+  for (const Slot& slot : slots) slot_storage.push_back(Tensor::empty(Shape{slot.numel}, dtype, device));
+  grads_.assign(n, Tensor());
+  for (size_t i = 0; i < n; ++i) {
+    if (owner[i] == static_cast<int>(i)) grads_[i] = shared_view(slot_storage[static_cast<size_t>(slot_of[i])], output_shapes_[i]);
+    else if (owner[i] >= 0) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   }
   // A layer read by several layers gets its gradient written by the last reader and added by the others.
   scratch_.assign(n, {});

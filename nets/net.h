@@ -2,9 +2,10 @@
 // backward; backward runs them in reverse, summing the gradients of outputs used by several layers and
 // skipping everything below a frozen prefix (no gradient is computed there). A ReLU-like layer runs in
 // place on its input when that input has no other reader and its producer's backward does not need it.
-// A recomputable layer (concat) read only by the layer right after it keeps its output and gradient in
-// storage shared by all such layers, and runs forward again just before its reader's backward: a
-// DenseNet's growing concatenations then cost one buffer, not one per dense layer.
+// A recomputable layer (concat) read only by the layer right after it keeps its output in storage shared
+// by all such layers, and runs forward again just before its reader's backward: a DenseNet's growing
+// concatenations then cost one buffer, not one per dense layer. Gradients whose lifetimes in backward do
+// not overlap share buffers.
 // Parameters and buffers are named "<layer>.<param>", exactly as torchvision names them.
 #pragma once
 #include <memory>
@@ -100,8 +101,8 @@ class Net {
   bool training_ = true;
   bool in_place_allowed_ = true;
   std::vector<bool> in_place_;
-  std::vector<bool> shared_;                   // output and gradient in shared_output_ / shared_grad_
-  Tensor shared_output_, shared_grad_;
+  std::vector<bool> shared_;                   // output in shared_output_
+  Tensor shared_output_;
   std::vector<Shape> output_shapes_;
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
