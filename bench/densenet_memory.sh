@@ -13,5 +13,5 @@ echo "mpncov, inference:       peak $( { /usr/bin/time -v build/mpncov time dens
   --threads 1 --inference > /dev/null; } 2>&1 | peak)"
 for efficient in 0 1; do
   out=$( { /usr/bin/time -v /usr/bin/python3 bench/densenet_memory_torch.py "$batch" "$efficient"; } 2>&1 )
-  echo "PyTorch memory_efficient=$efficient: peak $(echo "$out" | peak) ($(echo "$out" | grep resident))"
+  echo "PyTorch memory_efficient=$efficient: peak $(echo "$out" | peak) ($(echo "$out" | grep "resident before"))"
 done
