@@ -1,5 +1,9 @@
 #include "core/precision.h"
 
+#include <cstdlib>
+#include <cstring>
+
+#include "core/cuda_backend.h"
 #include "core/error.h"
 
 namespace mpncov {
@@ -24,6 +28,19 @@ Precision precision_from_name(const std::string& n) {
   const std::optional<Precision> p = parse_precision(n);
   MPNCOV_CHECK(p, "unknown precision '", n, "' (expected ", kPrecisionChoices, ")");
   return *p;
+}
+
+void apply_precision(Precision precision, Device device) {
+  if (!device.is_cuda()) return;
+  auto env_on = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v && std::strcmp(v, "0") != 0;  // as core/cuda/cuda_context.cpp reads them
+  };
+  if constexpr (cuda::kBuilt)
+    cuda::set_math(device.index, precision == Precision::TF32 || env_on("MPNCOV_CUDA_TF32"),
+                   env_on("MPNCOV_CUDA_DETERMINISTIC"));
+  else
+    cuda::absent(device);
 }
 
 }  // namespace mpncov

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "core/device.h"
+
 namespace mpncov {
 
 enum class Precision { Float32, BFloat16, TF32 };
@@ -16,5 +18,10 @@ const char* precision_name(Precision p);          // "float32", "bfloat16", "tf3
 std::optional<Precision> parse_precision(const std::string& name);
 Precision precision_from_name(const std::string& name);
 constexpr const char* kPrecisionChoices = "float32, bfloat16 or tf32";
+
+// Sets the device-wide math switches for a precision: on a CUDA device, TF32 tensor-core convolutions for
+// tf32 (and, as before, when MPNCOV_CUDA_TF32=1 asks for them; MPNCOV_CUDA_DETERMINISTIC keeps its say);
+// nothing on the CPU. bfloat16 is per layer (Net::set_precision), not a device switch.
+void apply_precision(Precision precision, Device device);
 
 }  // namespace mpncov

@@ -67,7 +67,10 @@ int run_time(const std::vector<std::string>& argv) {
     if (!p) throw UsageError{str("--precision must be ", kPrecisionChoices, ", got '", args.get("precision"), "'")};
     precision = *p;
   }
+  if (precision == Precision::BFloat16 && !device.is_cpu())
+    throw UsageError{str("--precision bfloat16 runs on the CPU only for now (the device is ", device.str(), ")")};
   net.set_precision(precision);
+  apply_precision(precision, device);
   net.setup(Shape({batch, input[0], input[1], input[2]}), DType::F32, device);
   std::printf("%s on %s, batch %lld, input %lldx%lldx%lld, %d CPU threads, %s\n", net.spec().name.c_str(),
               device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(input[0]),

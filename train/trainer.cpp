@@ -245,6 +245,7 @@ class Training {
       throw Error(str(e_.file, ": solver.precision bfloat16 runs on the CPU only for now (the device is ",
                       device_.str(), ")"));
     net_->set_precision(e_.solver.precision);
+    apply_precision(e_.solver.precision, device_);
     net_->setup(train_loader_->batch_shape(), DType::F32, device_, e_.run.seed);
     net_->freeze(mc.freeze);
     if (!mc.weights.empty() && !resuming()) load_backbone(mc.weights);
