@@ -3,11 +3,11 @@
 // oneDNN's blocked kernels win by 10-25% because their two layout reorders per operand cost little beside
 // the arithmetic, while at fewer channels the reorders make them lose by up to 2x (bench/RESULTS.md). Other
 // float32 kernels go to oneDNN (conv_onednn.cpp); other float64 kernels run im2col + GEMM per image and
-// group. With at least as many images as threads, threads split the batch and each runs single-threaded
-// GEMMs (OpenBLAS's OpenMP build stays on one thread inside a parallel region). With fewer images, images
-// run one after another and every step of an image uses all threads: im2col and col2im split the channels,
-// each GEMM splits its output into blocks (gemm.cpp), and the weight gradient's blocks each sum over the
-// whole image, so no partial sums are needed.
+// group. Whole rounds of one image per thread are split between the threads, each running single-threaded
+// GEMMs (OpenBLAS's OpenMP build stays on one thread inside a parallel region). The images left over (all
+// of them when there are fewer images than threads) run one after another, each step on all threads:
+// im2col and col2im split the channels, each GEMM cuts its output into blocks (gemm.cpp), and each block
+// of the weight gradient sums over the whole image, so it needs no partial sums.
 #include <omp.h>
 
 #include <algorithm>
@@ -46,7 +46,12 @@ void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* 
   gemm<T>(ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
 }
 
-bool split_batch(int64_t n) { return n >= omp_get_max_threads() && omp_get_max_threads() > 1; }
+// The images the threads split: whole rounds of one image per thread. The rest (all of a batch smaller
+// than the thread count) go one after another, each using all threads.
+int64_t split_images(int64_t n) {
+  const int64_t threads = free_threads();
+  return threads > 1 ? n / threads * threads : 0;
+}
 
 // im2col and col2im of one image, one channel per task: a channel's rows of col come from, and go back to,
 // that channel's plane alone.
@@ -97,13 +102,13 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const o
         for (int64_t j = 0; j < cols; ++j) row[j] += bo;
       });
   };
-  if (split_batch(n)) {
+  const int64_t split = split_images(n);
+  if (split > 0) {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) image(i, pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols)));
-  } else {
-    T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
-    for (int64_t i = 0; i < n; ++i) image(i, col);
+    for (int64_t i = 0; i < split; ++i) image(i, pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols)));
   }
+  T* col = pointwise || split == n ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
+  for (int64_t i = split; i < n; ++i) image(i, col);
 }
 
 template <typename T>
@@ -152,34 +157,35 @@ void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, i
       }
     }
   };
-  if (!split_batch(n)) {
-    T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
-    for (int64_t i = 0; i < n; ++i) image(i, dw, col);
-    return;
-  }
-  // Each thread sums its images' weight gradients privately; the partial sums are then added to dw in
-  // thread order, so the result is the same bit for bit every run (resumed runs depend on it).
-  const int threads = omp_get_max_threads();
-  T* partials = dw ? scratch<T>(1, static_cast<size_t>(wsize * threads)) : nullptr;
+  const int64_t split = split_images(n);
+  if (split > 0) {
+    // Each thread sums its images' weight gradients privately; the partial sums are then added to dw in
+    // thread order, so the result is the same bit for bit every run (resumed runs depend on it).
+    const int threads = omp_get_max_threads();
+    T* partials = dw ? scratch<T>(1, static_cast<size_t>(wsize * threads)) : nullptr;
 #pragma omp parallel
-  {
-    T* dw_local = nullptr;
-    if (dw) {
-      dw_local = partials + static_cast<int64_t>(omp_get_thread_num()) * wsize;
-      std::fill(dw_local, dw_local + wsize, T(0));
-    }
-    T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
+    {
+      T* dw_local = nullptr;
+      if (dw) {
+        dw_local = partials + static_cast<int64_t>(omp_get_thread_num()) * wsize;
+        std::fill(dw_local, dw_local + wsize, T(0));
+      }
+      T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) image(i, dw_local, col);
-  }
-  if (dw) {
+      for (int64_t i = 0; i < split; ++i) image(i, dw_local, col);
+    }
+    if (dw) {
 #pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < wsize; ++j) {
-      T sum = dw[j];
-      for (int t = 0; t < threads; ++t) sum += partials[static_cast<int64_t>(t) * wsize + j];
-      dw[j] = sum;
+      for (int64_t j = 0; j < wsize; ++j) {
+        T sum = dw[j];
+        for (int t = 0; t < threads; ++t) sum += partials[static_cast<int64_t>(t) * wsize + j];
+        dw[j] = sum;
+      }
     }
   }
+  // The remaining images add to dw directly, in order.
+  T* col = pointwise || split == n ? nullptr : scratch<T>(0, static_cast<size_t>(k * cols));
+  for (int64_t i = split; i < n; ++i) image(i, dw, col);
 }
 
 template void conv2d_forward<float>(const float*, const float*, const float*, float*, int64_t,

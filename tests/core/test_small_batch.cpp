@@ -2,7 +2,8 @@
 // another route (images one after another, each product cut into blocks over all threads; core/cpu/conv.cpp,
 // core/cpu/gemm.cpp) than with a full batch (threads split the images). Both must give the same numbers:
 // batches of 1, 2 and 3 against the per-sample slices of a batch of 8. Four threads make batches 1-3 small
-// and 8 a full batch (the test is correct on any core count, four threads just share the cores).
+// and 8 two full rounds; a batch of 5 is one round and one image left over. (Correct on any core count:
+// four threads just share the cores.)
 #include "core/nn_ops.h"
 #include "tests/helpers.h"
 
@@ -66,7 +67,7 @@ Results conv(const ConvCase& k, const Tensor& x, const Tensor& w, const Tensor& 
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("small batches: convolution at batch 1, 2 and 3 equals the batch-8 route's per-sample results") {
+TEST_CASE("small batches: convolution at batch 1, 2, 3 and 5 equals the batch-8 route's per-sample results") {
   const Threads threads(kThreads);
   const ConvCase cases[] = {
       {"1x1 float32 (GEMM route)", DType::F32, 64, 14, 14, 64, 1, 1, 0, 1, false},
@@ -86,7 +87,7 @@ TEST_CASE("small batches: convolution at batch 1, 2 and 3 equals the batch-8 rou
     const Tensor b = k.bias ? random_tensor({k.o}, DType::F64, 23).to(k.dtype) : Tensor();
     const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), p);
     const Tensor dy = random_tensor({kFull, k.o, g.out_h(), g.out_w()}, DType::F64, 24).to(k.dtype);
-    for (int64_t n : {1, 2, 3}) {
+    for (int64_t n : {1, 2, 3, 5}) {
       CAPTURE(n);
       const Results small = conv(k, x, w, b, dy, p, n);
       const Results full = conv(k, x, w, b, first_samples_only(dy, n), p, kFull);
