@@ -1,7 +1,11 @@
 """Whole-net throughput against PyTorch: eval forward (issue 5) and training step (issue 7), one run.
 
 usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
-                                      [--iterations 3] [--only NAME,...] [--append bench/RESULTS.md]
+                                      [--iterations 3] [--only NAME,...] [--batch N] [--both-passes]
+                                      [--append bench/RESULTS.md]
+
+--batch N replaces every workload's batch size (e.g. 1 for issue 20's small batches); --both-passes times
+each selected net in eval forward and training step alike (the default set has each net in one or both).
 
 Each round runs every workload once on each side, interleaved (ours, PyTorch with oneDNN, PyTorch
 without oneDNN, next workload ...); the table shows medians over rounds and speed ratios ours / PyTorch
@@ -83,6 +87,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--only", default="", help="comma-separated net names")
+    ap.add_argument("--batch", type=int, default=0, help="batch size for every workload (default: the list's)")
+    ap.add_argument("--both-passes", action="store_true", help="eval forward and training step for every net")
     ap.add_argument("--append", default="", help="append the table to this markdown file")
     a = ap.parse_args()
 
@@ -91,6 +97,11 @@ def main():
     if core and "OPENBLAS_CORETYPE" not in os.environ:
         env["OPENBLAS_CORETYPE"] = core
     workloads = [w for w in WORKLOADS if not a.only or w[1] in a.only.split(",")]
+    if a.both_passes:
+        names = list(dict.fromkeys(w[1] for w in workloads))
+        workloads = [(mode, name, 8) for name in names for mode in ("eval", "train")]
+    if a.batch:
+        workloads = [(mode, name, a.batch) for mode, name, _ in workloads]
     thread_counts = [int(t) for t in a.threads.split(",")]
     load_before = os.getloadavg()
     started = time.time()
