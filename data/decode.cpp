@@ -196,6 +196,8 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
   int w = 0, h = 0, channels = 0;
+  // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) check_size(w, h);
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
   struct Free {

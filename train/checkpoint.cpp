@@ -76,26 +76,43 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
                     {"state", s.dump()}});
 }
 
+TrainingState parse_training_state(const std::string& json, const std::string& path, SgdState* sgd) {
+  TrainingState state;
+  try {
+    const Json s = parse_json(json);
+    state.epoch = s.at("epoch").as_int64();
+    state.batch = s.at("batch").as_int64();
+    state.step = s.at("step").as_int64();
+    state.best_top1 = s.at("best_top1").as_double();
+    for (const Json& m : s.at("history").as_array()) state.history.push_back(from_json(m));
+    for (const Json& c : s.at("classes").as_array()) state.classes.push_back(c.as_string());
+    state.partial_loss = s.at("partial_loss").as_double();
+    state.partial_top1 = s.at("partial_top1").as_double();
+    state.partial_top5 = s.at("partial_top5").as_double();
+    state.partial_images = s.at("partial_images").as_int64();
+    // Counters index batches and random streams: a negative one is a damaged file, not a position.
+    if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0)
+      throw Error("epoch, batch, step and partial_images must not be negative");
+    if (sgd) {
+      if (const Json* lr = s.find("group_lr"))
+        for (const auto& [group, rate] : lr->items()) sgd->group_lr[group] = rate.as_double();
+      if (const Json* steps = s.find("optimizer_steps")) sgd->steps = steps->as_int64();
+    }
+  } catch (const Error& e) {
+    throw Error(str(path, ": the checkpoint's training state is damaged: ", e.what()));
+  }
+  return state;
+}
+
 TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
   load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
   SafetensorsReader file(path);
   const auto meta = file.metadata().find("state");
   if (meta == file.metadata().end())
     throw Error(str(path, " is a weights file, not a checkpoint (it has no training state); use it as model.weights"));
-  const Json s = parse_json(meta->second);
-  TrainingState state;
-  state.epoch = s.at("epoch").as_int64();
-  state.batch = s.at("batch").as_int64();
-  state.step = s.at("step").as_int64();
-  state.best_top1 = s.at("best_top1").as_double();
-  for (const Json& m : s.at("history").as_array()) state.history.push_back(from_json(m));
-  for (const Json& c : s.at("classes").as_array()) state.classes.push_back(c.as_string());
-  state.partial_loss = s.at("partial_loss").as_double();
-  state.partial_top1 = s.at("partial_top1").as_double();
-  state.partial_top5 = s.at("partial_top5").as_double();
-  state.partial_images = s.at("partial_images").as_int64();
+  SgdState o;
+  TrainingState state = parse_training_state(meta->second, path, sgd ? &o : nullptr);
   if (sgd) {
-    SgdState o;
     const std::string prefix = kMomentumPrefix;
     for (const SafetensorsEntry& e : file.entries()) {
       if (e.name.rfind(prefix, 0) != 0) continue;
@@ -105,9 +122,6 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
         for (const NamedParameter& p : g.params) known = known || p.name == name;
       if (known) o.momentum[name] = file.read(e.name);  // a buffer of a parameter now gone is dropped
     }
-    if (const Json* lr = s.find("group_lr"))
-      for (const auto& [group, rate] : lr->items()) o.group_lr[group] = rate.as_double();
-    if (const Json* steps = s.find("optimizer_steps")) o.steps = steps->as_int64();
     sgd->load_state(o);
   }
   return state;

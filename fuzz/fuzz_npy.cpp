@@ -1,0 +1,13 @@
+// Fuzzes the .npy reader.
+#include "core/error.h"
+#include "core/npy.h"
+#include "fuzz/fuzz_input.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = mpncov::fuzz::scratch_file(data, size, ".npy");
+  try {
+    mpncov::load_npy(path);
+  } catch (const mpncov::Error&) {
+  }
+  return 0;
+}
