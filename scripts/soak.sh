@@ -5,7 +5,7 @@
 #
 #   scripts/soak.sh [--kills N] [--epochs E] [--images K] [--mpncov PATH] [--dir DIR] [--seed S] [--set key=value]...
 #
-# Defaults: 20 kills, 8 epochs, K=40 images per class (a subset of the quickstart's textures, so an epoch
+# Defaults: 20 kills, 16 epochs, K=30 images per class (a subset of the quickstart's textures, so an epoch
 # takes seconds), build/mpncov, a fresh temporary folder (kept on failure). The kills cycle through three
 # moments:
 #   step        a random moment in the training steps of an epoch (after at least one finished epoch
@@ -17,7 +17,7 @@
 # Exit status: 0 when the weights match, 1 when they differ or a resume fails, 2 for a usage error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-kills=20 epochs=8 images=40 mpncov=$here/build/mpncov dir="" seed=$RANDOM
+kills=20 epochs=16 images=30 mpncov=$here/build/mpncov dir="" seed=$RANDOM
 sets=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -42,7 +42,8 @@ echo "soak: $kills kills, $epochs epochs, $images images per class, seed $seed, 
 
 # The dataset: the quickstart's textures (made once), K images per class of train and val.
 if [ ! -d "$dir/data/train" ]; then
-  "$mpncov" quickstart --out "$dir/quickstart" --set solver.epochs=0 --quiet >/dev/null
+  "$mpncov" quickstart --out "$dir/quickstart" --quiet --set solver.epochs=1 --set data.image_size=16 --set data.batch=100 \
+    --set run.device=cpu >/dev/null  # the shortest training that makes the dataset
   for split in train val; do
     for class_dir in "$dir/quickstart/data/$split"/*/; do
       class=$(basename "$class_dir")
@@ -54,15 +55,16 @@ fi
 
 common=(--set "data.train=$dir/data/train" --set "data.val=$dir/data/val" --set "solver.epochs=$epochs"
         --set "solver.schedule={type: step, milestones: [$((epochs / 2 + 1))]}" --set run.device=cpu
-        --set run.threads=2 --set data.workers=2 --set run.print_every=1 "${sets[@]}")
-train() {  # train OUT [--resume]
-  local out=$1
-  shift
-  "$mpncov" train "$here/experiments/quickstart.yaml" "${common[@]}" --set "run.out=$out" --quiet "$@"
+        --set run.threads=2 --set data.workers=2 --set run.print_every=1 --set data.val_batch=1 "${sets[@]}")
+# (print_every 1 logs every step, which the kills watch; validating image by image makes it last long
+# enough for a kill to land in it.)
+train() {  # train OUT [--resume]: the command, run by the caller (so that $! is mpncov itself)
+  cmd=("$mpncov" train "$here/experiments/quickstart.yaml" "${common[@]}" --set "run.out=$1" --quiet "${@:2}")
 }
 
 started=$SECONDS
-train "$dir/reference" >/dev/null
+train "$dir/reference"
+"${cmd[@]}" >/dev/null
 reference_seconds=$((SECONDS - started))
 iterations=$(awk -F, 'NR > 1 && $1 == 1 {n = $2} END {print n}' "$dir/reference/iterations.csv")
 echo "soak: uninterrupted run: ${reference_seconds}s, $iterations iterations per epoch"
@@ -82,24 +84,25 @@ while [ "$done_kills" -lt "$kills" ]; do
   [ -f "$out/last.safetensors" ] && resume=(--resume) && resumes=$((resumes + 1))
   rm -f "$out"/*.tmp.*  # what a kill during a write leaves behind
   start_rows=$(rows)
-  train "$out" "${resume[@]}" >>"$dir/soak.stdout" 2>&1 &
+  train "$out" "${resume[@]}"
+  "${cmd[@]}" >>"$dir/soak.stdout" 2>&1 &
   pid=$!
   saved=$(checkpoint_mtime)
   moment=$(( done_kills % 3 ))
   alive() { kill -0 "$pid" 2>/dev/null; }
   case $moment in
-    0)  # step: after the next checkpoint (progress), a random moment into the following epoch's steps
-      while alive && [ "$(checkpoint_mtime)" = "$saved" ]; do sleep 0.05; done
-      sleep "$(awk -v r=$RANDOM -v s="$reference_seconds" -v e="$epochs" 'BEGIN {printf "%.2f", 0.1 + r / 32768 * 0.6 * s / e}')" ;;
+    0)  # step: after the next checkpoint (progress), a random step of the following epoch
+      while alive && [ "$(checkpoint_mtime)" = "$saved" ]; do sleep 0.01; done
+      target=$(( $(rows) + 1 + RANDOM % (iterations > 1 ? iterations - 1 : 1) ))
+      while alive && [ "$(rows)" -lt "$target" ]; do sleep 0.005; done ;;
     1)  # validation: the epoch's last training step is logged
-      while alive && ! epoch_trained; do sleep 0.01; done
-      sleep "0.0$((RANDOM % 10))" ;;
+      while alive && ! epoch_trained; do sleep 0.002; done ;;
     2)  # checkpoint: a temporary checkpoint file exists (watched closely from the epoch's last step on)
       while alive && ! epoch_trained; do sleep 0.01; done
       while alive && ! temp_checkpoint; do :; done ;;
   esac
   if ! alive; then
-    wait "$pid" && { echo "soak: the run finished before kill $((done_kills + 1)) (use more --epochs)"; break; }
+    wait "$pid" && { echo "soak: FAILED: the run finished before kill $((done_kills + 1)) (use more --epochs)"; exit 1; }
     echo "soak: FAILED: the run exited with status $? (see $dir/soak.stdout)"; exit 1
   fi
   kill -KILL "$pid"
@@ -116,7 +119,8 @@ rm -f "$out"/*.tmp.*
 until [ -f "$out/metrics.csv" ] && [ "$(awk 'END {print NR - 1}' "$out/metrics.csv")" -ge "$epochs" ] && ! temp_checkpoint; do
   resume=()
   [ -f "$out/last.safetensors" ] && resume=(--resume) && resumes=$((resumes + 1))
-  train "$out" "${resume[@]}" >>"$dir/soak.stdout" 2>&1 || { echo "soak: FAILED: resume failed (see $dir/soak.stdout)"; exit 1; }
+  train "$out" "${resume[@]}"
+  "${cmd[@]}" >>"$dir/soak.stdout" 2>&1 || { echo "soak: FAILED: resume failed (see $dir/soak.stdout)"; exit 1; }
 done
 echo "soak: $done_kills kills (step ${landed[step]}, validation ${landed[validation]}, checkpoint ${landed[checkpoint]}), $resumes resumes"
 
