@@ -27,7 +27,7 @@ std::string setup_error(double limit) {
 }
 }  // namespace
 
-TEST_CASE("memory plan: a net that fits exactly is set up; one byte less refuses its activations") {
+TEST_CASE("memory plan: a net that fits exactly is set up - one byte less refuses its activations") {
   CHECK(setup_error(2048) == "");
   const std::string activations = setup_error(2047);
   CHECK(activations.find("net 'plan' (plan.yaml) does not fit") != std::string::npos);

@@ -6,7 +6,7 @@
 
 using namespace mpncov;
 
-TEST_CASE("checkpoint state: parsed with the optimiser's rates and steps; damaged states name the file") {
+TEST_CASE("checkpoint state: parsed with the optimiser's rates and steps - damaged states name the file") {
   const std::string good = R"({"epoch": 2, "batch": 5, "step": 17, "best_top1": 0.5, "history": [], "classes": ["a", "b"],
     "partial_loss": 3.5, "partial_top1": 1, "partial_top5": 2, "partial_images": 8,
     "group_lr": {"features": 0.001}, "optimizer_steps": 17})";
