@@ -6,7 +6,8 @@
 #include "train/experiment.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = mpncov::fuzz::scratch_file(data, size, ".yaml");
+  const mpncov::fuzz::ScratchFile file(data, size, ".yaml");
+  const std::string& path = file.path();
   try {
     const mpncov::Experiment e = mpncov::load_experiment(path);
     mpncov::resolved_config(e);

@@ -14,17 +14,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace mpncov::fuzz {
 
-// Writes the input to a file of this process's own (in TMPDIR or /tmp) and returns its path. The name
-// ends in `suffix`; the file is rewritten by every call.
-inline std::string scratch_file(const uint8_t* data, size_t size, const char* suffix) {
-  const char* dir = std::getenv("TMPDIR");
-  const std::string path = std::string(dir && *dir ? dir : "/tmp") + "/mpncov_fuzz_" + std::to_string(getpid()) + suffix;
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
-    std::perror(path.c_str());
-    std::abort();
+// The input written to a file of this process's own (in TMPDIR or /tmp, named with `suffix`), removed
+// again when the object goes.
+class ScratchFile {
+ public:
+  ScratchFile(const uint8_t* data, size_t size, const char* suffix) {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir && *dir ? dir : "/tmp") + "/mpncov_fuzz_" + std::to_string(getpid()) + suffix;
+    FILE* f = std::fopen(path_.c_str(), "wb");
+    if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
+      std::perror(path_.c_str());
+      std::abort();
+    }
   }
-  return path;
-}
+  ~ScratchFile() { std::remove(path_.c_str()); }
+  ScratchFile(const ScratchFile&) = delete;
+  ScratchFile& operator=(const ScratchFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace mpncov::fuzz

@@ -4,7 +4,8 @@
 #include "fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = mpncov::fuzz::scratch_file(data, size, ".npy");
+  const mpncov::fuzz::ScratchFile file(data, size, ".npy");
+  const std::string& path = file.path();
   try {
     mpncov::load_npy(path);
   } catch (const mpncov::Error&) {

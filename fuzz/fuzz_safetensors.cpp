@@ -4,7 +4,8 @@
 #include "fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = mpncov::fuzz::scratch_file(data, size, ".safetensors");
+  const mpncov::fuzz::ScratchFile file(data, size, ".safetensors");
+  const std::string& path = file.path();
   try {
     const mpncov::SafetensorsReader reader(path);
     for (const mpncov::SafetensorsEntry& e : reader.entries()) reader.read(e.name);
