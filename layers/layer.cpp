@@ -35,10 +35,13 @@ namespace {
 void plan(const Layer& layer, const SetupContext& ctx, const std::string& what, const Shape& shape, int copies) {
   if (!ctx.planned_bytes) return;
   const double bytes = static_cast<double>(shape.numel()) * static_cast<double>(dtype_size(ctx.dtype)) * copies;
+  const double before = *ctx.planned_bytes;
   *ctx.planned_bytes += bytes;
-  MPNCOV_CHECK(*ctx.planned_bytes <= ctx.memory_limit, layer.type(), " layer '", ctx.name, "': ", what, " ",
-               shape.str(), " needs ", format_bytes(bytes), ", and with the rest of the net more than the ",
-               format_bytes(ctx.memory_limit), " of ", ctx.device.str(), " memory it may use; nothing was allocated for it");
+  if (*ctx.planned_bytes > ctx.memory_limit)
+    throw Error(str(layer.type(), " layer '", ctx.name, "': ", what, " ", shape.str(), " needs ", format_bytes(bytes),
+                    copies == 2 ? " with its gradient" : "", before > 0 ? str(" after ", format_bytes(before), " planned") : "",
+                    ", more than the ", format_bytes(ctx.memory_limit), " of ", ctx.device.str(),
+                    " memory the net may use; it was not allocated"));
 }
 }  // namespace
 

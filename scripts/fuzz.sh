@@ -34,7 +34,7 @@ for t in "${targets[@]}"; do
   echo "== fuzz_$t for ${seconds}s (log: $log)"
   # Fork mode (one worker) keeps going after a crash, leak, timeout or OOM and saves each input.
   "$build/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -max_total_time="$seconds" \
-    -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=2048 -max_len=65536 \
+    -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=2048 -max_len=65536 -print_funcs=0 \
     -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1 || true
   execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   findings=$(find "$build/findings/$t" -type f | wc -l)
