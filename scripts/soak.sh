@@ -48,7 +48,7 @@ if [ ! -d "$dir/data/train" ]; then
     for class_dir in "$dir/quickstart/data/$split"/*/; do
       class=$(basename "$class_dir")
       mkdir -p "$dir/data/$split/$class"
-      find "$class_dir" -type f | sort | head -n "$images" | xargs cp -t "$dir/data/$split/$class"
+      find "$class_dir" -type f | sort | awk -v n="$images" 'NR <= n' | xargs cp -t "$dir/data/$split/$class"
     done
   done
 fi
