@@ -13,6 +13,12 @@ Config::Config(YAML::Node node, std::string file, std::string owner, ConfigArgs 
       overrides_(std::move(overrides)) {
   if (node_ && !node_.IsNull() && !node_.IsMap())
     throw ConfigError(str(where(), ": ", owner_, ": expected a mapping of keys to values"));
+  // Keys are names; a list or mapping as a key (`? [a, b]: 1`) would break every lookup below.
+  if (node_ && node_.IsMap())
+    for (const auto& kv : node_)
+      if (!kv.first.IsScalar())
+        throw ConfigError(str(file_, ":", kv.first.Mark().line + 1, ": ", owner_, ": a key must be a name, got '",
+                              YAML::Dump(kv.first), "'"));
 }
 
 bool Config::has(const std::string& key) const {
