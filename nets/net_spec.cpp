@@ -434,7 +434,7 @@ NetSpec parse_net(const std::string& text, const std::string& file) {
     return parse_net_text(text, file);
   } catch (const YAML::Exception& e) {  // a value of the wrong kind (a list where a name goes, ...)
     if (e.mark.is_null()) throw ConfigError(str(file, ": ", e.msg));
-    throw ConfigError(str(file, ":", e.mark.line + 1, ": ", e.msg));
+    throw ConfigError(str(file, ":", e.mark.line + 1, ": a value of the wrong type here (", e.msg, ")"));
   }
 }
 

@@ -136,7 +136,7 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     return read_experiment(path, overrides);
   } catch (const YAML::Exception& e) {  // a value of the wrong kind (a list where a name goes, ...)
     if (e.mark.is_null()) throw ConfigError(str(path, ": ", e.msg));
-    throw ConfigError(str(path, ":", e.mark.line + 1, ": ", e.msg));
+    throw ConfigError(str(path, ":", e.mark.line + 1, ": a value of the wrong type here (", e.msg, ")"));
   }
 }
 
