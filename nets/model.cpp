@@ -84,7 +84,8 @@ ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
 }
 
 NetSpec load_net_or_experiment(const std::string& name_or_path) {
-  const std::string path = std::filesystem::exists(name_or_path) ? name_or_path : resolve_net_path(name_or_path);
+  std::error_code ec;  // the non-throwing queries: a name too long for the file system is not there
+  const std::string path = std::filesystem::exists(name_or_path, ec) ? name_or_path : resolve_net_path(name_or_path);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -102,7 +103,7 @@ std::string resolve_net_path(const std::string& name) {
   std::vector<std::string> known;
   for (const std::string& dir : zoo_dirs()) {
     const std::string path = dir + "/" + name + ".yaml";
-    if (std::filesystem::exists(path)) return path;
+    if (std::error_code ec; std::filesystem::exists(path, ec)) return path;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
       if (entry.path().extension() == ".yaml") known.push_back(entry.path().stem().string());

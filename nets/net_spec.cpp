@@ -304,6 +304,13 @@ std::vector<int64_t> parse_input_shape(const YAML::Node& n, const std::string& f
 }
 
 YAML::Node load_yaml(const std::string& path);
+
+// The path with links and dots resolved, or as given when it cannot be (no exception).
+std::string canonical_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : p.string();
+}
 // The blocks of a file and of the files it includes (paths relative to the including file); a file's
 // own definitions win over included ones. `chain` holds the including files ("file:line"), outermost
 // first, so a cycle is reported from the file the user named.
@@ -317,10 +324,10 @@ YAML::Node gather_blocks(const YAML::Node& root, const std::string& file, std::v
       if (!f.IsScalar()) fail_at(file, f, "include must be a list of file names");
       const std::string path = dir + f.as<std::string>();
       chain.push_back(str(file, ":", f.Mark().line + 1));
-      const std::string canonical = std::filesystem::weakly_canonical(path).string();
+      const std::string canonical = canonical_path(path);
       bool cycle = chain.size() > 16;  // deeper than any sane nesting
       for (const std::string& c : chain)
-        cycle = cycle || std::filesystem::weakly_canonical(c.substr(0, c.rfind(':'))).string() == canonical;
+        cycle = cycle || canonical_path(c.substr(0, c.rfind(':'))) == canonical;
       if (cycle) {
         std::string trail;
         for (const std::string& c : chain) trail += c + " includes ";
@@ -356,7 +363,8 @@ YAML::Node gather_blocks(const YAML::Node& root, const std::string& file, std::v
 YAML::Node load_yaml(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError(str("cannot open '", path, "'"));
-  if (!std::filesystem::is_regular_file(path)) throw ConfigError(str("'", path, "' is not a file"));  // e.g. /dev/zero
+  if (std::error_code ec; !std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(str("'", path, "' is not a file"));  // e.g. /dev/zero
   try {
     return YAML::Load(in);
   } catch (const YAML::ParserException& e) {
@@ -441,7 +449,8 @@ NetSpec parse_net(const std::string& text, const std::string& file) {
 NetSpec load_net(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError(str("cannot open net file '", path, "'"));
-  if (!std::filesystem::is_regular_file(path)) throw ConfigError(str("net file '", path, "' is not a file"));
+  if (std::error_code ec; !std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(str("net file '", path, "' is not a file"));
   std::stringstream text;
   text << in.rdbuf();
   return parse_net(text.str(), path);
