@@ -32,10 +32,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t" "$build/findings/$t" "$build/logs"
   log="$build/logs/$t.log"
   echo "== fuzz_$t for ${seconds}s (log: $log)"
+  # The malformed configuration files seed the YAML targets too.
+  extra=()
+  [ "$t" = net_yaml ] && extra=(tests/corpus/bad_nets)
+  [ "$t" = experiment_yaml ] && extra=(tests/corpus/bad_experiments)
   # Fork mode (one worker) keeps going after a crash, leak, timeout or OOM and saves each input.
   "$build/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -max_total_time="$seconds" \
     -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=2048 -max_len=65536 -print_funcs=0 \
-    -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1 || true
+    -artifact_prefix="$build/findings/$t/" "$build/corpus/$t" "fuzz/corpus/$t" "${extra[@]}" >"$log" 2>&1 || true
   execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   findings=$(find "$build/findings/$t" -type f | wc -l)
   summary+=("$t: ${execs:-0} executions, $findings findings in $build/findings/$t/")
