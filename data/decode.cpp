@@ -1,6 +1,7 @@
 #include "data/decode.h"
 
 #include <algorithm>
+#include <cctype>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -199,9 +200,28 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
   jpeg_abort_decompress(cinfo);
 }
 
+// stb_image reads a PNM header's numbers into an int without checking for overflow (undefined behaviour,
+// found by fuzz_decode): refuse numbers of more than 9 digits before it sees them.
+void check_pnm_header(const uint8_t* bytes, size_t size) {
+  size_t i = 2;
+  for (int numbers = 0; numbers < 3 && i < size; ++numbers) {
+    while (i < size && (std::isspace(bytes[i]) || bytes[i] == '#')) {
+      if (bytes[i] == '#')
+        while (i < size && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+      else
+        ++i;
+    }
+    size_t digits = 0;
+    for (; i < size && std::isdigit(bytes[i]); ++i) ++digits;
+    if (digits > 9) throw DecodeError("corrupt PNM: a header number has more than 9 digits");
+    if (digits == 0) return;  // not a number: stb_image reports the error
+  }
+}
+
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
+  if (format == ImageFormat::Pnm) check_pnm_header(bytes, size);
   int w = 0, h = 0, channels = 0;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) check_size(w, h, size);
