@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include "core/config_error.h"
 #include "core/text.h"
 
 namespace mpncov {
@@ -11,7 +12,13 @@ Config::Config(YAML::Node node, std::string file, std::string owner, ConfigArgs 
       args_(std::move(args)),
       overrides_(std::move(overrides)) {
   if (node_ && !node_.IsNull() && !node_.IsMap())
-    throw Error(str(where(), ": ", owner_, ": expected a mapping of keys to values"));
+    throw ConfigError(str(where(), ": ", owner_, ": expected a mapping of keys to values"));
+  // Keys are names; a list or mapping as a key (`? [a, b]: 1`) would break every lookup below.
+  if (node_ && node_.IsMap())
+    for (const auto& kv : node_)
+      if (!kv.first.IsScalar())
+        throw ConfigError(str(file_, ":", kv.first.Mark().line + 1, ": ", owner_, ": a key must be a name, got '",
+                              YAML::Dump(kv.first), "'"));
 }
 
 bool Config::has(const std::string& key) const {
@@ -76,7 +83,7 @@ void Config::finish() const {
     if (known_.count(key)) continue;
     std::string valid_list;
     for (const std::string& k : valid) valid_list += (valid_list.empty() ? "" : ", ") + k;
-    throw Error(str(where(key), ": ", owner_, ": unknown key '", key, "'", did_you_mean(key, valid),
+    throw ConfigError(str(where(key), ": ", owner_, ": unknown key '", key, "'", did_you_mean(key, valid),
                     " (valid keys: ", valid_list, ")"));
   }
 }
@@ -98,7 +105,7 @@ std::string Config::where(const std::string& key) const {
 }
 
 void Config::fail(const std::string& key, const std::string& message) const {
-  throw Error(str(where(key), ": ", owner_, ": key '", key, "' ", message, has(key) ? "" : misspelt(key)));
+  throw ConfigError(str(where(key), ": ", owner_, ": key '", key, "' ", message, has(key) ? "" : misspelt(key)));
 }
 
 }  // namespace mpncov

@@ -10,6 +10,10 @@ Shape::Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) { validate(); }
 void Shape::validate() const {
   MPNCOV_CHECK(ndim() <= kMaxDims, "shape ", str(), " has more than ", kMaxDims, " dimensions");
   for (int64_t d : dims_) MPNCOV_CHECK(d >= 0, "shape ", str(), " has a negative dimension");
+  // Every product of dimensions (numel, strides) must fit in int64: then no size computation overflows.
+  int64_t n = 1;
+  for (int64_t d : dims_)
+    MPNCOV_CHECK(d == 0 || !__builtin_mul_overflow(n, d, &n), "shape ", str(), " has more than 2^63 elements");
 }
 
 int64_t Shape::numel() const { return product(0, ndim()); }

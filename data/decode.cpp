@@ -1,6 +1,7 @@
 #include "data/decode.h"
 
 #include <algorithm>
+#include <cctype>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -45,9 +46,16 @@ ImageFormat sniff_format(const uint8_t* b, size_t n) {
 namespace {
 
 // A corrupt or hostile header must not make us allocate gigabytes.
-void check_size(int w, int h) {
+// No format packs more than a few thousand pixels into a byte (1-bit PNG: 8 x deflate's 1032; GIF's LZW
+// about 2700; a progressive JPEG's end-of-band runs about 512): a header claiming more is corrupt, and
+// refusing it spares allocating and decoding a huge image out of a few bytes.
+constexpr int64_t kMaxPixelsPerByte = 16384;
+
+void check_size(int w, int h, size_t file_bytes) {
   if (w <= 0 || h <= 0 || int64_t{w} * h > (int64_t{1} << 28))
     throw DecodeError(str("unreasonable image size ", w, "x", h));
+  if (int64_t{w} * h > kMaxPixelsPerByte * static_cast<int64_t>(file_bytes))
+    throw DecodeError(str("corrupt image: its header claims ", w, "x", h, " pixels but the file has only ", file_bytes, " bytes"));
 }
 
 // libjpeg reports fatal errors through error_exit, which must not return: we longjmp back to decode_jpeg,
@@ -121,7 +129,7 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
   jpeg_read_header(cinfo, TRUE);
 
   const int full_w = static_cast<int>(cinfo->image_width), full_h = static_cast<int>(cinfo->image_height);
-  check_size(full_w, full_h);
+  check_size(full_w, full_h, size);
   const bool cmyk = cinfo->num_components == 4;
   if (!cmyk && cinfo->num_components != 1 && cinfo->num_components != 3)
     throw DecodeError(str("unsupported JPEG with ", cinfo->num_components, " components"));
@@ -192,17 +200,42 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
   jpeg_abort_decompress(cinfo);
 }
 
+// Two bugs of stb_image 2.27 found by fuzz_decode, kept away by checking the PNM header first: it reads
+// the header's numbers into an int without checking for overflow (refused: more than 9 digits), and on
+// 16-bit files (maxval above 255) it reads past its pixel buffer (refused: 8-bit PNM only).
+void check_pnm_header(const uint8_t* bytes, size_t size) {
+  size_t i = 2;
+  for (int number = 0; number < 3 && i < size; ++number) {  // width, height, maxval
+    while (i < size && (std::isspace(bytes[i]) || bytes[i] == '#')) {
+      if (bytes[i] == '#')
+        while (i < size && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+      else
+        ++i;
+    }
+    int64_t value = 0;
+    size_t digits = 0;
+    for (; i < size && std::isdigit(bytes[i]); ++i, ++digits)
+      if (digits < 10) value = value * 10 + (bytes[i] - '0');
+    if (digits > 9) throw DecodeError("corrupt PNM: a header number has more than 9 digits");
+    if (digits == 0) return;  // not a number: stb_image reports the error
+    if (number == 2 && value > 255) throw DecodeError(str("unsupported PNM with maxval ", value, " (16-bit)"));
+  }
+}
+
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
+  if (format == ImageFormat::Pnm) check_pnm_header(bytes, size);
   int w = 0, h = 0, channels = 0;
+  // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) check_size(w, h, size);
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
   struct Free {
     void operator()(uint8_t* p) const { stbi_image_free(p); }
   };
   std::unique_ptr<uint8_t, Free> owner(pixels);
-  check_size(w, h);
+  check_size(w, h, size);
   if (choose) (void)choose(w, h);  // no region or scaling for these formats: decode it all
   out.full_width = out.scaled_width = w;
   out.full_height = out.scaled_height = h;

@@ -30,6 +30,21 @@ void Layer::zero_grad() {
   for (Parameter& p : parameters_) p.grad.zero();
 }
 
+namespace {
+// Adds `copies` tensors of this shape to the net's memory plan, refusing them when they do not fit.
+void plan(const Layer& layer, const SetupContext& ctx, const std::string& what, const Shape& shape, int copies) {
+  if (!ctx.planned_bytes) return;
+  const double bytes = static_cast<double>(shape.numel()) * static_cast<double>(dtype_size(ctx.dtype)) * copies;
+  const double before = *ctx.planned_bytes;
+  *ctx.planned_bytes += bytes;
+  if (*ctx.planned_bytes > ctx.memory_limit)
+    throw Error(str(layer.type(), " layer '", ctx.name, "': ", what, " ", shape.str(), " needs ", format_bytes(bytes),
+                    copies == 2 ? " with its gradient" : "", before > 0 ? str(" after ", format_bytes(before), " planned") : "",
+                    ", more than the ", format_bytes(ctx.memory_limit), " of ", ctx.device.str(),
+                    " memory the net may use; it was not allocated"));
+}
+}  // namespace
+
 Parameter& Layer::add_parameter(const std::string& name, const Shape& shape, const SetupContext& ctx) {
   for (Parameter& p : parameters_) {
     if (p.name != name) continue;
@@ -37,6 +52,7 @@ Parameter& Layer::add_parameter(const std::string& name, const Shape& shape, con
                  p.value.shape().str(), " but the inputs now need ", shape.str());
     return p;
   }
+  plan(*this, ctx, "parameter " + name, shape, 2);  // value and gradient
   Parameter p;
   p.name = name;
   p.value = Tensor::zeros(shape, ctx.dtype, ctx.device);
@@ -48,6 +64,7 @@ Parameter& Layer::add_parameter(const std::string& name, const Shape& shape, con
 Buffer& Layer::add_buffer(const std::string& name, const Shape& shape, const SetupContext& ctx, double value) {
   for (Buffer& b : buffers_)
     if (b.name == name) return b;
+  plan(*this, ctx, "buffer " + name, shape, 1);
   buffers_.push_back(Buffer{name, Tensor::full(shape, value, ctx.dtype, ctx.device)});
   return buffers_.back();
 }

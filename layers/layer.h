@@ -44,6 +44,10 @@ struct SetupContext {
   Device device = Device::cpu();
   uint64_t seed = 1;     // the run's seed
   std::string name;      // the layer's full dotted name; it keys the layer's random streams
+  // The net's memory plan (Net::setup): bytes planned so far and the most it may plan. A parameter or
+  // buffer that would go past the limit is refused before it is allocated. Null: no plan.
+  double* planned_bytes = nullptr;
+  double memory_limit = 0;
 };
 
 class Layer {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/config_error.h"
 #include "core/error.h"
 #include "core/text.h"
 
@@ -34,7 +35,7 @@ LayerSpec make_layer_spec(const std::string& name, const std::string& type, cons
 std::vector<LayerSpec> representation_layers(const YAML::Node& rep, const std::string& input, const std::string& file) {
   const int line = rep.Mark().line + 1;
   if (!rep.IsMap() || !rep["type"])
-    throw Error(str(file, ":", line, ": representation must be a mapping with a type (mpncov, bcnn, cbp, gavp) or 'none'"));
+    throw ConfigError(str(file, ":", line, ": representation must be a mapping with a type (mpncov, bcnn, cbp, gavp) or 'none'"));
   std::vector<LayerSpec> layers;
   std::string previous = input;
   if (const YAML::Node reduce = rep["reduce"]) {
@@ -43,7 +44,7 @@ std::vector<LayerSpec> representation_layers(const YAML::Node& rep, const std::s
       d = reduce.as<int64_t>();
     } catch (const YAML::Exception&) {
     }
-    if (d < 1) throw Error(str(file, ":", reduce.Mark().line + 1, ": representation: reduce must be a positive channel count"));
+    if (d < 1) throw ConfigError(str(file, ":", reduce.Mark().line + 1, ": representation: reduce must be a positive channel count"));
     const std::string prefix = "representation.conv_dr_block.";
     LayerSpec conv = make_layer_spec(prefix + "0", "conv", previous, NetPart::Representation, file, line);
     conv.overrides = {{"out_channels", YAML::Node(d)}, {"kernel_size", YAML::Node(1)}, {"bias", YAML::Node(false)},
@@ -67,6 +68,7 @@ ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
   ModelConfig m;
   m.file = file;
   m.net = c.require<std::string>("net");
+  if (node.IsMap()) m.line = node["net"].Mark().line + 1;
   if (c.has("representation")) m.representation = c.value("representation");
   c.ignore("representation");
   m.classes = c.get<int64_t>("classes", 0);
@@ -82,14 +84,15 @@ ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
 }
 
 NetSpec load_net_or_experiment(const std::string& name_or_path) {
-  const std::string path = std::filesystem::exists(name_or_path) ? name_or_path : resolve_net_path(name_or_path);
+  std::error_code ec;  // the non-throwing queries: a name too long for the file system is not there
+  const std::string path = std::filesystem::exists(name_or_path, ec) ? name_or_path : resolve_net_path(name_or_path);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
-    throw Error(str("cannot open '", path, "'"));
+    throw ConfigError(str("cannot open '", path, "'"));
   } catch (const YAML::ParserException& e) {
-    throw Error(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+    throw ConfigError(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
   }
   if (root.IsMap() && root["model"]) return compose_model(read_model_config(root["model"], path));
   return load_net(path);
@@ -100,7 +103,7 @@ std::string resolve_net_path(const std::string& name) {
   std::vector<std::string> known;
   for (const std::string& dir : zoo_dirs()) {
     const std::string path = dir + "/" + name + ".yaml";
-    if (std::filesystem::exists(path)) return path;
+    if (std::error_code ec; std::filesystem::exists(path, ec)) return path;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
       if (entry.path().extension() == ".yaml") known.push_back(entry.path().stem().string());
@@ -108,16 +111,23 @@ std::string resolve_net_path(const std::string& name) {
   std::sort(known.begin(), known.end());
   std::string all;
   for (const std::string& k : known) all += (all.empty() ? "" : ", ") + k;
-  throw Error(str("unknown net '", name, "'", did_you_mean(name, known), " (the zoo has: ", all, ")"));
+  throw ConfigError(str("unknown net '", name, "'", did_you_mean(name, known), " (the zoo has: ", all, ")"));
 }
 
 NetSpec compose_model(const ModelConfig& m) {
-  NetSpec net = load_net(resolve_net_path(m.net));
+  NetSpec net;
+  try {
+    net = load_net(resolve_net_path(m.net));
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    if (what.rfind(m.file, 0) == 0 || m.file.empty()) throw;
+    throw ConfigError(str(m.line > 0 ? str(m.file, ":", m.line) : m.file, ": model.net: ", what));
+  }
   const bool new_representation =
       m.representation && !m.representation.IsNull() && !(m.representation.IsScalar() && m.representation.Scalar() == "none");
   const bool no_representation = m.representation && m.representation.IsScalar() && m.representation.Scalar() == "none";
   if (m.classifier != "auto" && m.classifier != "keep" && m.classifier != "linear")
-    throw Error(str(m.file, ": model.classifier must be auto, keep or linear, got '", m.classifier, "'"));
+    throw ConfigError(str(m.file, ": model.classifier must be auto, keep or linear, got '", m.classifier, "'"));
 
   std::vector<LayerSpec> features, representation, classifier;
   for (LayerSpec& l : net.layers) {
@@ -143,7 +153,7 @@ NetSpec compose_model(const ModelConfig& m) {
     if (m.classes > 0) {
       auto last = std::find_if(classifier.rbegin(), classifier.rend(), [](const LayerSpec& l) { return l.type == "linear"; });
       if (last == classifier.rend())
-        throw Error(str(m.file, ": net '", net.name, "' has no linear layer in its classifier to resize to ", m.classes,
+        throw ConfigError(str(m.file, ": net '", net.name, "' has no linear layer in its classifier to resize to ", m.classes,
                         " classes; use model.classifier: linear"));
       last->overrides["out_features"] = YAML::Node(m.classes);
     }

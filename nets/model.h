@@ -25,6 +25,7 @@ struct ModelConfig {
   int freeze = 0;
   std::string classifier = "auto";  // auto | keep | linear
   std::string file;               // the experiment file, for error messages
+  int line = 0;                   // the line of model.net in it (0: unknown)
 };
 
 // Reads an experiment's `model:` mapping (unknown keys are errors).

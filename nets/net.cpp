@@ -1,8 +1,11 @@
 #include "nets/net.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 
+#include "core/config_error.h"
 #include "core/context.h"
 #include "core/ops.h"
 #include "core/text.h"
@@ -15,14 +18,30 @@ double now_seconds(Device device) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Prefixes an error from a layer with where it is defined, unless it already says so.
-[[noreturn]] void rethrow_at(const LayerSpec& l, const Error& e) {
-  const std::string what = e.what();
-  if (what.rfind(l.file, 0) == 0) throw e;
-  throw Error(str(l.where(), ": layer '", l.name, "' (", l.type, "): ", what));
+// Prefixes an error from a layer with where it is defined, unless it already says so. Errors while
+// creating or setting up the layers are the net file's (ConfigError); later ones happen at run time.
+[[noreturn]] void rethrow_at(const LayerSpec& l, const Error& e, bool config = false) {
+  std::string what = e.what();
+  if (what.rfind(l.file, 0) != 0) what = str(l.where(), ": layer '", l.name, "' (", l.type, "): ", what);
+  if (config) throw ConfigError(what);
+  throw Error(what);
+}
+
+double memory_limit_override = 0;
+
+double tensor_bytes(const Shape& shape, DType dtype) {
+  return static_cast<double>(shape.numel()) * static_cast<double>(dtype_size(dtype));
 }
 
 }  // namespace
+
+double memory_limit(Device device) {
+  if (memory_limit_override > 0) return memory_limit_override;
+  if (device.is_cuda()) return 1099511627776.0;
+  return static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+}
+
+void set_memory_limit(double bytes) { memory_limit_override = bytes; }
 
 Net::Net(NetSpec spec) : spec_(std::move(spec)) {
   MPNCOV_CHECK(!spec_.layers.empty(), spec_.file, ": the net has no layers");
@@ -31,7 +50,7 @@ Net::Net(NetSpec spec) : spec_(std::move(spec)) {
       Config config = l.config();
       layers_.push_back(make_layer(l.type, config));
     } catch (const Error& e) {
-      rethrow_at(l, e);
+      rethrow_at(l, e, true);
     }
   }
   build_graph();
@@ -75,6 +94,14 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   dtype_ = dtype;
   device_ = device;
   const size_t n = layers_.size();
+  // The memory plan: parameters (kept from an earlier setup, or refused as they are created when they
+  // do not fit), then every output and its gradient, all checked before the activations are allocated.
+  const double limit = memory_limit(device);
+  double planned = 0;
+  for (const auto& layer : layers_) {
+    for (const Parameter& p : layer->parameters()) planned += 2 * tensor_bytes(p.value.shape(), dtype);
+    for (const Buffer& b : layer->buffers()) planned += tensor_bytes(b.value.shape(), dtype);
+  }
   output_shapes_.assign(n, Shape());
   for (size_t i = 0; i < n; ++i) {
     const LayerSpec& l = spec_.layers[i];
@@ -83,16 +110,31 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     ctx.device = device;
     ctx.seed = seed;
     ctx.name = l.name;
+    ctx.planned_bytes = &planned;
+    ctx.memory_limit = limit;
     std::vector<Shape> out;
     try {
       out = layers_[i]->setup(input_shapes(static_cast<int>(i)), ctx);
     } catch (const Error& e) {
-      rethrow_at(l, e);
+      rethrow_at(l, e, true);
     }
     MPNCOV_CHECK(out.size() == 1, l.where(), ": layer '", l.name, "' has ", out.size(),
                  " outputs; nets support layers with one output");
     output_shapes_[i] = out[0];
   }
+  const double parameter_bytes = planned;
+  size_t largest = 0;
+  for (size_t i = 0; i < n; ++i) {
+    planned += 2 * tensor_bytes(output_shapes_[i], dtype);  // output and gradient (an upper bound)
+    if (output_shapes_[i].numel() > output_shapes_[largest].numel()) largest = i;
+  }
+  if (planned > limit)
+    throw ConfigError(str("net '", spec_.name, "' (", spec_.file, ") does not fit: for the input ", input.str(), " its parameters need ",
+                    format_bytes(parameter_bytes), " and its activations with their gradients up to ",
+                    format_bytes(planned - parameter_bytes), ", more than the ", format_bytes(limit), " of ",
+                    device.str(), " memory it may use (the largest output: layer '", spec_.layers[largest].name,
+                    "' ", output_shapes_[largest].str(), " at ", spec_.layers[largest].where(),
+                    "); the activations were not allocated. Use a smaller batch or input"));
   // In place: a layer that allows it, whose single input is another layer's output read by no one else,
   // whose producer's backward does not read that output.
   in_place_.assign(n, false);

@@ -28,6 +28,13 @@ struct NamedTensor {
   Tensor tensor;
 };
 
+// The memory a net may plan for its parameters and activations on a device before setup() refuses it
+// (from the shapes, before allocating): the machine's physical memory for the CPU; for CUDA a sane
+// ceiling of 1 TiB (no GPU holds more), the GPU's own allocator reporting anything tighter.
+// set_memory_limit(bytes) sets one limit for every device (tests, fuzzing); 0 restores these.
+double memory_limit(Device device);
+void set_memory_limit(double bytes);
+
 class Net {
  public:
   // Creates every layer from its keys (errors name the file, line, layer and key).

@@ -1,11 +1,13 @@
 #include "nets/net_spec.h"
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "core/config_error.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "layers/layer.h"
@@ -55,7 +57,7 @@ namespace {
 
 [[noreturn]] void fail_at(const std::string& file, const YAML::Node& node, const std::string& message) {
   const int line = node && node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
-  throw Error(line ? str(file, ":", line, ": ", message) : str(file, ": ", message));
+  throw ConfigError(line ? str(file, ":", line, ": ", message) : str(file, ": ", message));
 }
 
 std::string join(const std::string& prefix, const std::string& name) {
@@ -193,6 +195,8 @@ struct Expander {
     l.line = item.Mark().line + 1;
     l.part = part;
     l.child = part == NetPart::Features ? child : -1;
+    // Far beyond any real net (Inception-v3 has a few hundred layers): repeats multiplied out of hand.
+    if (spec.layers.size() >= 100000) fail_at(file, item, "the net expands to more than 100000 layers");
     spec.layers.push_back(std::move(l));
     return full;
   }
@@ -350,24 +354,50 @@ std::vector<int64_t> parse_input_shape(const YAML::Node& n, const std::string& f
 }
 
 YAML::Node load_yaml(const std::string& path);
+
+// The path with links and dots resolved, or as given when it cannot be (no exception).
+std::string canonical_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : p.string();
+}
 // The blocks of a file and of the files it includes (paths relative to the including file); a file's
-// own definitions win over included ones.
-YAML::Node gather_blocks(const YAML::Node& root, const std::string& file, int depth,
+// own definitions win over included ones. `chain` holds the including files ("file:line"), outermost
+// first, so a cycle is reported from the file the user named.
+YAML::Node gather_blocks(const YAML::Node& root, const std::string& file, std::vector<std::string>& chain,
                          std::map<std::string, std::string>& origin) {
-  if (depth > 8) fail_at(file, root["include"], "includes nested more than 8 deep (a cycle?)");
   YAML::Node blocks(YAML::NodeType::Map);
   if (const YAML::Node inc = root["include"]) {
     if (!inc.IsSequence()) fail_at(file, inc, "include must be a list of files");
     const std::string dir = file.find('/') == std::string::npos ? "" : file.substr(0, file.rfind('/') + 1);
     for (const YAML::Node& f : inc) {
+      if (!f.IsScalar()) fail_at(file, f, "include must be a list of file names");
       const std::string path = dir + f.as<std::string>();
-      const YAML::Node other = load_yaml(path);
+      chain.push_back(str(file, ":", f.Mark().line + 1));
+      const std::string canonical = canonical_path(path);
+      bool cycle = chain.size() > 16;  // deeper than any sane nesting
+      for (const std::string& c : chain)
+        cycle = cycle || canonical_path(c.substr(0, c.rfind(':'))) == canonical;
+      if (cycle) {
+        std::string trail;
+        for (const std::string& c : chain) trail += c + " includes ";
+        throw ConfigError(str(chain.front(), ": include cycle (or includes nested too deep): ", trail, path));
+      }
+      YAML::Node other;
+      try {
+        other = load_yaml(path);
+      } catch (const ConfigError& e) {
+        fail_at(file, f, str("include: ", e.what()));
+      }
+      if (!other.IsMap() && !other.IsNull()) fail_at(file, f, str("include: ", path, " is not a mapping with blocks"));
       for (const auto& kv : other) {
         const std::string k = kv.first.as<std::string>();
         if (k != "blocks" && k != "include" && k != "description")
-          fail_at(path, kv.first, str("an included file holds only blocks (and includes), not '", k, "'"));
+          fail_at(file, f, str("include: ", path, ":", kv.first.Mark().line + 1,
+                               ": an included file holds only blocks (and includes), not '", k, "'"));
       }
-      for (const auto& kv : gather_blocks(other, path, depth + 1, origin)) blocks[kv.first.as<std::string>()] = kv.second;
+      for (const auto& kv : gather_blocks(other, path, chain, origin)) blocks[kv.first.as<std::string>()] = kv.second;
+      chain.pop_back();
     }
   }
   if (const YAML::Node own = root["blocks"]) {
@@ -382,11 +412,13 @@ YAML::Node gather_blocks(const YAML::Node& root, const std::string& file, int de
 
 YAML::Node load_yaml(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw Error(str("cannot open '", path, "'"));
+  if (!in) throw ConfigError(str("cannot open '", path, "'"));
+  if (std::error_code ec; !std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(str("'", path, "' is not a file"));  // e.g. /dev/zero
   try {
     return YAML::Load(in);
   } catch (const YAML::ParserException& e) {
-    throw Error(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+    throw ConfigError(str(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
   }
 }
 
@@ -418,14 +450,15 @@ std::string add_flatten(NetSpec& spec, const std::string& previous) {
   return l.name;
 }
 
-NetSpec parse_net(const std::string& text, const std::string& file) {
+namespace {
+NetSpec parse_net_text(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    throw Error(str(file, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+    throw ConfigError(str(file, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
   }
-  if (!root || !root.IsMap()) throw Error(str(file, ": a net file is a mapping with name, input, features, ..."));
+  if (!root || !root.IsMap()) fail_at(file, root, "a net file is a mapping with name, input, features, ...");
   static const std::vector<std::string> valid = {"name", "input", "include", "blocks", "features",
                                                  "representation", "classifier", "description"};
   for (const auto& kv : root) {
@@ -438,7 +471,8 @@ NetSpec parse_net(const std::string& text, const std::string& file) {
   spec.name = root["name"] ? root["name"].as<std::string>() : file;
   spec.input_shape = root["input"] ? parse_input_shape(root["input"], file) : std::vector<int64_t>{3, 224, 224};
   std::map<std::string, std::string> origin;
-  const YAML::Node blocks = gather_blocks(root, file, 0, origin);
+  std::vector<std::string> chain;
+  const YAML::Node blocks = gather_blocks(root, file, chain, origin);
   if (!root["features"] || !root["features"].IsSequence() || root["features"].size() == 0)
     fail_at(file, root, "the net has no layers: it needs a non-empty 'features' list");
   std::string last = expand_items(spec, root["features"], blocks, NetPart::Features, kNetInput, file, "", &origin);
@@ -451,10 +485,22 @@ NetSpec parse_net(const std::string& text, const std::string& file) {
   }
   return spec;
 }
+}  // namespace
+
+NetSpec parse_net(const std::string& text, const std::string& file) {
+  try {
+    return parse_net_text(text, file);
+  } catch (const YAML::Exception& e) {  // a value of the wrong kind (a list where a name goes, ...)
+    if (e.mark.is_null()) throw ConfigError(str(file, ": ", e.msg));
+    throw ConfigError(str(file, ":", e.mark.line + 1, ": a value of the wrong type here (", e.msg, ")"));
+  }
+}
 
 NetSpec load_net(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw Error(str("cannot open net file '", path, "'"));
+  if (!in) throw ConfigError(str("cannot open net file '", path, "'"));
+  if (std::error_code ec; !std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(str("net file '", path, "' is not a file"));
   std::stringstream text;
   text << in.rdbuf();
   return parse_net(text.str(), path);

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "core/blas_setup.h"
+#include "core/config_error.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "tools/command.h"
@@ -90,6 +91,9 @@ int main(int argc, char** argv) {
     return it->run(args);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "mpncov %s: %s\n\n%s", name.c_str(), e.message.c_str(), it->usage.c_str());
+    return 2;
+  } catch (const mpncov::ConfigError& e) {
+    std::fprintf(stderr, "mpncov %s: error: %s\n", name.c_str(), e.what());
     return 2;
   } catch (const mpncov::Error& e) {
     std::fprintf(stderr, "mpncov %s: error: %s\n", name.c_str(), e.what());

@@ -82,15 +82,9 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
                     {"state", dump_json(s)}});
 }
 
-TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
-  load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
-  SafetensorsReader file(path);
-  const auto meta = file.metadata().find("state");
-  if (meta == file.metadata().end())
-    throw Error(str(path, " is a weights file, not a checkpoint (it has no training state); use it as model.weights"));
+TrainingState parse_training_state(const std::string& json, const std::string& path, SgdState* sgd) {
   TrainingState state;
-  SgdState o;
-  read_state(path, meta->second, [&](const Json& s) {
+  read_state(path, json, [&](const Json& s) {
     state.epoch = s.at("epoch").get<int64_t>();
     state.batch = s.at("batch").get<int64_t>();
     state.step = s.at("step").get<int64_t>();
@@ -101,9 +95,24 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
     state.partial_top1 = number(s.at("partial_top1"));
     state.partial_top5 = number(s.at("partial_top5"));
     state.partial_images = s.at("partial_images").get<int64_t>();
-    if (s.contains("group_lr")) o.group_lr = s.at("group_lr").get<std::map<std::string, double>>();
-    if (s.contains("optimizer_steps")) o.steps = s.at("optimizer_steps").get<int64_t>();
+    if (sgd && s.contains("group_lr")) sgd->group_lr = s.at("group_lr").get<std::map<std::string, double>>();
+    if (sgd && s.contains("optimizer_steps")) sgd->steps = s.at("optimizer_steps").get<int64_t>();
   });
+  // Counters index batches and random streams: a negative one is a damaged file, not a position.
+  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0)
+    throw Error(str(path, ": the checkpoint's training state is damaged: epoch, batch, step and partial_images must "
+                          "not be negative"));
+  return state;
+}
+
+TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
+  load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
+  SafetensorsReader file(path);
+  const auto meta = file.metadata().find("state");
+  if (meta == file.metadata().end())
+    throw Error(str(path, " is a weights file, not a checkpoint (it has no training state); use it as model.weights"));
+  SgdState o;
+  TrainingState state = parse_training_state(meta->second, path, sgd ? &o : nullptr);
   if (sgd) {
     const std::string prefix = kMomentumPrefix;
     for (const SafetensorsEntry& e : file.entries()) {

@@ -40,6 +40,9 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
                      const std::string& experiment);
 // Loads the net's tensors (strict), the optimiser's buffers when sgd is given, and the state.
 TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd);
+// The training state from the checkpoint metadata's JSON (errors name path); with sgd, also the
+// optimiser's group rates and step count (its momentum buffers are tensors, not metadata).
+TrainingState parse_training_state(const std::string& json, const std::string& path, SgdState* sgd = nullptr);
 
 // What a weights or checkpoint file is, for the commands that load one: "runs/x/best.safetensors
 // (checkpoint after epoch 3 of training, val top-1 66.67%)", or "... (weights file)".

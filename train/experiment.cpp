@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "core/config.h"
+#include "core/config_error.h"
 #include "core/context.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -22,13 +23,13 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw Error(str("--set expects key=value (e.g. solver.lr=0.01), got '", o, "'"));
+      throw ConfigError(str("--set expects key=value (e.g. solver.lr=0.01), got '", o, "'"));
     const std::string path = o.substr(0, eq);
     YAML::Node value;
     try {
       value = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
-      throw Error(str("--set ", path, ": the value is not valid YAML: ", e.msg));
+      throw ConfigError(str("--set ", path, ": the value is not valid YAML: ", e.msg));
     }
     // Walk the dotted path with fresh handles so each step descends, creating mappings as needed.
     std::vector<YAML::Node> chain = {root};
@@ -36,10 +37,10 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     while (true) {
       const size_t dot = path.find('.', start);
       const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      if (key.empty()) throw Error(str("--set: bad key '", path, "'"));
+      if (key.empty()) throw ConfigError(str("--set: bad key '", path, "'"));
       YAML::Node parent = chain.back();
       if (!parent.IsMap() && !parent.IsNull())
-        throw Error(str("--set ", path, ": '", key, "' is inside a value that is not a mapping"));
+        throw ConfigError(str("--set ", path, ": '", key, "' is inside a value that is not a mapping"));
       if (dot == std::string::npos) {
         parent.remove(key);  // a fresh key node: errors about it then name --set (Config::where)
         parent[key] = value;
@@ -60,6 +61,13 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
   d.train = c.require<std::string>("train");
   d.val = c.get<std::string>("val", "");
   d.preset = c.get<std::string>("preset", d.preset);
+  if (d.preset != "plain") {
+    try {
+      data::preset(d.preset, data::Stage::Train);
+    } catch (const Error& e) {
+      c.fail("preset", e.what());
+    }
+  }
   d.image_size = c.get<int64_t>("image_size", 0);
   c.check(d.preset != "plain" || d.image_size > 0 || (node["train_transform"] && node["val_transform"]),
           "image_size", "is required (and positive) with preset: plain");
@@ -125,29 +133,42 @@ RunConfig read_run(const YAML::Node& node, const std::string& file) {
 
 }  // namespace
 
-Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+namespace {
+Experiment read_experiment(const std::string& path, const std::vector<std::string>& overrides) {
   Experiment e;
   e.file = path;
   try {
     e.root = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
-    throw Error(str("cannot open experiment file '", path, "'"));
+    throw ConfigError(str("cannot open experiment file '", path, "'"));
   } catch (const YAML::ParserException& ex) {
-    throw Error(str(path, ":", ex.mark.line + 1, ": YAML syntax error: ", ex.msg));
+    throw ConfigError(str(path, ":", ex.mark.line + 1, ": YAML syntax error: ", ex.msg));
   }
-  if (!e.root.IsMap()) throw Error(str(path, ": an experiment is a mapping with model, data, solver and run"));
+  const int line = e.root.Mark().line + 1;  // where the top level starts (0: an empty file)
+  const std::string where = line > 0 ? str(path, ":", line) : path;
+  if (!e.root.IsMap()) throw ConfigError(str(where, ": an experiment is a mapping with model, data, solver and run"));
   apply_overrides(e.root, overrides);
   Config top(e.root, path, "experiment");
   for (const char* section : {"model", "data", "solver", "run", "description"}) top.ignore(section);
   top.finish();
-  if (!e.root["model"]) throw Error(str(path, ": the experiment needs a model section (model: {net: ...})"));
-  if (!e.root["data"]) throw Error(str(path, ": the experiment needs a data section (data: {train: ..., val: ...})"));
+  if (!e.root["model"]) throw ConfigError(str(where, ": the experiment needs a model section (model: {net: ...})"));
+  if (!e.root["data"]) throw ConfigError(str(where, ": the experiment needs a data section (data: {train: ..., val: ...})"));
   e.model = read_model_config(e.root["model"], path);
   e.data = read_data(e.root["data"], path);
   Config solver(e.root["solver"], path, "solver");
   e.solver = SolverConfig::from_config(solver);
   e.run = read_run(e.root["run"], path);
   return e;
+}
+}  // namespace
+
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  try {
+    return read_experiment(path, overrides);
+  } catch (const YAML::Exception& e) {  // a value of the wrong kind (a list where a name goes, ...)
+    if (e.mark.is_null()) throw ConfigError(str(path, ": ", e.msg));
+    throw ConfigError(str(path, ":", e.mark.line + 1, ": a value of the wrong type here (", e.msg, ")"));
+  }
 }
 
 namespace {
