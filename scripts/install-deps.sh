@@ -10,6 +10,7 @@ packages=(
   libdnnl-dev              # oneDNN: float32 convolution on the CPU (core/cpu/conv_onednn.cpp)
   libyaml-cpp-dev libstb-dev doctest-dev
   libjpeg62-turbo-dev libpng-dev libfftw3-dev
+  libopenmpi-dev openmpi-bin   # distributed training over MPI (optional: the build says when it is absent)
   python3-torch python3-torchvision python3-numpy python3-pil   # the oracle for tests and the peer for benchmarks
   mate-backgrounds   # real photographs for the data oracle tests and the loader benchmark (optional)
 )
