@@ -35,6 +35,9 @@
 #include "layers/layer.h"
 #include "nets/model.h"
 #include "nets/net.h"
+#include "optim/param_group.h"
+#include "optim/sgd.h"
+#include "train/step.h"
 
 using namespace mpncov;
 using Clock = std::chrono::steady_clock;
@@ -171,28 +174,21 @@ int run_rep(const Options& o) {
 
 class Trainer {
  public:
-  Trainer(const std::string& net_file, Device device, int batch, int size, double lr)
-      : net_(load(net_file)), device_(device), lr_(lr) {
+  Trainer(const std::string& net_file, Device device, int batch, int size, double lr) : net_(load(net_file)) {
     const int64_t channels = net_.spec().input_shape[0];
     net_.setup(Shape{batch, channels, size, size}, DType::F32, device, 1);
     net_.set_training(true);
     const Shape logits = net_.output_shape(net_.size() - 1);
     MPNCOV_CHECK(logits.ndim() == 2, net_file, ": the net's output must be logits (N, K), got ", logits.str());
     classes_ = logits[1];
-    Config c(YAML::Load("{}"), "gpu_bench", "loss");
-    loss_ = make_layer("softmax_cross_entropy", c);
-    SetupContext ctx;
-    ctx.device = device;
-    ctx.name = "loss";
-    const Shape loss_shape = loss_->setup({logits, Shape{batch}}, ctx)[0];
-    loss_value_ = Tensor::empty(loss_shape, DType::F32, device);
-    loss_grad_ = Tensor::full(loss_shape, 1.0, DType::F32, device);
-    logits_grad_ = Tensor::empty(logits, DType::F32, device);
-    for (const NetParameter& p : net_.parameters())
-      if (!p.parameter->frozen) {
-        params_.push_back(p.parameter);
-        momentum_.push_back(Tensor::zeros(p.parameter->value.shape(), DType::F32, device));
-      }
+    ParamGroup g;
+    g.name = "all";
+    for (const NetParameter& p : net_.parameters()) g.params.push_back({p.name, p.parameter});
+    g.base_lr = g.lr = lr;
+    g.momentum = 0.9;
+    g.weight_decay = 1e-4;
+    sgd_ = std::make_unique<SGD>(std::vector<ParamGroup>{g});
+    step_ = std::make_unique<TrainStep>(net_, *sgd_);
   }
 
   int64_t classes() const { return classes_; }
@@ -201,33 +197,18 @@ class Trainer {
   const std::string& name() const { return net_.spec().name; }
   static NetSpec load(const std::string& net) { return load_net_or_experiment(net); }
 
-  // One step on (x, labels), both already on the device; returns nothing (the loss stays on the device).
+  // The trainer's step on (x, labels), both already on the device.
   void step(const Tensor& x, const Tensor& labels) {
-    net_.set_step(steps_);
-    net_.zero_grad();
-    const Tensor& logits = net_.forward(x);
-    loss_->forward({logits, labels}, {loss_value_});
-    loss_->backward({logits, labels}, {loss_value_}, {loss_grad_}, {logits_grad_, Tensor()});
-    net_.backward(logits_grad_);
-    ops::SgdStep s;
-    s.lr = lr_;
-    s.momentum = 0.9;
-    s.weight_decay = 1e-4;
-    s.first = steps_ == 0;
-    for (size_t i = 0; i < params_.size(); ++i) ops::sgd_update(params_[i]->value, params_[i]->grad, momentum_[i], s);
-    ++steps_;
+    net_.set_step(steps_++);
+    step_->run(x, labels);
   }
-  double loss() const { return loss_value_.item(); }
+  double loss() const { return step_->loss(); }
 
  private:
   Net net_;
-  Device device_;
-  double lr_;
   int64_t classes_ = 0;
-  std::unique_ptr<Layer> loss_;
-  Tensor loss_value_, loss_grad_, logits_grad_;
-  std::vector<Parameter*> params_;
-  std::vector<Tensor> momentum_;
+  std::unique_ptr<SGD> sgd_;
+  std::unique_ptr<TrainStep> step_;
   uint64_t steps_ = 0;
 };
 

@@ -12,7 +12,7 @@ import yaml
 
 kind, keys, shape, reps, threads = sys.argv[1], yaml.safe_load(sys.argv[2]) or {}, sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
-try:  # Debian's OpenBLAS ignores torch.set_num_threads (see BENCH-NOTES.md)
+try:  # Debian's OpenBLAS ignores torch.set_num_threads (see docs/measuring.md)
     ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(threads)
 except OSError:
     pass

@@ -1,5 +1,5 @@
 """The torchvision peer of bench/loader_bench.cpp: the same work on the same ImageFolder, one line of
-results. Single-threaded modes pin PyTorch and OpenBLAS to one thread (see BENCH-NOTES.md).
+results. Single-threaded modes pin PyTorch and OpenBLAS to one thread (see docs/measuring.md).
 
 usage: loader_torchvision.py ROOT MODE [WORKERS] [SECONDS]
   MODE decode     PIL open + convert("RGB") of every file, one thread

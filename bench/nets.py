@@ -5,7 +5,7 @@ usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] 
 
 Each round runs every workload once on each side, interleaved (ours, PyTorch with oneDNN, PyTorch
 without oneDNN, next workload ...); the table shows medians over rounds and speed ratios ours / PyTorch
-(above 1: we are faster). Both sides get the same environment: OMP_WAIT_POLICY=PASSIVE (BENCH-NOTES:
+(above 1: we are faster). Both sides get the same environment: OMP_WAIT_POLICY=PASSIVE (docs/measuring.md:
 libgomp spinning against OpenBLAS's pthreads otherwise) and OPENBLAS_CORETYPE set to the kernels
 `mpncov` selects for itself on this CPU (core/blas_setup.cpp), so PyTorch's OpenBLAS calls are not left
 on the SSE3 fallback. PyTorch workers are long-lived processes (bench/nets_torch.py), one per thread

@@ -16,7 +16,7 @@ import zoo_nets  # noqa: E402
 
 threads, mkldnn = int(sys.argv[1]), sys.argv[2] == "1"
 torch.set_num_threads(threads)
-try:  # Debian's OpenBLAS ignores torch.set_num_threads (see BENCH-NOTES.md)
+try:  # Debian's OpenBLAS ignores torch.set_num_threads (see docs/measuring.md)
     ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(threads)
 except OSError:
     pass

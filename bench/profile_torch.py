@@ -25,7 +25,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    try:  # Debian's OpenBLAS ignores torch.set_num_threads (BENCH-NOTES.md)
+    try:  # Debian's OpenBLAS ignores torch.set_num_threads (docs/measuring.md)
         ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(a.threads)
     except OSError:
         pass

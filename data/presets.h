@@ -1,4 +1,4 @@
-// The seed's four data presets (SEED.md section 6, imagepreprocess.py), each with a train, val and
+// The seed's four data presets (docs/seed.md §6), each with a train, val and
 // evaluate (multi-crop) pipeline; all normalise with the ImageNet mean and std.
 //   imagenet  train RandomResizedCrop(224) + flip | val Resize(256) CenterCrop(224) | eval Resize(256) TenCrop(224)
 //   cub       train Resize(448) CenterCrop(448) + flip | val Resize(448) CenterCrop(448) | eval Resize(448) 2-crop(448)

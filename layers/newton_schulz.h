@@ -9,7 +9,7 @@
 // are computed as symmetric (half the work on the CPU), and V_k = Z_k Y_k, computed in the forward, is
 // kept for the backward.
 //
-// Backward. The seed's recurrences (SEED.md 2.3) before its final transpose are the exact adjoint of this
+// Backward. The seed's recurrences (docs/seed.md §2.3) before its final transpose are the exact adjoint of this
 // forward: with P = sqrt(t) G and, from the last step back,
 //   dY = 3P/2 - (P V + V P)/2,  dZ = -Y P Y/2,
 //   dY' = 3dY/2 - (dY V_i + V_i dY)/2 - Z_i dZ Z_i/2,  dZ' = 3dZ/2 - (dZ V_i + V_i dZ)/2 - Y_i dY Y_i/2,

@@ -30,10 +30,9 @@ std::string panel(double x0, double y0, double w, double h, const std::string& t
     for (double v : s.values)
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   if (!std::isfinite(lo)) lo = 0, hi = 1;
-  if (hi - lo < 1e-9) hi = lo + 1;
-  const double pad = 0.05 * (hi - lo);
-  lo -= pad;
-  hi += pad;
+  const Axis axis = nice_axis(lo, hi);
+  lo = axis.lo;
+  hi = axis.hi;
   const double left = x0 + 50, right = x0 + w - 10, top = y0 + 30, bottom = y0 + h - 35;
   auto px = [&](double epoch) { return epochs <= 1 ? (left + right) / 2 : left + (right - left) * (epoch - 1) / (epochs - 1); };
   auto py = [&](double v) { return bottom - (bottom - top) * (v - lo) / (hi - lo); };
@@ -41,9 +40,8 @@ std::string panel(double x0, double y0, double w, double h, const std::string& t
                         title, "</text>\n");
   out += str("<rect x=\"", left, "\" y=\"", top, "\" width=\"", right - left, "\" height=\"", bottom - top,
              "\" fill=\"none\" stroke=\"#888\"/>\n");
-  for (int i = 0; i <= 4; ++i) {
-    const double v = lo + (hi - lo) * i / 4;
-    out += str("<text x=\"", left - 4, "\" y=\"", py(v) + 4, "\" text-anchor=\"end\" font-size=\"10\">", fmt(v, "%.3g"),
+  for (const double v : axis.ticks()) {
+    out += str("<text x=\"", left - 4, "\" y=\"", py(v) + 4, "\" text-anchor=\"end\" font-size=\"10\">", fmt(v, "%g"),
                "</text>\n<line x1=\"", left, "\" x2=\"", right, "\" y1=\"", py(v), "\" y2=\"", py(v),
                "\" stroke=\"#eee\"/>\n");
   }
@@ -70,6 +68,38 @@ std::string panel(double x0, double y0, double w, double h, const std::string& t
 }
 
 }  // namespace
+
+Axis nice_axis(double lo, double hi, int max_ticks) {
+  MPNCOV_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi && max_ticks >= 1, "nice_axis: bad range");
+  const bool non_negative = lo >= 0;
+  if (hi - lo <= 1e-12 * std::max(1.0, std::abs(hi))) {  // a single value: a window of 10% around it
+    const double half = lo != 0 ? 0.1 * std::abs(lo) : 1.0;
+    lo -= half;
+    hi += half;
+  }
+  const double raw = (hi - lo) / max_ticks;
+  double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  Axis a;
+  for (int k = 0;; ++k) {  // 1, 2, 5, 10, 20, 50, ... x magnitude until it fits
+    a.step = (k % 3 == 0 ? 1.0 : k % 3 == 1 ? 2.0 : 5.0) * magnitude;
+    if (k % 3 == 2) magnitude *= 10;
+    a.lo = std::floor(lo / a.step) * a.step;
+    a.hi = std::ceil(hi / a.step) * a.step;
+    if (non_negative) a.lo = std::max(0.0, a.lo);
+    if ((a.hi - a.lo) / a.step <= max_ticks + 1e-9) break;
+  }
+  return a;
+}
+
+std::vector<double> Axis::ticks() const {
+  std::vector<double> t;
+  const int64_t n = static_cast<int64_t>(std::llround((hi - lo) / step));
+  for (int64_t i = 0; i <= n; ++i) {
+    const double v = lo + static_cast<double>(i) * step;
+    t.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);  // no "-0" or 1e-17 at zero
+  }
+  return t;
+}
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
   std::string out = "epoch,train_loss,train_top1,train_top5,val_loss,val_top1,val_top5,lr,seconds,images_per_second\n";

@@ -10,6 +10,14 @@
 namespace mpncov {
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
+// A value axis as a plotting library draws it: ticks at multiples of a 1-2-5 step (1, 2, 5, 10, 20, ...)
+// that cover [lo, hi] in at most max_ticks intervals, and no tick below zero when no value is negative.
+struct Axis {
+  double lo = 0, hi = 1, step = 1;
+  std::vector<double> ticks() const;
+};
+Axis nice_axis(double lo, double hi, int max_ticks = 5);
+
 std::string curves_svg(const std::vector<EpochMetrics>& history, const std::string& title);
 
 }  // namespace mpncov

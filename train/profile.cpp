@@ -7,6 +7,7 @@
 #include "core/ops.h"
 #include "optim/param_group.h"
 #include "optim/sgd.h"
+#include "train/step.h"
 
 namespace mpncov {
 namespace {
@@ -14,11 +15,6 @@ namespace {
 double now(Device device) {
   synchronize(device);
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::unique_ptr<Layer> make_loss() {
-  Config c(YAML::Node(), "(time)", "loss");
-  return make_layer("softmax_cross_entropy", c);
 }
 
 }  // namespace
@@ -42,31 +38,14 @@ StepProfile profile_training(Net& net, int64_t iterations, int64_t warmup) {
   g.momentum = 0.9;
   g.weight_decay = 1e-4;
   SGD sgd({g});
-  std::unique_ptr<Layer> loss = make_loss();
-  SetupContext ctx;
-  ctx.device = device;
-  ctx.dtype = net.dtype();
-  ctx.name = "loss";
-  const Shape logits_shape = net.output_shape(net.size() - 1);
-  loss->setup({logits_shape, labels.shape()}, ctx);
-  Tensor value = Tensor::empty(Shape(std::vector<int64_t>{}), net.dtype(), device);
-  Tensor one = Tensor::full(Shape(std::vector<int64_t>{}), 1.0, net.dtype(), device);
-  Tensor dlogits = Tensor::empty(logits_shape, net.dtype(), device);
   net.set_training(true);
+  StepOptions options;  // the trainer's step, its non-finite check included
+  TrainStep untimed(net, sgd, options);
+  options.time_parts = true;
+  TrainStep timed(net, sgd, options);
   StepProfile p;
   p.batch = n;
-  auto step = [&](bool timed) {
-    sgd.zero_grad();
-    const Tensor& logits = net.forward(x);
-    const double t0 = timed ? now(device) : 0;
-    loss->forward({logits, labels}, {value});
-    loss->backward({logits, labels}, {value}, {one}, {dlogits, Tensor()});
-    if (timed) p.loss += now(device) - t0;
-    net.backward(dlogits);
-    const double t1 = timed ? now(device) : 0;
-    sgd.step();
-    if (timed) p.update += now(device) - t1;
-  };
+  auto step = [&](bool with_parts) { (with_parts ? timed : untimed).run(x, labels); };
   for (int64_t i = 0; i < warmup; ++i) step(false);
   // Whole steps without per-layer synchronisation.
   const double start = now(device);
@@ -80,8 +59,8 @@ StepProfile profile_training(Net& net, int64_t iterations, int64_t warmup) {
   const double k = 1.0 / static_cast<double>(iterations);
   for (double s : net.forward_seconds()) p.forward.push_back(s * k);
   for (double s : net.backward_seconds()) p.backward.push_back(s * k);
-  p.loss *= k;
-  p.update *= k;
+  p.loss = timed.loss_seconds() * k;
+  p.update = timed.update_seconds() * k;
   return p;
 }
 

@@ -20,6 +20,7 @@
 #include "optim/sgd.h"
 #include "train/checkpoint.h"
 #include "train/curves.h"
+#include "train/step.h"
 
 namespace mpncov {
 namespace {
@@ -87,19 +88,6 @@ class Log {
   bool quiet_, tty_, pending_ = false;
 };
 
-// Sum of a tensor's elements (non-finite when any element is).
-bool finite(const Tensor& t) {
-  if (t.numel() == 0) return true;
-  return std::isfinite(ops::reduce(ops::Reduce::Sum, t.reshape({-1}), {0}).item());
-}
-
-// Names the first layer whose output (forward) is not finite.
-std::string first_bad_output(const Net& net) {
-  for (int i = 0; i < net.size(); ++i)
-    if (!net.runs_in_place(i) && !finite(net.output(net.layer_spec(i).name))) return net.layer_spec(i).name;
-  return "(none: only the loss)";
-}
-
 struct Meter {
   double loss = 0, top1 = 0, top5 = 0;
   int64_t images = 0;
@@ -114,12 +102,21 @@ struct Meter {
   double acc5() const { return images ? 100.0 * top5 / static_cast<double>(images) : NAN; }
 };
 
-std::unique_ptr<Layer> make_loss(double smoothing) {
-  YAML::Node node(YAML::NodeType::Map);
-  node["label_smoothing"] = smoothing;
-  Config c(node, "(experiment)", "loss");
-  return make_layer("softmax_cross_entropy", c);
-}
+// SIGINT/SIGTERM set g_signal while a run is in progress; the previous handlers come back after it.
+class SignalGuard {
+ public:
+  SignalGuard() : int_(std::signal(SIGINT, on_signal)), term_(std::signal(SIGTERM, on_signal)) { g_signal.store(0); }
+  ~SignalGuard() {
+    std::signal(SIGINT, int_);
+    std::signal(SIGTERM, term_);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  void (*int_)(int);
+  void (*term_)(int);
+};
 
 // Images of a batch on the device, reshaped for the net: (B * crops, 3, H, W). The copy from the loader's
 // pinned buffer is queued without waiting; the caller keeps the batch alive until the step reads its loss
@@ -203,267 +200,300 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
   return {meter.mean_loss(), meter.acc1(), meter.acc5(), meter.images};
 }
 
-int train(const Experiment& e, const TrainOptions& options) {
-  if (e.run.threads > 0) set_num_threads(e.run.threads);
-  const Device device = resolve_device(e.run.device);
-  const fs::path out = e.run.out;
-  fs::create_directories(out);
-  Log log(out / "log.txt", options.quiet);
-  log.line(str("mpncov train ", e.file, " -> ", out.string(), " on ", device.str(), " (", backends_summary(), ")"));
+namespace {
 
-  // ---- data ----
-  auto warn = [&](const std::string& m) { log.line("warning: " + m); };
-  auto train_set = std::make_shared<const data::ImageFolder>(e.data.train, warn);
-  std::shared_ptr<const data::ImageFolder> val_set;
-  if (!e.data.val.empty()) {
-    val_set = std::make_shared<const data::ImageFolder>(e.data.val, warn);
-    if (val_set->classes() != train_set->classes())
-      throw Error(str(e.file, ": data.val has other class folders than data.train (", val_set->classes().size(), " vs ",
-                      train_set->classes().size(), ")"));
-  }
-  const int64_t classes = static_cast<int64_t>(train_set->classes().size());
-  if (e.model.classes > 0 && e.model.classes != classes)
-    throw Error(str(e.file, ": model.classes is ", e.model.classes, " but ", e.data.train, " has ", classes, " class folders"));
-  data::LoaderOptions lo;
-  lo.batch_size = e.data.batch;
-  lo.workers = e.data.workers;
-  lo.seed = e.run.seed;
-  lo.drop_last = e.data.drop_last;
-  lo.strict = e.data.strict;
-  lo.log = [&](const std::string& m) { log.line(m); };
-  data::Loader train_loader(train_set, make_pipeline(e.data, true, 1), lo);
-  std::unique_ptr<data::Loader> val_loader;
-  if (val_set) {
-    data::LoaderOptions vo = lo;
-    vo.shuffle = false;
-    vo.drop_last = false;
-    vo.batch_size = e.data.val_batch ? e.data.val_batch : e.data.batch;
-    val_loader = std::make_unique<data::Loader>(val_set, make_pipeline(e.data, false, 1), vo);
+// Everything one run holds. The constructor is the setup (data, model, weights, optimiser, resumed
+// state, the run folder's files); run() is the loop: an epoch of steps, validation, the end-of-epoch
+// bookkeeping.
+class Training {
+ public:
+  Training(const Experiment& e, const TrainOptions& options)
+      : e_(e), options_(options), device_(resolve_device(e.run.device)), out_(e.run.out),
+        log_((fs::create_directories(out_), out_ / "log.txt"), options.quiet) {
+    if (e.run.threads > 0) set_num_threads(e.run.threads);
+    log_.line(str("mpncov train ", e.file, " -> ", out_.string(), " on ", device_.str(), " (", backends_summary(), ")"));
+    setup_data();
+    setup_model();
+    setup_state();
+    write_run_files();
   }
 
-  // ---- model ----
-  ModelConfig mc = e.model;
-  mc.classes = classes;
-  Net net(compose_model(mc));
-  const Shape batch_shape = train_loader.batch_shape();
-  net.setup(batch_shape, DType::F32, device, e.run.seed);
-  net.freeze(mc.freeze);
-  const bool resuming = options.resume || !e.run.resume.empty();
-  if (!mc.weights.empty() && !resuming) {
+  int run() {
+    SignalGuard signals;
+    for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
+      if (const int code = train_epoch()) return code;
+      end_epoch(validate());
+    }
+    finish();
+    return 0;
+  }
+
+ private:
+  void setup_data() {
+    auto warn = [&](const std::string& m) { log_.line("warning: " + m); };
+    train_set_ = std::make_shared<const data::ImageFolder>(e_.data.train, warn);
+    if (!e_.data.val.empty()) {
+      val_set_ = std::make_shared<const data::ImageFolder>(e_.data.val, warn);
+      if (val_set_->classes() != train_set_->classes())
+        throw Error(str(e_.file, ": data.val has other class folders than data.train (", val_set_->classes().size(),
+                        " vs ", train_set_->classes().size(), ")"));
+    }
+    classes_ = static_cast<int64_t>(train_set_->classes().size());
+    if (e_.model.classes > 0 && e_.model.classes != classes_)
+      throw Error(str(e_.file, ": model.classes is ", e_.model.classes, " but ", e_.data.train, " has ", classes_,
+                      " class folders"));
+    loader_options_.batch_size = e_.data.batch;
+    loader_options_.workers = e_.data.workers;
+    loader_options_.seed = e_.run.seed;
+    loader_options_.drop_last = e_.data.drop_last;
+    loader_options_.strict = e_.data.strict;
+    loader_options_.log = [&](const std::string& m) { log_.line(m); };
+    train_loader_ = std::make_unique<data::Loader>(train_set_, make_pipeline(e_.data, true, 1), loader_options_);
+    if (val_set_) {
+      data::LoaderOptions vo = loader_options_;
+      vo.shuffle = false;
+      vo.drop_last = false;
+      vo.batch_size = e_.data.val_batch ? e_.data.val_batch : e_.data.batch;
+      val_loader_ = std::make_unique<data::Loader>(val_set_, make_pipeline(e_.data, false, 1), vo);
+    }
+  }
+
+  void setup_model() {
+    ModelConfig mc = e_.model;
+    mc.classes = classes_;
+    net_ = std::make_unique<Net>(compose_model(mc));
+    net_->setup(train_loader_->batch_shape(), DType::F32, device_, e_.run.seed);
+    net_->freeze(mc.freeze);
+    if (!mc.weights.empty() && !resuming()) load_pretrained(mc.weights);
+    std::vector<NamedParameter> parts[3];
+    for (const NetParameter& p : net_->parameters()) parts[static_cast<int>(p.part)].push_back({p.name, p.parameter});
+    const GroupSettings gs = e_.solver.group_settings(!mc.weights.empty(), net_->spec().name);
+    sgd_ = std::make_unique<SGD>(seed_groups(parts[0], parts[1], parts[2], gs));
+    StepOptions so;
+    so.label_smoothing = e_.solver.label_smoothing;
+    step_ = std::make_unique<TrainStep>(*net_, *sgd_, so);
+  }
+
+  // Pretrained weights: every tensor of the features must be there with its shape; the classifier may
+  // differ (a new class count starts afresh).
+  void load_pretrained(const std::string& path) {
     WeightsLoadOptions wo;
     wo.strict = false;
-    const WeightsLoadReport r = load_weights(net, mc.weights, wo);
+    const WeightsLoadReport r = load_weights(*net_, path, wo);
+    const auto in_features = [&](const std::string& tensor) {
+      return net_->layer_spec(net_->index_of(tensor.substr(0, tensor.rfind('.')))).part != NetPart::Classifier;
+    };
     std::vector<std::string> bad;
-    for (const std::string& name : r.missing) {
-      const int layer = net.index_of(name.substr(0, name.rfind('.')));
-      if (net.layer_spec(layer).part != NetPart::Classifier) bad.push_back(name + " (missing)");
-    }
-    for (const std::string& m : r.mismatched) {
-      const std::string name = m.substr(0, m.find(':'));
-      if (net.layer_spec(net.index_of(name.substr(0, name.rfind('.')))).part != NetPart::Classifier) bad.push_back(m);
-    }
+    for (const std::string& name : r.missing)
+      if (in_features(name)) bad.push_back(name + " (missing)");
+    for (const std::string& m : r.mismatched)
+      if (in_features(m.substr(0, m.find(':')))) bad.push_back(m);
     if (!bad.empty()) {
       std::string list;
       for (const std::string& b : bad) list += "\n  " + b;
-      throw Error(str(mc.weights, ": the pretrained weights do not fit the features of the model:", list));
+      throw Error(str(path, ": the pretrained weights do not fit the features of the model:", list));
     }
-    log.line(str("weights: ", mc.weights, ": ", r.summary()));
+    log_.line(str("weights: ", path, ": ", r.summary()));
   }
 
-  // ---- optimiser ----
-  std::vector<NamedParameter> parts[3];
-  for (const NetParameter& p : net.parameters())
-    parts[static_cast<int>(p.part)].push_back({p.name, p.parameter});
-  const GroupSettings gs = e.solver.group_settings(!mc.weights.empty(), net.spec().name);
-  SGD sgd(seed_groups(parts[0], parts[1], parts[2], gs));
+  bool resuming() const { return options_.resume || !e_.run.resume.empty(); }
 
-  // ---- state ----
-  TrainingState state;
-  state.classes = train_set->classes();
-  if (resuming) {
-    const std::string path = !options.resume_path.empty() ? options.resume_path
-                             : options.resume          ? (out / "last.safetensors").string()
-                                                       : e.run.resume;
-    const TrainingState saved = load_checkpoint(path, net, &sgd);
-    if (saved.classes != state.classes)
-      throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ", e.data.train,
-                      " (", state.classes.size(), ")"));
-    state = saved;
-    log.line(str("resumed from ", path, " at epoch ", state.epoch + 1, state.batch ? str(", batch ", state.batch + 1) : ""));
+  void setup_state() {
+    state_.classes = train_set_->classes();
+    if (!resuming()) return;
+    const std::string path = !options_.resume_path.empty() ? options_.resume_path
+                             : options_.resume            ? (out_ / "last.safetensors").string()
+                                                          : e_.run.resume;
+    const TrainingState saved = load_checkpoint(path, *net_, sgd_.get());
+    if (saved.classes != state_.classes)
+      throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ",
+                      e_.data.train, " (", state_.classes.size(), ")"));
+    state_ = saved;
+    log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
+                  state_.batch ? str(", batch ", state_.batch + 1) : ""));
   }
 
-  write_text(out / "config.yaml", resolved_config(e));
-  std::string class_list;
-  for (const std::string& c : state.classes) class_list += c + "\n";
-  write_text(out / "classes.txt", class_list);
-  write_text(out / "net.dot", topology_dot(net));
+  void write_run_files() {
+    write_text(out_ / "config.yaml", resolved_config(e_));
+    std::string class_list;
+    for (const std::string& c : state_.classes) class_list += c + "\n";
+    write_text(out_ / "classes.txt", class_list);
+    write_text(out_ / "net.dot", topology_dot(*net_));
+    iteration_log_.open(out_ / "iterations.csv", std::ios::app);
+    if (fs::file_size(out_ / "iterations.csv") == 0) iteration_log_ << "epoch,iteration,loss,top1,top5,lr\n";
 
-  log.line(str("model: ", net.spec().name, ", ", net.parameter_count(), " parameters, ", classes, " classes, input ",
-               batch_shape.str(), ", freeze ", mc.freeze));
-  log.line(str("data: ", train_set->size(), " training images", val_set ? str(", ", val_set->size(), " validation images") : "",
-               "; train ", train_loader.pipeline().describe(), "; ", e.data.workers, " workers"));
-  log.line(str("solver: SGD momentum ", e.solver.momentum, e.solver.nesterov ? " (Nesterov)" : "", ", ", e.solver.epochs,
-               " epochs, schedule ", e.solver.schedule.describe()));
-  for (const ParamGroup& g : sgd.groups()) {
-    int64_t count = 0, trainable = 0;
-    for (const NamedParameter& p : g.params) {
-      count += p.param->value.numel();
-      if (!p.param->frozen) trainable += p.param->value.numel();
+    std::string table = topology_table(*net_);
+    if (!table.empty() && table.back() == '\n') table.pop_back();
+    log_.line(table);
+    log_.line(str("model: ", net_->spec().name, ", ", net_->parameter_count(), " parameters, ", classes_,
+                  " classes, input ", net_->input_shape().str(), ", freeze ", e_.model.freeze));
+    log_.line(str("data: ", train_set_->size(), " training images",
+                  val_set_ ? str(", ", val_set_->size(), " validation images") : "", "; train ",
+                  train_loader_->pipeline().describe(), "; ", e_.data.workers, " workers"));
+    log_.line(str("solver: SGD momentum ", e_.solver.momentum, e_.solver.nesterov ? " (Nesterov)" : "", ", ",
+                  e_.solver.epochs, " epochs, schedule ", e_.solver.schedule.describe()));
+    for (const ParamGroup& g : sgd_->groups()) {
+      int64_t count = 0, trainable = 0;
+      for (const NamedParameter& p : g.params) {
+        count += p.param->value.numel();
+        if (!p.param->frozen) trainable += p.param->value.numel();
+      }
+      log_.line(str("  group ", g.name, ": ", g.params.size(), " tensors, ", count, " parameters (", trainable,
+                    " trainable), lr ", g.base_lr, ", weight decay ", g.weight_decay));
     }
-    log.line(str("  group ", g.name, ": ", g.params.size(), " tensors, ", count, " parameters (", trainable,
-                 " trainable), lr ", g.base_lr, ", weight decay ", g.weight_decay));
   }
 
-  std::unique_ptr<Layer> loss = make_loss(e.solver.label_smoothing);
-  g_signal.store(0);
-  auto previous_int = std::signal(SIGINT, on_signal);
-  auto previous_term = std::signal(SIGTERM, on_signal);
-  struct Restore {
-    decltype(previous_int) a, b;
-    ~Restore() {
-      std::signal(SIGINT, a);
-      std::signal(SIGTERM, b);
-    }
-  } restore{previous_int, previous_term};
+  void save(const std::string& file) { save_checkpoint((out_ / file).string(), *net_, sgd_.get(), state_, e_.file); }
 
-  const int64_t iterations = train_loader.batches_per_epoch();
-  std::ofstream iteration_log(out / "iterations.csv", std::ios::app);
-  if (fs::file_size(out / "iterations.csv") == 0) iteration_log << "epoch,iteration,loss,top1,top5,lr\n";
-  Tensor loss_value = Tensor::empty(Shape(std::vector<int64_t>{}), DType::F32, device);
-  Tensor one = Tensor::full(Shape(std::vector<int64_t>{}), 1.0, DType::F32, device);
-  Tensor dlogits;
-  const auto save = [&](const fs::path& path) { save_checkpoint(path.string(), net, &sgd, state, e.file); };
-
-  for (; state.epoch < e.solver.epochs; ++state.epoch) {
-    const int64_t epoch = state.epoch;
-    net.set_training(true);
-    sgd.apply(e.solver.schedule, {epoch, state.batch, iterations});
-    train_loader.start_epoch(epoch, state.batch);
-    Meter meter;
-    meter.loss = state.partial_loss;
-    meter.top1 = state.partial_top1;
-    meter.top5 = state.partial_top5;
-    meter.images = state.partial_images;
-    const auto started = Clock::now();
-    const int64_t first_batch = state.batch;
-    const double wait_before = train_loader.stats().wait_seconds;
-    int64_t images_this_run = 0;
-    while (std::optional<data::Batch> batch = train_loader.next()) {
+  // One epoch of training steps (from state_.batch when resuming mid-epoch). Returns 0, or the exit
+  // status of an interruption after its checkpoint is saved.
+  int train_epoch() {
+    const int64_t epoch = state_.epoch;
+    const int64_t iterations = train_loader_->batches_per_epoch();
+    net_->set_training(true);
+    sgd_->apply(e_.solver.schedule, {epoch, state_.batch, iterations});
+    train_loader_->start_epoch(epoch, state_.batch);
+    meter_ = Meter{state_.partial_loss, state_.partial_top1, state_.partial_top5, state_.partial_images};
+    epoch_started_ = Clock::now();
+    images_this_run_ = 0;
+    const int64_t first_batch = state_.batch;
+    const double wait_before = train_loader_->stats().wait_seconds;
+    while (std::optional<data::Batch> batch = train_loader_->next()) {
       const int64_t it = batch->index;
-      if (e.solver.schedule.per_iteration()) sgd.apply(e.solver.schedule, {epoch, it, iterations});
-      const Tensor x = images_on(*batch, device);
-      const Tensor labels = batch->labels.to_async(device);
-      ensure_setup(net, x.shape(), device, e.run.seed);
-      net.set_step(static_cast<uint64_t>(state.step));
-      const Tensor& logits = net.forward(x);
-      SetupContext ctx;
-      ctx.device = device;
-      ctx.name = "loss";
-      loss->setup({logits.shape(), labels.shape()}, ctx);
-      loss->forward({logits, labels}, {loss_value});
-      const double value = loss_value.item();
-      if (!std::isfinite(value)) {
-        save(out / "failed.safetensors");
-        throw Error(str("epoch ", epoch + 1, " iteration ", it + 1, ": the loss is ", value,
-                        "; the first layer with a non-finite output is ", first_bad_output(net),
-                        ". The last good checkpoint is ", (out / "last.safetensors").string(),
-                        " (this state is in failed.safetensors); try a lower solver.lr"));
+      if (e_.solver.schedule.per_iteration()) sgd_->apply(e_.solver.schedule, {epoch, it, iterations});
+      const Tensor x = images_on(*batch, device_);
+      const Tensor labels = batch->labels.to_async(device_);
+      net_->set_step(static_cast<uint64_t>(state_.step));
+      try {
+        step_->run(x, labels);
+      } catch (const NonFiniteError& bad) {
+        save("failed.safetensors");
+        throw Error(str("epoch ", epoch + 1, " iteration ", it + 1, ": ", bad.what(), ". The last good checkpoint is ",
+                        (out_ / "last.safetensors").string(), " (this state is in failed.safetensors); try a lower solver.lr"));
       }
-      if (!dlogits.defined() || dlogits.shape() != logits.shape()) dlogits = Tensor::empty(logits.shape(), DType::F32, device);
-      sgd.zero_grad();
-      loss->backward({logits, labels}, {loss_value}, {one}, {dlogits, Tensor()});
-      net.backward(dlogits);
-      for (int i = net.size() - 1; i >= 0; --i)
-        for (const Parameter& p : net.layer(i).parameters())
-          if (!p.frozen && !finite(p.grad))
-            throw Error(str("epoch ", epoch + 1, " iteration ", it + 1, ": the gradient of ", net.layer_spec(i).name, ".",
-                            p.name, " is not finite (the first such layer going backward); the last good checkpoint is ",
-                            (out / "last.safetensors").string(), "; try a lower solver.lr"));
-      sgd.step();
-      ++state.step;
-      const std::vector<int64_t> correct = topk_correct(logits, labels, {1, 5});
+      ++state_.step;
+      const double value = step_->loss();
+      const std::vector<int64_t> correct = topk_correct(step_->logits(), labels, {1, 5});
       const int64_t n = batch->size();
-      meter.add(value, n, correct[0], correct[1]);
-      images_this_run += n;
-      state.batch = it + 1;
-      state.partial_loss = meter.loss;
-      state.partial_top1 = meter.top1;
-      state.partial_top5 = meter.top5;
-      state.partial_images = meter.images;
+      meter_.add(value, n, correct[0], correct[1]);
+      images_this_run_ += n;
+      state_.batch = it + 1;
+      state_.partial_loss = meter_.loss;
+      state_.partial_top1 = meter_.top1;
+      state_.partial_top5 = meter_.top5;
+      state_.partial_images = meter_.images;
 
-      const double elapsed = seconds_since(started);
-      const double rate = static_cast<double>(images_this_run) / std::max(elapsed, 1e-9);
-      const double wait = train_loader.stats().wait_seconds - wait_before;
-      const bool keep = (it + 1) % e.run.print_every == 0 || it + 1 == iterations;
+      const double elapsed = seconds_since(epoch_started_);
+      const double rate = static_cast<double>(images_this_run_) / std::max(elapsed, 1e-9);
+      const double wait = train_loader_->stats().wait_seconds - wait_before;
+      const bool keep = (it + 1) % e_.run.print_every == 0 || it + 1 == iterations;
       const double eta = elapsed / static_cast<double>(it + 1 - first_batch) * static_cast<double>(iterations - it - 1);
-      log.progress(str("epoch ", epoch + 1, "/", e.solver.epochs, " [", it + 1, "/", iterations, "] loss ",
-                       fmt_fixed(meter.mean_loss(), 4), " top1 ", fmt_fixed(meter.acc1(), 2), " top5 ", fmt_fixed(meter.acc5(), 2),
-                       " lr ", sgd.groups()[0].lr, " | ", fmt_fixed(rate, 1), " img/s, data wait ",
-                       fmt_fixed(100 * wait / std::max(elapsed, 1e-9), 0), "%, ETA ", duration(eta)),
-                   keep);
-      if (keep) iteration_log << epoch + 1 << "," << it + 1 << "," << value << "," << 100.0 * correct[0] / n << ","
-                              << 100.0 * correct[1] / n << "," << sgd.groups()[0].lr << "\n" << std::flush;
-      if (g_signal.load() != 0 || (options.stop_after_steps >= 0 && state.step >= options.stop_after_steps)) {
-        train_loader.stop();
-        save(out / "last.safetensors");
-        const int sig = g_signal.load() != 0 ? g_signal.load() : SIGINT;
-        log.line(str("interrupted (", sig == SIGINT ? "SIGINT" : "SIGTERM", ") at epoch ", epoch + 1, " iteration ", it + 1,
-                     ": checkpoint saved to ", (out / "last.safetensors").string(), "; continue with --resume"));
-        return 128 + sig;
-      }
+      log_.progress(str("epoch ", epoch + 1, "/", e_.solver.epochs, " [", it + 1, "/", iterations, "] loss ",
+                        fmt_fixed(meter_.mean_loss(), 4), " top1 ", fmt_fixed(meter_.acc1(), 2), " top5 ",
+                        fmt_fixed(meter_.acc5(), 2), " lr ", sgd_->groups()[0].lr, " | ", fmt_fixed(rate, 1),
+                        " img/s, data wait ", fmt_fixed(100 * wait / std::max(elapsed, 1e-9), 0), "%, ETA ", duration(eta)),
+                    keep);
+      if (keep)
+        iteration_log_ << epoch + 1 << "," << it + 1 << "," << value << "," << 100.0 * correct[0] / n << ","
+                       << 100.0 * correct[1] / n << "," << sgd_->groups()[0].lr << "\n" << std::flush;
+      if (g_signal.load() != 0 || (options_.stop_after_steps >= 0 && state_.step >= options_.stop_after_steps))
+        return interrupt(epoch, it);
     }
-    const double seconds = seconds_since(started);
+    return 0;
+  }
+
+  int interrupt(int64_t epoch, int64_t it) {
+    train_loader_->stop();
+    save("last.safetensors");
+    const int sig = g_signal.load() != 0 ? g_signal.load() : SIGINT;
+    log_.line(str("interrupted (", sig == SIGINT ? "SIGINT" : "SIGTERM", ") at epoch ", epoch + 1, " iteration ", it + 1,
+                  ": checkpoint saved to ", (out_ / "last.safetensors").string(), "; continue with --resume"));
+    return 128 + sig;
+  }
+
+  // The epoch's metrics, validated when there is a validation folder.
+  EpochMetrics validate() {
+    const double seconds = seconds_since(epoch_started_);
     EpochMetrics m;
-    m.epoch = epoch + 1;
-    m.train_loss = meter.mean_loss();
-    m.train_top1 = meter.acc1();
-    m.train_top5 = meter.acc5();
-    m.lr = sgd.groups()[0].lr;
+    m.epoch = state_.epoch + 1;
+    m.train_loss = meter_.mean_loss();
+    m.train_top1 = meter_.acc1();
+    m.train_top5 = meter_.acc5();
+    m.lr = sgd_->groups()[0].lr;
     m.seconds = seconds;
-    m.images_per_second = static_cast<double>(images_this_run) / std::max(seconds, 1e-9);
+    m.images_per_second = static_cast<double>(images_this_run_) / std::max(seconds, 1e-9);
     m.val_loss = m.val_top1 = m.val_top5 = NAN;
-    if (val_loader) {
-      const EvalResult r = evaluate(net, *val_loader, device, 0, [&](int64_t done, int64_t total) {
-        log.progress(str("validating [", done, "/", total, "]"), false);
+    if (val_loader_) {
+      const EvalResult r = evaluate(*net_, *val_loader_, device_, 0, [&](int64_t done, int64_t total) {
+        log_.progress(str("validating [", done, "/", total, "]"), false);
       });
       m.val_loss = r.loss;
       m.val_top1 = r.top1;
       m.val_top5 = r.top5;
     }
-    log.line(str("epoch ", epoch + 1, "/", e.solver.epochs, ": train loss ", fmt_fixed(m.train_loss, 4), " top1 ",
-                 fmt_fixed(m.train_top1, 2), " top5 ", fmt_fixed(m.train_top5, 2),
-                 val_loader ? str(" | val loss ", fmt_fixed(m.val_loss, 4), " top1 ", fmt_fixed(m.val_top1, 2), " top5 ",
-                                  fmt_fixed(m.val_top5, 2))
-                            : "",
-                 " | ", duration(seconds), ", ", fmt_fixed(m.images_per_second, 1), " img/s"));
-    state.history.push_back(m);
-    state.batch = 0;
-    state.partial_loss = state.partial_top1 = state.partial_top5 = 0;
-    state.partial_images = 0;
-    const double score = val_loader ? m.val_top1 : m.train_top1;
-    const bool best = score > state.best_top1;
-    if (best) state.best_top1 = score;
-    ++state.epoch;  // the checkpoint records the epoch to run next
-    save(out / "last.safetensors");
-    if (best) save(out / "best.safetensors");
-    if (e.run.keep_every_epoch) save(out / str("epoch-", epoch + 1, ".safetensors"));
-    --state.epoch;
-    write_text(out / "metrics.csv", metrics_csv(state.history));
-    write_text(out / "curves.svg", curves_svg(state.history, str(net.spec().name, ": ", e.file)));
+    return m;
   }
 
-  if (e.data.eval_crops > 1 && val_set) {
-    load_checkpoint((out / "best.safetensors").string(), net, nullptr);
-    data::LoaderOptions vo = lo;
-    vo.shuffle = false;
-    vo.batch_size = std::max<int64_t>(1, (e.data.val_batch ? e.data.val_batch : e.data.batch) / e.data.eval_crops);
-    data::Loader crops_loader(val_set, make_pipeline(e.data, false, e.data.eval_crops), vo);
-    const EvalResult r = evaluate(net, crops_loader, device, 0);
-    log.line(str("best model, ", e.data.eval_crops, "-crop evaluation: loss ", fmt_fixed(r.loss, 4), " top1 ",
-                 fmt_fixed(r.top1, 2), " top5 ", fmt_fixed(r.top5, 2), " on ", r.images, " images"));
+  // Logs the epoch, keeps its metrics and saves the checkpoints, metrics.csv and curves.svg.
+  void end_epoch(const EpochMetrics& m) {
+    log_.line(str("epoch ", m.epoch, "/", e_.solver.epochs, ": train loss ", fmt_fixed(m.train_loss, 4), " top1 ",
+                  fmt_fixed(m.train_top1, 2), " top5 ", fmt_fixed(m.train_top5, 2),
+                  val_loader_ ? str(" | val loss ", fmt_fixed(m.val_loss, 4), " top1 ", fmt_fixed(m.val_top1, 2),
+                                    " top5 ", fmt_fixed(m.val_top5, 2))
+                              : "",
+                  " | ", duration(m.seconds), ", ", fmt_fixed(m.images_per_second, 1), " img/s"));
+    state_.history.push_back(m);
+    state_.batch = 0;
+    state_.partial_loss = state_.partial_top1 = state_.partial_top5 = 0;
+    state_.partial_images = 0;
+    const double score = val_loader_ ? m.val_top1 : m.train_top1;
+    const bool best = score > state_.best_top1;
+    if (best) state_.best_top1 = score;
+    ++state_.epoch;  // the checkpoint records the epoch to run next
+    save("last.safetensors");
+    if (best) save("best.safetensors");
+    if (e_.run.keep_every_epoch) save(str("epoch-", m.epoch, ".safetensors"));
+    --state_.epoch;
+    write_text(out_ / "metrics.csv", metrics_csv(state_.history));
+    write_text(out_ / "curves.svg", curves_svg(state_.history, str(net_->spec().name, ": ", e_.file)));
   }
-  log.line(str("done: best top-1 ", fmt_fixed(state.best_top1, 2), "%; run folder ", out.string()));
-  return 0;
-}
+
+  // After the last epoch: the best model's multi-crop evaluation, when asked for.
+  void finish() {
+    if (e_.data.eval_crops > 1 && val_set_) {
+      load_checkpoint((out_ / "best.safetensors").string(), *net_, nullptr);
+      data::LoaderOptions vo = loader_options_;
+      vo.shuffle = false;
+      vo.batch_size = std::max<int64_t>(1, (e_.data.val_batch ? e_.data.val_batch : e_.data.batch) / e_.data.eval_crops);
+      data::Loader crops_loader(val_set_, make_pipeline(e_.data, false, e_.data.eval_crops), vo);
+      const EvalResult r = evaluate(*net_, crops_loader, device_, 0);
+      log_.line(str("best model, ", e_.data.eval_crops, "-crop evaluation: loss ", fmt_fixed(r.loss, 4), " top1 ",
+                    fmt_fixed(r.top1, 2), " top5 ", fmt_fixed(r.top5, 2), " on ", r.images, " images"));
+    }
+    log_.line(str("done: best top-1 ", fmt_fixed(state_.best_top1, 2), "%; run folder ", out_.string()));
+  }
+
+  const Experiment& e_;
+  const TrainOptions options_;
+  const Device device_;
+  const fs::path out_;
+  Log log_;
+  std::shared_ptr<const data::ImageFolder> train_set_, val_set_;
+  int64_t classes_ = 0;
+  data::LoaderOptions loader_options_;
+  std::unique_ptr<data::Loader> train_loader_, val_loader_;
+  std::unique_ptr<Net> net_;
+  std::unique_ptr<SGD> sgd_;
+  std::unique_ptr<TrainStep> step_;
+  TrainingState state_;
+  std::ofstream iteration_log_;
+  Meter meter_;
+  Clock::time_point epoch_started_;
+  int64_t images_this_run_ = 0;
+};
+
+}  // namespace
+
+int train(const Experiment& e, const TrainOptions& options) { return Training(e, options).run(); }
 
 }  // namespace mpncov

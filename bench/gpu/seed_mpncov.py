@@ -1,5 +1,5 @@
 """The seed's iSQRT-COV meta-layer in PyTorch, on any device: Covpool, Sqrtm and Triuvec as autograd
-Functions with the seed's hand-written backward passes, following the formulas of SEED.md 2.2-2.4 (dense
+Functions with the seed's hand-written backward passes, following the formulas of docs/seed.md §2.2-2.4 (dense
 M x M centring matrix, iteration buffers of shape (B, N, d, d), the identity term added per sample in a
 Python loop, the transpose of the Sqrtm gradient). This is the peer of our mpncov layer in the GPU
 benchmarks (bench/gpu/torch_isqrt.py, bench/gpu/torch_step.py). tests/oracle/representations.py holds the

@@ -1,4 +1,4 @@
-"""PyTorch reference for one layer configuration (tests/layers/layer_oracle.h drives it).
+"""PyTorch reference for one layer configuration (tests/layers/layer_test.h drives it).
 
 usage: layer_reference.py DIR...
 Each DIR holds case.txt (four lines: layer type, its keys as YAML, train or eval, float32 or float64), in_<i>.npy, param_<name>.npy, buffer_<name>.npy and dy_0.npy; this writes out_0.npy, din_<i>.npy

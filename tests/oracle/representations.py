@@ -1,4 +1,4 @@
-"""Reference values for the representation layers, from fast-MPN-COV's formulas in PyTorch (SEED.md 2-3).
+"""Reference values for the representation layers, from fast-MPN-COV's formulas in PyTorch (docs/seed.md §2-3).
 
 Usage: representations.py CASE DIR [--double]
   CASE: mpncov:ITERATIONS:SQRT:VECTORIZE | bcnn | cbp | gavp
@@ -51,7 +51,7 @@ def newton_schulz(sigma, n):
 
 
 class SeedSqrtm(torch.autograd.Function):
-    """The seed's Sqrtm with its hand-written backward (SEED.md 2.3), final transpose included."""
+    """The seed's Sqrtm with its hand-written backward (docs/seed.md §2.3), final transpose included."""
 
     @staticmethod
     def forward(ctx, sigma, n):

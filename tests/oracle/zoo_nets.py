@@ -18,7 +18,7 @@ from pth_to_safetensors import write_safetensors  # noqa: E402
 torch.manual_seed(0)
 
 
-# The seed's iSQRT-COV forward (SEED.md section 2), from the representations oracle.
+# The seed's iSQRT-COV forward (docs/seed.md §2), from the representations oracle.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from representations import covpool, newton_schulz, triuvec  # noqa: E402,F401
 

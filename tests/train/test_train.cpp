@@ -12,6 +12,7 @@
 #include "nets/weights.h"
 #include "optim/param_group.h"
 #include "optim/sgd.h"
+#include "train/step.h"
 #include "tests/helpers.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -94,29 +95,15 @@ TEST_CASE("training: 20 SGD steps with momentum, weight decay, groups and a step
   gs.classifier_weight_decay = 1e-3;
   SGD sgd(seed_groups(features, {}, classifier, gs));
   const Schedule schedule = Schedule::step(2, {1});
-  Config none(YAML::Node(), "test", "loss");
-  std::unique_ptr<Layer> loss = make_layer("softmax_cross_entropy", none);
-  SetupContext ctx;
-  ctx.dtype = DType::F64;
-  loss->setup({Shape({batch, 3}), Shape({batch})}, ctx);
-  Tensor value = Tensor::empty(Shape(std::vector<int64_t>{}), DType::F64);
-  const Tensor one = Tensor::full(Shape(std::vector<int64_t>{}), 1.0, DType::F64);
-  Tensor dlogits = Tensor::empty({batch, 3}, DType::F64);
+  TrainStep step(net, sgd);  // the trainer's step
   std::vector<double> losses;
   net.set_training(true);
   for (int64_t epoch = 0; epoch < 2; ++epoch) {
     sgd.apply(schedule, {epoch, 0, steps / 2});
     for (int64_t i = 0; i < steps / 2; ++i) {
       const int64_t s = epoch * steps / 2 + i;
-      const Tensor x = xs.slice(s, s + 1).reshape({batch, 3, 12, 12});
-      const Tensor y = ys.slice(s, s + 1).reshape({batch});
-      const Tensor& logits = net.forward(x);
-      loss->forward({logits, y}, {value});
-      sgd.zero_grad();
-      loss->backward({logits, y}, {value}, {one}, {dlogits, Tensor()});
-      net.backward(dlogits);
-      sgd.step();
-      losses.push_back(value.item());
+      step.run(xs.slice(s, s + 1).reshape({batch, 3, 12, 12}), ys.slice(s, s + 1).reshape({batch}));
+      losses.push_back(step.loss());
     }
   }
   const std::vector<double> want = load_npy((dir / "losses.npy").string()).to_vector();
