@@ -29,6 +29,8 @@ SolverConfig SolverConfig::from_config(Config& c) {
   s.label_smoothing = c.get<double>("label_smoothing", s.label_smoothing);
   c.check(s.label_smoothing >= 0 && s.label_smoothing < 1, "label_smoothing",
           str("must lie in [0, 1), got ", s.label_smoothing));
+  s.scale_lr = c.get<std::string>("scale_lr", s.scale_lr);
+  c.check(s.scale_lr == "none" || s.scale_lr == "linear", "scale_lr", str("must be none or linear, got '", s.scale_lr, "'"));
   c.ignore("schedule");
   if (c.has("schedule")) {
     Config schedule(c.node()["schedule"], c.file(), c.owner() + " schedule");

@@ -63,6 +63,7 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
   s.set("partial_top1", state.partial_top1);
   s.set("partial_top5", state.partial_top5);
   s.set("partial_images", state.partial_images);
+  s.set("world_size", state.world_size);
   if (sgd) {
     const SgdState o = sgd->state();
     for (const auto& [name, buffer] : o.momentum) tensors.emplace_back(kMomentumPrefix + name, buffer);
@@ -94,6 +95,7 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
   state.partial_top1 = s.at("partial_top1").as_double();
   state.partial_top5 = s.at("partial_top5").as_double();
   state.partial_images = s.at("partial_images").as_int64();
+  if (const Json* w = s.find("world_size")) state.world_size = w->as_int64();  // older checkpoints: 1
   if (sgd) {
     SgdState o;
     const std::string prefix = kMomentumPrefix;

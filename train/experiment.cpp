@@ -86,6 +86,8 @@ RunConfig read_run(const YAML::Node& node, const std::string& file) {
   r.resume = c.get<std::string>("resume", "");
   r.threads = c.get<int>("threads", 0);
   c.check(r.threads >= 0, "threads", "must be 0 (all cores) or more");
+  r.bucket_mb = c.get<double>("bucket_mb", r.bucket_mb);
+  c.check(r.bucket_mb > 0, "bucket_mb", "must be positive");
   c.finish();
   return r;
 }
@@ -128,7 +130,8 @@ std::string resolved_config(const Experiment& e) {
   out << YAML::Key << "classes" << YAML::Value << e.model.classes;
   out << YAML::Key << "weights" << YAML::Value << e.model.weights;
   out << YAML::Key << "freeze" << YAML::Value << e.model.freeze;
-  out << YAML::Key << "classifier" << YAML::Value << e.model.classifier << YAML::EndMap;
+  out << YAML::Key << "classifier" << YAML::Value << e.model.classifier;
+  out << YAML::Key << "sync_bn" << YAML::Value << e.model.sync_bn << YAML::EndMap;
   const DataConfig& d = e.data;
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap << YAML::Key << "train" << YAML::Value << d.train
       << YAML::Key << "val" << YAML::Value << d.val << YAML::Key << "preset" << YAML::Value << d.preset << YAML::Key
@@ -144,13 +147,14 @@ std::string resolved_config(const Experiment& e) {
   if (s.classifier_weight_decay) out << *s.classifier_weight_decay;
   else out << "auto";
   out << YAML::Key << "label_smoothing" << YAML::Value << s.label_smoothing << YAML::Key << "epochs" << YAML::Value
-      << s.epochs << YAML::Key << "schedule" << YAML::Value << s.schedule.describe() << YAML::EndMap;
+      << s.epochs << YAML::Key << "schedule" << YAML::Value << s.schedule.describe() << YAML::Key << "scale_lr"
+      << YAML::Value << s.scale_lr << YAML::EndMap;
   const RunConfig& r = e.run;
   out << YAML::Key << "run" << YAML::Value << YAML::BeginMap << YAML::Key << "device" << YAML::Value << r.device
       << YAML::Key << "seed" << YAML::Value << r.seed << YAML::Key << "out" << YAML::Value << r.out << YAML::Key
       << "print_every" << YAML::Value << r.print_every << YAML::Key << "keep_every_epoch" << YAML::Value
       << r.keep_every_epoch << YAML::Key << "resume" << YAML::Value << r.resume << YAML::Key << "threads"
-      << YAML::Value << r.threads << YAML::EndMap;
+      << YAML::Value << r.threads << YAML::Key << "bucket_mb" << YAML::Value << r.bucket_mb << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -7,7 +7,7 @@
 namespace mpncov {
 
 GradientReducer::GradientReducer(Net& net, dist::Communicator& comm, GradientReducerOptions options)
-    : comm_(comm), options_(options) {
+    : net_(net), comm_(comm), options_(options) {
   MPNCOV_CHECK(options_.bucket_mb > 0, "gradient buckets: the size must be positive, got ", options_.bucket_mb, " MiB");
   const double cap = options_.bucket_mb * 1024 * 1024;
   layer_buckets_.assign(static_cast<size_t>(net.size()), {});
@@ -31,7 +31,10 @@ GradientReducer::GradientReducer(Net& net, dist::Communicator& comm, GradientRed
     const Tensor& g = b.slots.front().param->grad;
     b.flat = Tensor::empty(Shape({last.offset + last.numel}), g.dtype(), g.device());
   }
+  net.set_backward_hook([this](int layer) { layer_done(layer); });
 }
+
+GradientReducer::~GradientReducer() { net_.set_backward_hook({}); }
 
 void GradientReducer::begin() {
   for (Bucket& b : buckets_) {

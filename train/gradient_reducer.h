@@ -4,8 +4,7 @@
 // rank builds the same buckets from the same net and issues them in the same fixed order; frozen
 // parameters are left out. After finish() every gradient is the mean over the processes.
 //
-//   GradientReducer reducer(net, comm, options);
-//   net.set_backward_hook([&](int layer) { reducer.layer_done(layer); });
+//   GradientReducer reducer(net, comm, options);  // hooks itself into net's backward pass
 //   reducer.begin(); net.backward(dy); reducer.finish(); sgd.step();
 #pragma once
 #include <vector>
@@ -28,6 +27,11 @@ class GradientReducer {
   void layer_done(int layer);  // layer's backward has run: start the buckets it completes
   void finish();             // start what is left, wait for all, write the averaged gradients back
 
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  dist::Communicator& communicator() const { return comm_; }
   int buckets() const { return static_cast<int>(buckets_.size()); }
   // Seconds finish() spent waiting for collectives (communication not hidden behind the backward pass).
   double wait_seconds() const { return wait_seconds_; }
@@ -46,6 +50,7 @@ class GradientReducer {
   };
   void launch(Bucket& b);
 
+  Net& net_;
   dist::Communicator& comm_;
   GradientReducerOptions options_;
   std::vector<Bucket> buckets_;

@@ -9,6 +9,7 @@
 #include "optim/sgd.h"
 #include "tests/helpers.h"
 #include "train/gradient_reducer.h"
+#include "train/step.h"
 
 using namespace mpncov;
 
@@ -57,30 +58,20 @@ Trajectory train_steps(const std::string& net_text, DType dtype, dist::Communica
   GradientReducerOptions ro;
   ro.bucket_mb = 0.0005;  // ~500 bytes: several buckets even for this tiny net
   ro.overlap = overlap;
-  GradientReducer reducer(net, comm, ro);
-  net.set_backward_hook([&](int layer) { reducer.layer_done(layer); });
-  Config none(YAML::Node(), "test", "loss");
-  std::unique_ptr<Layer> loss = make_layer("softmax_cross_entropy", none);
-  SetupContext ctx;
-  ctx.dtype = dtype;
-  loss->setup({Shape({count, 3}), Shape({count})}, ctx);
-  Tensor value = Tensor::empty(Shape(std::vector<int64_t>{}), dtype);
-  const Tensor one = Tensor::full(Shape(std::vector<int64_t>{}), 1.0, dtype);
-  Tensor dlogits = Tensor::empty({count, 3}, dtype);
+  std::unique_ptr<GradientReducer> reducer;
+  StepOptions so;
+  if (comm.size() > 1) {
+    reducer = std::make_unique<GradientReducer>(net, comm, ro);
+    so.gradients = reducer.get();
+  }
+  TrainStep step(net, sgd, so);  // the trainer's step
   Trajectory out;
   net.set_training(true);
   for (int64_t s = 0; s < steps; ++s) {
     const Tensor x = xs.slice(s, s + 1).reshape({16, 3, 8, 8}).slice(first, first + count).to(dtype);
     const Tensor y = ys.slice(s, s + 1).reshape({16}).slice(first, first + count);
-    const Tensor& logits = net.forward(x);
-    loss->forward({logits, y}, {value});
-    sgd.zero_grad();
-    loss->backward({logits, y}, {value}, {one}, {dlogits, Tensor()});
-    reducer.begin();
-    net.backward(dlogits);
-    reducer.finish();
-    sgd.step();
-    Tensor mean = Tensor::full(Shape({1}), value.item() / comm.size(), DType::F64);
+    step.run(x, y);
+    Tensor mean = Tensor::full(Shape({1}), step.loss() / comm.size(), DType::F64);
     comm.all_reduce(mean);
     out.losses.push_back(mean.item());
   }
