@@ -1,6 +1,7 @@
 // mpncov train: train a model as an experiment file says.
 #include <cstdio>
 
+#include "core/dist/communicator.h"
 #include "tools/args.h"
 #include "tools/command.h"
 #include "train/trainer.h"
@@ -24,14 +25,26 @@ int run_train(const std::vector<std::string>& argv) {
       rest.push_back(argv[i]);
     }
   }
-  Args args(rest, {"set"}, {"print-config", "quiet"});
+  Args args(rest, {"set", "stop-after"}, {"print-config", "quiet"});
   const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
   if (args.flag("print-config")) {
     std::printf("%s", resolved_config(e).c_str());
     return 0;
   }
   options.quiet = args.flag("quiet");
-  return train(e, options);
+  options.stop_after_steps = args.get_int("stop-after", -1);
+  dist::Communicator& comm = dist::world();
+  if (comm.size() == 1) return train(e, options);
+  // Data-parallel: an error on one process ends all of them at once (they would wait for it forever).
+  try {
+    return train(e, options);
+  } catch (const StoppedEverywhere& stop) {  // every process stopped at the same step
+    std::fprintf(stderr, "mpncov train: rank %d: error: %s\n", comm.rank(), stop.what());
+    return 1;
+  } catch (const std::exception& error) {
+    comm.abort(1, str("error: ", error.what(), " (stopping every process of the run)"));
+  }
+  return 1;  // not reached: abort ends the process
 }
 
 }  // namespace
@@ -46,8 +59,11 @@ MPNCOV_COMMAND(Command{
     "  --resume [FILE]   continue from FILE, or from the run folder's last.safetensors; the run continues\n"
     "                    bit for bit (same batches, same random draws, same optimiser state)\n"
     "  --print-config    print the resolved configuration and exit\n"
-    "  --quiet           no progress on the terminal (the log file still gets everything)\n\n"
-    "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n",
+    "  --quiet           no progress on the terminal (the log file still gets everything)\n"
+    "  --stop-after N    stop as Ctrl-C would once N steps are done (checkpoint, status 130)\n\n"
+    "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n\n"
+    "Data-parallel: mpirun -np N mpncov train EXPERIMENT.yaml (or srun) trains on N processes, each with\n"
+    "data.batch images a step; rank 0 prints and writes the run folder (docs/distributed.md).\n",
     run_train});
 
 }  // namespace mpncov::tools
