@@ -10,6 +10,8 @@
 #include "tests/helpers.h"
 #include "train/gradient_reducer.h"
 #include "train/step.h"
+#include "train/trainer.h"
+#include "data/synthetic.h"
 
 using namespace mpncov;
 
@@ -141,6 +143,49 @@ TEST_CASE("dist: without batch norm, 2 processes x batch 8 = 1 process x batch 1
   const Trajectory one = train_steps(small_net(false, false), DType::F64, *alone, xs, ys, 0, 16, true);
   const Trajectory two = train_steps(small_net(false, false), DType::F64, comm, xs, ys, 8 * comm.rank(), 8, true);
   check_same(two, one, 1e-9);
+}
+
+TEST_CASE("dist: validation over 2 ranks equals validation on 1 for 9 images (each counted once)") {
+  dist::Communicator& comm = dist::world();
+  const std::filesystem::path dir = std::filesystem::path(MPNCOV_BINARY_DIR) / "test-tmp" / "dist_validation";
+  if (comm.rank() == 0) {
+    std::filesystem::remove_all(dir);
+    data::SyntheticOptions o;
+    o.classes = 3;
+    o.train_per_class = 1;
+    o.val_per_class = 3;
+    o.size = 8;
+    data::write_synthetic_dataset(dir.string(), o);
+  }
+  comm.barrier();
+  auto val = std::make_shared<const data::ImageFolder>((dir / "val").string());
+  REQUIRE(val->size() == 9);
+  DataConfig d;
+  d.preset = "plain";
+  d.image_size = 8;
+  Net net(parse_net(small_net(true, false), "dp_net.yaml"));
+  net.setup(Shape({2, 3, 8, 8}), DType::F32, Device::cpu(), 5);
+  data::LoaderOptions lo;
+  lo.batch_size = 2;
+  lo.workers = 0;
+  lo.shuffle = false;
+  data::Loader whole(val, make_pipeline(d, false, 1), lo);
+  const EvalResult one = evaluate(net, whole, Device::cpu(), 0);
+  lo.rank = comm.rank();
+  lo.world_size = comm.size();
+  lo.pad_shards = false;
+  data::Loader shard(val, make_pipeline(d, false, 1), lo);
+  CHECK(shard.samples_per_epoch() == (comm.rank() == 0 ? 5 : 4));
+  const EvalResult two = evaluate(net, shard, Device::cpu(), 0, {}, &comm);
+  CHECK(two.images == 9);
+  CHECK(one.images == 9);
+  CHECK(two.top1 == one.top1);
+  CHECK(two.top5 == one.top5);
+  CHECK(std::abs(two.loss - one.loss) < 1e-6 * std::abs(one.loss));
+  // Padded shards (as training uses) would count an image twice: the run must not use them.
+  lo.pad_shards = true;
+  data::Loader padded(val, make_pipeline(d, false, 1), lo);
+  CHECK(evaluate(net, padded, Device::cpu(), 0, {}, &comm).images == 10);
 }
 
 }  // TEST_SUITE
