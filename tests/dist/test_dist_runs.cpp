@@ -70,8 +70,8 @@ void check_identical(const fs::path& a, const fs::path& b) {
 
 TEST_SUITE("unit") {
 
-TEST_CASE("dist runs: 2 processes stopped and resumed end bit for bit where an uninterrupted run ends; 1 process "
-          "continues a 2-process checkpoint" * doctest::skip(!mpi_ready())) {
+TEST_CASE("dist runs: 2 processes stopped and resumed end bit for bit as an uninterrupted run - 1 process continues "
+          "their checkpoint" * doctest::skip(!mpi_ready())) {
   const fs::path straight = test::temp_dir("dist_straight"), resumed = test::temp_dir("dist_resumed");
   const std::string quiet = " --quiet --set model.sync_bn=true > /dev/null 2>&1";
   REQUIRE(exit_status(mpirun("train " + experiment(straight) + quiet)) == 0);
@@ -95,7 +95,7 @@ TEST_CASE("dist runs: 2 processes stopped and resumed end bit for bit where an u
   CHECK(single_log.find("epoch 2/2: train loss") != std::string::npos);
 }
 
-TEST_CASE("dist runs: a killed rank makes the other exit non-zero within 10 seconds; the last checkpoint loads" *
+TEST_CASE("dist runs: a killed rank makes the other exit non-zero within 10 seconds - the last checkpoint loads" *
           doctest::skip(!mpi_ready())) {
   const fs::path dir = test::temp_dir("dist_killed");
   const std::string exp = experiment(dir, "");
