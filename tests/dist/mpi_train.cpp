@@ -145,6 +145,34 @@ TEST_CASE("dist: without batch norm, 2 processes x batch 8 = 1 process x batch 1
   check_same(two, one, 1e-9);
 }
 
+TEST_CASE("dist: a non-finite loss on one rank stops every rank at the same step, before the update") {
+  dist::Communicator& comm = dist::world();
+  Net net(parse_net(small_net(true, false), "dp_net.yaml"));
+  net.setup(Shape({4, 3, 8, 8}), DType::F64, Device::cpu(), 5);
+  std::vector<NamedParameter> all;
+  for (const NetParameter& p : net.parameters()) all.push_back({p.name, p.parameter});
+  GroupSettings gs;
+  SGD sgd(seed_groups(all, {}, {}, gs));
+  GradientReducer reducer(net, comm);
+  StepOptions so;
+  so.gradients = &reducer;
+  TrainStep step(net, sgd, so);
+  const Tensor x = test::random_tensor({4, 3, 8, 8}, DType::F64, 30 + static_cast<uint64_t>(comm.rank()));
+  step.run(x, Tensor::from_vector({0, 1, 2, 0}, Shape({4}), DType::I64));  // a good step on both
+  const std::vector<double> before = net.parameters()[0].parameter->value.to_vector();
+  // A label outside the classes makes rank 1's loss NaN, and only rank 1's.
+  const Tensor y = Tensor::from_vector({0, 1, comm.rank() == 1 ? 7.0 : 2.0, 0}, Shape({4}), DType::I64);
+  CHECK_THROWS_WITH_AS(step.run(x, y), doctest::Contains(comm.rank() == 1 ? "the loss is nan" : "another process"),
+                       NonFiniteError);
+  // NaN gradients on one rank (a NaN image: ReLU hides it from the loss) reach every rank through the
+  // all-reduce, and every rank stops on them.
+  Tensor bad = x.clone();
+  if (comm.rank() == 1) ops::fill(bad.slice(2, 3), NAN);
+  CHECK_THROWS_WITH_AS(step.run(bad, Tensor::from_vector({0, 1, 2, 0}, Shape({4}), DType::I64)),
+                       doctest::Contains("is not finite"), NonFiniteError);
+  CHECK(net.parameters()[0].parameter->value.to_vector() == before);  // no update anywhere
+}
+
 TEST_CASE("dist: validation over 2 ranks equals validation on 1 for 9 images (each counted once)") {
   dist::Communicator& comm = dist::world();
   const std::filesystem::path dir = std::filesystem::path(MPNCOV_BINARY_DIR) / "test-tmp" / "dist_validation";

@@ -123,4 +123,22 @@ TEST_CASE("dist runs: a killed rank makes the other exit non-zero within 10 seco
   CHECK_NOTHROW(train(e, options));
 }
 
+TEST_CASE("dist runs: an error on one rank ends every rank at once with its message" * doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_error");
+  const std::string exp = experiment(dir, "");
+  // Rank 1 alone is given a training folder that does not exist.
+  const std::string rank_cmd = str("sh -c 'extra=; if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then extra=\"--set data.train=", dir.string(),
+                                   "/missing\"; fi; exec ", MPNCOV_BINARY_DIR, "/mpncov train ", exp, " --quiet $extra'");
+  const auto start = std::chrono::steady_clock::now();
+  const int status = exit_status(str(MPNCOV_MPIRUN, " --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 ",
+                                     rank_cmd, " > ", (dir / "out.txt").string(), " 2>&1"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(status != 0);
+  CHECK(seconds < 10);
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(out.find("mpncov rank 1 of 2: error:") != std::string::npos);
+  CHECK(out.find("missing") != std::string::npos);
+}
+
 }  // TEST_SUITE
