@@ -1,7 +1,7 @@
 // Data-parallel training step benchmark: run alone, or as N processes under mpirun.
 //
 //   dist_bench --net NET [--batch 8] [--size 224] [--warmup 2] [--steps 5] [--threads 1] [--overlap 1]
-//              [--bucket-mb 25]
+//              [--bucket-mb 25] [--device cpu|cuda]     (cuda: each process the GPU of its local rank)
 //
 // Every process trains NET (a zoo name, net file or experiment file) on its own fixed random batch of
 // `batch` images with the trainer's step (forward, loss, backward with the bucketed gradient all-reduce,
@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   int warmup = 2, steps = 5, threads = 1;
   bool overlap = true;
   double bucket_mb = 25;
+  std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--net") net_name = value;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     else if (key == "--threads") threads = std::atoi(value.c_str());
     else if (key == "--overlap") overlap = value != "0";
     else if (key == "--bucket-mb") bucket_mb = std::atof(value.c_str());
+    else if (key == "--device") device_name = value;
     else {
       std::fprintf(stderr, "dist_bench: unknown option %s\n", key.c_str());
       return 2;
@@ -56,8 +58,10 @@ int main(int argc, char** argv) {
   try {
     set_num_threads(threads);
     dist::Communicator& comm = dist::world();
+    const Device device = device_name == "cuda" ? Device::cuda(comm.local_rank()) : Device::parse(device_name);
+    require_device(device);
     Net net(load_net_or_experiment(net_name));
-    net.setup(Shape({batch, 3, size, size}), DType::F32, Device::cpu(), 1);
+    net.setup(Shape({batch, 3, size, size}), DType::F32, device, 1);
     for (const NamedTensor& t : net.state()) comm.broadcast(t.tensor, 0);
     std::vector<NamedParameter> all;
     for (const NetParameter& p : net.parameters()) all.push_back({p.name, p.parameter});
@@ -79,13 +83,16 @@ int main(int argc, char** argv) {
     std::vector<double> labels;
     const int64_t classes = net.output_shape(net.size() - 1)[1];
     for (int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<double>((i * 7 + comm.rank()) % classes));
-    const Tensor y = Tensor::from_vector(labels, Shape({batch}), DType::I64);
+    const Tensor y = Tensor::from_vector(labels, Shape({batch}), DType::I64).to(device);
+    x = x.to(device);
     net.set_training(true);
     for (int i = 0; i < warmup; ++i) step.run(x, y);
     if (reducer) reducer->reset_wait_seconds();
+    synchronize(device);
     comm.barrier();
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step.run(x, y);
+    synchronize(device);
     comm.barrier();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     Tensor wait = Tensor::full(Shape({1}), reducer ? reducer->wait_seconds() : 0.0, DType::F64);

@@ -108,4 +108,23 @@ TEST_CASE("dist: a barrier returns on both ranks; the single-process communicato
   CHECK(t.to_vector() == before);
 }
 
+TEST_CASE("dist: all-reduce and broadcast of CUDA tensors (NCCL, or MPI through host copies), one GPU per rank" *
+          doctest::skip(!test::gpu_present())) {
+  dist::Communicator& comm = dist::world();
+  if (cuda_device_count() < comm.local_size()) {
+    MESSAGE("fewer GPUs than processes on this machine: NCCL needs one GPU per process");
+    return;
+  }
+  const Device gpu = Device::cuda(comm.local_rank());
+  for (int64_t n : {int64_t{0}, int64_t{5}, int64_t{100003}}) {
+    INFO("n=", n);
+    Tensor t = data_of(comm.rank(), n, DType::F32, 900).to(gpu);
+    comm.all_reduce(t);
+    CHECK(t.to(Device::cpu()).to_vector() == expected_sum(comm.size(), n, DType::F32, 900).to_vector());
+    Tensor b = data_of(comm.rank(), n, DType::F32, 901).to(gpu);
+    comm.broadcast(b, 1);
+    CHECK(b.to(Device::cpu()).to_vector() == data_of(1, n, DType::F32, 901).to_vector());
+  }
+}
+
 }  // TEST_SUITE
