@@ -36,6 +36,12 @@ GradientReducer::GradientReducer(Net& net, dist::Communicator& comm, GradientRed
 
 GradientReducer::~GradientReducer() { net_.set_backward_hook({}); }
 
+int64_t GradientReducer::elements() const {
+  int64_t n = 0;
+  for (const Bucket& b : buckets_) n += b.flat.numel();
+  return n;
+}
+
 void GradientReducer::begin() {
   for (Bucket& b : buckets_) {
     b.pending = static_cast<int>(b.slots.size());

@@ -33,6 +33,7 @@ class GradientReducer {
 
   dist::Communicator& communicator() const { return comm_; }
   int buckets() const { return static_cast<int>(buckets_.size()); }
+  int64_t elements() const;  // gradient elements communicated per step
   // Seconds finish() spent waiting for collectives (communication not hidden behind the backward pass).
   double wait_seconds() const { return wait_seconds_; }
   void reset_wait_seconds() { wait_seconds_ = 0; }

@@ -173,6 +173,39 @@ TEST_CASE("dist: a non-finite loss on one rank stops every rank at the same step
   CHECK(net.parameters()[0].parameter->value.to_vector() == before);  // no update anywhere
 }
 
+TEST_CASE("dist: frozen parameters are left out of the buckets and stay put - the others end equal on both ranks") {
+  dist::Communicator& comm = dist::world();
+  Net net(parse_net(small_net(true, false), "dp_net.yaml"));
+  net.setup(Shape({4, 3, 8, 8}), DType::F32, Device::cpu(), 5);
+  net.freeze(2);  // conv1 and bn1
+  std::vector<NamedParameter> all;
+  int64_t trainable = 0;
+  for (const NetParameter& p : net.parameters()) {
+    all.push_back({p.name, p.parameter});
+    if (!p.parameter->frozen) trainable += p.parameter->value.numel();
+  }
+  GroupSettings gs;
+  SGD sgd(seed_groups(all, {}, {}, gs));
+  GradientReducerOptions ro;
+  ro.bucket_mb = 0.0001;  // ~100 bytes: the classifier and bn2 in one bucket, conv2 in another
+  GradientReducer reducer(net, comm, ro);
+  CHECK(reducer.elements() == trainable);
+  CHECK(reducer.buckets() > 1);
+  StepOptions so;
+  so.gradients = &reducer;
+  TrainStep step(net, sgd, so);
+  const std::vector<double> conv1 = net.parameters()[0].parameter->value.to_vector();
+  const Tensor x = test::random_tensor({4, 3, 8, 8}, DType::F32, 40 + static_cast<uint64_t>(comm.rank()));
+  for (int i = 0; i < 3; ++i) step.run(x, Tensor::from_vector({0, 1, 2, 0}, Shape({4}), DType::I64));
+  CHECK(net.parameters()[0].parameter->value.to_vector() == conv1);
+  for (const NetParameter& p : net.parameters()) {  // rank 0's values, compared on every rank
+    Tensor mine = p.parameter->value.clone(), theirs = p.parameter->value.clone();
+    comm.broadcast(theirs, 0);
+    INFO(p.name);
+    CHECK(mine.to_vector() == theirs.to_vector());
+  }
+}
+
 TEST_CASE("dist: validation over 2 ranks equals validation on 1 for 9 images (each counted once)") {
   dist::Communicator& comm = dist::world();
   const std::filesystem::path dir = std::filesystem::path(MPNCOV_BINARY_DIR) / "test-tmp" / "dist_validation";
