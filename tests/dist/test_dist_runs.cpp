@@ -77,7 +77,7 @@ TEST_SUITE("unit") {
 TEST_CASE("dist runs: 2 processes stopped and resumed end bit for bit as an uninterrupted run - 1 process continues "
           "their checkpoint" * doctest::skip(!mpi_ready())) {
   const fs::path straight = test::temp_dir("dist_straight"), resumed = test::temp_dir("dist_resumed");
-  const std::string quiet = " --quiet --set model.sync_bn=true > /dev/null 2>&1";
+  const std::string quiet = " --quiet --set model.sync_bn=true --set solver.scale_lr=linear > /dev/null 2>&1";
   REQUIRE(exit_status(mpirun("train " + experiment(straight) + quiet)) == 0);
   const std::string exp = experiment(resumed);
   REQUIRE(exit_status(mpirun("train " + exp + " --stop-after 4" + quiet)) == 130);  // mid-way through epoch 2
@@ -86,13 +86,15 @@ TEST_CASE("dist runs: 2 processes stopped and resumed end bit for bit as an unin
   check_identical(straight / "run/last.safetensors", resumed / "run/last.safetensors");
   const std::string log = read_text(straight / "run/log.txt");
   CHECK(log.find("global batch 8 = 4 per process x 2 processes") != std::string::npos);
+  CHECK(log.find("group features: 9 tensors, 56480 parameters (56480 trainable), lr 0.04,") != std::string::npos);
   CHECK(!fs::exists(straight / "run/log.txt.1"));  // one log: rank 0's
   // 2 -> 1: the single process loads the 2-process checkpoint, says the data order changed and finishes.
   TrainOptions options;
   options.quiet = true;
   options.resume = true;
   options.resume_path = (resumed / "stopped.safetensors").string();
-  CHECK(train(load_experiment(exp, {"run.out=" + (resumed / "single").string(), "model.sync_bn=true"}), options) == 0);
+  CHECK(train(load_experiment(exp, {"run.out=" + (resumed / "single").string(), "model.sync_bn=true",
+                                    "solver.scale_lr=linear"}), options) == 0);
   const std::string single_log = read_text(resumed / "single/log.txt");
   CHECK(single_log.find("saved by 2 process(es), this run has 1: weights, momentum and epoch continue, the data order "
                         "changed") != std::string::npos);
