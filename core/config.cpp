@@ -87,6 +87,9 @@ std::string Config::where(const std::string& key) const {
     // The mark of the key itself: find it among the mapping's entries.
     for (const auto& kv : node_)
       if (kv.first.as<std::string>() == key) mark = kv.first.Mark();
+    // A key with no place in any file was set on the command line (apply_overrides gives every
+    // overridden key a fresh node): blame --set, not a line of the file.
+    if (mark.line < 0) return str(file_, " (--set)");
   } else if (node_) {
     mark = node_.Mark();
   }

@@ -28,7 +28,11 @@ std::string str(const Args&... args) {
   return out.str();
 }
 
+// The build maps the checkout's path away (-fmacro-prefix-map); a compiler cache may still hand the
+// compiler a path relative to the build folder ("../core/x.cpp"): either way the message names the file
+// from the repository's root.
 [[noreturn]] inline void fail_at(const char* file, int line, const std::string& message) {
+  while (file[0] == '.' && (file[1] == '/' || (file[1] == '.' && file[2] == '/'))) file += file[1] == '/' ? 2 : 3;
   throw Error(str(message, " [", file, ":", line, "]"));
 }
 

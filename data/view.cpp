@@ -96,23 +96,44 @@ void view_axis(int src0, int src_len, int resized, int a, int b, int denom, int 
 
 }  // namespace
 
-void render_view(const Decoded& d, const View& v, const Normalize& normalize, float* out, RenderScratch& s) {
+namespace {
+
+// The view's part inside the resized image: columns [xa, xb), rows [ya, yb) in resized pixels, resampled
+// into s.window (interleaved RGB, (xb - xa) x (yb - ya)).
+struct Inside {
+  int xa, xb, ya, yb, cols, rows;
+};
+
+Inside resample_inside(const Decoded& d, const View& v, RenderScratch& s) {
   MPNCOV_CHECK(v.source.x >= 0 && v.source.y >= 0 && v.source.x + v.source.width <= d.full_width &&
                    v.source.y + v.source.height <= d.full_height,
                "view source ", v.source.str(), " is outside the ", d.full_width, "x", d.full_height, " image");
   const int W = v.window.width, H = v.window.height;
-  // The window's part inside the resized image: columns [xa, xb), rows [ya, yb) in resized pixels.
-  const int xa = std::clamp(v.window.x, 0, v.resized.width), xb = std::clamp(v.window.x + W, 0, v.resized.width);
-  const int ya = std::clamp(v.window.y, 0, v.resized.height), yb = std::clamp(v.window.y + H, 0, v.resized.height);
-  const int cols = std::max(0, xb - xa), rows = std::max(0, yb - ya);
-  if (cols > 0 && rows > 0) {
-    view_axis(v.source.x, v.source.width, v.resized.width, xa, xb, d.scale_denom, d.scaled_width, d.x0,
+  Inside in;
+  in.xa = std::clamp(v.window.x, 0, v.resized.width);
+  in.xb = std::clamp(v.window.x + W, 0, v.resized.width);
+  in.ya = std::clamp(v.window.y, 0, v.resized.height);
+  in.yb = std::clamp(v.window.y + H, 0, v.resized.height);
+  in.cols = std::max(0, in.xb - in.xa);
+  in.rows = std::max(0, in.yb - in.ya);
+  if (in.cols > 0 && in.rows > 0) {
+    view_axis(v.source.x, v.source.width, v.resized.width, in.xa, in.xb, d.scale_denom, d.scaled_width, d.x0,
               d.image.width(), s.x_axis);
-    view_axis(v.source.y, v.source.height, v.resized.height, ya, yb, d.scale_denom, d.scaled_height, d.y0,
+    view_axis(v.source.y, v.source.height, v.resized.height, in.ya, in.yb, d.scale_denom, d.scaled_height, d.y0,
               d.image.height(), s.y_axis);
-    s.window.resize(static_cast<size_t>(cols) * rows * 3);
-    resample(d.image.data(), d.image.stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{cols} * 3, s.resample);
+    s.window.resize(static_cast<size_t>(in.cols) * in.rows * 3);
+    resample(d.image.data(), d.image.stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{in.cols} * 3,
+             s.resample);
   }
+  return in;
+}
+
+}  // namespace
+
+void render_view(const Decoded& d, const View& v, const Normalize& normalize, float* out, RenderScratch& s) {
+  const int W = v.window.width, H = v.window.height;
+  const Inside inside = resample_inside(d, v, s);
+  const int xa = inside.xa, xb = inside.xb, ya = inside.ya, yb = inside.yb, cols = inside.cols;
   // Normalise into planes, mirroring and zero-padding as the view says.
   const int64_t plane = int64_t{W} * H;
   for (int c = 0; c < 3; ++c) {
@@ -137,6 +158,21 @@ void render_view(const Decoded& d, const View& v, const Normalize& normalize, fl
         for (int x = out_lo; x < out_hi; ++x) o[x] = table[in[3 * (x - lo)]];
       }
       std::fill(o + out_hi, o + W, zero);
+    }
+  }
+}
+
+void render_view_pixels(const Decoded& d, const View& v, Image& out, RenderScratch& s) {
+  const int W = v.window.width, H = v.window.height;
+  const Inside in = resample_inside(d, v, s);
+  out.resize(W, H);
+  std::fill(out.data(), out.data() + out.stride() * H, uint8_t{0});
+  for (int ry = in.ya; ry < in.yb; ++ry) {
+    const uint8_t* src = s.window.data() + static_cast<size_t>(ry - in.ya) * in.cols * 3;
+    uint8_t* row = out.row(ry - v.window.y);
+    for (int rx = in.xa; rx < in.xb; ++rx) {
+      const int x = rx - v.window.x;  // window column; mirrored, it lands at W - 1 - x
+      std::copy(src + 3 * (rx - in.xa), src + 3 * (rx - in.xa) + 3, row + 3 * (v.flip ? W - 1 - x : x));
     }
   }
 }

@@ -45,6 +45,10 @@ struct RenderScratch {
 void render_view(const Decoded& decoded, const View& view, const Normalize& normalize, float* out,
                  RenderScratch& scratch);
 
+// The same pixels as 8-bit RGB (W x H, zero padded, mirrored as the view says), for steps that act on the
+// finished crop (ColorJitter).
+void render_view_pixels(const Decoded& decoded, const View& view, Image& out, RenderScratch& scratch);
+
 // The same view by whole-image steps: crop, resize, crop (zero padded), flip.
 Image render_view_reference(const Image& image, const View& view);
 

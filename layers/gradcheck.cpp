@@ -66,6 +66,7 @@ void compare(Harness& h, double* x, const std::vector<int64_t>& elements, const 
     // NaN must show in the table, not vanish into max().
     row.max_abs_error = std::isnan(err) || std::isnan(row.max_abs_error) ? NAN : std::max(row.max_abs_error, err);
     row.max_rel_error = std::isnan(rel) || std::isnan(row.max_rel_error) ? NAN : std::max(row.max_rel_error, rel);
+    row.max_gradient = std::max({row.max_gradient, std::abs(a), std::abs(numeric)});
     if (!(rel <= o.tolerance)) row.pass = false;  // NaN fails too
   }
 }
@@ -137,6 +138,15 @@ bool GradCheckReport::pass() const {
   return std::all_of(rows.begin(), rows.end(), [](const GradCheckRow& r) { return r.pass; });
 }
 
+bool GradCheckReport::degenerate() const {
+  bool checked = false;
+  for (const GradCheckRow& r : rows) {
+    if (r.checked > 0 && r.max_gradient > 1e-12) return false;
+    checked = checked || r.checked > 0;
+  }
+  return checked;
+}
+
 std::string GradCheckReport::table() const {
   std::string out;
   char line[256];
@@ -146,7 +156,8 @@ std::string GradCheckReport::table() const {
   for (const GradCheckRow& r : rows) {
     std::snprintf(line, sizeof line, "%-20s %10lld %10lld %13.3e %13.3e %7lld  %s\n", r.tensor.c_str(),
                   static_cast<long long>(r.elements), static_cast<long long>(r.checked), r.max_abs_error,
-                  r.max_rel_error, static_cast<long long>(r.kinks), r.pass ? "pass" : "FAIL");
+                  r.max_rel_error, static_cast<long long>(r.kinks),
+                  !r.pass ? "FAIL" : r.checked > 0 && r.max_gradient <= 1e-12 ? "zero (no signal)" : "pass");
     out += line;
   }
   return out;

@@ -28,12 +28,16 @@ struct GradCheckRow {
   int64_t kinks = 0;       // skipped near a kink
   double max_abs_error = 0;
   double max_rel_error = 0;
+  double max_gradient = 0;  // largest |analytic| or |numeric| checked: 0 means the check saw no signal
   bool pass = true;
 };
 
 struct GradCheckReport {
   std::vector<GradCheckRow> rows;
   bool pass() const;
+  // Every checked gradient of every tensor is 0 (e.g. a covariance of a 1x1 input): errors of 0 then
+  // prove nothing, and the check says so instead of passing.
+  bool degenerate() const;
   std::string table() const;  // aligned text, one row per tensor
 };
 

@@ -160,4 +160,22 @@ NetSpec compose_model(const ModelConfig& m) {
   return net;
 }
 
+std::vector<std::string> frozen_items(const NetSpec& spec, int k) {
+  // An item's name: the longest dotted prefix its layers share (layer1.0.conv1, layer1.1.bn2 -> layer1).
+  std::vector<std::string> names(static_cast<size_t>(std::max(k, 0)));
+  for (const LayerSpec& l : spec.layers) {
+    if (l.part != NetPart::Features || l.child < 0 || l.child >= k) continue;
+    std::string& name = names[static_cast<size_t>(l.child)];
+    if (name.empty()) {
+      name = l.name;
+      continue;
+    }
+    size_t common = 0;
+    while (common < name.size() && common < l.name.size() && name[common] == l.name[common]) ++common;
+    const bool whole = common == name.size() && (common == l.name.size() || l.name[common] == '.');
+    if (!whole) name = name.substr(0, name.rfind('.', common) == std::string::npos ? 0 : name.rfind('.', common));
+  }
+  return names;
+}
+
 }  // namespace mpncov

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "nets/net_spec.h"
@@ -35,5 +36,7 @@ NetSpec load_net_or_experiment(const std::string& path);
 // The path of a zoo net by name, or the argument itself when it names a file.
 std::string resolve_net_path(const std::string& name_or_path);
 NetSpec compose_model(const ModelConfig& model);
+// The names of the first k top-level feature items, those `freeze: k` freezes ("stem", "layer1").
+std::vector<std::string> frozen_items(const NetSpec& spec, int k);
 
 }  // namespace mpncov

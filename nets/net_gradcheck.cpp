@@ -59,7 +59,7 @@ std::string net_gradcheck_table(const std::vector<NetGradCheckRow>& rows) {
     }
     std::snprintf(line, sizeof line, "%-40s %-18s %10lld %13.3e %13.3e %7lld  %s\n", r.layer.c_str(), r.type.c_str(),
                   static_cast<long long>(checked), abs_err, rel_err, static_cast<long long>(kinks),
-                  r.report.pass() ? "pass" : "FAIL");
+                  !r.report.pass() ? "FAIL" : r.report.degenerate() ? "zero (no signal)" : "pass");
     out += line;
   }
   return out;

@@ -1,6 +1,7 @@
 #include "nets/weights.h"
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "core/safetensors.h"
@@ -19,48 +20,105 @@ std::string list(const std::vector<std::string>& names, size_t limit = 20) {
   return out;
 }
 
+// "layer1.0.conv1.weight" -> "layer1.0.conv1" (parameter and buffer names have no dots).
+std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor.rfind('.')); }
+
+// Names of the file that are weights: not a checkpoint's optimiser state ("@...") nor batch-norm counters.
+bool is_weight(const std::string& name) { return !name.empty() && name[0] != '@' && !ends_with(name, ".num_batches_tracked"); }
+
 }  // namespace
 
 std::string WeightsLoadReport::summary() const {
   std::string s = str(loaded.size(), " tensors loaded");
+  if (!stripped_prefix.empty()) s += str(" (prefix '", stripped_prefix, "' of the file's names stripped)");
   if (!missing.empty()) s += str(", ", missing.size(), " missing from the file:", list(missing));
   if (!unexpected.empty()) s += str("\n  ", unexpected.size(), " in the file but not in the net:", list(unexpected));
   if (!mismatched.empty()) s += str("\n  ", mismatched.size(), " with other shapes:", list(mismatched));
   return s;
 }
 
+void check_not_pytorch_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[4] = {0, 0, 0, 0};
+  in.read(reinterpret_cast<char*>(head), 4);
+  if (in.gcount() < 4) return;  // the safetensors reader says what is wrong with it
+  const bool zip = head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4;  // torch.save since 1.6
+  const bool pickle = head[0] == 0x80 && head[1] >= 2 && head[1] <= 5;               // older torch.save
+  if (!zip && !pickle) return;
+  std::string out = path;
+  for (const char* ext : {".pth.tar", ".pth", ".pt", ".tar", ".bin", ".ckpt"})
+    if (ends_with(out, ext)) {
+      out = out.substr(0, out.size() - std::string(ext).size());
+      break;
+    }
+  throw Error(str(path, " is a PyTorch file (torch.save's ", zip ? "zip archive" : "pickle",
+                  "), not safetensors: convert it once with\n  python3 tools/pth_to_safetensors.py ", path, " ", out,
+                  ".safetensors\n(a python3 that has PyTorch; add --strip-prefix module. for a DataParallel checkpoint)"));
+}
+
+std::string shared_prefix(const std::vector<std::string>& file_names, const std::vector<std::string>& net_names) {
+  const std::set<std::string> net(net_names.begin(), net_names.end());
+  size_t direct = 0;
+  std::map<std::string, size_t> count;  // prefix -> names it turns into net names
+  for (const std::string& f : file_names) {
+    if (net.count(f)) ++direct;
+    for (size_t dot = f.find('.'); dot != std::string::npos; dot = f.find('.', dot + 1))
+      if (net.count(f.substr(dot + 1))) ++count[f.substr(0, dot + 1)];
+  }
+  std::string best;
+  size_t best_count = direct;
+  for (const auto& [prefix, n] : count)
+    if (n > best_count || (n == best_count && !best.empty() && prefix.size() > best.size())) {
+      best = prefix;
+      best_count = n;
+    }
+  return best;
+}
+
 WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsLoadOptions& options) {
   MPNCOV_CHECK(net.is_setup(), "load_weights: set the net up first (its parameters are created then)");
+  check_not_pytorch_file(path);
   SafetensorsReader file(path);
   WeightsLoadReport report;
+  std::vector<NamedTensor> state = net.state();
+  std::vector<std::string> file_names, net_names;
+  for (const SafetensorsEntry& e : file.entries())
+    if (is_weight(e.name)) file_names.push_back(e.name);
+  for (const NamedTensor& t : state) net_names.push_back(t.name);
+  report.stripped_prefix = shared_prefix(file_names, net_names);
+  std::map<std::string, std::string> file_name_of;  // net name -> the file's name for it
+  for (const SafetensorsEntry& e : file.entries()) {
+    const std::string& p = report.stripped_prefix;
+    const bool strip = !p.empty() && e.name.compare(0, p.size(), p) == 0;
+    file_name_of.emplace(strip ? e.name.substr(p.size()) : e.name, e.name);
+  }
   std::set<std::string> used;
   std::map<std::string, NetPart> part_of;
   for (const NetParameter& p : net.parameters()) part_of[p.name] = p.part;
   std::vector<std::string> optional_missing;
-  for (NamedTensor& t : net.state()) {
-    if (!file.contains(t.name)) {
+  for (NamedTensor& t : state) {
+    const auto in_file = file_name_of.find(t.name);
+    if (in_file == file_name_of.end()) {
       const auto part = part_of.find(t.name);
       const bool may = part != part_of.end() && std::find(options.may_be_missing.begin(), options.may_be_missing.end(),
                                                           part->second) != options.may_be_missing.end();
       (may ? optional_missing : report.missing).push_back(t.name);
       continue;
     }
-    used.insert(t.name);
-    const SafetensorsEntry& e = file.entry(t.name);
+    used.insert(in_file->second);
+    const SafetensorsEntry& e = file.entry(in_file->second);
     // A scalar may be stored 0-d or as one element; any other shape must match exactly.
     const bool scalar = e.shape.numel() == 1 && t.tensor.numel() == 1;
     if (e.shape != t.tensor.shape() && !scalar) {
       report.mismatched.push_back(str(t.name, ": file ", e.shape.str(), ", net ", t.tensor.shape().str()));
       continue;
     }
-    Tensor value = file.read(t.name).to(t.tensor.dtype());
+    Tensor value = file.read(e.name).to(t.tensor.dtype());
     t.tensor.copy_from(value.to(t.tensor.device()));
     report.loaded.push_back(t.name);
   }
-  for (const SafetensorsEntry& e : file.entries())
-    // "@..." entries are a checkpoint's optimiser state (train/checkpoint.h), not weights.
-    if (!used.count(e.name) && !ends_with(e.name, ".num_batches_tracked") && e.name[0] != '@')
-      report.unexpected.push_back(e.name);
+  for (const std::string& name : file_names)
+    if (!used.count(name)) report.unexpected.push_back(name);
   const bool clean = report.missing.empty() && report.unexpected.empty() && report.mismatched.empty();
   if (options.strict && !clean)
     throw Error(str(path, ": the weights do not match net '", net.spec().name, "': ", report.summary(),
@@ -75,6 +133,69 @@ void save_weights(Net& net, const std::string& path, const std::map<std::string,
   std::map<std::string, std::string> meta = metadata;
   meta.emplace("net", net.spec().name);
   save_safetensors(path, tensors, meta);
+}
+
+std::vector<std::string> PretrainedReport::lines() const {
+  std::vector<std::string> out;
+  out.push_back(str(load.loaded.size(), " tensors loaded",
+                    load.stripped_prefix.empty() ? "" : str(" (prefix '", load.stripped_prefix, "' of the file's names stripped)")));
+  auto joined = [](const std::vector<std::string>& names) {
+    std::string s;
+    for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  };
+  if (!new_layers.empty()) out.push_back("new (not in the weights, initialised afresh): " + joined(new_layers));
+  if (!replaced.empty()) out.push_back("not used (the net's own head, replaced by the model's): " + joined(replaced));
+  if (!ignored.empty())
+    out.push_back(str("warning: ", ignored.size(), " tensors of the weights file are not in the net and were ignored ",
+                      "(are they the weights of another net?):", list(ignored)));
+  return out;
+}
+
+PretrainedReport load_pretrained(Net& net, const std::string& path, const NetSpec* original) {
+  WeightsLoadOptions options;
+  options.strict = false;
+  PretrainedReport r;
+  r.load = load_weights(net, path, options);
+  std::vector<std::string> features_bad;
+  std::set<std::string> new_layers;
+  auto classify = [&](const std::string& name, const std::string& problem) {
+    const int layer = net.index_of(layer_of(name));
+    if (net.layer_spec(layer).part == NetPart::Features) features_bad.push_back(problem);
+    else new_layers.insert(layer_of(name));
+  };
+  for (const std::string& name : r.load.missing) classify(name, name + " (missing)");
+  for (const std::string& m : r.load.mismatched) classify(m.substr(0, m.find(':')), m);
+  size_t features_loaded = 0;
+  for (const std::string& name : r.load.loaded)
+    features_loaded += net.layer_spec(net.index_of(layer_of(name))).part == NetPart::Features ? 1 : 0;
+  if (features_loaded == 0 && !features_bad.empty())
+    throw Error(str(path, ": nothing of the weights fits the backbone (features) of net '", net.spec().name, "': none of its ",
+                    features_bad.size(), " tensors is in the file with its name and shape (are these the weights of another ",
+                    "net?)\n  the file's first names:", list(r.load.unexpected, 5), "\n  the net's first names:",
+                    list(features_bad, 5)));
+  if (!features_bad.empty())
+    throw Error(str(path, ": the pretrained weights do not fit the backbone (features) of net '", net.spec().name, "':",
+                    list(features_bad, 40)));
+  for (int i = 0; i < net.size(); ++i) {
+    const LayerSpec& l = net.layer_spec(i);
+    if (!new_layers.count(l.name)) continue;
+    const std::vector<Parameter>& params = net.layer(i).parameters();
+    r.new_layers.push_back(str(l.name, " (", l.type, params.empty() ? "" : ", weight " + params[0].value.shape().str(), ")"));
+  }
+  std::set<std::string> head;  // state names of the original net's representation and classifier
+  if (original)
+    for (const LayerSpec& l : original->layers)
+      if (l.part != NetPart::Features) head.insert(l.name);
+  std::set<std::string> replaced;
+  for (const std::string& name : r.load.unexpected) {
+    const std::string p = r.load.stripped_prefix;
+    const std::string stripped = !p.empty() && name.compare(0, p.size(), p) == 0 ? name.substr(p.size()) : name;
+    if (head.count(layer_of(stripped))) replaced.insert(layer_of(stripped));
+    else r.ignored.push_back(name);
+  }
+  r.replaced.assign(replaced.begin(), replaced.end());
+  return r;
 }
 
 }  // namespace mpncov

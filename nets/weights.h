@@ -1,5 +1,7 @@
 // Weights files: safetensors whose tensor names are the net's parameter and buffer names (torchvision's
-// state_dict keys), so torchvision weights load with no mapping table.
+// state_dict keys), so torchvision weights load with no mapping table. A prefix shared by the file's
+// names (DataParallel's "module.") is recognised and stripped; a PyTorch .pth file is recognised and the
+// error says how to convert it (tools/pth_to_safetensors.py).
 #pragma once
 #include <map>
 #include <string>
@@ -20,6 +22,7 @@ struct WeightsLoadOptions {
 
 struct WeightsLoadReport {
   std::vector<std::string> loaded, missing, unexpected, mismatched;  // mismatched: "name: file (..) net (..)"
+  std::string stripped_prefix;  // removed from every file name that had it ("module."), or ""
   std::string summary() const;
 };
 
@@ -27,5 +30,26 @@ struct WeightsLoadReport {
 // Buffers named num_batches_tracked (torchvision's batch-norm counter) are accepted but not needed.
 WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsLoadOptions& options = {});
 void save_weights(Net& net, const std::string& path, const std::map<std::string, std::string>& metadata = {});
+
+// Throws, naming the converter, when path is a PyTorch file (torch.save's zip archive or a pickle).
+void check_not_pytorch_file(const std::string& path);
+
+// The longest prefix that, removed from the file's names, makes more of them names of the net than
+// they are as they stand ("" when none does): "module." for a DataParallel checkpoint.
+std::string shared_prefix(const std::vector<std::string>& file_names, const std::vector<std::string>& net_names);
+
+// Pretrained weights for fine-tuning (model.weights). The backbone (features) must all be in the file
+// with its shapes; layers of the representation and classifier that are not in the file (or have other
+// shapes there) are new and keep their fresh initialisation; tensors of the file that the net does not
+// use are warnings, except those of `original`'s own representation and classifier that the model
+// replaced. An error when nothing of the backbone matched.
+struct PretrainedReport {
+  WeightsLoadReport load;
+  std::vector<std::string> new_layers;  // "fc (linear)", one per layer that starts afresh
+  std::vector<std::string> replaced;    // layers of the file's own head that the model replaced
+  std::vector<std::string> ignored;     // other tensors of the file not in the net (a warning)
+  std::vector<std::string> lines() const;  // what the log shows: "loaded ...", "new: ...", "warning: ..."
+};
+PretrainedReport load_pretrained(Net& net, const std::string& path, const NetSpec* original = nullptr);
 
 }  // namespace mpncov

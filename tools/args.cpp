@@ -6,8 +6,30 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "tools/command.h"
+#include "train/experiment.h"
 
 namespace mpncov::tools {
+namespace {
+
+bool is_known(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The nearest option; for a command that takes --set, the experiment key of the same name (--epochs:
+// --set solver.epochs=VALUE), since experiment keys are not options of their own.
+std::string unknown_option_hint(const std::string& name, const std::vector<std::string>& known, bool takes_set) {
+  if (takes_set) {
+    std::string leaf = name;
+    std::replace(leaf.begin(), leaf.end(), '-', '_');
+    for (const std::string& key : experiment_keys())
+      if (key.substr(key.find('.') + 1) == leaf)
+        return str(": it is the experiment key ", key, ", set with --set ", key, "=VALUE");
+    return str(did_you_mean(name, known), " (experiment keys are set with --set section.key=VALUE)");
+  }
+  return did_you_mean(name, known);
+}
+
+}  // namespace
 
 Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>& options,
            const std::vector<std::string>& flags) {
@@ -24,12 +46,11 @@ Args::Args(const std::vector<std::string>& argv, const std::vector<std::string>&
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    const bool is_option = std::find(options.begin(), options.end(), name) != options.end();
-    const bool is_flag = std::find(flags.begin(), flags.end(), name) != flags.end();
+    const bool is_option = is_known(options, name), is_flag = is_known(flags, name);
     if (!is_option && !is_flag) {
       std::vector<std::string> all = options;
       all.insert(all.end(), flags.begin(), flags.end());
-      throw UsageError{str("unknown option --", name, did_you_mean(name, all))};
+      throw UsageError{str("unknown option --", name, unknown_option_hint(name, all, is_known(options, "set")))};
     }
     if (is_flag) {
       if (inline_value) throw UsageError{str("--", name, " takes no value")};

@@ -10,8 +10,10 @@ namespace mpncov::tools {
 struct Command {
   std::string name;
   std::string summary;  // one line for `mpncov --help`
-  std::string usage;    // the full text for `mpncov NAME --help`
+  std::string usage;    // the full text for `mpncov NAME --help`; its first lines list every option
   std::function<int(const std::vector<std::string>& args)> run;
+  std::vector<std::string> options;  // names (without "--") taking a value, as the command's Args takes them
+  std::vector<std::string> flags;    // names without a value
 };
 
 std::vector<Command>& commands();

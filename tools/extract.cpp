@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/context.h"
 #include "core/npy.h"
@@ -13,6 +14,8 @@
 #include "nets/weights.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "tools/progress.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace mpncov::tools {
@@ -24,43 +27,60 @@ std::string labels_path(const std::string& out) {
   return stem + "-labels.npy";
 }
 
+const std::vector<std::string> kOptions = {"weights", "input", "images", "layer", "out", "batch", "device", "workers", "set"};
+const std::vector<std::string> kFlags = {"non-strict"};
+
 int run_extract(const std::vector<std::string>& argv) {
-  Args args(argv, {"weights", "input", "images", "layer", "out", "batch", "device", "workers"}, {"non-strict"});
+  Args args(argv, kOptions, kFlags);
   const std::string source = args.one_positional("NET.yaml or EXPERIMENT.yaml");
-  for (const char* required : {"weights", "out"})
-    if (!args.has(required)) throw UsageError{str("--", required, " is required")};
+  if (!args.has("out")) throw UsageError{"--out is required"};
   if (args.has("input") == args.has("images")) throw UsageError{"give exactly one of --input X.npy and --images DIR"};
   const int64_t batch = args.get_int("batch", 32);
   if (batch < 1) throw UsageError{"--batch must be at least 1"};
-  const Device device = Device::parse(args.get("device", "cpu"));
 
   NetSpec spec = load_net_or_experiment(source);
+  const YAML::Node root = YAML::LoadFile(std::filesystem::exists(source) ? source : resolve_net_path(source));
+  std::optional<Experiment> experiment;
+  if (root.IsMap() && root["model"]) {
+    experiment = load_experiment(source, args.all("set"));
+    spec = compose_model(experiment->model);
+  } else if (args.has("set")) {
+    throw UsageError{"--set changes an experiment's keys; " + source + " is a net"};
+  }
+  // The defaults eval has: the run's best checkpoint and the experiment's device.
+  if (!args.has("weights") && !experiment)
+    throw UsageError{"--weights is required with a net (with an experiment it defaults to the run's best.safetensors)"};
+  const std::string weights = args.get("weights", experiment ? experiment->run.out + "/best.safetensors" : "");
+  if (!std::filesystem::exists(weights))
+    throw Error(args.has("weights") ? str("--weights ", weights, " does not exist")
+                                    : str(weights, " does not exist: train the experiment first, or give --weights FILE"));
+  const Device device = resolve_device(args.get("device", experiment ? experiment->run.device : "auto"));
+  // An experiment that lets the classes default gets them from the checkpoint (what the weights were
+  // trained on), else from the image folder.
+  int64_t classes = 0;
+  if (experiment && experiment->model.classes == 0) classes = static_cast<int64_t>(checkpoint_classes(weights).size());
+
   // Images: the experiment's validation transform (a plain net file: ImageNet's).
   std::unique_ptr<data::Loader> loader;
+  Progress progress;
   Tensor x;
   Shape image_shape;
   int64_t n = 0;
   if (args.has("images")) {
-    DataConfig d;
-    YAML::Node root = YAML::LoadFile(std::filesystem::exists(source) ? source : resolve_net_path(source));
-    if (root["model"]) d = load_experiment(source).data;
+    const DataConfig d = experiment ? experiment->data : DataConfig{};
     auto folder = std::make_shared<const data::ImageFolder>(args.get("images"));
-    // The classifier's size follows the folder when the experiment lets the classes default.
-    if (root["model"] && !root["model"]["classes"]) {
-      ModelConfig mc = read_model_config(root["model"], source);
-      mc.classes = static_cast<int64_t>(folder->classes().size());
-      spec = compose_model(mc);
-    }
+    if (experiment && experiment->model.classes == 0 && classes == 0) classes = static_cast<int64_t>(folder->classes().size());
     data::LoaderOptions lo;
     lo.batch_size = batch;
     lo.workers = static_cast<int>(args.get_int("workers", 4));
     lo.shuffle = false;
+    lo.log = [&](const std::string& m) { progress.message(m); };
     loader = std::make_unique<data::Loader>(folder, make_pipeline(d, false, 1), lo);
     image_shape = loader->batch_shape();
     n = folder->size();
-    std::string classes;
-    for (const std::string& c : folder->classes()) classes += c + "\n";
-    std::ofstream(labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt") << classes;
+    std::string names;
+    for (const std::string& c : folder->classes()) names += c + "\n";
+    std::ofstream(labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt") << names;
   } else {
     x = load_npy(args.get("input"));
     MPNCOV_CHECK(x.ndim() == 4 && x.dtype() == DType::F32, args.get("input"), ": expected a float32 array (N, C, H, W), got ",
@@ -68,14 +88,20 @@ int run_extract(const std::vector<std::string>& argv) {
     n = x.dim(0);
     image_shape = Shape({std::min(batch, n), x.dim(1), x.dim(2), x.dim(3)});
   }
+  if (classes > 0) {
+    ModelConfig mc = experiment->model;
+    mc.classes = classes;
+    spec = compose_model(mc);
+  }
   MPNCOV_CHECK(n > 0, "no images to extract features from");
   Net net(spec);
   const std::string layer = args.has("layer") ? args.get("layer") : net.spec().layers.back().name;
   net.set_in_place(false);  // every layer keeps its own output
   net.set_training(false);
   net.setup(image_shape, DType::F32, device);
-  const WeightsLoadReport report = load_weights(net, args.get("weights"), {!args.flag("non-strict"), {}});
-  std::fprintf(stderr, "weights: %s\n", report.summary().c_str());
+  std::fprintf(stderr, "weights: %s\n", describe_weights_file(weights).c_str());
+  const WeightsLoadReport report = load_weights(net, weights, {!args.flag("non-strict"), {}});
+  std::fprintf(stderr, "  %s\n", report.summary().c_str());
   const int index = net.index_of(layer);
   Shape out_shape = net.output_shape(index);
   out_shape[0] = n;
@@ -87,7 +113,7 @@ int run_extract(const std::vector<std::string>& argv) {
     net.forward(images.to(device));
     writer.write(net.output(layer));
     done += images.dim(0);
-    std::fprintf(stderr, "\r%lld/%lld images", static_cast<long long>(done), static_cast<long long>(n));
+    progress.update(str(done, "/", n, " images"));
   };
   if (loader) {
     loader->start_epoch(0);
@@ -99,7 +125,7 @@ int run_extract(const std::vector<std::string>& argv) {
     for (int64_t begin = 0; begin < n; begin += batch) run(x.slice(begin, std::min(n, begin + batch)));
   }
   writer.commit();
-  std::fprintf(stderr, "\n");
+  progress.end();
   std::printf("wrote %s: output of '%s', shape %s\n", args.get("out").c_str(), layer.c_str(), out_shape.str().c_str());
   if (loader) {
     save_npy(labels_path(args.get("out")), Tensor::from_vector(labels, {n}, DType::I64));
@@ -112,20 +138,24 @@ int run_extract(const std::vector<std::string>& argv) {
 }  // namespace
 
 MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images and save a layer's outputs",
-                       "usage: mpncov extract NET.yaml|NAME|EXPERIMENT.yaml --weights FILE (--input X.npy | --images DIR)\n"
-                       "                      --out Y.npy [--layer NAME] [--batch N] [--device cpu|cuda[:N]] [--non-strict]\n\n"
+                       "usage: mpncov extract NET.yaml|NAME|EXPERIMENT.yaml [--weights FILE] (--input X.npy | --images DIR)\n"
+                       "                      --out Y.npy [--layer NAME] [--batch N] [--workers N] [--device D] [--non-strict]\n"
+                       "                      [--set key=value]...\n\n"
                        "Runs the net in eval mode and writes the named layer's output (default: the last layer, the\n"
                        "logits) as a float32 .npy, one row per image. The images are either X.npy, a float32 array\n"
                        "(N, C, H, W) of normalised images, or an image folder DIR/<class>/<image> read with the\n"
                        "experiment's validation transform (ImageNet's for a plain net); then the labels go to\n"
-                       "Y-labels.npy and the class names to Y-labels.txt (e.g. to train an SVM as the paper did).\n\n"
-                       "  --weights FILE  weights or checkpoint (safetensors, the net's parameter names)\n"
+                       "Y-labels.npy and the class names to Y-labels.txt (e.g. to train an SVM as the paper did).\n"
+                       "An experiment that leaves model.classes to the data takes the class count from the checkpoint.\n\n"
+                       "  --weights FILE  weights or checkpoint (safetensors, the net's parameter names); default for an\n"
+                       "                  experiment: its run folder's best.safetensors (required for a net)\n"
                        "  --layer NAME    the layer to write, e.g. representation for the iSQRT-COV features\n"
                        "                  (mpncov inspect lists the names)\n"
                        "  --batch N       images per forward pass (default 32)\n"
                        "  --workers N     decoding threads for --images (default 4)\n"
-                       "  --device D      cpu (default), cuda or cuda:N\n"
-                       "  --non-strict    load what matches instead of requiring every tensor\n",
-                       run_extract});
+                       "  --device D      auto, cpu, cuda or cuda:N (default: an experiment's run.device, else auto)\n"
+                       "  --non-strict    load what matches instead of requiring every tensor\n"
+                       "  --set key=value override an experiment key\n",
+                       run_extract, kOptions, kFlags});
 
 }  // namespace mpncov::tools

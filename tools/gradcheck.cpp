@@ -44,7 +44,11 @@ const char* kUsage =
     "  --tolerance T       relative tolerance (default 1e-5 for gradients, 2e-3 for --device cuda)\n"
     "  --seed S            seed of the inputs, parameters and sampled elements (default 1)\n"
     "\n"
-    "Exit status: 0 when every tensor passes, 1 when one fails, 2 for a usage error.\n";
+    "A check whose gradients are all 0 at the input (e.g. 1x1 spatial size before a covariance pooling) is\n"
+    "marked 'zero (no signal)' and warned about: it proves nothing, and is not counted as a failure.\n"
+    "\n"
+    "Exit status: 0 when every tensor passes, 1 when one fails, 2 for a usage error (an unknown option,\n"
+    "layer type or net).\n";
 
 struct Options {
   std::string layer;
@@ -169,8 +173,21 @@ std::vector<LayerCase> cases_of(const Options& o) {
 
 }  // namespace
 
+// A warning for checks that saw only zero gradients (their errors of 0 prove nothing).
+void warn_degenerate(const std::string& what) {
+  std::fprintf(stderr,
+               "warning: %s: every checked gradient is 0 at this input, so the check proves nothing there (a degenerate "
+               "input, e.g. a 1x1 spatial size before a covariance pooling); give a larger --input\n",
+               what.c_str());
+}
+
 int run_net(const Options& o) {
-  const NetSpec spec = load_net_or_experiment(o.net);
+  NetSpec spec;
+  try {  // an unknown net or a bad file is a usage mistake: exit 2
+    spec = load_net_or_experiment(o.net);
+  } catch (const Error& e) {
+    throw UsageError{e.what()};
+  }
   std::vector<int64_t> chw = spec.input_shape;
   if (o.has_input) {
     chw = o.input.dims();
@@ -189,9 +206,16 @@ int run_net(const Options& o) {
           ? compare_net_on_device(spec, input, o.device, o.has_tolerance ? o.check.tolerance : 2e-3, o.check.seed)
           : gradcheck_net(spec, input, check);
   std::printf("%s", net_gradcheck_table(rows).c_str());
-  int failed = 0;
-  for (const NetGradCheckRow& r : rows) failed += r.report.pass() ? 0 : 1;
-  std::printf("%zu layers checked, %d failed\n", rows.size(), failed);
+  int failed = 0, degenerate = 0;
+  for (const NetGradCheckRow& r : rows) {
+    failed += r.report.pass() ? 0 : 1;
+    if (r.report.pass() && r.report.degenerate()) {
+      ++degenerate;
+      warn_degenerate(str("layer ", r.layer, " (", r.type, ")"));
+    }
+  }
+  std::printf("%zu layers checked, %d failed%s\n", rows.size(), failed,
+              degenerate ? str(", ", degenerate, " with only zero gradients (not checked: see the warning)").c_str() : "");
   return failed ? 1 : 0;
 }
 
@@ -206,7 +230,12 @@ int run_gradcheck(const std::vector<std::string>& args) {
     }
   }
   if (!o.net.empty()) return run_net(o);
-  const std::vector<LayerCase> cases = cases_of(o);
+  std::vector<LayerCase> cases;
+  try {  // an unknown layer type is a usage mistake: exit 2
+    cases = cases_of(o);
+  } catch (const Error& e) {
+    throw UsageError{e.what()};
+  }
   for (const LayerCase& c : cases) {  // a bad key or value is a configuration error: exit 2
     try {
       make_case_layer(c);
@@ -226,12 +255,15 @@ int run_gradcheck(const std::vector<std::string>& args) {
     }
     std::printf("%s", report.table().c_str());
     if (!report.pass()) ++failed;
+    else if (report.degenerate()) warn_degenerate(c.str());
   }
   std::printf("%zu configuration(s) checked, %d failed\n", cases.size(), failed);
   return failed ? 1 : 0;
 }
 
 MPNCOV_COMMAND(Command{"gradcheck", "check layers' gradients against finite differences (or GPU against CPU)",
-                       kUsage, run_gradcheck});
+                       kUsage, run_gradcheck,
+                       {"layer", "set", "input", "batch", "device", "max-elements", "tolerance", "seed"},
+                       {"eval", "all-layers"}});
 
 }  // namespace mpncov::tools

@@ -20,6 +20,6 @@ int run_info(const std::vector<std::string>& args) {
 MPNCOV_COMMAND(Command{"info", "show this build's backends and the devices present",
                        "usage: mpncov info\n\nPrints the version, the compiled backends (cpu, cuda) and the CUDA "
                        "devices found, and the distributed transports built (MPI, NCCL).\n",
-                       run_info});
+                       run_info, {}, {}});
 
 }  // namespace mpncov::tools

@@ -6,14 +6,18 @@
 #include "nets/model.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "tools/model_source.h"
 
 namespace mpncov::tools {
 namespace {
 
+const std::vector<std::string> kOptions = {"input", "batch", "dot", "set"};
+
 int run_inspect(const std::vector<std::string>& argv) {
-  Args args(argv, {"input", "batch", "dot"});
-  Net net(load_net_or_experiment(args.one_positional("NET.yaml or EXPERIMENT.yaml")));
-  std::vector<int64_t> input = net.spec().input_shape;
+  Args args(argv, kOptions);
+  const ModelSource source = load_model_source(args.one_positional("NET.yaml or EXPERIMENT.yaml"), args.all("set"));
+  Net net(source.spec);
+  std::vector<int64_t> input = source.input;
   if (args.has("input")) input = parse_dims(args.get("input"), 3, "input");
   const int64_t batch = args.get_int("batch", 1);
   if (batch < 1) throw UsageError{"--batch must be at least 1"};
@@ -33,13 +37,16 @@ int run_inspect(const std::vector<std::string>& argv) {
 }  // namespace
 
 MPNCOV_COMMAND(Command{"inspect", "show a network's layers, shapes, parameters, FLOPs and memory",
-                       "usage: mpncov inspect NET.yaml|NAME|EXPERIMENT.yaml [--input CxHxW] [--batch N] [--dot FILE]\n\n"
+                       "usage: mpncov inspect NET.yaml|NAME|EXPERIMENT.yaml [--input CxHxW] [--batch N] [--dot FILE]\n"
+                       "                      [--set key=value]...\n\n"
                        "Builds the net (a zoo name such as resnet50, a net file, or an experiment's model) and prints\n"
                        "one row per layer: name, type, inputs (when not the previous layer), output shape, parameters,\n"
-                       "FLOPs and activation memory, with totals.\n\n"
-                       "  --input CxHxW  input size (default: the net's, e.g. 3x224x224)\n"
+                       "FLOPs and activation memory, with totals. An experiment's model is the one train builds: its\n"
+                       "classes from data.train's class folders, its input the size of its training transform.\n\n"
+                       "  --input CxHxW  input size (default: the experiment's image size, or the net's, e.g. 3x224x224)\n"
                        "  --batch N      batch size for the FLOPs and memory figures (default 1)\n"
-                       "  --dot FILE     also write the graph as Graphviz DOT, its parts drawn apart\n",
-                       run_inspect});
+                       "  --dot FILE     also write the graph as Graphviz DOT, its parts drawn apart\n"
+                       "  --set k=v      override an experiment key, e.g. --set data.image_size=64\n",
+                       run_inspect, kOptions, {}});
 
 }  // namespace mpncov::tools

@@ -9,7 +9,9 @@ usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--strip-prefix PREFIX
   --key K           the entry of a checkpoint dict that holds the state_dict (default: 'state_dict'
                     when present, else the whole file)
 
-Needs PyTorch (Debian: python3-torch). Tensors are written as they are stored (float32 usually).
+Needs PyTorch (Debian: python3-torch): run it with a python3 that has it (`/usr/bin/python3 tools/...` when
+the python3 first on PATH, e.g. a virtual environment's, lacks it). Tensors are written as they are stored
+(float32 usually).
 """
 import argparse
 import json
@@ -71,6 +73,17 @@ def read_safetensors(path):
     return tensors, metadata
 
 
+def import_torch():
+    """PyTorch, or an exit naming this interpreter and what to do: the #! line takes the first python3 on PATH."""
+    try:
+        import torch
+    except ImportError as e:
+        sys.exit(f"error: this interpreter ({sys.executable}) cannot import PyTorch ({e}).\n"
+                 f"Run the script with a python3 that has it, e.g. /usr/bin/python3 {sys.argv[0]} ... "
+                 f"(Debian: apt-get install python3-torch; pip: pip install torch).")
+    return torch
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("input")
@@ -78,7 +91,7 @@ def main():
     parser.add_argument("--strip-prefix", action="append", default=[])
     parser.add_argument("--key")
     args = parser.parse_args()
-    import torch
+    torch = import_torch()
     checkpoint = torch.load(args.input, map_location="cpu")
     if args.key:
         checkpoint = checkpoint[args.key]

@@ -10,8 +10,11 @@
 namespace mpncov::tools {
 namespace {
 
+const std::vector<std::string> kOptions = {"out", "epochs", "representation", "set"};
+const std::vector<std::string> kFlags = {"quiet", "force"};
+
 int run_quickstart(const std::vector<std::string>& argv) {
-  Args args(argv, {"out", "epochs", "representation", "set"}, {"quiet"});
+  Args args(argv, kOptions, kFlags);
   if (!args.positional().empty()) throw UsageError{"quickstart takes no positional arguments"};
   const std::string out = args.get("out", "runs/quickstart");
   const std::string data = out + "/data";
@@ -28,6 +31,7 @@ int run_quickstart(const std::vector<std::string>& argv) {
   const Experiment e = load_experiment(std::string(MPNCOV_SOURCE_DIR) + "/experiments/quickstart.yaml", overrides);
   TrainOptions options;
   options.quiet = args.flag("quiet");
+  options.force = args.flag("force");
   const int status = train(e, options);
   if (status == 0) std::printf("quickstart done: see %s/metrics.csv and %s/curves.svg\n", out.c_str(), out.c_str());
   return status;
@@ -37,11 +41,18 @@ int run_quickstart(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{"quickstart", "make a small dataset and train an MPN-COV network on it (CPU, minutes)",
                        "usage: mpncov quickstart [--out DIR] [--epochs N] [--representation mpncov|gavp|bcnn|cbp]\n"
-                       "                         [--set key=value]... [--quiet]\n\n"
+                       "                         [--set key=value]... [--quiet] [--force]\n\n"
                        "Writes 500 64x64 JPEG textures in 4 classes that differ only in their colour covariance to\n"
                        "DIR/data (default runs/quickstart), then trains experiments/quickstart.yaml (small_cnn with\n"
                        "iSQRT-COV pooling) on them and reports validation accuracy each epoch. --representation gavp\n"
-                       "trains the same net with average pooling instead, for comparison.\n",
-                       run_quickstart});
+                       "trains the same net with average pooling instead, for comparison. A second quickstart into\n"
+                       "the same DIR reuses the dataset; like train, it refuses to overwrite the run without --force.\n\n"
+                       "  --out DIR          the folder of the dataset and the run (default runs/quickstart)\n"
+                       "  --epochs N         training epochs (default: the experiment's)\n"
+                       "  --representation R mpncov (default), gavp, bcnn or cbp\n"
+                       "  --set key=value    override any experiment key\n"
+                       "  --quiet            no progress on the terminal\n"
+                       "  --force            start the run afresh when DIR already holds one\n",
+                       run_quickstart, kOptions, kFlags});
 
 }  // namespace mpncov::tools

@@ -8,6 +8,7 @@
 #include "nets/model.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "tools/model_source.h"
 #include "train/profile.h"
 #include "train/trainer.h"
 
@@ -21,34 +22,44 @@ int time_loader(const Args& args, const std::string& source) {
   lo.batch_size = args.get_int("batch", e.data.batch);
   lo.workers = static_cast<int>(args.get_int("workers", e.data.workers));
   lo.seed = e.run.seed;
+  const int64_t batches = args.get_int("iterations", 50);
+  if (lo.batch_size < 1 || batches < 1) throw UsageError{"--batch and --iterations must be at least 1"};
+  if (lo.workers < 0) throw UsageError{"--workers must be 0 or more"};
   data::Loader loader(set, make_pipeline(e.data, true, 1), lo);
-  const int64_t batches = std::min(args.get_int("iterations", 50), loader.batches_per_epoch());
-  loader.start_epoch(0);
+  // The clock runs from the first epoch's start (the workers begin decoding then), over as many epochs
+  // as a folder smaller than `batches` batches needs.
   const auto start = std::chrono::steady_clock::now();
-  int64_t images = 0;
-  for (int64_t i = 0; i < batches; ++i) {
-    std::optional<data::Batch> b = loader.next();
-    if (!b) break;
-    images += b->size();
+  int64_t images = 0, done = 0;
+  for (int64_t epoch = 0; done < batches; ++epoch) {
+    loader.start_epoch(epoch);
+    for (; done < batches; ++done) {
+      std::optional<data::Batch> b = loader.next();
+      if (!b) break;
+      images += b->size();
+    }
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   loader.stop();
-  std::printf("loader: %lld images in %.2f s = %.1f images/s with %d workers (%s)\n", static_cast<long long>(images), s,
+  std::printf("loader: %lld images in %.3g s = %.1f images/s with %d workers (%s)\n", static_cast<long long>(images), s,
               static_cast<double>(images) / s, lo.workers, loader.pipeline().describe().c_str());
   return 0;
 }
 
+const std::vector<std::string> kOptions = {"iterations", "batch", "device", "input", "set", "workers", "threads"};
+const std::vector<std::string> kFlags = {"loader", "inference"};
+
 int run_time(const std::vector<std::string>& argv) {
-  Args args(argv, {"iterations", "batch", "device", "input", "set", "workers", "threads"}, {"loader", "inference"});
+  Args args(argv, kOptions, kFlags);
   const std::string source = args.one_positional("EXPERIMENT.yaml or NET.yaml");
   if (args.has("threads")) set_num_threads(static_cast<int>(args.get_int("threads", 1)));
   if (args.flag("loader")) return time_loader(args, source);
-  Net net(load_net_or_experiment(source));
-  std::vector<int64_t> input = net.spec().input_shape;
+  const ModelSource model = load_model_source(source, args.all("set"));
+  Net net(model.spec);
+  std::vector<int64_t> input = model.input;
   if (args.has("input")) input = parse_dims(args.get("input"), 3, "input");
   const int64_t batch = args.get_int("batch", 8), iterations = args.get_int("iterations", 5);
   if (batch < 1 || iterations < 1) throw UsageError{"--batch and --iterations must be at least 1"};
-  const Device device = resolve_device(args.get("device", "auto"));
+  const Device device = resolve_device(args.get("device", model.experiment ? model.experiment->run.device : "auto"));
   net.setup(Shape({batch, input[0], input[1], input[2]}), DType::F32, device);
   std::printf("%s on %s, batch %lld, input %lldx%lldx%lld, %d CPU threads\n", net.spec().name.c_str(), device.str().c_str(),
               static_cast<long long>(batch), static_cast<long long>(input[0]), static_cast<long long>(input[1]),
@@ -66,16 +77,23 @@ int run_time(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{"time", "time a training step layer by layer, inference, or the data loader",
                        "usage: mpncov time EXPERIMENT.yaml|NET.yaml|NAME [--batch N] [--iterations N] [--input CxHxW]\n"
-                       "                   [--device D] [--threads N] [--inference]\n"
-                       "       mpncov time --loader EXPERIMENT.yaml [--batch N] [--workers N] [--iterations N]\n\n"
+                       "                   [--device D] [--threads N] [--inference] [--set key=value]...\n"
+                       "       mpncov time --loader EXPERIMENT.yaml [--batch N] [--workers N] [--iterations N] [--threads N]\n"
+                       "                   [--set key=value]...\n\n"
                        "Training step (default): forward, backward, loss and SGD update on random inputs after two\n"
                        "warm-up steps; prints each layer's forward and backward milliseconds, FLOPs, GFLOP/s and share\n"
                        "of the step, and the step's images/s. --inference times eval-mode forward passes instead.\n"
-                       "--loader times the experiment's training data pipeline (decode + augment) in images/s.\n\n"
+                       "--loader times the experiment's training data pipeline (decode + augment) in images/s, over\n"
+                       "several epochs when the folder has fewer batches than --iterations. An experiment's model\n"
+                       "runs at its image size with its class count (as train builds it).\n\n"
                        "  --batch N       batch size (default 8; with --loader the experiment's)\n"
                        "  --iterations N  timed steps (default 5; with --loader, batches, default 50)\n"
-                       "  --device D      auto (default), cpu, cuda, cuda:N\n"
-                       "  --threads N     CPU threads\n",
-                       run_time});
+                       "  --input CxHxW   input size (default: the experiment's image size, or the net's)\n"
+                       "  --device D      auto, cpu, cuda, cuda:N (default: the experiment's run.device, else auto)\n"
+                       "  --threads N     CPU threads\n"
+                       "  --workers N     decoding threads with --loader (default: data.workers)\n"
+                       "  --inference     time eval-mode forward passes instead of training steps\n"
+                       "  --set key=value override an experiment key\n",
+                       run_time, kOptions, kFlags});
 
 }  // namespace mpncov::tools

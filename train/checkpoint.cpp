@@ -115,4 +115,38 @@ TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
   return state;
 }
 
+namespace {
+
+// The training state in a file's metadata, or null for a weights file.
+Json state_of(const std::string& path) {
+  check_not_pytorch_file(path);
+  SafetensorsReader file(path);
+  const auto meta = file.metadata().find("state");
+  return meta == file.metadata().end() ? Json() : parse_json(meta->second);
+}
+
+}  // namespace
+
+std::string describe_weights_file(const std::string& path) {
+  const Json s = state_of(path);
+  if (s.is_null()) return path + " (weights file)";
+  const int64_t epoch = s.at("epoch").as_int64(), batch = s.at("batch").as_int64();
+  std::string what = batch ? str("checkpoint interrupted in epoch ", epoch + 1, " after batch ", batch)
+                           : str("checkpoint after epoch ", epoch);
+  const auto& history = s.at("history").as_array();
+  if (!batch && !history.empty()) {
+    const EpochMetrics m = from_json(history.back());
+    what += std::isfinite(m.val_top1) ? str(", val top-1 ", m.val_top1, "%") : str(", train top-1 ", m.train_top1, "%");
+  }
+  return str(path, " (", what, ")");
+}
+
+std::vector<std::string> checkpoint_classes(const std::string& path) {
+  const Json s = state_of(path);
+  std::vector<std::string> classes;
+  if (!s.is_null())
+    for (const Json& c : s.at("classes").as_array()) classes.push_back(c.as_string());
+  return classes;
+}
+
 }  // namespace mpncov

@@ -42,4 +42,10 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
 // Loads the net's tensors (strict), the optimiser's buffers when sgd is given, and the state.
 TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd);
 
+// What a weights or checkpoint file is, for the commands that load one: "runs/x/best.safetensors
+// (checkpoint after epoch 3 of training, val top-1 66.67%)", or "... (weights file)".
+std::string describe_weights_file(const std::string& path);
+// The class names a checkpoint was trained on (empty for a weights file).
+std::vector<std::string> checkpoint_classes(const std::string& path);
+
 }  // namespace mpncov

@@ -1,11 +1,20 @@
 #include "train/experiment.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "core/config.h"
+#include "core/context.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/text.h"
+#include "data/presets.h"
+#include "data/transform_list.h"
+#include "nets/weights.h"
 
 namespace mpncov {
 
@@ -32,6 +41,7 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
       if (!parent.IsMap() && !parent.IsNull())
         throw Error(str("--set ", path, ": '", key, "' is inside a value that is not a mapping"));
       if (dot == std::string::npos) {
+        parent.remove(key);  // a fresh key node: errors about it then name --set (Config::where)
         parent[key] = value;
         break;
       }
@@ -51,7 +61,8 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
   d.val = c.get<std::string>("val", "");
   d.preset = c.get<std::string>("preset", d.preset);
   d.image_size = c.get<int64_t>("image_size", 0);
-  c.check(d.preset != "plain" || d.image_size > 0, "image_size", "is required (and positive) with preset: plain");
+  c.check(d.preset != "plain" || d.image_size > 0 || (node["train_transform"] && node["val_transform"]),
+          "image_size", "is required (and positive) with preset: plain");
   d.batch = c.get<int64_t>("batch", d.batch);
   c.check(d.batch >= 1, "batch", "must be at least 1");
   d.val_batch = c.get<int64_t>("val_batch", 0);
@@ -63,6 +74,28 @@ DataConfig read_data(const YAML::Node& node, const std::string& file) {
           "must be 0 (none), 1, 2 or 10");
   d.strict = c.get<bool>("strict", false);
   d.drop_last = c.get<bool>("drop_last", false);
+  // Transform lists: the file's, else the preset's (resolved now, so a bad preset fails at load time).
+  const int size = static_cast<int>(d.image_size);
+  for (const auto& [key, stage, slot] : {std::tuple{"train_transform", data::Stage::Train, &d.train_transform},
+                                         std::tuple{"val_transform", data::Stage::Val, &d.val_transform}}) {
+    c.ignore(key);
+    if (node[key]) {
+      *slot = data::read_transform_list(node[key], file, str("data.", key));
+      continue;
+    }
+    try {
+      *slot = data::preset(d.preset, stage, size);
+    } catch (const Error& e) {
+      c.fail("preset", e.what());
+    }
+  }
+  if (d.eval_crops > 1) {
+    try {
+      data::multi_crop_evaluation(*d.val_transform, static_cast<int>(d.eval_crops));
+    } catch (const Error& e) {
+      c.fail("eval_crops", str("cannot follow val_transform: ", e.what()));
+    }
+  }
   c.finish();
   return d;
 }
@@ -119,44 +152,165 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   return e;
 }
 
+namespace {
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+// The shortest decimal that reads back as the same double: 0.9, not 0.90000000000000002.
+std::string shortest(double v) {
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+// Sets section[key] unless the file (or --set) gave it.
+template <typename T>
+void fill(YAML::Node section, const std::string& key, const T& value) {
+  if (!section[key]) section[key] = value;
+}
+void fill_number(YAML::Node section, const std::string& key, double value) { fill(section, key, shortest(value)); }
+
+// A mapping of the resolved root, created when the file had none.
+YAML::Node section_of(YAML::Node& root, const std::string& name) {
+  if (!root[name] || root[name].IsNull()) root[name] = YAML::Node(YAML::NodeType::Map);
+  return root[name];
+}
+
+// The names of an image folder's class folders, sorted (as data::ImageFolder takes them).
+std::vector<std::string> class_folders(const std::string& root) {
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec))
+    if (std::filesystem::is_directory(entry.path(), ec)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+int64_t count_class_folders(const std::string& root) { return static_cast<int64_t>(class_folders(root).size()); }
+
 std::string resolved_config(const Experiment& e) {
-  YAML::Emitter out;
-  out << YAML::BeginMap;
-  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "net" << YAML::Value << e.model.net;
-  out << YAML::Key << "representation" << YAML::Value;
-  if (e.model.representation) out << e.model.representation;
-  else out << "(the net's own)";
-  out << YAML::Key << "classes" << YAML::Value << e.model.classes;
-  out << YAML::Key << "weights" << YAML::Value << e.model.weights;
-  out << YAML::Key << "freeze" << YAML::Value << e.model.freeze;
-  out << YAML::Key << "classifier" << YAML::Value << e.model.classifier;
-  out << YAML::Key << "sync_bn" << YAML::Value << e.model.sync_bn << YAML::EndMap;
+  // The file as given (with the overrides), every absent key filled with its default, so the text is
+  // itself an experiment: `mpncov train config.yaml` repeats the run. Keys the file gave keep their text.
+  YAML::Node root = YAML::Clone(e.root);
+  YAML::Node model = section_of(root, "model");
+  // Resolved: the class folders of data.train (0, "the folders'", only while that folder does not exist).
+  model["classes"] = e.model.classes > 0 ? e.model.classes : count_class_folders(e.data.train);
+  fill(model, "weights", e.model.weights);
+  fill(model, "freeze", e.model.freeze);
+  fill(model, "classifier", e.model.classifier);
+  fill(model, "sync_bn", e.model.sync_bn);
   const DataConfig& d = e.data;
-  out << YAML::Key << "data" << YAML::Value << YAML::BeginMap << YAML::Key << "train" << YAML::Value << d.train
-      << YAML::Key << "val" << YAML::Value << d.val << YAML::Key << "preset" << YAML::Value << d.preset << YAML::Key
-      << "image_size" << YAML::Value << d.image_size << YAML::Key << "batch" << YAML::Value << d.batch << YAML::Key
-      << "val_batch" << YAML::Value << (d.val_batch ? d.val_batch : d.batch) << YAML::Key << "workers" << YAML::Value
-      << d.workers << YAML::Key << "eval_crops" << YAML::Value << d.eval_crops << YAML::Key << "strict" << YAML::Value
-      << d.strict << YAML::Key << "drop_last" << YAML::Value << d.drop_last << YAML::EndMap;
+  YAML::Node data = section_of(root, "data");
+  fill(data, "val", d.val);
+  fill(data, "preset", d.preset);
+  if (d.image_size > 0) fill(data, "image_size", d.image_size);
+  fill(data, "batch", d.batch);
+  data["val_batch"] = d.val_batch ? d.val_batch : d.batch;
+  fill(data, "workers", d.workers);
+  fill(data, "eval_crops", d.eval_crops);
+  fill(data, "strict", d.strict);
+  fill(data, "drop_last", d.drop_last);
+  // The lists in use (the preset's where the file has none); multi-crop evaluation derives from val's.
+  if (d.train_transform) fill(data, "train_transform", data::transform_list_yaml(*d.train_transform));
+  if (d.val_transform) fill(data, "val_transform", data::transform_list_yaml(*d.val_transform));
   const SolverConfig& s = e.solver;
-  out << YAML::Key << "solver" << YAML::Value << YAML::BeginMap << YAML::Key << "lr" << YAML::Value << s.lr << YAML::Key
-      << "momentum" << YAML::Value << s.momentum << YAML::Key << "weight_decay" << YAML::Value << s.weight_decay
-      << YAML::Key << "nesterov" << YAML::Value << s.nesterov << YAML::Key << "classifier_lr_mult" << YAML::Value
-      << s.classifier_lr_mult << YAML::Key << "classifier_weight_decay" << YAML::Value;
-  if (s.classifier_weight_decay) out << *s.classifier_weight_decay;
-  else out << "auto";
-  out << YAML::Key << "label_smoothing" << YAML::Value << s.label_smoothing << YAML::Key << "epochs" << YAML::Value
-      << s.epochs << YAML::Key << "schedule" << YAML::Value << s.schedule.describe() << YAML::Key << "scale_lr"
-      << YAML::Value << s.scale_lr << YAML::EndMap;
+  YAML::Node solver = section_of(root, "solver");
+  fill_number(solver, "lr", s.lr);
+  fill_number(solver, "momentum", s.momentum);
+  fill_number(solver, "weight_decay", s.weight_decay);
+  fill(solver, "nesterov", s.nesterov);
+  fill_number(solver, "classifier_lr_mult", s.classifier_lr_mult);
+  if (s.classifier_weight_decay) fill_number(solver, "classifier_weight_decay", *s.classifier_weight_decay);
+  else fill(solver, "classifier_weight_decay", std::string("auto"));
+  fill_number(solver, "label_smoothing", s.label_smoothing);
+  fill(solver, "epochs", s.epochs);
+  fill(solver, "scale_lr", s.scale_lr);
+  if (!solver["schedule"]) {
+    YAML::Node constant(YAML::NodeType::Map);
+    constant["type"] = "constant";
+    solver["schedule"] = constant;
+  }
   const RunConfig& r = e.run;
-  out << YAML::Key << "run" << YAML::Value << YAML::BeginMap << YAML::Key << "device" << YAML::Value << r.device
-      << YAML::Key << "seed" << YAML::Value << r.seed << YAML::Key << "out" << YAML::Value << r.out << YAML::Key
-      << "print_every" << YAML::Value << r.print_every << YAML::Key << "keep_every_epoch" << YAML::Value
-      << r.keep_every_epoch << YAML::Key << "resume" << YAML::Value << r.resume << YAML::Key << "threads"
-      << YAML::Value << r.threads << YAML::Key << "bucket_mb" << YAML::Value << r.bucket_mb << YAML::EndMap;
-  out << YAML::EndMap;
+  YAML::Node run = section_of(root, "run");
+  fill(run, "device", r.device);
+  fill(run, "seed", r.seed);
+  fill(run, "out", r.out);
+  fill(run, "print_every", r.print_every);
+  fill(run, "keep_every_epoch", r.keep_every_epoch);
+  fill(run, "resume", r.resume);
+  fill(run, "threads", r.threads);
+  fill_number(run, "bucket_mb", r.bucket_mb);
+  for (const char* section : {"model", "data", "solver", "run"}) root[section].SetStyle(YAML::EmitterStyle::Block);
+  YAML::Emitter out;
+  out << YAML::Comment(str("the resolved configuration of ", e.file, ": every key with its value; an experiment itself\n",
+                           "(mpncov train THIS_FILE --set run.out=ANOTHER_FOLDER repeats the run)"))
+      << YAML::Newline << root;
   return std::string(out.c_str()) + "\n";
+}
+
+void check_experiment(const Experiment& e) {
+  Config data(e.root["data"], e.file, "data");
+  std::string preset;
+  for (char ch : e.data.preset) preset += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::vector<std::string> presets = data::preset_names();
+  if (std::find(presets.begin(), presets.end(), "plain") == presets.end()) presets.push_back("plain");
+  bool known = false;
+  for (const std::string& p : presets) known = known || preset.rfind(p, 0) == 0;
+  if (!known)
+    data.fail("preset", str("names an unknown preset '", e.data.preset, "'", did_you_mean(preset, presets), " (one of ",
+                            join(presets, ", "), ")"));
+  for (const auto& [key, folder] : {std::pair<std::string, std::string>{"train", e.data.train}, {"val", e.data.val}}) {
+    if (!folder.empty() && !std::filesystem::is_directory(folder))
+      data.fail(key, str("names image folder '", folder, "', which does not exist",
+                         std::filesystem::exists(folder) ? " (it is a file)" : ""));
+  }
+  Config model(e.root["model"], e.file, "model");
+  const int64_t folders = count_class_folders(e.data.train);
+  if (e.model.classes > 0 && e.model.classes != folders)
+    model.fail("classes", str("is ", e.model.classes, " but ", e.data.train, " has ", folders, " class folders"));
+  if (!e.data.val.empty() && class_folders(e.data.val) != class_folders(e.data.train))
+    data.fail("val", str("has other class folders than data.train (", count_class_folders(e.data.val), " vs ", folders,
+                         "): both need the same class names"));
+  if (!e.model.weights.empty() && !std::filesystem::is_regular_file(e.model.weights))
+    model.fail("weights", str("names '", e.model.weights, "', which is not a file"));
+  if (!e.model.weights.empty()) {
+    try {
+      check_not_pytorch_file(e.model.weights);
+    } catch (const Error& err) {
+      model.fail("weights", str("names a file that cannot be used as it is: ", err.what()));
+    }
+  }
+  Config run(e.root["run"], e.file, "run");
+  if (!e.run.resume.empty() && !std::filesystem::is_regular_file(e.run.resume))
+    run.fail("resume", str("names '", e.run.resume, "', which is not a file"));
+  if (e.run.device != "auto") {
+    try {
+      require_device(Device::parse(e.run.device));
+    } catch (const Error& err) {
+      run.fail("device", str("'", e.run.device, "' cannot be used here: ", err.what(), " (auto takes a GPU when there is one)"));
+    }
+  }
+  compose_model(e.model);  // the net, representation and freeze count: errors name the file and key
+}
+
+std::vector<std::string> experiment_keys() {
+  Experiment e;
+  e.file = "experiment.yaml";
+  e.root = YAML::Load("{model: {net: x, representation: none}, data: {train: x, preset: plain, image_size: 1}}");
+  const YAML::Node resolved = YAML::Load(resolved_config(e));
+  std::vector<std::string> keys;
+  for (const auto& section : resolved)
+    for (const auto& key : section.second) keys.push_back(section.first.as<std::string>() + "." + key.first.as<std::string>());
+  return keys;
 }
 
 }  // namespace mpncov

@@ -5,9 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "data/pipeline.h"
 #include "nets/model.h"
 #include "optim/solver_config.h"
 
@@ -23,6 +25,9 @@ struct DataConfig {
   int64_t eval_crops = 0;            // 0: no final multi-crop evaluation; else the preset's 2 or 10 crops
   bool strict = false;               // a bad image file stops the run instead of being skipped
   bool drop_last = false;
+  // data.train_transform / data.val_transform (data/transform_list.h); load_experiment fills in the
+  // preset's list for an absent one, a bare DataConfig leaves them to make_pipeline.
+  std::optional<data::Pipeline> train_transform, val_transform;
 };
 
 struct RunConfig {
@@ -48,7 +53,16 @@ struct Experiment {
 // Applies "a.b.c=value" overrides (value parsed as YAML) to a parsed file.
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides);
 Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
-// The resolved configuration as YAML text, with every default filled in.
+// The resolved configuration as YAML text: the file with the overrides, every default filled in and
+// model.classes resolved from data.train; itself a valid experiment that repeats the run.
 std::string resolved_config(const Experiment& e);
+// Checks everything a run needs that can be checked before anything is written: the data preset, the
+// folders and files named (data.train, data.val, model.weights, run.resume), the device (present), and
+// the model (net, representation, freeze count). Errors name the file, line (or --set) and key.
+void check_experiment(const Experiment& e);
+// The class folders of an image folder root (0 when it does not exist).
+int64_t count_class_folders(const std::string& root);
+// Every key of an experiment as "section.key" (to point `--epochs` to `--set solver.epochs=...`).
+std::vector<std::string> experiment_keys();
 
 }  // namespace mpncov

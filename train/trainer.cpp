@@ -23,6 +23,8 @@
 #include "train/checkpoint.h"
 #include "train/curves.h"
 #include "train/gradient_reducer.h"
+#include "train/pipeline_config.h"
+#include "train/run_folder.h"
 #include "train/step.h"
 
 namespace mpncov {
@@ -70,6 +72,13 @@ class Log {
       : quiet_(quiet || !enabled), tty_(isatty(fileno(stdout))), enabled_(enabled) {
     if (enabled_) file_.open(file, std::ios::app);
   }
+  // A progress line still showing (an error is on its way) is ended, so the error starts a line of its own.
+  ~Log() {
+    if (pending_) std::printf("\n");
+    std::fflush(stdout);
+  }
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
   void line(const std::string& text) {
     if (!enabled_) return;
     clear_progress();
@@ -146,36 +155,6 @@ Device resolve_device(const std::string& name, int local_rank) {
   const Device d = Device::parse(name);
   require_device(d);
   return d;
-}
-
-data::Pipeline make_pipeline(const DataConfig& d, bool train, int64_t crops) {
-  std::string preset = d.preset;
-  for (char& ch : preset) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (preset != "plain") {
-    if (train) return data::preset(preset, data::Stage::Train);
-    if (crops == 1) return data::preset(preset, data::Stage::Val);
-  }
-  // Multi-crop evaluation (and every stage of `plain`): the val resize, then the crops.
-  data::Pipeline p;
-  int size = 224;
-  if (preset == "plain") {
-    size = static_cast<int>(d.image_size);
-    p.resize(size, size);
-    if (train) return p.random_hflip();
-    if (crops == 1) return p;
-  } else if (preset.rfind("imagenet", 0) == 0) {
-    p.resize(256);
-  } else if (preset.rfind("cub", 0) == 0) {
-    p.resize(448);
-    size = 448;
-  } else if (preset.rfind("aircraft", 0) == 0) {
-    p.resize(512, 512);
-    size = 448;
-  } else {  // cars
-    p.resize(448, 448);
-    size = 448;
-  }
-  return crops == 10 ? p.ten_crop(size) : p.center_crop_with_flip(size);
 }
 
 EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch,
@@ -277,6 +256,7 @@ class Training {
       vo.drop_last = false;
       vo.pad_shards = false;  // every validation image counted once over all processes
       vo.batch_size = e_.data.val_batch ? e_.data.val_batch : e_.data.batch;
+      vo.log = [&](const std::string& m) { log_.line("val " + m); };  // "val loader: ...", not the train loader's
       val_loader_ = std::make_unique<data::Loader>(val_set_, make_pipeline(e_.data, false, 1), vo);
     }
   }
@@ -287,7 +267,7 @@ class Training {
     net_ = std::make_unique<Net>(compose_model(mc));
     net_->setup(train_loader_->batch_shape(), DType::F32, device_, e_.run.seed);
     net_->freeze(mc.freeze);
-    if (!mc.weights.empty() && !resuming()) load_pretrained(mc.weights);
+    if (!mc.weights.empty() && !resuming()) load_backbone(mc.weights);
     std::vector<NamedParameter> parts[3];
     for (const NetParameter& p : net_->parameters()) parts[static_cast<int>(p.part)].push_back({p.name, p.parameter});
     GroupSettings gs = e_.solver.group_settings(!mc.weights.empty(), net_->spec().name);
@@ -304,26 +284,12 @@ class Training {
     step_ = std::make_unique<TrainStep>(*net_, *sgd_, so);
   }
 
-  // Pretrained weights: every tensor of the features must be there with its shape; the classifier may
-  // differ (a new class count starts afresh).
-  void load_pretrained(const std::string& path) {
-    WeightsLoadOptions wo;
-    wo.strict = false;
-    const WeightsLoadReport r = load_weights(*net_, path, wo);
-    const auto in_features = [&](const std::string& tensor) {
-      return net_->layer_spec(net_->index_of(tensor.substr(0, tensor.rfind('.')))).part != NetPart::Classifier;
-    };
-    std::vector<std::string> bad;
-    for (const std::string& name : r.missing)
-      if (in_features(name)) bad.push_back(name + " (missing)");
-    for (const std::string& m : r.mismatched)
-      if (in_features(m.substr(0, m.find(':')))) bad.push_back(m);
-    if (!bad.empty()) {
-      std::string list;
-      for (const std::string& b : bad) list += "\n  " + b;
-      throw Error(str(path, ": the pretrained weights do not fit the features of the model:", list));
-    }
-    log_.line(str("weights: ", path, ": ", r.summary()));
+  // Pretrained weights (nets/weights.h): the backbone must fit; new representation and classifier layers
+  // start afresh, and the log names them, the tensors of the file left unused and any prefix stripped.
+  void load_backbone(const std::string& path) {
+    const NetSpec original = load_net(resolve_net_path(e_.model.net));
+    for (const std::string& line : load_pretrained(*net_, path, &original).lines())
+      log_.line(line.rfind("warning:", 0) == 0 ? line : str("weights: ", path, ": ", line));
   }
 
   bool resuming() const { return options_.resume || !e_.run.resume.empty(); }
@@ -364,13 +330,19 @@ class Training {
     write_text(out_ / "classes.txt", class_list);
     write_text(out_ / "net.dot", topology_dot(*net_));
     iteration_log_.open(out_ / "iterations.csv", std::ios::app);
-    if (fs::file_size(out_ / "iterations.csv") == 0) iteration_log_ << "epoch,iteration,loss,top1,top5,lr\n";
+    if (fs::file_size(out_ / "iterations.csv") == 0)  // this batch's figures, then the epoch's running means
+      iteration_log_ << "epoch,iteration,batch_loss,batch_top1,batch_top5,mean_loss,mean_top1,mean_top5,lr\n";
 
     std::string table = topology_table(*net_);
     if (!table.empty() && table.back() == '\n') table.pop_back();
     log_.line(table);
     log_.line(str("model: ", net_->spec().name, ", ", net_->parameter_count(), " parameters, ", classes_,
                   " classes, input ", net_->input_shape().str(), ", freeze ", e_.model.freeze));
+    if (e_.model.freeze > 0) {
+      std::string items;
+      for (const std::string& item : frozen_items(net_->spec(), e_.model.freeze)) items += (items.empty() ? "" : ", ") + item;
+      log_.line(str("frozen (freeze ", e_.model.freeze, "): ", items, " (no gradient, no update; batch-norm statistics still follow the data)"));
+    }
     log_.line(str("data: ", train_set_->size(), " training images",
                   val_set_ ? str(", ", val_set_->size(), " validation images") : "", "; train ",
                   train_loader_->pipeline().describe(), "; ", e_.data.workers, " workers",
@@ -453,14 +425,16 @@ class Training {
       const double wait = train_loader_->stats().wait_seconds - wait_before;
       const bool keep = (it + 1) % e_.run.print_every == 0 || it + 1 == iterations;
       const double eta = elapsed / static_cast<double>(it + 1 - first_batch) * static_cast<double>(iterations - it - 1);
-      log_.progress(str("epoch ", epoch + 1, "/", e_.solver.epochs, " [", it + 1, "/", iterations, "] loss ",
-                        fmt_fixed(meter_.mean_loss(), 4), " top1 ", fmt_fixed(meter_.acc1(), 2), " top5 ",
-                        fmt_fixed(meter_.acc5(), 2), " lr ", sgd_->groups()[0].lr, " | ", fmt_fixed(rate, 1),
+      log_.progress(str("epoch ", epoch + 1, "/", e_.solver.epochs, " [", it + 1, "/", iterations, "] batch loss ",
+                        fmt_fixed(value, 4), " | epoch mean loss ", fmt_fixed(meter_.mean_loss(), 4), " top1 ",
+                        fmt_fixed(meter_.acc1(), 2), " top5 ", fmt_fixed(meter_.acc5(), 2), " | lr ",
+                        sgd_->groups()[0].lr, " | ", fmt_fixed(rate, 1),
                         " img/s, data wait ", fmt_fixed(100 * wait / std::max(elapsed, 1e-9), 0), "%, ETA ", duration(eta)),
                     keep);
       if (keep && writer_)
         iteration_log_ << epoch + 1 << "," << it + 1 << "," << value << "," << 100.0 * correct[0] / n << ","
-                       << 100.0 * correct[1] / n << "," << sgd_->groups()[0].lr << "\n" << std::flush;
+                       << 100.0 * correct[1] / n << "," << meter_.mean_loss() << "," << meter_.acc1() << ","
+                       << meter_.acc5() << "," << sgd_->groups()[0].lr << "\n" << std::flush;
       if (stop_signal != 0 || (options_.stop_after_steps >= 0 && state_.step >= options_.stop_after_steps))
         return interrupt(epoch, it, stop_signal);
     }
@@ -500,7 +474,7 @@ class Training {
         log_.line(str("bad files skipped this epoch over all ", comm_.size(), " processes: ", skipped.item()));
     }
     if (val_loader_) {
-      const EvalResult r = evaluate(*net_, *val_loader_, device_, 0, [&](int64_t done, int64_t total) {
+      const EvalResult r = evaluate(*net_, *val_loader_, device_, state_.epoch, [&](int64_t done, int64_t total) {
         log_.progress(str("validating [", done, "/", total, "]"), false);
       }, &comm_);
       m.val_loss = r.loss;
@@ -577,6 +551,16 @@ class Training {
 
 }  // namespace
 
-int train(const Experiment& e, const TrainOptions& options) { return Training(e, options).run(); }
+int train(const Experiment& e, const TrainOptions& options) {
+  check_experiment(e);
+  prepare_run_folder(e.run.out, options.resume, options.force);
+  try {
+    return Training(e, options).run();
+  } catch (const Error& error) {  // the run folder's log tells why the run stopped
+    if (fs::exists(fs::path(e.run.out) / "log.txt"))
+      std::ofstream(fs::path(e.run.out) / "log.txt", std::ios::app) << "error: " << error.what() << "\n";
+    throw;
+  }
+}
 
 }  // namespace mpncov

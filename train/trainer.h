@@ -14,6 +14,7 @@
 #include "layers/layer.h"
 #include "nets/net.h"
 #include "train/experiment.h"
+#include "train/pipeline_config.h"
 
 namespace mpncov {
 
@@ -21,6 +22,7 @@ struct TrainOptions {
   bool resume = false;       // continue from resume_path, or the run folder's last checkpoint
   std::string resume_path;
   bool quiet = false;        // no progress lines on the terminal (log lines still go to the log file)
+  bool force = false;        // start afresh in a run folder that holds a run (else that is an error)
   int64_t stop_after_steps = -1;  // for tests: stop as SIGINT would once this many steps are done
 };
 
@@ -40,10 +42,6 @@ struct EvalResult {
 EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch,
                     const std::function<void(int64_t done, int64_t total)>& progress = {},
                     dist::Communicator* shards = nullptr);
-
-// The data pipeline of a preset (imagenet, cub, aircraft, cars, or plain with image_size) for training,
-// validation (crops = 1) or multi-crop evaluation (crops = 2: centre + flip, 10: ten-crop).
-data::Pipeline make_pipeline(const DataConfig& data, bool train, int64_t crops);
 
 // The device an experiment's run.device names ("auto": the CUDA device local_rank % count when there
 // are any, so each process of a data-parallel run on a machine gets its own; else cpu).

@@ -60,7 +60,13 @@ LoaderOptions options(int workers, int64_t batch = 4) {
   return o;
 }
 
-Pipeline small_train() { return Pipeline().random_resized_crop(48).random_hflip(); }
+// Every kind of draw: a random resized crop, a padded random crop, a flip, ColorJitter's order and factors.
+Pipeline small_train() {
+  ColorJitterRanges jitter;
+  jitter.range = {std::array<double, 2>{0.6, 1.4}, std::array<double, 2>{0.6, 1.4}, std::nullopt,
+                  std::array<double, 2>{-0.1, 0.1}};
+  return Pipeline().random_resized_crop(52).random_crop(48, 48, {2, 2, 2, 2}).random_hflip().color_jitter(jitter);
+}
 
 }  // namespace
 

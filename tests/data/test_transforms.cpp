@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <cstring>
 
+#include "data/color.h"
 #include "data/pipeline.h"
 #include "data/presets.h"
 #include "tests/data/image_files.h"
@@ -22,7 +24,12 @@ std::vector<Image> reference_run(const Pipeline& p, const Image& image, SampleRn
     for (Image& img : images) {
       switch (s.kind) {
         case Kind::Resize: {
-          const Size size = s.height > 0 ? Size{s.width, s.height} : resize_shorter(img.width(), img.height(), s.width);
+          Size size = s.height > 0 ? Size{s.width, s.height} : resize_shorter(img.width(), img.height(), s.width);
+          if (s.max_size > 0 && std::max(size.width, size.height) > s.max_size) {  // torchvision's max_size
+            const int shorter = std::min(size.width, size.height), longer = std::max(size.width, size.height);
+            const int new_short = static_cast<int>(double(s.max_size) * shorter / longer);
+            size = img.width() > img.height() ? Size{s.max_size, new_short} : Size{new_short, s.max_size};
+          }
           if (size.width == img.width() && size.height == img.height()) next.push_back(std::move(img));
           else next.push_back(resize_bilinear(img, size.width, size.height));
           break;
@@ -31,14 +38,46 @@ std::vector<Image> reference_run(const Pipeline& p, const Image& image, SampleRn
           next.push_back(crop(img, center_crop_box(img.width(), img.height(), s.width, s.height)));
           break;
         case Kind::RandomResizedCrop: {
-          Image part = crop(img, random_resized_crop_box(img.width(), img.height(), rng, s.a, s.b, s.c, s.d));
+          Image part = crop(img, random_resized_crop_box(img.width(), img.height(), rng, s.scale[0], s.scale[1],
+                                                         s.ratio[0], s.ratio[1]));
           if (part.width() != s.width || part.height() != s.height) part = resize_bilinear(part, s.width, s.height);
           next.push_back(std::move(part));
           break;
         }
+        case Kind::RandomCrop: {
+          // torchvision: pad by padding, then (pad_if_needed) both sides by the shortfall, then crop.
+          Image padded = crop(img, Rect{-s.padding[0], -s.padding[1], img.width() + s.padding[0] + s.padding[2],
+                                        img.height() + s.padding[1] + s.padding[3]});
+          if (s.pad_if_needed && padded.width() < s.width) {
+            const int d = s.width - padded.width();
+            padded = crop(padded, Rect{-d, 0, padded.width() + 2 * d, padded.height()});
+          }
+          if (s.pad_if_needed && padded.height() < s.height) {
+            const int d = s.height - padded.height();
+            padded = crop(padded, Rect{0, -d, padded.width(), padded.height() + 2 * d});
+          }
+          int i = 0, j = 0;
+          if (padded.width() != s.width || padded.height() != s.height) {
+            i = static_cast<int>(rng.randint(0, padded.height() - s.height + 1));
+            j = static_cast<int>(rng.randint(0, padded.width() - s.width + 1));
+          }
+          next.push_back(crop(padded, Rect{j, i, s.width, s.height}));
+          break;
+        }
         case Kind::RandomHFlip:
-          if (rng.uniform() < s.a) next.push_back(hflip(img));
+          if (rng.uniform() < s.p) next.push_back(hflip(img));
           else next.push_back(std::move(img));
+          break;
+        case Kind::ColorJitter: {
+          std::vector<ColorAdjust> adjust;
+          draw_color_jitter(s.jitter, rng, adjust);
+          for (const ColorAdjust& a : adjust) adjust_color(img, a);
+          next.push_back(std::move(img));
+          break;
+        }
+        case Kind::FiveCrop:
+          for (const Rect& box : five_crop_boxes(img.width(), img.height(), s.width, s.height))
+            next.push_back(crop(img, box));
           break;
         case Kind::TenCrop:
         case Kind::CenterCropWithFlip: {
@@ -77,7 +116,7 @@ int64_t fused_vs_reference(const Pipeline& p, const std::vector<uint8_t>& bytes,
   for (size_t k = 0; k < crops.size(); ++k) {
     REQUIRE(crops[k].width() == p.output_size().width);
     REQUIRE(crops[k].height() == p.output_size().height);
-    to_tensor(crops[k], Normalize(), ref.data() + k * per_crop);
+    to_tensor(crops[k], p.normalization(), ref.data() + k * per_crop);
   }
   int64_t differ = 0;
   for (size_t i = 0; i < ref.size(); ++i) differ += fused[i] != ref[i];
@@ -156,13 +195,26 @@ TEST_CASE("data transforms: the fused path equals whole-image steps bit for bit"
   const std::vector<Size> sizes{{500, 375}, {97, 131}, {300, 60}, {640, 427}};
   std::vector<Pipeline> pipelines;
   for (const std::string& name : preset_names())
-    for (Stage stage : {Stage::Train, Stage::Val, Stage::Evaluate}) pipelines.push_back(preset(name, stage));
+    for (Stage stage : {Stage::Train, Stage::Val, Stage::Evaluate}) pipelines.push_back(preset(name, stage, 72));
   // Padding, flips before crops, crops before resizes.
   pipelines.push_back(Pipeline().resize(100, 90).center_crop(120, 130));
   pipelines.push_back(Pipeline().center_crop(50).resize(64, 48).random_hflip(1.0));
   pipelines.push_back(Pipeline().center_crop(80).random_hflip(1.0).ten_crop(33));
   pipelines.push_back(Pipeline().resize(77).random_hflip(0.5).center_crop_with_flip(61));
   pipelines.push_back(Pipeline().random_resized_crop(96, 0.3, 0.9, 0.5, 2.0).random_hflip());
+  // RandomCrop with every kind of padding, before and after the resize; FiveCrop; Resize's max_size.
+  pipelines.push_back(Pipeline().resize(80).random_crop(64, 72, {4, 3, 2, 1}).random_hflip());
+  pipelines.push_back(Pipeline().random_crop(40, 50).resize(30, 30).random_crop(32, 36, {}, true));
+  pipelines.push_back(Pipeline().resize(50).random_hflip(1.0).random_crop(40, 40, {5, 5, 5, 5}));
+  pipelines.push_back(Pipeline().resize_shorter(60, 100).five_crop(12, 16));
+  // ColorJitter on the final crop (padding included), with and without flips.
+  ColorJitterRanges all, some;
+  all.range = {std::array<double, 2>{0.6, 1.4}, std::array<double, 2>{0.5, 1.5}, std::array<double, 2>{0.0, 2.0},
+               std::array<double, 2>{-0.5, 0.5}};
+  some.range[1] = std::array<double, 2>{1.5, 2.5};  // contrast only, extrapolating
+  pipelines.push_back(Pipeline().random_resized_crop(64).random_hflip().color_jitter(all));
+  pipelines.push_back(Pipeline().resize(70).center_crop(90, 80).color_jitter(some).random_hflip(1.0));
+  pipelines.push_back(Pipeline().random_crop(48, 48, {6, 6, 6, 6}).color_jitter(all).color_jitter(some));
   uint64_t seed = 0;
   for (const Size& size : sizes) {
     const Image img = synthetic_image(size.width, size.height, ++seed);
@@ -237,7 +289,7 @@ TEST_CASE("data presets: every preset's output shape") {
   }
   CHECK(preset("CUB_200_2011", Stage::Val).describe() == preset("cub", Stage::Val).describe());
   CHECK(preset("ImageNet", Stage::Train).describe() ==
-        "RandomResizedCrop(224, scale=(0.08, 1), ratio=(0.75, 1.33333)) RandomHorizontalFlip(0.5) ToTensor "
+        "RandomResizedCrop(224, scale=(0.08, 1), ratio=(0.75, 1.33333)) RandomHorizontalFlip(p=0.5) ToTensor "
         "Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))");
   CHECK(preset("cars", Stage::Evaluate).describe().rfind("Resize((448, 448)) CenterCropWithFlip(448)", 0) == 0);
   CHECK_THROWS_WITH(preset("mnist", Stage::Train), doctest::Contains("unknown data preset 'mnist'"));

@@ -10,6 +10,7 @@
 #include "tests/helpers.h"
 #include "train/gradient_reducer.h"
 #include "train/step.h"
+#include "train/pipeline_config.h"
 #include "train/trainer.h"
 #include "data/synthetic.h"
 

@@ -42,7 +42,7 @@ TEST_CASE("gradcheck command: exit 0 on pass, 2 on a bad key or usage, 2 for cud
   CHECK(run_program("gradcheck --layer relu") == 0);
   CHECK(run_program("gradcheck --layer conv --set out_channels=2 --set stride=2 --input 1x2x5x5") == 0);
   CHECK(run_program("gradcheck --layer conv --set kernal_size=3") == 2);
-  CHECK(run_program("gradcheck --layer nosuchlayer") == 1);
+  CHECK(run_program("gradcheck --layer nosuchlayer") == 2);  // an unknown type is a usage mistake
   CHECK(run_program("gradcheck") == 2);
   CHECK(run_program("gradcheck --help") == 0);
   if (!test::gpu_present()) CHECK(run_program("gradcheck --layer relu --device cuda") == 2);

@@ -1,0 +1,17 @@
+// The run folder's guard: a run folder that holds a run is continued (--resume), replaced on request
+// (--force, which removes the old run's files and nothing else), or left alone with an error that says
+// these two ways and `--set run.out=...`. A run is never overwritten silently.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace mpncov {
+
+// The files a run writes into its folder (checkpoints named epoch-N.safetensors come on top).
+const std::vector<std::string>& run_files();
+
+// Throws when `out` holds a run and neither resume nor force is set; with force (and no resume), removes
+// that run's files so the new run starts with a fresh log, metrics and iteration rows.
+void prepare_run_folder(const std::string& out, bool resume, bool force);
+
+}  // namespace mpncov
