@@ -48,33 +48,46 @@ void cpu_deallocate(void* p, size_t nbytes) {
 
 }  // namespace
 
+// The CUDA branches refuse the device in a build without CUDA (core/cuda_backend.h).
+
 void* allocate(Device device, size_t nbytes) {
   if (device.is_cpu()) return cpu_allocate(nbytes);
-  return cuda::allocate(device.index, nbytes);
+  if constexpr (cuda::kBuilt) return cuda::allocate(device.index, nbytes);
+  else cuda::absent(device);
 }
 
 void deallocate(Device device, void* ptr, size_t nbytes) {
   if (!ptr) return;
   if (device.is_cpu()) return cpu_deallocate(ptr, nbytes);
-  cuda::deallocate(device.index, ptr, nbytes);
+  if constexpr (cuda::kBuilt) cuda::deallocate(device.index, ptr, nbytes);
+  else cuda::absent(device);
 }
 
 AllocatorStats allocator_stats(Device device) {
-  if (device.is_cuda()) return cuda::allocator_stats(device.index);
-  auto& c = cpu_counters();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  return c.stats;
+  if (device.is_cpu()) {
+    auto& c = cpu_counters();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    return c.stats;
+  }
+  if constexpr (cuda::kBuilt) return cuda::allocator_stats(device.index);
+  else cuda::absent(device);
 }
 
 void reset_peak(Device device) {
-  if (device.is_cuda()) return cuda::reset_peak(device.index);
-  auto& c = cpu_counters();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  c.stats.peak_bytes = c.stats.in_use_bytes;
+  if (device.is_cpu()) {
+    auto& c = cpu_counters();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.stats.peak_bytes = c.stats.in_use_bytes;
+    return;
+  }
+  if constexpr (cuda::kBuilt) cuda::reset_peak(device.index);
+  else cuda::absent(device);
 }
 
 void empty_cache(Device device) {
-  if (device.is_cuda()) cuda::empty_cache(device.index);
+  if (device.is_cpu()) return;
+  if constexpr (cuda::kBuilt) cuda::empty_cache(device.index);
+  else cuda::absent(device);
 }
 
 }  // namespace mpncov

@@ -1,6 +1,11 @@
-// What the CUDA backend (core/cuda/) provides, in terms free of CUDA headers. Builds without CUDA link
-// core/cuda_absent.cpp instead, whose functions say clearly that the backend is absent.
-// Ops run on the device's stream and compute in float32.
+// What the CUDA backend (core/cuda/) provides, in terms free of CUDA headers; the ops' kernels are declared in
+// core/cuda_nn_backend.h, core/cuda_matrix_backend.h and core/cuda_optim_backend.h. Ops run on the device's
+// stream and compute in float32.
+//
+// A build without CUDA compiles nothing under core/cuda/, so none of these functions is defined there: every
+// call sits in a branch `if constexpr (cuda::kBuilt)` drops (the ops' through ops::dispatch, core/dispatch.h),
+// and its other branch refuses the device with cuda::absent(). No CUDA tensor exists in such a build, since
+// allocating one is refused.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +18,16 @@
 
 namespace mpncov::cuda {
 
+#ifdef MPNCOV_HAS_CUDA
+inline constexpr bool kBuilt = true;
+#else
+inline constexpr bool kBuilt = false;
+#endif
+
+// Throws the error for a CUDA device asked of a build without the CUDA backend.
+[[noreturn]] void absent(Device device);
+
 // ---- runtime ----
-bool built();
 int device_count();
 std::string device_name(int device);
 void synchronize(int device);
@@ -33,6 +46,14 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 // memory the host must keep the source alive and unchanged until the stream has passed the copy (e.g.
 // until the next synchronisation); with pageable memory CUDA has consumed the source on return.
 void copy_to_device_async(void* dst, int device, const void* src, size_t nbytes);
+// A marker queued on the device's stream after the work queued so far (e.g. an asynchronous copy).
+// finish_event waits until that work is done, then frees the marker; it never throws (it runs in
+// destructors; a device fault is left to the next synchronisation).
+void* record_event(int device);
+void finish_event(void* event);
+// How the device's convolutions may compute (docs/gpu.md): TF32 tensor cores allowed or not (off unless
+// MPNCOV_CUDA_TF32=1), deterministic algorithms only or not (off unless MPNCOV_CUDA_DETERMINISTIC=1).
+void set_math(int device, bool allow_tf32, bool deterministic);
 
 // ---- ops (float32) ----
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

@@ -1,7 +1,7 @@
 // The CUDA backend of core/matrix_ops.h, core/sketch_ops.h and core/fft.h (core/cuda/matrix_ops.cu,
-// core/cuda/sketch_ops.cu, core/cuda/fft.cu), float32, on the device's stream. Builds without CUDA link
-// core/cuda_matrix_absent.cpp instead. Same argument meanings as core/cpu/matrix_cpu.h; square_matmul is
-// ops::gemm on CUDA and needs nothing here.
+// core/cuda/sketch_ops.cu, core/cuda/fft.cu), float32, on the device's stream; defined only in builds with CUDA (see
+// core/cuda_backend.h). Same argument meanings as core/cpu/matrix_cpu.h; square_matmul is ops::gemm on CUDA
+// and needs nothing here.
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,6 @@
-// The CUDA backend of core/nn_ops.h (core/cuda/nn_*.cu), float32, on the device's stream. Builds without
-// CUDA link core/cuda_nn_absent.cpp instead. Same argument meanings as core/cpu/nn_cpu.h.
+// The CUDA backend of core/nn_ops.h, float32, on the device's stream: core/cuda/<file>.cu implements what
+// core/cpu/<file>.cpp does on the CPU, with the same argument meanings (core/cpu/nn_cpu.h). Defined only in
+// builds with CUDA (see core/cuda_backend.h).
 #pragma once
 #include <cstdint>
 
@@ -17,7 +18,9 @@ void conv2d_backward(int device, const float* x, const float* w, const float* dy
 
 void max_pool2d_forward(int device, const float* x, float* y, int64_t* index, const PoolShape& s,
                         const ops::Pool2dParams& p);
-void max_pool2d_backward(int device, const float* dy, const int64_t* index, float* dx, const PoolShape& s);
+// Backwards gather (no atomics): reproducible, and equal to the CPU float32 result.
+void max_pool2d_backward(int device, const float* dy, const int64_t* index, float* dx, const PoolShape& s,
+                         const ops::Pool2dParams& p);
 void avg_pool2d_forward(int device, const float* x, float* y, const PoolShape& s, const ops::Pool2dParams& p);
 void avg_pool2d_backward(int device, const float* dy, float* dx, const PoolShape& s, const ops::Pool2dParams& p);
 void adaptive_avg_pool2d_forward(int device, const float* x, float* y, const PoolShape& s);

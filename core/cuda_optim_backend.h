@@ -1,5 +1,5 @@
-// The CUDA backend of core/optim_ops.h (core/cuda/optim_ops.cu), float32, on the device's stream. Builds
-// without CUDA link core/cuda_optim_absent.cpp instead.
+// The CUDA backend of core/optim_ops.h (core/cuda/optim_ops.cu), float32, on the device's stream. Defined
+// only in builds with CUDA (see core/cuda_backend.h).
 #pragma once
 #include <cstdint>
 

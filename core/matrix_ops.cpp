@@ -2,35 +2,11 @@
 #include "core/matrix_ops.h"
 
 #include "core/cpu/matrix_cpu.h"
-#include "core/cuda_backend.h"
 #include "core/cuda_matrix_backend.h"
+#include "core/dispatch.h"
 
 namespace mpncov::ops {
 namespace {
-
-void check_float(const char* op, const Tensor& t) {
-  MPNCOV_CHECK(t.defined(), op, ": undefined tensor");
-  MPNCOV_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, op, ": needs float32 or float64, got ", t.str());
-  MPNCOV_CHECK(t.device().is_cpu() || t.dtype() == DType::F32, op, ": the CUDA backend computes float32 only, got ",
-               t.str());
-}
-
-// Every defined tensor shares the first one's device and dtype.
-void check_same(const char* op, std::initializer_list<const Tensor*> ts) {
-  const Tensor* first = nullptr;
-  for (const Tensor* t : ts) {
-    if (!t->defined()) continue;
-    if (!first) {
-      check_float(op, *t);
-      first = t;
-      continue;
-    }
-    MPNCOV_CHECK(t->device() == first->device(), op, ": tensors on different devices (", first->str(), ", ",
-                 t->str(), ")");
-    MPNCOV_CHECK(t->dtype() == first->dtype(), op, ": tensors of different dtypes (", first->str(), ", ", t->str(),
-                 ")");
-  }
-}
 
 // A batch of square matrices (B, n, n).
 void check_square(const char* op, const Tensor& t) {
@@ -42,17 +18,6 @@ void check_square(const char* op, const Tensor& t) {
 void check_per_sample(const char* op, const Tensor& t, int64_t batch) {
   if (!t.defined()) return;
   MPNCOV_CHECK(t.numel() == batch, op, ": per-sample tensor ", t.str(), " should hold ", batch, " elements");
-}
-
-template <typename T>
-const T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
-template <typename F>
-void dispatch_float(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::F32) f(float{});
-  else f(double{});
 }
 
 }  // namespace
@@ -68,19 +33,19 @@ void square_matmul(const Tensor& a, const Tensor& b, const Tensor& c, Structure 
   MPNCOV_CHECK(a.dim(0) == batch && b.dim(0) == batch && am == n && bn == n && bk == k,
                "square_matmul: shapes do not agree: op(A) ", am, "x", k, ", op(B) ", bk, "x", bn, ", C ",
                c.shape().str(), " (batches ", a.dim(0), ", ", b.dim(0), ", ", batch, ")");
-  if (c.device().is_cuda()) {
-    // cuBLAS has no strided-batched triangular product: the full one.
-    gemm(trans_a, trans_b, n, n, k, alpha, {a, 0, a.dim(2), a.dim(1) * a.dim(2)},
-         {b, 0, b.dim(2), b.dim(1) * b.dim(2)}, beta, c, 0, n, n * n, batch);
-    return;
-  }
   if (batch == 0 || n == 0) return;
-  dispatch_float(c, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::square_matmul<T>(trans_a, trans_b, n, k, static_cast<T>(alpha), a.data<T>(), a.dim(2), a.dim(1) * a.dim(2),
-                          b.data<T>(), b.dim(2), b.dim(1) * b.dim(2), static_cast<T>(beta), c.data<T>(), batch,
-                          structure);
-  });
+  dispatch(
+      c,
+      [&](auto) {  // cuBLAS has no strided-batched triangular product: the full one
+        gemm(trans_a, trans_b, n, n, k, alpha, {a, 0, a.dim(2), a.dim(1) * a.dim(2)},
+             {b, 0, b.dim(2), b.dim(1) * b.dim(2)}, beta, c, 0, n, n * n, batch);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::square_matmul<T>(trans_a, trans_b, n, k, static_cast<T>(alpha), a.data<T>(), a.dim(2),
+                              a.dim(1) * a.dim(2), b.data<T>(), b.dim(2), b.dim(1) * b.dim(2), static_cast<T>(beta),
+                              c.data<T>(), batch, structure);
+      });
 }
 
 void add_identity(const Tensor& x, double alpha, double beta, const Tensor& out, const Tensor& p, const Tensor& q) {
@@ -90,14 +55,17 @@ void add_identity(const Tensor& x, double alpha, double beta, const Tensor& out,
   const int64_t batch = x.dim(0), n = x.dim(1);
   check_per_sample("add_identity", p, batch);
   check_per_sample("add_identity", q, batch);
-  if (x.device().is_cuda())
-    return cuda::add_identity(x.device().index, x.data<float>(), static_cast<float>(alpha), static_cast<float>(beta),
-                              out.data<float>(), ptr_or_null<float>(p), ptr_or_null<float>(q), batch, n);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::add_identity<T>(x.data<T>(), static_cast<T>(alpha), static_cast<T>(beta), out.data<T>(), ptr_or_null<T>(p),
-                         ptr_or_null<T>(q), batch, n);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::add_identity(device, x.data<float>(), static_cast<float>(alpha), static_cast<float>(beta),
+                           out.data<float>(), ptr<float>(p), ptr<float>(q), batch, n);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::add_identity<T>(x.data<T>(), static_cast<T>(alpha), static_cast<T>(beta), out.data<T>(), ptr<T>(p),
+                             ptr<T>(q), batch, n);
+      });
 }
 
 void symmetric_combine(double alpha, const Tensor& x, double beta, const Tensor& w, int sign, double gamma,
@@ -110,26 +78,30 @@ void symmetric_combine(double alpha, const Tensor& x, double beta, const Tensor&
                  w.str());
   MPNCOV_CHECK(!out.same_storage(w), "symmetric_combine: out may not be w (it reads w transposed)");
   const int64_t batch = w.dim(0), n = w.dim(1);
-  if (w.device().is_cuda())
-    return cuda::symmetric_combine(w.device().index, static_cast<float>(alpha), ptr_or_null<float>(x),
-                                   static_cast<float>(beta), w.data<float>(), sign, static_cast<float>(gamma),
-                                   ptr_or_null<float>(z), out.data<float>(), batch, n);
-  dispatch_float(w, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::symmetric_combine<T>(static_cast<T>(alpha), ptr_or_null<T>(x), static_cast<T>(beta), w.data<T>(), sign,
-                              static_cast<T>(gamma), ptr_or_null<T>(z), out.data<T>(), batch, n);
-  });
+  dispatch(
+      w,
+      [&](auto device) {
+        cuda::symmetric_combine(device, static_cast<float>(alpha), ptr<float>(x), static_cast<float>(beta),
+                                w.data<float>(), sign, static_cast<float>(gamma), ptr<float>(z),
+                                out.data<float>(), batch, n);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::symmetric_combine<T>(static_cast<T>(alpha), ptr<T>(x), static_cast<T>(beta), w.data<T>(), sign,
+                                  static_cast<T>(gamma), ptr<T>(z), out.data<T>(), batch, n);
+      });
 }
 
 void trace(const Tensor& x, const Tensor& out) {
   check_same("trace", {&x, &out});
   check_square("trace", x);
   check_per_sample("trace", out, x.dim(0));
-  if (x.device().is_cuda()) return cuda::trace(x.device().index, x.data<float>(), out.data<float>(), x.dim(0), x.dim(1));
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::trace<T>(x.data<T>(), out.data<T>(), x.dim(0), x.dim(1));
-  });
+  dispatch(
+      x, [&](auto device) { cuda::trace(device, x.data<float>(), out.data<float>(), x.dim(0), x.dim(1)); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::trace<T>(x.data<T>(), out.data<T>(), x.dim(0), x.dim(1));
+      });
 }
 
 void batched_dot(const Tensor& x, const Tensor& y, const Tensor& out) {
@@ -137,12 +109,15 @@ void batched_dot(const Tensor& x, const Tensor& y, const Tensor& out) {
   MPNCOV_CHECK(x.ndim() >= 1 && x.shape() == y.shape(), "batched_dot: shapes differ: ", x.str(), ", ", y.str());
   const int64_t batch = x.dim(0), per = batch ? x.numel() / batch : 0;
   check_per_sample("batched_dot", out, batch);
-  if (x.device().is_cuda())
-    return cuda::batched_dot(x.device().index, x.data<float>(), y.data<float>(), out.data<float>(), batch, per);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::batched_dot<T>(x.data<T>(), y.data<T>(), out.data<T>(), batch, per);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::batched_dot(device, x.data<float>(), y.data<float>(), out.data<float>(), batch, per);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::batched_dot<T>(x.data<T>(), y.data<T>(), out.data<T>(), batch, per);
+      });
 }
 
 void trace_guard(const Tensor& trace, double eps, const Tensor& used, const Tensor& keep) {
@@ -151,13 +126,15 @@ void trace_guard(const Tensor& trace, double eps, const Tensor& used, const Tens
   const int64_t batch = trace.numel();
   check_per_sample("trace_guard", used, batch);
   check_per_sample("trace_guard", keep, batch);
-  if (trace.device().is_cuda())
-    return cuda::trace_guard(trace.device().index, trace.data<float>(), eps, used.data<float>(), keep.data<float>(),
-                             batch);
-  dispatch_float(trace, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::trace_guard<T>(trace.data<T>(), eps, used.data<T>(), keep.data<T>(), batch);
-  });
+  dispatch(
+      trace,
+      [&](auto device) {
+        cuda::trace_guard(device, trace.data<float>(), eps, used.data<float>(), keep.data<float>(), batch);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::trace_guard<T>(trace.data<T>(), eps, used.data<T>(), keep.data<T>(), batch);
+      });
 }
 
 void center_rows(const Tensor& x, const Tensor& out) {
@@ -165,12 +142,12 @@ void center_rows(const Tensor& x, const Tensor& out) {
   MPNCOV_CHECK(x.ndim() >= 1 && out.shape() == x.shape(), "center_rows: ", x.str(), " into ", out.str());
   const int64_t cols = x.dim(x.ndim() - 1), rows = cols ? x.numel() / cols : 0;
   if (rows == 0) return;
-  if (x.device().is_cuda())
-    return cuda::center_rows(x.device().index, x.data<float>(), out.data<float>(), rows, cols);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::center_rows<T>(x.data<T>(), out.data<T>(), rows, cols);
-  });
+  dispatch(
+      x, [&](auto device) { cuda::center_rows(device, x.data<float>(), out.data<float>(), rows, cols); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::center_rows<T>(x.data<T>(), out.data<T>(), rows, cols);
+      });
 }
 
 void triu_gather(const Tensor& x, const Tensor& scale, const Tensor& out) {
@@ -180,13 +157,15 @@ void triu_gather(const Tensor& x, const Tensor& scale, const Tensor& out) {
   MPNCOV_CHECK(out.numel() == batch * n * (n + 1) / 2, "triu_gather: out ", out.str(), " should hold (", batch, ", ",
                n * (n + 1) / 2, ")");
   check_per_sample("triu_gather", scale, batch);
-  if (x.device().is_cuda())
-    return cuda::triu_gather(x.device().index, x.data<float>(), ptr_or_null<float>(scale), out.data<float>(), batch,
-                             n);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::triu_gather<T>(x.data<T>(), ptr_or_null<T>(scale), out.data<T>(), batch, n);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::triu_gather(device, x.data<float>(), ptr<float>(scale), out.data<float>(), batch, n);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::triu_gather<T>(x.data<T>(), ptr<T>(scale), out.data<T>(), batch, n);
+      });
 }
 
 void triu_scatter(const Tensor& g, const Tensor& scale, const Tensor& out, bool symmetric) {
@@ -196,39 +175,46 @@ void triu_scatter(const Tensor& g, const Tensor& scale, const Tensor& out, bool 
   MPNCOV_CHECK(g.numel() == batch * n * (n + 1) / 2, "triu_scatter: g ", g.str(), " should hold (", batch, ", ",
                n * (n + 1) / 2, ")");
   check_per_sample("triu_scatter", scale, batch);
-  if (g.device().is_cuda())
-    return cuda::triu_scatter(g.device().index, g.data<float>(), ptr_or_null<float>(scale), out.data<float>(), batch,
-                              n, symmetric);
-  dispatch_float(g, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::triu_scatter<T>(g.data<T>(), ptr_or_null<T>(scale), out.data<T>(), batch, n, symmetric);
-  });
+  dispatch(
+      g,
+      [&](auto device) {
+        cuda::triu_scatter(device, g.data<float>(), ptr<float>(scale), out.data<float>(), batch, n, symmetric);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::triu_scatter<T>(g.data<T>(), ptr<T>(scale), out.data<T>(), batch, n, symmetric);
+      });
 }
 
 void signed_sqrt(const Tensor& x, double thresh, const Tensor& y) {
   check_same("signed_sqrt", {&x, &y});
   MPNCOV_CHECK(x.numel() == y.numel(), "signed_sqrt: ", x.str(), " into ", y.str());
   MPNCOV_CHECK(thresh >= 0, "signed_sqrt: thresh must be non-negative, got ", thresh);
-  if (x.device().is_cuda())
-    return cuda::signed_sqrt(x.device().index, x.data<float>(), static_cast<float>(thresh), y.data<float>(),
-                             x.numel());
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::signed_sqrt<T>(x.data<T>(), static_cast<T>(thresh), y.data<T>(), x.numel());
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::signed_sqrt(device, x.data<float>(), static_cast<float>(thresh), y.data<float>(), x.numel());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::signed_sqrt<T>(x.data<T>(), static_cast<T>(thresh), y.data<T>(), x.numel());
+      });
 }
 
 void signed_sqrt_backward(const Tensor& x, const Tensor& dy, double thresh, const Tensor& dx) {
   check_same("signed_sqrt_backward", {&x, &dy, &dx});
   MPNCOV_CHECK(x.numel() == dy.numel() && x.numel() == dx.numel(), "signed_sqrt_backward: sizes differ: ", x.str(),
                ", ", dy.str(), ", ", dx.str());
-  if (x.device().is_cuda())
-    return cuda::signed_sqrt_backward(x.device().index, x.data<float>(), dy.data<float>(), static_cast<float>(thresh),
-                                      dx.data<float>(), x.numel());
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::signed_sqrt_backward<T>(x.data<T>(), dy.data<T>(), static_cast<T>(thresh), dx.data<T>(), x.numel());
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::signed_sqrt_backward(device, x.data<float>(), dy.data<float>(), static_cast<float>(thresh),
+                                   dx.data<float>(), x.numel());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::signed_sqrt_backward<T>(x.data<T>(), dy.data<T>(), static_cast<T>(thresh), dx.data<T>(), x.numel());
+      });
 }
 
 void l2_normalize_rows(const Tensor& x, double eps, const Tensor& y, const Tensor& norm) {
@@ -236,13 +222,16 @@ void l2_normalize_rows(const Tensor& x, double eps, const Tensor& y, const Tenso
   MPNCOV_CHECK(x.ndim() >= 1 && x.numel() == y.numel(), "l2_normalize_rows: ", x.str(), " into ", y.str());
   const int64_t rows = x.dim(0), cols = rows ? x.numel() / rows : 0;
   check_per_sample("l2_normalize_rows", norm, rows);
-  if (x.device().is_cuda())
-    return cuda::l2_normalize_rows(x.device().index, x.data<float>(), static_cast<float>(eps), y.data<float>(),
-                                   norm.data<float>(), rows, cols);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::l2_normalize_rows<T>(x.data<T>(), static_cast<T>(eps), y.data<T>(), norm.data<T>(), rows, cols);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::l2_normalize_rows(device, x.data<float>(), static_cast<float>(eps), y.data<float>(), norm.data<float>(),
+                                rows, cols);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::l2_normalize_rows<T>(x.data<T>(), static_cast<T>(eps), y.data<T>(), norm.data<T>(), rows, cols);
+      });
 }
 
 void l2_normalize_rows_backward(const Tensor& y, const Tensor& norm, const Tensor& dy, double eps, const Tensor& dx) {
@@ -251,14 +240,17 @@ void l2_normalize_rows_backward(const Tensor& y, const Tensor& norm, const Tenso
                "l2_normalize_rows_backward: sizes differ: ", y.str(), ", ", dy.str(), ", ", dx.str());
   const int64_t rows = y.dim(0), cols = rows ? y.numel() / rows : 0;
   check_per_sample("l2_normalize_rows_backward", norm, rows);
-  if (y.device().is_cuda())
-    return cuda::l2_normalize_rows_backward(y.device().index, y.data<float>(), norm.data<float>(), dy.data<float>(),
-                                            static_cast<float>(eps), dx.data<float>(), rows, cols);
-  dispatch_float(y, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::l2_normalize_rows_backward<T>(y.data<T>(), norm.data<T>(), dy.data<T>(), static_cast<T>(eps), dx.data<T>(),
-                                       rows, cols);
-  });
+  dispatch(
+      y,
+      [&](auto device) {
+        cuda::l2_normalize_rows_backward(device, y.data<float>(), norm.data<float>(), dy.data<float>(),
+                                         static_cast<float>(eps), dx.data<float>(), rows, cols);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::l2_normalize_rows_backward<T>(y.data<T>(), norm.data<T>(), dy.data<T>(), static_cast<T>(eps), dx.data<T>(),
+                                           rows, cols);
+      });
 }
 
 }  // namespace mpncov::ops

@@ -5,29 +5,10 @@
 
 #include "core/cpu/nn_cpu.h"
 #include "core/cuda_nn_backend.h"
+#include "core/dispatch.h"
 
 namespace mpncov::ops {
 namespace {
-
-// The element pointer of an optional tensor: null when it is undefined.
-template <typename T>
-T* ptr(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
-// Checks that every defined tensor of `others` shares x's device and dtype, and that x is a float type
-// the device computes in.
-void check_args(const char* op, const Tensor& x, std::initializer_list<const Tensor*> others) {
-  MPNCOV_CHECK(x.defined(), op, ": undefined input");
-  MPNCOV_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, op, ": needs float32 or float64, got ", x.str());
-  MPNCOV_CHECK(x.device().is_cpu() || x.dtype() == DType::F32, op, ": the CUDA backend computes float32 only, got ",
-               x.str());
-  for (const Tensor* t : others) {
-    if (!t->defined()) continue;
-    MPNCOV_CHECK(t->device() == x.device(), op, ": tensors on different devices (", x.str(), ", ", t->str(), ")");
-    MPNCOV_CHECK(t->dtype() == x.dtype(), op, ": tensors of different dtypes (", x.str(), ", ", t->str(), ")");
-  }
-}
 
 void check_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
   if (!t.defined()) return;
@@ -38,13 +19,6 @@ void check_numel(const char* op, const char* name, const Tensor& t, int64_t want
   if (!t.defined()) return;
   MPNCOV_CHECK(t.numel() == want, op, ": ", name, " has ", t.numel(), " elements (", t.shape().str(), "), expected ",
                want);
-}
-
-// Calls f(T{}) with T the element type of a float tensor.
-template <typename F>
-void dispatch(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::F32) f(float{});
-  else f(double{});
 }
 
 }  // namespace
@@ -75,24 +49,27 @@ ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Conv2dParams& p
 }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p) {
-  check_args("conv2d_forward", x, {&w, &b, &y});
+  check_same("conv2d_forward", {&x, &w, &b, &y});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_forward", "bias", b, Shape{o});
   check_shape("conv2d_forward", "output", y, Shape{n, o, g.out_h(), g.out_w()});
   if (n == 0) return;
-  if (x.device().is_cuda())
-    return cuda::conv2d_forward(x.device().index, x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(),
-                                n, g, o, p.groups);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::conv2d_forward<T>(x.data<T>(), w.data<T>(), ptr<T>(b), y.data<T>(), n, g, o, p.groups);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::conv2d_forward(device, x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o,
+                             p.groups);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::conv2d_forward<T>(x.data<T>(), w.data<T>(), ptr<T>(b), y.data<T>(), n, g, o, p.groups);
+      });
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
                      const Tensor& db, const Conv2dParams& p) {
-  check_args("conv2d_backward", x, {&w, &dy, &dx, &dw, &db});
+  check_same("conv2d_backward", {&x, &w, &dy, &dx, &dw, &db});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_backward", "output gradient", dy, Shape{n, o, g.out_h(), g.out_w()});
@@ -102,14 +79,17 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   if (n == 0) {
     return;
   }
-  if (x.device().is_cuda())
-    return cuda::conv2d_backward(x.device().index, x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
-                                 ptr<float>(dw), ptr<float>(db), n, g, o, p.groups);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::conv2d_backward<T>(x.data<T>(), w.data<T>(), dy.data<T>(), ptr<T>(dx), ptr<T>(dw), ptr<T>(db), n, g, o,
-                            p.groups);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::conv2d_backward(device, x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
+                              ptr<float>(dw), ptr<float>(db), n, g, o, p.groups);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::conv2d_backward<T>(x.data<T>(), w.data<T>(), dy.data<T>(), ptr<T>(dx), ptr<T>(dw), ptr<T>(db), n, g, o,
+                                p.groups);
+      });
 }
 
 // ---- pooling ------------------------------------------------------------------------------------
@@ -154,79 +134,87 @@ void check_index(const char* op, const Tensor& index, const Tensor& like) {
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, const Pool2dParams& p) {
-  check_args("max_pool2d_forward", x, {&y});
+  check_same("max_pool2d_forward", {&x, &y});
   const detail::PoolShape s = pool_shape("max_pool2d_forward", x, y);
   check_pool("max_pool2d_forward", s, p);
   check_index("max_pool2d_forward", index, y);
   if (y.numel() == 0) return;
-  if (x.device().is_cuda())
-    return cuda::max_pool2d_forward(x.device().index, x.data<float>(), y.data<float>(), index.data<int64_t>(), s, p);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), index.data<int64_t>(), s, p);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::max_pool2d_forward(device, x.data<float>(), y.data<float>(), index.data<int64_t>(), s, p);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), index.data<int64_t>(), s, p);
+      });
 }
 
-void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx) {
-  check_args("max_pool2d_backward", dy, {&dx});
+void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p) {
+  check_same("max_pool2d_backward", {&dy, &dx});
   const detail::PoolShape s = pool_shape("max_pool2d_backward", dx, dy);
+  check_pool("max_pool2d_backward", s, p);
   check_index("max_pool2d_backward", index, dy);
   if (dx.numel() == 0) return;
-  if (dy.device().is_cuda())
-    return cuda::max_pool2d_backward(dy.device().index, dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s);
-  dispatch(dy, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::max_pool2d_backward<T>(dy.data<T>(), index.data<int64_t>(), dx.data<T>(), s);
-  });
+  dispatch(
+      dy,
+      [&](auto device) {
+        cuda::max_pool2d_backward(device, dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s, p);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::max_pool2d_backward<T>(dy.data<T>(), index.data<int64_t>(), dx.data<T>(), s);
+      });
 }
 
 void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) {
-  check_args("avg_pool2d_forward", x, {&y});
+  check_same("avg_pool2d_forward", {&x, &y});
   const detail::PoolShape s = pool_shape("avg_pool2d_forward", x, y);
   check_pool("avg_pool2d_forward", s, p);
   if (y.numel() == 0) return;
-  if (x.device().is_cuda()) return cuda::avg_pool2d_forward(x.device().index, x.data<float>(), y.data<float>(), s, p);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), s, p);
-  });
+  dispatch(
+      x, [&](auto device) { cuda::avg_pool2d_forward(device, x.data<float>(), y.data<float>(), s, p); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), s, p);
+      });
 }
 
 void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dParams& p) {
-  check_args("avg_pool2d_backward", dy, {&dx});
+  check_same("avg_pool2d_backward", {&dy, &dx});
   const detail::PoolShape s = pool_shape("avg_pool2d_backward", dx, dy);
   check_pool("avg_pool2d_backward", s, p);
   if (dx.numel() == 0) return;
-  if (dy.device().is_cuda())
-    return cuda::avg_pool2d_backward(dy.device().index, dy.data<float>(), dx.data<float>(), s, p);
-  dispatch(dy, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), s, p);
-  });
+  dispatch(
+      dy, [&](auto device) { cuda::avg_pool2d_backward(device, dy.data<float>(), dx.data<float>(), s, p); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), s, p);
+      });
 }
 
 void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) {
-  check_args("adaptive_avg_pool2d_forward", x, {&y});
+  check_same("adaptive_avg_pool2d_forward", {&x, &y});
   const detail::PoolShape s = pool_shape("adaptive_avg_pool2d_forward", x, y);
   MPNCOV_CHECK(s.oh > 0 && s.ow > 0 && s.h > 0 && s.w > 0, "adaptive_avg_pool2d_forward: empty input or output");
-  if (x.device().is_cuda())
-    return cuda::adaptive_avg_pool2d_forward(x.device().index, x.data<float>(), y.data<float>(), s);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::adaptive_avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), s);
-  });
+  dispatch(
+      x, [&](auto device) { cuda::adaptive_avg_pool2d_forward(device, x.data<float>(), y.data<float>(), s); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::adaptive_avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), s);
+      });
 }
 
 void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
-  check_args("adaptive_avg_pool2d_backward", dy, {&dx});
+  check_same("adaptive_avg_pool2d_backward", {&dy, &dx});
   const detail::PoolShape s = pool_shape("adaptive_avg_pool2d_backward", dx, dy);
   MPNCOV_CHECK(s.oh > 0 && s.ow > 0 && s.h > 0 && s.w > 0, "adaptive_avg_pool2d_backward: empty input or output");
-  if (dy.device().is_cuda())
-    return cuda::adaptive_avg_pool2d_backward(dy.device().index, dy.data<float>(), dx.data<float>(), s);
-  dispatch(dy, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::adaptive_avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), s);
-  });
+  dispatch(
+      dy, [&](auto device) { cuda::adaptive_avg_pool2d_backward(device, dy.data<float>(), dx.data<float>(), s); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::adaptive_avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), s);
+      });
 }
 
 // ---- batch normalisation ------------------------------------------------------------------------
@@ -235,7 +223,7 @@ namespace {
 void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                         const Tensor& mean, const Tensor& invstd, const Tensor& running_mean, const Tensor& running_var,
                         bool training, double momentum, double eps) {
-  check_args(op, x, {&weight, &bias, &y, &mean, &invstd, &running_mean, &running_var});
+  check_same(op, {&x, &weight, &bias, &y, &mean, &invstd, &running_mean, &running_var});
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   MPNCOV_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
   MPNCOV_CHECK(mean.defined() && invstd.defined() && y.defined(), op, ": output, mean and invstd are required");
@@ -248,16 +236,19 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
   MPNCOV_CHECK(!training || n * inner > 1, op, ": training needs more than one value per channel, got input ",
                x.shape().str());
   if (x.numel() == 0) return;
-  if (x.device().is_cuda())
-    return cuda::batch_norm_forward(x.device().index, x.data<float>(), ptr<float>(weight), ptr<float>(bias),
-                                    y.data<float>(), mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
-                                    ptr<float>(running_var), n, c, inner, training, momentum, eps);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::batch_norm_forward<T>(x.data<T>(), ptr<T>(weight), ptr<T>(bias), y.data<T>(), mean.data<T>(),
-                               invstd.data<T>(), ptr<T>(running_mean), ptr<T>(running_var), n, c, inner, training,
-                               momentum, eps);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::batch_norm_forward(device, x.data<float>(), ptr<float>(weight), ptr<float>(bias), y.data<float>(),
+                                 mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
+                                 ptr<float>(running_var), n, c, inner, training, momentum, eps);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::batch_norm_forward<T>(x.data<T>(), ptr<T>(weight), ptr<T>(bias), y.data<T>(), mean.data<T>(),
+                                   invstd.data<T>(), ptr<T>(running_mean), ptr<T>(running_var), n, c, inner, training,
+                                   momentum, eps);
+      });
 }
 }  // namespace
 
@@ -280,7 +271,7 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
                          const Tensor& invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
                          bool training) {
   const char* op = "batch_norm_backward";
-  check_args(op, x, {&dy, &weight, &mean, &invstd, &dx, &dweight, &dbias});
+  check_same(op, {&x, &dy, &weight, &mean, &invstd, &dx, &dweight, &dbias});
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   const int64_t n = x.dim(0), c = x.dim(1), inner = x.shape().product(2, x.ndim());
   check_shape(op, "output gradient", dy, x.shape());
@@ -288,21 +279,24 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
   MPNCOV_CHECK(mean.defined() && invstd.defined(), op, ": mean and invstd are required");
   for (const Tensor* t : {&weight, &mean, &invstd, &dweight, &dbias}) check_numel(op, "a per-channel tensor", *t, c);
   if (x.numel() == 0) return;
-  if (x.device().is_cuda())
-    return cuda::batch_norm_backward(x.device().index, x.data<float>(), dy.data<float>(), ptr<float>(weight),
-                                     mean.data<float>(), invstd.data<float>(), ptr<float>(dx), ptr<float>(dweight),
-                                     ptr<float>(dbias), n, c, inner, training);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::batch_norm_backward<T>(x.data<T>(), dy.data<T>(), ptr<T>(weight), mean.data<T>(), invstd.data<T>(),
-                                ptr<T>(dx), ptr<T>(dweight), ptr<T>(dbias), n, c, inner, training);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::batch_norm_backward(device, x.data<float>(), dy.data<float>(), ptr<float>(weight), mean.data<float>(),
+                                  invstd.data<float>(), ptr<float>(dx), ptr<float>(dweight), ptr<float>(dbias), n, c,
+                                  inner, training);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::batch_norm_backward<T>(x.data<T>(), dy.data<T>(), ptr<T>(weight), mean.data<T>(), invstd.data<T>(),
+                                    ptr<T>(dx), ptr<T>(dweight), ptr<T>(dbias), n, c, inner, training);
+      });
 }
 
 // ---- local response normalisation ---------------------------------------------------------------
 
 void lrn_forward(const Tensor& x, const Tensor& y, const Tensor& scale, const LrnParams& p) {
-  check_args("lrn_forward", x, {&y, &scale});
+  check_same("lrn_forward", {&x, &y, &scale});
   MPNCOV_CHECK(x.ndim() >= 2, "lrn_forward: input must be (N, C, ...), got ", x.shape().str());
   MPNCOV_CHECK(p.size >= 1, "lrn_forward: size must be at least 1, got ", p.size);
   check_shape("lrn_forward", "output", y, x.shape());
@@ -310,17 +304,20 @@ void lrn_forward(const Tensor& x, const Tensor& y, const Tensor& scale, const Lr
   MPNCOV_CHECK(y.defined() && scale.defined(), "lrn_forward: output and scale are required");
   const int64_t n = x.dim(0), c = x.dim(1), inner = x.shape().product(2, x.ndim());
   if (x.numel() == 0) return;
-  if (x.device().is_cuda())
-    return cuda::lrn_forward(x.device().index, x.data<float>(), y.data<float>(), scale.data<float>(), n, c, inner, p);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::lrn_forward<T>(x.data<T>(), y.data<T>(), scale.data<T>(), n, c, inner, p);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::lrn_forward(device, x.data<float>(), y.data<float>(), scale.data<float>(), n, c, inner, p);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::lrn_forward<T>(x.data<T>(), y.data<T>(), scale.data<T>(), n, c, inner, p);
+      });
 }
 
 void lrn_backward(const Tensor& x, const Tensor& y, const Tensor& scale, const Tensor& dy, const Tensor& dx,
                   const LrnParams& p) {
-  check_args("lrn_backward", x, {&y, &scale, &dy, &dx});
+  check_same("lrn_backward", {&x, &y, &scale, &dy, &dx});
   MPNCOV_CHECK(x.ndim() >= 2, "lrn_backward: input must be (N, C, ...), got ", x.shape().str());
   for (const Tensor* t : {&y, &scale, &dy, &dx}) {
     MPNCOV_CHECK(t->defined(), "lrn_backward: every tensor is required");
@@ -328,13 +325,16 @@ void lrn_backward(const Tensor& x, const Tensor& y, const Tensor& scale, const T
   }
   const int64_t n = x.dim(0), c = x.dim(1), inner = x.shape().product(2, x.ndim());
   if (x.numel() == 0) return;
-  if (x.device().is_cuda())
-    return cuda::lrn_backward(x.device().index, x.data<float>(), y.data<float>(), scale.data<float>(),
-                              dy.data<float>(), dx.data<float>(), n, c, inner, p);
-  dispatch(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::lrn_backward<T>(x.data<T>(), y.data<T>(), scale.data<T>(), dy.data<T>(), dx.data<T>(), n, c, inner, p);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::lrn_backward(device, x.data<float>(), y.data<float>(), scale.data<float>(), dy.data<float>(),
+                           dx.data<float>(), n, c, inner, p);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::lrn_backward<T>(x.data<T>(), y.data<T>(), scale.data<T>(), dy.data<T>(), dx.data<T>(), n, c, inner, p);
+      });
 }
 
 // ---- softmax cross-entropy ----------------------------------------------------------------------
@@ -350,7 +350,7 @@ void check_labels(const char* op, const Tensor& labels, const Tensor& like, int6
 void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Tensor& prob, const Tensor& loss,
                                    double smoothing) {
   const char* op = "softmax_cross_entropy_forward";
-  check_args(op, logits, {&prob, &loss});
+  check_same(op, {&logits, &prob, &loss});
   MPNCOV_CHECK(logits.ndim() == 2 && logits.dim(1) > 0, op, ": logits must be (N, K), got ", logits.shape().str());
   MPNCOV_CHECK(smoothing >= 0 && smoothing <= 1, op, ": label smoothing ", smoothing, " outside [0, 1]");
   const int64_t n = logits.dim(0), k = logits.dim(1);
@@ -358,54 +358,63 @@ void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels, c
   MPNCOV_CHECK(prob.defined() && loss.defined(), op, ": prob and loss are required");
   check_shape(op, "prob", prob, logits.shape());
   check_numel(op, "loss", loss, 1);
-  if (logits.device().is_cuda())
-    return cuda::softmax_cross_entropy_forward(logits.device().index, logits.data<float>(), labels.data<int64_t>(),
-                                               prob.data<float>(), loss.data<float>(), n, k, smoothing);
-  dispatch(logits, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::softmax_cross_entropy_forward<T>(logits.data<T>(), labels.data<int64_t>(), prob.data<T>(), loss.data<T>(), n,
-                                          k, smoothing);
-  });
+  dispatch(
+      logits,
+      [&](auto device) {
+        cuda::softmax_cross_entropy_forward(device, logits.data<float>(), labels.data<int64_t>(), prob.data<float>(),
+                                            loss.data<float>(), n, k, smoothing);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::softmax_cross_entropy_forward<T>(logits.data<T>(), labels.data<int64_t>(), prob.data<T>(),
+                                              loss.data<T>(), n, k, smoothing);
+      });
 }
 
 void softmax_cross_entropy_backward(const Tensor& prob, const Tensor& labels, const Tensor& dloss,
                                     const Tensor& dlogits, double smoothing) {
   const char* op = "softmax_cross_entropy_backward";
-  check_args(op, prob, {&dloss, &dlogits});
+  check_same(op, {&prob, &dloss, &dlogits});
   MPNCOV_CHECK(prob.ndim() == 2, op, ": prob must be (N, K), got ", prob.shape().str());
   const int64_t n = prob.dim(0), k = prob.dim(1);
   check_labels(op, labels, prob, n);
   MPNCOV_CHECK(dloss.defined() && dlogits.defined(), op, ": dloss and dlogits are required");
   check_numel(op, "dloss", dloss, 1);
   check_shape(op, "dlogits", dlogits, prob.shape());
-  if (prob.device().is_cuda())
-    return cuda::softmax_cross_entropy_backward(prob.device().index, prob.data<float>(), labels.data<int64_t>(),
-                                                dloss.data<float>(), dlogits.data<float>(), n, k, smoothing);
-  dispatch(prob, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::softmax_cross_entropy_backward<T>(prob.data<T>(), labels.data<int64_t>(), dloss.data<T>(), dlogits.data<T>(),
-                                           n, k, smoothing);
-  });
+  dispatch(
+      prob,
+      [&](auto device) {
+        cuda::softmax_cross_entropy_backward(device, prob.data<float>(), labels.data<int64_t>(), dloss.data<float>(),
+                                             dlogits.data<float>(), n, k, smoothing);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::softmax_cross_entropy_backward<T>(prob.data<T>(), labels.data<int64_t>(), dloss.data<T>(),
+                                               dlogits.data<T>(), n, k, smoothing);
+      });
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
 
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
-  check_args("relu_backward", y, {&dy, &dx});
+  check_same("relu_backward", {&y, &dy, &dx});
   MPNCOV_CHECK(dy.defined() && dx.defined(), "relu_backward: dy and dx are required");
   check_numel("relu_backward", "dy", dy, y.numel());
   check_numel("relu_backward", "dx", dx, y.numel());
   if (y.numel() == 0) return;
-  if (y.device().is_cuda())
-    return cuda::relu_backward(y.device().index, y.data<float>(), dy.data<float>(), dx.data<float>(), y.numel());
-  dispatch(y, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::relu_backward<T>(y.data<T>(), dy.data<T>(), dx.data<T>(), y.numel());
-  });
+  dispatch(
+      y,
+      [&](auto device) {
+        cuda::relu_backward(device, y.data<float>(), dy.data<float>(), dx.data<float>(), y.numel());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::relu_backward<T>(y.data<T>(), dy.data<T>(), dx.data<T>(), y.numel());
+      });
 }
 
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count) {
-  check_args("copy_channels", src, {&dst});
+  check_same("copy_channels", {&src, &dst});
   MPNCOV_CHECK(src.ndim() >= 2 && dst.ndim() == src.ndim() && src.dim(0) == dst.dim(0), "copy_channels: ",
                src.shape().str(), " and ", dst.shape().str(), " must both be (N, C, ...) with the same N");
   for (int i = 2; i < src.ndim(); ++i)
@@ -417,14 +426,17 @@ void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int
                " into [", dst_offset, ", ", dst_offset + count, ") of ", dst.shape().str(), " are out of range");
   const int64_t n = src.dim(0), inner = src.shape().product(2, src.ndim());
   if (n == 0 || count == 0 || inner == 0) return;
-  if (src.device().is_cuda())
-    return cuda::copy_channels(src.device().index, src.data<float>(), src.dim(1), src_offset, dst.data<float>(),
-                               dst.dim(1), dst_offset, count, n, inner);
-  dispatch(src, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::copy_channels<T>(src.data<T>(), src.dim(1), src_offset, dst.data<T>(), dst.dim(1), dst_offset, count, n,
-                          inner);
-  });
+  dispatch(
+      src,
+      [&](auto device) {
+        cuda::copy_channels(device, src.data<float>(), src.dim(1), src_offset, dst.data<float>(), dst.dim(1),
+                            dst_offset, count, n, inner);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::copy_channels<T>(src.data<T>(), src.dim(1), src_offset, dst.data<T>(), dst.dim(1), dst_offset, count, n,
+                              inner);
+      });
 }
 
 }  // namespace mpncov::ops

@@ -42,8 +42,8 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 // within its plane (ties pick the first in row-major order; a NaN wins, the last one if several, as in
 // PyTorch).
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, const Pool2dParams& p);
-// dx (written) from dy and the forward's index.
-void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx);
+// dx (written) from dy and the forward's index; p is the forward's (CUDA gathers over the windows).
+void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p);
 void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p);
 void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dParams& p);
 // Adaptive average pooling: output cell (i, j) averages rows [floor(i H / oh), ceil((i + 1) H / oh)) and

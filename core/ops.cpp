@@ -4,41 +4,16 @@
 #include <algorithm>
 
 #include "core/cpu/cpu_ops.h"
-#include "core/cuda_backend.h"
+#include "core/dispatch.h"
 #include "core/half.h"
 
 namespace mpncov::ops {
-namespace {
-
-void check_same(const char* op, const Tensor& a, const Tensor& b) {
-  MPNCOV_CHECK(a.defined() && b.defined(), op, ": undefined tensor");
-  MPNCOV_CHECK(a.device() == b.device(), op, ": tensors on different devices (", a.str(), ", ", b.str(), ")");
-  MPNCOV_CHECK(a.dtype() == b.dtype(), op, ": tensors of different dtypes (", a.str(), ", ", b.str(), ")");
-}
-
-void check_float(const char* op, const Tensor& t) {
-  MPNCOV_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, op, ": needs float32 or float64, got ",
-               t.str());
-  MPNCOV_CHECK(t.device().is_cpu() || t.dtype() == DType::F32, op,
-               ": the CUDA backend computes float32 only, got ", t.str());
-}
-
-// Calls f(T{}) with T the element type of a float tensor.
-template <typename F>
-void dispatch_float(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::F32) f(float{});
-  else f(double{});
-}
-
-}  // namespace
 
 // ---- matrix products ----------------------------------------------------------------------------
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, MatrixArg a, MatrixArg b,
           double beta, const Tensor& c, int64_t c_offset, int64_t ldc, int64_t c_stride, int64_t batch) {
-  check_same("gemm", a.tensor, c);
-  check_same("gemm", b.tensor, c);
-  check_float("gemm", c);
+  check_same("gemm", {&c, &a.tensor, &b.tensor});
   MPNCOV_CHECK(m >= 0 && n >= 0 && k >= 0 && batch >= 0, "gemm: negative size m=", m, " n=", n, " k=", k);
   if (m == 0 || n == 0 || batch == 0) return;
   // Bounds: the last element each batch entry touches must lie inside its tensor.
@@ -53,18 +28,19 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
   check_bounds("A", a.tensor, a.offset, a.ld, a.stride, trans_a ? k : m, trans_a ? m : k);
   check_bounds("B", b.tensor, b.offset, b.ld, b.stride, trans_b ? n : k, trans_b ? k : n);
   check_bounds("C", c, c_offset, ldc, c_stride, m, n);
-  if (c.device().is_cuda()) {
-    cuda::gemm(c.device().index, trans_a, trans_b, m, n, k, static_cast<float>(alpha),
-               a.tensor.data<float>() + a.offset, a.ld, a.stride, b.tensor.data<float>() + b.offset, b.ld,
-               b.stride, static_cast<float>(beta), c.data<float>() + c_offset, ldc, c_stride, batch);
-    return;
-  }
-  dispatch_float(c, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::gemm<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), a.tensor.data<T>() + a.offset, a.ld, a.stride,
-                 b.tensor.data<T>() + b.offset, b.ld, b.stride, static_cast<T>(beta), c.data<T>() + c_offset, ldc,
-                 c_stride, batch);
-  });
+  dispatch(
+      c,
+      [&](auto device) {
+        cuda::gemm(device, trans_a, trans_b, m, n, k, static_cast<float>(alpha), a.tensor.data<float>() + a.offset,
+                   a.ld, a.stride, b.tensor.data<float>() + b.offset, b.ld, b.stride, static_cast<float>(beta),
+                   c.data<float>() + c_offset, ldc, c_stride, batch);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::gemm<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), a.tensor.data<T>() + a.offset, a.ld,
+                     a.stride, b.tensor.data<T>() + b.offset, b.ld, b.stride, static_cast<T>(beta),
+                     c.data<T>() + c_offset, ldc, c_stride, batch);
+      });
 }
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a, bool trans_b, double alpha,
@@ -99,8 +75,7 @@ void ConvGeometry::validate() const {
 namespace {
 void check_im2col(const char* op, const Tensor& x, const ConvGeometry& g, const Tensor& col) {
   g.validate();
-  check_same(op, x, col);
-  check_float(op, x);
+  check_same(op, {&x, &col});
   MPNCOV_CHECK(x.ndim() == 4 && x.dim(1) == g.channels && x.dim(2) == g.height && x.dim(3) == g.width, op,
                ": image tensor ", x.shape().str(), " does not match the geometry (N, ", g.channels, ", ",
                g.height, ", ", g.width, ")");
@@ -112,50 +87,48 @@ void check_im2col(const char* op, const Tensor& x, const ConvGeometry& g, const 
 void im2col(const Tensor& x, const ConvGeometry& g, const Tensor& col) {
   check_im2col("im2col", x, g, col);
   const int64_t n = x.dim(0);
-  if (x.device().is_cuda())
-    return cuda::im2col(x.device().index, x.data<float>(), g, n, col.data<float>());
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    const int64_t xs = g.channels * g.height * g.width, cs = g.col_rows() * g.col_cols();
-    const T* xp = x.data<T>();
-    T* cp = col.data<T>();
+  dispatch(
+      x, [&](auto device) { cuda::im2col(device, x.data<float>(), g, n, col.data<float>()); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        const int64_t xs = g.channels * g.height * g.width, cs = g.col_rows() * g.col_cols();
+        const T* xp = x.data<T>();
+        T* cp = col.data<T>();
 #pragma omp parallel for if (n > 1)
-    for (int64_t i = 0; i < n; ++i) cpu::im2col<T>(xp + i * xs, g, cp + i * cs);
-  });
+        for (int64_t i = 0; i < n; ++i) cpu::im2col<T>(xp + i * xs, g, cp + i * cs);
+      });
 }
 
 void col2im(const Tensor& col, const ConvGeometry& g, const Tensor& x) {
   check_im2col("col2im", x, g, col);
   const int64_t n = x.dim(0);
-  if (x.device().is_cuda())
-    return cuda::col2im(x.device().index, col.data<float>(), g, n, x.data<float>());
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    const int64_t xs = g.channels * g.height * g.width, cs = g.col_rows() * g.col_cols();
-    const T* cp = col.data<T>();
-    T* xp = x.data<T>();
+  dispatch(
+      x, [&](auto device) { cuda::col2im(device, col.data<float>(), g, n, x.data<float>()); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        const int64_t xs = g.channels * g.height * g.width, cs = g.col_rows() * g.col_cols();
+        const T* cp = col.data<T>();
+        T* xp = x.data<T>();
 #pragma omp parallel for if (n > 1)
-    for (int64_t i = 0; i < n; ++i) cpu::col2im<T>(cp + i * cs, g, xp + i * xs);
-  });
+        for (int64_t i = 0; i < n; ++i) cpu::col2im<T>(cp + i * cs, g, xp + i * xs);
+      });
 }
 
 // ---- elementwise --------------------------------------------------------------------------------
 
 void unary(Unary op, const Tensor& x, const Tensor& y) {
-  check_same("unary", x, y);
-  check_float("unary", x);
+  check_same("unary", {&x, &y});
   MPNCOV_CHECK(x.numel() == y.numel(), "unary: ", x.str(), " into ", y.str());
-  if (x.device().is_cuda()) return cuda::unary(x.device().index, op, x.data<float>(), y.data<float>(), x.numel());
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::unary<T>(op, x.data<T>(), y.data<T>(), x.numel());
-  });
+  dispatch(
+      x, [&](auto device) { cuda::unary(device, op, x.data<float>(), y.data<float>(), x.numel()); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::unary<T>(op, x.data<T>(), y.data<T>(), x.numel());
+      });
 }
 
 void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  check_same("binary", a, b);
-  check_same("binary", a, out);
-  check_float("binary", a);
+  check_same("binary", {&a, &b, &out});
   MPNCOV_CHECK(out.numel() == a.numel(), "binary: output ", out.str(), " does not match ", a.str());
   detail::BroadcastPlan plan;
   plan.n = a.numel();
@@ -169,38 +142,41 @@ void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out) {
                 " (same shape, one element, or one per channel of dimension 1)");
   }
   if (plan.n == 0) return;
-  if (a.device().is_cuda())
-    return cuda::binary(a.device().index, op, a.data<float>(), b.data<float>(), out.data<float>(), plan);
-  dispatch_float(a, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::binary<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan);
-  });
+  dispatch(
+      a, [&](auto device) { cuda::binary(device, op, a.data<float>(), b.data<float>(), out.data<float>(), plan); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::binary<T>(op, a.data<T>(), b.data<T>(), out.data<T>(), plan);
+      });
 }
 
 void binary_scalar(Binary op, const Tensor& a, double s, const Tensor& out) {
-  check_same("binary_scalar", a, out);
-  check_float("binary_scalar", a);
+  check_same("binary_scalar", {&a, &out});
   MPNCOV_CHECK(out.numel() == a.numel(), "binary_scalar: output ", out.str(), " does not match ", a.str());
-  if (a.device().is_cuda())
-    return cuda::binary_scalar(a.device().index, op, a.data<float>(), static_cast<float>(s), out.data<float>(),
-                               a.numel());
-  dispatch_float(a, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::binary_scalar<T>(op, a.data<T>(), static_cast<T>(s), out.data<T>(), a.numel());
-  });
+  dispatch(
+      a,
+      [&](auto device) {
+        cuda::binary_scalar(device, op, a.data<float>(), static_cast<float>(s), out.data<float>(), a.numel());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::binary_scalar<T>(op, a.data<T>(), static_cast<T>(s), out.data<T>(), a.numel());
+      });
 }
 
 void axpby(double alpha, const Tensor& x, double beta, const Tensor& y) {
-  check_same("axpby", x, y);
-  check_float("axpby", x);
+  check_same("axpby", {&x, &y});
   MPNCOV_CHECK(x.numel() == y.numel(), "axpby: ", x.str(), " and ", y.str(), " differ in size");
-  if (x.device().is_cuda())
-    return cuda::axpby(x.device().index, static_cast<float>(alpha), x.data<float>(), static_cast<float>(beta),
-                       y.data<float>(), x.numel());
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::axpby<T>(static_cast<T>(alpha), x.data<T>(), static_cast<T>(beta), y.data<T>(), x.numel());
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::axpby(device, static_cast<float>(alpha), x.data<float>(), static_cast<float>(beta), y.data<float>(),
+                    x.numel());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::axpby<T>(static_cast<T>(alpha), x.data<T>(), static_cast<T>(beta), y.data<T>(), x.numel());
+      });
 }
 
 void fill(const Tensor& t, double value) {
@@ -209,7 +185,8 @@ void fill(const Tensor& t, double value) {
   if (t.device().is_cuda()) {
     MPNCOV_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::I64, "fill: the CUDA backend fills float32 and int64, got ",
                  t.str());
-    return cuda::fill(t.device().index, t.raw(), t.dtype(), t.numel(), value);
+    if constexpr (cuda::kBuilt) return cuda::fill(t.device().index, t.raw(), t.dtype(), t.numel(), value);
+    else cuda::absent(t.device());
   }
   switch (t.dtype()) {
     case DType::F32: return cpu::fill<float>(t.data<float>(), t.numel(), static_cast<float>(value));
@@ -342,8 +319,7 @@ ReducePlan plan_reduce(const Shape& x, const std::vector<int>& axes) {
 }  // namespace detail
 
 void reduce(Reduce op, const Tensor& x, const std::vector<int>& axes, const Tensor& out, const Tensor* index) {
-  check_same("reduce", x, out);
-  check_float("reduce", x);
+  check_same("reduce", {&x, &out});
   const detail::ReducePlan plan = detail::plan_reduce(x.shape(), axes);
   MPNCOV_CHECK(out.numel() == plan.out_numel, "reduce: output ", out.str(), " should have ", plan.out_numel,
                " elements");
@@ -357,11 +333,12 @@ void reduce(Reduce op, const Tensor& x, const std::vector<int>& axes, const Tens
   if (plan.out_numel == 0) return;
   if (x.numel() == 0) return fill(out, 0.0);  // sum or mean of nothing
   int64_t* ip = index ? index->data<int64_t>() : nullptr;
-  if (x.device().is_cuda()) return cuda::reduce(x.device().index, op, x.data<float>(), plan, out.data<float>(), ip);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::reduce<T>(op, x.data<T>(), plan, out.data<T>(), ip);
-  });
+  dispatch(
+      x, [&](auto device) { cuda::reduce(device, op, x.data<float>(), plan, out.data<float>(), ip); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::reduce<T>(op, x.data<T>(), plan, out.data<T>(), ip);
+      });
 }
 
 Tensor reduce(Reduce op, const Tensor& x, const std::vector<int>& axes, bool keep_dims) {
@@ -374,15 +351,14 @@ Tensor reduce(Reduce op, const Tensor& x, const std::vector<int>& axes, bool kee
 
 namespace {
 void fill_random(detail::Random kind, const Tensor& t, double a, double b, uint64_t seed, uint64_t stream) {
-  MPNCOV_CHECK(t.defined(), "random fill: undefined tensor");
   check_float("random fill", t);
   if (t.numel() == 0) return;
-  if (t.device().is_cuda())
-    return cuda::fill_random(t.device().index, kind, t.data<float>(), t.numel(), a, b, seed, stream);
-  dispatch_float(t, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::fill_random<T>(kind, t.data<T>(), t.numel(), a, b, seed, stream);
-  });
+  dispatch(
+      t, [&](auto device) { cuda::fill_random(device, kind, t.data<float>(), t.numel(), a, b, seed, stream); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::fill_random<T>(kind, t.data<T>(), t.numel(), a, b, seed, stream);
+      });
 }
 }  // namespace
 

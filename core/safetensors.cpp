@@ -116,14 +116,19 @@ void convert(const std::string& path, const SafetensorsEntry& e, Kind kind, cons
   }
 }
 
+// An integer in [0, 2^63): JSON text without fraction or exponent, as every size and offset is.
+bool non_negative_int64(const Json& v) {
+  return v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+}
+
 // Validates one header entry (everything but overlaps, which need all entries).
 SafetensorsEntry parse_entry(const std::string& path, const std::string& name, const Json& v, uint64_t data_size) {
   const std::string where = "tensor '" + name + "': ";
   if (name.empty()) bad(path, "a tensor has an empty name");
   if (!v.is_object()) bad(path, str(where, "entry is a JSON ", v.type_name(), ", expected an object"));
   for (const auto& kv : v.items()) {
-    if (kv.first != "dtype" && kv.first != "shape" && kv.first != "data_offsets")
-      bad(path, str(where, "unexpected key ", json_quote(kv.first), " (expected dtype, shape, data_offsets)"));
+    if (kv.key() != "dtype" && kv.key() != "shape" && kv.key() != "data_offsets")
+      bad(path, str(where, "unexpected key ", Json(kv.key()).dump(), " (expected dtype, shape, data_offsets)"));
   }
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!v.contains(key)) bad(path, str(where, "missing key '", key, "'"));
@@ -132,9 +137,8 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
   e.name = name;
   const Json& dt = v.at("dtype");
   if (!dt.is_string()) bad(path, str(where, "dtype is a JSON ", dt.type_name(), ", expected a string"));
-  const FileDType* fd = find_dtype(dt.as_string());
-  if (!fd)
-    bad(path, str(where, "unknown or unsupported dtype ", json_quote(dt.as_string()), " (known: ", known_dtypes(), ")"));
+  const FileDType* fd = find_dtype(dt.get<std::string>());
+  if (!fd) bad(path, str(where, "unknown or unsupported dtype ", dt.dump(), " (known: ", known_dtypes(), ")"));
   e.file_dtype = fd->name;
   e.dtype = fd->dtype;
 
@@ -143,11 +147,10 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
   std::vector<int64_t> dims;
   uint64_t numel = 1;
   bool overflow = false;
-  for (const Json& d : sh.as_array()) {
-    if (!d.is_integer() || d.as_int64() < 0)
-      bad(path, str(where, "shape ", sh.dump(), " must hold non-negative integers"));
-    dims.push_back(d.as_int64());
-    overflow = overflow || __builtin_mul_overflow(numel, static_cast<uint64_t>(d.as_int64()), &numel);
+  for (const Json& d : sh) {
+    if (!non_negative_int64(d)) bad(path, str(where, "shape ", sh.dump(), " must hold non-negative integers"));
+    dims.push_back(d.get<int64_t>());
+    overflow = overflow || __builtin_mul_overflow(numel, d.get<uint64_t>(), &numel);
   }
   if (dims.size() > static_cast<size_t>(Shape::kMaxDims))
     bad(path, str(where, "shape ", sh.dump(), " has ", dims.size(), " dimensions, more than ", Shape::kMaxDims));
@@ -157,11 +160,10 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
   e.shape = Shape(dims);
 
   const Json& off = v.at("data_offsets");
-  if (!off.is_array() || off.size() != 2 || !off.as_array()[0].is_integer() || !off.as_array()[1].is_integer() ||
-      off.as_array()[0].as_int64() < 0 || off.as_array()[1].as_int64() < 0)
+  if (!off.is_array() || off.size() != 2 || !non_negative_int64(off[0]) || !non_negative_int64(off[1]))
     bad(path, str(where, "data_offsets ", off.dump(), " must be two non-negative integers [begin, end]"));
-  e.begin = static_cast<uint64_t>(off.as_array()[0].as_int64());
-  e.end = static_cast<uint64_t>(off.as_array()[1].as_int64());
+  e.begin = off[0].get<uint64_t>();
+  e.end = off[1].get<uint64_t>();
   if (e.begin > e.end) bad(path, str(where, "data_offsets begin ", e.begin, " > end ", e.end));
   if (e.end > data_size)
     bad(path, str(where, "data_offsets end ", e.end, " is past the end of the data section (", data_size,
@@ -215,9 +217,9 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
       if (!value.is_object()) bad(path, str("__metadata__ is a JSON ", value.type_name(), ", expected an object"));
       for (const auto& [key, v] : value.items()) {
         if (!v.is_string())
-          bad(path, str("__metadata__ value for key ", json_quote(key), " is a JSON ", v.type_name(),
+          bad(path, str("__metadata__ value for key ", Json(key).dump(), " is a JSON ", v.type_name(),
                         ", expected a string"));
-        metadata_[key] = v.as_string();
+        metadata_[key] = v.get<std::string>();
       }
       continue;
     }
@@ -286,8 +288,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   Json header = Json::object();
   if (!metadata.empty()) {
     Json meta = Json::object();
-    for (const auto& [k, v] : metadata) meta.set(k, v);
-    header.set("__metadata__", std::move(meta));
+    for (const auto& [k, v] : metadata) meta[k] = v;
+    header["__metadata__"] = std::move(meta);
   }
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
@@ -295,19 +297,14 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     MPNCOV_CHECK(name != "__metadata__", "save_safetensors '", path, "': '__metadata__' is reserved");
     MPNCOV_CHECK(seen.insert(name).second, "save_safetensors '", path, "': duplicate tensor name '", name, "'");
     MPNCOV_CHECK(t.defined(), "save_safetensors '", path, "': tensor '", name, "' is undefined");
-    Json shape = Json::array();
-    for (int64_t d : t.shape().dims()) shape.push_back(d);
-    Json entry = Json::object();
-    entry.set("dtype", safetensors_dtype_name(t.dtype()));
-    entry.set("shape", std::move(shape));
-    entry.set("data_offsets", Json(Json::Array{Json(offset), Json(offset + t.nbytes())}));
-    header.set(name, std::move(entry));
+    header[name] = {{"dtype", safetensors_dtype_name(t.dtype())},
+                    {"shape", t.shape().dims()},
+                    {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }
-  std::string text = header.dump();
-  // Never write a header our own reader would refuse (e.g. a name that is not valid UTF-8).
+  std::string text;
   try {
-    parse_json(text, 16);
+    text = dump_json(header);
   } catch (const Error& e) {
     MPNCOV_FAIL("save_safetensors '", path, "': tensor names and metadata must be valid UTF-8 (", e.what(), ")");
   }

@@ -3,22 +3,10 @@
 
 #include "core/cpu/matrix_cpu.h"
 #include "core/cuda_matrix_backend.h"
+#include "core/dispatch.h"
 
 namespace mpncov::ops {
 namespace {
-
-void check_same(const char* op, std::initializer_list<const Tensor*> ts) {
-  const Tensor& first = **ts.begin();
-  for (const Tensor* t : ts) {
-    MPNCOV_CHECK(t->defined(), op, ": undefined tensor");
-    MPNCOV_CHECK(t->device() == first.device() && t->dtype() == first.dtype(), op,
-                 ": tensors differ in device or dtype (", first.str(), ", ", t->str(), ")");
-  }
-  MPNCOV_CHECK(first.dtype() == DType::F32 || first.dtype() == DType::F64, op, ": needs float32 or float64, got ",
-               first.str());
-  MPNCOV_CHECK(first.device().is_cpu() || first.dtype() == DType::F32, op,
-               ": the CUDA backend computes float32 only, got ", first.str());
-}
 
 // Hashes and signs: one value per channel, hashes in [0, dim) (checked on the CPU only, where it is free).
 void check_hash(const char* op, const Tensor& hash, const Tensor& sign, int64_t channels, int64_t dim) {
@@ -31,12 +19,6 @@ void check_hash(const char* op, const Tensor& hash, const Tensor& sign, int64_t 
                  ": hash value ", v, " is not an integer in [0, ", dim, ")");
 }
 
-template <typename F>
-void dispatch_float(const Tensor& t, F&& f) {
-  if (t.dtype() == DType::F32) f(float{});
-  else f(double{});
-}
-
 }  // namespace
 
 void count_sketch(const Tensor& x, const Tensor& hash, const Tensor& sign, const Tensor& out) {
@@ -45,13 +27,17 @@ void count_sketch(const Tensor& x, const Tensor& hash, const Tensor& sign, const
                "count_sketch: x (B, C, M) ", x.str(), " needs out (B, M, D), got ", out.str());
   const int64_t batch = x.dim(0), channels = x.dim(1), positions = x.dim(2), dim = out.dim(2);
   check_hash("count_sketch", hash, sign, channels, dim);
-  if (x.device().is_cuda())
-    return cuda::count_sketch(x.device().index, x.data<float>(), hash.data<float>(), sign.data<float>(),
-                              out.data<float>(), batch, channels, positions, dim);
-  dispatch_float(x, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::count_sketch<T>(x.data<T>(), hash.data<T>(), sign.data<T>(), out.data<T>(), batch, channels, positions, dim);
-  });
+  dispatch(
+      x,
+      [&](auto device) {
+        cuda::count_sketch(device, x.data<float>(), hash.data<float>(), sign.data<float>(), out.data<float>(), batch,
+                           channels, positions, dim);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::count_sketch<T>(x.data<T>(), hash.data<T>(), sign.data<T>(), out.data<T>(), batch, channels, positions,
+                             dim);
+      });
 }
 
 void spectrum_product_sum(const Tensor& a, const Tensor& b, const Tensor& out) {
@@ -61,13 +47,15 @@ void spectrum_product_sum(const Tensor& a, const Tensor& b, const Tensor& out) {
                "spectrum_product_sum: needs a, b (B, M, F, 2) and out (B, F, 2), got ", a.str(), ", ", b.str(), ", ",
                out.str());
   const int64_t batch = a.dim(0), positions = a.dim(1), bins = a.dim(2);
-  if (a.device().is_cuda())
-    return cuda::spectrum_product_sum(a.device().index, a.data<float>(), b.data<float>(), out.data<float>(), batch,
-                                      positions, bins);
-  dispatch_float(a, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::spectrum_product_sum<T>(a.data<T>(), b.data<T>(), out.data<T>(), batch, positions, bins);
-  });
+  dispatch(
+      a,
+      [&](auto device) {
+        cuda::spectrum_product_sum(device, a.data<float>(), b.data<float>(), out.data<float>(), batch, positions, bins);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::spectrum_product_sum<T>(a.data<T>(), b.data<T>(), out.data<T>(), batch, positions, bins);
+      });
 }
 
 void sketch_gram_gather(const Tensor& g, const Tensor& h1, const Tensor& s1, const Tensor& h2, const Tensor& s2,
@@ -78,14 +66,17 @@ void sketch_gram_gather(const Tensor& g, const Tensor& h1, const Tensor& s1, con
   const int64_t batch = g.dim(0), dim = g.dim(1), channels = out.dim(1);
   check_hash("sketch_gram_gather", h1, s1, channels, dim);
   check_hash("sketch_gram_gather", h2, s2, channels, dim);
-  if (g.device().is_cuda())
-    return cuda::sketch_gram_gather(g.device().index, g.data<float>(), h1.data<float>(), s1.data<float>(),
-                                    h2.data<float>(), s2.data<float>(), out.data<float>(), batch, channels, dim);
-  dispatch_float(g, [&](auto zero) {
-    using T = decltype(zero);
-    cpu::sketch_gram_gather<T>(g.data<T>(), h1.data<T>(), s1.data<T>(), h2.data<T>(), s2.data<T>(), out.data<T>(),
-                               batch, channels, dim);
-  });
+  dispatch(
+      g,
+      [&](auto device) {
+        cuda::sketch_gram_gather(device, g.data<float>(), h1.data<float>(), s1.data<float>(), h2.data<float>(),
+                                 s2.data<float>(), out.data<float>(), batch, channels, dim);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::sketch_gram_gather<T>(g.data<T>(), h1.data<T>(), s1.data<T>(), h2.data<T>(), s2.data<T>(), out.data<T>(),
+                                   batch, channels, dim);
+      });
 }
 
 }  // namespace mpncov::ops

@@ -3,16 +3,21 @@
 #include <cstring>
 
 #include "core/allocator.h"
+#include "core/context.h"
 #include "core/cuda_backend.h"
 #include "core/ops.h"
 
 namespace mpncov {
 
-Storage::Storage(Device d, size_t n, bool pin)
-    : device(d), nbytes(n), pinned(pin), ptr(pin ? cuda::allocate_pinned(n) : allocate(d, n)) {}
+// Page-locked memory comes from the CUDA backend (a build without it refuses, core/cuda_backend.h).
+Storage::Storage(Device d, size_t n, bool pin) : device(d), nbytes(n), pinned(pin), ptr(nullptr) {
+  if (!pinned) ptr = allocate(d, n);
+  else if constexpr (cuda::kBuilt) ptr = cuda::allocate_pinned(n);
+  else cuda::absent(Device::cuda());
+}
 Storage::~Storage() {
-  if (pinned) cuda::deallocate_pinned(ptr);
-  else deallocate(device, ptr, nbytes);
+  if (!pinned) deallocate(device, ptr, nbytes);
+  else if constexpr (cuda::kBuilt) cuda::deallocate_pinned(ptr);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
@@ -28,7 +33,7 @@ Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
-  const bool pin = cuda::built() && cuda::device_count() > 0;
+  const bool pin = cuda_device_count() > 0;
   t.storage_ = std::make_shared<Storage>(Device::cpu(), t.nbytes(), pin);
   return t;
 }
@@ -107,8 +112,8 @@ Tensor Tensor::to(Device device) const {
 
 Tensor Tensor::to_async(Device device) const {
   if (!(device_.is_cpu() && device.is_cuda())) return to(device);
-  Tensor t = empty(shape_, dtype_, device);
-  cuda::copy_to_device_async(t.raw(), device.index, raw(), nbytes());
+  Tensor t = empty(shape_, dtype_, device);  // refused in a build without CUDA
+  if constexpr (cuda::kBuilt) cuda::copy_to_device_async(t.raw(), device.index, raw(), nbytes());
   return t;
 }
 
@@ -133,7 +138,9 @@ void Tensor::copy_from(const Tensor& src) {
     if (raw() != src.raw()) std::memmove(raw(), src.raw(), nbytes());
     return;
   }
-  cuda::copy_bytes(raw(), device_, src.raw(), src.device_, nbytes());
+  // One side is a CUDA tensor, which only a build with CUDA can allocate.
+  if constexpr (cuda::kBuilt) cuda::copy_bytes(raw(), device_, src.raw(), src.device_, nbytes());
+  else cuda::absent(device_.is_cuda() ? device_ : src.device_);
 }
 
 void Tensor::fill(double value) { ops::fill(*this, value); }

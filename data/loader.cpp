@@ -1,10 +1,13 @@
 #include "data/loader.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <set>
 
+#include "core/cuda_backend.h"
 #include "core/error.h"
 #include "data/file.h"
 
@@ -17,6 +20,91 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 constexpr int64_t kMaxSubstitutes = 1000;  // consecutive bad files before the loader gives up
 constexpr size_t kSummaryNames = 5;        // bad files named in an epoch's summary line
 }  // namespace
+
+namespace {
+
+// The GPU check's switch MPNCOV_CHECK_BATCH_COPIES=1 (docs/gpu.md): each device copy of a batch is
+// checked when the batch goes (after its copies finished, before its slot is refilled): its bytes, read
+// back, against the checksum the host buffer had when the copy was queued; printed with the allocator's
+// counters.
+bool check_copies() {
+  static const bool on = [] {
+    const char* v = std::getenv("MPNCOV_CHECK_BATCH_COPIES");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+// FNV-1a of a (contiguous) tensor's bytes, read on the host (a device tensor is copied back first).
+uint64_t checksum(const Tensor& t) {
+  const Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu());
+  const auto* p = static_cast<const unsigned char*>(h.raw());
+  uint64_t hash = 1469598103934665603ull;
+  for (size_t i = 0; i < h.nbytes(); ++i) hash = (hash ^ p[i]) * 1099511628211ull;
+  return hash;
+}
+
+}  // namespace
+
+// A batch's hold on its slot: the slot goes back to the workers when the last copy of the Batch goes,
+// after every asynchronous copy out of it has finished.
+struct Batch::Lease {
+  struct Copy {
+    void* event;
+    Tensor device_copy;  // kept for the check only
+    uint64_t host_sum = 0;
+  };
+  Lease(std::function<void()> release, int64_t epoch, int64_t index)
+      : release(std::move(release)), epoch(epoch), index(index) {}
+  ~Lease() {
+#ifdef MPNCOV_HAS_CUDA
+    for (const Copy& c : copies) cuda::finish_event(c.event);
+#endif
+    if (check_copies()) report();
+    release();
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  void report() const noexcept {
+    try {
+      for (const Copy& c : copies) {
+        const uint64_t device_sum = checksum(c.device_copy);
+        const AllocatorStats a = allocator_stats(c.device_copy.device());
+        std::printf("RESULT batch_copy epoch=%lld batch=%lld numel=%lld host=%016llx device=%016llx match=%d "
+                    "device_mallocs=%llu in_use=%llu\n",
+                    static_cast<long long>(epoch), static_cast<long long>(index),
+                    static_cast<long long>(c.device_copy.numel()), static_cast<unsigned long long>(c.host_sum),
+                    static_cast<unsigned long long>(device_sum), device_sum == c.host_sum,
+                    static_cast<unsigned long long>(a.device_mallocs), static_cast<unsigned long long>(a.in_use_bytes));
+      }
+      std::fflush(stdout);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mpncov: batch copy check failed: %s\n", e.what());
+    }
+  }
+
+  std::function<void()> release;
+  int64_t epoch, index;
+  std::mutex mutex;
+  std::vector<Copy> copies;
+};
+
+Tensor Batch::to_device_async(const Tensor& t, Device device) const {
+  Tensor out = t.to_async(device);  // refuses a CUDA device in a build without CUDA
+#ifdef MPNCOV_HAS_CUDA
+  if (lease_ && device.is_cuda() && t.device().is_cpu()) {
+    Lease::Copy c{cuda::record_event(device.index), Tensor(), 0};
+    if (check_copies()) {
+      c.device_copy = out;
+      c.host_sum = checksum(t);  // the host buffer now, as the copy reads it
+    }
+    std::lock_guard<std::mutex> lock(lease_->mutex);
+    lease_->copies.push_back(std::move(c));
+  }
+#endif
+  return out;
+}
 
 struct Loader::Slot {
   Tensor images, labels;
@@ -320,7 +408,8 @@ std::optional<Batch> Loader::next() {
   batch.indices = slot.indices;
   batch.epoch = s.epoch;
   batch.index = s.next_batch;
-  batch.lease_ = std::shared_ptr<void>(nullptr, [shared = shared_, id](void*) { shared->release(id); });
+  batch.lease_ =
+      std::make_shared<Batch::Lease>([shared = shared_, id] { shared->release(id); }, s.epoch, s.next_batch);
   ++s.next_batch;
   ++s.stats.batches;
   s.work_cv.notify_all();

@@ -80,10 +80,15 @@ struct Batch {
   std::vector<int64_t> indices;  // dataset index of each sample (the requested one, before any substitution)
   int64_t epoch = 0, index = 0;
   int64_t size() const { return images.defined() ? images.dim(0) : 0; }
+  // `t` (images or labels of this batch, or a view of them) copied to `device` without waiting. The
+  // copy reads the loader's (pinned) buffer after this returns, so an event recorded after it makes the
+  // buffers' return to the loader wait until the copy is done, whenever and however this batch goes.
+  Tensor to_device_async(const Tensor& t, Device device) const;
 
  private:
   friend class Loader;
-  std::shared_ptr<void> lease_;  // returns the buffers to the loader
+  struct Lease;
+  std::shared_ptr<Lease> lease_;  // returns the buffers to the loader
 };
 
 class Loader {

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "data/transform_list.h"
 
 namespace mpncov::data {
@@ -26,7 +27,9 @@ std::string canonical(const std::string& name) {
   std::string found;
   for (const std::string& p : preset_names())
     if (lower.rfind(p, 0) == 0) found = p;
-  MPNCOV_CHECK(!found.empty(), "unknown data preset '", name, "': expected imagenet, cub, aircraft, cars or plain");
+  if (found.empty())  // no source location: this is the user's mistake, and the caller names the file and key
+    throw Error(str("names an unknown preset '", name, "'", did_you_mean(lower, preset_names()),
+                    " (one of imagenet, cub, aircraft, cars, plain)"));
   return found;
 }
 

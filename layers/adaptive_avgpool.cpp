@@ -35,6 +35,8 @@ class AdaptiveAvgPoolLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"adaptive_avgpool", "average pooling to a fixed output size (1: global average pooling)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<AdaptiveAvgPoolLayer>(c); },
-                       {{2, 3, 5, 7}}});
+                       {},
+                       {{"{}", {{2, 3, 5, 7}}},
+                        {"{output_size: [2, 3]}", {{2, 2, 5, 7}}}}});
 
 }  // namespace mpncov

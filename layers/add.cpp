@@ -34,6 +34,8 @@ class AddLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"add", "elementwise sum of its inputs (residuals), in place",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<AddLayer>(c); },
-                       {{2, 3, 2, 2}, {2, 3, 2, 2}}});
+                       {},
+                       {{"{}", {{2, 3, 2, 2}, {2, 3, 2, 2}}},
+                        {"{}", {{2, 3}, {2, 3}, {2, 3}}}}});
 
 }  // namespace mpncov

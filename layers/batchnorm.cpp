@@ -182,6 +182,10 @@ class BatchNormLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"batchnorm", "batch normalisation over channels (dimension 1)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<BatchNormLayer>(c); },
-                       {{3, 4, 3, 3}}});
+                       {},
+                       {{"{}", {{3, 4, 3, 3}}},
+                        {"{}", {{3, 4, 3, 3}}, false},
+                        {"{affine: false, eps: 0.001}", {{4, 3}}},
+                        {"{momentum: 0.5}", {{5, 2, 2, 1}}}}});
 
 }  // namespace mpncov

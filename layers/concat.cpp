@@ -45,6 +45,8 @@ class ConcatLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"concat", "joins its inputs along the channels",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<ConcatLayer>(c); },
-                       {{2, 2, 3, 3}, {2, 3, 3, 3}}});
+                       {},
+                       {{"{}", {{2, 2, 3, 3}, {2, 3, 3, 3}}},
+                        {"{}", {{2, 1, 2}, {2, 2, 2}, {2, 3, 2}}}}});
 
 }  // namespace mpncov

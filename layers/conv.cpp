@@ -94,6 +94,14 @@ class ConvLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"conv", "2-D convolution (groups, dilation, bias)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<ConvLayer>(c); },
-                       {{2, 3, 6, 6}}});
+                       {},
+                       {{"{out_channels: 4, kernel_size: 3}", {{2, 3, 6, 6}}},
+                        {"{out_channels: 4, kernel_size: 3, stride: 2, padding: 1, bias: false}", {{2, 3, 7, 7}}},
+                        {"{out_channels: 3, kernel_size: [3, 2], stride: [1, 2], padding: [2, 1], dilation: 2}",
+                         {{2, 2, 7, 6}}},
+                        {"{out_channels: 6, kernel_size: 3, padding: 1, groups: 2}", {{2, 4, 5, 5}}},
+                        {"{out_channels: 5, kernel_size: 1}", {{2, 3, 4, 4}}},
+                        {"{out_channels: 4, kernel_size: 1, stride: 2, init: kaiming_normal_fan_out}",
+                         {{1, 3, 5, 5}}}}});
 
 }  // namespace mpncov

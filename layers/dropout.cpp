@@ -53,6 +53,8 @@ class DropoutLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"dropout", "inverted dropout with a counter-based random mask, in place",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<DropoutLayer>(c); },
-                       {{3, 4, 2, 2}}});
+                       {},
+                       {{"{p: 0.3}", {{3, 4, 2, 2}}},
+                        {"{p: 0.3}", {{3, 4, 2, 2}}, false}}});
 
 }  // namespace mpncov

@@ -38,6 +38,8 @@ class FlattenLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"flatten", "joins the dimensions from start_dim on into one",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<FlattenLayer>(c); },
-                       {{2, 3, 2, 2}}});
+                       {},
+                       {{"{}", {{2, 3, 2, 2}}},
+                        {"{start_dim: 2}", {{2, 3, 2, 2}}}}});
 
 }  // namespace mpncov

@@ -118,6 +118,7 @@ GradCheckReport gradcheck(Layer& layer, const std::vector<Tensor>& inputs, const
     row.elements = inputs[i].numel();
     compare(h, h.inputs[i].data<double>(), chosen_elements(row.elements, o.max_elements, o.seed, 2000 + i),
             input_grads[i].data<double>(), o, row);
+    row.pass = row.pass && row.checked > 0;
     report.rows.push_back(row);
   }
   uint64_t stream = 3000;
@@ -129,13 +130,14 @@ GradCheckReport gradcheck(Layer& layer, const std::vector<Tensor>& inputs, const
     const Tensor analytic = p.grad.clone();  // forwards below must not disturb it
     compare(h, p.value.data<double>(), chosen_elements(row.elements, o.max_elements, o.seed, stream++),
             analytic.data<double>(), o, row);
+    row.pass = row.pass && row.checked > 0;
     report.rows.push_back(row);
   }
   return report;
 }
 
 bool GradCheckReport::pass() const {
-  return std::all_of(rows.begin(), rows.end(), [](const GradCheckRow& r) { return r.pass; });
+  return !rows.empty() && std::all_of(rows.begin(), rows.end(), [](const GradCheckRow& r) { return r.pass; });
 }
 
 bool GradCheckReport::degenerate() const {
@@ -157,7 +159,9 @@ std::string GradCheckReport::table() const {
     std::snprintf(line, sizeof line, "%-20s %10lld %10lld %13.3e %13.3e %7lld  %s\n", r.tensor.c_str(),
                   static_cast<long long>(r.elements), static_cast<long long>(r.checked), r.max_abs_error,
                   r.max_rel_error, static_cast<long long>(r.kinks),
-                  !r.pass ? "FAIL" : r.checked > 0 && r.max_gradient <= 1e-12 ? "zero (no signal)" : "pass");
+                  !r.pass ? (r.checked == 0 ? "FAIL: nothing checked" : "FAIL")
+                  : r.max_gradient <= 1e-12 ? "zero (no signal)"
+                                            : "pass");
     out += line;
   }
   return out;

@@ -29,12 +29,12 @@ struct GradCheckRow {
   double max_abs_error = 0;
   double max_rel_error = 0;
   double max_gradient = 0;  // largest |analytic| or |numeric| checked: 0 means the check saw no signal
-  bool pass = true;
+  bool pass = true;         // at least one element checked, and every checked one within tolerance
 };
 
 struct GradCheckReport {
   std::vector<GradCheckRow> rows;
-  bool pass() const;
+  bool pass() const;  // some rows, all passing: a check of nothing fails
   // Every checked gradient of every tensor is 0 (e.g. a covariance of a 1x1 input): errors of 0 then
   // prove nothing, and the check says so instead of passing.
   bool degenerate() const;

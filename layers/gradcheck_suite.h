@@ -1,7 +1,7 @@
 // The layer configurations that `mpncov gradcheck --layer` / `--all-layers` and the tests check: each is a
-// layer type, its YAML keys, input shapes, and which inputs are integer labels (not differentiated).
-// Types registered without a configuration here get one case from their registry entry (no keys, the
-// registered example inputs). Also: the same cases run on a GPU against the CPU float64 reference.
+// layer type with one of the checks of its registry entry (LayerInfo::checks; a type registered without
+// checks gets one, no keys on its example inputs). Also: the same cases run on a GPU against the CPU
+// float64 reference.
 #pragma once
 #include <memory>
 #include <string>
@@ -11,13 +11,9 @@
 
 namespace mpncov {
 
-struct LayerCase {
+struct LayerCase : LayerCheck {
   std::string type;
-  std::string yaml = "{}";          // the layer's keys as YAML
-  std::vector<Shape> inputs;        // batch first
-  std::vector<int> label_inputs;    // int64 labels in [0, inputs[0][1])
-  bool training = true;
-  std::string str() const;          // "conv {out_channels: 4, ...} on (2, 3, 6, 6) [train]"
+  std::string str() const;  // "conv {out_channels: 4, ...} on (2, 3, 6, 6) [train]"
 };
 
 // Every case of every registered layer type, in type order.
@@ -32,8 +28,8 @@ std::vector<Tensor> case_inputs(const LayerCase& c, uint64_t seed);
 // The float64 gradient check of one case.
 GradCheckReport gradcheck_case(const LayerCase& c, const GradCheckOptions& options = {});
 
-// Runs the case in float32 on `device` and in float64 on the CPU with the same parameters, inputs and
-// output gradients, and compares outputs, input gradients and parameter gradients: a row passes when
+// Runs the case in float32 on `device` and in float64 on the CPU with the same parameters, inputs,
+// output gradients and (non-zero) starting parameter gradients, and compares outputs, input gradients and parameter gradients: a row passes when
 // max |device - reference| <= tolerance * max(max |reference|, 1e-3) over the tensor.
 GradCheckReport compare_case_on_device(const LayerCase& c, Device device, double tolerance = 2e-3,
                                        uint64_t seed = 1);

@@ -102,12 +102,22 @@ class Layer {
 // ---- registry ----
 using LayerFactory = std::function<std::unique_ptr<Layer>(Config& config)>;
 
+// One configuration of a layer for the gradient checks (`mpncov gradcheck --layer TYPE` and the tests).
+struct LayerCheck {
+  std::string yaml = "{}";          // the layer's keys as YAML
+  std::vector<Shape> inputs{};      // small shapes, batch first
+  bool training = true;
+  std::vector<int> label_inputs{};  // inputs that are int64 labels in [0, inputs[0][1]), not differentiated
+};
+
 struct LayerInfo {
   std::string type;
   std::string summary;                   // one line for help texts
   LayerFactory factory;
-  // Small input shapes (batch first) for `mpncov gradcheck --layer TYPE` and the tests.
+  // Small input shapes (batch first) for the layer with no keys: its one check when `checks` is empty.
   std::vector<Shape> example_inputs;
+  // The configurations the gradient checks run, each option of the layer at least once.
+  std::vector<LayerCheck> checks{};
 };
 
 bool register_layer(LayerInfo info);
@@ -121,6 +131,7 @@ std::unique_ptr<Layer> make_layer(const std::string& type, Config& config);
 
 #define MPNCOV_LAYER_CAT2(a, b) a##b
 #define MPNCOV_LAYER_CAT(a, b) MPNCOV_LAYER_CAT2(a, b)
-// Registers a layer type at start-up: MPNCOV_REGISTER_LAYER({"relu", "summary", factory, {{2, 3}}});
+// Registers a layer type at start-up: MPNCOV_REGISTER_LAYER({"relu", "summary", factory, {{2, 3}}}), or with its
+// checks: MPNCOV_REGISTER_LAYER({"conv", "summary", factory, {}, {{"{out_channels: 4}", {{2, 3, 6, 6}}}, ...}}).
 #define MPNCOV_REGISTER_LAYER(...) \
   static const bool MPNCOV_LAYER_CAT(mpncov_layer_registered_, __LINE__) = ::mpncov::register_layer(__VA_ARGS__)

@@ -86,6 +86,8 @@ class LinearLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"linear", "fully connected layer over the last dimension",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<LinearLayer>(c); },
-                       {{3, 5}}});
+                       {},
+                       {{"{out_features: 4}", {{3, 5}}},
+                        {"{out_features: 2, bias: false, init: normal, init_std: 0.5}", {{2, 3, 4}}}}});
 
 }  // namespace mpncov

@@ -43,6 +43,8 @@ class LrnLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"lrn", "local response normalisation across channels",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<LrnLayer>(c); },
-                       {{2, 6, 3, 3}}});
+                       {},
+                       {{"{size: 3, alpha: 0.5, beta: 0.75, k: 1.5}", {{2, 6, 3, 3}}},
+                        {"{size: 4, alpha: 1.0, beta: 0.6, k: 2.0}", {{2, 5, 2, 2}}}}});
 
 }  // namespace mpncov

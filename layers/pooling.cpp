@@ -55,7 +55,7 @@ class MaxPoolLayer : public Layer {
   }
   void backward(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
-    if (din[0].defined()) ops::max_pool2d_backward(dout[0], index_, din[0]);
+    if (din[0].defined()) ops::max_pool2d_backward(dout[0], index_, din[0], p_);
   }
 
  private:
@@ -86,9 +86,19 @@ class AvgPoolLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"maxpool", "2-D max pooling (padding, ceil mode)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<MaxPoolLayer>(c); },
-                       {{2, 2, 5, 5}}});
+                       {},
+                       {{"{kernel_size: 2}", {{2, 2, 4, 4}}},
+                        {"{kernel_size: 3, stride: 2, padding: 1}", {{2, 2, 6, 6}}},
+                        {"{kernel_size: 3, stride: 2, ceil_mode: true}", {{1, 2, 6, 7}}},
+                        {"{kernel_size: [2, 3], stride: [1, 2], padding: [1, 1]}", {{1, 2, 5, 5}}}}});
 MPNCOV_REGISTER_LAYER({"avgpool", "2-D average pooling (padding, ceil mode, count_include_pad)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<AvgPoolLayer>(c); },
-                       {{2, 2, 5, 5}}});
+                       {},
+                       {{"{kernel_size: 2}", {{2, 2, 4, 4}}},
+                        {"{kernel_size: 3, stride: 2, padding: 1}", {{2, 2, 6, 6}}},
+                        {"{kernel_size: 3, stride: 2, padding: 1, count_include_pad: false}", {{2, 2, 6, 6}}},
+                        {"{kernel_size: 3, stride: 2, padding: 1, ceil_mode: true}", {{1, 2, 6, 7}}},
+                        {"{kernel_size: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
+                         {{1, 2, 6, 7}}}}});
 
 }  // namespace mpncov

@@ -28,6 +28,7 @@ class ReluLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"relu", "rectified linear unit, in place",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<ReluLayer>(c); },
-                       {{2, 3, 4, 4}}});
+                       {},
+                       {{"{}", {{2, 3, 4, 4}}}}});
 
 }  // namespace mpncov

@@ -43,6 +43,8 @@ class SoftmaxCrossEntropyLayer : public Layer {
 
 MPNCOV_REGISTER_LAYER({"softmax_cross_entropy", "softmax cross-entropy loss (mean over the batch, label smoothing)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<SoftmaxCrossEntropyLayer>(c); },
-                       {{4, 5}, {4}}});
+                       {},
+                       {{"{}", {{4, 5}, {4}}, true, {1}},
+                        {"{label_smoothing: 0.1}", {{4, 5}, {4}}, true, {1}}}});
 
 }  // namespace mpncov

@@ -2,7 +2,15 @@
 # The one-call GPU check (docs/gpu.md): runs on the GPU machine over the programs and libraries that
 # scripts/gpu-prepare.sh packed into .gpu-libs/payload.tar.xz (carried there), in about 8 minutes:
 #   env             the GPU, driver, PyTorch, where the CUDA libraries were found, `mpncov info`
-#   tests           the GPU test suite (every op and layer on the GPU against the CPU)
+#   tests           the GPU test suite (every op and layer on the GPU against the CPU) under MPNCOV_CUDA_SYNC=1
+#                   (every op synchronises and checks: a kernel fault names its op)
+#   sanitizer       compute-sanitizer memcheck, racecheck and synccheck over a small GPU test subset
+#   conv            cuDNN convolutions against the CPU in float64, TF32 off and on, with the algorithm,
+#                   math type and workspace chosen for each shape
+#   determinism     a ResNet stem forward and backward twice under MPNCOV_CUDA_DETERMINISTIC: the same bits
+#   large           reductions, per-channel ops and im2col on tensors above 2^31 elements
+#   epochs          2 epochs of `mpncov quickstart` with CBP and another validation batch size, every pinned
+#                   batch's device copy checked against the host's, allocator counters across epochs
 #   gradcheck       `mpncov gradcheck --all-layers --device cuda`
 #   train           the same small covariance net trained on CPU and GPU from the same weights and batches:
 #                   the losses must agree within 1e-3 (relative, per step; full FP32 on the GPU)
@@ -32,7 +40,7 @@ OUT_DIR=""
 for a in "$@"; do
   case $a in
     --dry-run) DRY=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     -*) echo "gpu-check: unknown option '$a'" >&2; exit 2 ;;
     *) OUT_DIR=$a ;;
   esac
@@ -173,9 +181,11 @@ torch.backends.cudnn.version(), "torchvision", torchvision.__version__, "gpu", t
   fi
 }
 
-stage_tests() {
+# Runs mpncov_tests with the given doctest arguments and sets the verdict: every selected test ran (none
+# skipped) and passed; in a dry run, they must all have been skipped.
+doctest_verdict() {
   local out rc
-  out=$(ours "$BIN/mpncov_tests" -ts=gpu 2>&1); rc=$?
+  out=$(ours "$BIN/mpncov_tests" "$@" 2>&1); rc=$?
   echo "$out"
   local counts
   counts=$(echo "$out" | grep -o 'test cases: .*' | tail -1 | tr -s ' ')
@@ -183,6 +193,66 @@ stage_tests() {
     if echo "$out" | grep -q "SKIPPED"; then verdict skip "no GPU here: ${counts:-none ran}"; else verdict FAIL "expected skips"; fi
   elif [ "$rc" = 0 ] && ! echo "$out" | grep -q "SKIPPED"; then verdict pass "$counts"
   else verdict FAIL "rc $rc: ${counts:-no summary}"
+  fi
+}
+
+stage_tests() {
+  # The convolution sweep and the large tensors have stages of their own.
+  MPNCOV_CUDA_SYNC=1 doctest_verdict -ts=gpu -tce='cuda conv*'
+}
+
+stage_sanitizer() {
+  local cs
+  cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+  if [ "$DRY" = 1 ]; then verdict skip "no GPU here"; return; fi
+  if [ -z "$cs" ]; then echo "compute-sanitizer: not on this machine"; verdict skip "no compute-sanitizer"; return; fi
+  # A few small cases that cover the hand-written kernels: elementwise, reductions, pooling, FFT.
+  local subset='cuda: unary*,cuda: binary*,cuda: reductions*,cuda pooling*,cuda reductions*,cuda fft: irfft*'
+  local tool failed=0 ran="" rc
+  for tool in memcheck racecheck synccheck; do
+    echo "--- compute-sanitizer --tool $tool"
+    ours "$cs" --tool "$tool" --error-exitcode 99 "$BIN/mpncov_tests" -ts=gpu -tc="$subset" > "$WORK/sanitizer.out" 2>&1
+    rc=$?
+    tail -25 "$WORK/sanitizer.out"
+    if [ "$rc" = 0 ]; then ran+="$tool "; else failed=$((failed + 1)); ran+="$tool(rc $rc) "; fi
+  done
+  if [ "$failed" = 0 ]; then verdict pass "$ran"; else verdict FAIL "$ran"; fi
+}
+
+stage_conv() {
+  doctest_verdict -ts=gpu -tc='cuda conv: every*,cuda conv: with TF32*'
+}
+
+stage_determinism() {
+  MPNCOV_CUDA_DETERMINISTIC=1 doctest_verdict -ts=gpu -tc='cuda conv: a ResNet stem*'
+}
+
+stage_large() {
+  doctest_verdict -ts=gpu-large
+}
+
+stage_epochs() {
+  # Pinned batches copied asynchronously, CBP's FFT plans (partial chunks, the validation batch size),
+  # 2 epochs; MPNCOV_CHECK_BATCH_COPIES=1 prints one "batch_copy" line per copy when its batch goes.
+  local epochs=2 rc
+  [ "$DRY" = 1 ] && epochs=1
+  MPNCOV_CHECK_BATCH_COPIES=1 ours "$BIN/mpncov" quickstart --out "$WORK/epochs" --epochs "$epochs" --quiet \
+    --representation cbp --set "run.device=$DEV" --set data.val_batch=7 > "$WORK/epochs.out" 2>&1; rc=$?
+  sed 's/^RESULT batch_copy /batch_copy /' "$WORK/epochs.out" | tail -60
+  [ "$rc" = 0 ] || { verdict FAIL "rc $rc"; return; }
+  [ "$DRY" = 1 ] && { verdict pass "ran on cpu (dry run: no device copies)"; return; }
+  local copies bad m0 m1
+  copies=$(grep -c '^RESULT batch_copy ' "$WORK/epochs.out")
+  bad=$(grep '^RESULT batch_copy ' "$WORK/epochs.out" | grep -vc ' match=1 ')
+  # The allocator's cudaMalloc count after each epoch's last batch (training then validation): the second
+  # epoch must need none.
+  m0=$(grep '^RESULT batch_copy epoch=0 ' "$WORK/epochs.out" | tail -1 | grep -o 'device_mallocs=[0-9]*' | cut -d= -f2)
+  m1=$(grep '^RESULT batch_copy epoch=1 ' "$WORK/epochs.out" | tail -1 | grep -o 'device_mallocs=[0-9]*' | cut -d= -f2)
+  echo "RESULT epochs copies=$copies mismatches=$bad mallocs_epoch0=${m0:-none} mallocs_epoch1=${m1:-none}"
+  if [ "$copies" = 0 ]; then verdict FAIL "no batch copy was checked"
+  elif [ "$bad" != 0 ]; then verdict FAIL "$bad of $copies device copies differ from the host's"
+  elif [ -z "$m0" ] || [ -z "$m1" ] || [ "$m0" != "$m1" ]; then verdict FAIL "cudaMalloc in epoch 2: ${m0:-?} -> ${m1:-?}"
+  else verdict pass "$copies copies match; no cudaMalloc in epoch 2 ($m1 in all)"
   fi
 }
 
@@ -224,10 +294,11 @@ stage_step() {
   for r in "${runs[@]}"; do
     read -r arch batch math <<< "$r"
     echo "--- $arch (nets/zoo), batch $batch, $math"
-    # Our default lets cuDNN's convolutions use TF32 (cuBLAS stays FP32); NVIDIA_TF32_OVERRIDE=0 forbids it.
+    # Our default is FP32 everywhere; MPNCOV_CUDA_TF32=1 lets cuDNN's convolutions use TF32 (cuBLAS stays
+    # FP32), and NVIDIA_TF32_OVERRIDE=0 forbids TF32 in the libraries whatever we ask.
     local run=(ours "$BIN/gpu_bench" step --net "$arch" --device "$DEV" --batch "$batch" --size "$size"
                --warmup "$warmup" --steps "$steps")
-    if [ "$math" = fp32 ]; then NVIDIA_TF32_OVERRIDE=0 "${run[@]}"; else "${run[@]}"; fi > "$WORK/step.out" 2>&1 ||
+    if [ "$math" = fp32 ]; then NVIDIA_TF32_OVERRIDE=0 "${run[@]}"; else MPNCOV_CUDA_TF32=1 "${run[@]}"; fi > "$WORK/step.out" 2>&1 ||
       failed=$((failed + 1))
     sed "s/^RESULT step /RESULT step math=$math /" "$WORK/step.out" | tee -a "$WORK/step.all"
   done
@@ -322,6 +393,7 @@ stage_loader() {
     "$WORK/loader.out"
   if [ "$rc" = 0 ]; then verdict pass "workers $workers of $cores cores"; else verdict FAIL "rc $rc"; fi
 }
+export -f doctest_verdict stage_sanitizer stage_conv stage_determinism stage_large stage_epochs
 export -f stage_env stage_tests stage_gradcheck stage_train stage_rep stage_step stage_step_torch \
   stage_gradcheck_nets stage_quickstart stage_loader
 
@@ -358,6 +430,11 @@ stage() {
 
 stage env 30 5
 stage tests 150 20
+stage sanitizer 90 30
+stage conv 60 15
+stage determinism 30 10
+stage large 60 20
+stage epochs 60 20
 stage gradcheck 60 10
 stage train 45 10
 stage rep 60 15

@@ -9,6 +9,7 @@ packages=(
   libopenblas-openmp-dev   # the OpenMP OpenBLAS: shares libgomp's threads instead of fighting them
   libdnnl-dev              # oneDNN: float32 convolution on the CPU (core/cpu/conv_onednn.cpp)
   libyaml-cpp-dev libstb-dev doctest-dev
+  nlohmann-json3-dev       # JSON: safetensors headers, checkpoint metadata (core/json.h)
   libjpeg62-turbo-dev libpng-dev libfftw3-dev
   libopenmpi-dev openmpi-bin   # distributed training over MPI (optional: the build says when it is absent)
   python3-torch python3-torchvision python3-numpy python3-pil   # the oracle for tests and the peer for benchmarks

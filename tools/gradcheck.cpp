@@ -216,7 +216,7 @@ int run_net(const Options& o) {
   }
   std::printf("%zu layers checked, %d failed%s\n", rows.size(), failed,
               degenerate ? str(", ", degenerate, " with only zero gradients (not checked: see the warning)").c_str() : "");
-  return failed ? 1 : 0;
+  return failed || rows.empty() ? 1 : 0;  // a net with nothing to check fails too
 }
 
 // Runs the checks and prints a table per case; the library entry point of the command (tests call it).

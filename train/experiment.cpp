@@ -219,9 +219,10 @@ std::string resolved_config(const Experiment& e) {
   fill(data, "eval_crops", d.eval_crops);
   fill(data, "strict", d.strict);
   fill(data, "drop_last", d.drop_last);
-  // The lists in use (the preset's where the file has none); multi-crop evaluation derives from val's.
-  if (d.train_transform) fill(data, "train_transform", data::transform_list_yaml(*d.train_transform));
-  if (d.val_transform) fill(data, "val_transform", data::transform_list_yaml(*d.val_transform));
+  // The lists in use, every argument written out (the preset's where the file has none); multi-crop
+  // evaluation derives from val's.
+  if (d.train_transform) data["train_transform"] = data::transform_list_yaml(*d.train_transform);
+  if (d.val_transform) data["val_transform"] = data::transform_list_yaml(*d.val_transform);
   const SolverConfig& s = e.solver;
   YAML::Node solver = section_of(root, "solver");
   fill_number(solver, "lr", s.lr);

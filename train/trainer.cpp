@@ -136,12 +136,11 @@ class SignalGuard {
 };
 
 // Images of a batch on the device, reshaped for the net: (B * crops, 3, H, W). The copy from the loader's
-// pinned buffer is queued without waiting; the caller keeps the batch alive until the step reads its loss
-// back, which waits for the stream.
+// pinned buffer is queued without waiting; the batch's buffers return to the loader only after it.
 Tensor images_on(const data::Batch& b, Device device) {
   const Tensor& x = b.images;
   const Tensor flat = x.ndim() == 5 ? x.reshape({x.dim(0) * x.dim(1), x.dim(2), x.dim(3), x.dim(4)}) : x;
-  return flat.to_async(device);
+  return b.to_device_async(flat, device);
 }
 
 void ensure_setup(Net& net, const Shape& input, Device device, uint64_t seed) {
@@ -173,7 +172,7 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
     ensure_setup(net, x.shape(), device, seed);
     Tensor logits = net.forward(x);
     if (crops > 1) logits = ops::reduce(ops::Reduce::Mean, logits.reshape({n, crops, -1}), {1});
-    const Tensor labels = batch->labels.to_async(device);
+    const Tensor labels = batch->to_device_async(batch->labels, device);
     SetupContext ctx;
     ctx.device = device;
     ctx.name = "loss";
@@ -383,7 +382,7 @@ class Training {
       const int64_t it = batch->index;
       if (e_.solver.schedule.per_iteration()) sgd_->apply(e_.solver.schedule, {epoch, it, iterations});
       const Tensor x = images_on(*batch, device_);
-      const Tensor labels = batch->labels.to_async(device_);
+      const Tensor labels = batch->to_device_async(batch->labels, device_);
       net_->set_step(static_cast<uint64_t>(state_.step));
       try {
         step_->run(x, labels);

@@ -6,6 +6,9 @@
 #include <cudnn.h>
 #include <cufft.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "core/error.h"
 
 namespace mpncov::cuda::detail {
@@ -33,6 +36,32 @@ inline const char* cufft_error_string(cufftResult r) {
 
 [[noreturn]] inline void throw_failed(const char* call, int code, const char* text, const char* file, int line) {
   ::mpncov::fail_at(file, line, ::mpncov::str(call, " failed: ", text, " (", code, ")"));
+}
+
+// The debug switch MPNCOV_CUDA_SYNC=1 (or CUDA_LAUNCH_BLOCKING=1): every op waits for the device and
+// checks for a fault before returning, so a kernel fault names the op that caused it. Read once.
+inline bool sync_after_ops() {
+  static const bool on = [] {
+    for (const char* name : {"MPNCOV_CUDA_SYNC", "CUDA_LAUNCH_BLOCKING"}) {
+      const char* v = std::getenv(name);
+      if (v && *v && std::strcmp(v, "0") != 0) return true;
+    }
+    return false;
+  }();
+  return on;
+}
+
+// After an op has queued its work (kernels, library calls): a bad launch configuration is reported at
+// once; under the debug switch, so is any fault of the work itself.
+inline void after_op(const char* file, int line) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && sync_after_ops()) {
+    e = cudaDeviceSynchronize();
+    if (e != cudaSuccess)
+      ::mpncov::fail_at(file, line, ::mpncov::str("CUDA fault in the op queued here (MPNCOV_CUDA_SYNC): ",
+                                                  cudaGetErrorString(e), " (", static_cast<int>(e), ")"));
+  }
+  if (e != cudaSuccess) throw_failed("kernel launch", static_cast<int>(e), cudaGetErrorString(e), file, line);
 }
 
 }  // namespace mpncov::cuda::detail
@@ -70,6 +99,6 @@ inline const char* cufft_error_string(cufftResult r) {
                                            __FILE__, __LINE__);                                        \
   } while (0)
 
-// After a kernel launch: reports a bad configuration at once (execution errors surface at the next
-// synchronizing call).
-#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+// After an op's kernel launches and library calls: a bad configuration is reported at once; execution
+// errors surface at the next synchronizing call, or here under MPNCOV_CUDA_SYNC=1.
+#define CUDA_CHECK_LAUNCH() ::mpncov::cuda::detail::after_op(__FILE__, __LINE__)

@@ -2,6 +2,8 @@
 #include "core/cuda/cuda_context.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "core/cuda/caching_allocator.h"
@@ -40,6 +42,14 @@ struct Registry {
   std::vector<Context*> contexts;
 };
 
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+// cuBLAS's recommended work area on Hopper (4 MiB suffices before it).
+constexpr size_t kCublasWorkspace = size_t(32) << 20;
+
 }  // namespace
 
 int device_count() { return devices().count; }
@@ -69,7 +79,22 @@ Context& context(int device) {
   static Registry* registry = new Registry(device_count());
   std::call_once(registry->once[static_cast<size_t>(device)],
                  [&] { registry->contexts[static_cast<size_t>(device)] = new Context(device); });
-  return *registry->contexts[static_cast<size_t>(device)];
+  Context& ctx = *registry->contexts[static_cast<size_t>(device)];
+#ifndef NDEBUG
+  ctx.check_thread();
+#endif
+  return ctx;
+}
+
+Context::Context(int device)
+    : device_(device), allow_tf32_(env_on("MPNCOV_CUDA_TF32")), deterministic_(env_on("MPNCOV_CUDA_DETERMINISTIC")) {}
+
+void Context::check_thread() {
+  const std::thread::id me = std::this_thread::get_id();
+  std::thread::id none{};
+  if (owner_.compare_exchange_strong(none, me) || none == me) return;
+  MPNCOV_FAIL("cuda:", device_, " is used from a second host thread; one host thread drives each GPU (its ",
+              "stream, handles, workspace and plan caches assume it; see docs/gpu.md)");
 }
 
 cudaStream_t Context::stream() {
@@ -87,6 +112,10 @@ cublasHandle_t Context::cublas() {
     cublasHandle_t h = nullptr;
     CUBLAS_CHECK(cublasCreate(&h));
     CUBLAS_CHECK(cublasSetStream(h, stream()));
+    // cuBLAS's work area comes from the caching allocator (not cuBLAS's own cudaMalloc), held for the
+    // context's life. After cublasSetStream, which resets it.
+    cublas_workspace_ = cuda::allocate(device_, kCublasWorkspace);
+    CUBLAS_CHECK(cublasSetWorkspace(h, cublas_workspace_, kCublasWorkspace));
     cublas_ = h;
   });
   return cublas_;
@@ -127,8 +156,6 @@ void Context::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
 // ---- runtime entry points (cuda_backend.h) ----
 
-bool built() { return true; }
-
 std::string device_name(int device) {
   check_device(device);
   cudaDeviceProp prop{};
@@ -139,5 +166,12 @@ std::string device_name(int device) {
 }
 
 void synchronize(int device) { context(device).synchronize(); }
+
+void set_math(int device, bool allow_tf32, bool deterministic) {
+  MathOptions m;
+  m.allow_tf32 = allow_tf32;
+  m.deterministic = deterministic;
+  context(device).set_math(m);
+}
 
 }  // namespace mpncov::cuda

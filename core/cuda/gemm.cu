@@ -47,6 +47,7 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
       ctx.cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, to_int(n, "n"),
       to_int(m, "m"), to_int(k, "k"), &alpha, b, to_int(ldb, "ldb"), stride_b, a, to_int(lda, "lda"), stride_a,
       &beta, c, to_int(ldc, "ldc"), stride_c, to_int(batch, "batch")));
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace mpncov::cuda

@@ -68,7 +68,9 @@ struct Acc<Reduce::Sum> {
   __device__ void add(float v, int64_t) {
     const float y = v - comp;
     const float t = sum + y;
-    comp = (t - sum) - y;
+    // Once the sum is infinite (or NaN) the compensation would be inf - inf = NaN: drop it, so the sum
+    // stays +-inf as the CPU's does (or becomes NaN only where the CPU's would).
+    comp = isfinite(t) ? (t - sum) - y : 0.0f;
     sum = t;
   }
   __device__ Partial partial() const { return {sum, 0}; }

@@ -58,6 +58,27 @@ void copy_to_device_async(void* dst, int device, const void* src, size_t nbytes)
   DeviceGuard guard(device);
   // Ordered on the device's one stream: kernels queued after it see the data, and nothing waits here.
   CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, ctx.stream()));
+  CUDA_CHECK_LAUNCH();
+}
+
+void* record_event(int device) {
+  Context& ctx = context(device);
+  DeviceGuard guard(device);
+  cudaEvent_t e = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  const cudaError_t recorded = cudaEventRecord(e, ctx.stream());
+  if (recorded != cudaSuccess) {
+    cudaEventDestroy(e);
+    CUDA_CHECK(recorded);
+  }
+  return e;
+}
+
+void finish_event(void* event) {
+  if (!event) return;
+  const auto e = static_cast<cudaEvent_t>(event);
+  if (cudaEventSynchronize(e) != cudaSuccess) cudaGetLastError();  // a fault: reported by the next sync
+  cudaEventDestroy(e);
 }
 
 }  // namespace mpncov::cuda

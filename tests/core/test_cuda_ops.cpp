@@ -64,9 +64,17 @@ TEST_SUITE("unit") {
 
 TEST_CASE("cuda: asking for a CUDA device that is not there is a clear error naming it") {
   const int count = cuda_device_count();  // 0 here when there is no driver, no device or no CUDA build
-  CHECK(count >= 0);
+  // The summary `mpncov info` prints tells the same story as the count.
+  CHECK((backends_summary().find("device(s)") != std::string::npos) == (count > 0));
   const Device missing = Device::cuda(count);
   const std::string name = missing.str();
+  if (!cuda_built()) {  // one refusal for every way in: it names the device and says what is missing
+    CHECK(count == 0);
+    CHECK_THROWS_WITH_AS(Tensor::empty({2}, DType::F32, missing), doctest::Contains("has no CUDA backend"), Error);
+    CHECK_THROWS_WITH_AS(synchronize(missing), doctest::Contains("has no CUDA backend"), Error);
+    CHECK_THROWS_WITH_AS(reset_peak(missing), doctest::Contains("has no CUDA backend"), Error);
+    CHECK_THROWS_WITH_AS(cuda_device_name(0), doctest::Contains("cuda:0 asked for"), Error);
+  }
   CHECK_THROWS_WITH_AS(Tensor::empty({2, 3}, DType::F32, missing), doctest::Contains(name.c_str()), Error);
   CHECK_THROWS_WITH_AS(Tensor::empty({0}, DType::F32, missing), doctest::Contains(name.c_str()), Error);
   CHECK_THROWS_WITH_AS(Tensor::zeros({4}).to(missing), doctest::Contains(name.c_str()), Error);

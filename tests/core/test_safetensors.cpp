@@ -222,34 +222,28 @@ TEST_CASE("safetensors: a file cut short at any byte is rejected") {
   CHECK(load_safetensors(path).names.size() == 2);
 }
 
-TEST_CASE("safetensors: random corruption of a valid file loads or throws mpncov::Error, nothing else") {
+TEST_CASE("safetensors: corrupted copies: data edits load, cut data is refused, header edits load or throw Error") {
   const fs::path dir = temp_dir("safetensors_mutations");
   const std::string path = (dir / "ok.safetensors").string();
   save_safetensors(path, {{"a", sample({2, 3}, DType::F32, 1)}, {"b", sample({3}, DType::I64, 2)},
                           {"c", sample({}, DType::BF16, 3)}}, {{"k", "v"}});
-  const std::string good = read_bytes(path);
-  uint64_t state = 12345;
-  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
-  int loaded = 0, rejected = 0;
-  for (int trial = 0; trial < 600; ++trial) {
-    std::string bytes = good;
-    const int edits = 1 + static_cast<int>(next() % 4);
-    for (int e = 0; e < edits; ++e) {
-      const size_t at = next() % std::min<size_t>(bytes.size(), 200);  // mostly the length and the header
-      static const char pool[] = "{}[]\":,0123456789-.e \x00\xff\"";
-      bytes[at] = (next() % 2) ? static_cast<char>(next()) : pool[next() % (sizeof pool - 1)];
-    }
-    if (next() % 8 == 0) bytes.resize(next() % bytes.size());
-    write_bytes(dir / "m.safetensors", bytes);
-    try {
-      load_safetensors((dir / "m.safetensors").string());
-      ++loaded;
-    } catch (const Error&) {
-      ++rejected;
-    }
-  }
-  CHECK(loaded + rejected == 600);
-  CHECK(rejected > 400);
+  const std::string valid = read_bytes(path);
+  uint64_t header_bytes = 0;
+  std::memcpy(&header_bytes, valid.data(), 8);
+  static const char pool[] = "{}[]\":,0123456789-.e \x00\xff\"";
+  const auto load = [](const std::string& p) {
+    const SafetensorsFile f = load_safetensors(p);
+    std::string summary;
+    for (const std::string& name : f.names) summary += name + ": " + f.tensors.at(name).str() + "; ";
+    for (const auto& [key, value] : f.metadata) summary += key + "=" + value + "; ";
+    return summary;
+  };
+  const std::string expected = load(path);
+  // Edits fall mostly on the length and the header, some on the data after it.
+  const std::vector<Mutant> mutants = load_mutants(dir / "m.safetensors", valid, 8 + header_bytes,
+                                                  8 + header_bytes + 40, {pool, sizeof pool - 1}, 12345, 600, load);
+  const int rejected = check_mutants(mutants, expected, "file truncated?");
+  CHECK(rejected > 400);  // a corrupt header is refused, not read as other tensors
 }
 
 TEST_CASE("safetensors: corrupt and hostile headers are rejected, each naming the file and the problem") {
@@ -265,11 +259,11 @@ TEST_CASE("safetensors: corrupt and hostile headers are rejected, each naming th
       {"absurd header length", st_file("{}", data, uint64_t{1} << 40), "header length 1099511627776 is absurd"},
       {"header length near 2^64", st_file("{}", data, kTrueLength - 1), "is absurd"},
       {"header length past the end", st_file("{}", "", 200), "header length 200 runs past the end of the file (10 bytes"},
-      {"header length 0", st_file(""), "expected a value but the text ended"},
+      {"header length 0", st_file(""), "unexpected end of input"},
       {"header length too short", st_file("{\"a\":" + ok + "}", data, 10), "not valid JSON"},
       {"bad JSON", st_file("{\"a\": {\"dtype\": \"F32\", ", data), "not valid JSON: JSON syntax error at byte"},
-      {"trailing comma", st_file("{\"a\":" + ok + ",}", data), "expected a string key"},
-      {"single quotes", st_file("{'a': 1}", data), "expected a string key"},
+      {"trailing comma", st_file("{\"a\":" + ok + ",}", data), "expected string literal"},
+      {"single quotes", st_file("{'a': 1}", data), "expected string literal"},
       {"binary garbage", st_file(std::string("\x89PNG\r\n\x1a\n", 8), data), "not valid JSON"},
       {"not an object", st_file("[1, 2]", data), "header is a JSON array, expected an object"},
       {"entry not an object", st_file("{\"a\": 5}", data), "tensor 'a': entry is a JSON number, expected an object"},
@@ -316,8 +310,8 @@ TEST_CASE("safetensors: corrupt and hostile headers are rejected, each naming th
        "__metadata__ value for key \"epoch\" is a JSON number, expected a string"},
       {"duplicate metadata", st_file(R"({"__metadata__": {}, "__metadata__": {}})", data), "duplicate key \"__metadata__\""},
       {"deep nesting", st_file("{\"__metadata__\": " + std::string(5000, '[') + std::string(5000, ']') + "}", data), "nesting deeper"},
-      {"invalid UTF-8 name", st_file("{\"a\xff\":" + ok + "}", data), "invalid UTF-8"},
-      {"NaN", st_file(R"({"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 8]}})", data), "expected a value"},
+      {"invalid UTF-8 name", st_file("{\"a\xff\":" + ok + "}", data), "ill-formed UTF-8"},
+      {"NaN", st_file(R"({"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 8]}})", data), "invalid literal"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);
@@ -339,15 +333,15 @@ TEST_CASE("safetensors: a file written from PyTorch tensors loads exactly") {
   const fs::path dir = temp_dir("safetensors_oracle_read");
   run_oracle("write_io_samples.py", {dir.string()});
   const Json manifest = parse_json(read_bytes(dir / "manifest.json")).at("safetensors");
-  const SafetensorsFile f = load_safetensors((dir / manifest.at("file").as_string()).string());
-  for (const auto& [key, value] : manifest.at("metadata").items()) CHECK(f.metadata.at(key) == value.as_string());
+  const SafetensorsFile f = load_safetensors((dir / manifest.at("file").get<std::string>()).string());
+  for (const auto& [key, value] : manifest.at("metadata").items()) CHECK(f.metadata.at(key) == value.get<std::string>());
   CHECK(f.metadata.size() == manifest.at("metadata").size());
   CHECK(f.tensors.size() == manifest.at("tensors").size());
   for (const auto& [name, want] : manifest.at("tensors").items()) {
     CAPTURE(name);
     REQUIRE(f.tensors.count(name) == 1);
     const Tensor& t = f.tensors.at(name);
-    const std::string dt = want.at("dtype").as_string();
+    const std::string dt = want.at("dtype").get<std::string>();
     const DType expected = dt == "F32" ? DType::F32 : dt == "F64" ? DType::F64 : dt == "F16" ? DType::F16
                          : dt == "BF16" ? DType::BF16 : DType::I64;
     CHECK(t.dtype() == expected);
@@ -371,21 +365,10 @@ TEST_CASE("safetensors: a file we write reads in Python (strict format checks) w
   const std::map<std::string, std::string> metadata = {{"epoch", "3"}, {"note", "\xc3\xbc \"quoted\"\n"}};
   save_safetensors((dir / "cpp.safetensors").string(), tensors, metadata);
   Json listed = Json::object();
-  for (const auto& [name, t] : tensors) {
-    Json e = Json::object();
-    e.set("dtype", safetensors_dtype_name(t.dtype()));
-    e.set("shape", shape_json(t.shape()));
-    e.set("values", values_json(t));
-    listed.set(name, std::move(e));
-  }
-  Json meta = Json::object();
-  for (const auto& [k, v] : metadata) meta.set(k, v);
-  Json st = Json::object();
-  st.set("file", "cpp.safetensors");
-  st.set("metadata", std::move(meta));
-  st.set("tensors", std::move(listed));
-  Json manifest = Json::object();
-  manifest.set("safetensors", std::move(st));
+  for (const auto& [name, t] : tensors)
+    listed[name] = {
+        {"dtype", safetensors_dtype_name(t.dtype())}, {"shape", t.shape().dims()}, {"values", values_json(t)}};
+  const Json manifest = {{"safetensors", {{"file", "cpp.safetensors"}, {"metadata", metadata}, {"tensors", listed}}}};
   write_bytes(dir / "cpp_manifest.json", manifest.dump(1));
   const std::string out = run_oracle("write_io_samples.py", {"--check", dir.string()});
   CHECK(out.find("checked 9 arrays") != std::string::npos);

@@ -292,7 +292,7 @@ TEST_CASE("data presets: every preset's output shape") {
         "RandomResizedCrop(224, scale=(0.08, 1), ratio=(0.75, 1.33333)) RandomHorizontalFlip(p=0.5) ToTensor "
         "Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))");
   CHECK(preset("cars", Stage::Evaluate).describe().rfind("Resize((448, 448)) CenterCropWithFlip(448)", 0) == 0);
-  CHECK_THROWS_WITH(preset("mnist", Stage::Train), doctest::Contains("unknown data preset 'mnist'"));
+  CHECK_THROWS_WITH(preset("mnist", Stage::Train), doctest::Contains("unknown preset 'mnist'"));
   CHECK_THROWS_WITH(Pipeline().resize(256).sample_numel(), doctest::Contains("fixed output size"));
   CHECK_THROWS(Pipeline().ten_crop(10).center_crop(5));
   CHECK_THROWS_WITH(Pipeline().random_hflip().resize(5), doctest::Contains("after the resize"));

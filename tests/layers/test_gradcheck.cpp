@@ -71,6 +71,20 @@ TEST_CASE("gradcheck: passes a correct backward, fails a wrong one, counts kinks
   CHECK(rs.rows[1].elements == 24);
 }
 
+TEST_CASE("gradcheck: checking nothing is a failure, not a pass") {
+  CHECK_FALSE(GradCheckReport{}.pass());
+  ToyLayer on_kinks(false);
+  const GradCheckReport r = gradcheck(on_kinks, {Tensor::zeros({2, 3}, DType::F64)});  // all on relu's kink
+  REQUIRE(r.rows.size() == 2);
+  CHECK(r.rows[0].checked == 0);
+  CHECK(r.rows[0].kinks == 6);
+  CHECK_FALSE(r.rows[0].pass);
+  CHECK(r.rows[1].checked == 6);
+  CHECK(r.rows[1].pass);
+  CHECK_FALSE(r.pass());
+  CHECK(r.table().find("FAIL: nothing checked") != std::string::npos);
+}
+
 TEST_CASE("config: typed reads, unknown keys with suggestions, file and line in errors") {
   YAML::Node node = YAML::Load("kernel: 3\nstride: [2, 1]\nbias: false\nname: c1\nkernal_size: 4\nlr: abc\n");
   Config c(node, "net.yaml", "layer 'c1' (conv)");

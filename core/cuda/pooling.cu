@@ -1,5 +1,7 @@
-// Max, average and adaptive average pooling on CUDA: one thread per output element with the window
-// rules of core/cpu/pooling.cpp; the backwards zero dx and scatter with atomicAdd (windows overlap).
+// Max, average and adaptive average pooling on CUDA with the window rules of core/cpu/pooling.cpp. The
+// forwards run one thread per output element. The backwards run one thread per input element, which
+// gathers from the outputs whose window holds it, in the CPU's (row-major output) order: no atomics, so
+// the input gradient is reproducible and equals the CPU's float32 result bit for bit.
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/launch.h"
@@ -18,17 +20,14 @@ __global__ void max_pool_forward_kernel(const float* x, float* y, int64_t* index
     const float* xp = x + pl * s.h * s.w;
     float best = -INFINITY;
     int64_t arg = y0 * s.w + x0;
-    bool nan = false;
-    for (int64_t iy = y0; iy < y1 && !nan; ++iy)
+    // The CPU's rule: a larger value or any NaN replaces the best, so a window holding NaNs gives NaN
+    // at the last NaN's index (as PyTorch).
+    for (int64_t iy = y0; iy < y1; ++iy)
       for (int64_t ix = x0; ix < x1; ++ix) {
         const float v = xp[iy * s.w + ix];
         if (v > best || isnan(v)) {
           best = v;
           arg = iy * s.w + ix;
-          if (isnan(v)) {
-            nan = true;
-            break;
-          }
         }
       }
     y[o] = best;
@@ -36,9 +35,33 @@ __global__ void max_pool_forward_kernel(const float* x, float* y, int64_t* index
   }
 }
 
-__global__ void max_pool_backward_kernel(const float* dy, const int64_t* index, float* dx, PoolShape s) {
-  const int64_t total = s.planes * s.oh * s.ow;
-  MPNCOV_GRID_LOOP(o, total) atomicAdd(dx + (o / (s.oh * s.ow)) * s.h * s.w + index[o], dy[o]);
+// The outputs [first, last] along one axis whose window (start o * stride - pad, `kernel` wide) holds
+// input position i; empty when first > last.
+struct Span {
+  int64_t first, last;
+};
+__device__ __forceinline__ Span windows_holding(int64_t i, int64_t kernel, int64_t stride, int64_t pad, int64_t outs) {
+  const int64_t lowest = i + pad - kernel + 1;  // o * stride >= lowest
+  const int64_t first = lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
+  return {first, min((i + pad) / stride, outs - 1)};
+}
+
+__global__ void max_pool_backward_kernel(const float* dy, const int64_t* index, float* dx, PoolShape s,
+                                         ops::Pool2dParams p) {
+  const int64_t total = s.planes * s.h * s.w;
+  MPNCOV_GRID_LOOP(i, total) {
+    const int64_t ix = i % s.w, iy = (i / s.w) % s.h, pl = i / (s.w * s.h);
+    const Span ys = windows_holding(iy, p.kernel_h, p.stride_h, p.pad_h, s.oh);
+    const Span xs = windows_holding(ix, p.kernel_w, p.stride_w, p.pad_w, s.ow);
+    const int64_t here = iy * s.w + ix;
+    float g = 0;
+    for (int64_t oy = ys.first; oy <= ys.last; ++oy)
+      for (int64_t ox = xs.first; ox <= xs.last; ++ox) {
+        const int64_t o = (pl * s.oh + oy) * s.ow + ox;
+        if (index[o] == here) g += dy[o];
+      }
+    dx[i] = g;
+  }
 }
 
 struct Window {
@@ -70,14 +93,16 @@ __global__ void avg_pool_forward_kernel(const float* x, float* y, PoolShape s, o
 }
 
 __global__ void avg_pool_backward_kernel(const float* dy, float* dx, PoolShape s, ops::Pool2dParams p) {
-  const int64_t total = s.planes * s.oh * s.ow;
-  MPNCOV_GRID_LOOP(o, total) {
-    const int64_t ox = o % s.ow, oy = (o / s.ow) % s.oh, pl = o / (s.ow * s.oh);
-    const Window win = avg_window(oy, ox, s, p);
-    const float g = dy[o] / static_cast<float>(win.divisor);
-    float* dxp = dx + pl * s.h * s.w;
-    for (int64_t iy = win.y0; iy < win.y1; ++iy)
-      for (int64_t ix = win.x0; ix < win.x1; ++ix) atomicAdd(dxp + iy * s.w + ix, g);
+  const int64_t total = s.planes * s.h * s.w;
+  MPNCOV_GRID_LOOP(i, total) {
+    const int64_t ix = i % s.w, iy = (i / s.w) % s.h, pl = i / (s.w * s.h);
+    const Span ys = windows_holding(iy, p.kernel_h, p.stride_h, p.pad_h, s.oh);
+    const Span xs = windows_holding(ix, p.kernel_w, p.stride_w, p.pad_w, s.ow);
+    float g = 0;
+    for (int64_t oy = ys.first; oy <= ys.last; ++oy)
+      for (int64_t ox = xs.first; ox <= xs.last; ++ox)
+        g += dy[(pl * s.oh + oy) * s.ow + ox] / static_cast<float>(avg_window(oy, ox, s, p).divisor);
+    dx[i] = g;
   }
 }
 
@@ -126,44 +151,43 @@ void max_pool2d_forward(int device, const float* x, float* y, int64_t* index, co
   Context& ctx = context(device);
   DeviceGuard guard(device);
   max_pool_forward_kernel<<<blocks_for(s.planes * s.oh * s.ow), kThreads, 0, ctx.stream()>>>(x, y, index, s, p);
-  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK_LAUNCH();
 }
 
-void max_pool2d_backward(int device, const float* dy, const int64_t* index, float* dx, const PoolShape& s) {
+void max_pool2d_backward(int device, const float* dy, const int64_t* index, float* dx, const PoolShape& s,
+                         const ops::Pool2dParams& p) {
   Context& ctx = context(device);
   DeviceGuard guard(device);
-  CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(s.planes * s.h * s.w) * sizeof(float), ctx.stream()));
-  max_pool_backward_kernel<<<blocks_for(s.planes * s.oh * s.ow), kThreads, 0, ctx.stream()>>>(dy, index, dx, s);
-  CUDA_CHECK(cudaGetLastError());
+  max_pool_backward_kernel<<<blocks_for(s.planes * s.h * s.w), kThreads, 0, ctx.stream()>>>(dy, index, dx, s, p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void avg_pool2d_forward(int device, const float* x, float* y, const PoolShape& s, const ops::Pool2dParams& p) {
   Context& ctx = context(device);
   DeviceGuard guard(device);
   avg_pool_forward_kernel<<<blocks_for(s.planes * s.oh * s.ow), kThreads, 0, ctx.stream()>>>(x, y, s, p);
-  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK_LAUNCH();
 }
 
 void avg_pool2d_backward(int device, const float* dy, float* dx, const PoolShape& s, const ops::Pool2dParams& p) {
   Context& ctx = context(device);
   DeviceGuard guard(device);
-  CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(s.planes * s.h * s.w) * sizeof(float), ctx.stream()));
-  avg_pool_backward_kernel<<<blocks_for(s.planes * s.oh * s.ow), kThreads, 0, ctx.stream()>>>(dy, dx, s, p);
-  CUDA_CHECK(cudaGetLastError());
+  avg_pool_backward_kernel<<<blocks_for(s.planes * s.h * s.w), kThreads, 0, ctx.stream()>>>(dy, dx, s, p);
+  CUDA_CHECK_LAUNCH();
 }
 
 void adaptive_avg_pool2d_forward(int device, const float* x, float* y, const PoolShape& s) {
   Context& ctx = context(device);
   DeviceGuard guard(device);
   adaptive_forward_kernel<<<blocks_for(s.planes * s.oh * s.ow), kThreads, 0, ctx.stream()>>>(x, y, s);
-  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK_LAUNCH();
 }
 
 void adaptive_avg_pool2d_backward(int device, const float* dy, float* dx, const PoolShape& s) {
   Context& ctx = context(device);
   DeviceGuard guard(device);
   adaptive_backward_kernel<<<blocks_for(s.planes * s.h * s.w), kThreads, 0, ctx.stream()>>>(dy, dx, s);
-  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace mpncov::cuda

@@ -1,6 +1,5 @@
-// Softmax cross-entropy, relu's backward and channel copies on CUDA, with the formulas of
-// core/cpu/softmax.cpp and core/cpu/nn_helpers.cpp. The loss: one block per row writes the row's loss
-// to the workspace, then one block sums the rows in a fixed order (deterministic).
+// Softmax cross-entropy on CUDA, with the formulas of core/cpu/softmax.cpp. The loss: one block per row
+// writes the row's loss to the workspace, then one block sums the rows in a fixed order (deterministic).
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/launch.h"
@@ -58,20 +57,6 @@ __global__ void softmax_ce_backward_kernel(const float* prob, const int64_t* lab
   }
 }
 
-__global__ void relu_backward_kernel(const float* y, const float* dy, float* dx, int64_t n) {
-  MPNCOV_GRID_LOOP(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-__global__ void copy_channels_kernel(const float* src, int64_t src_channels, int64_t src_offset, float* dst,
-                                     int64_t dst_channels, int64_t dst_offset, int64_t count, int64_t n,
-                                     int64_t inner) {
-  const int64_t block = count * inner;
-  MPNCOV_GRID_LOOP(i, n * block) {
-    const int64_t b = i / block, r = i % block;
-    dst[(b * dst_channels + dst_offset) * inner + r] = src[(b * src_channels + src_offset) * inner + r];
-  }
-}
-
 }  // namespace
 
 void softmax_cross_entropy_forward(int device, const float* logits, const int64_t* labels, float* prob, float* loss,
@@ -98,22 +83,6 @@ void softmax_cross_entropy_backward(int device, const float* prob, const int64_t
   softmax_ce_backward_kernel<<<blocks_for(n * k), kThreads, 0, ctx.stream()>>>(
       prob, labels, dloss, dlogits, n, k, static_cast<float>(smoothing / static_cast<double>(k)),
       static_cast<float>(1 - smoothing));
-  CUDA_CHECK(cudaGetLastError());
-}
-
-void relu_backward(int device, const float* y, const float* dy, float* dx, int64_t n) {
-  Context& ctx = context(device);
-  DeviceGuard guard(device);
-  relu_backward_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(y, dy, dx, n);
-  CUDA_CHECK(cudaGetLastError());
-}
-
-void copy_channels(int device, const float* src, int64_t src_channels, int64_t src_offset, float* dst,
-                   int64_t dst_channels, int64_t dst_offset, int64_t count, int64_t n, int64_t inner) {
-  Context& ctx = context(device);
-  DeviceGuard guard(device);
-  copy_channels_kernel<<<blocks_for(n * count * inner), kThreads, 0, ctx.stream()>>>(
-      src, src_channels, src_offset, dst, dst_channels, dst_offset, count, n, inner);
   CUDA_CHECK(cudaGetLastError());
 }
 
