@@ -552,11 +552,15 @@ class Training {
 
 int train(const Experiment& e, const TrainOptions& options) {
   check_experiment(e);
-  prepare_run_folder(e.run.out, options.resume, options.force);
+  // Data-parallel: rank 0 alone owns the run folder; the others wait until it has checked it (or ended
+  // the run, tools/train.cpp), so none of them sees rank 0's new files as an earlier run's.
+  dist::Communicator& comm = dist::world();
+  if (comm.rank() == 0) prepare_run_folder(e.run.out, options.resume, options.force);
+  if (comm.size() > 1) comm.barrier();
   try {
     return Training(e, options).run();
   } catch (const Error& error) {  // the run folder's log tells why the run stopped
-    if (fs::exists(fs::path(e.run.out) / "log.txt"))
+    if (comm.rank() == 0 && fs::exists(fs::path(e.run.out) / "log.txt"))
       std::ofstream(fs::path(e.run.out) / "log.txt", std::ios::app) << "error: " << error.what() << "\n";
     throw;
   }
