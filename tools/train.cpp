@@ -59,7 +59,8 @@ int run_train(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{
     "train", "train a model as an experiment file says",
-    "usage: mpncov train EXPERIMENT.yaml [--set key=value]... [--resume [CHECKPOINT] | --force] [--print-config] [--quiet]\n\n"
+    "usage: mpncov train EXPERIMENT.yaml [--set key=value]... [--resume [CHECKPOINT] | --force] [--print-config] [--quiet]\n"
+    "                    [--stop-after N]\n\n"
     "Trains the experiment's model on its data (docs/experiments.md lists every key and default), writing\n"
     "the run folder (run.out): config.yaml, log.txt, metrics.csv, iterations.csv, curves.svg, net.dot,\n"
     "classes.txt, and the checkpoints last.safetensors and best.safetensors.\n\n"
