@@ -1,7 +1,13 @@
 """Whole-net throughput against PyTorch: eval forward (issue 5) and training step (issue 7), one run.
 
 usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
-                                      [--iterations 3] [--only NAME,...] [--append bench/RESULTS.md]
+                                      [--iterations 3] [--only NAME,...] [--batch N] [--both-passes]
+                                      [--channels-last] [--append bench/RESULTS.md]
+
+--batch N replaces every workload's batch size (e.g. 1 for issue 20's small batches); --both-passes times
+each selected net in eval forward and training step alike (the default set has each net in one or both);
+--channels-last adds PyTorch + oneDNN on channels-last (NHWC) tensors, issue 20's "better of NCHW and
+channels-last".
 
 Each round runs every workload once on each side, interleaved (ours, PyTorch with oneDNN, PyTorch
 without oneDNN, next workload ...); the table shows medians over rounds and speed ratios ours / PyTorch
@@ -28,6 +34,7 @@ WORKLOADS = [
     ("train", "resnet18", 8), ("train", "resnet50", 8), ("train", "mpncov_resnet50", 8),
 ]
 TORCH_VARIANTS = [("onednn", "1"), ("no-onednn", "0")]
+CHANNELS_LAST = ("onednn-cl", "1")  # --channels-last adds PyTorch + oneDNN on channels-last tensors
 
 
 def coretype():
@@ -59,9 +66,11 @@ def ours(binary, mode, name, batch, iterations, threads, env):
 
 
 class TorchWorker:
-    def __init__(self, threads, mkldnn, env):
-        self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "nets_torch.py"), str(threads), mkldnn],
-                                  env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, threads, mkldnn, env, channels_last=False):
+        args = [sys.executable, os.path.join(HERE, "nets_torch.py"), str(threads), mkldnn]
+        if channels_last:
+            args.append("channels_last")
+        self.p = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def measure(self, mode, name, batch, iterations):
         self.p.stdin.write(f"{mode} {name} {batch} {iterations}\n")
@@ -83,6 +92,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--only", default="", help="comma-separated net names")
+    ap.add_argument("--batch", type=int, default=0, help="batch size for every workload (default: the list's)")
+    ap.add_argument("--both-passes", action="store_true", help="eval forward and training step for every net")
+    ap.add_argument("--channels-last", action="store_true", help="also PyTorch + oneDNN on channels-last tensors")
     ap.add_argument("--append", default="", help="append the table to this markdown file")
     a = ap.parse_args()
 
@@ -91,18 +103,24 @@ def main():
     if core and "OPENBLAS_CORETYPE" not in os.environ:
         env["OPENBLAS_CORETYPE"] = core
     workloads = [w for w in WORKLOADS if not a.only or w[1] in a.only.split(",")]
+    if a.both_passes:
+        names = list(dict.fromkeys(w[1] for w in workloads))
+        workloads = [(mode, name, 8) for name in names for mode in ("eval", "train")]
+    if a.batch:
+        workloads = [(mode, name, a.batch) for mode, name, _ in workloads]
     thread_counts = [int(t) for t in a.threads.split(",")]
     load_before = os.getloadavg()
     started = time.time()
     # results[(threads, workload, side)] = [images/s per round]
     results = {}
+    variants = TORCH_VARIANTS + ([CHANNELS_LAST] if a.channels_last else [])
     for threads in thread_counts:
-        workers = {v: TorchWorker(threads, flag, env) for v, flag in TORCH_VARIANTS}
+        workers = {v: TorchWorker(threads, flag, env, v == CHANNELS_LAST[0]) for v, flag in variants}
         for r in range(a.rounds):
             for w in workloads:
                 mode, name, batch = w
                 row = {"ours": ours(a.mpncov, mode, name, batch, a.iterations, threads, env)}
-                for v, _ in TORCH_VARIANTS:
+                for v, _ in variants:
                     row[v] = workers[v].measure(mode, name, batch, a.iterations)
                 for side, value in row.items():
                     results.setdefault((threads, w, side), []).append(value)
@@ -112,17 +130,19 @@ def main():
             worker.close()
     load_after = os.getloadavg()
 
-    lines = ["| pass | net | threads | ours img/s | PyTorch oneDNN img/s | PyTorch no-oneDNN img/s | "
-             "ours/oneDNN | ours/no-oneDNN |", "|---|---|---|---|---|---|---|---|"]
+    names = {"onednn": "PyTorch oneDNN", "no-onednn": "PyTorch no-oneDNN", "onednn-cl": "PyTorch oneDNN channels-last"}
+    sides = [v for v, _ in variants]
+    lines = ["| pass | net | threads | ours img/s | " + " | ".join(f"{names[v]} img/s" for v in sides) + " | " +
+             " | ".join(f"ours/{v}" for v in sides) + " |", "|---" * (4 + 2 * len(sides)) + "|"]
     for threads in thread_counts:
         for w in workloads:
             mode, name, batch = w
-            med = {s: statistics.median(results[(threads, w, s)]) for s in ["ours"] + [v for v, _ in TORCH_VARIANTS]}
+            med = {s: statistics.median(results[(threads, w, s)]) for s in ["ours"] + sides}
             label = "eval fwd" if mode == "eval" else "train step"
             size = 299 if name == "inception_v3" else 224
-            lines.append(f"| {label} | {name} ({batch}x3x{size}x{size}) | {threads} | {med['ours']:.2f} | "
-                         f"{med['onednn']:.2f} | {med['no-onednn']:.2f} | {med['ours'] / med['onednn']:.2f} | "
-                         f"{med['ours'] / med['no-onednn']:.2f} |")
+            lines.append(f"| {label} | {name} ({batch}x3x{size}x{size}) | {threads} | {med['ours']:.2f} | " +
+                         " | ".join(f"{med[v]:.2f}" for v in sides) + " | " +
+                         " | ".join(f"{med['ours'] / med[v]:.2f}" for v in sides) + " |")
     info = (f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')}, OMP_WAIT_POLICY=PASSIVE both sides; "
             f"{a.rounds} rounds x {a.iterations} iterations (after 2 warm-ups), medians; "
             f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "

@@ -1,5 +1,5 @@
-// concat: joins two or more inputs along the channels (dimension 1); every other dimension must agree.
-// No keys.
+// concat: joins one or more inputs along the channels (dimension 1); every other dimension must agree.
+// No keys. A copy that a net may redo instead of keeping (recomputable), e.g. in a DenseNet's dense blocks.
 #include "core/nn_ops.h"
 #include "layers/layer_util.h"
 
@@ -10,6 +10,7 @@ class ConcatLayer : public Layer {
  public:
   explicit ConcatLayer(Config&) {}
   std::string type() const override { return "concat"; }
+  bool recomputable() const override { return true; }
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1, true);
     std::vector<int64_t> dims = in[0].dims();

@@ -60,6 +60,9 @@ class Layer {
   // Whether backward reads the outputs. When it does not, the layer after it may overwrite them in place
   // (e.g. a ReLU after a convolution or batch norm).
   virtual bool backward_uses_outputs() const { return true; }
+  // Whether forward is a cheap, stateless function of the inputs (a copy, e.g. concat), so a net may keep
+  // the output in shared storage and run forward again when the output is needed for backward.
+  virtual bool recomputable() const { return false; }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

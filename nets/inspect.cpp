@@ -64,20 +64,22 @@ std::string topology_table(const Net& net) {
     double params = 0;
     for (const Parameter& p : net.layer(i).parameters()) params += static_cast<double>(p.value.numel());
     const double flops = net.layer(i).flops();
-    const double act = net.runs_in_place(i) ? 0.0
-                                            : static_cast<double>(net.output_shape(i).numel() * dtype_size(net.dtype()));
+    const bool own_storage = !net.runs_in_place(i) && !net.shares_storage(i);
+    const double act = own_storage ? static_cast<double>(net.output_shape(i).numel() * dtype_size(net.dtype())) : 0.0;
     total_params += params;
     total_flops += flops;
     total_bytes += act;
     std::string inputs = short_inputs(net, i);
     if (inputs.size() > 28) inputs = inputs.substr(0, 25) + "...";
     std::snprintf(line, sizeof line, "%-34s %-16s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),
-                  (l.type + (net.runs_in_place(i) ? " (in place)" : "")).c_str(), inputs.c_str(),
+                  (l.type + (net.runs_in_place(i) ? " (in place)" : net.shares_storage(i) ? " (shared)" : "")).c_str(),
+                  inputs.c_str(),
                   shape_without_batch(net.output_shape(i)).c_str(), params ? human(params, "").c_str() : "-",
                   flops ? human(flops, "").c_str() : "-", act ? bytes(act).c_str() : "-");
     out += line;
   }
   out += std::string(136, '-') + "\n";
+  total_bytes += static_cast<double>(net.shared_bytes());  // one buffer for every "(shared)" layer
   out += str(net.size(), " layers, batch ", net.input_shape()[0], ", input ", shape_without_batch(net.input_shape()),
              ": ", human(total_params, ""), " parameters (", static_cast<int64_t>(total_params), "), ",
              human(total_flops, "FLOPs"), " per forward pass, ", bytes(total_bytes), " of activations\n");

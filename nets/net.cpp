@@ -103,9 +103,26 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     if (layers_[static_cast<size_t>(j)]->backward_uses_outputs()) continue;
     in_place_[i] = output_shapes_[i].numel() == output_shapes_[static_cast<size_t>(j)].numel();
   }
+  // Shared storage: a recomputable layer whose only reader comes right after it (so nothing else runs
+  // between writing and reading), does not overwrite it in place and whose inputs are not shared.
+  shared_.assign(n, false);
+  int64_t shared_numel = 0;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (!in_place_allowed_ || !layers_[i]->recomputable() || in_place_[i]) continue;
+    if (consumers_[i].size() != 1 || consumers_[i][0] != static_cast<int>(i + 1) || in_place_[i + 1]) continue;
+    bool inputs_kept = true;
+    for (int j : inputs_[i]) inputs_kept = inputs_kept && (j < 0 || !shared_[static_cast<size_t>(j)]);
+    shared_[i] = inputs_kept;
+    if (shared_[i]) shared_numel = std::max(shared_numel, output_shapes_[i].numel());
+  }
+  shared_output_ = shared_numel ? Tensor::empty(Shape{shared_numel}, dtype, device) : Tensor();
+  const auto shared_view = [](const Tensor& storage, const Shape& shape) {
+    return storage.slice(0, shape.numel()).reshape(shape.dims());
+  };
   outputs_.assign(n, Tensor());
   for (size_t i = 0; i < n; ++i) {
     if (in_place_[i]) outputs_[i] = outputs_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
+    else if (shared_[i]) outputs_[i] = shared_view(shared_output_, output_shapes_[i]);
     else outputs_[i] = Tensor::empty(output_shapes_[i], dtype, device);
   }
   // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
@@ -116,11 +133,50 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     for (int j : inputs_[i]) need = need || (j >= 0 && needs_grad_[static_cast<size_t>(j)]);
     needs_grad_[i] = need;
   }
-  grads_.assign(n, Tensor());
+  // Gradient buffers by lifetime: backward writes dL/d(output i) at i's last reader and reads it for the
+  // last time at i itself, so gradients whose spans [i, last reader] do not meet share storage. A layer
+  // in place on its input shares that input's gradient, which then lives until the layer's last reader.
+  std::vector<int> owner(n, -1), last(n, -1);  // per gradient: the layer owning its buffer; per owner: span end
   for (size_t i = 0; i < n; ++i) {
     if (!needs_grad_[i]) continue;
-    if (in_place_[i]) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
-    else grads_[i] = Tensor::empty(output_shapes_[i], dtype, device);
+    const size_t o = static_cast<size_t>(in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : static_cast<int>(i));
+    owner[i] = static_cast<int>(o);
+    const int end = consumers_[i].empty() ? static_cast<int>(n) : *std::max_element(consumers_[i].begin(), consumers_[i].end());
+    last[o] = std::max(last[o], end);
+  }
+  struct Slot {
+    int64_t numel = 0;
+    int busy_until = -1;  // the span end of the gradient in it
+  };
+  std::vector<Slot> slots;
+  std::vector<int> slot_of(n, -1);
+  for (size_t i = 0; i < n; ++i) {
+    if (owner[i] != static_cast<int>(i)) continue;
+    const int64_t need = output_shapes_[i].numel();
+    int best = -1;  // a free slot: the smallest that is large enough, else the largest (grown)
+    for (size_t k = 0; k < slots.size(); ++k) {
+      if (slots[k].busy_until >= static_cast<int>(i)) continue;
+      if (best < 0) { best = static_cast<int>(k); continue; }
+      const Slot& b = slots[static_cast<size_t>(best)];
+      const bool fits = slots[k].numel >= need, best_fits = b.numel >= need;
+      if ((fits && (!best_fits || slots[k].numel < b.numel)) || (!fits && !best_fits && slots[k].numel > b.numel))
+        best = static_cast<int>(k);
+    }
+    if (best < 0) {
+      best = static_cast<int>(slots.size());
+      slots.emplace_back();
+    }
+    Slot& slot = slots[static_cast<size_t>(best)];
+    slot.numel = std::max(slot.numel, need);
+    slot.busy_until = last[i];
+    slot_of[i] = best;
+  }
+  std::vector<Tensor> slot_storage;
+  for (const Slot& slot : slots) slot_storage.push_back(Tensor::empty(Shape{slot.numel}, dtype, device));
+  grads_.assign(n, Tensor());
+  for (size_t i = 0; i < n; ++i) {
+    if (owner[i] == static_cast<int>(i)) grads_[i] = shared_view(slot_storage[static_cast<size_t>(slot_of[i])], output_shapes_[i]);
+    else if (owner[i] >= 0) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   }
   // A layer read by several layers gets its gradient written by the last reader and added by the others.
   scratch_.assign(n, {});
@@ -183,6 +239,7 @@ void Net::backward(const Tensor& output_grad) {
     }
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
+      for (int j : inputs_[i]) if (j >= 0 && shared_[static_cast<size_t>(j)]) recompute(j);
       layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
@@ -192,6 +249,12 @@ void Net::backward(const Tensor& output_grad) {
     if (timing_) backward_seconds_[i] += now_seconds(device_) - start;
     if (backward_hook_) backward_hook_(static_cast<int>(i));
   }
+}
+
+void Net::recompute(int layer) {
+  std::vector<Tensor> in;
+  for (size_t k = 0; k < inputs_[static_cast<size_t>(layer)].size(); ++k) in.push_back(input_tensor(layer, static_cast<int>(k)));
+  layers_[static_cast<size_t>(layer)]->forward(in, {outputs_[static_cast<size_t>(layer)]});
 }
 
 void Net::reset_timing() {

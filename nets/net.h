@@ -2,6 +2,10 @@
 // backward; backward runs them in reverse, summing the gradients of outputs used by several layers and
 // skipping everything below a frozen prefix (no gradient is computed there). A ReLU-like layer runs in
 // place on its input when that input has no other reader and its producer's backward does not need it.
+// A recomputable layer (concat) read only by the layer right after it keeps its output in storage shared
+// by all such layers, and runs forward again just before its reader's backward: a DenseNet's growing
+// concatenations then cost one buffer, not one per dense layer. Gradients whose lifetimes in backward do
+// not overlap share buffers.
 // Parameters and buffers are named "<layer>.<param>", exactly as torchvision names them.
 #pragma once
 #include <functional>
@@ -54,7 +58,7 @@ class Net {
   void to(Device device);
   // Freezes the parameters of the first k top-level feature items (the seed's "first k children").
   void freeze(int k);
-  // In-place execution on or off (off keeps every layer's own output, e.g. for extract).
+  // In-place execution and shared storage on or off (off keeps every layer's own output, e.g. for extract).
   void set_in_place(bool allowed);
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
@@ -70,8 +74,12 @@ class Net {
   const Shape& output_shape(int i) const { return output_shapes_[static_cast<size_t>(i)]; }
   std::vector<Shape> input_shapes(int i) const;
   bool runs_in_place(int i) const { return in_place_[static_cast<size_t>(i)]; }
+  // Whether a layer's output lives in the shared storage (recomputed for backward), and that storage's size.
+  bool shares_storage(int i) const { return shared_[static_cast<size_t>(i)]; }
+  size_t shared_bytes() const { return shared_output_.defined() ? shared_output_.nbytes() : 0; }
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
-  // later one overwrote in place shows that layer's output; set_in_place(false) keeps each one's own.
+  // later one overwrote in place shows that layer's output, one in shared storage the last such output;
+  // set_in_place(false) keeps each one's own.
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
   int index_of(const std::string& layer) const;
@@ -84,6 +92,8 @@ class Net {
  private:
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
+  // Runs a shared-storage layer's forward again (its output was overwritten since).
+  void recompute(int layer);
 
   NetSpec spec_;
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -95,6 +105,8 @@ class Net {
   bool training_ = true;
   bool in_place_allowed_ = true;
   std::vector<bool> in_place_;
+  std::vector<bool> shared_;                   // output in shared_output_
+  Tensor shared_output_;
   std::vector<Shape> output_shapes_;
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)

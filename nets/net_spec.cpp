@@ -1,5 +1,6 @@
 #include "nets/net_spec.h"
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <set>
@@ -239,7 +240,8 @@ struct Expander {
     if (item["type"]) fail_at(file, item, str("'", full, "' has both a type and a block"));
     for (const auto& kv : item) {
       const std::string k = kv.first.as<std::string>();
-      static const std::vector<std::string> valid = {"name", "block", "inputs", "repeat", "args", "first", "when"};
+      static const std::vector<std::string> valid = {"name", "block", "inputs", "repeat", "args", "first", "when",
+                                                     "names_from", "dense"};
       if (std::find(valid.begin(), valid.end(), k) == valid.end())
         fail_at(file, kv.first, str("block instance '", full, "': unknown key '", k, "'", did_you_mean(k, valid)));
     }
@@ -250,8 +252,16 @@ struct Expander {
       if (repeat < 1) fail_at(file, item["repeat"], str("block instance '", full, "': repeat must be at least 1"));
     }
     if (item["first"] && !repeat) fail_at(file, item["first"], "'first' needs 'repeat'");
+    const auto [stem, first_number] = repetition_names(item, full, repeat);
+    const bool dense = item["dense"] && as_bool(item["dense"], str("block instance '", full, "': dense"));
+    if (dense && !repeat) fail_at(file, item["dense"], "'dense' needs 'repeat'");
+    // Dense connectivity: every repetition reads the concatenation of the instance's input and the outputs
+    // of all earlier repetitions, and the instance's output is the concatenation of all of them.
+    std::vector<std::string> pieces = {inputs[0]};
     std::string previous = inputs[0];
     for (int r = 0; r < std::max(repeat, 1); ++r) {
+      const std::string instance = repeat ? join(full, stem + std::to_string(first_number + r)) : full;
+      if (dense && pieces.size() > 1) previous = add_concat(item, join(instance, "concat"), pieces);
       // reset() rebinds a handle; assigning to a YAML::Node would overwrite the node it refers to.
       YAML::Node block_name, given;  // reset() takes only existing nodes
       block_name.reset(item["block"]);
@@ -280,11 +290,51 @@ struct Expander {
       scope.input = previous;
       const std::string caller = file;
       if (origin && origin->count(name)) file = origin->at(name);
-      previous = expand_list(def["layers"], scope, repeat ? join(full, std::to_string(r)) : full, args, false);
+      previous = expand_list(def["layers"], scope, instance, args, false);
       file = caller;
       --depth;
+      pieces.push_back(previous);
     }
+    if (dense) previous = add_concat(item, join(full, "concat"), pieces);
     return previous;
+  }
+
+  bool as_bool(const YAML::Node& n, const std::string& what) {
+    try {
+      return n.as<bool>();
+    } catch (const YAML::Exception&) {
+      fail_at(file, n, str(what, " must be true or false"));
+    }
+  }
+
+  // The names of repetitions: `names_from: denselayer1` names them denselayer1, denselayer2, ... (the
+  // trailing number is the first one); the default numbers them 0, 1, ...
+  std::pair<std::string, int> repetition_names(const YAML::Node& item, const std::string& full, int repeat) {
+    if (!item["names_from"]) return {"", 0};
+    const YAML::Node n = item["names_from"];
+    if (!repeat) fail_at(file, n, "'names_from' needs 'repeat'");
+    const std::string text = n.IsScalar() ? n.Scalar() : "";
+    size_t digits = text.size();
+    while (digits > 0 && std::isdigit(static_cast<unsigned char>(text[digits - 1]))) --digits;
+    if (digits == text.size() || text.size() - digits > 6)
+      fail_at(file, n, str("block instance '", full, "': names_from must end with the first number, e.g. "
+                           "denselayer1 or 0, got '", text, "'"));
+    return {text.substr(0, digits), std::stoi(text.substr(digits))};
+  }
+
+  // A concat layer (no parameters) joining `pieces` along the channels, defined where `item` is.
+  std::string add_concat(const YAML::Node& item, const std::string& full, const std::vector<std::string>& pieces) {
+    if (spec.find(full) >= 0) fail_at(file, item, str("duplicate layer name '", full, "'"));
+    LayerSpec l;
+    l.name = full;
+    l.type = "concat";
+    l.inputs = pieces;
+    l.file = file;
+    l.line = item.Mark().line + 1;
+    l.part = part;
+    l.child = part == NetPart::Features ? child : -1;
+    spec.layers.push_back(std::move(l));
+    return full;
   }
 };
 

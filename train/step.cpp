@@ -19,10 +19,11 @@ bool finite(const Tensor& t) {
   return t.numel() == 0 || std::isfinite(ops::reduce(ops::Reduce::Sum, t.reshape({-1}), {0}).item());
 }
 
-// Names the first layer whose output (forward) is not finite.
+// Names the first layer whose output (forward) is not finite (of those that keep their own output).
 std::string first_bad_output(const Net& net) {
   for (int i = 0; i < net.size(); ++i)
-    if (!net.runs_in_place(i) && !finite(net.output(net.layer_spec(i).name))) return net.layer_spec(i).name;
+    if (!net.runs_in_place(i) && !net.shares_storage(i) && !finite(net.output(net.layer_spec(i).name)))
+      return net.layer_spec(i).name;
   return "(none: only the loss)";
 }
 

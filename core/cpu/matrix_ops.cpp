@@ -1,32 +1,18 @@
-// Batched small-matrix ops on the CPU (core/matrix_ops.h). Products go to OpenBLAS one matrix at a time;
-// with several matrices and threads, OpenMP spreads them over the threads and OpenBLAS (its OpenMP build)
-// runs single-threaded inside, which beats threading each 256 x 256 product.
-#include <cblas.h>
-#include <omp.h>
-
+// Batched small-matrix ops on the CPU (core/matrix_ops.h). Products go to gemm.cpp, which spreads a batch
+// of matrices over the threads (single-threaded OpenBLAS inside, which beats threading each 256 x 256
+// product) and cuts a single matrix into blocks when there are fewer matrices than threads.
 #include <algorithm>
 #include <cmath>
 
+#include "core/cpu/cpu_ops.h"
 #include "core/cpu/matrix_cpu.h"
+#include "core/cpu/parallel.h"
 
 namespace mpncov::cpu {
 namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;  // elements below which threads cost more than they save
 constexpr int64_t kPanel = 32;             // rows per panel of a triangular product
-
-void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-              beta, c, static_cast<int>(ldc));
-}
-void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-              beta, c, static_cast<int>(ldc));
-}
 
 // Rows [r0, r1) of c = alpha op(a) op(b) + beta c, columns [c0, n).
 template <typename T>
@@ -40,7 +26,7 @@ void panel(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t 
   // Row r of op(a): row r of a, or column r of a when transposed. Column j of op(b): likewise.
   const T* ap = ta ? a + r0 : a + r0 * lda;
   const T* bp = tb ? b + c0 * ldb : b + c0;
-  blas(ta, tb, r1 - r0, n - c0, k, alpha, ap, lda, bp, ldb, beta, c + r0 * n + c0, n);
+  gemm<T>(ta, tb, r1 - r0, n - c0, k, alpha, ap, lda, 0, bp, ldb, 0, beta, c + r0 * n + c0, n, 0, 1);
 }
 
 }  // namespace
@@ -49,35 +35,40 @@ template <typename T>
 void square_matmul(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, int64_t sa,
                    const T* b, int64_t ldb, int64_t sb, T beta, T* c, int64_t batch, ops::Structure structure) {
   const bool triangular = structure != ops::Structure::General;
-  const int64_t panels = triangular ? (n + kPanel - 1) / kPanel : 1;
-  const int64_t tasks = batch * panels;
-  // One thread per task when there are enough tasks; otherwise a threaded BLAS call per task.
-  const bool spread = omp_get_max_threads() > 1 && tasks >= omp_get_max_threads();
-#pragma omp parallel for schedule(dynamic) if (spread)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t i = t / panels, p = t % panels;
-    const int64_t r0 = triangular ? p * kPanel : 0, r1 = triangular ? std::min(n, r0 + kPanel) : n;
-    panel(ta, tb, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * n * n, r0, r1, triangular ? r0 : 0);
+  if (!triangular) return gemm<T>(ta, tb, n, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, n, n * n, batch);
+  const int64_t panels = (n + kPanel - 1) / kPanel, tasks = batch * panels;
+  auto task = [&](int64_t t) {
+    const int64_t i = t / panels, r0 = t % panels * kPanel, r1 = std::min(n, r0 + kPanel);
+    panel(ta, tb, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * n * n, r0, r1, r0);
+  };
+  // One thread per panel (dynamic: the panels shrink) when there are enough; otherwise each panel's
+  // product spreads over the threads itself.
+  if (free_threads() > 1 && tasks >= free_threads()) {
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
   }
-  if (!triangular) return;
+  // The lower triangle mirrors the upper one; row by row, so one matrix still uses every thread.
   const T sign = structure == ops::Structure::Skew ? T(-1) : T(1);
 #pragma omp parallel for if (batch * n * n > kParallelMin)
-  for (int64_t i = 0; i < batch; ++i) {
-    T* ci = c + i * n * n;
-    for (int64_t r = 1; r < n; ++r)
-      for (int64_t col = 0; col < r; ++col) ci[r * n + col] = sign * ci[col * n + r];
+  for (int64_t row = 0; row < batch * n; ++row) {
+    T* ci = c + row / n * n * n;
+    const int64_t r = row % n;
+    for (int64_t col = 0; col < r; ++col) ci[r * n + col] = sign * ci[col * n + r];
   }
 }
 
 template <typename T>
 void add_identity(const T* x, T alpha, T beta, T* out, const T* p, const T* q, int64_t batch, int64_t n) {
 #pragma omp parallel for if (batch * n * n > kParallelMin)
-  for (int64_t i = 0; i < batch; ++i) {
+  for (int64_t row = 0; row < batch * n; ++row) {  // rows, not matrices: one matrix still uses every thread
+    const int64_t i = row / n, r = row % n;
     const T a = p ? alpha * p[i] : alpha, d = q ? beta * q[i] : beta;
-    const T* xi = x + i * n * n;
-    T* oi = out + i * n * n;
-    for (int64_t e = 0; e < n * n; ++e) oi[e] = a * xi[e];
-    for (int64_t r = 0; r < n; ++r) oi[r * n + r] += d;
+    const T* xr = x + row * n;
+    T* o = out + row * n;
+    for (int64_t e = 0; e < n; ++e) o[e] = a * xr[e];
+    o[r] += d;
   }
 }
 

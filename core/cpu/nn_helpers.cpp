@@ -17,11 +17,12 @@ void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
 template <typename T>
 void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* dst, int64_t dst_channels,
                    int64_t dst_offset, int64_t count, int64_t n, int64_t inner) {
-  const int64_t block = count * inner;
-#pragma omp parallel for schedule(static) if (n * block > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    const T* s = src + (i * src_channels + src_offset) * inner;
-    std::copy(s, s + block, dst + (i * dst_channels + dst_offset) * inner);
+  // One channel per iteration, not one batch entry: a batch of one still uses every thread.
+#pragma omp parallel for schedule(static) if (n * count * inner > (1 << 16))
+  for (int64_t r = 0; r < n * count; ++r) {
+    const int64_t i = r / count, c = r % count;
+    const T* s = src + (i * src_channels + src_offset + c) * inner;
+    std::copy(s, s + inner, dst + (i * dst_channels + dst_offset + c) * inner);
   }
 }
 

@@ -1,12 +1,12 @@
 #include "core/cpu/spectral.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <limits>
 #include <vector>
+
+#include "core/cpu/parallel.h"
 
 extern "C" {
 // LAPACK (Fortran ABI; the trailing lengths are those of the character arguments).
@@ -34,30 +34,39 @@ void sym_eig_impl(const T* a, T* vectors, T* values, int64_t batch, int n) {
   syevd(n, nullptr, nullptr, &wq, -1, &iq, -1, &info);
   const int lwork = static_cast<int>(wq) + 1, liwork = iq;
   const int64_t nn = static_cast<int64_t>(n) * n;
-  // One sample per thread: OpenBLAS (its OpenMP build) runs single-threaded inside a parallel region.
-#pragma omp parallel if (batch > 1 && omp_get_max_threads() > 1)
-  {
+  auto sample = [&](int64_t b, T* work, int* iwork) {
+    const T* ab = a + b * nn;
+    T* v = vectors + b * nn;
+    T* w = values + b * n;
+    bool finite = true;
+    for (int64_t e = 0; e < nn && finite; ++e) finite = std::isfinite(ab[e]);
+    int status = 1;
+    if (finite) {
+      // Row-major a is its own transpose, so LAPACK's column-major view is the same matrix; the
+      // eigenvectors come back as columns, i.e. as our rows.
+      std::memcpy(v, ab, sizeof(T) * static_cast<size_t>(nn));
+      syevd(n, v, w, work, lwork, iwork, liwork, &status);
+    }
+    if (status != 0) {
+      for (int64_t e = 0; e < nn; ++e) v[e] = std::numeric_limits<T>::quiet_NaN();
+      for (int i = 0; i < n; ++i) w[i] = std::numeric_limits<T>::quiet_NaN();
+    }
+  };
+  // One sample per thread: OpenBLAS (its OpenMP build) runs single-threaded inside a parallel region. A
+  // single sample runs outside any region, so its BLAS calls thread themselves (core/cpu/parallel.h says
+  // why a region opened with a false `if` would make them slow).
+  if (batch > 1 && free_threads() > 1) {
+#pragma omp parallel
+    {
+      std::vector<T> work(static_cast<size_t>(lwork));
+      std::vector<int> iwork(static_cast<size_t>(liwork));
+#pragma omp for schedule(dynamic)
+      for (int64_t b = 0; b < batch; ++b) sample(b, work.data(), iwork.data());
+    }
+  } else {
     std::vector<T> work(static_cast<size_t>(lwork));
     std::vector<int> iwork(static_cast<size_t>(liwork));
-#pragma omp for schedule(dynamic)
-    for (int64_t b = 0; b < batch; ++b) {
-      const T* ab = a + b * nn;
-      T* v = vectors + b * nn;
-      T* w = values + b * n;
-      bool finite = true;
-      for (int64_t e = 0; e < nn && finite; ++e) finite = std::isfinite(ab[e]);
-      int status = 1;
-      if (finite) {
-        // Row-major a is its own transpose, so LAPACK's column-major view is the same matrix; the
-        // eigenvectors come back as columns, i.e. as our rows.
-        std::memcpy(v, ab, sizeof(T) * static_cast<size_t>(nn));
-        syevd(n, v, w, work.data(), lwork, iwork.data(), liwork, &status);
-      }
-      if (status != 0) {
-        for (int64_t e = 0; e < nn; ++e) v[e] = std::numeric_limits<T>::quiet_NaN();
-        for (int i = 0; i < n; ++i) w[i] = std::numeric_limits<T>::quiet_NaN();
-      }
-    }
+    for (int64_t b = 0; b < batch; ++b) sample(b, work.data(), iwork.data());
   }
 }
 

@@ -37,7 +37,7 @@ double stddev(const Tensor& t) {
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("init: kaiming uniform by default, kaiming normal fan-out, normal, constant - BN ones and zeros") {
+TEST_CASE("init: kaiming uniform by default, kaiming normal (fan-in, fan-out), normal, constant - BN ones and zeros") {
   auto conv = build("conv", "{out_channels: 64, kernel_size: 3}", {1, 32, 8, 8});
   const double bound = 1.0 / std::sqrt(32.0 * 9.0);
   CHECK(max_abs(conv->parameter("weight").value) <= bound);
@@ -48,6 +48,9 @@ TEST_CASE("init: kaiming uniform by default, kaiming normal fan-out, normal, con
   auto he = build("conv", "{out_channels: 64, kernel_size: 3, init: kaiming_normal_fan_out}", {1, 32, 8, 8});
   CHECK(stddev(he->parameter("weight").value) == doctest::Approx(std::sqrt(2.0 / (64 * 9))).epsilon(0.05));
   CHECK(max_abs(he->parameter("bias").value) == 0);
+  auto fan_in = build("conv", "{out_channels: 64, kernel_size: 3, init: kaiming_normal}", {1, 32, 8, 8});
+  CHECK(stddev(fan_in->parameter("weight").value) == doctest::Approx(std::sqrt(2.0 / (32 * 9))).epsilon(0.05));
+  CHECK(max_abs(fan_in->parameter("bias").value) == 0);
 
   auto fc = build("linear", "{out_features: 100, init: normal, lr_mult: 5, decay_mult: 0}", {2, 300});
   CHECK(stddev(fc->parameter("weight").value) == doctest::Approx(0.01).epsilon(0.05));

@@ -1,9 +1,10 @@
 """Oracle for the zoo: torchvision's models (and the seed's MPN-COV models, built here from the seed's
 definitions) with random weights and random batch-norm statistics.
 
-  zoo_nets.py OUTDIR NAME HEIGHT WIDTH     writes OUTDIR/weights.safetensors (state_dict names),
-                                           OUTDIR/x.npy (2 random images), OUTDIR/y.npy (eval logits)
-                                           and OUTDIR/count.txt (the number of parameters)
+  zoo_nets.py OUTDIR NAME HxW [HxW ...]   writes OUTDIR/weights.safetensors (state_dict names),
+                                           per input size OUTDIR/x_HxW.npy (2 random images) and
+                                           OUTDIR/y_HxW.npy (eval logits), and OUTDIR/count.txt (the
+                                           number of parameters)
 """
 import os
 import sys
@@ -101,17 +102,19 @@ def randomise_batchnorm(model):
 
 
 def main():
-    out, name, height, width = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    out, name, sizes = sys.argv[1], sys.argv[2], sys.argv[3:]
     model = build(name)
     randomise_batchnorm(model)
     model.eval()
-    x = torch.randn(2, 3, height, width)
-    with torch.no_grad():
-        y = model(x)
     os.makedirs(out, exist_ok=True)
+    for size in sizes:
+        height, width = (int(v) for v in size.split("x"))
+        x = torch.randn(2, 3, height, width)
+        with torch.no_grad():
+            y = model(x)
+        np.save(os.path.join(out, f"x_{size}.npy"), x.numpy())
+        np.save(os.path.join(out, f"y_{size}.npy"), y.numpy())
     write_safetensors(os.path.join(out, "weights.safetensors"), model.state_dict())
-    np.save(os.path.join(out, "x.npy"), x.numpy())
-    np.save(os.path.join(out, "y.npy"), y.numpy())
     with open(os.path.join(out, "count.txt"), "w") as f:
         f.write(str(sum(p.numel() for p in model.parameters())))
 
