@@ -1,5 +1,6 @@
 // float16 and bfloat16 <-> float32 conversions (round to nearest even), for storage formats.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -50,5 +51,19 @@ inline uint16_t float_to_f16(float f) {
   v += 0xfffu + ((v >> 13) & 1u);
   return static_cast<uint16_t>(sign | (v >> 13));
 }
+
+// A double as the float nearest it "rounded to odd": exact values stay, inexact ones become the float
+// toward zero with its last bit set. Rounding that float again to a narrower format (bfloat16, float16:
+// at least two bits fewer) then gives the double's correctly rounded value; rounding the double to float
+// first and then to bfloat16 would round twice and break ties the wrong way.
+inline float float_round_to_odd(double d) {
+  if (std::isnan(d) || std::isinf(d)) return static_cast<float>(d);
+  float f = static_cast<float>(d);
+  if (static_cast<double>(f) == d) return f;
+  if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);  // toward zero
+  return bits_to_float(float_to_bits(f) | 1u);
+}
+inline uint16_t double_to_bf16(double d) { return float_to_bf16(float_round_to_odd(d)); }
+inline uint16_t double_to_f16(double d) { return float_to_f16(float_round_to_odd(d)); }
 
 }  // namespace mpncov::half

@@ -220,8 +220,9 @@ void store(void* p, DType t, int64_t i, double v) {
     case DType::F32: static_cast<float*>(p)[i] = static_cast<float>(v); return;
     case DType::F64: static_cast<double*>(p)[i] = v; return;
     case DType::I64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
-    case DType::F16: static_cast<uint16_t*>(p)[i] = half::float_to_f16(static_cast<float>(v)); return;
-    case DType::BF16: static_cast<uint16_t*>(p)[i] = half::float_to_bf16(static_cast<float>(v)); return;
+    // Straight from the double: a float in between would round twice.
+    case DType::F16: static_cast<uint16_t*>(p)[i] = half::double_to_f16(v); return;
+    case DType::BF16: static_cast<uint16_t*>(p)[i] = half::double_to_bf16(v); return;
   }
 }
 }  // namespace
@@ -240,6 +241,21 @@ void cast(const Tensor& src, const Tensor& dst) {
   const void* sp = src.raw();
   void* dp = dst.raw();
   const DType st = src.dtype(), dt = dst.dtype();
+  // float32 <-> bfloat16 is what mixed precision does on every step: a direct loop, no double in between.
+  if (st == DType::F32 && dt == DType::BF16) {
+    const auto* s = static_cast<const float*>(sp);
+    auto* d = static_cast<uint16_t*>(dp);
+#pragma omp parallel for if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i) d[i] = half::float_to_bf16(s[i]);
+    return;
+  }
+  if (st == DType::BF16 && dt == DType::F32) {
+    const auto* s = static_cast<const uint16_t*>(sp);
+    auto* d = static_cast<float*>(dp);
+#pragma omp parallel for if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i) d[i] = half::bf16_to_float(s[i]);
+    return;
+  }
 #pragma omp parallel for if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) store(dp, dt, i, load(sp, st, i));
 }

@@ -1,6 +1,7 @@
 // conv: 2-D convolution (PyTorch's Conv2d). Keys: out_channels (required), kernel_size (required),
 // stride 1, padding 0, dilation 1, groups 1, bias true, and the weight keys of layers/init.h.
 // Parameters: weight (O, C/groups, kh, kw), bias (O).
+#include "core/mixed_ops.h"
 #include "core/nn_ops.h"
 #include "layers/init.h"
 #include "layers/layer_util.h"
@@ -67,7 +68,10 @@ class ConvLayer : public Layer {
   }
 
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
-    ops::conv2d_forward(in[0], parameter("weight").value, bias_ ? parameter("bias").value : Tensor(), out[0], p_);
+    const Tensor b = bias_ ? parameter("bias").value : Tensor();
+    const Tensor& w = parameter("weight").value;
+    if (precision() == Precision::BFloat16) return ops::conv2d_forward_bf16(in[0], w, b, out[0], p_);
+    ops::conv2d_forward(in[0], w, b, out[0], p_);
   }
 
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
@@ -76,6 +80,8 @@ class ConvLayer : public Layer {
     Tensor dw = w.frozen ? Tensor() : w.grad;
     Tensor db;
     if (bias_ && !parameters()[1].frozen) db = parameters()[1].grad;
+    if (precision() == Precision::BFloat16)
+      return ops::conv2d_backward_bf16(in[0], w.value, dout[0], din[0], dw, db, p_);
     ops::conv2d_backward(in[0], w.value, dout[0], din[0], dw, db, p_);
   }
 

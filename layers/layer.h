@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace mpncov {
@@ -74,6 +75,9 @@ class Layer {
   // the step repeats (gradient checks, resumed runs).
   void set_step(uint64_t step) { step_ = step; }
   uint64_t step() const { return step_; }
+  // The math of the layers that multiply (conv, linear read it; the others always compute in their dtype).
+  void set_precision(Precision precision) { precision_ = precision; }
+  Precision precision() const { return precision_; }
 
   std::vector<Parameter>& parameters() { return parameters_; }
   const std::vector<Parameter>& parameters() const { return parameters_; }
@@ -98,6 +102,7 @@ class Layer {
  private:
   bool training_ = true;
   uint64_t step_ = 0;
+  Precision precision_ = Precision::Float32;
   std::vector<Parameter> parameters_;
   std::vector<Buffer> buffers_;
 };

@@ -271,6 +271,11 @@ void Net::set_step(uint64_t step) {
   for (auto& l : layers_) l->set_step(step);
 }
 
+void Net::set_precision(Precision precision) {
+  precision_ = precision;
+  for (auto& l : layers_) l->set_precision(precision);
+}
+
 void Net::zero_grad() {
   for (auto& l : layers_) l->zero_grad();
 }

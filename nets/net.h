@@ -54,6 +54,9 @@ class Net {
   void set_training(bool training);
   bool training() const { return training_; }
   void set_step(uint64_t step);
+  // The math of the convolution and linear layers (core/precision.h); float32 by default.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
   void zero_grad();
   void to(Device device);
   // Freezes the parameters of the first k top-level feature items (the seed's "first k children").
@@ -103,6 +106,7 @@ class Net {
   DType dtype_ = DType::F32;
   Device device_;
   bool training_ = true;
+  Precision precision_ = Precision::Float32;
   bool in_place_allowed_ = true;
   std::vector<bool> in_place_;
   std::vector<bool> shared_;                   // output in shared_output_

@@ -31,6 +31,12 @@ SolverConfig SolverConfig::from_config(Config& c) {
           str("must lie in [0, 1), got ", s.label_smoothing));
   s.scale_lr = c.get<std::string>("scale_lr", s.scale_lr);
   c.check(s.scale_lr == "none" || s.scale_lr == "linear", "scale_lr", str("must be none or linear, got '", s.scale_lr, "'"));
+  if (c.has("precision")) {
+    const std::string name = c.require<std::string>("precision");
+    const std::optional<Precision> p = parse_precision(name);
+    c.check(p.has_value(), "precision", str("must be ", kPrecisionChoices, ", got '", name, "'"));
+    s.precision = *p;
+  }
   c.ignore("schedule");
   if (c.has("schedule")) {
     Config schedule(c.node()["schedule"], c.file(), c.owner() + " schedule");

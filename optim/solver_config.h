@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/precision.h"
 #include "optim/param_group.h"
 #include "optim/schedule.h"
 
@@ -21,6 +22,7 @@ struct SolverConfig {
   std::optional<double> classifier_weight_decay;  // absent or 'auto': the seed's rule (seed_classifier_weight_decay)
   double label_smoothing = 0;                     // of the softmax cross-entropy loss
   std::string scale_lr = "none";                  // none | linear: lr times the number of processes
+  Precision precision = Precision::Float32;       // of the convolution and linear layers (core/precision.h)
   Schedule schedule = Schedule::constant(100);
 
   // Reads the section (strict keys; errors name file, line and key).

@@ -45,7 +45,8 @@ int time_loader(const Args& args, const std::string& source) {
   return 0;
 }
 
-const std::vector<std::string> kOptions = {"iterations", "batch", "device", "input", "set", "workers", "threads"};
+const std::vector<std::string> kOptions = {"iterations", "batch", "device", "input", "set", "workers", "threads",
+                                           "precision"};
 const std::vector<std::string> kFlags = {"loader", "inference"};
 
 int run_time(const std::vector<std::string>& argv) {
@@ -60,10 +61,21 @@ int run_time(const std::vector<std::string>& argv) {
   const int64_t batch = args.get_int("batch", 8), iterations = args.get_int("iterations", 5);
   if (batch < 1 || iterations < 1) throw UsageError{"--batch and --iterations must be at least 1"};
   const Device device = resolve_device(args.get("device", model.experiment ? model.experiment->run.device : "auto"));
+  Precision precision = model.experiment ? model.experiment->solver.precision : Precision::Float32;
+  if (args.has("precision")) {
+    const std::optional<Precision> p = parse_precision(args.get("precision"));
+    if (!p) throw UsageError{str("--precision must be ", kPrecisionChoices, ", got '", args.get("precision"), "'")};
+    precision = *p;
+  }
+  if (precision == Precision::BFloat16 && !device.is_cpu())
+    throw UsageError{str("--precision bfloat16 runs on the CPU only for now (the device is ", device.str(), ")")};
+  net.set_precision(precision);
+  apply_precision(precision, device);
   net.setup(Shape({batch, input[0], input[1], input[2]}), DType::F32, device);
-  std::printf("%s on %s, batch %lld, input %lldx%lldx%lld, %d CPU threads\n", net.spec().name.c_str(), device.str().c_str(),
-              static_cast<long long>(batch), static_cast<long long>(input[0]), static_cast<long long>(input[1]),
-              static_cast<long long>(input[2]), num_threads());
+  std::printf("%s on %s, batch %lld, input %lldx%lldx%lld, %d CPU threads, %s\n", net.spec().name.c_str(),
+              device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(input[0]),
+              static_cast<long long>(input[1]), static_cast<long long>(input[2]), num_threads(),
+              precision_name(precision));
   if (args.flag("inference")) {
     const double s = time_inference(net, iterations);
     std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * s, static_cast<double>(batch) / s);
@@ -77,7 +89,7 @@ int run_time(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{"time", "time a training step layer by layer, inference, or the data loader",
                        "usage: mpncov time EXPERIMENT.yaml|NET.yaml|NAME [--batch N] [--iterations N] [--input CxHxW]\n"
-                       "                   [--device D] [--threads N] [--inference] [--set key=value]...\n"
+                       "                   [--device D] [--threads N] [--precision P] [--inference] [--set key=value]...\n"
                        "       mpncov time --loader EXPERIMENT.yaml [--batch N] [--workers N] [--iterations N] [--threads N]\n"
                        "                   [--set key=value]...\n\n"
                        "Training step (default): forward, backward, loss and SGD update on random inputs after two\n"
@@ -91,6 +103,9 @@ MPNCOV_COMMAND(Command{"time", "time a training step layer by layer, inference, 
                        "  --input CxHxW   input size (default: the experiment's image size, or the net's)\n"
                        "  --device D      auto, cpu, cuda, cuda:N (default: the experiment's run.device, else auto)\n"
                        "  --threads N     CPU threads\n"
+                       "  --precision P   float32, bfloat16 or tf32 (default: the experiment's solver.precision, else\n"
+                       "                  float32); bfloat16 runs convolution and linear layers in bfloat16 mixed\n"
+                       "                  precision (CPU only for now)\n"
                        "  --workers N     decoding threads with --loader (default: data.workers)\n"
                        "  --inference     time eval-mode forward passes instead of training steps\n"
                        "  --set key=value override an experiment key\n",

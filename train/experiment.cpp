@@ -233,6 +233,7 @@ std::string resolved_config(const Experiment& e) {
   if (s.classifier_weight_decay) fill_number(solver, "classifier_weight_decay", *s.classifier_weight_decay);
   else fill(solver, "classifier_weight_decay", std::string("auto"));
   fill_number(solver, "label_smoothing", s.label_smoothing);
+  fill(solver, "precision", std::string(precision_name(s.precision)));
   fill(solver, "epochs", s.epochs);
   fill(solver, "scale_lr", s.scale_lr);
   if (!solver["schedule"]) {

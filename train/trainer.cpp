@@ -264,6 +264,11 @@ class Training {
     ModelConfig mc = e_.model;
     mc.classes = classes_;
     net_ = std::make_unique<Net>(compose_model(mc));
+    if (e_.solver.precision == Precision::BFloat16 && !device_.is_cpu())
+      throw Error(str(e_.file, ": solver.precision bfloat16 runs on the CPU only for now (the device is ",
+                      device_.str(), ")"));
+    net_->set_precision(e_.solver.precision);
+    apply_precision(e_.solver.precision, device_);
     net_->setup(train_loader_->batch_shape(), DType::F32, device_, e_.run.seed);
     net_->freeze(mc.freeze);
     if (!mc.weights.empty() && !resuming()) load_backbone(mc.weights);
@@ -349,7 +354,8 @@ class Training {
                                          comm_.size(), " processes")
                                    : ""));
     log_.line(str("solver: SGD momentum ", e_.solver.momentum, e_.solver.nesterov ? " (Nesterov)" : "", ", ",
-                  e_.solver.epochs, " epochs, schedule ", e_.solver.schedule.describe()));
+                  e_.solver.epochs, " epochs, schedule ", e_.solver.schedule.describe(), ", precision ",
+                  precision_name(e_.solver.precision)));
     for (const ParamGroup& g : sgd_->groups()) {
       int64_t count = 0, trainable = 0;
       for (const NamedParameter& p : g.params) {

@@ -4,6 +4,11 @@
 // layouts the chosen kernel wants and the results back. Float64 keeps the im2col + GEMM path (conv.cpp):
 // oneDNN has no double kernels, and the gradient checks need double.
 //
+// bfloat16 (mixed precision): the same plans with bfloat16 operands for the multiplications (input and weights
+// forward; output gradient and weights for the input gradient; input and output gradient for the weight
+// gradient) and float32 everywhere else (outputs, gradients, bias). Our float32 tensors are rounded to
+// bfloat16 (nearest even) by the reorders into the kernel's layout; the kernels accumulate in float32.
+//
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
 // nothing. DNNL_VERBOSE=1 in the environment prints the kernel oneDNN chose for each call.
@@ -26,6 +31,7 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 constexpr memory::data_type kF32 = memory::data_type::f32;
+constexpr memory::data_type kBF16 = memory::data_type::bf16;
 
 dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
@@ -105,8 +111,10 @@ struct Operand {
 struct Problem {
   memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
   Tag weights_tag;
+  memory::data_type mul;  // the type the kernels multiply in: float32, or bfloat16 (mixed precision)
 
-  Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type)
+      : mul(mul_type) {
     const int64_t oh = g.out_h(), ow = g.out_w();
     src = {n, g.channels * groups, g.height, g.width};
     dst = {n, out_channels, oh, ow};
@@ -126,6 +134,7 @@ struct Problem {
              (ow - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1 - g.width - g.pad_w};
   }
   memory::desc any(const memory::dims& d) const { return memory::desc(d, kF32, Tag::any); }
+  memory::desc any_mul(const memory::dims& d) const { return memory::desc(d, mul, Tag::any); }
   memory::desc src_md() const { return memory::desc(src, kF32, Tag::nchw); }
   memory::desc dst_md() const { return memory::desc(dst, kF32, Tag::nchw); }
   memory::desc weights_md() const { return memory::desc(weights, kF32, weights_tag); }
@@ -137,11 +146,11 @@ struct Problem {
     const auto kind = dnnl::prop_kind::forward_training;
     const auto algo = dnnl::algorithm::convolution_direct;
     if (with_bias)
-      return {dnnl::convolution_forward::desc(kind, algo, any(src), any(weights), any(bias), any(dst), strides,
-                                              dilates, pad_l, pad_r),
+      return {dnnl::convolution_forward::desc(kind, algo, any_mul(src), any_mul(weights), any(bias), any(dst),
+                                              strides, dilates, pad_l, pad_r),
               attr, engine()};
-    return {dnnl::convolution_forward::desc(kind, algo, any(src), any(weights), any(dst), strides, dilates, pad_l,
-                                            pad_r),
+    return {dnnl::convolution_forward::desc(kind, algo, any_mul(src), any_mul(weights), any(dst), strides, dilates,
+                                            pad_l, pad_r),
             attr, engine()};
   }
 };
@@ -184,8 +193,8 @@ BackwardPlan make_backward(const Problem& p, bool with_bias) {
   BackwardPlan plan;
 
   const dnnl::convolution_backward_data::primitive_desc data_pd(
-      dnnl::convolution_backward_data::desc(algo, p.any(p.src), p.any(p.weights), p.any(p.dst), p.strides, p.dilates,
-                                            p.pad_l, p.pad_r),
+      dnnl::convolution_backward_data::desc(algo, p.any(p.src), p.any_mul(p.weights), p.any_mul(p.dst), p.strides,
+                                            p.dilates, p.pad_l, p.pad_r),
       attr, engine(), hint);
   plan.data = dnnl::convolution_backward_data(data_pd);
   plan.data_dy = Operand(p.dst_md(), data_pd.diff_dst_desc(), true);
@@ -195,12 +204,14 @@ BackwardPlan make_backward(const Problem& p, bool with_bias) {
 
   const auto weights_pd =
       with_bias ? dnnl::convolution_backward_weights::primitive_desc(
-                      dnnl::convolution_backward_weights::desc(algo, p.any(p.src), p.any(p.weights), p.any(p.bias),
-                                                               p.any(p.dst), p.strides, p.dilates, p.pad_l, p.pad_r),
+                      dnnl::convolution_backward_weights::desc(algo, p.any_mul(p.src), p.any(p.weights),
+                                                               p.any(p.bias), p.any_mul(p.dst), p.strides, p.dilates,
+                                                               p.pad_l, p.pad_r),
                       attr, engine(), hint)
                 : dnnl::convolution_backward_weights::primitive_desc(
-                      dnnl::convolution_backward_weights::desc(algo, p.any(p.src), p.any(p.weights), p.any(p.dst),
-                                                               p.strides, p.dilates, p.pad_l, p.pad_r),
+                      dnnl::convolution_backward_weights::desc(algo, p.any_mul(p.src), p.any(p.weights),
+                                                               p.any_mul(p.dst), p.strides, p.dilates, p.pad_l,
+                                                               p.pad_r),
                       attr, engine(), hint);
   plan.weights = dnnl::convolution_backward_weights(weights_pd);
   plan.weights_src = Operand(p.src_md(), weights_pd.src_desc(), true);
@@ -211,11 +222,14 @@ BackwardPlan make_backward(const Problem& p, bool with_bias) {
   return plan;
 }
 
-// Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias.
-using Key = std::array<int64_t, 15>;
-Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias) {
+// Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
+// multiplication type.
+using Key = std::array<int64_t, 16>;
+Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
+           memory::data_type mul) {
   return {n,          g.channels,  g.height,   g.width,   out_channels,    groups,          g.kernel_h, g.kernel_w,
-          g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0};
+          g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0,
+          static_cast<int64_t>(mul)};
 }
 
 std::mutex plans_mutex;
@@ -223,10 +237,11 @@ std::mutex plans_mutex;
 template <typename Plan>
 const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, const Key& key,
                      Plan (*make)(const Problem&, bool), int64_t n, const ops::ConvGeometry& g, int64_t out_channels,
-                     int64_t groups, bool with_bias) {
+                     int64_t groups, bool with_bias, memory::data_type mul) {
   auto it = plans.find(key);
   if (it == plans.end())
-    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups), with_bias))).first;
+    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups, mul), with_bias)))
+             .first;
   return *it->second;
 }
 
@@ -242,19 +257,21 @@ std::string onednn_summary() {
   try {  // the kernel it picks for a typical 3x3 layer, e.g. jit:avx512_core (the instruction set it uses)
     ops::ConvGeometry g;
     g.channels = 64; g.height = g.width = 56; g.kernel_h = g.kernel_w = 3; g.pad_h = g.pad_w = 1;
-    kernel = Problem(8, g, 64, 1).forward_pd(false).impl_info_str();
+    kernel = Problem(8, g, 64, 1, kF32).forward_pd(false).impl_info_str();
   } catch (const dnnl::error&) {
   }
   return str("oneDNN ", v->major, ".", v->minor, ".", v->patch, " ", kernel);
 }
 
-void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
-                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+namespace {
+
+void forward(const float* x, const float* w, const float* b, float* y, int64_t n, const ops::ConvGeometry& g,
+             int64_t out_channels, int64_t groups, memory::data_type mul) {
   static std::map<Key, std::unique_ptr<ForwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
-    const ForwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, b != nullptr), &make_forward, n, g,
-                                       out_channels, groups, b != nullptr);
+    const ForwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, b != nullptr, mul), &make_forward, n,
+                                       g, out_channels, groups, b != nullptr, mul);
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights = plan.weights.input(w, kWeights, s);
@@ -272,13 +289,13 @@ void conv2d_forward_onednn(const float* x, const float* w, const float* b, float
   }
 }
 
-void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                            int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+void backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t n,
+              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul) {
   static std::map<Key, std::unique_ptr<BackwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
-    const BackwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, db != nullptr), &make_backward, n,
-                                        g, out_channels, groups, db != nullptr);
+    const BackwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, db != nullptr, mul),
+                                        &make_backward, n, g, out_channels, groups, db != nullptr, mul);
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
     if (dx) {
@@ -316,6 +333,25 @@ void conv2d_backward_onednn(const float* x, const float* w, const float* dy, flo
   } catch (const dnnl::error& e) {
     rethrow(e, "backward");
   }
+}
+
+}  // namespace
+
+void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
+                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  forward(x, w, b, y, n, g, out_channels, groups, kF32);
+}
+void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                            int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32);
+}
+void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  forward(x, w, b, y, n, g, out_channels, groups, kBF16);
+}
+void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                                 int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16);
 }
 
 }  // namespace mpncov::cpu

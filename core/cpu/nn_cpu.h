@@ -21,6 +21,12 @@ void conv2d_forward_onednn(const float* x, const float* w, const float* b, float
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+// The same in mixed precision: float32 tensors, rounded to bfloat16 for the multiplications, float32
+// accumulation and results (conv_onednn.cpp).
+void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                                 int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 // "oneDNN 2.6.3 jit:avx512_core": the library's version and the kernel it picks for a 3x3 layer here.
 std::string onednn_summary();
 

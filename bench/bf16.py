@@ -1,0 +1,70 @@
+"""Training step in float32 and bfloat16, ours against PyTorch (autocast, NCHW and channels-last), interleaved.
+
+usage: /usr/bin/python3 bench/bf16.py [--mpncov build/mpncov] [--net resnet50] [--batch 8] [--threads 2]
+                                      [--rounds 2] [--iterations 3]
+
+Each round runs every variant once (a fresh process each), in order; the table shows the median seconds per
+step over rounds and PyTorch's time over ours (above 1: we are faster). Same environment for both sides as
+bench/nets.py (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE); the load average is printed before and after."""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from nets import coretype  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mpncov", default=os.path.join(os.path.dirname(HERE), "build", "mpncov"))
+    ap.add_argument("--net", default="resnet50")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=3)
+    a = ap.parse_args()
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    if coretype():
+        env["OPENBLAS_CORETYPE"] = coretype()
+
+    def ours(precision):
+        cmd = [a.mpncov, "time", a.net, "--batch", str(a.batch), "--iterations", str(a.iterations), "--threads",
+               str(a.threads), "--precision", precision]
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        m = re.search(r"training step: ([0-9.]+) ms per batch", out)
+        if not m:
+            raise SystemExit(f"cannot parse the output of {' '.join(cmd)}:\n{out}")
+        return float(m.group(1)) / 1e3
+
+    def torch(precision, layout):
+        cmd = [sys.executable, os.path.join(HERE, "bf16_torch.py"), a.net, str(a.batch), str(a.iterations),
+               str(a.threads), precision, layout]
+        return float(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout.split()[-1])
+
+    variants = [("ours float32", lambda: ours("float32")), ("ours bfloat16", lambda: ours("bfloat16")),
+                ("PyTorch float32 NCHW", lambda: torch("float32", "nchw")),
+                ("PyTorch bfloat16 NCHW", lambda: torch("bfloat16", "nchw")),
+                ("PyTorch bfloat16 channels-last", lambda: torch("bfloat16", "channels_last"))]
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    times = {name: [] for name, _ in variants}
+    for r in range(a.rounds):
+        for name, run in variants:
+            times[name].append(run())
+            print(f"round {r + 1} {name}: {times[name][-1]:.3f} s", flush=True)
+    print(f"load average after: {os.getloadavg()}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{a.net} training step, batch {a.batch}, {a.threads} threads, median of {a.rounds} rounds x "
+          f"{a.iterations} steps\n")
+    print("| variant | s per step | PyTorch bf16 NCHW / this | PyTorch bf16 channels-last / this |")
+    print("|---|---|---|---|")
+    for k, v in med.items():
+        print(f"| {k} | {v:.3f} | {med['PyTorch bfloat16 NCHW'] / v:.2f} | "
+              f"{med['PyTorch bfloat16 channels-last'] / v:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

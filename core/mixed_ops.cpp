@@ -1,0 +1,79 @@
+#include "core/mixed_ops.h"
+
+#include "core/cpu/nn_cpu.h"
+#include "core/half.h"
+
+namespace mpncov::ops {
+namespace {
+
+// Every defined tensor is a float32 CPU tensor: mixed precision takes float32 in and gives float32 out.
+void check_f32_cpu(const char* op, std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    MPNCOV_CHECK(t->dtype() == DType::F32, op, ": mixed precision takes float32 tensors, got ", t->str());
+    MPNCOV_CHECK(t->device().is_cpu(), op, ": bfloat16 mixed precision runs on the CPU only for now, got ",
+                 t->str());
+  }
+}
+
+void check_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
+  if (!t.defined()) return;
+  MPNCOV_CHECK(t.shape() == want, op, ": ", name, " has shape ", t.shape().str(), ", expected ", want.str());
+}
+
+const float* ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+float* mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+}  // namespace
+
+void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p) {
+  MPNCOV_CHECK(x.defined() && w.defined() && y.defined(), "conv2d_forward_bf16: undefined tensor");
+  check_f32_cpu("conv2d_forward_bf16", {&x, &w, &b, &y});
+  const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
+  const int64_t n = x.dim(0), o = w.dim(0);
+  check_shape("conv2d_forward_bf16", "bias", b, Shape{o});
+  check_shape("conv2d_forward_bf16", "output", y, Shape{n, o, g.out_h(), g.out_w()});
+  if (y.numel() == 0) return;
+  cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups);
+}
+
+void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
+                          const Tensor& db, const Conv2dParams& p) {
+  MPNCOV_CHECK(x.defined() && w.defined() && dy.defined(), "conv2d_backward_bf16: undefined tensor");
+  check_f32_cpu("conv2d_backward_bf16", {&x, &w, &dy, &dx, &dw, &db});
+  const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
+  const int64_t n = x.dim(0), o = w.dim(0);
+  check_shape("conv2d_backward_bf16", "output gradient", dy, Shape{n, o, g.out_h(), g.out_w()});
+  check_shape("conv2d_backward_bf16", "input gradient", dx, x.shape());
+  check_shape("conv2d_backward_bf16", "weight gradient", dw, w.shape());
+  check_shape("conv2d_backward_bf16", "bias gradient", db, Shape{o});
+  if (dy.numel() == 0) {
+    if (dx.defined()) fill(dx, 0.0);  // dx is written; the accumulated gradients gain nothing
+    return;
+  }
+  cpu::conv2d_backward_onednn_bf16(x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw), mut(db), n,
+                                   g, o, p.groups);
+}
+
+void round_to_bf16(const Tensor& x, const Tensor& y) {
+  MPNCOV_CHECK(x.defined() && y.defined(), "round_to_bf16: undefined tensor");
+  check_f32_cpu("round_to_bf16", {&x, &y});
+  MPNCOV_CHECK(x.numel() == y.numel(), "round_to_bf16: ", x.str(), " into ", y.str());
+  const float* s = x.data<float>();
+  float* d = y.data<float>();
+  const int64_t count = x.numel();
+#pragma omp parallel for if (count > (1 << 15))
+  for (int64_t i = 0; i < count; ++i) d[i] = half::bf16_to_float(half::float_to_bf16(s[i]));
+}
+
+void matmul_bf16(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a, bool trans_b, double alpha,
+                 double beta) {
+  MPNCOV_CHECK(a.defined() && b.defined() && c.defined(), "matmul_bf16: undefined tensor");
+  check_f32_cpu("matmul_bf16", {&a, &b, &c});
+  Tensor ra = Tensor::empty(a.shape()), rb = Tensor::empty(b.shape());
+  round_to_bf16(a, ra);
+  round_to_bf16(b, rb);
+  matmul(ra, rb, c, trans_a, trans_b, alpha, beta);
+}
+
+}  // namespace mpncov::ops

@@ -1,0 +1,159 @@
+// bfloat16 mixed precision (core/mixed_ops.h): convolution (forward, both backward passes) and matrix
+// products against float64 on the same bfloat16-rounded operands, and against PyTorch's CPU autocast.
+#include <cmath>
+
+#include "core/mixed_ops.h"
+#include "core/npy.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+using mpncov::test::max_rel_diff;
+using mpncov::test::random_tensor;
+
+namespace {
+
+// x rounded to bfloat16, as float64 (the reference computes on exactly the values the kernels see).
+Tensor rounded64(const Tensor& x) { return x.to(DType::BF16).to(DType::F64); }
+
+// Largest |a - b| over the largest |b|: bfloat16 tolerances are relative to the result's scale.
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> av = a.to_vector(), bv = b.to_vector();
+  REQUIRE(av.size() == bv.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < av.size(); ++i) {
+    worst = std::max(worst, std::isnan(av[i]) ? INFINITY : std::abs(av[i] - bv[i]));
+    scale = std::max(scale, std::abs(bv[i]));
+  }
+  return worst / std::max(scale, 1e-30);
+}
+
+struct ConvCase {
+  Shape x, w;
+  ops::Conv2dParams p;
+};
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("bf16 convolution: forward and both backward passes equal float64 on the rounded operands") {
+  ops::Conv2dParams strided;
+  strided.stride_h = strided.stride_w = 2;
+  strided.pad_h = strided.pad_w = 1;
+  strided.groups = 2;
+  ops::Conv2dParams padded;
+  padded.pad_h = padded.pad_w = 1;
+  padded.dilation_h = padded.dilation_w = 2;
+  const std::vector<ConvCase> cases = {{{2, 16, 9, 9}, {32, 16, 3, 3}, padded},
+                                       {{2, 16, 8, 8}, {16, 8, 3, 3}, strided},
+                                       {{3, 32, 5, 5}, {16, 32, 1, 1}, {}}};
+  uint64_t seed = 10;
+  for (const ConvCase& c : cases) {
+    CAPTURE(c.x.str());
+    CAPTURE(c.w.str());
+    const ops::ConvGeometry g = ops::conv_geometry(c.x, c.w, c.p);
+    const Shape ys{c.x[0], c.w[0], g.out_h(), g.out_w()};
+    Tensor x = random_tensor(c.x, DType::F32, ++seed), w = random_tensor(c.w, DType::F32, ++seed);
+    Tensor b = random_tensor({c.w[0]}, DType::F32, ++seed), dy = random_tensor(ys, DType::F32, ++seed);
+
+    Tensor y = Tensor::empty(ys);
+    ops::conv2d_forward_bf16(x, w, b, y, c.p);
+    Tensor y64 = Tensor::empty(ys, DType::F64), y64_unrounded = Tensor::empty(ys, DType::F64);
+    ops::conv2d_forward(rounded64(x), rounded64(w), b.to(DType::F64), y64, c.p);
+    ops::conv2d_forward(x.to(DType::F64), w.to(DType::F64), b.to(DType::F64), y64_unrounded, c.p);
+    // float32 accumulation of exact bf16 products: ~1e-6 of the scale; skipping the rounding: ~1e-3.
+    CHECK(scaled_diff(y, y64) < 2e-6);
+    CHECK(scaled_diff(y, y64_unrounded) > 1e-4);
+
+    // Gradients accumulate into dw and db: start them at 1.
+    Tensor dx = Tensor::full(c.x, 7.0), dw = Tensor::full(c.w, 1.0), db = Tensor::full({c.w[0]}, 1.0);
+    ops::conv2d_backward_bf16(x, w, dy, dx, dw, db, c.p);
+    Tensor dx64 = Tensor::empty(c.x, DType::F64), dw64 = Tensor::full(c.w, 1.0, DType::F64);
+    Tensor db64 = Tensor::full({c.w[0]}, 1.0, DType::F64);
+    ops::conv2d_backward(rounded64(x), rounded64(w), rounded64(dy), dx64, dw64, db64, c.p);
+    CHECK(scaled_diff(dx, dx64) < 2e-6);
+    CHECK(scaled_diff(dw, dw64) < 2e-6);
+    CHECK(scaled_diff(db, db64) < 2e-6);
+
+    // The weight gradient alone (no dx) is the same.
+    Tensor dw_only = Tensor::full(c.w, 1.0);
+    ops::conv2d_backward_bf16(x, w, dy, Tensor(), dw_only, Tensor(), c.p);
+    CHECK(max_rel_diff(dw_only, dw) == 0);
+  }
+}
+
+TEST_CASE("bf16 matmul and rounding: bfloat16 products, float32 accumulation") {
+  Tensor a = random_tensor({5, 40}, DType::F32, 3), b = random_tensor({7, 40}, DType::F32, 4);
+  Tensor c = Tensor::full({5, 7}, 2.0);
+  ops::matmul_bf16(a, b, c, false, true, 1.0, 1.0);
+  Tensor c64 = Tensor::full({5, 7}, 2.0, DType::F64);
+  ops::matmul(rounded64(a), rounded64(b), c64, false, true, 1.0, 1.0);
+  CHECK(scaled_diff(c, c64) < 2e-6);
+  Tensor exact = Tensor::full({5, 7}, 2.0, DType::F64);
+  ops::matmul(a.to(DType::F64), b.to(DType::F64), exact, false, true, 1.0, 1.0);
+  CHECK(scaled_diff(c, exact) > 1e-4);
+
+  Tensor r = a.clone();
+  ops::round_to_bf16(r, r);
+  CHECK(max_rel_diff(r, a.to(DType::BF16).to(DType::F32)) == 0);
+}
+
+TEST_CASE("bf16 ops: float64 and bfloat16 tensors are refused") {
+  Tensor x = Tensor::zeros({1, 2, 4, 4}, DType::F64), w = Tensor::zeros({2, 2, 3, 3}, DType::F64);
+  Tensor y = Tensor::zeros({1, 2, 2, 2}, DType::F64);
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward_bf16(x, w, Tensor(), y, {}),
+                       doctest::Contains("mixed precision takes float32 tensors"), Error);
+  Tensor a = Tensor::zeros({2, 2}, DType::BF16);
+  CHECK_THROWS_WITH_AS(ops::matmul_bf16(a, a, Tensor::zeros({2, 2})), doctest::Contains("bfloat16"), Error);
+  CHECK_THROWS_WITH_AS(ops::conv2d_forward_bf16(Tensor::zeros({1, 2, 4, 4}), Tensor::zeros({2, 2, 3, 3}), Tensor(),
+                                                Tensor::zeros({1, 2, 3, 3}), {}),
+                       doctest::Contains("output has shape"), Error);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("oracle") {
+
+TEST_CASE("bf16 convolution and linear against PyTorch's CPU autocast") {
+  const auto dir = test::temp_dir("mixed_ops_oracle");
+  ops::Conv2dParams p;
+  p.stride_h = p.stride_w = 2;
+  p.pad_h = p.pad_w = 1;
+  p.groups = 2;
+  const Shape xs{2, 8, 9, 9}, ws{12, 4, 3, 3};
+  const ops::ConvGeometry g = ops::conv_geometry(xs, ws, p);
+  const Shape ys{2, 12, g.out_h(), g.out_w()};
+  Tensor x = random_tensor(xs, DType::F32, 21), w = random_tensor(ws, DType::F32, 22);
+  Tensor b = random_tensor({12}, DType::F32, 23), dy = random_tensor(ys, DType::F32, 24);
+  Tensor lx = random_tensor({4, 30}, DType::F32, 25), lw = random_tensor({6, 30}, DType::F32, 26);
+  Tensor lb = random_tensor({6}, DType::F32, 27), ldy = random_tensor({4, 6}, DType::F32, 28);
+  const std::vector<std::pair<std::string, Tensor>> inputs = {{"x", x},   {"w", w},   {"b", b},   {"dy", dy},
+                                                              {"lx", lx}, {"lw", lw}, {"lb", lb}, {"ldy", ldy}};
+  for (const auto& [name, t] : inputs) save_npy((dir / (name + ".npy")).string(), t);
+  test::run_oracle("conv_bf16_reference.py", {dir.string(), "2", "1", "2"});
+  auto ref = [&](const std::string& name) { return load_npy((dir / (name + ".npy")).string()); };
+
+  // PyTorch rounds its outputs and gradients to bfloat16 (2^-9 relative); ours stay float32.
+  const double tol = 1e-2;
+  Tensor y = Tensor::empty(ys);
+  ops::conv2d_forward_bf16(x, w, b, y, p);
+  CHECK(scaled_diff(y, ref("y")) < tol);
+  Tensor dx = Tensor::empty(xs), dw = Tensor::zeros(ws), db = Tensor::zeros({12});
+  ops::conv2d_backward_bf16(x, w, dy, dx, dw, db, p);
+  CHECK(scaled_diff(dx, ref("dx")) < tol);
+  CHECK(scaled_diff(dw, ref("dw")) < tol);
+  CHECK(scaled_diff(db, ref("db")) < tol);
+
+  // Linear: y = x w^T + b, dx = dy w, dw = dy^T x.
+  Tensor ly = Tensor::empty({4, 6});
+  for (int64_t i = 0; i < 4; ++i) ly.slice(i, i + 1).copy_from(lb.reshape({1, 6}));
+  ops::matmul_bf16(lx, lw, ly, false, true, 1.0, 1.0);
+  CHECK(scaled_diff(ly, ref("ly")) < tol);
+  Tensor ldx = Tensor::empty({4, 30}), ldw = Tensor::empty({6, 30});
+  ops::matmul_bf16(ldy, lw, ldx);
+  ops::matmul_bf16(ldy, lx, ldw, true, false);
+  CHECK(scaled_diff(ldx, ref("ldx")) < tol);
+  CHECK(scaled_diff(ldw, ref("ldw")) < tol);
+}
+
+}  // TEST_SUITE
