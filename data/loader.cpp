@@ -178,8 +178,8 @@ void Loader::log(const std::string& message) const {
 }
 
 int64_t Loader::samples_per_epoch() const {
-  const int64_t n = dataset_->size();
-  const int64_t per_rank = (n + options_.world_size - 1) / options_.world_size;
+  const int64_t per_rank = shard_size(dataset_->size(), {options_.shuffle, options_.seed, options_.rank,
+                                                          options_.world_size, options_.pad_shards});
   return options_.drop_last ? per_rank / options_.batch_size * options_.batch_size : per_rank;
 }
 
@@ -218,7 +218,7 @@ void Loader::stop() {
 
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   MPNCOV_CHECK(epoch >= 0, "negative epoch ", epoch);
-  SamplerOptions sampler{options_.shuffle, options_.seed, options_.rank, options_.world_size};
+  SamplerOptions sampler{options_.shuffle, options_.seed, options_.rank, options_.world_size, options_.pad_shards};
   std::vector<int64_t> order = epoch_order(dataset_->size(), epoch, sampler);
   const int64_t samples = samples_per_epoch(), batches = batches_per_epoch();
   MPNCOV_CHECK(first_batch >= 0 && first_batch <= batches, "loader position: batch ", first_batch,

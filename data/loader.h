@@ -43,6 +43,7 @@ struct LoaderOptions {
   bool drop_last = false;    // drop the last, smaller batch of an epoch
   uint64_t seed = 0;
   int rank = 0, world_size = 1;  // this process's share of the data (see data/sampler.h)
+  bool pad_shards = true;        // false: no padded duplicates, shares differ by one (validation)
   int prefetch_batches = 3;  // batches being filled or ready ahead of the one the consumer waits for
   bool strict = false;       // a bad file is an error instead of being skipped
   bool pin_memory = true;    // page-locked batches when a CUDA device is present (fast async copies)

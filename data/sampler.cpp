@@ -8,6 +8,11 @@
 
 namespace mpncov::data {
 
+int64_t shard_size(int64_t n, const SamplerOptions& o) {
+  const int64_t w = o.world_size;
+  return o.pad ? (n + w - 1) / w : (n - o.rank + w - 1) / w;
+}
+
 std::vector<int64_t> epoch_order(int64_t n, int64_t epoch, const SamplerOptions& o) {
   MPNCOV_CHECK(n > 0, "sampler over an empty dataset");
   MPNCOV_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "sampler rank ", o.rank,
@@ -25,7 +30,7 @@ std::vector<int64_t> epoch_order(int64_t n, int64_t epoch, const SamplerOptions&
     }
   }
   if (o.world_size == 1) return order;
-  const int64_t per_rank = (n + o.world_size - 1) / o.world_size;
+  const int64_t per_rank = shard_size(n, o);
   std::vector<int64_t> mine;
   mine.reserve(static_cast<size_t>(per_rank));
   for (int64_t k = 0; k < per_rank; ++k) {

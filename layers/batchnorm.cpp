@@ -3,6 +3,12 @@
 // lr_mult/decay_mult. Parameters weight (C) = 1, bias (C) = 0; buffers running_mean, running_var,
 // num_batches_tracked (int64, as torchvision saves it). Training normalises with the batch statistics,
 // evaluation with the running ones.
+//
+// sync: true (set on every batch norm by the experiment's model.sync_bn) makes the batch statistics those
+// of the batch over all processes of a data-parallel run (PyTorch's SyncBatchNorm): forward reduces the
+// per-channel sums and then the centred sums of squares, backward the sums of dy and dy * xhat, so N
+// processes of batch b compute what one process of batch N * b does. In one process it changes nothing.
+#include "core/dist/communicator.h"
 #include "core/nn_ops.h"
 #include "layers/init.h"
 #include "layers/layer_util.h"
@@ -22,6 +28,7 @@ class BatchNormLayer : public Layer {
     c.check(lr_mult_ >= 0, "lr_mult", "must be non-negative");
     decay_mult_ = c.get<double>("decay_mult", 1.0);
     c.check(decay_mult_ >= 0, "decay_mult", "must be non-negative");
+    sync_ = c.get<bool>("sync", false);
   }
 
   std::string type() const override { return "batchnorm"; }
@@ -65,8 +72,11 @@ class BatchNormLayer : public Layer {
     const Tensor b = affine_ ? parameter("bias").value : Tensor();
     const Tensor& rm = buffer("running_mean").value;
     const Tensor& rv = buffer("running_var").value;
+    comm_ = sync_ && training() ? &dist::world() : nullptr;
+    if (comm_ && comm_->size() == 1) comm_ = nullptr;
     if (training()) {
-      ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_);
+      if (comm_) forward_synced(x, w, b, out[0], rm, rv);
+      else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_);
       // num_batches_tracked counts training steps; kept on the host and written back, so no device sync.
       Tensor& tracked = buffer("num_batches_tracked").value;
       if (tracked_ < 0) tracked_ = static_cast<int64_t>(tracked.item());
@@ -85,13 +95,85 @@ class BatchNormLayer : public Layer {
       if (!parameters()[0].frozen) dw = parameters()[0].grad;
       if (!parameters()[1].frozen) db = parameters()[1].grad;
     }
+    if (comm_ && stats_from_batch_) return backward_synced(in[0], dout[0], w, din[0], dw, db);
     ops::batch_norm_backward(in[0], dout[0], w, mean_, invstd_, din[0], dw, db, stats_from_batch_);
+  }
+
+ private:
+  // The axes every statistic sums over: all but the channels.
+  static std::vector<int> reduced_axes(const Tensor& x) {
+    std::vector<int> axes{0};
+    for (int d = 2; d < x.ndim(); ++d) axes.push_back(d);
+    return axes;
+  }
+
+  // Training statistics over every process: the mean from the summed sums and counts, then the variance
+  // from the summed centred squares (two passes, no cancellation); y is the scratch for (x - mean)^2.
+  void forward_synced(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Tensor& rm,
+                      const Tensor& rv) {
+    const int64_t c = x.dim(1);
+    ensure_tensor(sums_, Shape{c + 1}, x.dtype(), x.device());
+    ensure_tensor(var_, Shape{c}, x.dtype(), x.device());
+    ensure_tensor(mean_global_, Shape{c}, x.dtype(), x.device());
+    const std::vector<int> axes = reduced_axes(x);
+    const Tensor sum = sums_.slice(0, c);
+    ops::reduce(ops::Reduce::Sum, x, axes, sum);
+    ops::fill(sums_.slice(c, c + 1), static_cast<double>(x.numel() / c));
+    comm_->all_reduce(sums_);
+    count_ = sums_.slice(c, c + 1).item();
+    MPNCOV_CHECK(count_ > 1, "batchnorm (sync): training needs more than one value per channel over all processes");
+    ops::binary_scalar(ops::Binary::Div, sum, count_, mean_global_);
+    ops::binary(ops::Binary::Sub, x, mean_global_, y);
+    ops::unary(ops::Unary::Square, y, y);
+    ops::reduce(ops::Reduce::Sum, y, axes, var_);
+    comm_->all_reduce(var_);
+    // Running statistics PyTorch's way (unbiased variance), before var_ becomes the biased one.
+    ops::axpby(momentum_, mean_global_, 1 - momentum_, rm);
+    ops::axpby(momentum_ / (count_ - 1), var_, 1 - momentum_, rv);
+    ops::binary_scalar(ops::Binary::Div, var_, count_, var_);
+    // Normalise with the global statistics (the evaluation kernel takes them as given); it writes mean_
+    // and invstd_ for the backward.
+    ops::batch_norm_forward_eval(x, w, b, y, mean_, invstd_, mean_global_, var_, eps_);
+  }
+
+  // dx = w invstd (dy - sum(dy) / m - xhat sum(dy xhat) / m), the sums over every process; the parameter
+  // gradients keep this process's sums (the gradient reducer averages them as any other).
+  void backward_synced(const Tensor& x, const Tensor& dy, const Tensor& w, const Tensor& dx, const Tensor& dw,
+                       const Tensor& db) {
+    const int64_t c = x.dim(1);
+    ensure_tensor(grad_sums_, Shape{2 * c}, x.dtype(), x.device());
+    const Tensor sum_dy_xhat = grad_sums_.slice(0, c), sum_dy = grad_sums_.slice(c, 2 * c);
+    ops::fill(grad_sums_, 0.0);
+    ops::batch_norm_backward(x, dy, Tensor(), mean_, invstd_, Tensor(), sum_dy_xhat, sum_dy, false);
+    if (dw.defined()) ops::axpby(1.0, sum_dy_xhat, 1.0, dw);
+    if (db.defined()) ops::axpby(1.0, sum_dy, 1.0, db);
+    if (!dx.defined()) return;  // the same on every process: the net is the same
+    comm_->all_reduce(grad_sums_);
+    // Per channel: k2 = sum(dy xhat) invstd / m, k1 = sum(dy) / m, scale = w invstd.
+    ensure_tensor(var_, Shape{c}, x.dtype(), x.device());
+    ops::binary(ops::Binary::Mul, sum_dy_xhat, invstd_, var_);
+    ops::binary_scalar(ops::Binary::Div, var_, count_, var_);
+    ops::binary(ops::Binary::Sub, x, mean_, dx);
+    ops::binary(ops::Binary::Mul, dx, var_, dx);
+    ops::axpby(1.0, dy, -1.0, dx);
+    ops::binary_scalar(ops::Binary::Div, sum_dy, count_, sum_dy);
+    ops::binary(ops::Binary::Sub, dx, sum_dy, dx);
+    if (w.defined()) {
+      ops::binary(ops::Binary::Mul, invstd_, w, var_);
+      ops::binary(ops::Binary::Mul, dx, var_, dx);
+    } else {
+      ops::binary(ops::Binary::Mul, dx, invstd_, dx);
+    }
   }
 
  private:
   double eps_ = 1e-5, momentum_ = 0.1, lr_mult_ = 1, decay_mult_ = 1;
   bool affine_ = true;
   bool stats_from_batch_ = true;
+  bool sync_ = false;
+  dist::Communicator* comm_ = nullptr;  // set by a synced training forward, for its backward
+  double count_ = 0;                    // values per channel over all processes, of that forward
+  Tensor sums_, grad_sums_, var_, mean_global_;  // scratch of the synced passes
   int64_t tracked_ = -1;  // host copy of num_batches_tracked; -1 until first read
   Tensor mean_, invstd_;  // of the last forward, for the backward
 };

@@ -79,6 +79,7 @@ ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
   m.classifier = c.get<std::string>("classifier", "auto");
   c.check(m.classifier == "auto" || m.classifier == "keep" || m.classifier == "linear", "classifier",
           "must be auto, keep or linear");
+  m.sync_bn = c.get<bool>("sync_bn", false);
   c.finish();
   return m;
 }
@@ -161,6 +162,9 @@ NetSpec compose_model(const ModelConfig& m) {
   net.layers = features;
   net.layers.insert(net.layers.end(), representation.begin(), representation.end());
   net.layers.insert(net.layers.end(), classifier.begin(), classifier.end());
+  if (m.sync_bn)
+    for (LayerSpec& l : net.layers)
+      if (l.type == "batchnorm") l.overrides["sync"] = YAML::Node(true);
   MPNCOV_CHECK(m.freeze >= 0 && m.freeze <= net.feature_children, m.file, ": model.freeze is ", m.freeze,
                "; net '", net.name, "' has ", net.feature_children, " top-level feature items");
   return net;

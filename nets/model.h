@@ -24,6 +24,7 @@ struct ModelConfig {
   std::string weights;            // pretrained weights ("" for none)
   int freeze = 0;
   std::string classifier = "auto";  // auto | keep | linear
+  bool sync_bn = false;           // batch norm statistics over all processes of a data-parallel run
   std::string file;               // the experiment file, for error messages
   int line = 0;                   // the line of model.net in it (0: unknown)
 };

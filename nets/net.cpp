@@ -289,6 +289,7 @@ void Net::backward(const Tensor& output_grad) {
     for (size_t k = 0; k < inputs_[i].size(); ++k)
       if (scratch_[i][k].defined()) ops::axpby(1.0, scratch_[i][k], 1.0, grads_[static_cast<size_t>(inputs_[i][k])]);
     if (timing_) backward_seconds_[i] += now_seconds(device_) - start;
+    if (backward_hook_) backward_hook_(static_cast<int>(i));
   }
 }
 

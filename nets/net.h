@@ -8,6 +8,7 @@
 // not overlap share buffers.
 // Parameters and buffers are named "<layer>.<param>", exactly as torchvision names them.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,9 @@ class Net {
   const Tensor& forward(const Tensor& input);
   // From dL/d(output): accumulates parameter gradients (+=).
   void backward(const Tensor& output_grad);
+  // Called with each layer's index as soon as its backward has run (its parameter gradients are then
+  // final for this pass): the data-parallel gradient reducer starts communicating from here.
+  void set_backward_hook(std::function<void(int layer)> hook) { backward_hook_ = std::move(hook); }
 
   void set_training(bool training);
   bool training() const { return training_; }
@@ -120,6 +124,7 @@ class Net {
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
   std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-first reader writes
   Tensor input_;
+  std::function<void(int)> backward_hook_;
   bool timing_ = false;
   std::vector<double> forward_seconds_, backward_seconds_;
 };

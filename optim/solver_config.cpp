@@ -29,6 +29,8 @@ SolverConfig SolverConfig::from_config(Config& c) {
   s.label_smoothing = c.get<double>("label_smoothing", s.label_smoothing);
   c.check(s.label_smoothing >= 0 && s.label_smoothing < 1, "label_smoothing",
           str("must lie in [0, 1), got ", s.label_smoothing));
+  s.scale_lr = c.get<std::string>("scale_lr", s.scale_lr);
+  c.check(s.scale_lr == "none" || s.scale_lr == "linear", "scale_lr", str("must be none or linear, got '", s.scale_lr, "'"));
   if (c.has("precision")) {
     const std::string name = c.require<std::string>("precision");
     const std::optional<Precision> p = parse_precision(name);

@@ -21,6 +21,7 @@ struct SolverConfig {
   double classifier_lr_mult = 1;
   std::optional<double> classifier_weight_decay;  // absent or 'auto': the seed's rule (seed_classifier_weight_decay)
   double label_smoothing = 0;                     // of the softmax cross-entropy loss
+  std::string scale_lr = "none";                  // none | linear: lr times the number of processes
   Precision precision = Precision::Float32;       // of the convolution and linear layers (core/precision.h)
   Schedule schedule = Schedule::constant(100);
 

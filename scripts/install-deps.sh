@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev libstb-dev doctest-dev
   nlohmann-json3-dev       # JSON: safetensors headers, checkpoint metadata (core/json.h)
   libjpeg62-turbo-dev libpng-dev libfftw3-dev
+  libopenmpi-dev openmpi-bin   # distributed training over MPI (optional: the build says when it is absent)
   python3-torch python3-torchvision python3-numpy python3-pil   # the oracle for tests and the peer for benchmarks
   mate-backgrounds   # real photographs for the data oracle tests and the loader benchmark (optional)
 )

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "core/context.h"
+#include "core/dist/communicator.h"
 #include "tools/command.h"
 
 namespace mpncov::tools {
@@ -9,7 +10,8 @@ namespace {
 
 int run_info(const std::vector<std::string>& args) {
   if (!args.empty()) throw UsageError{"info takes no arguments"};
-  std::printf("mpncov %s\nbackends: %s\n", MPNCOV_VERSION, backends_summary().c_str());
+  std::printf("mpncov %s\nbackends: %s\ndistributed: %s\n", MPNCOV_VERSION, backends_summary().c_str(),
+              dist::build_summary().c_str());
   return 0;
 }
 
@@ -17,7 +19,7 @@ int run_info(const std::vector<std::string>& args) {
 
 MPNCOV_COMMAND(Command{"info", "show this build's backends and the devices present",
                        "usage: mpncov info\n\nPrints the version, the compiled backends (cpu, cuda) and the CUDA "
-                       "devices found.\n",
+                       "devices found, and the distributed transports built (MPI, NCCL).\n",
                        run_info, {}, {}});
 
 }  // namespace mpncov::tools

@@ -1,6 +1,7 @@
 // mpncov train: train a model as an experiment file says.
 #include <cstdio>
 
+#include "core/dist/communicator.h"
 #include "tools/args.h"
 #include "tools/command.h"
 #include "train/trainer.h"
@@ -8,7 +9,7 @@
 namespace mpncov::tools {
 namespace {
 
-const std::vector<std::string> kOptions = {"set"};
+const std::vector<std::string> kOptions = {"set", "stop-after"};
 const std::vector<std::string> kFlags = {"print-config", "quiet", "force", "resume"};  // --resume takes an optional value
 
 int run_train(const std::vector<std::string>& argv) {
@@ -28,22 +29,38 @@ int run_train(const std::vector<std::string>& argv) {
     }
   }
   Args args(rest, kOptions, kFlags);
-  const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
-  check_experiment(e);  // so --print-config shows only a configuration that can run
-  if (args.flag("print-config")) {
-    std::printf("%s", resolved_config(e).c_str());
-    return 0;
+  const auto run = [&]() {
+    const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
+    check_experiment(e);  // so --print-config shows only a configuration that can run
+    if (args.flag("print-config")) {
+      std::printf("%s", resolved_config(e).c_str());
+      return 0;
+    }
+    options.quiet = args.flag("quiet");
+    options.force = args.flag("force");
+    options.stop_after_steps = args.get_int("stop-after", -1);
+    return train(e, options);
+  };
+  dist::Communicator& comm = dist::world();
+  if (comm.size() == 1) return run();
+  // Data-parallel: an error on one process ends all of them at once (they would wait for it forever).
+  try {
+    return run();
+  } catch (const StoppedEverywhere& stop) {  // every process stopped at the same step
+    std::fprintf(stderr, "mpncov train: rank %d: error: %s\n", comm.rank(), stop.what());
+    return 1;
+  } catch (const std::exception& error) {
+    comm.abort(1, str("error: ", error.what(), " (stopping every process of the run)"));
   }
-  options.quiet = args.flag("quiet");
-  options.force = args.flag("force");
-  return train(e, options);
+  return 1;  // not reached: abort ends the process
 }
 
 }  // namespace
 
 MPNCOV_COMMAND(Command{
     "train", "train a model as an experiment file says",
-    "usage: mpncov train EXPERIMENT.yaml [--set key=value]... [--resume [CHECKPOINT] | --force] [--print-config] [--quiet]\n\n"
+    "usage: mpncov train EXPERIMENT.yaml [--set key=value]... [--resume [CHECKPOINT] | --force] [--print-config] [--quiet]\n"
+    "                    [--stop-after N]\n\n"
     "Trains the experiment's model on its data (docs/experiments.md lists every key and default), writing\n"
     "the run folder (run.out): config.yaml, log.txt, metrics.csv, iterations.csv, curves.svg, net.dot,\n"
     "classes.txt, and the checkpoints last.safetensors and best.safetensors.\n\n"
@@ -54,8 +71,11 @@ MPNCOV_COMMAND(Command{
     "                    are removed first); without it train refuses, to keep a run from being overwritten\n"
     "  --print-config    check the whole configuration and print it resolved (valid YAML, an experiment\n"
     "                    itself, as the run folder's config.yaml is) and exit\n"
-    "  --quiet           no progress on the terminal (the log file still gets everything)\n\n"
-    "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n",
+    "  --quiet           no progress on the terminal (the log file still gets everything)\n"
+    "  --stop-after N    stop as Ctrl-C would once N steps are done (checkpoint, status 130)\n\n"
+    "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n\n"
+    "Data-parallel: mpirun -np N mpncov train EXPERIMENT.yaml (or srun) trains on N processes, each with\n"
+    "data.batch images a step; rank 0 prints and writes the run folder (docs/distributed.md).\n",
     run_train, kOptions, kFlags});
 
 }  // namespace mpncov::tools

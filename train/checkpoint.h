@@ -34,6 +34,7 @@ struct TrainingState {
   // Running sums of the interrupted epoch's training metrics, so its line is the same after a resume.
   double partial_loss = 0, partial_top1 = 0, partial_top5 = 0;
   int64_t partial_images = 0;
+  int64_t world_size = 1;  // processes of the data-parallel run that saved it (its data order depends on it)
 };
 
 void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const TrainingState& state,

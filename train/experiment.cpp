@@ -127,6 +127,8 @@ RunConfig read_run(const YAML::Node& node, const std::string& file) {
   r.resume = c.get<std::string>("resume", "");
   r.threads = c.get<int>("threads", 0);
   c.check(r.threads >= 0, "threads", "must be 0 (all cores) or more");
+  r.bucket_mb = c.get<double>("bucket_mb", r.bucket_mb);
+  c.check(r.bucket_mb > 0, "bucket_mb", "must be positive");
   c.finish();
   return r;
 }
@@ -226,6 +228,7 @@ std::string resolved_config(const Experiment& e) {
   fill(model, "weights", e.model.weights);
   fill(model, "freeze", e.model.freeze);
   fill(model, "classifier", e.model.classifier);
+  fill(model, "sync_bn", e.model.sync_bn);
   const DataConfig& d = e.data;
   YAML::Node data = section_of(root, "data");
   fill(data, "val", d.val);
@@ -253,6 +256,7 @@ std::string resolved_config(const Experiment& e) {
   fill_number(solver, "label_smoothing", s.label_smoothing);
   fill(solver, "precision", std::string(precision_name(s.precision)));
   fill(solver, "epochs", s.epochs);
+  fill(solver, "scale_lr", s.scale_lr);
   if (!solver["schedule"]) {
     YAML::Node constant(YAML::NodeType::Map);
     constant["type"] = "constant";
@@ -267,6 +271,7 @@ std::string resolved_config(const Experiment& e) {
   fill(run, "keep_every_epoch", r.keep_every_epoch);
   fill(run, "resume", r.resume);
   fill(run, "threads", r.threads);
+  fill_number(run, "bucket_mb", r.bucket_mb);
   for (const char* section : {"model", "data", "solver", "run"}) root[section].SetStyle(YAML::EmitterStyle::Block);
   YAML::Emitter out;
   out << YAML::Comment(str("the resolved configuration of ", e.file, ": every key with its value; an experiment itself\n",

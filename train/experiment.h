@@ -37,7 +37,8 @@ struct RunConfig {
   int64_t print_every = 20;        // iterations between progress lines (and iterations.csv rows)
   bool keep_every_epoch = false;   // also keep epoch-N.safetensors checkpoints
   std::string resume;              // a checkpoint to continue from (e.g. the first stage of a fine-tune)
-  int threads = 0;                 // CPU threads (0: all cores)
+  int threads = 0;                 // CPU threads (0: all cores, shared among the processes on a machine)
+  double bucket_mb = 25;           // data-parallel runs: size of the gradient all-reduce buckets, MiB
 };
 
 struct Experiment {

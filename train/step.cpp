@@ -5,6 +5,7 @@
 
 #include "core/context.h"
 #include "core/ops.h"
+#include "train/gradient_reducer.h"
 
 namespace mpncov {
 namespace {
@@ -66,14 +67,23 @@ void TrainStep::run(const Tensor& images, const Tensor& labels) {
   loss_->forward({logits, labels}, {value_});
   if (options_.check_finite) {
     const double value = value_.item();
-    if (!std::isfinite(value))
+    bool bad = !std::isfinite(value), bad_anywhere = bad;
+    if (options_.gradients) {  // every process stops at the same step, or none does
+      Tensor flag = Tensor::full(Shape({1}), bad ? 1.0 : 0.0, DType::F64);
+      options_.gradients->communicator().all_reduce(flag);
+      bad_anywhere = flag.item() > 0;
+    }
+    if (bad)
       throw NonFiniteError(str("the loss is ", value, "; the first layer with a non-finite output is ",
                                first_bad_output(net_)));
+    if (bad_anywhere) throw NonFiniteError("the loss is not finite on another process (its log names the layer)");
   }
   sgd_.zero_grad();
   loss_->backward({logits, labels}, {value_}, {one_}, {dlogits_, Tensor()});
   if (options_.time_parts) loss_seconds_ += now(net_.device()) - t0;
+  if (options_.gradients) options_.gradients->begin();
   net_.backward(dlogits_);
+  if (options_.gradients) options_.gradients->finish();  // the same averaged gradients on every process
   if (options_.check_finite) check_gradients();
   const double t1 = options_.time_parts ? now(net_.device()) : 0;
   sgd_.step();

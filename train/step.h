@@ -14,6 +14,8 @@
 
 namespace mpncov {
 
+class GradientReducer;
+
 // The loss or a gradient stopped being finite; `what()` names the first layer where it happened. The
 // parameters were not updated.
 struct NonFiniteError : Error {
@@ -26,6 +28,9 @@ struct StepOptions {
   bool check_finite = true;
   // Time the loss and the update with the device synchronised around them (for `mpncov time`).
   bool time_parts = false;
+  // Data-parallel runs: averages the gradients over the processes during the backward pass (its
+  // communicator also makes the non-finite check one decision for all of them). nullptr: one process.
+  GradientReducer* gradients = nullptr;
 };
 
 class TrainStep {

@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "core/context.h"
+#include "core/dist/communicator.h"
 #include "core/ops.h"
 #include "data/presets.h"
 #include "layers/accuracy.h"
@@ -20,6 +22,7 @@
 #include "optim/sgd.h"
 #include "train/checkpoint.h"
 #include "train/curves.h"
+#include "train/gradient_reducer.h"
 #include "train/pipeline_config.h"
 #include "train/run_folder.h"
 #include "train/step.h"
@@ -64,7 +67,11 @@ void write_text(const fs::path& path, const std::string& text) {
 // Lines for the terminal and the run's log file; progress lines overwrite each other on a terminal.
 class Log {
  public:
-  Log(const fs::path& file, bool quiet) : file_(file, std::ios::app), quiet_(quiet), tty_(isatty(fileno(stdout))) {}
+  // A disabled log (the other ranks of a data-parallel run) writes nothing anywhere.
+  Log(const fs::path& file, bool quiet, bool enabled = true)
+      : quiet_(quiet || !enabled), tty_(isatty(fileno(stdout))), enabled_(enabled) {
+    if (enabled_) file_.open(file, std::ios::app);
+  }
   // A progress line still showing (an error is on its way) is ended, so the error starts a line of its own.
   ~Log() {
     if (pending_) std::printf("\n");
@@ -73,6 +80,7 @@ class Log {
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
   void line(const std::string& text) {
+    if (!enabled_) return;
     clear_progress();
     if (!quiet_) std::printf("%s\n", text.c_str());
     std::fflush(stdout);
@@ -94,7 +102,7 @@ class Log {
     pending_ = false;
   }
   std::ofstream file_;
-  bool quiet_, tty_, pending_ = false;
+  bool quiet_, tty_, enabled_, pending_ = false;
 };
 
 struct Meter {
@@ -141,15 +149,15 @@ void ensure_setup(Net& net, const Shape& input, Device device, uint64_t seed) {
 
 }  // namespace
 
-Device resolve_device(const std::string& name) {
-  if (name == "auto") return cuda_device_count() > 0 ? Device::cuda(0) : Device::cpu();
+Device resolve_device(const std::string& name, int local_rank) {
+  if (name == "auto") return cuda_device_count() > 0 ? Device::cuda(local_rank % cuda_device_count()) : Device::cpu();
   const Device d = Device::parse(name);
   require_device(d);
   return d;
 }
 
 EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch,
-                    const std::function<void(int64_t, int64_t)>& progress) {
+                    const std::function<void(int64_t, int64_t)>& progress, dist::Communicator* shards) {
   net.set_training(false);
   std::unique_ptr<Layer> loss = make_loss(0.0);
   Meter meter;
@@ -175,6 +183,13 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
     meter.add(value.item(), n, correct[0], correct[1]);
     if (progress) progress(++done, total);
   }
+  if (shards && shards->size() > 1) {  // the sums over every process's shard: each image counted once
+    Tensor sums = Tensor::from_vector({meter.loss, meter.top1, meter.top5, static_cast<double>(meter.images)}, Shape({4}),
+                                      DType::F64);
+    shards->all_reduce(sums);
+    const std::vector<double> s = sums.to_vector();
+    meter = Meter{s[0], s[1], s[2], static_cast<int64_t>(s[3])};
+  }
   return {meter.mean_loss(), meter.acc1(), meter.acc5(), meter.images};
 }
 
@@ -186,13 +201,18 @@ namespace {
 class Training {
  public:
   Training(const Experiment& e, const TrainOptions& options)
-      : e_(e), options_(options), device_(resolve_device(e.run.device)), out_(e.run.out),
-        log_((fs::create_directories(out_), out_ / "log.txt"), options.quiet) {
+      : e_(e), options_(options), comm_(dist::world()), writer_(comm_.rank() == 0),
+        device_(resolve_device(e.run.device, comm_.local_rank())), out_(e.run.out),
+        log_((writer_ && fs::create_directories(out_), out_ / "log.txt"), options.quiet, writer_) {
     if (e.run.threads > 0) set_num_threads(e.run.threads);
+    else if (comm_.local_size() > 1)  // the machine's cores shared among its processes
+      set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm_.local_size()));
     log_.line(str("mpncov train ", e.file, " -> ", out_.string(), " on ", device_.str(), " (", backends_summary(), ")"));
+    if (comm_.size() > 1) log_.line(str("data-parallel: ", comm_.describe(), "; rank 0 on ", device_.str()));
     setup_data();
     setup_model();
     setup_state();
+    if (comm_.size() > 1) same_start();
     write_run_files();
   }
 
@@ -225,12 +245,15 @@ class Training {
     loader_options_.seed = e_.run.seed;
     loader_options_.drop_last = e_.data.drop_last;
     loader_options_.strict = e_.data.strict;
+    loader_options_.rank = comm_.rank();
+    loader_options_.world_size = comm_.size();
     loader_options_.log = [&](const std::string& m) { log_.line(m); };
     train_loader_ = std::make_unique<data::Loader>(train_set_, make_pipeline(e_.data, true, 1), loader_options_);
     if (val_set_) {
       data::LoaderOptions vo = loader_options_;
       vo.shuffle = false;
       vo.drop_last = false;
+      vo.pad_shards = false;  // every validation image counted once over all processes
       vo.batch_size = e_.data.val_batch ? e_.data.val_batch : e_.data.batch;
       vo.log = [&](const std::string& m) { log_.line("val " + m); };  // "val loader: ...", not the train loader's
       val_loader_ = std::make_unique<data::Loader>(val_set_, make_pipeline(e_.data, false, 1), vo);
@@ -251,10 +274,17 @@ class Training {
     if (!mc.weights.empty() && !resuming()) load_backbone(mc.weights);
     std::vector<NamedParameter> parts[3];
     for (const NetParameter& p : net_->parameters()) parts[static_cast<int>(p.part)].push_back({p.name, p.parameter});
-    const GroupSettings gs = e_.solver.group_settings(!mc.weights.empty(), net_->spec().name);
+    GroupSettings gs = e_.solver.group_settings(!mc.weights.empty(), net_->spec().name);
+    if (e_.solver.scale_lr == "linear") gs.lr *= comm_.size();  // the linear scaling rule for the global batch
     sgd_ = std::make_unique<SGD>(seed_groups(parts[0], parts[1], parts[2], gs));
     StepOptions so;
     so.label_smoothing = e_.solver.label_smoothing;
+    if (comm_.size() > 1) {
+      GradientReducerOptions ro;
+      ro.bucket_mb = e_.run.bucket_mb;
+      reducer_ = std::make_unique<GradientReducer>(*net_, comm_, ro);
+      so.gradients = reducer_.get();
+    }
     step_ = std::make_unique<TrainStep>(*net_, *sgd_, so);
   }
 
@@ -270,6 +300,7 @@ class Training {
 
   void setup_state() {
     state_.classes = train_set_->classes();
+    state_.world_size = comm_.size();
     if (!resuming()) return;
     const std::string path = !options_.resume_path.empty() ? options_.resume_path
                              : options_.resume            ? (out_ / "last.safetensors").string()
@@ -279,11 +310,24 @@ class Training {
       throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ",
                       e_.data.train, " (", state_.classes.size(), ")"));
     state_ = saved;
+    if (saved.world_size != comm_.size()) {
+      // The shards of the interrupted epoch differ: continue from about the same fraction of it.
+      state_.batch = std::min(state_.batch * saved.world_size / comm_.size(), train_loader_->batches_per_epoch());
+      log_.line(str("the checkpoint was saved by ", saved.world_size, " process(es), this run has ", comm_.size(),
+                    ": weights, momentum and epoch continue, the data order changed"));
+    }
+    state_.world_size = comm_.size();
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
                   state_.batch ? str(", batch ", state_.batch + 1) : ""));
   }
 
+  // Every process starts from rank 0's parameters and buffers.
+  void same_start() {
+    for (const NamedTensor& t : net_->state()) comm_.broadcast(t.tensor, 0);
+  }
+
   void write_run_files() {
+    if (!writer_) return;
     write_text(out_ / "config.yaml", resolved_config(e_));
     std::string class_list;
     for (const std::string& c : state_.classes) class_list += c + "\n";
@@ -305,7 +349,10 @@ class Training {
     }
     log_.line(str("data: ", train_set_->size(), " training images",
                   val_set_ ? str(", ", val_set_->size(), " validation images") : "", "; train ",
-                  train_loader_->pipeline().describe(), "; ", e_.data.workers, " workers"));
+                  train_loader_->pipeline().describe(), "; ", e_.data.workers, " workers",
+                  comm_.size() > 1 ? str("; global batch ", e_.data.batch * comm_.size(), " = ", e_.data.batch, " per process x ",
+                                         comm_.size(), " processes")
+                                   : ""));
     log_.line(str("solver: SGD momentum ", e_.solver.momentum, e_.solver.nesterov ? " (Nesterov)" : "", ", ",
                   e_.solver.epochs, " epochs, schedule ", e_.solver.schedule.describe(), ", precision ",
                   precision_name(e_.solver.precision)));
@@ -320,7 +367,9 @@ class Training {
     }
   }
 
-  void save(const std::string& file) { save_checkpoint((out_ / file).string(), *net_, sgd_.get(), state_, e_.file); }
+  void save(const std::string& file) {
+    if (writer_) save_checkpoint((out_ / file).string(), *net_, sgd_.get(), state_, e_.file);
+  }
 
   // One epoch of training steps (from state_.batch when resuming mid-epoch). Returns 0, or the exit
   // status of an interruption after its checkpoint is saved.
@@ -345,13 +394,29 @@ class Training {
         step_->run(x, labels);
       } catch (const NonFiniteError& bad) {
         save("failed.safetensors");
+        if (comm_.size() > 1)
+          throw StoppedEverywhere(str("epoch ", epoch + 1, " iteration ", it + 1, ", rank ", comm_.rank(), ": ", bad.what(),
+                                      ". The last good checkpoint is ", (out_ / "last.safetensors").string(),
+                                      "; try a lower solver.lr"));
         throw Error(str("epoch ", epoch + 1, " iteration ", it + 1, ": ", bad.what(), ". The last good checkpoint is ",
                         (out_ / "last.safetensors").string(), " (this state is in failed.safetensors); try a lower solver.lr"));
       }
       ++state_.step;
-      const double value = step_->loss();
-      const std::vector<int64_t> correct = topk_correct(step_->logits(), labels, {1, 5});
-      const int64_t n = batch->size();
+      double value = step_->loss();
+      std::vector<int64_t> correct = topk_correct(step_->logits(), labels, {1, 5});
+      int64_t n = batch->size();
+      int stop_signal = g_signal.load();
+      if (comm_.size() > 1) {  // the step's numbers over all processes, and whether any was signalled
+        Tensor sums = Tensor::from_vector({value * static_cast<double>(n), static_cast<double>(correct[0]),
+                                           static_cast<double>(correct[1]), static_cast<double>(n),
+                                           static_cast<double>(stop_signal)}, Shape({5}), DType::F64);
+        comm_.all_reduce(sums);
+        const std::vector<double> s = sums.to_vector();
+        n = static_cast<int64_t>(s[3]);
+        value = s[0] / s[3];
+        correct = {static_cast<int64_t>(s[1]), static_cast<int64_t>(s[2])};
+        if (stop_signal == 0 && s[4] > 0) stop_signal = s[4] >= SIGTERM ? SIGTERM : SIGINT;
+      }
       meter_.add(value, n, correct[0], correct[1]);
       images_this_run_ += n;
       state_.batch = it + 1;
@@ -371,20 +436,20 @@ class Training {
                         sgd_->groups()[0].lr, " | ", fmt_fixed(rate, 1),
                         " img/s, data wait ", fmt_fixed(100 * wait / std::max(elapsed, 1e-9), 0), "%, ETA ", duration(eta)),
                     keep);
-      if (keep)
+      if (keep && writer_)
         iteration_log_ << epoch + 1 << "," << it + 1 << "," << value << "," << 100.0 * correct[0] / n << ","
                        << 100.0 * correct[1] / n << "," << meter_.mean_loss() << "," << meter_.acc1() << ","
                        << meter_.acc5() << "," << sgd_->groups()[0].lr << "\n" << std::flush;
-      if (g_signal.load() != 0 || (options_.stop_after_steps >= 0 && state_.step >= options_.stop_after_steps))
-        return interrupt(epoch, it);
+      if (stop_signal != 0 || (options_.stop_after_steps >= 0 && state_.step >= options_.stop_after_steps))
+        return interrupt(epoch, it, stop_signal);
     }
     return 0;
   }
 
-  int interrupt(int64_t epoch, int64_t it) {
+  int interrupt(int64_t epoch, int64_t it, int signal) {
     train_loader_->stop();
     save("last.safetensors");
-    const int sig = g_signal.load() != 0 ? g_signal.load() : SIGINT;
+    const int sig = signal != 0 ? signal : SIGINT;
     log_.line(str("interrupted (", sig == SIGINT ? "SIGINT" : "SIGTERM", ") at epoch ", epoch + 1, " iteration ", it + 1,
                   ": checkpoint saved to ", (out_ / "last.safetensors").string(), "; continue with --resume"));
     return 128 + sig;
@@ -402,10 +467,21 @@ class Training {
     m.seconds = seconds;
     m.images_per_second = static_cast<double>(images_this_run_) / std::max(seconds, 1e-9);
     m.val_loss = m.val_top1 = m.val_top5 = NAN;
+    if (comm_.size() > 1) {
+      // Batch norm statistics are per process without sync_bn: every process takes rank 0's (those the
+      // checkpoint keeps), as PyTorch DDP does. And the bad files every process skipped, in one line.
+      for (const NamedTensor& t : net_->state())
+        if (t.name.find("running_") != std::string::npos || t.name.find("num_batches") != std::string::npos)
+          comm_.broadcast(t.tensor, 0);
+      Tensor skipped = Tensor::full(Shape({1}), static_cast<double>(train_loader_->stats().epoch_skipped), DType::F64);
+      comm_.all_reduce(skipped);
+      if (skipped.item() > 0)
+        log_.line(str("bad files skipped this epoch over all ", comm_.size(), " processes: ", skipped.item()));
+    }
     if (val_loader_) {
       const EvalResult r = evaluate(*net_, *val_loader_, device_, state_.epoch, [&](int64_t done, int64_t total) {
         log_.progress(str("validating [", done, "/", total, "]"), false);
-      });
+      }, &comm_);
       m.val_loss = r.loss;
       m.val_top1 = r.top1;
       m.val_top5 = r.top5;
@@ -433,15 +509,19 @@ class Training {
     if (best) save("best.safetensors");
     if (e_.run.keep_every_epoch) save(str("epoch-", m.epoch, ".safetensors"));
     --state_.epoch;
+    if (!writer_) return;
     write_text(out_ / "metrics.csv", metrics_csv(state_.history));
     write_text(out_ / "curves.svg", curves_svg(state_.history, str(net_->spec().name, ": ", e_.file)));
   }
 
   // After the last epoch: the best model's multi-crop evaluation, when asked for.
   void finish() {
-    if (e_.data.eval_crops > 1 && val_set_) {
+    // The multi-crop evaluation of the best model runs on rank 0 alone (it wrote that checkpoint).
+    if (e_.data.eval_crops > 1 && val_set_ && writer_) {
       load_checkpoint((out_ / "best.safetensors").string(), *net_, nullptr);
       data::LoaderOptions vo = loader_options_;
+      vo.rank = 0;
+      vo.world_size = 1;
       vo.shuffle = false;
       vo.batch_size = std::max<int64_t>(1, (e_.data.val_batch ? e_.data.val_batch : e_.data.batch) / e_.data.eval_crops);
       data::Loader crops_loader(val_set_, make_pipeline(e_.data, false, e_.data.eval_crops), vo);
@@ -454,6 +534,8 @@ class Training {
 
   const Experiment& e_;
   const TrainOptions options_;
+  dist::Communicator& comm_;
+  const bool writer_;  // rank 0: prints, writes the run folder and the checkpoints
   const Device device_;
   const fs::path out_;
   Log log_;
@@ -463,6 +545,7 @@ class Training {
   std::unique_ptr<data::Loader> train_loader_, val_loader_;
   std::unique_ptr<Net> net_;
   std::unique_ptr<SGD> sgd_;
+  std::unique_ptr<GradientReducer> reducer_;  // data-parallel runs
   std::unique_ptr<TrainStep> step_;
   TrainingState state_;
   std::ofstream iteration_log_;
@@ -475,11 +558,15 @@ class Training {
 
 int train(const Experiment& e, const TrainOptions& options) {
   check_experiment(e);
-  prepare_run_folder(e.run.out, options.resume, options.force);
+  // Data-parallel: rank 0 alone owns the run folder; the others wait until it has checked it (or ended
+  // the run, tools/train.cpp), so none of them sees rank 0's new files as an earlier run's.
+  dist::Communicator& comm = dist::world();
+  if (comm.rank() == 0) prepare_run_folder(e.run.out, options.resume, options.force);
+  if (comm.size() > 1) comm.barrier();
   try {
     return Training(e, options).run();
   } catch (const Error& error) {  // the run folder's log tells why the run stopped
-    if (fs::exists(fs::path(e.run.out) / "log.txt"))
+    if (comm.rank() == 0 && fs::exists(fs::path(e.run.out) / "log.txt"))
       std::ofstream(fs::path(e.run.out) / "log.txt", std::ios::app) << "error: " << error.what() << "\n";
     throw;
   }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/dist/communicator.h"
 #include "data/loader.h"
 #include "layers/layer.h"
 #include "nets/net.h"
@@ -26,7 +27,8 @@ struct TrainOptions {
 };
 
 // Returns 0 when training finished, 130/143 when interrupted by SIGINT/SIGTERM (after saving a
-// checkpoint); throws mpncov::Error for bad configuration or a failure.
+// checkpoint); throws mpncov::Error for bad configuration or a failure. Under an MPI launcher every
+// process runs this as one data-parallel run (docs/distributed.md); rank 0 alone prints and writes.
 int train(const Experiment& experiment, const TrainOptions& options);
 
 struct EvalResult {
@@ -35,11 +37,20 @@ struct EvalResult {
 };
 
 // Evaluates a net (in eval mode) on every batch of the loader; multi-crop batches (B, crops, 3, H, W)
-// average the logits over crops before the loss, as the seed does.
+// average the logits over crops before the loss, as the seed does. With `shards` (a data-parallel run
+// whose loaders hold unpadded shards, LoaderOptions::pad_shards = false) the result is over all of them.
 EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch,
-                    const std::function<void(int64_t done, int64_t total)>& progress = {});
+                    const std::function<void(int64_t done, int64_t total)>& progress = {},
+                    dist::Communicator* shards = nullptr);
 
-// The device an experiment's run.device names ("auto": the first CUDA device when present, else cpu).
-Device resolve_device(const std::string& name);
+// The device an experiment's run.device names ("auto": the CUDA device local_rank % count when there
+// are any, so each process of a data-parallel run on a machine gets its own; else cpu).
+Device resolve_device(const std::string& name, int local_rank = 0);
+
+// An error every process of a data-parallel run raised at the same step (a non-finite loss on any of
+// them): every process reports what it saw and exits with an error status, without ending the others.
+struct StoppedEverywhere : Error {
+  using Error::Error;
+};
 
 }  // namespace mpncov

@@ -1,0 +1,148 @@
+// `mpirun -np 2 mpncov train` end to end: bit-exact resume on 2 processes, resume of a 2-process run on 1,
+// a killed rank stopping the other, SIGTERM to the launcher. Skipped (not passed) without MPI.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "core/dist/communicator.h"
+#include "core/safetensors.h"
+#include "data/synthetic.h"
+#include "tests/helpers.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+using namespace mpncov;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool mpi_ready() {
+  const std::string mpirun = MPNCOV_MPIRUN;
+  return dist::mpi_built() && !mpirun.empty() && mpirun.find("NOTFOUND") == std::string::npos;
+}
+
+// The launcher, as 2 processes of one thread each. Leak checks are off in sanitizer builds: Open MPI's
+// components leave allocations that are seen only after they are unloaded (CMakeLists.txt says more).
+std::string launcher() {
+  return str("ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ", MPNCOV_MPIRUN,
+             " --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 ");
+}
+
+// The shell command that runs `mpncov ARGS` under the launcher.
+std::string mpirun(const std::string& args) { return str(launcher(), MPNCOV_BINARY_DIR, "/mpncov ", args); }
+
+int exit_status(const std::string& command) {
+  const int rc = std::system(command.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// 21 training images (odd: the last shard is padded) and 9 validation images, an experiment over them.
+std::string experiment(const fs::path& dir, const std::string& extra = "") {
+  if (!fs::exists(dir / "data")) {
+    data::SyntheticOptions o;
+    o.classes = 3;
+    o.train_per_class = 7;
+    o.val_per_class = 3;
+    o.size = 16;
+    data::write_synthetic_dataset((dir / "data").string(), o);
+  }
+  const fs::path file = dir / "exp.yaml";
+  std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n"
+                      << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()
+                      << ", preset: plain, image_size: 16, batch: 4, workers: 1}\n"
+                      << "solver: {lr: 0.02, epochs: 2, schedule: {type: step, milestones: [1]}}\n"
+                      << "run: {device: cpu, out: " << (dir / "run").string() << ", print_every: 1}\n" << extra;
+  return file.string();
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void check_identical(const fs::path& a, const fs::path& b) {
+  const SafetensorsFile fa = load_safetensors(a.string()), fb = load_safetensors(b.string());
+  REQUIRE(fa.names == fb.names);
+  for (const std::string& n : fa.names) {
+    INFO(n);
+    CHECK(fa.tensors.at(n).to_vector() == fb.tensors.at(n).to_vector());
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("dist runs: 2 processes stopped and resumed end bit for bit as an uninterrupted run - 1 process continues "
+          "their checkpoint" * doctest::skip(!mpi_ready())) {
+  const fs::path straight = test::temp_dir("dist_straight"), resumed = test::temp_dir("dist_resumed");
+  const std::string quiet = " --quiet --set model.sync_bn=true --set solver.scale_lr=linear > /dev/null 2>&1";
+  REQUIRE(exit_status(mpirun("train " + experiment(straight) + quiet)) == 0);
+  const std::string exp = experiment(resumed);
+  REQUIRE(exit_status(mpirun("train " + exp + " --stop-after 4" + quiet)) == 130);  // mid-way through epoch 2
+  fs::copy_file(resumed / "run/last.safetensors", resumed / "stopped.safetensors");
+  REQUIRE(exit_status(mpirun("train " + exp + " --resume" + quiet)) == 0);
+  check_identical(straight / "run/last.safetensors", resumed / "run/last.safetensors");
+  const std::string log = read_text(straight / "run/log.txt");
+  CHECK(log.find("global batch 8 = 4 per process x 2 processes") != std::string::npos);
+  CHECK(log.find("group features: 9 tensors, 56480 parameters (56480 trainable), lr 0.04,") != std::string::npos);
+  CHECK(!fs::exists(straight / "run/log.txt.1"));  // one log: rank 0's
+  // 2 -> 1: the single process loads the 2-process checkpoint, says the data order changed and finishes.
+  TrainOptions options;
+  options.quiet = true;
+  options.resume = true;
+  options.resume_path = (resumed / "stopped.safetensors").string();
+  CHECK(train(load_experiment(exp, {"run.out=" + (resumed / "single").string(), "model.sync_bn=true",
+                                    "solver.scale_lr=linear"}), options) == 0);
+  const std::string single_log = read_text(resumed / "single/log.txt");
+  CHECK(single_log.find("saved by 2 process(es), this run has 1: weights, momentum and epoch continue, the data order "
+                        "changed") != std::string::npos);
+  CHECK(single_log.find("epoch 2/2: train loss") != std::string::npos);
+}
+
+TEST_CASE("dist runs: a killed rank makes the other exit non-zero within 10 seconds - the last checkpoint loads" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_killed");
+  const std::string exp = experiment(dir, "");
+  // Rank 1 kills itself (SIGKILL: no clean-up of any kind) 3 s in, noting the time.
+  const std::string killed = (dir / "killed_at").string();
+  const std::string rank_cmd =
+      str("sh -c 'if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (sleep 3; date +%s.%N > ", killed, "; kill -9 $$) & fi; exec ",
+          MPNCOV_BINARY_DIR, "/mpncov train ", exp, " --quiet --set solver.epochs=10000'");
+  const std::string command = str(launcher(), rank_cmd, " > ", (dir / "out.txt").string(), " 2>&1");
+  const int status = exit_status(command);
+  const double ended = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  CHECK(status != 0);
+  REQUIRE(fs::exists(killed));
+  const double killed_at = std::stod(read_text(killed));
+  CHECK(ended - killed_at < 10);
+  CHECK(read_text(dir / "out.txt").find("rank 1") != std::string::npos);  // the launcher names the dead rank
+  // The last checkpoint (written atomically by rank 0) loads.
+  REQUIRE(fs::exists(dir / "run/last.safetensors"));
+  Experiment e = load_experiment(exp);
+  TrainOptions options;
+  options.quiet = true;
+  options.resume = true;
+  options.stop_after_steps = 0;
+  CHECK_NOTHROW(train(e, options));
+}
+
+TEST_CASE("dist runs: an error on one rank ends every rank at once with its message" * doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_error");
+  const std::string exp = experiment(dir, "");
+  // Rank 1 alone is given a training folder that does not exist.
+  const std::string rank_cmd = str("sh -c 'extra=; if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then extra=\"--set data.train=", dir.string(),
+                                   "/missing\"; fi; exec ", MPNCOV_BINARY_DIR, "/mpncov train ", exp, " --quiet $extra'");
+  const auto start = std::chrono::steady_clock::now();
+  const int status = exit_status(str(launcher(), rank_cmd, " > ", (dir / "out.txt").string(), " 2>&1"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(status != 0);
+  CHECK(seconds < 10);
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(out.find("mpncov rank 1 of 2: error:") != std::string::npos);
+  CHECK(out.find("missing") != std::string::npos);
+}
+
+}  // TEST_SUITE
