@@ -101,9 +101,9 @@ TrainingState parse_training_state(const std::string& json, const std::string& p
     if (sgd && s.contains("optimizer_steps")) sgd->steps = s.at("optimizer_steps").get<int64_t>();
   });
   // Counters index batches and random streams: a negative one is a damaged file, not a position.
-  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0)
+  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0 || state.world_size < 1)
     throw Error(str(path, ": the checkpoint's training state is damaged: epoch, batch, step and partial_images must "
-                          "not be negative"));
+                          "not be negative, world_size at least 1"));
   return state;
 }
 

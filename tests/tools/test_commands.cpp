@@ -224,7 +224,7 @@ TEST_CASE("experiments: --set mistakes name --set - the whole configuration is c
   CHECK(check_error({}) == "no error");
   // --print-config runs the same checks.
   const Result r = mpncov_program("train " + exp + " --set data.preset=imagnet --print-config");
-  CHECK(r.status == 1);
+  CHECK(r.status == 2);
   CHECK(contains(r.output, "did you mean 'imagenet'?"));
 }
 
