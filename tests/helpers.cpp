@@ -1,5 +1,7 @@
 #include "tests/helpers.h"
 
+#include "data/synthetic.h"
+
 #include <array>
 #include <cstdio>
 
@@ -19,6 +21,16 @@ std::string run_oracle(const std::string& script, const std::vector<std::string>
   const int status = pclose(pipe);
   REQUIRE_MESSAGE(status == 0, "oracle script failed: ", command, "\n", output);
   return output;
+}
+
+void write_tiny_image_folder(const std::filesystem::path& dir, int train_per_class, int val_per_class, int size) {
+  if (std::filesystem::exists(dir / "data")) return;
+  data::SyntheticOptions o;
+  o.classes = 3;
+  o.train_per_class = train_per_class;
+  o.val_per_class = val_per_class;
+  o.size = size;
+  data::write_synthetic_dataset((dir / "data").string(), o);
 }
 
 }  // namespace mpncov::test

@@ -39,6 +39,10 @@ inline double max_rel_diff(const Tensor& a, const Tensor& b) { return max_rel_di
 inline bool gpu_present() { return cuda_built() && cuda_device_count() > 0; }
 
 // A fresh empty folder under the build tree for one test.
+// A three-class image folder of synthetic images (dir/data/train, dir/data/val), written once per dir.
+void write_tiny_image_folder(const std::filesystem::path& dir, int train_per_class = 6, int val_per_class = 2,
+                             int size = 16);
+
 inline std::filesystem::path temp_dir(const std::string& name) {
   std::filesystem::path p = std::filesystem::path(MPNCOV_BINARY_DIR) / "test-tmp" / name;
   std::filesystem::remove_all(p);

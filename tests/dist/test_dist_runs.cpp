@@ -39,14 +39,7 @@ int exit_status(const std::string& command) {
 
 // 21 training images (odd: the last shard is padded) and 9 validation images, an experiment over them.
 std::string experiment(const fs::path& dir, const std::string& extra = "") {
-  if (!fs::exists(dir / "data")) {
-    data::SyntheticOptions o;
-    o.classes = 3;
-    o.train_per_class = 7;
-    o.val_per_class = 3;
-    o.size = 16;
-    data::write_synthetic_dataset((dir / "data").string(), o);
-  }
+  test::write_tiny_image_folder(dir, 7, 3);
   const fs::path file = dir / "exp.yaml";
   std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n"
                       << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()

@@ -46,14 +46,7 @@ Result mpncov_program(const std::string& args) {
 
 // A three-class image folder of 16x16 images and an experiment over it (small_cnn with iSQRT-COV).
 std::string tiny_experiment(const fs::path& dir, const std::string& extra = "") {
-  if (!fs::exists(dir / "data")) {
-    data::SyntheticOptions o;
-    o.classes = 3;
-    o.train_per_class = 6;
-    o.val_per_class = 2;
-    o.size = 16;
-    data::write_synthetic_dataset((dir / "data").string(), o);
-  }
+  test::write_tiny_image_folder(dir);
   const fs::path file = dir / "exp.yaml";
   std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n" << extra
                       << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()

@@ -39,14 +39,7 @@ classifier:
 
 // A tiny image-folder dataset and an experiment over it, in dir.
 std::string tiny_experiment(const fs::path& dir, const std::string& extra = "") {
-  if (!fs::exists(dir / "data")) {
-    data::SyntheticOptions o;
-    o.classes = 3;
-    o.train_per_class = 6;
-    o.val_per_class = 2;
-    o.size = 16;
-    data::write_synthetic_dataset((dir / "data").string(), o);
-  }
+  test::write_tiny_image_folder(dir);
   const fs::path file = dir / "exp.yaml";
   std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n"
                       << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()
