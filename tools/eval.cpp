@@ -6,6 +6,7 @@
 #include "nets/weights.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "tools/precision_option.h"
 #include "tools/progress.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -13,7 +14,7 @@
 namespace mpncov::tools {
 namespace {
 
-const std::vector<std::string> kOptions = {"weights", "crops", "batch", "device", "set"};
+const std::vector<std::string> kOptions = {"weights", "crops", "batch", "device", "precision", "set"};
 
 int run_eval(const std::vector<std::string>& argv) {
   Args args(argv, kOptions, {});
@@ -26,6 +27,7 @@ int run_eval(const std::vector<std::string>& argv) {
     throw Error(args.has("weights") ? str("--weights ", weights, " does not exist")
                                     : str(weights, " does not exist: train the experiment first, or give --weights FILE"));
   const Device device = resolve_device(args.get("device", e.run.device));
+  const Precision precision = precision_option(args, e.solver.precision);
 
   auto val_set = std::make_shared<const data::ImageFolder>(e.data.val);
   ModelConfig mc = e.model;
@@ -42,6 +44,7 @@ int run_eval(const std::vector<std::string>& argv) {
   data::Loader loader(val_set, make_pipeline(e.data, false, crops), lo);
   Shape shape = loader.batch_shape();
   if (shape.ndim() == 5) shape = Shape({shape[0] * shape[1], shape[2], shape[3], shape[4]});
+  use_precision(net, precision, device);
   net.setup(shape, DType::F32, device, e.run.seed);
   std::fprintf(stderr, "weights: %s\n", describe_weights_file(weights).c_str());
   std::fprintf(stderr, "  %s\n", load_weights(net, weights).summary().c_str());
@@ -59,7 +62,7 @@ int run_eval(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{"eval", "evaluate a trained model on the experiment's validation folder",
                        "usage: mpncov eval EXPERIMENT.yaml [--weights FILE] [--crops 1|2|10] [--batch N] [--device D]\n"
-                       "                   [--set key=value]...\n\n"
+                       "                   [--precision P] [--set key=value]...\n\n"
                        "Prints loss, top-1 and top-5 accuracy on data.val. With --crops 2 (centre crop and its flip) or\n"
                        "10 (ten-crop) the logits are averaged over the crops before the loss and accuracy, as the seed's\n"
                        "multi-crop evaluation does. The first line names the file and the epoch it holds.\n\n"
@@ -67,6 +70,9 @@ MPNCOV_COMMAND(Command{"eval", "evaluate a trained model on the experiment's val
                        "  --crops N       1 (the val transform), 2 or 10\n"
                        "  --batch N       images per batch (default: data.val_batch or data.batch), divided by crops\n"
                        "  --device D      auto, cpu, cuda or cuda:N (default: the experiment's run.device)\n"
+                       "  --precision P   float32, bfloat16 or tf32 (default: the experiment's solver.precision);\n"
+                       "                  bfloat16 runs the convolution and linear layers in bfloat16 mixed precision,\n"
+                       "                  as PyTorch's autocast does (CPU only for now)\n"
                        "  --set key=value override an experiment key, e.g. --set data.val=other/val\n",
                        run_eval, kOptions, {}});
 

@@ -14,6 +14,7 @@
 #include "nets/weights.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "tools/precision_option.h"
 #include "tools/progress.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -27,7 +28,8 @@ std::string labels_path(const std::string& out) {
   return stem + "-labels.npy";
 }
 
-const std::vector<std::string> kOptions = {"weights", "input", "images", "layer", "out", "batch", "device", "workers", "set"};
+const std::vector<std::string> kOptions = {"weights", "input", "images", "layer", "out", "batch",
+                                           "device", "precision", "workers", "set"};
 const std::vector<std::string> kFlags = {"non-strict"};
 
 int run_extract(const std::vector<std::string>& argv) {
@@ -55,6 +57,7 @@ int run_extract(const std::vector<std::string>& argv) {
     throw Error(args.has("weights") ? str("--weights ", weights, " does not exist")
                                     : str(weights, " does not exist: train the experiment first, or give --weights FILE"));
   const Device device = resolve_device(args.get("device", experiment ? experiment->run.device : "auto"));
+  const Precision precision = precision_option(args, experiment ? experiment->solver.precision : Precision::Float32);
   // An experiment that lets the classes default gets them from the checkpoint (what the weights were
   // trained on), else from the image folder.
   int64_t classes = 0;
@@ -98,6 +101,7 @@ int run_extract(const std::vector<std::string>& argv) {
   const std::string layer = args.has("layer") ? args.get("layer") : net.spec().layers.back().name;
   net.set_in_place(false);  // every layer keeps its own output
   net.set_training(false);
+  use_precision(net, precision, device);
   net.setup(image_shape, DType::F32, device);
   std::fprintf(stderr, "weights: %s\n", describe_weights_file(weights).c_str());
   const WeightsLoadReport report = load_weights(net, weights, {!args.flag("non-strict"), {}});
@@ -139,8 +143,8 @@ int run_extract(const std::vector<std::string>& argv) {
 
 MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images and save a layer's outputs",
                        "usage: mpncov extract NET.yaml|NAME|EXPERIMENT.yaml [--weights FILE] (--input X.npy | --images DIR)\n"
-                       "                      --out Y.npy [--layer NAME] [--batch N] [--workers N] [--device D] [--non-strict]\n"
-                       "                      [--set key=value]...\n\n"
+                       "                      --out Y.npy [--layer NAME] [--batch N] [--workers N] [--device D] [--precision P]\n"
+                       "                      [--non-strict] [--set key=value]...\n\n"
                        "Runs the net in eval mode and writes the named layer's output (default: the last layer, the\n"
                        "logits) as a float32 .npy, one row per image. The images are either X.npy, a float32 array\n"
                        "(N, C, H, W) of normalised images, or an image folder DIR/<class>/<image> read with the\n"
@@ -154,6 +158,9 @@ MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images 
                        "  --batch N       images per forward pass (default 32)\n"
                        "  --workers N     decoding threads for --images (default 4)\n"
                        "  --device D      auto, cpu, cuda or cuda:N (default: an experiment's run.device, else auto)\n"
+                       "  --precision P   float32, bfloat16 or tf32 (default: an experiment's solver.precision, else\n"
+                       "                  float32); bfloat16 runs the convolution and linear layers in bfloat16 mixed\n"
+                       "                  precision, as PyTorch's autocast does (CPU only for now)\n"
                        "  --non-strict    load what matches instead of requiring every tensor\n"
                        "  --set key=value override an experiment key\n",
                        run_extract, kOptions, kFlags});

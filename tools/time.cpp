@@ -9,6 +9,7 @@
 #include "tools/args.h"
 #include "tools/command.h"
 #include "tools/model_source.h"
+#include "tools/precision_option.h"
 #include "train/profile.h"
 #include "train/trainer.h"
 
@@ -61,16 +62,9 @@ int run_time(const std::vector<std::string>& argv) {
   const int64_t batch = args.get_int("batch", 8), iterations = args.get_int("iterations", 5);
   if (batch < 1 || iterations < 1) throw UsageError{"--batch and --iterations must be at least 1"};
   const Device device = resolve_device(args.get("device", model.experiment ? model.experiment->run.device : "auto"));
-  Precision precision = model.experiment ? model.experiment->solver.precision : Precision::Float32;
-  if (args.has("precision")) {
-    const std::optional<Precision> p = parse_precision(args.get("precision"));
-    if (!p) throw UsageError{str("--precision must be ", kPrecisionChoices, ", got '", args.get("precision"), "'")};
-    precision = *p;
-  }
-  if (precision == Precision::BFloat16 && !device.is_cpu())
-    throw UsageError{str("--precision bfloat16 runs on the CPU only for now (the device is ", device.str(), ")")};
-  net.set_precision(precision);
-  apply_precision(precision, device);
+  const Precision precision =
+      precision_option(args, model.experiment ? model.experiment->solver.precision : Precision::Float32);
+  use_precision(net, precision, device);
   net.setup(Shape({batch, input[0], input[1], input[2]}), DType::F32, device);
   std::printf("%s on %s, batch %lld, input %lldx%lldx%lld, %d CPU threads, %s\n", net.spec().name.c_str(),
               device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(input[0]),

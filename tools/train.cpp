@@ -4,12 +4,13 @@
 #include "core/dist/communicator.h"
 #include "tools/args.h"
 #include "tools/command.h"
+#include "tools/precision_option.h"
 #include "train/trainer.h"
 
 namespace mpncov::tools {
 namespace {
 
-const std::vector<std::string> kOptions = {"set", "stop-after"};
+const std::vector<std::string> kOptions = {"set", "stop-after", "precision"};
 const std::vector<std::string> kFlags = {"print-config", "quiet", "force", "resume"};  // --resume takes an optional value
 
 int run_train(const std::vector<std::string>& argv) {
@@ -30,7 +31,11 @@ int run_train(const std::vector<std::string>& argv) {
   }
   Args args(rest, kOptions, kFlags);
   const auto run = [&]() {
-    const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
+    // --precision is the last override, so it wins over a --set solver.precision (config.yaml records it).
+    std::vector<std::string> overrides = args.all("set");
+    if (args.has("precision"))
+      overrides.push_back(str("solver.precision=", precision_name(precision_option(args, Precision::Float32))));
+    const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), overrides);
     check_experiment(e);  // so --print-config shows only a configuration that can run
     if (args.flag("print-config")) {
       std::printf("%s", resolved_config(e).c_str());
@@ -60,7 +65,7 @@ int run_train(const std::vector<std::string>& argv) {
 MPNCOV_COMMAND(Command{
     "train", "train a model as an experiment file says",
     "usage: mpncov train EXPERIMENT.yaml [--set key=value]... [--resume [CHECKPOINT] | --force] [--print-config] [--quiet]\n"
-    "                    [--stop-after N]\n\n"
+    "                    [--stop-after N] [--precision P]\n\n"
     "Trains the experiment's model on its data (docs/experiments.md lists every key and default), writing\n"
     "the run folder (run.out): config.yaml, log.txt, metrics.csv, iterations.csv, curves.svg, net.dot,\n"
     "classes.txt, and the checkpoints last.safetensors and best.safetensors.\n\n"
@@ -72,7 +77,9 @@ MPNCOV_COMMAND(Command{
     "  --print-config    check the whole configuration and print it resolved (valid YAML, an experiment\n"
     "                    itself, as the run folder's config.yaml is) and exit\n"
     "  --quiet           no progress on the terminal (the log file still gets everything)\n"
-    "  --stop-after N    stop as Ctrl-C would once N steps are done (checkpoint, status 130)\n\n"
+    "  --stop-after N    stop as Ctrl-C would once N steps are done (checkpoint, status 130)\n"
+    "  --precision P     float32, bfloat16 or tf32: overrides solver.precision (bfloat16: mixed precision\n"
+    "                    convolution and linear layers, CPU only for now; checkpoints stay float32)\n\n"
     "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n\n"
     "Data-parallel: mpirun -np N mpncov train EXPERIMENT.yaml (or srun) trains on N processes, each with\n"
     "data.batch images a step; rank 0 prints and writes the run folder (docs/distributed.md).\n",

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/bf16_support.h"
 #include "core/context.h"
 #include "core/dist/communicator.h"
 #include "core/ops.h"
@@ -269,6 +270,8 @@ class Training {
                       device_.str(), ")"));
     net_->set_precision(e_.solver.precision);
     apply_precision(e_.solver.precision, device_);
+    const std::string notice = bf16_notice_once(e_.solver.precision, device_);
+    if (!notice.empty()) log_.line(notice);
     net_->setup(train_loader_->batch_shape(), DType::F32, device_, e_.run.seed);
     net_->freeze(mc.freeze);
     if (!mc.weights.empty() && !resuming()) load_backbone(mc.weights);
