@@ -1,17 +1,21 @@
 #include "core/mixed_ops.h"
 
 #include "core/cpu/nn_cpu.h"
+#include "core/cuda_mixed_backend.h"
+#include "core/dispatch.h"
 #include "core/half.h"
 
 namespace mpncov::ops {
 namespace {
 
-// Every defined tensor is a float32 CPU tensor: mixed precision takes float32 in and gives float32 out.
-void check_f32_cpu(const char* op, std::initializer_list<const Tensor*> tensors) {
+// Every defined tensor is a float32 tensor on the first one's device: mixed precision takes float32 in and
+// gives float32 out.
+void check_f32(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = *tensors.begin();
   for (const Tensor* t : tensors) {
     if (!t->defined()) continue;
     MPNCOV_CHECK(t->dtype() == DType::F32, op, ": mixed precision takes float32 tensors, got ", t->str());
-    MPNCOV_CHECK(t->device().is_cpu(), op, ": bfloat16 mixed precision runs on the CPU only for now, got ",
+    MPNCOV_CHECK(t->device() == first->device(), op, ": tensors on different devices: ", first->str(), " and ",
                  t->str());
   }
 }
@@ -28,19 +32,27 @@ float* mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
 void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p) {
   MPNCOV_CHECK(x.defined() && w.defined() && y.defined(), "conv2d_forward_bf16: undefined tensor");
-  check_f32_cpu("conv2d_forward_bf16", {&x, &w, &b, &y});
+  check_f32("conv2d_forward_bf16", {&x, &w, &b, &y});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_forward_bf16", "bias", b, Shape{o});
   check_shape("conv2d_forward_bf16", "output", y, Shape{n, o, g.out_h(), g.out_w()});
   if (y.numel() == 0) return;
-  cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups);
+  ops::dispatch(
+      x,
+      [&](auto device) {
+        cuda::conv2d_forward_bf16(device, x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o,
+                                  p.groups);
+      },
+      [&](auto) {
+        cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups);
+      });
 }
 
 void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
                           const Tensor& db, const Conv2dParams& p) {
   MPNCOV_CHECK(x.defined() && w.defined() && dy.defined(), "conv2d_backward_bf16: undefined tensor");
-  check_f32_cpu("conv2d_backward_bf16", {&x, &w, &dy, &dx, &dw, &db});
+  check_f32("conv2d_backward_bf16", {&x, &w, &dy, &dx, &dw, &db});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_backward_bf16", "output gradient", dy, Shape{n, o, g.out_h(), g.out_w()});
@@ -51,29 +63,58 @@ void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, co
     if (dx.defined()) fill(dx, 0.0);  // dx is written; the accumulated gradients gain nothing
     return;
   }
-  cpu::conv2d_backward_onednn_bf16(x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw), mut(db), n,
-                                   g, o, p.groups);
+  ops::dispatch(
+      x,
+      [&](auto device) {
+        cuda::conv2d_backward_bf16(device, x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw),
+                                   mut(db), n, g, o, p.groups);
+      },
+      [&](auto) {
+        cpu::conv2d_backward_onednn_bf16(x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw), mut(db),
+                                         n, g, o, p.groups);
+      });
 }
 
 void round_to_bf16(const Tensor& x, const Tensor& y) {
   MPNCOV_CHECK(x.defined() && y.defined(), "round_to_bf16: undefined tensor");
-  check_f32_cpu("round_to_bf16", {&x, &y});
+  check_f32("round_to_bf16", {&x, &y});
   MPNCOV_CHECK(x.numel() == y.numel(), "round_to_bf16: ", x.str(), " into ", y.str());
   const float* s = x.data<float>();
   float* d = y.data<float>();
   const int64_t count = x.numel();
+  ops::dispatch(
+      x, [&](auto device) { cuda::round_to_bf16(device, s, d, count); },
+      [&](auto) {
 #pragma omp parallel for if (count > (1 << 15))
-  for (int64_t i = 0; i < count; ++i) d[i] = half::bf16_to_float(half::float_to_bf16(s[i]));
+        for (int64_t i = 0; i < count; ++i) d[i] = half::bf16_to_float(half::float_to_bf16(s[i]));
+      });
 }
 
 void matmul_bf16(const Tensor& a, const Tensor& b, const Tensor& c, bool trans_a, bool trans_b, double alpha,
                  double beta) {
   MPNCOV_CHECK(a.defined() && b.defined() && c.defined(), "matmul_bf16: undefined tensor");
-  check_f32_cpu("matmul_bf16", {&a, &b, &c});
-  Tensor ra = Tensor::empty(a.shape()), rb = Tensor::empty(b.shape());
-  round_to_bf16(a, ra);
-  round_to_bf16(b, rb);
-  matmul(ra, rb, c, trans_a, trans_b, alpha, beta);
+  check_f32("matmul_bf16", {&a, &b, &c});
+  ops::dispatch(
+      a,
+      [&](auto device) {  // cuBLAS on bfloat16 copies (tensor cores), float32 accumulation
+        MPNCOV_CHECK(a.ndim() == b.ndim() && a.ndim() == c.ndim() && (a.ndim() == 2 || a.ndim() == 3),
+                     "matmul_bf16: needs three 2-D or three 3-D tensors, got ", a.str(), ", ", b.str(), ", ", c.str());
+        const int o = a.ndim() - 2;
+        const int64_t batch = o ? a.dim(0) : 1;
+        const int64_t m = trans_a ? a.dim(o + 1) : a.dim(o), k = trans_a ? a.dim(o) : a.dim(o + 1);
+        const int64_t kb = trans_b ? b.dim(o + 1) : b.dim(o), n = trans_b ? b.dim(o) : b.dim(o + 1);
+        MPNCOV_CHECK((!o || (b.dim(0) == batch && c.dim(0) == batch)) && k == kb && c.dim(o) == m && c.dim(o + 1) == n,
+                     "matmul_bf16: shapes do not agree: ", a.str(), ", ", b.str(), ", ", c.str());
+        cuda::gemm_bf16(device, trans_a, trans_b, m, n, k, static_cast<float>(alpha), a.data<float>(), a.dim(o + 1),
+                        a.dim(o) * a.dim(o + 1), b.data<float>(), b.dim(o + 1), b.dim(o) * b.dim(o + 1),
+                        static_cast<float>(beta), c.data<float>(), n, m * n, batch);
+      },
+      [&](auto) {  // the rounded operands multiplied in float32: each product is exact
+        Tensor ra = Tensor::empty(a.shape()), rb = Tensor::empty(b.shape());
+        round_to_bf16(a, ra);
+        round_to_bf16(b, rb);
+        matmul(ra, rb, c, trans_a, trans_b, alpha, beta);
+      });
 }
 
 }  // namespace mpncov::ops

@@ -2,7 +2,8 @@
 // and give float32 tensors, like their float32 counterparts in core/nn_ops.h and core/ops.h, but round the
 // multiplied operands to bfloat16 (nearest even) and accumulate in float32, as PyTorch's autocast does.
 // Results and gradients stay float32, so everything around them (batch norm, loss, optimizer) is unchanged.
-// CPU only for now (oneDNN); CUDA tensors are refused with an error.
+// CPU: oneDNN's bfloat16 convolutions, float32 results. CUDA: cuDNN and cuBLAS on bfloat16 copies with
+// float32 accumulation (core/cuda_mixed_backend.h; cuDNN's convolutions round their results to bfloat16).
 #pragma once
 #include "core/nn_ops.h"
 

@@ -45,10 +45,12 @@ class LinearLayer : public Layer {
   }
 
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
-    const Tensor& w = mul_operand(parameter("weight").value, w_bf16_);
-    const Tensor& x = mul_operand(in[0], x_bf16_);
+    const Tensor& w = parameter("weight").value;
     const int64_t rows = in[0].numel() / in_;
-    ops::gemm(false, true, rows, out_, in_, 1.0, {x, 0, in_, 0}, {w, 0, in_, 0}, 0.0, out[0], 0, out_, 0);
+    if (bf16())  // bfloat16 operands, float32 accumulation (core/mixed_ops.h; cuBLAS's bfloat16 GEMM on a GPU)
+      ops::matmul_bf16(in[0].reshape({rows, in_}), w, out[0].reshape({rows, out_}), false, true);
+    else
+      ops::gemm(false, true, rows, out_, in_, 1.0, {in[0], 0, in_, 0}, {w, 0, in_, 0}, 0.0, out[0], 0, out_, 0);
     if (bias_) {
       const Tensor y2 = out[0].reshape({rows, out_});
       ops::binary(ops::Binary::Add, y2, parameter("bias").value, y2);
@@ -58,15 +60,21 @@ class LinearLayer : public Layer {
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
     const Parameter& w = parameters()[0];
-    // In bfloat16 the products take the rounded dy, and the rounded x and weight of the forward.
-    const Tensor& dy = mul_operand(dout[0], dy_bf16_);
-    const Tensor& wv = bf16() ? w_bf16_ : w.value;
-    const Tensor& x = bf16() ? x_bf16_ : in[0];
+    const Tensor& dy = dout[0];
     const int64_t rows = in[0].numel() / in_;
-    if (din[0].defined())
-      ops::gemm(false, false, rows, in_, out_, 1.0, {dy, 0, out_, 0}, {wv, 0, in_, 0}, 0.0, din[0], 0, in_, 0);
-    if (!w.frozen)
-      ops::gemm(true, false, out_, in_, rows, 1.0, {dy, 0, out_, 0}, {x, 0, in_, 0}, 1.0, w.grad, 0, in_, 0);
+    // In bfloat16 the products take the rounded dy, x and weight.
+    if (din[0].defined()) {
+      if (bf16())
+        ops::matmul_bf16(dy.reshape({rows, out_}), w.value, din[0].reshape({rows, in_}));
+      else
+        ops::gemm(false, false, rows, in_, out_, 1.0, {dy, 0, out_, 0}, {w.value, 0, in_, 0}, 0.0, din[0], 0, in_, 0);
+    }
+    if (!w.frozen) {
+      if (bf16())
+        ops::matmul_bf16(dy.reshape({rows, out_}), in[0].reshape({rows, in_}), w.grad, true, false, 1.0, 1.0);
+      else
+        ops::gemm(true, false, out_, in_, rows, 1.0, {dy, 0, out_, 0}, {in[0], 0, in_, 0}, 1.0, w.grad, 0, in_, 0);
+    }
     if (bias_ && !parameters()[1].frozen) {
       // db += 1^T dy, as a GEMM with a vector of ones (kept between steps).
       if (!ones_.defined() || ones_.numel() != rows || ones_.device() != dy.device() || ones_.dtype() != dy.dtype()) {
@@ -82,20 +90,9 @@ class LinearLayer : public Layer {
 
  private:
   bool bf16() const { return precision() == Precision::BFloat16; }
-  // The operand a product reads: t itself, or in bfloat16 its rounded copy in `rounded` (kept between steps).
-  // A product of two bfloat16 values is exact in float32, so the float32 GEMM then accumulates bfloat16
-  // products in float32 (core/mixed_ops.h).
-  const Tensor& mul_operand(const Tensor& t, Tensor& rounded) const {
-    if (!bf16()) return t;
-    if (!rounded.defined() || rounded.shape() != t.shape() || rounded.device() != t.device())
-      rounded = Tensor::empty(t.shape(), t.dtype(), t.device());
-    ops::round_to_bf16(t, rounded);
-    return rounded;
-  }
 
   int64_t out_ = 0, in_ = 0, rows_ = 0;
   bool bias_ = true;
-  Tensor x_bf16_, w_bf16_, dy_bf16_;
   WeightOptions options_;
   Tensor ones_;
 };

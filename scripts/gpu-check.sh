@@ -18,6 +18,8 @@
 #                   seed's code in PyTorch
 #   step            resnet50 / mpncov_resnet50 training steps: images/s and cudaMalloc calls in warmed-up steps
 #   step-torch      the same in PyTorch (TF32 on/off, NCHW and channels-last)
+#   bf16            resnet50 training steps at batch 128 in tf32 and bfloat16 (`mpncov time --precision`),
+#                   against PyTorch's bfloat16 autocast (AMP); the bf16 GPU tests run in the tests stage
 #   quickstart      `mpncov quickstart --epochs 2` on cuda and on cpu: the losses of metrics.csv compared
 #   gradcheck-nets  `mpncov gradcheck NET --device cuda` over the zoo, once the command takes nets
 #   loader          our loader's images/s with the machine's cores, against the step's rate
@@ -325,6 +327,25 @@ stage_step_torch() {
   else verdict FAIL "rc $rc"; fi
 }
 
+stage_bf16() {
+  local batch=128 iterations=10 input=() failed=0 p line torch_args=()
+  if [ "$DRY" = 1 ]; then
+    batch=2 iterations=1 input=(--input 3x64x64)
+    torch_args=(--size 64 --warmup 1 --steps 1)
+  fi
+  for p in tf32 bfloat16; do
+    echo "--- mpncov time resnet50 --batch $batch --precision $p"
+    ours "$BIN/mpncov" time resnet50 --device "$DEV" --batch "$batch" --iterations "$iterations" "${input[@]}" \
+      --precision "$p" > "$WORK/bf16.out" 2>&1 || failed=$((failed + 1))
+    tail -3 "$WORK/bf16.out"
+    line=$(grep -o 'training step: [0-9.]* ms per batch of [0-9]* ([0-9.]* images/s)' "$WORK/bf16.out")
+    echo "RESULT bf16_step ours precision=$p ${line:-no result}"
+  done
+  "$PY" "$ROOT/bench/gpu/torch_step.py" --device "$DEV" --archs resnet50 "${torch_args[@]}" \
+    --configs "$batch/tf32/nchw,$batch/bf16/nchw,$batch/bf16/nhwc" || failed=$((failed + 1))
+  if [ "$failed" = 0 ]; then verdict pass "ours and PyTorch ran"; else verdict FAIL "$failed runs failed"; fi
+}
+
 stage_gradcheck_nets() {
   local nets=() f
   # Every net of the zoo (files with layers; resnet_blocks.yaml holds blocks only), smallest file first.
@@ -394,7 +415,7 @@ stage_loader() {
   if [ "$rc" = 0 ]; then verdict pass "workers $workers of $cores cores"; else verdict FAIL "rc $rc"; fi
 }
 export -f doctest_verdict stage_sanitizer stage_conv stage_determinism stage_large stage_epochs
-export -f stage_env stage_tests stage_gradcheck stage_train stage_rep stage_step stage_step_torch \
+export -f stage_env stage_tests stage_gradcheck stage_train stage_rep stage_step stage_step_torch stage_bf16 \
   stage_gradcheck_nets stage_quickstart stage_loader
 
 # stage NAME MAX_SECONDS MIN_SECONDS: runs stage_NAME with a time limit of MAX_SECONDS or what is left of
@@ -440,6 +461,7 @@ stage train 45 10
 stage rep 60 15
 stage step 110 30
 stage step-torch 110 30
+stage bf16 60 20
 stage quickstart 90 30
 stage gradcheck-nets 60 10
 stage loader 40 15

@@ -72,7 +72,7 @@ MPNCOV_COMMAND(Command{"eval", "evaluate a trained model on the experiment's val
                        "  --device D      auto, cpu, cuda or cuda:N (default: the experiment's run.device)\n"
                        "  --precision P   float32, bfloat16 or tf32 (default: the experiment's solver.precision);\n"
                        "                  bfloat16 runs the convolution and linear layers in bfloat16 mixed precision,\n"
-                       "                  as PyTorch's autocast does (CPU only for now)\n"
+                       "                  as PyTorch's autocast does\n"
                        "  --set key=value override an experiment key, e.g. --set data.val=other/val\n",
                        run_eval, kOptions, {}});
 

@@ -160,7 +160,7 @@ MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images 
                        "  --device D      auto, cpu, cuda or cuda:N (default: an experiment's run.device, else auto)\n"
                        "  --precision P   float32, bfloat16 or tf32 (default: an experiment's solver.precision, else\n"
                        "                  float32); bfloat16 runs the convolution and linear layers in bfloat16 mixed\n"
-                       "                  precision, as PyTorch's autocast does (CPU only for now)\n"
+                       "                  precision, as PyTorch's autocast does\n"
                        "  --non-strict    load what matches instead of requiring every tensor\n"
                        "  --set key=value override an experiment key\n",
                        run_extract, kOptions, kFlags});

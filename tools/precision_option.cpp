@@ -16,8 +16,6 @@ Precision precision_option(const Args& args, Precision fallback) {
 }
 
 void use_precision(Net& net, Precision precision, Device device) {
-  if (precision == Precision::BFloat16 && !device.is_cpu())
-    throw UsageError{str("--precision bfloat16 runs on the CPU only for now (the device is ", device.str(), ")")};
   net.set_precision(precision);
   apply_precision(precision, device);
   const std::string notice = bf16_notice_once(precision, device);

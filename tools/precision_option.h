@@ -13,8 +13,8 @@ namespace mpncov::tools {
 // --precision when given (a usage error for an unknown name), else `fallback`.
 Precision precision_option(const Args& args, Precision fallback);
 
-// Runs the net's convolution and linear layers in `precision` on `device` (a usage error for bfloat16 on a
-// GPU, which runs float32 and tf32 only for now); prints the CPU's bfloat16 notice, if any, to stderr.
+// Runs the net's convolution and linear layers in `precision` on `device`; prints the CPU's bfloat16
+// notice, if any, to stderr.
 void use_precision(Net& net, Precision precision, Device device);
 
 }  // namespace mpncov::tools

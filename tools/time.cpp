@@ -99,7 +99,7 @@ MPNCOV_COMMAND(Command{"time", "time a training step layer by layer, inference, 
                        "  --threads N     CPU threads\n"
                        "  --precision P   float32, bfloat16 or tf32 (default: the experiment's solver.precision, else\n"
                        "                  float32); bfloat16 runs convolution and linear layers in bfloat16 mixed\n"
-                       "                  precision (CPU only for now)\n"
+                       "                  precision\n"
                        "  --workers N     decoding threads with --loader (default: data.workers)\n"
                        "  --inference     time eval-mode forward passes instead of training steps\n"
                        "  --set key=value override an experiment key\n",

@@ -79,7 +79,7 @@ MPNCOV_COMMAND(Command{
     "  --quiet           no progress on the terminal (the log file still gets everything)\n"
     "  --stop-after N    stop as Ctrl-C would once N steps are done (checkpoint, status 130)\n"
     "  --precision P     float32, bfloat16 or tf32: overrides solver.precision (bfloat16: mixed precision\n"
-    "                    convolution and linear layers, CPU only for now; checkpoints stay float32)\n\n"
+    "                    convolution and linear layers; checkpoints stay float32)\n\n"
     "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint and exits (status 130 / 143); --resume continues.\n\n"
     "Data-parallel: mpirun -np N mpncov train EXPERIMENT.yaml (or srun) trains on N processes, each with\n"
     "data.batch images a step; rank 0 prints and writes the run folder (docs/distributed.md).\n",

@@ -265,9 +265,6 @@ class Training {
     ModelConfig mc = e_.model;
     mc.classes = classes_;
     net_ = std::make_unique<Net>(compose_model(mc));
-    if (e_.solver.precision == Precision::BFloat16 && !device_.is_cpu())
-      throw Error(str(e_.file, ": solver.precision bfloat16 runs on the CPU only for now (the device is ",
-                      device_.str(), ")"));
     net_->set_precision(e_.solver.precision);
     apply_precision(e_.solver.precision, device_);
     const std::string notice = bf16_notice_once(e_.solver.precision, device_);

@@ -1,10 +1,11 @@
 """Training-step throughput of torchvision's resnet50 and the seed's MPN-COV-ResNet-50 in PyTorch: the peer
 of `gpu_bench step` (bench/gpu_bench.cpp). One fixed random batch on the device, SGD with momentum, cross
-entropy, cudnn.benchmark on (as the seed sets it); float32 with TF32 on or off, NCHW or channels-last.
+entropy, cudnn.benchmark on (as the seed sets it); float32 with TF32 on or off, or bfloat16 autocast (bf16,
+AMP), NCHW or channels-last.
 
 usage: python3 bench/gpu/torch_step.py [--device cuda] [--archs resnet50,mpncov_resnet50]
            [--configs 64/tf32/nchw,128/fp32/nhwc,...] [--size 224] [--warmup 3] [--steps 10]
-prints one "RESULT torch_step arch=A batch=B math=tf32|fp32 layout=nchw|nhwc step_s=S images_per_s=R" line
+prints one "RESULT torch_step arch=A batch=B math=tf32|fp32|bf16 layout=nchw|nhwc step_s=S images_per_s=R" line
 per configuration.
 """
 import argparse
@@ -49,7 +50,7 @@ def set_tf32(on):
 
 
 def run(arch, batch, math, layout, a, device):
-    set_tf32(math == "tf32")
+    set_tf32(math in ("tf32", "bf16"))  # bf16: autocast (AMP) in bfloat16; what stays float32 may use TF32
     torch.manual_seed(1)
     fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
     model = make_model(arch).to(device=device, memory_format=fmt)
@@ -61,7 +62,8 @@ def run(arch, batch, math, layout, a, device):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=math == "bf16"):
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -103,8 +105,8 @@ def main():
     for arch in a.archs.split(","):
         for config in a.configs.split(","):
             batch, math, layout = config.split("/")
-            if math not in ("tf32", "fp32") or layout not in ("nchw", "nhwc"):
-                raise SystemExit(f"bad config {config}: expected BATCH/tf32|fp32/nchw|nhwc")
+            if math not in ("tf32", "fp32", "bf16") or layout not in ("nchw", "nhwc"):
+                raise SystemExit(f"bad config {config}: expected BATCH/tf32|fp32|bf16/nchw|nhwc")
             try:
                 run(arch, int(batch), math, layout, a, device)
             except RuntimeError as e:  # e.g. out of memory: report it and go on with the next one

@@ -4,10 +4,12 @@
 // first operand and A as its second, with m and n swapped and the transpose flags kept.
 #include <climits>
 
+#include "core/cuda/bf16_convert.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/cuda_context.h"
 #include "core/cuda/launch.h"
 #include "core/cuda_backend.h"
+#include "core/cuda_mixed_backend.h"
 
 namespace mpncov::cuda {
 namespace {
@@ -28,6 +30,9 @@ int to_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// The elements a strided batch of row-major matrices spans: rows x ld for the first, stride for each next.
+int64_t span(int64_t rows, int64_t ld, int64_t stride, int64_t batch) { return (batch - 1) * stride + rows * ld; }
+
 }  // namespace
 
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -47,6 +52,29 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
       ctx.cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, to_int(n, "n"),
       to_int(m, "m"), to_int(k, "k"), &alpha, b, to_int(ldb, "ldb"), stride_b, a, to_int(lda, "lda"), stride_a,
       &beta, c, to_int(ldc, "ldc"), stride_c, to_int(batch, "batch")));
+  CUDA_CHECK_LAUNCH();
+}
+
+void gemm_bf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+               int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (m == 0 || n == 0 || batch == 0) return;
+  if (k == 0) return gemm(device, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
+                          stride_c, batch);
+  Context& ctx = context(device);
+  DeviceGuard guard(device);
+  // The operands as stored: A is m x k (k x m transposed), B k x n (n x k), each spanning its whole batch.
+  const int64_t a_count = span(trans_a ? k : m, lda, stride_a, batch);
+  const int64_t b_count = span(trans_b ? n : k, ldb, stride_b, batch);
+  Bf16Buffer a16(device, a_count), b16(device, b_count);
+  to_bf16(device, a, a16.get(), a_count);
+  to_bf16(device, b, b16.get(), b_count);
+  // Swapped operands for column-major cuBLAS, as gemm does; bfloat16 in, float32 accumulation and C.
+  CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      ctx.cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, to_int(n, "n"),
+      to_int(m, "m"), to_int(k, "k"), &alpha, b16.get(), CUDA_R_16BF, to_int(ldb, "ldb"), stride_b, a16.get(),
+      CUDA_R_16BF, to_int(lda, "lda"), stride_a, &beta, c, CUDA_R_32F, to_int(ldc, "ldc"), stride_c,
+      to_int(batch, "batch"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   CUDA_CHECK_LAUNCH();
 }
 
