@@ -26,4 +26,9 @@ void gemm_bf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int
 // y[i] = x[i] rounded to the nearest bfloat16, stored as float32 (y may be x).
 void round_to_bf16(int device, const float* x, float* y, int64_t count);
 
+// The bfloat16 dtype's conversions (ops::cast), core/half.h's rule bit for bit: y[i] = bf16(x[i]); and
+// y[i] = float(x[i]), or y[i] += float(x[i]) when accumulate.
+void to_bf16(int device, const float* x, uint16_t* y, int64_t count);
+void from_bf16(int device, const uint16_t* x, float* y, int64_t count, bool accumulate = false);
+
 }  // namespace mpncov::cuda

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/cpu/cpu_ops.h"
+#include "core/cuda_mixed_backend.h"
 #include "core/dispatch.h"
 #include "core/half.h"
 
@@ -235,12 +236,25 @@ void cast(const Tensor& src, const Tensor& dst) {
     const_cast<Tensor&>(dst).copy_from(src);
     return;
   }
-  MPNCOV_CHECK(src.device().is_cpu(), "cast: converting ", dtype_name(src.dtype()), " to ",
-               dtype_name(dst.dtype()), " runs on the CPU; move the tensor there first");
   const int64_t n = src.numel();
   const void* sp = src.raw();
   void* dp = dst.raw();
   const DType st = src.dtype(), dt = dst.dtype();
+  // float32 <-> bfloat16 on a GPU: the conversion kernels of mixed precision.
+  if (src.device().is_cuda() && ((st == DType::F32 && dt == DType::BF16) || (st == DType::BF16 && dt == DType::F32))) {
+    if constexpr (cuda::kBuilt) {
+      const int device = src.device().index;
+      if (st == DType::F32)
+        cuda::to_bf16(device, static_cast<const float*>(sp), static_cast<uint16_t*>(dp), n);
+      else
+        cuda::from_bf16(device, static_cast<const uint16_t*>(sp), static_cast<float*>(dp), n);
+    } else {
+      cuda::absent(src.device());
+    }
+    return;
+  }
+  MPNCOV_CHECK(src.device().is_cpu(), "cast: converting ", dtype_name(src.dtype()), " to ", dtype_name(dst.dtype()),
+               " runs on the CPU (float32 <-> bfloat16 also on a GPU); move the tensor there first");
   // float32 <-> bfloat16 is what mixed precision does on every step: a direct loop, no double in between.
   if (st == DType::F32 && dt == DType::BF16) {
     const auto* s = static_cast<const float*>(sp);

@@ -18,9 +18,6 @@ class Bf16Buffer {
   DeviceBuffer buffer_;
 };
 
-// y[i] = bf16(x[i]) on the device's stream.
-void to_bf16(int device, const float* x, uint16_t* y, int64_t count);
-// y[i] = float(x[i]), or y[i] += float(x[i]) when accumulate.
-void from_bf16(int device, const uint16_t* x, float* y, int64_t count, bool accumulate);
+// to_bf16 and from_bf16 (the conversions): core/cuda_mixed_backend.h.
 
 }  // namespace mpncov::cuda

@@ -1,6 +1,6 @@
 // bfloat16 mixed precision on CUDA (core/cuda_mixed_backend.h) against the CPU's (oneDNN) on the same float32
 // tensors: convolution forward and both backward passes (from non-zero parameter gradients: they accumulate),
-// matrix products, rounding, and a small net's training losses. Both sides multiply the same bfloat16
+// matrix products, rounding and the bfloat16 dtype's conversions, and a small net's training losses. Both sides multiply the same bfloat16
 // operands and accumulate in float32; cuDNN also rounds its results to bfloat16, so the convolutions agree
 // within one bfloat16 rounding of the result (2^-8 relative) plus float32 summation order. Skipped without a
 // CUDA device.
@@ -130,10 +130,16 @@ TEST_CASE("gpu bf16: matrix products and rounding equal the CPU's" * doctest::sk
   Tensor r = Tensor::empty({7}), gr = Tensor::empty({7}, DType::F32, kGpu);
   ops::round_to_bf16(v, r);
   ops::round_to_bf16(v.to(kGpu), gr);
+  // The bfloat16 dtype's conversions on the GPU: float32 -> bfloat16 -> float32 is the same rounding.
+  const Tensor cast = v.to(kGpu).to(DType::BF16).to(DType::F32);
+  CHECK(v.to(kGpu).to(DType::BF16).dtype() == DType::BF16);
   const std::vector<double> want = r.to_vector(), got = gr.to(Device::cpu()).to_vector();
+  const std::vector<double> casted = cast.to(Device::cpu()).to_vector();
+  const std::vector<double> host_cast = v.to(DType::BF16).to(DType::F32).to_vector();
   for (size_t i = 0; i < want.size(); ++i) {
     CAPTURE(i);
     CHECK((std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i]));  // bit for bit, ties to even
+    CHECK((std::isnan(host_cast[i]) ? std::isnan(casted[i]) : casted[i] == host_cast[i]));
   }
 }
 
