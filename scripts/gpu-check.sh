@@ -338,8 +338,9 @@ stage_bf16() {
     ours "$BIN/mpncov" time resnet50 --device "$DEV" --batch "$batch" --iterations "$iterations" "${input[@]}" \
       --precision "$p" > "$WORK/bf16.out" 2>&1 || failed=$((failed + 1))
     tail -3 "$WORK/bf16.out"
-    line=$(grep -o 'training step: [0-9.]* ms per batch of [0-9]* ([0-9.]* images/s)' "$WORK/bf16.out")
-    echo "RESULT bf16_step ours precision=$p ${line:-no result}"
+    line=$(sed -n 's/^training step: \([0-9.]*\) ms per batch of [0-9]* (\([0-9.]*\) images\/s).*/step_ms=\1 images_per_s=\2/p' \
+      "$WORK/bf16.out")
+    echo "RESULT bf16_step arch=resnet50 batch=$batch precision=$p ${line:-error=no_result}"
   done
   "$PY" "$ROOT/bench/gpu/torch_step.py" --device "$DEV" --archs resnet50 "${torch_args[@]}" \
     --configs "$batch/tf32/nchw,$batch/bf16/nchw,$batch/bf16/nhwc" || failed=$((failed + 1))
