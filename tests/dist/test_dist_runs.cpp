@@ -1,6 +1,8 @@
 // `mpirun -np 2 mpncov train` end to end: bit-exact resume on 2 processes, resume of a 2-process run on 1,
-// a killed rank stopping the other, SIGTERM to the launcher. Skipped (not passed) without MPI.
+// a killed rank stopping the other, an error on one rank, a stuck rank stopped by the watchdog; and the
+// same run under Slurm's srun where Slurm is at hand. Skipped (not passed) without MPI (or Slurm).
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -35,6 +37,16 @@ std::string mpirun(const std::string& args) { return str(launcher(), MPNCOV_BINA
 int exit_status(const std::string& command) {
   const int rc = std::system(command.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// How this machine can run srun, or "" when it cannot: inside a Slurm allocation, its own srun; as root
+// with Slurm's daemons installed (not in CI), a throwaway one-machine cluster (scripts/slurm-local.sh).
+std::string srun_launcher() {
+  if (!mpi_ready()) return "";
+  if (std::getenv("SLURM_JOB_ID") && exit_status("which srun > /dev/null 2>&1") == 0) return "srun";
+  if (geteuid() == 0 && exit_status("which slurmctld slurmd sinfo srun > /dev/null 2>&1") == 0)
+    return str(MPNCOV_SOURCE_DIR, "/scripts/slurm-local.sh run srun");
+  return "";
 }
 
 // 21 training images (odd: the last shard is padded) and 9 validation images, an experiment over them.
@@ -136,6 +148,52 @@ TEST_CASE("dist runs: an error on one rank ends every rank at once with its mess
   INFO(out);
   CHECK(out.find("mpncov rank 1 of 2: error:") != std::string::npos);
   CHECK(out.find("missing") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("dist runs: srun -n 2 --mpi=pmix trains bit for bit as mpirun -np 2, rank 0 alone writing" *
+          doctest::skip(srun_launcher().empty()) *
+          doctest::description("srun: no Slurm allocation, and no slurmctld/slurmd to start one as root")) {
+  const fs::path dir = test::temp_dir("dist_srun");
+  const std::string exp = experiment(dir);
+  const std::string quiet = " --quiet --set model.sync_bn=true";
+  REQUIRE(exit_status(mpirun("train " + exp + " --set run.out=" + (dir / "mpirun").string() + quiet + " > /dev/null 2>&1")) == 0);
+  // Threads are left to the default: each task gets the CPUs Slurm bound it to.
+  const std::string srun = str("ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ", srun_launcher(),
+                               " -n 2 --mpi=pmix --kill-on-bad-exit=1 ", MPNCOV_BINARY_DIR, "/mpncov train ", exp, quiet,
+                               " > ", (dir / "out.txt").string(), " 2>&1");
+  const int status = exit_status(srun);
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  REQUIRE(status == 0);
+  check_identical(dir / "mpirun/last.safetensors", dir / "run/last.safetensors");
+  const std::string log = read_text(dir / "run/log.txt");
+  CHECK(log.find("data-parallel: MPI, 2 processes (2 on this machine)") != std::string::npos);
+  CHECK(log.find("global batch 8 = 4 per process x 2 processes") != std::string::npos);
+  CHECK(!fs::exists(dir / "run/log.txt.1"));
+}
+
+TEST_CASE("dist runs: a rank stuck outside communication makes the others stop after run.dist_timeout, naming it" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_stuck");
+  const std::string exp = experiment(dir);
+  // Rank 1 sleeps 60 s before its 12th collective (during the start's broadcasts). Rank 0 waits in its
+  // first broadcast that needs rank 1 (a root's small broadcasts may end without the others).
+  const std::string command = str(launcher(), "-x MPNCOV_TEST_STALL=1:12:60 ", MPNCOV_BINARY_DIR, "/mpncov train ", exp,
+                                  " --quiet --set run.dist_timeout=2 > ", (dir / "out.txt").string(), " 2>&1");
+  const auto start = std::chrono::steady_clock::now();
+  const int status = exit_status(command);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  CHECK(seconds < 30);  // not the 60 s of the stall
+  CHECK(out.find("mpncov rank 0 of 2: error: MPI_Bcast (collective ") != std::string::npos);
+  CHECK(out.find(" for the other processes (run.dist_timeout 2 s). Not reached by rank 1 (its collective 11 ended") !=
+        std::string::npos);
 }
 
 }  // TEST_SUITE
