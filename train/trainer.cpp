@@ -33,7 +33,10 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  dist::note_stop_signal(sig);  // a data-parallel run stops waiting for a process that is gone
+}
 
 std::string fmt_fixed(double v, int digits) {
   char buf[64];

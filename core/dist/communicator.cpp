@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -102,6 +103,14 @@ int cpus_per_process(int local_size) {
   if (sched_getaffinity(0, sizeof(bound), &bound) == 0) share = std::min(share, std::max(1, CPU_COUNT(&bound)));
   return share;
 }
+
+namespace {
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
+}  // namespace
+
+void note_stop_signal(int signal) { g_stop_signal.store(signal); }
+int stop_signal() { return g_stop_signal.load(); }
 
 bool mpi_built() { return detail::mpi_built(); }
 bool nccl_built() { return detail::nccl_built(); }

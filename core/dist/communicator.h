@@ -69,6 +69,13 @@ bool launched_by_mpi();
 // (srun gives each task its --cpus-per-task, mpirun binds each rank to a core by default), and at most the
 // machine's CPUs divided among its processes (for launchers that bind nothing).
 int cpus_per_process(int local_size);
+// The run was asked to stop (SIGINT/SIGTERM): the trainer's signal handler calls it (async-signal-safe).
+// The processes agree to stop at the end of the step; but when one of them is gone (srun
+// --kill-on-bad-exit sends SIGTERM to the others of a process that died), they would wait for it in a
+// collective until SIGKILL. The MPI transport ends a process whose collective still waits a few seconds
+// after the signal.
+void note_stop_signal(int signal);
+int stop_signal();  // the signal noted, 0 if none
 // One line for `mpncov info` and the build: "MPI (Open MPI ...), NCCL 2.x" or "not built (no MPI)".
 std::string build_summary();
 bool mpi_built();

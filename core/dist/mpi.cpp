@@ -115,7 +115,7 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_size(local, &local_size_);
     MPI_Comm_free(&local);
     watchdog_ = std::make_unique<CollectiveWatchdog>(rank_, size_, provided == MPI_THREAD_MULTIPLE,
-                                                     [this](const std::string& message) { abort(1, message); });
+                                                     [this](int code, const std::string& m) { abort(code, m); });
     thread_ = std::thread([this] { run(); });
   }
 

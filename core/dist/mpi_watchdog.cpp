@@ -1,9 +1,11 @@
 #include "core/dist/mpi_watchdog.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
+#include "core/dist/communicator.h"
 #include "core/error.h"
 
 namespace mpncov::dist::detail {
@@ -13,6 +15,7 @@ constexpr int kQuestionTag = 1;
 constexpr int kAnswerTag = 2;
 constexpr auto kPollEvery = std::chrono::milliseconds(200);  // how soon a question is answered
 constexpr double kAnswerWithin_s = 5;                        // a process silent longer is hung as a whole
+constexpr double kAfterStopSignal_s = 5;                     // the others' last step ends sooner (or never)
 
 std::string seconds_text(double s) {
   char text[32];
@@ -23,7 +26,7 @@ std::string seconds_text(double s) {
 }  // namespace
 
 CollectiveWatchdog::CollectiveWatchdog(int rank, int size, bool can_ask,
-                                       std::function<void(const std::string&)> end_run)
+                                       std::function<void(int, const std::string&)> end_run)
     : rank_(rank), size_(size), can_ask_(can_ask), end_run_(std::move(end_run)) {
   MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);  // a question to a process that is gone is not an error
@@ -74,6 +77,15 @@ void CollectiveWatchdog::watch() {
     const double timeout = timeout_s_;
     const Position mine = position();
     if (timeout > 0 && mine.running && mine.seconds > timeout) report_hang(mine);
+    if (const int signal = stop_signal()) {
+      if (stop_signal_seen_ == Clock::time_point{}) stop_signal_seen_ = Clock::now();
+      const double since_signal = std::chrono::duration<double>(Clock::now() - stop_signal_seen_).count();
+      if (mine.running && std::min(mine.seconds, since_signal) > kAfterStopSignal_s)
+        end_run_(128 + signal, str("stopped by signal ", signal, " while ", mine.name, " (collective ", mine.collective,
+                                   ") has waited ", seconds_text(mine.seconds), " for the other processes: one of them "
+                                   "is gone (srun --kill-on-bad-exit signals the others of a process that died). No "
+                                   "checkpoint is saved; --resume continues from the last one"));
+    }
   }
 }
 
@@ -94,7 +106,7 @@ void CollectiveWatchdog::report_hang(const Position& mine) {
                             seconds_text(mine.seconds), " for the other processes (run.dist_timeout ",
                             static_cast<double>(timeout_s_), " s)");
   if (!can_ask_) {
-    end_run_(message + "; this MPI library runs one thread at a time, so the others could not be asked where they "
+    end_run_(1, message + "; this MPI library runs one thread at a time, so the others could not be asked where they "
                        "are. Stopping every process");
     std::abort();  // end_run_ does not return
   }
@@ -137,7 +149,7 @@ void CollectiveWatchdog::report_hang(const Position& mine) {
   if (!elsewhere.empty()) message += str(". The processes issued different collectives: ", elsewhere);
   if (!silent.empty()) message += str(". No answer within ", kAnswerWithin_s, " s from rank ", silent, " (stopped or hung as a whole)");
   if (!waiting.empty()) message += str(". Waiting in it too: rank ", waiting);
-  end_run_(message + ". Stopping every process");
+  end_run_(1, message + ". Stopping every process");
   std::abort();  // end_run_ does not return
 }
 

@@ -5,6 +5,10 @@
 // process's watchdog answers, whatever its training thread is doing), and ends the run with a message
 // that names the processes that did not reach the collective.
 //
+// After SIGINT/SIGTERM (dist::stop_signal()), a collective still waiting a few seconds later is for a
+// process that is gone (srun --kill-on-bad-exit signals the others of a process that died): the watchdog
+// ends this process then, whatever the timeout, instead of leaving it to the launcher's SIGKILL.
+//
 // Asking needs MPI_THREAD_MULTIPLE (the watchdog talks while the communication thread is in a
 // collective); with less, the message names the collective only.
 #pragma once
@@ -26,8 +30,8 @@ namespace mpncov::dist::detail {
 class CollectiveWatchdog {
  public:
   // Collective on MPI_COMM_WORLD (duplicates it): every process makes its watchdog at the same point.
-  // `end_run(message)` must end every process (MPI_Abort) and not return.
-  CollectiveWatchdog(int rank, int size, bool can_ask, std::function<void(const std::string&)> end_run);
+  // `end_run(code, message)` must end every process (MPI_Abort) and not return.
+  CollectiveWatchdog(int rank, int size, bool can_ask, std::function<void(int, const std::string&)> end_run);
   ~CollectiveWatchdog();  // before MPI_Finalize
 
   // Seconds a collective may wait; 0 turns the watchdog off (answering the others goes on).
@@ -55,7 +59,8 @@ class CollectiveWatchdog {
 
   int rank_, size_;
   bool can_ask_;
-  std::function<void(const std::string&)> end_run_;
+  std::function<void(int, const std::string&)> end_run_;
+  Clock::time_point stop_signal_seen_{};  // when the watchdog first saw dist::stop_signal(); epoch: not yet
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::atomic<double> timeout_s_{0};
 
