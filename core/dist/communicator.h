@@ -66,7 +66,7 @@ std::unique_ptr<Communicator> single_process();
 // Whether the environment says an MPI launcher started this process with more than one process.
 bool launched_by_mpi();
 // The CPU threads one of `local_size` processes on this machine should use: the CPUs it is bound to
-// (srun gives each task its --cpus-per-task, mpirun binds each rank to a core by default), and at most the
+// (srun gives each task its --cpus-per-task, mpirun binds each rank to a core or a socket), and at most the
 // machine's CPUs divided among its processes (for launchers that bind nothing).
 int cpus_per_process(int local_size);
 // The run was asked to stop (SIGINT/SIGTERM): the trainer's signal handler calls it (async-signal-safe).
