@@ -24,7 +24,7 @@ write_config() {
   mkdir -p "$dir/state" "$dir/spool"
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=mpncov-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
 SlurmUser=root
@@ -46,7 +46,7 @@ ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/builtin
-NodeName=$host CPUs=$cpus State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
 }
@@ -86,6 +86,7 @@ stop_daemon() {
 
 stop() {
   local dir=$1
+  [[ -d $dir ]] || return 0  # stopped already
   [[ -f $dir/slurm.conf ]] || die "$dir holds no slurm.conf written by this script"
   stop_daemon "$dir/slurmd.pid"
   stop_daemon "$dir/slurmctld.pid"
@@ -94,7 +95,7 @@ stop() {
 
 case ${1:-} in
   start) [[ $# == 2 ]] || die "usage: $0 start DIR"; mkdir -p "$2"; start "$(cd "$2" && pwd)" ;;
-  stop) [[ $# == 2 ]] || die "usage: $0 stop DIR"; stop "$(cd "$2" && pwd)" ;;
+  stop) [[ $# == 2 ]] || die "usage: $0 stop DIR"; [[ -d $2 ]] || exit 0; stop "$(cd "$2" && pwd)" ;;
   run)
     shift
     [[ $# -ge 1 ]] || die "usage: $0 run CMD..."
