@@ -187,7 +187,8 @@ TEST_CASE("dist runs: under srun --kill-on-bad-exit, a killed rank ends the othe
   // The times are taken inside the script, not counting a throwaway Slurm's start and stop.
   const std::string killed = (dir / "killed_at").string(), ended = (dir / "ended_at").string();
   const fs::path script = dir / "launch.sh";
-  std::ofstream(script) << "srun -n 2 --mpi=pmix --kill-on-bad-exit=1 sh -c 'if [ \"$SLURM_PROCID\" = 1 ]; then (sleep 3; "
+  std::ofstream(script) << "export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1\n"
+                        << "srun -n 2 --mpi=pmix --kill-on-bad-exit=1 sh -c 'if [ \"$SLURM_PROCID\" = 1 ]; then (sleep 3; "
                         << "date +%s.%N > " << killed << "; kill -9 $$) & fi; exec " << MPNCOV_BINARY_DIR << "/mpncov train "
                         << exp << " --quiet --set solver.epochs=10000'\nstatus=$?\ndate +%s.%N > " << ended << "\nexit $status\n";
   const int status = exit_status(str(slurm_prefix(), " sh ", script.string(), " > ", (dir / "out.txt").string(), " 2>&1"));
