@@ -11,14 +11,29 @@
 #
 # Needs root (slurmd starts the tasks as the submitting user) and Debian's `slurmctld slurmd slurm-client`
 # (22.05; its mpi_pmix plugin speaks to Open MPI 4's PMIx). Not installed by scripts/install-deps.sh.
-# The daemons listen on ports 16817/16818 (SLURM_LOCAL_PORT to move them), not Slurm's defaults, so a
-# real installation on the same machine is left alone.
+# The daemons listen on two ports picked at random above 20000 that nothing listens on (SLURM_LOCAL_PORT
+# to choose: it and the next), not Slurm's 6817/6818, so a real installation and other throwaway
+# clusters on the same machine (tests run in parallel) are left alone.
 set -euo pipefail
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
+# Two consecutive free ports, the first even.
+free_ports() {
+  local port
+  for _ in $(seq 1 20); do
+    port=$((20000 + 2 * (RANDOM % 10000)))
+    if ! command -v ss > /dev/null || [[ -z $(ss -Htln "( sport = :$port or sport = :$((port + 1)) )") ]]; then
+      echo "$port"
+      return 0
+    fi
+  done
+  die "found no free port pair above 20000"
+}
+
 write_config() {
-  local dir=$1 host cpus port=${SLURM_LOCAL_PORT:-16817}
+  local dir=$1 host cpus port
+  port=${SLURM_LOCAL_PORT:-$(free_ports)}
   host=$(hostname -s)
   cpus=$(nproc --all)
   mkdir -p "$dir/state" "$dir/spool"
