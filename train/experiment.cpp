@@ -129,6 +129,8 @@ RunConfig read_run(const YAML::Node& node, const std::string& file) {
   c.check(r.threads >= 0, "threads", "must be 0 (all cores) or more");
   r.bucket_mb = c.get<double>("bucket_mb", r.bucket_mb);
   c.check(r.bucket_mb > 0, "bucket_mb", "must be positive");
+  r.dist_timeout = c.get<double>("dist_timeout", r.dist_timeout);
+  c.check(r.dist_timeout >= 0, "dist_timeout", "must be 0 (wait forever) or a number of seconds");
   c.finish();
   return r;
 }
@@ -272,6 +274,7 @@ std::string resolved_config(const Experiment& e) {
   fill(run, "resume", r.resume);
   fill(run, "threads", r.threads);
   fill_number(run, "bucket_mb", r.bucket_mb);
+  fill_number(run, "dist_timeout", r.dist_timeout);
   for (const char* section : {"model", "data", "solver", "run"}) root[section].SetStyle(YAML::EmitterStyle::Block);
   YAML::Emitter out;
   out << YAML::Comment(str("the resolved configuration of ", e.file, ": every key with its value; an experiment itself\n",

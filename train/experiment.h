@@ -39,6 +39,7 @@ struct RunConfig {
   std::string resume;              // a checkpoint to continue from (e.g. the first stage of a fine-tune)
   int threads = 0;                 // CPU threads (0: all cores, shared among the processes on a machine)
   double bucket_mb = 25;           // data-parallel runs: size of the gradient all-reduce buckets, MiB
+  double dist_timeout = 1800;      // data-parallel runs: seconds a collective may wait for a stuck process (0: forever)
 };
 
 struct Experiment {

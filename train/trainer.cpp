@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "core/bf16_support.h"
 #include "core/context.h"
@@ -35,7 +34,10 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  dist::note_stop_signal(sig);  // a data-parallel run stops waiting for a process that is gone
+}
 
 std::string fmt_fixed(double v, int digits) {
   char buf[64];
@@ -206,8 +208,8 @@ class Training {
         device_(resolve_device(e.run.device, comm_.local_rank())), out_(e.run.out),
         log_((writer_ && fs::create_directories(out_), out_ / "log.txt"), options.quiet, writer_) {
     if (e.run.threads > 0) set_num_threads(e.run.threads);
-    else if (comm_.local_size() > 1)  // the machine's cores shared among its processes
-      set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm_.local_size()));
+    else if (comm_.local_size() > 1)  // the CPUs the launcher gave this process, or the machine's shared out
+      set_num_threads(dist::cpus_per_process(comm_.local_size()));
     log_.line(str("mpncov train ", e.file, " -> ", out_.string(), " on ", device_.str(), " (", backends_summary(), ")"));
     if (comm_.size() > 1) log_.line(str("data-parallel: ", comm_.describe(), "; rank 0 on ", device_.str()));
     setup_data();
@@ -561,6 +563,7 @@ int train(const Experiment& e, const TrainOptions& options) {
   // Data-parallel: rank 0 alone owns the run folder; the others wait until it has checked it (or ended
   // the run, tools/train.cpp), so none of them sees rank 0's new files as an earlier run's.
   dist::Communicator& comm = dist::world();
+  comm.set_timeout(e.run.dist_timeout);
   if (comm.rank() == 0) prepare_run_folder(e.run.out, options.resume, options.force);
   if (comm.size() > 1) comm.barrier();
   try {

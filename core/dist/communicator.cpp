@@ -1,8 +1,13 @@
 #include "core/dist/communicator.h"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include "core/context.h"
 #include "core/dist/backends.h"
@@ -47,31 +52,39 @@ class SingleProcess : public Communicator {
   }
 };
 
-// The variables the launchers set: Open MPI, MPICH/Intel MPI (Hydra), PMI-2 and PMIx (srun).
-const char* const kLauncherSizeVariables[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"};
+// The process count the launcher announced (0: none did). The MPI launchers' own variables come first
+// (Open MPI, then PMI-1/2 as MPICH's Hydra and srun --mpi=pmi2 set it): mpirun inside a Slurm allocation
+// starts its daemons with srun, and its processes inherit that step's SLURM_STEP_NUM_TASKS (one per
+// machine). srun --mpi=pmix sets only SLURM_STEP_NUM_TASKS (and PMIX_RANK), which an sbatch script's
+// own process does not have.
+int launcher_size() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (const char* s = std::getenv(v)) return std::max(1, std::atoi(s));
+  return 0;
+}
 
 bool launcher_present() {
-  for (const char* v : kLauncherSizeVariables)
-    if (std::getenv(v)) return true;
-  return std::getenv("PMIX_RANK") != nullptr;
+  return launcher_size() > 0 || std::getenv("PMIX_RANK") != nullptr || std::getenv("MPI_LOCALNRANKS") != nullptr;
 }
 
 }  // namespace
 
 std::unique_ptr<Communicator> single_process() { return std::make_unique<SingleProcess>(); }
 
-bool launched_by_mpi() {
-  for (const char* v : kLauncherSizeVariables)
-    if (const char* s = std::getenv(v); s && std::atoi(s) > 1) return true;
-  return false;
-}
+bool launched_by_mpi() { return launcher_size() > 1; }
 
 Communicator& world() {
   static std::unique_ptr<Communicator> comm;
   static std::once_flag once;
   std::call_once(once, [] {
     if (launcher_present() && detail::mpi_built()) {
-      comm = detail::make_mpi_world();
+      std::unique_ptr<Communicator> mpi = detail::make_mpi_world();
+      // srun --mpi=none (or a site whose default MPI plugin does not match the MPI library) starts the
+      // processes without connecting them: each would train alone, all writing the same run folder.
+      if (const int expected = launcher_size(); expected > 0 && mpi->size() != expected)
+        throw Error(str("the launcher started ", expected, " processes, but MPI connected ", mpi->size(),
+                        ": under srun, give the MPI plugin that matches the MPI library (Open MPI: srun --mpi=pmix)"));
+      comm = std::move(mpi);
     } else if (launched_by_mpi()) {
       throw Error("started by an MPI launcher with several processes, but this build of mpncov has no MPI: "
                   "each process would train alone. Install Open MPI (scripts/install-deps.sh) and build again");
@@ -82,6 +95,22 @@ Communicator& world() {
   MPNCOV_CHECK(comm, "the communicator could not be made (an earlier error)");
   return *comm;
 }
+
+int cpus_per_process(int local_size) {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int share = std::max(1, machine / std::max(1, local_size));
+  cpu_set_t bound;
+  if (sched_getaffinity(0, sizeof(bound), &bound) == 0) share = std::min(share, std::max(1, CPU_COUNT(&bound)));
+  return share;
+}
+
+namespace {
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
+}  // namespace
+
+void note_stop_signal(int signal) { g_stop_signal.store(signal); }
+int stop_signal() { return g_stop_signal.load(); }
 
 bool mpi_built() { return detail::mpi_built(); }
 bool nccl_built() { return detail::nccl_built(); }

@@ -46,6 +46,10 @@ class Communicator {
   virtual WorkHandle broadcast_async(const Tensor& t, int root) = 0;
   // Returns when every process has called it.
   virtual void barrier() = 0;
+  // Hang protection: a collective that has waited `seconds` for the other processes ends every process,
+  // naming the ones that did not reach it (0, the default: wait forever). The MPI transport has it; a
+  // single process cannot wait for another and ignores it.
+  virtual void set_timeout(double seconds) { (void)seconds; }
   // Ends every process of the run at once with `code`, after printing the message on this one's stderr.
   [[noreturn]] virtual void abort(int code, const std::string& message) = 0;
 
@@ -61,6 +65,17 @@ Communicator& world();
 std::unique_ptr<Communicator> single_process();
 // Whether the environment says an MPI launcher started this process with more than one process.
 bool launched_by_mpi();
+// The CPU threads one of `local_size` processes on this machine should use: the CPUs it is bound to
+// (srun gives each task its --cpus-per-task, mpirun binds each rank to a core or a socket), and at most the
+// machine's CPUs divided among its processes (for launchers that bind nothing).
+int cpus_per_process(int local_size);
+// The run was asked to stop (SIGINT/SIGTERM): the trainer's signal handler calls it (async-signal-safe).
+// The processes agree to stop at the end of the step; but when one of them is gone (srun
+// --kill-on-bad-exit sends SIGTERM to the others of a process that died), they would wait for it in a
+// collective until SIGKILL. The MPI transport ends a process whose collective still waits a few seconds
+// after the signal.
+void note_stop_signal(int signal);
+int stop_signal();  // the signal noted, 0 if none
 // One line for `mpncov info` and the build: "MPI (Open MPI ...), NCCL 2.x" or "not built (no MPI)".
 std::string build_summary();
 bool mpi_built();

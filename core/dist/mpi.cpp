@@ -1,15 +1,20 @@
 // MPI transport: MPI_COMM_WORLD. Collectives on CPU tensors run on one communication thread, in the order
 // they are issued, so the training thread goes on (the next layers' backward) while a bucket is reduced;
 // Open MPI's shared-memory and TCP transports make progress only inside MPI calls, which that thread is
-// in. CUDA tensors go to NCCL when the build has it, else through host copies.
+// in. CUDA tensors go to NCCL when the build has it, else through host copies. A watchdog
+// (core/dist/mpi_watchdog.h) ends the run when a collective on that thread waits past run.dist_timeout.
 // The C API only: the deprecated C++ bindings would need their own library.
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -17,6 +22,7 @@
 
 #include "core/context.h"
 #include "core/dist/backends.h"
+#include "core/dist/mpi_watchdog.h"
 
 namespace mpncov::dist::detail {
 namespace {
@@ -73,17 +79,32 @@ class StagedWork : public Work {
   Tensor host_, device_;
 };
 
+// Test-only: MPNCOV_TEST_STALL="RANK:COLLECTIVE:SECONDS" makes process RANK sleep for SECONDS before it
+// issues its collective number COLLECTIVE (counted from 1), as a process stuck outside communication
+// would (the watchdog test, tests/dist/test_dist_runs.cpp).
+struct Stall {
+  int rank = -1;
+  int64_t collective = 0;
+  double seconds = 0;
+};
+
+Stall stall_from_environment() {
+  Stall s;
+  const char* text = std::getenv("MPNCOV_TEST_STALL");
+  if (text && std::sscanf(text, "%d:%" SCNd64 ":%lf", &s.rank, &s.collective, &s.seconds) != 3)
+    MPNCOV_FAIL("MPNCOV_TEST_STALL=", text, ": expected RANK:COLLECTIVE:SECONDS");
+  return s;
+}
+
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator() {
-    int initialised = 0;
+    int initialised = 0, provided = 0;
     MPI_Initialized(&initialised);
-    if (!initialised) {
-      int provided = 0;
-      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
-      MPNCOV_CHECK(provided >= MPI_THREAD_SERIALIZED, "the MPI library offers thread level ", provided,
-                   "; mpncov needs MPI_THREAD_SERIALIZED or more (its collectives run on their own thread)");
-    }
+    if (!initialised) MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
+    else MPI_Query_thread(&provided);
+    MPNCOV_CHECK(provided >= MPI_THREAD_SERIALIZED, "the MPI library offers thread level ", provided,
+                 "; mpncov needs MPI_THREAD_SERIALIZED or more (its collectives run on their own thread)");
     // Errors come back as codes and become mpncov errors naming the rank (the trainer then ends the run).
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -93,6 +114,8 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_rank(local, &local_rank_);
     MPI_Comm_size(local, &local_size_);
     MPI_Comm_free(&local);
+    watchdog_ = std::make_unique<CollectiveWatchdog>(rank_, size_, provided == MPI_THREAD_MULTIPLE,
+                                                     [this](int code, const std::string& m) { abort(code, m); });
     thread_ = std::thread([this] { run(); });
   }
 
@@ -103,6 +126,7 @@ class MpiCommunicator : public Communicator {
       queue_cv_.notify_all();
     }
     thread_.join();
+    watchdog_.reset();
     nccl_.reset();
     int finalised = 0;
     MPI_Finalized(&finalised);
@@ -166,6 +190,11 @@ class MpiCommunicator : public Communicator {
     }, t);
   }
 
+  void set_timeout(double seconds) override {
+    MPNCOV_CHECK(seconds >= 0, "the collectives' timeout must be 0 (none) or positive, got ", seconds, " s");
+    watchdog_->set_timeout(seconds);
+  }
+
   void barrier() override {
     enqueue("MPI_Barrier", [] { return MPI_Barrier(MPI_COMM_WORLD); }, Tensor())->wait();
   }
@@ -187,6 +216,8 @@ class MpiCommunicator : public Communicator {
   };
 
   WorkHandle enqueue(const char* name, std::function<int()> call, Tensor keep) {
+    if (++issued_ == stall_.collective && rank_ == stall_.rank)
+      std::this_thread::sleep_for(std::chrono::duration<double>(stall_.seconds));
     auto work = std::make_shared<QueuedWork>();
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back({name, std::move(call), std::move(keep), work});
@@ -204,7 +235,9 @@ class MpiCommunicator : public Communicator {
         job = std::move(queue_.front());
         queue_.pop_front();
       }
+      watchdog_->started(job.name);
       const int rc = job.call();
+      watchdog_->finished();
       job.work->finish(rc == MPI_SUCCESS ? "" : str("rank ", rank_, ": ", job.name, " failed: ", mpi_error(rc)));
     }
   }
@@ -231,6 +264,9 @@ class MpiCommunicator : public Communicator {
   bool stopping_ = false;
   std::unique_ptr<DeviceCollectives> nccl_;
   int nccl_device_ = -1;
+  std::unique_ptr<CollectiveWatchdog> watchdog_;
+  const Stall stall_ = stall_from_environment();
+  std::atomic<int64_t> issued_{0};
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // `mpirun -np 2 mpncov train` end to end: bit-exact resume on 2 processes, resume of a 2-process run on 1,
-// a killed rank stopping the other, SIGTERM to the launcher. Skipped (not passed) without MPI.
+// a killed rank stopping the other, an error on one rank, a stuck rank stopped by the watchdog; and the
+// same run under Slurm's srun where Slurm is at hand. Skipped (not passed) without MPI (or Slurm).
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -35,6 +37,17 @@ std::string mpirun(const std::string& args) { return str(launcher(), MPNCOV_BINA
 int exit_status(const std::string& command) {
   const int rc = std::system(command.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// How this machine can run srun, "" when it cannot: the prefix that runs a command where srun works.
+// Inside a Slurm allocation, nothing but `env`; as root with Slurm's daemons installed (not in CI), a
+// throwaway one-machine cluster around the command (scripts/slurm-local.sh run).
+std::string slurm_prefix() {
+  if (!mpi_ready()) return "";
+  if (std::getenv("SLURM_JOB_ID") && exit_status("which srun > /dev/null 2>&1") == 0) return "env";
+  if (geteuid() == 0 && exit_status("which slurmctld slurmd sinfo srun > /dev/null 2>&1") == 0)
+    return str(MPNCOV_SOURCE_DIR, "/scripts/slurm-local.sh run");
+  return "";
 }
 
 // 21 training images (odd: the last shard is padded) and 9 validation images, an experiment over them.
@@ -136,6 +149,77 @@ TEST_CASE("dist runs: an error on one rank ends every rank at once with its mess
   INFO(out);
   CHECK(out.find("mpncov rank 1 of 2: error:") != std::string::npos);
   CHECK(out.find("missing") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("dist runs: srun -n 2 --mpi=pmix trains bit for bit as mpirun -np 2, rank 0 alone writing" *
+          doctest::skip(slurm_prefix().empty()) *
+          doctest::description("srun: no Slurm allocation, and no slurmctld/slurmd to start one as root")) {
+  const fs::path dir = test::temp_dir("dist_srun");
+  const std::string exp = experiment(dir);
+  const std::string quiet = " --quiet --set model.sync_bn=true";
+  REQUIRE(exit_status(mpirun("train " + exp + " --set run.out=" + (dir / "mpirun").string() + quiet + " > /dev/null 2>&1")) == 0);
+  // Threads are left to the default: each task gets the CPUs Slurm bound it to.
+  const std::string srun = str("ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ", slurm_prefix(),
+                               " srun -n 2 --mpi=pmix --kill-on-bad-exit=1 ", MPNCOV_BINARY_DIR, "/mpncov train ", exp, quiet,
+                               " > ", (dir / "out.txt").string(), " 2>&1");
+  const int status = exit_status(srun);
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  REQUIRE(status == 0);
+  check_identical(dir / "mpirun/last.safetensors", dir / "run/last.safetensors");
+  const std::string log = read_text(dir / "run/log.txt");
+  CHECK(log.find("data-parallel: MPI, 2 processes (2 on this machine)") != std::string::npos);
+  CHECK(log.find("global batch 8 = 4 per process x 2 processes") != std::string::npos);
+  CHECK(!fs::exists(dir / "run/log.txt.1"));
+}
+
+TEST_CASE("dist runs: under srun --kill-on-bad-exit, a killed rank ends the other within 10 seconds" *
+          doctest::skip(slurm_prefix().empty()) *
+          doctest::description("srun: no Slurm allocation, and no slurmctld/slurmd to start one as root")) {
+  const fs::path dir = test::temp_dir("dist_srun_killed");
+  const std::string exp = experiment(dir);
+  // Slurm ends the step and sends SIGTERM to rank 0, which waits for rank 1 in a collective: it must not
+  // wait for the SIGKILL that follows 30 s later (KillWait), but give up a few seconds after the signal.
+  // The times are taken inside the script, not counting a throwaway Slurm's start and stop.
+  const std::string killed = (dir / "killed_at").string(), ended = (dir / "ended_at").string();
+  const fs::path script = dir / "launch.sh";
+  std::ofstream(script) << "export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1\n"
+                        << "srun -n 2 --mpi=pmix --kill-on-bad-exit=1 sh -c 'if [ \"$SLURM_PROCID\" = 1 ]; then (sleep 3; "
+                        << "date +%s.%N > " << killed << "; kill -9 $$) & fi; exec " << MPNCOV_BINARY_DIR << "/mpncov train "
+                        << exp << " --quiet --set solver.epochs=10000'\nstatus=$?\ndate +%s.%N > " << ended << "\nexit $status\n";
+  const int status = exit_status(str(slurm_prefix(), " sh ", script.string(), " > ", (dir / "out.txt").string(), " 2>&1"));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  REQUIRE(fs::exists(killed));
+  REQUIRE(fs::exists(ended));
+  CHECK(std::stod(read_text(ended)) - std::stod(read_text(killed)) < 10);
+  CHECK(out.find("mpncov rank 0 of 2: stopped by signal 15 while") != std::string::npos);
+}
+
+TEST_CASE("dist runs: a rank stuck outside communication makes the others stop after run.dist_timeout, naming it" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_stuck");
+  const std::string exp = experiment(dir);
+  // Rank 1 sleeps 60 s before its 2nd collective, right after the first (train()'s barrier), so no slowness
+  // of either before then can make rank 0 time out elsewhere. Rank 0 waits in the first collective of the
+  // setup that needs rank 1 (a root's small broadcasts may end without the others).
+  const std::string command = str(launcher(), "-x MPNCOV_TEST_STALL=1:2:60 ", MPNCOV_BINARY_DIR, "/mpncov train ", exp,
+                                  " --quiet --set run.dist_timeout=2 > ", (dir / "out.txt").string(), " 2>&1");
+  const auto start = std::chrono::steady_clock::now();
+  const int status = exit_status(command);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  CHECK(seconds < 30);  // not the 60 s of the stall
+  CHECK(out.find("mpncov rank 0 of 2: error: MPI_") != std::string::npos);
+  CHECK(out.find(" for the other processes (run.dist_timeout 2 s). Not reached by rank 1 (its collective 1 ended") !=
+        std::string::npos);
 }
 
 }  // TEST_SUITE
