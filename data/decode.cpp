@@ -205,9 +205,10 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
 // header's size need. (stb_image 2.27 grew its buffer to whatever an IDAT chunk's length claimed:
 // fuzz_decode found a 466-byte PNG that asked for 2 GiB; and it inflated without bound.) libpng 1.6 still
 // allocates an ancillary chunk (text, colour profile) of the length it claims, up to 2 GiB, with only a
-// warning over its chunk-size limit, so every ancillary chunk is skipped unread: none changes the pixels
-// we return, as there is no gamma or colour-profile transform (like PIL and stb_image). Palette and gray
-// expand to RGB, 16-bit samples keep their high byte, alpha (and tRNS transparency) is dropped.
+// warning over its chunk-size limit, so every ancillary chunk but tRNS (at most 256 bytes, read into a
+// fixed buffer) is skipped unread: none changes the pixels we return, as there is no gamma or
+// colour-profile transform (like PIL and stb_image). Palette and gray expand to RGB, 16-bit samples keep
+// their high byte, alpha (and tRNS transparency) is dropped.
 struct PngState {
   png_structp png = nullptr;
   png_infop info = nullptr;
@@ -248,7 +249,7 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   if (setjmp(png_jmpbuf(st.png))) throw DecodeError(str("corrupt PNG: ", st.message));
   png_set_read_fn(st.png, &st, png_read_bytes);
   png_set_user_limits(st.png, kPngMaxSide, kPngMaxSide);
-  png_set_keep_unknown_chunks(st.png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);  // -1: known ancillary ones too
+  png_set_keep_unknown_chunks(st.png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);  // -1: known ones but tRNS too
   png_read_info(st.png, st.info);
 
   const int w = static_cast<int>(png_get_image_width(st.png, st.info));
@@ -262,8 +263,9 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   if (!(color & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(st.png);
   png_set_interlace_handling(st.png);
   png_read_update_info(st.png, st.info);
-  if (png_get_rowbytes(st.png, st.info) != static_cast<size_t>(w) * 3)
-    throw DecodeError(str("unsupported PNG: rows of ", png_get_rowbytes(st.png, st.info), " bytes after conversion to RGB"));
+  const size_t row_bytes = png_get_rowbytes(st.png, st.info);
+  if (row_bytes != static_cast<size_t>(w) * 3)
+    throw DecodeError(str("unsupported PNG: rows of ", row_bytes, " bytes after conversion to RGB"));
 
   if (choose) (void)choose(w, h);  // no region or scaling for PNG: decode it all
   out.full_width = out.scaled_width = w;
