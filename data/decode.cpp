@@ -301,13 +301,35 @@ void check_pnm_header(const uint8_t* bytes, size_t size) {
   }
 }
 
+// stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
+// refuses it as truncated; fuzz_decode found an 809-byte BMP claiming 378x31918 pixels that made it
+// allocate and fill 48 MB. So the file must hold every row its header promises.
+void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
+  if (size < 30) return;  // stb_image reports the error
+  auto le = [b](size_t at, int n) {
+    uint32_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | b[at + static_cast<size_t>(i)];
+    return int64_t{v};
+  };
+  const int64_t offset = le(10, 4), header = le(14, 4), bits = le(header == 12 ? 24 : 28, 2);
+  if (bits == 0) return;
+  const int64_t row = (w * bits + 7) / 8, stride = (w * bits + 31) / 32 * 4;
+  const int64_t needed = offset + (h - 1) * stride + row;
+  if (static_cast<int64_t>(size) < needed)
+    throw DecodeError(str("truncated BMP: ", w, "x", h, " pixels of ", bits, " bits from byte ", offset,
+                          " need ", needed, " bytes, the file has ", size));
+}
+
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
   if (format == ImageFormat::Pnm) check_pnm_header(bytes, size);
   int w = 0, h = 0, channels = 0;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
-  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) check_size(w, h, size);
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
+    check_size(w, h, size);
+    if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
+  }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
   struct Free {
