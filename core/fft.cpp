@@ -24,7 +24,8 @@ std::pair<int64_t, int64_t> check_fft(const char* op, const Tensor& x, const Ten
 }  // namespace
 
 void rfft(const Tensor& x, const Tensor& y) {
-  const auto [rows, n] = check_fft("rfft", x, y);
+  const auto shape = check_fft("rfft", x, y);  // not auto [rows, n]: clang 14 lambdas cannot capture those
+  const int64_t rows = shape.first, n = shape.second;
   if (rows == 0) return;
   dispatch(
       x, [&](auto device) { cuda::rfft(device, x.data<float>(), y.data<float>(), rows, n); },
@@ -35,7 +36,8 @@ void rfft(const Tensor& x, const Tensor& y) {
 }
 
 void irfft(const Tensor& y, const Tensor& x) {
-  const auto [rows, n] = check_fft("irfft", x, y);
+  const auto shape = check_fft("irfft", x, y);  // not auto [rows, n]: clang 14 lambdas cannot capture those
+  const int64_t rows = shape.first, n = shape.second;
   if (rows == 0) return;
   dispatch(
       x, [&](auto device) { cuda::irfft(device, y.data<float>(), x.data<float>(), rows, n); },

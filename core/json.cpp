@@ -44,6 +44,8 @@ Json parse_json(std::string_view text, int max_depth) {
       reason = reason.substr(colon + 2);
     }
     throw Error(str("JSON syntax error at byte ", e.byte, where, ": ", reason));
+  } catch (const Json::out_of_range& e) {  // a number beyond double's range, such as 1e400 (fuzz_safetensors)
+    throw Error(str("JSON number out of range: ", json_error_text(e)));
   }
 }
 

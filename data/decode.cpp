@@ -9,6 +9,7 @@
 
 #include <jerror.h>
 #include <jpeglib.h>
+#include <png.h>
 #include <stb_image.h>
 
 #include "data/file.h"
@@ -200,6 +201,84 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
   jpeg_abort_decompress(cinfo);
 }
 
+// PNG goes through libpng, which streams the image data and inflates only as much as the rows of the
+// header's size need. (stb_image 2.27 grew its buffer to whatever an IDAT chunk's length claimed:
+// fuzz_decode found a 466-byte PNG that asked for 2 GiB; and it inflated without bound.) libpng 1.6 still
+// allocates an ancillary chunk (text, colour profile) of the length it claims, up to 2 GiB, with only a
+// warning over its chunk-size limit, so every ancillary chunk but tRNS (at most 256 bytes, read into a
+// fixed buffer) is skipped unread: none changes the pixels we return, as there is no gamma or
+// colour-profile transform (like PIL and stb_image). Palette and gray expand to RGB, 16-bit samples keep
+// their high byte, alpha (and tRNS transparency) is dropped.
+struct PngState {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  const uint8_t* bytes;
+  size_t size, pos = 0;
+  std::vector<png_bytep> rows;
+  char message[200] = "";
+  PngState(const uint8_t* b, size_t n) : bytes(b), size(n) {}
+  ~PngState() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+};
+
+// libpng's error callback must not return: we longjmp back to decode_png, whose frame holds no objects
+// with destructors between setjmp and the library calls (they live in PngState).
+[[noreturn]] void png_on_error(png_structp png, png_const_charp message) {
+  auto* st = static_cast<PngState*>(png_get_error_ptr(png));
+  std::snprintf(st->message, sizeof st->message, "%s", message);
+  png_longjmp(png, 1);
+}
+
+// Warnings (a bad ancillary chunk, which libpng then ignores, as we ignore them all) are not printed.
+void png_on_warning(png_structp, png_const_charp) {}
+
+void png_read_bytes(png_structp png, png_bytep to, size_t n) {
+  auto* st = static_cast<PngState*>(png_get_io_ptr(png));
+  if (n > st->size - st->pos) png_error(png, "file truncated");
+  std::memcpy(to, st->bytes + st->pos, n);
+  st->pos += n;
+}
+
+// The longest side libpng accepts (its row buffers are sized from it); check_size bounds the area.
+constexpr png_uint_32 kPngMaxSide = 1u << 20;
+
+void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
+                const std::function<DecodeRegion(int, int)>& choose) {
+  PngState st(bytes, size);
+  st.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_on_error, png_on_warning);
+  if (!st.png || !(st.info = png_create_info_struct(st.png))) throw DecodeError("libpng could not start");
+  if (setjmp(png_jmpbuf(st.png))) throw DecodeError(str("corrupt PNG: ", st.message));
+  png_set_read_fn(st.png, &st, png_read_bytes);
+  png_set_user_limits(st.png, kPngMaxSide, kPngMaxSide);
+  png_set_keep_unknown_chunks(st.png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);  // -1: known ones but tRNS too
+  png_read_info(st.png, st.info);
+
+  const int w = static_cast<int>(png_get_image_width(st.png, st.info));
+  const int h = static_cast<int>(png_get_image_height(st.png, st.info));
+  check_size(w, h, size);  // before anything of the image's size is allocated
+  const int color = png_get_color_type(st.png, st.info);
+  png_set_palette_to_rgb(st.png);  // these four do nothing to images they do not apply to
+  png_set_expand_gray_1_2_4_to_8(st.png);
+  png_set_strip_16(st.png);
+  png_set_strip_alpha(st.png);
+  if (!(color & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(st.png);
+  png_set_interlace_handling(st.png);
+  png_read_update_info(st.png, st.info);
+  const size_t row_bytes = png_get_rowbytes(st.png, st.info);
+  if (row_bytes != static_cast<size_t>(w) * 3)
+    throw DecodeError(str("unsupported PNG: rows of ", row_bytes, " bytes after conversion to RGB"));
+
+  if (choose) (void)choose(w, h);  // no region or scaling for PNG: decode it all
+  out.full_width = out.scaled_width = w;
+  out.full_height = out.scaled_height = h;
+  out.scale_denom = 1;
+  out.x0 = out.y0 = 0;
+  out.format = ImageFormat::Png;
+  out.image.resize(w, h);
+  st.rows.resize(static_cast<size_t>(h));
+  for (int y = 0; y < h; ++y) st.rows[static_cast<size_t>(y)] = out.image.row(y);
+  png_read_image(st.png, st.rows.data());
+}
+
 // Two bugs of stb_image 2.27 found by fuzz_decode, kept away by checking the PNM header first: it reads
 // the header's numbers into an int without checking for overflow (refused: more than 9 digits), and on
 // 16-bit files (maxval above 255) it reads past its pixel buffer (refused: 8-bit PNM only).
@@ -222,13 +301,35 @@ void check_pnm_header(const uint8_t* bytes, size_t size) {
   }
 }
 
+// stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
+// refuses it as truncated; fuzz_decode found an 809-byte BMP claiming 378x31918 pixels that made it
+// allocate and fill 48 MB. So the file must hold every row its header promises.
+void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
+  if (size < 30) return;  // stb_image reports the error
+  auto le = [b](size_t at, int n) {
+    uint32_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | b[at + static_cast<size_t>(i)];
+    return int64_t{v};
+  };
+  const int64_t offset = le(10, 4), header = le(14, 4), bits = le(header == 12 ? 24 : 28, 2);
+  if (bits == 0) return;
+  const int64_t row = (w * bits + 7) / 8, stride = (w * bits + 31) / 32 * 4;
+  const int64_t needed = offset + (h - 1) * stride + row;
+  if (static_cast<int64_t>(size) < needed)
+    throw DecodeError(str("truncated BMP: ", w, "x", h, " pixels of ", bits, " bits from byte ", offset,
+                          " need ", needed, " bytes, the file has ", size));
+}
+
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
   if (format == ImageFormat::Pnm) check_pnm_header(bytes, size);
   int w = 0, h = 0, channels = 0;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
-  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) check_size(w, h, size);
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
+    check_size(w, h, size);
+    if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
+  }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
   struct Free {
@@ -257,6 +358,8 @@ void decode(const uint8_t* bytes, size_t size, Decoded& out,
       decode_jpeg(bytes, size, out, choose);
       return;
     case ImageFormat::Png:
+      decode_png(bytes, size, out, choose);
+      return;
     case ImageFormat::Bmp:
     case ImageFormat::Gif:
     case ImageFormat::Pnm:

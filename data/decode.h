@@ -1,8 +1,8 @@
 // Decoding image files to 8-bit RGB. The format is sniffed from the bytes, never the file name (ImageNet
 // holds PNG files named .JPEG). JPEG goes through libjpeg-turbo, which also converts CMYK/YCCK (as PIL
-// does: Adobe-inverted CMYK) and can scale in the DCT domain and decode only a region; everything else
-// stb_image can read goes through it. Grayscale, palette and alpha images become RGB (alpha dropped, like
-// PIL's convert("RGB")). A truncated or corrupt file throws DecodeError, never crashes.
+// does: Adobe-inverted CMYK) and can scale in the DCT domain and decode only a region; PNG goes through
+// libpng, BMP, GIF and PNM through stb_image. Grayscale, palette and alpha images become RGB (alpha
+// dropped, like PIL's convert("RGB")). A truncated or corrupt file throws DecodeError, never crashes.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything mpncov needs from Debian packages. Idempotent: safe to run again.
+#   scripts/install-deps.sh           what the build, the tests and CI need
+#   scripts/install-deps.sh --fuzz    that, plus clang and its libFuzzer and sanitizer runtimes for
+#                                     scripts/fuzz.sh (not needed by CI, which replays the corpora with gcc)
 # The CUDA toolkit (with cuDNN and cuBLAS) is not a Debian package here: it is found at /usr/local/cuda
 # or CUDAToolkit_ROOT when present, and the GPU backend builds only then.
 set -euo pipefail
@@ -15,6 +18,13 @@ packages=(
   python3-torch python3-torchvision python3-numpy python3-pil   # the oracle for tests and the peer for benchmarks
   mate-backgrounds   # real photographs for the data oracle tests and the loader benchmark (optional)
 )
+case "${1:-}" in
+  "") ;;
+  --fuzz)
+    # clang, libFuzzer + ASan/UBSan runtimes (libclang-rt-dev), clang's OpenMP, llvm-symbolizer for reports
+    packages+=(clang libclang-rt-dev libomp-dev llvm) ;;
+  *) echo "usage: scripts/install-deps.sh [--fuzz]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -41,6 +41,10 @@ TEST_CASE("json: syntax errors are mpncov::Error naming the byte, line and colum
     CHECK_THROWS_WITH_AS(parse_json(c.text), doctest::Contains("JSON syntax error at byte"), Error);
   }
   CHECK_THROWS_WITH_AS(parse_json("{\n  \"a\": [1,\n   x]}"), doctest::Contains("(line 3, column 4)"), Error);
+  // A number beyond double's range escaped as nlohmann's out_of_range (fuzz_safetensors).
+  CHECK_THROWS_WITH_AS(parse_json("[1, 22e8108]"), doctest::Contains("number overflow parsing '22e8108'"), Error);
+  CHECK_THROWS_WITH_AS(parse_json("{\"a\": -1e400}"), doctest::Contains("JSON number out of range"), Error);
+  CHECK(parse_json("1e308").get<double>() == 1e308);
 }
 
 TEST_CASE("json: a key twice in one object is an error at any depth, in two objects it is not") {

@@ -101,6 +101,12 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   std::vector<uint8_t> png = test::encode_png(img);
   png.resize(png.size() / 2);
   CHECK_THROWS_AS(decode_image(png.data(), png.size()), DecodeError);
+  // stb_image pads a short BMP with zeros; it is refused as truncated, as PIL does (fuzz_decode).
+  std::vector<uint8_t> bmp = test::encode_bmp(img);
+  CHECK(decode_image(bmp.data(), bmp.size()).same_pixels(img));
+  bmp.resize(bmp.size() - 1);
+  CHECK_THROWS_WITH_AS(decode_image(bmp.data(), bmp.size()), doctest::Contains("truncated BMP: 64x64 pixels of 24 bits"),
+                       DecodeError);
   // Garbage inside the entropy-coded data still decodes (as with PIL) or fails cleanly, never crashes.
   std::vector<uint8_t> noisy = jpg;
   for (size_t i = noisy.size() / 2; i < noisy.size() - 2; i += 7) noisy[i] ^= 0x5A;
