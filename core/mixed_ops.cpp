@@ -2,6 +2,7 @@
 
 #include "core/cpu/nn_cpu.h"
 #include "core/half.h"
+#include "core/layout_ops.h"
 
 namespace mpncov::ops {
 namespace {
@@ -34,7 +35,10 @@ void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, cons
   check_shape("conv2d_forward_bf16", "bias", b, Shape{o});
   check_shape("conv2d_forward_bf16", "output", y, Shape{n, o, g.out_h(), g.out_w()});
   if (y.numel() == 0) return;
-  cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups);
+  check_layouts("conv2d_forward_bf16", {&x});
+  check_layouts("conv2d_forward_bf16", {&y});
+  cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups,
+                                  {x.layout(), y.layout()});
 }
 
 void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
@@ -51,8 +55,10 @@ void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, co
     if (dx.defined()) fill(dx, 0.0);  // dx is written; the accumulated gradients gain nothing
     return;
   }
+  check_layouts("conv2d_backward_bf16", {&x, &dx});
+  check_layouts("conv2d_backward_bf16", {&dy});
   cpu::conv2d_backward_onednn_bf16(x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw), mut(db), n,
-                                   g, o, p.groups);
+                                   g, o, p.groups, {x.layout(), dy.layout()});
 }
 
 void round_to_bf16(const Tensor& x, const Tensor& y) {
