@@ -60,6 +60,9 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
   if (!is_nchw({&x, &y})) {  // activations in a kernel layout: oneDNN, which takes them as they are
     check_layouts("conv2d_forward", {&x});
     check_layouts("conv2d_forward", {&y});
+    if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), y.layout()}))
+      return cpu::conv2d_forward_nhwc_pointwise(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n,
+                                                g, o);
     return cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o,
                                       p.groups, {x.layout(), y.layout()});
   }
@@ -90,6 +93,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   if (!is_nchw({&x, &dy, &dx})) {
     check_layouts("conv2d_backward", {&x, &dx});
     check_layouts("conv2d_backward", {&dy});
+    if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), dy.layout()}))
+      return cpu::conv2d_backward_nhwc_pointwise(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
+                                                 ptr<float>(dw), ptr<float>(db), n, g, o);
     return cpu::conv2d_backward_onednn(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
                                        ptr<float>(dw), ptr<float>(db), n, g, o, p.groups, {x.layout(), dy.layout()});
   }

@@ -78,6 +78,42 @@ void channel_sums(const Rows& s, const float* x, const float* y, double* sa, dou
     }
 }
 
+// The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise.
+template <typename FA, typename FB>
+void block_sums(const Rows& s, int64_t cb, const float* x, const float* y, double* sa, double* sb, FA fa, FB fb) {
+  const int64_t b = s.block, ch0 = cb * b;
+  float pa[16], pb[16];
+  for (int64_t i = 0; i < s.n; ++i) {
+    const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
+    for (int64_t p0 = 0; p0 < s.inner; p0 += kChunk) {
+      std::fill(pa, pa + b, 0.0f);
+      std::fill(pb, pb + b, 0.0f);
+      for (int64_t r = seg_row + p0; r < seg_row + std::min(s.inner, p0 + kChunk); ++r) {
+        const float* xr = x + r * b;
+        const float* yr = y + r * b;
+#pragma omp simd
+        for (int64_t k = 0; k < b; ++k) {
+          pa[k] += fa(xr[k], ch0 + k);
+          pb[k] += fb(xr[k], yr[k], ch0 + k);
+        }
+      }
+      for (int64_t k = 0; k < b; ++k) {
+        sa[k] += pa[k];
+        sb[k] += pb[k];
+      }
+    }
+  }
+}
+
+// f(offset of a row, its first channel) for every row of channel block cb, one thread.
+template <typename F>
+void block_rows(const Rows& s, int64_t cb, F f) {
+  for (int64_t i = 0; i < s.n; ++i) {
+    const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
+    for (int64_t r = seg_row; r < seg_row + s.inner; ++r) f(r * s.block, cb * s.block);
+  }
+}
+
 // out[row] = f(x row, y row, first channel) for every row of B channels, in parallel.
 template <typename F>
 void for_rows(const Rows& s, F f) {
@@ -96,6 +132,57 @@ void batch_norm_forward_blocked(const float* x, const float* weight, const float
                                 int64_t inner, int64_t block, bool training, double momentum, double eps) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
+  if (block <= 16 && s.blocks() > 1) {
+    // Channel blocks (nChw16c): every pass over one block while its slab is in cache, as the NCHW
+    // kernel does per channel, the blocks split between the threads.
+#pragma omp parallel for schedule(static) if (parallel(s))
+    for (int64_t cb = 0; cb < s.blocks(); ++cb) {
+      const int64_t ch0 = cb * block;
+      double mu[16], inv[16], sum[16] = {}, sq[16] = {}, unused[16] = {};
+      float mt[16], sa[16], sb[16];
+      if (training) {
+        block_sums(s, cb, x, x, sum, unused, [](float v, int64_t) { return v; },
+                   [](float, float, int64_t) { return 0.0f; });
+        for (int64_t k = 0; k < block; ++k) {
+          mu[k] = sum[k] / static_cast<double>(m);
+          mt[k] = static_cast<float>(mu[k]);
+        }
+        block_sums(s, cb, x, x, sq, unused,
+                   [&mt, ch0](float v, int64_t ch) { return (v - mt[ch - ch0]) * (v - mt[ch - ch0]); },
+                   [](float, float, int64_t) { return 0.0f; });
+        for (int64_t k = 0; k < block; ++k) {
+          const double shift = mu[k] - static_cast<double>(mt[k]);
+          const double q = std::max(0.0, sq[k] - static_cast<double>(m) * shift * shift);
+          inv[k] = 1.0 / std::sqrt(q / static_cast<double>(m) + eps);
+          if (running_mean) {
+            float& rm = running_mean[ch0 + k];
+            float& rv = running_var[ch0 + k];
+            rm = static_cast<float>((1 - momentum) * rm + momentum * mu[k]);
+            rv = static_cast<float>((1 - momentum) * rv + momentum * q / static_cast<double>(m - 1));
+          }
+        }
+      } else {
+        for (int64_t k = 0; k < block; ++k) {
+          mu[k] = running_mean[ch0 + k];
+          inv[k] = 1.0 / std::sqrt(static_cast<double>(running_var[ch0 + k]) + eps);
+        }
+      }
+      for (int64_t k = 0; k < block; ++k) {
+        mean[ch0 + k] = static_cast<float>(mu[k]);
+        invstd[ch0 + k] = static_cast<float>(inv[k]);
+        const double a = (weight ? weight[ch0 + k] : 1.0) * inv[k];
+        sa[k] = static_cast<float>(a);
+        sb[k] = static_cast<float>((bias ? bias[ch0 + k] : 0.0) - mu[k] * a);
+      }
+      block_rows(s, cb, [&](int64_t at, int64_t) {
+        const float* xr = x + at;
+        float* yr = y + at;
+#pragma omp simd
+        for (int64_t k = 0; k < block; ++k) yr[k] = xr[k] * sa[k] + sb[k];
+      });
+    }
+    return;
+  }
   std::vector<double> mu(static_cast<size_t>(c)), inv(static_cast<size_t>(c));
   if (training) {
     std::vector<double> sum(static_cast<size_t>(c), 0.0), sq(static_cast<size_t>(c), 0.0), unused(static_cast<size_t>(c));
@@ -149,6 +236,35 @@ void batch_norm_backward_blocked(const float* x, const float* dy, const float* w
                                  int64_t inner, int64_t block, bool training) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
+  if (block <= 16 && s.blocks() > 1) {  // per channel block, as the forward
+#pragma omp parallel for schedule(static) if (parallel(s))
+    for (int64_t cb = 0; cb < s.blocks(); ++cb) {
+      const int64_t ch0 = cb * block;
+      double sdy[16] = {}, sdx[16] = {};
+      float ts[16], tk1[16], tk2[16];
+      block_sums(s, cb, dy, x, sdy, sdx, [](float g, int64_t) { return g; },
+                 [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); });
+      for (int64_t k = 0; k < block; ++k) {
+        const double mu = mean[ch0 + k], inv = invstd[ch0 + k];
+        const double sxh = (sdx[k] - (mu - static_cast<double>(static_cast<float>(mu))) * sdy[k]) * inv;
+        if (dbias) dbias[ch0 + k] += static_cast<float>(sdy[k]);
+        if (dweight) dweight[ch0 + k] += static_cast<float>(sxh);
+        ts[k] = static_cast<float>((weight ? weight[ch0 + k] : 1.0) * inv);
+        tk1[k] = static_cast<float>(training ? sdy[k] / static_cast<double>(m) : 0.0);
+        tk2[k] = static_cast<float>(training ? sxh / static_cast<double>(m) * inv : 0.0);
+      }
+      if (!dx) continue;
+      const float* mb = mean + ch0;
+      block_rows(s, cb, [&](int64_t at, int64_t) {
+        const float* xr = x + at;
+        const float* gr = dy + at;
+        float* qr = dx + at;
+#pragma omp simd
+        for (int64_t k = 0; k < block; ++k) qr[k] = ts[k] * (gr[k] - tk1[k] - (xr[k] - mb[k]) * tk2[k]);
+      });
+    }
+    return;
+  }
   std::vector<double> sum_dy(static_cast<size_t>(c), 0.0), sum_dy_xhat(static_cast<size_t>(c), 0.0);
   channel_sums(s, dy, x, sum_dy.data(), sum_dy_xhat.data(), [](float g, int64_t) { return g; },
                [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); });

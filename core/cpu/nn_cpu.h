@@ -36,6 +36,13 @@ void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, 
 void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                  ConvLayouts l = {});
+// Pointwise float32 convolution on NHWC input and output as single GEMMs (conv_nhwc.cpp), where
+// conv_nhwc_pointwise says so; same contract as above.
+bool conv_nhwc_pointwise(const ops::ConvGeometry& g, int64_t groups, ConvLayouts l);
+void conv2d_forward_nhwc_pointwise(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                   const ops::ConvGeometry& g, int64_t out_channels);
+void conv2d_backward_nhwc_pointwise(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                                    int64_t n, const ops::ConvGeometry& g, int64_t out_channels);
 // "oneDNN 2.6.3 jit:avx512_core": the library's version and the kernel it picks for a 3x3 layer here.
 std::string onednn_summary();
 
