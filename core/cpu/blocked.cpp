@@ -19,6 +19,7 @@ namespace mpncov::cpu {
 namespace {
 
 constexpr int64_t kChunk = 256;
+constexpr int64_t kBlock16 = 16;  // nChw16c's block, which the per-block paths below are written for
 
 struct Rows {
   int64_t n, c, inner, block;
@@ -81,7 +82,8 @@ void channel_sums(const Rows& s, const float* x, const float* y, double* sa, dou
 // The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise.
 template <typename FA, typename FB>
 void block_sums(const Rows& s, int64_t cb, const float* x, const float* y, double* sa, double* sb, FA fa, FB fb) {
-  const int64_t b = s.block, ch0 = cb * b;
+  constexpr int64_t b = kBlock16;  // a constant trip count: the loops below unroll into single vectors
+  const int64_t ch0 = cb * b;
   float pa[16], pb[16];
   for (int64_t i = 0; i < s.n; ++i) {
     const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
@@ -110,7 +112,7 @@ template <typename F>
 void block_rows(const Rows& s, int64_t cb, F f) {
   for (int64_t i = 0; i < s.n; ++i) {
     const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
-    for (int64_t r = seg_row; r < seg_row + s.inner; ++r) f(r * s.block, cb * s.block);
+    for (int64_t r = seg_row; r < seg_row + s.inner; ++r) f(r * kBlock16, cb * kBlock16);
   }
 }
 
@@ -132,7 +134,7 @@ void batch_norm_forward_blocked(const float* x, const float* weight, const float
                                 int64_t inner, int64_t block, bool training, double momentum, double eps) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
-  if (block <= 16 && s.blocks() > 1) {
+  if (block == kBlock16 && s.blocks() > 1) {
     // Channel blocks (nChw16c): every pass over one block while its slab is in cache, as the NCHW
     // kernel does per channel, the blocks split between the threads.
 #pragma omp parallel for schedule(static) if (parallel(s))
@@ -178,7 +180,7 @@ void batch_norm_forward_blocked(const float* x, const float* weight, const float
         const float* xr = x + at;
         float* yr = y + at;
 #pragma omp simd
-        for (int64_t k = 0; k < block; ++k) yr[k] = xr[k] * sa[k] + sb[k];
+        for (int64_t k = 0; k < kBlock16; ++k) yr[k] = xr[k] * sa[k] + sb[k];
       });
     }
     return;
@@ -236,7 +238,7 @@ void batch_norm_backward_blocked(const float* x, const float* dy, const float* w
                                  int64_t inner, int64_t block, bool training) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
-  if (block <= 16 && s.blocks() > 1) {  // per channel block, as the forward
+  if (block == kBlock16 && s.blocks() > 1) {  // per channel block, as the forward
 #pragma omp parallel for schedule(static) if (parallel(s))
     for (int64_t cb = 0; cb < s.blocks(); ++cb) {
       const int64_t ch0 = cb * block;
@@ -260,7 +262,7 @@ void batch_norm_backward_blocked(const float* x, const float* dy, const float* w
         const float* gr = dy + at;
         float* qr = dx + at;
 #pragma omp simd
-        for (int64_t k = 0; k < block; ++k) qr[k] = ts[k] * (gr[k] - tk1[k] - (xr[k] - mb[k]) * tk2[k]);
+        for (int64_t k = 0; k < kBlock16; ++k) qr[k] = ts[k] * (gr[k] - tk1[k] - (xr[k] - mb[k]) * tk2[k]);
       });
     }
     return;
