@@ -100,20 +100,9 @@ void check_same_as_nchw(const std::string& name, const Shape& input, LayoutMode 
 
 TEST_SUITE("unit") {
 
-TEST_CASE("layouts: resnet18 and resnet50 in nChw16c and NHWC give the NCHW results") {
+TEST_CASE("layouts: resnet18 in nChw16c and NHWC gives the NCHW results") {
   check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::Blocked16);
   check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::NHWC);
-  check_same_as_nchw("resnet50", Shape({2, 3, 64, 64}), LayoutMode::Auto);
-}
-
-TEST_CASE("layouts: mpncov_resnet50, alexnet, vgg11_bn, inception_v3, densenet121 give the NCHW results") {
-  check_same_as_nchw("mpncov_resnet50", Shape({2, 3, 64, 64}), LayoutMode::Auto);
-  check_same_as_nchw("alexnet", Shape({2, 3, 64, 64}), LayoutMode::NHWC);
-  // Evaluation only: their max pooling (NCHW here, after concatenations) turns a near-tie that rounding
-  // decides differently into a gradient at another position, as a ReLU sign does (see above).
-  check_same_as_nchw("vgg11_bn", Shape({2, 3, 32, 32}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
-  check_same_as_nchw("inception_v3", Shape({2, 3, 75, 75}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
-  check_same_as_nchw("densenet121", Shape({2, 3, 32, 32}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
 }
 
 TEST_CASE("layouts: bfloat16 resnet18 in NHWC gives the NCHW bfloat16 results") {
@@ -144,6 +133,22 @@ TEST_CASE("layouts: the plan keeps conv -> bn -> relu -> add in the kernel layou
   set_layout_mode(LayoutMode::Off);
   net.setup(Shape({1, 3, 32, 32}));
   CHECK(layout("layer1.0.conv1") == Layout::NCHW);
+}
+
+}  // TEST_SUITE
+
+// The other zoo families (about two minutes on 2 busy cores).
+TEST_SUITE("slow") {
+
+TEST_CASE("layouts: resnet50, mpncov_resnet50, alexnet, vgg11_bn, inception_v3, densenet121 give the NCHW results") {
+  check_same_as_nchw("resnet50", Shape({2, 3, 64, 64}), LayoutMode::Auto);
+  check_same_as_nchw("mpncov_resnet50", Shape({2, 3, 64, 64}), LayoutMode::Auto);
+  check_same_as_nchw("alexnet", Shape({2, 3, 64, 64}), LayoutMode::NHWC);
+  // Evaluation only: their max pooling (NCHW here, after concatenations) turns a near-tie that rounding
+  // decides differently into a gradient at another position, as a ReLU sign does (see above).
+  check_same_as_nchw("vgg11_bn", Shape({2, 3, 32, 32}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
+  check_same_as_nchw("inception_v3", Shape({2, 3, 75, 75}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
+  check_same_as_nchw("densenet121", Shape({2, 3, 32, 32}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
 }
 
 }  // TEST_SUITE
