@@ -1,7 +1,10 @@
 """Training step in float32 and bfloat16, ours against PyTorch (autocast, NCHW and channels-last), interleaved.
 
 usage: /usr/bin/python3 bench/bf16.py [--mpncov build/mpncov] [--net resnet50] [--batch 8] [--threads 2]
-                                      [--rounds 2] [--iterations 3]
+                                      [--rounds 2] [--iterations 3] [--layouts]
+
+--layouts adds ours with planned activation layouts (MPNCOV_LAYOUT=auto, docs/layouts.md) in both precisions
+and PyTorch float32 channels-last, so each precision is compared before/after against PyTorch's better layout.
 
 Each round runs every variant once (a fresh process each), in order; the table shows the median seconds per
 step over rounds and PyTorch's time over ours (above 1: we are faster). Same environment for both sides as
@@ -26,15 +29,17 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--layouts", action="store_true", help="also ours with MPNCOV_LAYOUT=auto")
     a = ap.parse_args()
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     if coretype():
         env["OPENBLAS_CORETYPE"] = coretype()
 
-    def ours(precision):
+    def ours(precision, layout="nchw"):
         cmd = [a.mpncov, "time", a.net, "--batch", str(a.batch), "--iterations", str(a.iterations), "--threads",
                str(a.threads), "--precision", precision]
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, env=dict(env, MPNCOV_LAYOUT=layout), check=True, capture_output=True,
+                             text=True).stdout
         m = re.search(r"training step: ([0-9.]+) ms per batch", out)
         if not m:
             raise SystemExit(f"cannot parse the output of {' '.join(cmd)}:\n{out}")
@@ -49,6 +54,10 @@ def main():
                 ("PyTorch float32 NCHW", lambda: torch("float32", "nchw")),
                 ("PyTorch bfloat16 NCHW", lambda: torch("bfloat16", "nchw")),
                 ("PyTorch bfloat16 channels-last", lambda: torch("bfloat16", "channels_last"))]
+    if a.layouts:
+        variants[2:2] = [("ours float32 layouts", lambda: ours("float32", "auto")),
+                         ("ours bfloat16 layouts", lambda: ours("bfloat16", "auto"))]
+        variants.append(("PyTorch float32 channels-last", lambda: torch("float32", "channels_last")))
     print(f"load average before: {os.getloadavg()}", flush=True)
     times = {name: [] for name, _ in variants}
     for r in range(a.rounds):

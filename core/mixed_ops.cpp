@@ -4,6 +4,7 @@
 #include "core/cuda_mixed_backend.h"
 #include "core/dispatch.h"
 #include "core/half.h"
+#include "core/layout_ops.h"
 
 namespace mpncov::ops {
 namespace {
@@ -38,6 +39,8 @@ void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, cons
   check_shape("conv2d_forward_bf16", "bias", b, Shape{o});
   check_shape("conv2d_forward_bf16", "output", y, Shape{n, o, g.out_h(), g.out_w()});
   if (y.numel() == 0) return;
+  check_layouts("conv2d_forward_bf16", {&x});
+  check_layouts("conv2d_forward_bf16", {&y});
   ops::dispatch(
       x,
       [&](auto device) {
@@ -45,7 +48,8 @@ void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, cons
                                   p.groups);
       },
       [&](auto) {
-        cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups);
+        cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups,
+                                        {x.layout(), y.layout()});
       });
 }
 
@@ -63,6 +67,8 @@ void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, co
     if (dx.defined()) fill(dx, 0.0);  // dx is written; the accumulated gradients gain nothing
     return;
   }
+  check_layouts("conv2d_backward_bf16", {&x, &dx});
+  check_layouts("conv2d_backward_bf16", {&dy});
   ops::dispatch(
       x,
       [&](auto device) {
@@ -71,7 +77,7 @@ void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, co
       },
       [&](auto) {
         cpu::conv2d_backward_onednn_bf16(x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw), mut(db),
-                                         n, g, o, p.groups);
+                                         n, g, o, p.groups, {x.layout(), dy.layout()});
       });
 }
 

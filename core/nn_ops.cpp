@@ -3,9 +3,11 @@
 
 #include <algorithm>
 
+#include "core/cpu/blocked.h"
 #include "core/cpu/nn_cpu.h"
 #include "core/cuda_nn_backend.h"
 #include "core/dispatch.h"
+#include "core/layout_ops.h"
 
 namespace mpncov::ops {
 namespace {
@@ -55,6 +57,15 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
   check_shape("conv2d_forward", "bias", b, Shape{o});
   check_shape("conv2d_forward", "output", y, Shape{n, o, g.out_h(), g.out_w()});
   if (n == 0) return;
+  if (!is_nchw({&x, &y})) {  // activations in a kernel layout: oneDNN, which takes them as they are
+    check_layouts("conv2d_forward", {&x});
+    check_layouts("conv2d_forward", {&y});
+    if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), y.layout()}))
+      return cpu::conv2d_forward_nhwc_pointwise(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n,
+                                                g, o);
+    return cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o,
+                                      p.groups, {x.layout(), y.layout()});
+  }
   dispatch(
       x,
       [&](auto device) {
@@ -78,6 +89,15 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   check_shape("conv2d_backward", "bias gradient", db, Shape{o});
   if (n == 0) {
     return;
+  }
+  if (!is_nchw({&x, &dy, &dx})) {
+    check_layouts("conv2d_backward", {&x, &dx});
+    check_layouts("conv2d_backward", {&dy});
+    if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), dy.layout()}))
+      return cpu::conv2d_backward_nhwc_pointwise(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
+                                                 ptr<float>(dw), ptr<float>(db), n, g, o);
+    return cpu::conv2d_backward_onednn(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
+                                       ptr<float>(dw), ptr<float>(db), n, g, o, p.groups, {x.layout(), dy.layout()});
   }
   dispatch(
       x,
@@ -139,6 +159,11 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, c
   check_pool("max_pool2d_forward", s, p);
   check_index("max_pool2d_forward", index, y);
   if (y.numel() == 0) return;
+  if (!is_nchw({&x, &y})) {
+    check_layouts("max_pool2d_forward", {&x, &y});
+    return cpu::max_pool_blocked_forward(x.data<float>(), y.data<float>(), index.data<int64_t>(), s, p,
+                                         layout_block(x.layout(), x.dim(1)));
+  }
   dispatch(
       x,
       [&](auto device) {
@@ -156,6 +181,11 @@ void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx
   check_pool("max_pool2d_backward", s, p);
   check_index("max_pool2d_backward", index, dy);
   if (dx.numel() == 0) return;
+  if (!is_nchw({&dy, &dx})) {
+    check_layouts("max_pool2d_backward", {&dy, &dx});
+    return cpu::max_pool_blocked_backward(dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s,
+                                          layout_block(dx.layout(), dx.dim(1)));
+  }
   dispatch(
       dy,
       [&](auto device) {
@@ -171,6 +201,7 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p)
   check_same("avg_pool2d_forward", {&x, &y});
   const detail::PoolShape s = pool_shape("avg_pool2d_forward", x, y);
   check_pool("avg_pool2d_forward", s, p);
+  MPNCOV_CHECK(is_nchw({&x, &y}), "avg_pool2d_forward: takes NCHW tensors, got ", x.str(), " and ", y.str());
   if (y.numel() == 0) return;
   dispatch(
       x, [&](auto device) { cuda::avg_pool2d_forward(device, x.data<float>(), y.data<float>(), s, p); },
@@ -197,6 +228,13 @@ void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) {
   check_same("adaptive_avg_pool2d_forward", {&x, &y});
   const detail::PoolShape s = pool_shape("adaptive_avg_pool2d_forward", x, y);
   MPNCOV_CHECK(s.oh > 0 && s.ow > 0 && s.h > 0 && s.w > 0, "adaptive_avg_pool2d_forward: empty input or output");
+  if (!is_nchw({&x})) {  // global pooling of an activation in a kernel layout; y (N, C, 1, 1) is the same in all
+    check_layouts("adaptive_avg_pool2d_forward", {&x});
+    MPNCOV_CHECK(s.oh == 1 && s.ow == 1 && y.layout() == Layout::NCHW, "adaptive_avg_pool2d_forward: input in layout ",
+                 layout_name(x.layout()), " takes global pooling to an NCHW output, got ", y.str());
+    return cpu::global_avg_pool_blocked_forward(x.data<float>(), y.data<float>(), x.dim(0), x.dim(1), s.h * s.w,
+                                                layout_block(x.layout(), x.dim(1)));
+  }
   dispatch(
       x, [&](auto device) { cuda::adaptive_avg_pool2d_forward(device, x.data<float>(), y.data<float>(), s); },
       [&](auto zero) {
@@ -209,6 +247,13 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
   check_same("adaptive_avg_pool2d_backward", {&dy, &dx});
   const detail::PoolShape s = pool_shape("adaptive_avg_pool2d_backward", dx, dy);
   MPNCOV_CHECK(s.oh > 0 && s.ow > 0 && s.h > 0 && s.w > 0, "adaptive_avg_pool2d_backward: empty input or output");
+  if (!is_nchw({&dx})) {
+    check_layouts("adaptive_avg_pool2d_backward", {&dx});
+    MPNCOV_CHECK(s.oh == 1 && s.ow == 1 && dy.layout() == Layout::NCHW, "adaptive_avg_pool2d_backward: gradient in "
+                 "layout ", layout_name(dx.layout()), " takes global pooling from an NCHW gradient, got ", dy.str());
+    return cpu::global_avg_pool_blocked_backward(dy.data<float>(), dx.data<float>(), dx.dim(0), dx.dim(1), s.h * s.w,
+                                                 layout_block(dx.layout(), dx.dim(1)));
+  }
   dispatch(
       dy, [&](auto device) { cuda::adaptive_avg_pool2d_backward(device, dy.data<float>(), dx.data<float>(), s); },
       [&](auto zero) {
@@ -236,6 +281,13 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
   MPNCOV_CHECK(!training || n * inner > 1, op, ": training needs more than one value per channel, got input ",
                x.shape().str());
   if (x.numel() == 0) return;
+  if (!is_nchw({&x, &y})) {
+    check_layouts(op, {&x, &y});
+    return cpu::batch_norm_forward_blocked(x.data<float>(), ptr<float>(weight), ptr<float>(bias), y.data<float>(),
+                                           mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
+                                           ptr<float>(running_var), n, c, inner, layout_block(x.layout(), c), training,
+                                           momentum, eps);
+  }
   dispatch(
       x,
       [&](auto device) {
@@ -279,6 +331,12 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
   MPNCOV_CHECK(mean.defined() && invstd.defined(), op, ": mean and invstd are required");
   for (const Tensor* t : {&weight, &mean, &invstd, &dweight, &dbias}) check_numel(op, "a per-channel tensor", *t, c);
   if (x.numel() == 0) return;
+  if (!is_nchw({&x, &dy, &dx})) {
+    check_layouts(op, {&x, &dy, &dx});
+    return cpu::batch_norm_backward_blocked(x.data<float>(), dy.data<float>(), ptr<float>(weight), mean.data<float>(),
+                                            invstd.data<float>(), ptr<float>(dx), ptr<float>(dweight),
+                                            ptr<float>(dbias), n, c, inner, layout_block(x.layout(), c), training);
+  }
   dispatch(
       x,
       [&](auto device) {

@@ -87,8 +87,18 @@ Tensor Tensor::reshape(const std::vector<int64_t>& new_dims) const {
   Shape target(dims);
   MPNCOV_CHECK(target.numel() == numel(), "reshape: ", shape_.str(), " has ", numel(),
                " elements, ", target.str(), " has ", target.numel());
+  MPNCOV_CHECK(layout_ == Layout::NCHW || target == shape_, "reshape: ", str(), " is in layout ",
+               layout_name(layout_), ", convert it to nchw before reshaping to ", target.str());
   Tensor t = *this;
   t.shape_ = target;
+  return t;
+}
+
+Tensor Tensor::with_layout(Layout layout) const {
+  MPNCOV_CHECK(layout == Layout::NCHW || (ndim() == 4 && layout_fits(layout, dim(1))), "with_layout: ", str(),
+               " cannot be held in layout ", layout_name(layout));
+  Tensor t = *this;
+  t.layout_ = layout;
   return t;
 }
 
@@ -107,6 +117,7 @@ Tensor Tensor::to(Device device) const {
   if (device == device_) return *this;
   Tensor t = empty(shape_, dtype_, device);
   t.copy_from(*this);
+  t.layout_ = layout_;
   return t;
 }
 
@@ -127,6 +138,7 @@ Tensor Tensor::to(DType dtype) const {
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_, dtype_, device_);
   t.copy_from(*this);
+  t.layout_ = layout_;
   return t;
 }
 
@@ -169,7 +181,8 @@ double Tensor::item() const {
 
 std::string Tensor::str() const {
   if (!defined()) return "undefined tensor";
-  return mpncov::str(dtype_name(dtype_), " ", shape_.str(), " on ", device_.str());
+  return mpncov::str(dtype_name(dtype_), " ", shape_.str(), " on ", device_.str(),
+                     layout_ == Layout::NCHW ? "" : mpncov::str(" (", layout_name(layout_), ")"));
 }
 
 }  // namespace mpncov

@@ -9,6 +9,7 @@
 #include "core/device.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/layout.h"
 #include "core/shape.h"
 
 namespace mpncov {
@@ -60,7 +61,14 @@ class Tensor {
     return static_cast<T*>(raw());
   }
 
-  // A view with another shape and the same elements; one dimension may be -1.
+  // How a 4-D tensor's elements lie in memory (core/layout.h); NCHW unless a net planned otherwise.
+  // The tag belongs to this handle: with_layout gives a handle on the same storage with another tag
+  // (it moves no data; ops::to_layout converts).
+  Layout layout() const { return layout_; }
+  Tensor with_layout(Layout layout) const;
+
+  // A view with another shape and the same elements; one dimension may be -1. Keeps the layout when the
+  // shape stays; a tensor in another layout than NCHW cannot change shape.
   Tensor reshape(const std::vector<int64_t>& dims) const;
   // A view of rows [begin, end) along dimension 0.
   Tensor slice(int64_t begin, int64_t end) const;
@@ -89,6 +97,7 @@ class Tensor {
   Shape shape_;
   DType dtype_ = DType::F32;
   Device device_;
+  Layout layout_ = Layout::NCHW;
 };
 
 }  // namespace mpncov

@@ -19,6 +19,10 @@ class AdaptiveAvgPoolLayer : public Layer {
                  "': input must be a non-empty (N, C, H, W), got ", in[0].str());
     return {Shape{in[0][0], in[0][1], size_.first, size_.second}};
   }
+  // Global pooling takes its input in any layout; its (N, C, 1, 1) output is the same in all, kept NCHW.
+  bool accepts_layout(size_t, Layout in, Layout) const override {
+    return in == Layout::NCHW || (size_.first == 1 && size_.second == 1);
+  }
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     ops::adaptive_avg_pool2d_forward(in[0], out[0]);
   }

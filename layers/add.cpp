@@ -19,6 +19,13 @@ class AddLayer : public Layer {
       MPNCOV_CHECK(s == in[0], "add layer '", ctx.name, "': inputs differ in shape: ", in[0].str(), " and ", s.str());
     return {in[0]};
   }
+  // Elementwise: any layout shared by all inputs, the output in it.
+  Layout output_layout(const std::vector<Layout>& in) const override {
+    for (Layout l : in)
+      if (l != in[0]) return Layout::NCHW;
+    return in[0];
+  }
+  bool accepts_layout(size_t, Layout in, Layout out) const override { return in == out; }
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     ops::binary(ops::Binary::Add, in[0], in[1], out[0]);
     for (size_t i = 2; i < in.size(); ++i) ops::axpby(1.0, in[i], 1.0, out[0]);

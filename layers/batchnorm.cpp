@@ -60,7 +60,16 @@ class BatchNormLayer : public Layer {
     }
     MPNCOV_CHECK(buffer("running_mean").value.numel() == c, "batchnorm layer '", ctx.name, "': has ",
                  buffer("running_mean").value.numel(), " channels, the input ", in[0].str(), " has ", c);
+    four_d_ = in[0].ndim() == 4;
     return {in[0]};
+  }
+
+  // A 4-D input in any layout, the output in the same (synced statistics: NCHW only).
+  Layout output_layout(const std::vector<Layout>& in) const override {
+    return four_d_ && !sync_ ? in[0] : Layout::NCHW;
+  }
+  bool accepts_layout(size_t, Layout in, Layout out) const override {
+    return in == out && (in == Layout::NCHW || (four_d_ && !sync_));
   }
 
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
@@ -171,6 +180,7 @@ class BatchNormLayer : public Layer {
   bool affine_ = true;
   bool stats_from_batch_ = true;
   bool sync_ = false;
+  bool four_d_ = false;  // the input of the last setup is (N, C, H, W)
   dist::Communicator* comm_ = nullptr;  // set by a synced training forward, for its backward
   double count_ = 0;                    // values per channel over all processes, of that forward
   Tensor sums_, grad_sums_, var_, mean_global_;  // scratch of the synced passes

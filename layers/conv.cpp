@@ -87,6 +87,12 @@ class ConvLayer : public Layer {
 
   double flops() const override { return flops_; }
 
+  // Any input layout (oneDNN reorders an NCHW one); the output in the layout its kernels prefer.
+  Layout output_layout(const std::vector<Layout>&) const override {
+    return convolution_layout(precision() == Precision::BFloat16, out_channels_);
+  }
+  bool accepts_layout(size_t, Layout, Layout) const override { return true; }
+
  private:
   int64_t out_channels_ = 0;
   std::pair<int64_t, int64_t> kernel_;

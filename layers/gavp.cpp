@@ -1,5 +1,6 @@
 // gavp: global average pooling, fast-MPN-COV's GAvP representation (AdaptiveAvgPool2d(1) then flatten):
 // (B, C, H, W) or (B, C, L) -> (B, C). No keys.
+#include "core/nn_ops.h"
 #include "core/ops.h"
 #include "layers/layer_util.h"
 
@@ -15,6 +16,7 @@ class GavpLayer : public Layer {
     check_arity(*this, in, 1);
     const Shape& s = in[0];
     MPNCOV_CHECK(s.ndim() == 3 || s.ndim() == 4, "gavp layer takes (B, C, H, W) or (B, C, L), got ", s.str());
+    four_d_ = s.ndim() == 4;
     batch_ = s[0];
     channels_ = s[1];
     positions_ = s.numel() / std::max<int64_t>(1, batch_ * channels_);
@@ -22,13 +24,20 @@ class GavpLayer : public Layer {
     return {Shape({batch_, channels_})};
   }
 
+  // A (B, C, H, W) input may come in any layout (core/layout.h); the output is (B, C).
+  bool accepts_layout(size_t, Layout in, Layout) const override { return in == Layout::NCHW || four_d_; }
+
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
+    if (in[0].layout() != Layout::NCHW)
+      return ops::adaptive_avg_pool2d_forward(in[0], out[0].reshape({batch_, channels_, 1, 1}));
     ops::reduce(ops::Reduce::Mean, in[0].reshape({batch_, channels_, positions_}), {2}, out[0]);
   }
 
   void backward(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
     if (!din[0].defined()) return;
+    if (din[0].layout() != Layout::NCHW)
+      return ops::adaptive_avg_pool2d_backward(dout[0].reshape({batch_, channels_, 1, 1}), din[0]);
     // dX[b, c, :] = dY[b, c] / M: 1/M everywhere, times each row's gradient (a per-channel broadcast).
     const Tensor dx = din[0].reshape({1, batch_ * channels_, positions_});
     ops::fill(dx, 1.0 / static_cast<double>(positions_));
@@ -39,6 +48,7 @@ class GavpLayer : public Layer {
 
  private:
   int64_t batch_ = 0, channels_ = 0, positions_ = 0;
+  bool four_d_ = false;
 };
 
 }  // namespace

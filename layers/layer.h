@@ -73,6 +73,21 @@ class Layer {
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.
   virtual double flops() const { return 0; }
 
+  // Memory layouts (core/layout.h), planned by the net after setup (nets/layout_plan.h): the tensors a
+  // layer gets carry their layout, and a gradient has the layout of the tensor it is the gradient of.
+  // output_layout: the layout this layer would give its output, its inputs coming in `inputs`;
+  // accepts_layout: whether input k may come in layout `in` when the output is in `out`. A layer that
+  // knows nothing of layouts keeps the defaults: NCHW in and out.
+  virtual Layout output_layout(const std::vector<Layout>& inputs) const {
+    (void)inputs;
+    return Layout::NCHW;
+  }
+  virtual bool accepts_layout(size_t k, Layout in, Layout out) const {
+    (void)k;
+    (void)out;
+    return in == Layout::NCHW;
+  }
+
   bool training() const { return training_; }
   virtual void set_training(bool training) { training_ = training; }
   // The training step, so random layers (dropout) draw a fresh mask each step and the same mask when

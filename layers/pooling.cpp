@@ -46,6 +46,9 @@ class MaxPoolLayer : public Layer {
  public:
   explicit MaxPoolLayer(Config& c) : p_(read_pool(c, false)) {}
   std::string type() const override { return "maxpool"; }
+  // Any layout (core/layout.h), the output in the input's.
+  Layout output_layout(const std::vector<Layout>& in) const override { return in[0]; }
+  bool accepts_layout(size_t, Layout in, Layout out) const override { return in == out; }
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     return {pooled_shape(*this, in, p_, ctx)};
   }

@@ -15,6 +15,9 @@ class ReluLayer : public Layer {
     check_arity(*this, in, 1);
     return {in[0]};
   }
+  // Elementwise: any layout, the output in the input's.
+  Layout output_layout(const std::vector<Layout>& in) const override { return in[0]; }
+  bool accepts_layout(size_t, Layout in, Layout out) const override { return in == out; }
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     ops::unary(ops::Unary::Relu, in[0], out[0]);
   }

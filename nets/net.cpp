@@ -9,6 +9,7 @@
 #include "core/context.h"
 #include "core/ops.h"
 #include "core/text.h"
+#include "nets/layout_plan.h"
 
 namespace mpncov {
 namespace {
@@ -234,6 +235,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
       if (!(last_reader && first_slot)) scratch_[i][k] = Tensor::empty(output_shapes_[static_cast<size_t>(j)], dtype, device);
     }
   }
+  apply_layouts();
   set_training(training_);
   reset_timing();
 }
@@ -316,6 +318,17 @@ void Net::set_step(uint64_t step) {
 void Net::set_precision(Precision precision) {
   precision_ = precision;
   for (auto& l : layers_) l->set_precision(precision);
+  if (is_setup()) apply_layouts();  // the convolutions' preferred layouts depend on it
+}
+
+void Net::apply_layouts() {
+  const std::vector<Layout> layouts = plan_layouts(layers_, inputs_, dtype_, device_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    outputs_[i] = outputs_[i].with_layout(layouts[i]);
+    if (grads_[i].defined()) grads_[i] = grads_[i].with_layout(layouts[i]);
+    for (size_t k = 0; k < inputs_[i].size(); ++k)
+      if (scratch_[i][k].defined()) scratch_[i][k] = scratch_[i][k].with_layout(layouts[static_cast<size_t>(inputs_[i][k])]);
+  }
 }
 
 void Net::zero_grad() {

@@ -100,6 +100,8 @@ class Net {
   int64_t parameter_count() const;
 
  private:
+  // Tags outputs, gradients and scratch with the planned layouts (nets/layout_plan.h).
+  void apply_layouts();
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
   // Runs a shared-storage layer's forward again (its output was overwritten since).

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/context.h"
+#include "core/layout_ops.h"
 #include "core/npy.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
@@ -115,7 +116,7 @@ int run_extract(const std::vector<std::string>& argv) {
   auto run = [&](const Tensor& images) {
     if (images.shape() != net.input_shape()) net.setup(images.shape(), DType::F32, device);
     net.forward(images.to(device));
-    writer.write(net.output(layer));
+    writer.write(ops::to_nchw(net.output(layer)));  // a layer inside a planned layout (core/layout.h)
     done += images.dim(0);
     progress.update(str(done, "/", n, " images"));
   };

@@ -1,7 +1,9 @@
 // Float32 convolution on the CPU through oneDNN (Debian's libdnnl), which is to the CPU what cuDNN is to
 // the GPU: JIT direct-convolution kernels on blocked layouts (nChw16c), much faster than im2col + GEMM on
-// 3x3 layers (bench/RESULTS.md, the layer tables before and after). Our tensors stay NCHW; each call reorders its operands into the
-// layouts the chosen kernel wants and the results back. Float64 keeps the im2col + GEMM path (conv.cpp):
+// 3x3 layers (bench/RESULTS.md, the layer tables before and after). An NCHW activation is reordered into
+// the layout the chosen kernel wants and the result back; an activation already in one of the kernels'
+// layouts (NHWC or nChw16c, core/layout.h: a net keeps them between layers that understand them) is used
+// as it is, the kernel being asked for that layout, so it needs no reorder. Float64 keeps the im2col + GEMM path (conv.cpp):
 // oneDNN has no double kernels, and the gradient checks need double.
 //
 // bfloat16 (mixed precision): the same plans with bfloat16 operands for the multiplications (input and weights
@@ -107,14 +109,27 @@ struct Operand {
   }
 };
 
+Tag tag_of(Layout l) {
+  switch (l) {
+    case Layout::NCHW: return Tag::nchw;
+    case Layout::NHWC: return Tag::nhwc;
+    case Layout::Blocked16: return Tag::nChw16c;
+  }
+  return Tag::nchw;
+}
+
 // The shape of one convolution problem in oneDNN's terms.
 struct Problem {
   memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
   Tag weights_tag;
   memory::data_type mul;  // the type the kernels multiply in: float32, or bfloat16 (mixed precision)
+  Layout src_layout, dst_layout;  // of our activations (and their gradients)
+  // Whether the kernels are asked for our layout of the activations (else they choose; ours is reordered).
+  bool pin = true;
 
-  Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type)
-      : mul(mul_type) {
+  Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type,
+          Layout src_l = Layout::NCHW, Layout dst_l = Layout::NCHW)
+      : mul(mul_type), src_layout(src_l), dst_layout(dst_l) {
     const int64_t oh = g.out_h(), ow = g.out_w();
     src = {n, g.channels * groups, g.height, g.width};
     dst = {n, out_channels, oh, ow};
@@ -135,8 +150,15 @@ struct Problem {
   }
   memory::desc any(const memory::dims& d) const { return memory::desc(d, kF32, Tag::any); }
   memory::desc any_mul(const memory::dims& d) const { return memory::desc(d, mul, Tag::any); }
-  memory::desc src_md() const { return memory::desc(src, kF32, Tag::nchw); }
-  memory::desc dst_md() const { return memory::desc(dst, kF32, Tag::nchw); }
+  // An activation as the kernel should take it: in our layout when that is one of the kernels' own, else
+  // its choice.
+  memory::desc act(const memory::dims& d, Layout l, memory::data_type t) const {
+    return memory::desc(d, t, pin && l != Layout::NCHW ? tag_of(l) : Tag::any);
+  }
+  memory::desc src_k(memory::data_type t) const { return act(src, src_layout, t); }
+  memory::desc dst_k(memory::data_type t) const { return act(dst, dst_layout, t); }
+  memory::desc src_md() const { return memory::desc(src, kF32, tag_of(src_layout)); }
+  memory::desc dst_md() const { return memory::desc(dst, kF32, tag_of(dst_layout)); }
   memory::desc weights_md() const { return memory::desc(weights, kF32, weights_tag); }
   memory::desc bias_md() const { return memory::desc(bias, kF32, Tag::x); }
 
@@ -146,10 +168,10 @@ struct Problem {
     const auto kind = dnnl::prop_kind::forward_training;
     const auto algo = dnnl::algorithm::convolution_direct;
     if (with_bias)
-      return {dnnl::convolution_forward::desc(kind, algo, any_mul(src), any_mul(weights), any(bias), any(dst),
+      return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), any(bias), dst_k(kF32),
                                               strides, dilates, pad_l, pad_r),
               attr, engine()};
-    return {dnnl::convolution_forward::desc(kind, algo, any_mul(src), any_mul(weights), any(dst), strides, dilates,
+    return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), dst_k(kF32), strides, dilates,
                                             pad_l, pad_r),
             attr, engine()};
   }
@@ -171,10 +193,19 @@ struct BackwardPlan {
   dnnl::convolution_backward_weights weights;
   Operand weights_src, weights_dy, dw, db;
   size_t weights_scratchpad = 0;
+  bool reference = false;  // a pass fell to oneDNN's reference kernel
 };
 
-ForwardPlan make_forward(const Problem& p, bool with_bias) {
-  const auto pd = p.forward_pd(with_bias);
+// Whether oneDNN fell back to its reference kernel (orders of magnitude slower), as it may when asked for
+// a layout its fast kernels do not take (e.g. a 3-channel input); the plan then lets it choose instead.
+bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+ForwardPlan make_forward(Problem p, bool with_bias) {
+  auto pd = p.forward_pd(with_bias);
+  if (p.pin && is_reference(pd.impl_info_str())) {
+    p.pin = false;
+    pd = p.forward_pd(with_bias);
+  }
   ForwardPlan plan;
   plan.conv = dnnl::convolution_forward(pd);
   plan.src = Operand(p.src_md(), pd.src_desc(), true);
@@ -185,7 +216,7 @@ ForwardPlan make_forward(const Problem& p, bool with_bias) {
   return plan;
 }
 
-BackwardPlan make_backward(const Problem& p, bool with_bias) {
+BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   const auto hint = p.forward_pd(with_bias);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -193,7 +224,7 @@ BackwardPlan make_backward(const Problem& p, bool with_bias) {
   BackwardPlan plan;
 
   const dnnl::convolution_backward_data::primitive_desc data_pd(
-      dnnl::convolution_backward_data::desc(algo, p.any(p.src), p.any_mul(p.weights), p.any_mul(p.dst), p.strides,
+      dnnl::convolution_backward_data::desc(algo, p.src_k(kF32), p.any_mul(p.weights), p.dst_k(p.mul), p.strides,
                                             p.dilates, p.pad_l, p.pad_r),
       attr, engine(), hint);
   plan.data = dnnl::convolution_backward_data(data_pd);
@@ -204,13 +235,13 @@ BackwardPlan make_backward(const Problem& p, bool with_bias) {
 
   const auto weights_pd =
       with_bias ? dnnl::convolution_backward_weights::primitive_desc(
-                      dnnl::convolution_backward_weights::desc(algo, p.any_mul(p.src), p.any(p.weights),
-                                                               p.any(p.bias), p.any_mul(p.dst), p.strides, p.dilates,
+                      dnnl::convolution_backward_weights::desc(algo, p.src_k(p.mul), p.any(p.weights),
+                                                               p.any(p.bias), p.dst_k(p.mul), p.strides, p.dilates,
                                                                p.pad_l, p.pad_r),
                       attr, engine(), hint)
                 : dnnl::convolution_backward_weights::primitive_desc(
-                      dnnl::convolution_backward_weights::desc(algo, p.any_mul(p.src), p.any(p.weights),
-                                                               p.any_mul(p.dst), p.strides, p.dilates, p.pad_l,
+                      dnnl::convolution_backward_weights::desc(algo, p.src_k(p.mul), p.any(p.weights),
+                                                               p.dst_k(p.mul), p.strides, p.dilates, p.pad_l,
                                                                p.pad_r),
                       attr, engine(), hint);
   plan.weights = dnnl::convolution_backward_weights(weights_pd);
@@ -219,28 +250,39 @@ BackwardPlan make_backward(const Problem& p, bool with_bias) {
   plan.dw = Operand(p.weights_md(), weights_pd.diff_weights_desc(), false, /*accumulate=*/true);
   if (with_bias) plan.db = Operand(p.bias_md(), weights_pd.diff_bias_desc(), false, /*accumulate=*/true);
   plan.weights_scratchpad = weights_pd.scratchpad_desc().get_size();
+  plan.reference = is_reference(data_pd.impl_info_str()) || is_reference(weights_pd.impl_info_str());
   return plan;
 }
 
+BackwardPlan make_backward(Problem p, bool with_bias) {
+  if (p.pin) {
+    BackwardPlan plan = make_backward_as(p, with_bias);
+    if (!plan.reference) return plan;
+    p.pin = false;
+  }
+  return make_backward_as(p, with_bias);
+}
+
 // Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
-// multiplication type.
-using Key = std::array<int64_t, 16>;
+// multiplication type, layouts of the input and the output.
+using Key = std::array<int64_t, 18>;
 Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-           memory::data_type mul) {
+           memory::data_type mul, Layout src_l, Layout dst_l) {
   return {n,          g.channels,  g.height,   g.width,   out_channels,    groups,          g.kernel_h, g.kernel_w,
           g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0,
-          static_cast<int64_t>(mul)};
+          static_cast<int64_t>(mul), static_cast<int64_t>(src_l), static_cast<int64_t>(dst_l)};
 }
 
 std::mutex plans_mutex;
 
 template <typename Plan>
-const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, const Key& key,
-                     Plan (*make)(const Problem&, bool), int64_t n, const ops::ConvGeometry& g, int64_t out_channels,
-                     int64_t groups, bool with_bias, memory::data_type mul) {
+const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(Problem, bool), int64_t n,
+                     const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
+                     memory::data_type mul, ConvLayouts l) {
+  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l.x, l.y);
   auto it = plans.find(key);
   if (it == plans.end())
-    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups, mul), with_bias)))
+    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups, mul, l.x, l.y), with_bias)))
              .first;
   return *it->second;
 }
@@ -266,12 +308,11 @@ std::string onednn_summary() {
 namespace {
 
 void forward(const float* x, const float* w, const float* b, float* y, int64_t n, const ops::ConvGeometry& g,
-             int64_t out_channels, int64_t groups, memory::data_type mul) {
+             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
   static std::map<Key, std::unique_ptr<ForwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
-    const ForwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, b != nullptr, mul), &make_forward, n,
-                                       g, out_channels, groups, b != nullptr, mul);
+    const ForwardPlan& plan = plan_for(plans, &make_forward, n, g, out_channels, groups, b != nullptr, mul, l);
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights = plan.weights.input(w, kWeights, s);
@@ -290,12 +331,11 @@ void forward(const float* x, const float* w, const float* b, float* y, int64_t n
 }
 
 void backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t n,
-              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul) {
+              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
   static std::map<Key, std::unique_ptr<BackwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
-    const BackwardPlan& plan = plan_for(plans, key_of(n, g, out_channels, groups, db != nullptr, mul),
-                                        &make_backward, n, g, out_channels, groups, db != nullptr, mul);
+    const BackwardPlan& plan = plan_for(plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l);
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
     if (dx) {
@@ -338,20 +378,22 @@ void backward(const float* x, const float* w, const float* dy, float* dx, float*
 }  // namespace
 
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
-                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
-  forward(x, w, b, y, n, g, out_channels, groups, kF32);
+                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l) {
+  forward(x, w, b, y, n, g, out_channels, groups, kF32, l);
 }
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                            int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32);
+                            int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                            ConvLayouts l) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l);
 }
 void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, float* y, int64_t n,
-                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
-  forward(x, w, b, y, n, g, out_channels, groups, kBF16);
+                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l) {
+  forward(x, w, b, y, n, g, out_channels, groups, kBF16, l);
 }
 void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                                 int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16);
+                                 int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                 ConvLayouts l) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l);
 }
 
 }  // namespace mpncov::cpu

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/layout.h"
 #include "core/nn_ops.h"
 
 namespace mpncov::cpu {
@@ -17,16 +18,31 @@ template <typename T>
 void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 // The float32 kernels behind them where conv.cpp's use_onednn says so (conv_onednn.cpp); same contract.
+// The layouts of the input (and its gradient) and of the output (and its gradient); the weights are
+// (O, C/groups, kh, kw) always.
+struct ConvLayouts {
+  Layout x = Layout::NCHW, y = Layout::NCHW;
+};
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
-                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {});
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                            int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+                            int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                            ConvLayouts l = {});
 // The same in mixed precision: float32 tensors, rounded to bfloat16 for the multiplications, float32
 // accumulation and results (conv_onednn.cpp).
 void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, float* y, int64_t n,
-                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                ConvLayouts l = {});
 void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                                 int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
+                                 int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                 ConvLayouts l = {});
+// Pointwise float32 convolution on NHWC input and output as single GEMMs (conv_nhwc.cpp), where
+// conv_nhwc_pointwise says so; same contract as above.
+bool conv_nhwc_pointwise(const ops::ConvGeometry& g, int64_t groups, ConvLayouts l);
+void conv2d_forward_nhwc_pointwise(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                   const ops::ConvGeometry& g, int64_t out_channels);
+void conv2d_backward_nhwc_pointwise(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                                    int64_t n, const ops::ConvGeometry& g, int64_t out_channels);
 // "oneDNN 2.6.3 jit:avx512_core": the library's version and the kernel it picks for a 3x3 layer here.
 std::string onednn_summary();
 

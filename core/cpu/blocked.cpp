@@ -1,0 +1,400 @@
+// The ops that keep activations in a convolution kernel's layout (core/layout.h), on the CPU in float32:
+// batch normalisation, global average pooling and the conversion between layouts. Each loop runs over
+// the tensor as rows of B channels (B = 1, C or 16; row r of image n, block cb, pixel p), the innermost
+// loop over the B contiguous channels of a row, so it vectorises in every layout.
+//
+// Per-channel sums are accurate as in batchnorm.cpp: float within chunks of at most 256 rows of one block,
+// double across chunks. Chunks are split between the threads statically and the per-thread sums added in
+// thread order, so results are the same every run for a given thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/cpu/blocked.h"
+
+namespace mpncov::cpu {
+namespace {
+
+constexpr int64_t kChunk = 256;
+constexpr int64_t kBlock16 = 16;  // nChw16c's block, which the per-block paths below are written for
+
+struct Rows {
+  int64_t n, c, inner, block;
+  int64_t blocks() const { return c / block; }
+  // Chunks: per (image, block) segment of `inner` rows, pieces of at most kChunk rows.
+  int64_t pieces() const { return (inner + kChunk - 1) / kChunk; }
+  int64_t chunks() const { return n * blocks() * pieces(); }
+  // The first row, the row count and the first channel of chunk k.
+  void chunk(int64_t k, int64_t& row, int64_t& rows, int64_t& ch0) const {
+    const int64_t seg = k / pieces(), piece = k % pieces();
+    const int64_t first = piece * kChunk;
+    row = seg * inner + first;
+    rows = std::min(kChunk, inner - first);
+    ch0 = (seg % blocks()) * block;
+  }
+};
+
+bool parallel(const Rows& s) { return s.n * s.c * s.inner > (1 << 14); }
+
+// sa[ch] += sum over the channel's values of fa(x, ch), sb likewise of fb(x, y, ch).
+template <typename FA, typename FB>
+void channel_sums(const Rows& s, const float* x, const float* y, double* sa, double* sb, FA fa, FB fb) {
+  const int threads = parallel(s) ? omp_get_max_threads() : 1;
+  std::vector<double> acc(static_cast<size_t>(threads) * 2 * s.c, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    double* ta = acc.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * s.c;
+    double* tb = ta + s.c;
+    std::vector<float> pa(static_cast<size_t>(s.block)), pb(static_cast<size_t>(s.block));
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < s.chunks(); ++k) {
+      int64_t row, rows, ch0;
+      s.chunk(k, row, rows, ch0);
+      std::fill(pa.begin(), pa.end(), 0.0f);
+      std::fill(pb.begin(), pb.end(), 0.0f);
+      float* qa = pa.data();
+      float* qb = pb.data();
+      for (int64_t r = row; r < row + rows; ++r) {
+        const float* xr = x + r * s.block;
+        const float* yr = y + r * s.block;
+#pragma omp simd
+        for (int64_t i = 0; i < s.block; ++i) {
+          qa[i] += fa(xr[i], ch0 + i);
+          qb[i] += fb(xr[i], yr[i], ch0 + i);
+        }
+      }
+      for (int64_t i = 0; i < s.block; ++i) {
+        ta[ch0 + i] += qa[i];
+        tb[ch0 + i] += qb[i];
+      }
+    }
+  }
+  for (int t = 0; t < threads; ++t)
+    for (int64_t ch = 0; ch < s.c; ++ch) {
+      sa[ch] += acc[static_cast<size_t>(t) * 2 * s.c + static_cast<size_t>(ch)];
+      sb[ch] += acc[static_cast<size_t>(t) * 2 * s.c + static_cast<size_t>(s.c + ch)];
+    }
+}
+
+// The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise.
+template <typename FA, typename FB>
+void block_sums(const Rows& s, int64_t cb, const float* x, const float* y, double* sa, double* sb, FA fa, FB fb) {
+  constexpr int64_t b = kBlock16;  // a constant trip count: the loops below unroll into single vectors
+  const int64_t ch0 = cb * b;
+  float pa[16], pb[16];
+  for (int64_t i = 0; i < s.n; ++i) {
+    const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
+    for (int64_t p0 = 0; p0 < s.inner; p0 += kChunk) {
+      std::fill(pa, pa + b, 0.0f);
+      std::fill(pb, pb + b, 0.0f);
+      for (int64_t r = seg_row + p0; r < seg_row + std::min(s.inner, p0 + kChunk); ++r) {
+        const float* xr = x + r * b;
+        const float* yr = y + r * b;
+#pragma omp simd
+        for (int64_t k = 0; k < b; ++k) {
+          pa[k] += fa(xr[k], ch0 + k);
+          pb[k] += fb(xr[k], yr[k], ch0 + k);
+        }
+      }
+      for (int64_t k = 0; k < b; ++k) {
+        sa[k] += pa[k];
+        sb[k] += pb[k];
+      }
+    }
+  }
+}
+
+// f(offset of a row, its first channel) for every row of channel block cb, one thread.
+template <typename F>
+void block_rows(const Rows& s, int64_t cb, F f) {
+  for (int64_t i = 0; i < s.n; ++i) {
+    const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
+    for (int64_t r = seg_row; r < seg_row + s.inner; ++r) f(r * kBlock16, cb * kBlock16);
+  }
+}
+
+// out[row] = f(x row, y row, first channel) for every row of B channels, in parallel.
+template <typename F>
+void for_rows(const Rows& s, F f) {
+#pragma omp parallel for schedule(static) if (parallel(s))
+  for (int64_t k = 0; k < s.chunks(); ++k) {
+    int64_t row, rows, ch0;
+    s.chunk(k, row, rows, ch0);
+    for (int64_t r = row; r < row + rows; ++r) f(r * s.block, ch0);
+  }
+}
+
+}  // namespace
+
+void batch_norm_forward_blocked(const float* x, const float* weight, const float* bias, float* y, float* mean,
+                                float* invstd, float* running_mean, float* running_var, int64_t n, int64_t c,
+                                int64_t inner, int64_t block, bool training, double momentum, double eps) {
+  const Rows s{n, c, inner, block};
+  const int64_t m = n * inner;
+  if (block == kBlock16 && s.blocks() > 1) {
+    // Channel blocks (nChw16c): every pass over one block while its slab is in cache, as the NCHW
+    // kernel does per channel, the blocks split between the threads.
+#pragma omp parallel for schedule(static) if (parallel(s))
+    for (int64_t cb = 0; cb < s.blocks(); ++cb) {
+      const int64_t ch0 = cb * block;
+      double mu[16], inv[16], sum[16] = {}, sq[16] = {}, unused[16] = {};
+      float mt[16], sa[16], sb[16];
+      if (training) {
+        block_sums(s, cb, x, x, sum, unused, [](float v, int64_t) { return v; },
+                   [](float, float, int64_t) { return 0.0f; });
+        for (int64_t k = 0; k < block; ++k) {
+          mu[k] = sum[k] / static_cast<double>(m);
+          mt[k] = static_cast<float>(mu[k]);
+        }
+        block_sums(s, cb, x, x, sq, unused,
+                   [&mt, ch0](float v, int64_t ch) { return (v - mt[ch - ch0]) * (v - mt[ch - ch0]); },
+                   [](float, float, int64_t) { return 0.0f; });
+        for (int64_t k = 0; k < block; ++k) {
+          const double shift = mu[k] - static_cast<double>(mt[k]);
+          const double q = std::max(0.0, sq[k] - static_cast<double>(m) * shift * shift);
+          inv[k] = 1.0 / std::sqrt(q / static_cast<double>(m) + eps);
+          if (running_mean) {
+            float& rm = running_mean[ch0 + k];
+            float& rv = running_var[ch0 + k];
+            rm = static_cast<float>((1 - momentum) * rm + momentum * mu[k]);
+            rv = static_cast<float>((1 - momentum) * rv + momentum * q / static_cast<double>(m - 1));
+          }
+        }
+      } else {
+        for (int64_t k = 0; k < block; ++k) {
+          mu[k] = running_mean[ch0 + k];
+          inv[k] = 1.0 / std::sqrt(static_cast<double>(running_var[ch0 + k]) + eps);
+        }
+      }
+      for (int64_t k = 0; k < block; ++k) {
+        mean[ch0 + k] = static_cast<float>(mu[k]);
+        invstd[ch0 + k] = static_cast<float>(inv[k]);
+        const double a = (weight ? weight[ch0 + k] : 1.0) * inv[k];
+        sa[k] = static_cast<float>(a);
+        sb[k] = static_cast<float>((bias ? bias[ch0 + k] : 0.0) - mu[k] * a);
+      }
+      block_rows(s, cb, [&](int64_t at, int64_t) {
+        const float* xr = x + at;
+        float* yr = y + at;
+#pragma omp simd
+        for (int64_t k = 0; k < kBlock16; ++k) yr[k] = xr[k] * sa[k] + sb[k];
+      });
+    }
+    return;
+  }
+  std::vector<double> mu(static_cast<size_t>(c)), inv(static_cast<size_t>(c));
+  if (training) {
+    std::vector<double> sum(static_cast<size_t>(c), 0.0), sq(static_cast<size_t>(c), 0.0), unused(static_cast<size_t>(c));
+    channel_sums(s, x, x, sum.data(), unused.data(), [](float v, int64_t) { return v; },
+                 [](float, float, int64_t) { return 0.0f; });
+    std::vector<float> mt(static_cast<size_t>(c));
+    for (int64_t ch = 0; ch < c; ++ch) {
+      mu[ch] = sum[ch] / static_cast<double>(m);
+      mt[ch] = static_cast<float>(mu[ch]);
+    }
+    // Two passes centred on mu rounded to float, then the exact shift (as batchnorm.cpp).
+    const float* mtp = mt.data();
+    channel_sums(s, x, x, sq.data(), unused.data(),
+                 [mtp](float v, int64_t ch) { return (v - mtp[ch]) * (v - mtp[ch]); },
+                 [](float, float, int64_t) { return 0.0f; });
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const double shift = mu[ch] - static_cast<double>(mt[ch]);
+      const double q = std::max(0.0, sq[ch] - static_cast<double>(m) * shift * shift);
+      inv[ch] = 1.0 / std::sqrt(q / static_cast<double>(m) + eps);
+      if (running_mean) {
+        running_mean[ch] = static_cast<float>((1 - momentum) * running_mean[ch] + momentum * mu[ch]);
+        running_var[ch] = static_cast<float>((1 - momentum) * running_var[ch] + momentum * q / static_cast<double>(m - 1));
+      }
+    }
+  } else {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      mu[ch] = running_mean[ch];
+      inv[ch] = 1.0 / std::sqrt(static_cast<double>(running_var[ch]) + eps);
+    }
+  }
+  std::vector<float> sa(static_cast<size_t>(c)), sb(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    mean[ch] = static_cast<float>(mu[ch]);
+    invstd[ch] = static_cast<float>(inv[ch]);
+    const double a = (weight ? weight[ch] : 1.0) * inv[ch];
+    sa[ch] = static_cast<float>(a);
+    sb[ch] = static_cast<float>((bias ? bias[ch] : 0.0) - mu[ch] * a);
+  }
+  const float* pa = sa.data();
+  const float* pb = sb.data();
+  for_rows(s, [&](int64_t at, int64_t ch0) {
+    const float* xr = x + at;
+    float* yr = y + at;
+#pragma omp simd
+    for (int64_t i = 0; i < block; ++i) yr[i] = xr[i] * pa[ch0 + i] + pb[ch0 + i];
+  });
+}
+
+void batch_norm_backward_blocked(const float* x, const float* dy, const float* weight, const float* mean,
+                                 const float* invstd, float* dx, float* dweight, float* dbias, int64_t n, int64_t c,
+                                 int64_t inner, int64_t block, bool training) {
+  const Rows s{n, c, inner, block};
+  const int64_t m = n * inner;
+  if (block == kBlock16 && s.blocks() > 1) {  // per channel block, as the forward
+#pragma omp parallel for schedule(static) if (parallel(s))
+    for (int64_t cb = 0; cb < s.blocks(); ++cb) {
+      const int64_t ch0 = cb * block;
+      double sdy[16] = {}, sdx[16] = {};
+      float ts[16], tk1[16], tk2[16];
+      block_sums(s, cb, dy, x, sdy, sdx, [](float g, int64_t) { return g; },
+                 [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); });
+      for (int64_t k = 0; k < block; ++k) {
+        const double mu = mean[ch0 + k], inv = invstd[ch0 + k];
+        const double sxh = (sdx[k] - (mu - static_cast<double>(static_cast<float>(mu))) * sdy[k]) * inv;
+        if (dbias) dbias[ch0 + k] += static_cast<float>(sdy[k]);
+        if (dweight) dweight[ch0 + k] += static_cast<float>(sxh);
+        ts[k] = static_cast<float>((weight ? weight[ch0 + k] : 1.0) * inv);
+        tk1[k] = static_cast<float>(training ? sdy[k] / static_cast<double>(m) : 0.0);
+        tk2[k] = static_cast<float>(training ? sxh / static_cast<double>(m) * inv : 0.0);
+      }
+      if (!dx) continue;
+      const float* mb = mean + ch0;
+      block_rows(s, cb, [&](int64_t at, int64_t) {
+        const float* xr = x + at;
+        const float* gr = dy + at;
+        float* qr = dx + at;
+#pragma omp simd
+        for (int64_t k = 0; k < kBlock16; ++k) qr[k] = ts[k] * (gr[k] - tk1[k] - (xr[k] - mb[k]) * tk2[k]);
+      });
+    }
+    return;
+  }
+  std::vector<double> sum_dy(static_cast<size_t>(c), 0.0), sum_dy_xhat(static_cast<size_t>(c), 0.0);
+  channel_sums(s, dy, x, sum_dy.data(), sum_dy_xhat.data(), [](float g, int64_t) { return g; },
+               [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); });
+  std::vector<float> ts(static_cast<size_t>(c)), tk1(static_cast<size_t>(c)), tk2(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double mu = mean[ch], inv = invstd[ch];
+    const float mt = static_cast<float>(mu);
+    double sdx = (sum_dy_xhat[ch] - (mu - static_cast<double>(mt)) * sum_dy[ch]) * inv;
+    if (dbias) dbias[ch] += static_cast<float>(sum_dy[ch]);
+    if (dweight) dweight[ch] += static_cast<float>(sdx);
+    ts[ch] = static_cast<float>((weight ? weight[ch] : 1.0) * inv);
+    tk1[ch] = static_cast<float>(training ? sum_dy[ch] / static_cast<double>(m) : 0.0);
+    tk2[ch] = static_cast<float>(training ? sdx / static_cast<double>(m) * inv : 0.0);
+  }
+  if (!dx) return;
+  const float* ps = ts.data();
+  const float* p1 = tk1.data();
+  const float* p2 = tk2.data();
+  for_rows(s, [&](int64_t at, int64_t ch0) {
+    const float* xr = x + at;
+    const float* gr = dy + at;
+    float* qr = dx + at;
+#pragma omp simd
+    for (int64_t i = 0; i < block; ++i)
+      qr[i] = ps[ch0 + i] * (gr[i] - p1[ch0 + i] - (xr[i] - mean[ch0 + i]) * p2[ch0 + i]);
+  });
+}
+
+void global_avg_pool_blocked_forward(const float* x, float* y, int64_t n, int64_t c, int64_t inner, int64_t block) {
+  const int64_t blocks = c / block;
+#pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
+  for (int64_t seg = 0; seg < n * blocks; ++seg) {
+    const int64_t image = seg / blocks, ch0 = (seg % blocks) * block;
+    float* out = y + image * c + ch0;  // y is (N, C, 1, 1)
+    std::fill(out, out + block, 0.0f);
+    // Pixel by pixel in order, as the NCHW kernel sums a plane, so the results are the same bit for bit.
+    for (int64_t p = 0; p < inner; ++p) {
+      const float* xr = x + (seg * inner + p) * block;
+#pragma omp simd
+      for (int64_t i = 0; i < block; ++i) out[i] += xr[i];
+    }
+    for (int64_t i = 0; i < block; ++i) out[i] /= static_cast<float>(inner);
+  }
+}
+
+void global_avg_pool_blocked_backward(const float* dy, float* dx, int64_t n, int64_t c, int64_t inner, int64_t block) {
+  const int64_t blocks = c / block;
+#pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
+  for (int64_t seg = 0; seg < n * blocks; ++seg) {
+    const float* g = dy + (seg / blocks) * c + (seg % blocks) * block;
+    for (int64_t p = 0; p < inner; ++p) {
+      float* q = dx + (seg * inner + p) * block;
+#pragma omp simd
+      for (int64_t i = 0; i < block; ++i) q[i] = g[i] / static_cast<float>(inner);
+    }
+  }
+}
+
+void convert_layout(const float* x, int64_t x_block, float* y, int64_t y_block, int64_t n, int64_t c, int64_t inner) {
+#pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
+  for (int64_t nc = 0; nc < n * c; ++nc) {
+    const int64_t image = nc / c, ch = nc % c;
+    const float* xp = x + ((image * (c / x_block) + ch / x_block) * inner) * x_block + ch % x_block;
+    float* yp = y + ((image * (c / y_block) + ch / y_block) * inner) * y_block + ch % y_block;
+    for (int64_t p = 0; p < inner; ++p) yp[p * y_block] = xp[p * x_block];
+  }
+}
+
+}  // namespace mpncov::cpu
+
+namespace mpncov::cpu {
+
+// Window by window, taps in row-major order with PyTorch's rule (a larger value or a NaN replaces the
+// best) as pooling.cpp, each tap over the B channels of a row: the same maxima and indices.
+void max_pool_blocked_forward(const float* x, float* y, int64_t* index, const ops::detail::PoolShape& s,
+                              const ops::Pool2dParams& p, int64_t block) {
+  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
+#pragma omp parallel if (s.planes * inner > (1 << 14))
+  {
+    std::vector<float> best(static_cast<size_t>(block));
+    std::vector<int64_t> arg(static_cast<size_t>(block));
+#pragma omp for schedule(static) collapse(2)
+    for (int64_t seg = 0; seg < segments; ++seg)
+      for (int64_t oy = 0; oy < s.oh; ++oy) {
+        const int64_t y0 = std::max<int64_t>(oy * p.stride_h - p.pad_h, 0);
+        const int64_t y1 = std::min(oy * p.stride_h - p.pad_h + p.kernel_h, s.h);
+        for (int64_t ox = 0; ox < s.ow; ++ox) {
+          const int64_t x0 = std::max<int64_t>(ox * p.stride_w - p.pad_w, 0);
+          const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
+          float* bp = best.data();
+          int64_t* ap = arg.data();
+          std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+          std::fill(arg.begin(), arg.end(), y0 * s.w + x0);
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) {
+              const float* row = x + (seg * inner + iy * s.w + ix) * block;
+              const int64_t at = iy * s.w + ix;
+#pragma omp simd
+              for (int64_t i = 0; i < block; ++i) {
+                const float v = row[i], b = bp[i];
+                const bool take = v > b || v != v;
+                bp[i] = take ? v : b;
+                ap[i] = take ? at : ap[i];
+              }
+            }
+          const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
+          for (int64_t i = 0; i < block; ++i) {
+            y[o + i] = bp[i];
+            index[o + i] = ap[i];
+          }
+        }
+      }
+  }
+}
+
+void max_pool_blocked_backward(const float* dy, const int64_t* index, float* dx, const ops::detail::PoolShape& s,
+                               int64_t block) {
+  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
+#pragma omp parallel for schedule(static) if (s.planes * inner > (1 << 14))
+  for (int64_t seg = 0; seg < segments; ++seg) {
+    float* d = dx + seg * inner * block;
+    std::fill(d, d + inner * block, 0.0f);
+    for (int64_t o = 0; o < out_inner; ++o) {
+      const float* g = dy + (seg * out_inner + o) * block;
+      const int64_t* at = index + (seg * out_inner + o) * block;
+      for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += g[i];
+    }
+  }
+}
+
+}  // namespace mpncov::cpu

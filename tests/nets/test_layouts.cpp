@@ -1,0 +1,154 @@
+// Planned layouts (core/layout.h, nets/layout_plan.h): a zoo net with its activations kept in the
+// convolution kernels' layouts gives the NCHW net's outputs and gradients, float32 within 1e-5 relative
+// to the largest value of each tensor; and the plan keeps the layout through conv -> bn -> relu -> add
+// chains and converts only where a layer that needs NCHW reads.
+#include <algorithm>
+#include <cmath>
+
+#include "core/layout_ops.h"
+#include "nets/model.h"
+#include "nets/net.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+
+namespace {
+
+// Restores the layout mode when a test ends, however it ends.
+struct ModeGuard {
+  LayoutMode saved = layout_mode();
+  ~ModeGuard() { set_layout_mode(saved); }
+};
+
+// Largest |a - b| over the largest |b| (1e-30 when b is all zeros).
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = ops::to_nchw(a).to_vector(), y = ops::to_nchw(b).to_vector();
+  REQUIRE(x.size() == y.size());
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < x.size(); ++i) {
+    scale = std::max(scale, std::abs(y[i]));
+    const double d = std::abs(x[i] - y[i]);
+    worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+  }
+  return worst / scale;
+}
+
+struct Pass {
+  Tensor output;
+  std::vector<Tensor> grads;       // every parameter gradient, in order
+  std::vector<std::vector<bool>> masks;  // which outputs of each relu are positive
+  int planned = 0;                 // outputs the plan put in another layout than NCHW
+};
+
+// One forward and backward of a zoo net with its seeded weights, in training or evaluation mode.
+Pass run(const std::string& name, const Shape& input, LayoutMode mode, Precision precision, bool training) {
+  set_layout_mode(mode);
+  Net net(load_net(resolve_net_path(name)));
+  net.setup(input);
+  net.set_precision(precision);
+  net.set_training(training);
+  Pass p;
+  for (int i = 0; i < net.size(); ++i) p.planned += net.output(net.layer_spec(i).name).layout() != Layout::NCHW;
+  p.output = net.forward(test::random_tensor(input, DType::F32, 7)).clone();
+  for (int i = 0; i < net.size(); ++i) {
+    if (net.layer(i).type() != "relu") continue;
+    std::vector<bool> mask;
+    for (double v : ops::to_nchw(net.output(net.layer_spec(i).name)).to_vector()) mask.push_back(v > 0);
+    p.masks.push_back(mask);
+  }
+  net.zero_grad();
+  net.backward(test::random_tensor(p.output.shape(), DType::F32, 8));
+  for (NetParameter& q : net.parameters()) p.grads.push_back(q.parameter->grad.clone());
+  return p;
+}
+
+// Evaluation mode (batch norm a fixed affine map) must agree within `tolerance`. Training mode's batch
+// statistics of a batch of 2 amplify rounding (there the NCHW float32 path is itself up to 1e-2 from
+// float64), so it gets `train_tolerance`. Gradients are compared when every ReLU saw the same signs: a
+// pre-activation within rounding of zero may flip between summation orders, which changes its gradient
+// by all of it (the derivative jumps); such flips are counted and must stay rare.
+void check_same_as_nchw(const std::string& name, const Shape& input, LayoutMode mode,
+                        Precision precision = Precision::Float32, double tolerance = 1e-5,
+                        double train_tolerance = 1e-3, bool eval_only = false, double max_flips = 1e-5) {
+  ModeGuard guard;
+  for (bool training : {false, true}) {
+    if (training && eval_only) continue;
+    const double tol = training ? train_tolerance : tolerance;
+    const Pass ref = run(name, input, LayoutMode::Off, precision, training);
+    const Pass got = run(name, input, mode, precision, training);
+    INFO(name, " ", input.str(), training ? " training" : " evaluation", ": ", got.planned,
+         " outputs planned in a kernel layout");
+    CHECK(ref.planned == 0);
+    CHECK(got.planned > 0);  // the plan did keep activations in the kernels' layout
+    CHECK(scaled_diff(got.output, ref.output) <= tol);
+    REQUIRE(got.masks.size() == ref.masks.size());
+    int64_t flips = 0, total = 0;
+    for (size_t r = 0; r < ref.masks.size(); ++r)
+      for (size_t e = 0; e < ref.masks[r].size(); ++e, ++total) flips += ref.masks[r][e] != got.masks[r][e];
+    INFO(flips, " of ", total, " ReLU signs differ");
+    CHECK(static_cast<double>(flips) <= max_flips * static_cast<double>(total));
+    if (flips > 0) continue;
+    REQUIRE(got.grads.size() == ref.grads.size());
+    double worst = 0;
+    for (size_t i = 0; i < ref.grads.size(); ++i) worst = std::max(worst, scaled_diff(got.grads[i], ref.grads[i]));
+    INFO("worst parameter gradient difference ", worst);
+    CHECK(worst <= tol);
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("layouts: resnet18 in nChw16c and NHWC gives the NCHW results") {
+  check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::Blocked16);
+  check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::NHWC);
+}
+
+TEST_CASE("layouts: bfloat16 resnet18 in NHWC gives the NCHW bfloat16 results") {
+  // Both round the same values to bfloat16, but a float32 sum that differs in its last bit may round to a
+  // neighbouring bfloat16 (2^-8 apart) in the next layer.
+  // Gradients are compared only when no ReLU sign differs, which in bfloat16 some do (0.06% here).
+  check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::Auto, Precision::BFloat16, 1e-2, 1e-2, false,
+                     2e-3);
+}
+
+TEST_CASE("layouts: the plan keeps conv -> bn -> relu -> add in the kernel layout, NCHW only at the boundaries") {
+  ModeGuard guard;
+  set_layout_mode(LayoutMode::Auto);
+  Net net(load_net(resolve_net_path("resnet18")));
+  net.setup(Shape({1, 3, 32, 32}));
+  const auto layout = [&](const std::string& layer) { return net.output(layer).layout(); };
+  CHECK(layout("conv1") == Layout::Blocked16);
+  CHECK(layout("maxpool") == Layout::Blocked16);
+  CHECK(layout("layer1.0.conv1") == Layout::Blocked16);
+  CHECK(layout("layer1.0.bn1") == Layout::Blocked16);
+  CHECK(layout("layer4.1.bn2") == Layout::Blocked16);
+  CHECK(layout("layer4.1.add") == Layout::Blocked16);
+  CHECK(layout("layer4.1.relu") == Layout::Blocked16);
+  CHECK(layout("avgpool") == Layout::NCHW);  // global pooling reads blocked, writes (N, C)
+  CHECK(layout("fc") == Layout::NCHW);
+  net.set_precision(Precision::BFloat16);  // bfloat16 kernels prefer NHWC: the plan follows
+  CHECK(layout("layer1.0.conv1") == Layout::NHWC);
+  set_layout_mode(LayoutMode::Off);
+  net.setup(Shape({1, 3, 32, 32}));
+  CHECK(layout("layer1.0.conv1") == Layout::NCHW);
+}
+
+}  // TEST_SUITE
+
+// The other zoo families (about two minutes on 2 busy cores).
+TEST_SUITE("slow") {
+
+TEST_CASE("layouts: resnet50, mpncov_resnet50, alexnet, vgg11_bn, inception_v3, densenet121 give the NCHW results") {
+  check_same_as_nchw("resnet50", Shape({2, 3, 64, 64}), LayoutMode::Auto);
+  check_same_as_nchw("mpncov_resnet50", Shape({2, 3, 64, 64}), LayoutMode::Auto);
+  check_same_as_nchw("alexnet", Shape({2, 3, 64, 64}), LayoutMode::NHWC);
+  // Evaluation only: their max pooling (NCHW here, after concatenations) turns a near-tie that rounding
+  // decides differently into a gradient at another position, as a ReLU sign does (see above).
+  check_same_as_nchw("vgg11_bn", Shape({2, 3, 32, 32}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
+  check_same_as_nchw("inception_v3", Shape({2, 3, 75, 75}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
+  check_same_as_nchw("densenet121", Shape({2, 3, 32, 32}), LayoutMode::Auto, Precision::Float32, 1e-5, 0, true);
+}
+
+}  // TEST_SUITE
