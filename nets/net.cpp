@@ -145,26 +145,49 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     if (layers_[static_cast<size_t>(j)]->backward_uses_outputs()) continue;
     in_place_[i] = output_shapes_[i].numel() == output_shapes_[static_cast<size_t>(j)].numel();
   }
-  // Shared storage: a recomputable layer whose only reader comes right after it (so nothing else runs
-  // between writing and reading), does not overwrite it in place and whose inputs are not shared.
-  shared_.assign(n, false);
-  int64_t shared_numel = 0;
-  for (size_t i = 0; i + 1 < n; ++i) {
-    if (!in_place_allowed_ || !layers_[i]->recomputable() || in_place_[i]) continue;
-    if (consumers_[i].size() != 1 || consumers_[i][0] != static_cast<int>(i + 1) || in_place_[i + 1]) continue;
-    bool inputs_kept = true;
-    for (int j : inputs_[i]) inputs_kept = inputs_kept && (j < 0 || !shared_[static_cast<size_t>(j)]);
-    shared_[i] = inputs_kept;
-    if (shared_[i]) shared_numel = std::max(shared_numel, output_shapes_[i].numel());
+  // Shared storage: chains of recomputed layers. A chain starts at a layer that only copies (concat,
+  // recomputable()) and goes on through layers that can be redone after it (batch norm, ReLU:
+  // recomputable_in_chain()), each member read only by the layer right after it, the first one reading
+  // only kept outputs. So backward runs the chain's layers right after its reader's, nothing in between:
+  // the members' outputs live in storage shared by all chains (one buffer per position in a chain, a
+  // layer in place staying in its input's) and the chain runs again just before its reader's backward.
+  // A DenseNet's growing concatenation, the batch norm of it and its ReLU then cost three buffers in all.
+  chain_head_.assign(n, -1);
+  for (size_t i = 0; in_place_allowed_ && i + 1 < n; ++i) {
+    if (consumers_[i].size() != 1 || consumers_[i][0] != static_cast<int>(i + 1)) continue;
+    bool after_chain = false, kept = true;  // reads the previous member of a chain; reads no other member
+    for (int j : inputs_[i]) {
+      if (j < 0 || chain_head_[static_cast<size_t>(j)] < 0) continue;
+      if (j + 1 == static_cast<int>(i)) after_chain = true;
+      else kept = false;
+    }
+    if (after_chain && kept && layers_[i]->recomputable_in_chain()) chain_head_[i] = chain_head_[i - 1];
+    else if (!after_chain && kept && layers_[i]->recomputable() && !in_place_[i]) chain_head_[i] = static_cast<int>(i);
   }
-  shared_output_ = shared_numel ? Tensor::empty(Shape{shared_numel}, dtype, device) : Tensor();
+  // The reader must not overwrite the chain's last output in place (that would not be redone): such a
+  // chain ends one member earlier.
+  for (size_t i = n - 1; i-- > 0;)
+    if (chain_head_[i] >= 0 && chain_head_[i + 1] < 0 && in_place_[i + 1]) chain_head_[i] = -1;
+  std::vector<int64_t> position_numel;  // per position in a chain: the largest output there
+  std::vector<size_t> position(n, 0);
+  size_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (chain_head_[i] < 0) continue;
+    if (chain_head_[i] == static_cast<int>(i)) next = 0;
+    if (in_place_[i]) continue;
+    position[i] = next++;
+    if (position_numel.size() < next) position_numel.push_back(0);
+    position_numel[position[i]] = std::max(position_numel[position[i]], output_shapes_[i].numel());
+  }
+  shared_storage_.clear();
+  for (int64_t numel : position_numel) shared_storage_.push_back(Tensor::empty(Shape{numel}, dtype, device));
   const auto shared_view = [](const Tensor& storage, const Shape& shape) {
     return storage.slice(0, shape.numel()).reshape(shape.dims());
   };
   outputs_.assign(n, Tensor());
   for (size_t i = 0; i < n; ++i) {
     if (in_place_[i]) outputs_[i] = outputs_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
-    else if (shared_[i]) outputs_[i] = shared_view(shared_output_, output_shapes_[i]);
+    else if (chain_head_[i] >= 0) outputs_[i] = shared_view(shared_storage_[position[i]], output_shapes_[i]);
     else outputs_[i] = Tensor::empty(output_shapes_[i], dtype, device);
   }
   // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
@@ -281,7 +304,8 @@ void Net::backward(const Tensor& output_grad) {
     }
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
-      for (int j : inputs_[i]) if (j >= 0 && shared_[static_cast<size_t>(j)]) recompute(j);
+      if (chain_head_[i] < 0)
+        for (int j : inputs_[i]) if (j >= 0 && chain_head_[static_cast<size_t>(j)] >= 0) recompute(j);
       layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
@@ -293,10 +317,18 @@ void Net::backward(const Tensor& output_grad) {
   }
 }
 
-void Net::recompute(int layer) {
-  std::vector<Tensor> in;
-  for (size_t k = 0; k < inputs_[static_cast<size_t>(layer)].size(); ++k) in.push_back(input_tensor(layer, static_cast<int>(k)));
-  layers_[static_cast<size_t>(layer)]->forward(in, {outputs_[static_cast<size_t>(layer)]});
+void Net::recompute(int last) {
+  for (int l = chain_head_[static_cast<size_t>(last)]; l <= last; ++l) {
+    std::vector<Tensor> in;
+    for (size_t k = 0; k < inputs_[static_cast<size_t>(l)].size(); ++k) in.push_back(input_tensor(l, static_cast<int>(k)));
+    layers_[static_cast<size_t>(l)]->recompute(in, {outputs_[static_cast<size_t>(l)]});
+  }
+}
+
+size_t Net::shared_bytes() const {
+  size_t total = 0;
+  for (const Tensor& t : shared_storage_) total += t.nbytes();
+  return total;
 }
 
 void Net::reset_timing() {

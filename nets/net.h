@@ -2,10 +2,10 @@
 // backward; backward runs them in reverse, summing the gradients of outputs used by several layers and
 // skipping everything below a frozen prefix (no gradient is computed there). A ReLU-like layer runs in
 // place on its input when that input has no other reader and its producer's backward does not need it.
-// A recomputable layer (concat) read only by the layer right after it keeps its output in storage shared
-// by all such layers, and runs forward again just before its reader's backward: a DenseNet's growing
-// concatenations then cost one buffer, not one per dense layer. Gradients whose lifetimes in backward do
-// not overlap share buffers.
+// A chain of recomputable layers (a concat, then batch norm and ReLU), each read only by the layer right
+// after it, keeps its outputs in storage shared by all such chains and runs forward again just before
+// its reader's backward: a DenseNet's growing concatenations and their batch norms then cost one buffer
+// each, not one per dense layer. Gradients whose lifetimes in backward do not overlap share buffers.
 // Parameters and buffers are named "<layer>.<param>", exactly as torchvision names them.
 #pragma once
 #include <functional>
@@ -85,8 +85,8 @@ class Net {
   std::vector<Shape> input_shapes(int i) const;
   bool runs_in_place(int i) const { return in_place_[static_cast<size_t>(i)]; }
   // Whether a layer's output lives in the shared storage (recomputed for backward), and that storage's size.
-  bool shares_storage(int i) const { return shared_[static_cast<size_t>(i)]; }
-  size_t shared_bytes() const { return shared_output_.defined() ? shared_output_.nbytes() : 0; }
+  bool shares_storage(int i) const { return chain_head_[static_cast<size_t>(i)] >= 0; }
+  size_t shared_bytes() const;
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
   // set_in_place(false) keeps each one's own.
@@ -102,8 +102,8 @@ class Net {
  private:
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
-  // Runs a shared-storage layer's forward again (its output was overwritten since).
-  void recompute(int layer);
+  // Runs the chain of shared-storage layers that ends at `last` again (their outputs were overwritten).
+  void recompute(int last);
 
   NetSpec spec_;
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -116,8 +116,8 @@ class Net {
   Precision precision_ = Precision::Float32;
   bool in_place_allowed_ = true;
   std::vector<bool> in_place_;
-  std::vector<bool> shared_;                   // output in shared_output_
-  Tensor shared_output_;
+  std::vector<int> chain_head_;                // per layer in shared storage: its chain's first layer; else -1
+  std::vector<Tensor> shared_storage_;         // per position in a chain
   std::vector<Shape> output_shapes_;
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
