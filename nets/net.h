@@ -36,6 +36,26 @@ struct NamedTensor {
 double memory_limit(Device device);
 void set_memory_limit(double bytes);
 
+// What a training step's buffers take (Net::memory_plan), in bytes. Layers' own workspaces (convolution
+// scratch, batch statistics) and the optimizer's state are not counted.
+struct MemoryPlan {
+  double parameters = 0;        // values and buffers (running statistics)
+  double parameter_grads = 0;   // of the trainable parameters
+  double activations = 0;       // layer outputs kept for backward, shared storage once
+  double activation_grads = 0;  // gradient buffers of the outputs, shared by lifetime (with scratch)
+  double total() const { return parameters + parameter_grads + activations + activation_grads; }
+};
+
+// Debugging the memory plan. poison: every buffer whose life ends (a gradient after its last read, a
+// scratch buffer after it was added, the shared storage before a chain overwrites it) is filled with
+// NaN, so a buffer reused while still live shows as NaN in the outputs or gradients. The environment
+// variable MPNCOV_POISON_BUFFERS=1 turns it on for every net. shorten_gradient_lives is the fault the
+// tests inject to see that poison catches it: each gradient's life ends one layer early.
+struct MemoryDebug {
+  bool poison = false;
+  bool shorten_gradient_lives = false;
+};
+
 class Net {
  public:
   // Creates every layer from its keys (errors name the file, line, layer and key).
@@ -68,7 +88,8 @@ class Net {
   void to(Device device);
   // Freezes the parameters of the first k top-level feature items (the seed's "first k children").
   void freeze(int k);
-  // In-place execution and shared storage on or off (off keeps every layer's own output, e.g. for extract).
+  // In-place execution and shared storage on or off: off keeps every layer's own output (e.g. for
+  // extract) and gives every output gradient and scratch buffer its own storage (the plan off).
   void set_in_place(bool allowed);
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
@@ -76,6 +97,11 @@ class Net {
   void reset_timing();
   const std::vector<double>& forward_seconds() const { return forward_seconds_; }
   const std::vector<double>& backward_seconds() const { return backward_seconds_; }
+
+  // The plan of the last setup (see MemoryPlan), and its debugging (see MemoryDebug; set up again).
+  MemoryPlan memory_plan() const;
+  void set_memory_debug(MemoryDebug debug);
+  const MemoryDebug& memory_debug() const { return memory_debug_; }
 
   int size() const { return static_cast<int>(layers_.size()); }
   Layer& layer(int i) { return *layers_[static_cast<size_t>(i)]; }
@@ -122,7 +148,12 @@ class Net {
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
-  std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-first reader writes
+  std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-last reader writes
+  std::vector<Tensor> gradient_slots_;         // the storage of grads_ and scratch_
+  std::vector<int> grad_slot_;                 // per layer owning its gradient buffer: its slot, else -1
+  std::vector<std::vector<int>> scratch_slots_;  // per layer and input: the scratch's slot, else -1
+  MemoryDebug memory_debug_;
+  static void poison(const Tensor& t);
   Tensor input_;
   std::function<void(int)> backward_hook_;
   bool timing_ = false;
