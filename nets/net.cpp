@@ -139,11 +139,12 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
                     device.str(), " memory it may use (the largest output: layer '", spec_.layers[largest].name,
                     "' ", output_shapes_[largest].str(), " at ", spec_.layers[largest].where(),
                     "); the activations were not allocated. Use a smaller batch or input"));
-  // In place: a layer that allows it, whose single input is another layer's output read by no one else,
-  // whose producer's backward does not read that output.
+  // In place: a layer that allows it, whose (first) input is another layer's output read by no one else,
+  // whose producer's backward does not read that output (a residual add writes over its first input,
+  // the last batch norm of the block).
   in_place_.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
-    if (!in_place_allowed_ || !layers_[i]->can_run_in_place() || inputs_[i].size() != 1) continue;
+    if (!in_place_allowed_ || !layers_[i]->can_run_in_place() || inputs_[i].empty()) continue;
     const int j = inputs_[i][0];
     if (j < 0 || consumers_[static_cast<size_t>(j)].size() != 1) continue;
     if (layers_[static_cast<size_t>(j)]->backward_uses_outputs()) continue;
@@ -211,7 +212,9 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   std::vector<int> owner(n, -1), last(n, -1);  // per gradient: the layer owning its buffer; per owner: span end
   for (size_t i = 0; i < n; ++i) {
     if (!needs_grad_[i]) continue;
-    const size_t o = static_cast<size_t>(in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : static_cast<int>(i));
+    // (An add in place over a frozen input, whose gradient is not needed, owns its own.)
+    const int up = in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : -1;
+    const size_t o = up >= 0 ? static_cast<size_t>(up) : i;
     owner[i] = static_cast<int>(o);
     const int end = consumers_[i].empty() ? static_cast<int>(n) : *std::max_element(consumers_[i].begin(), consumers_[i].end());
     last[o] = std::max(last[o], end);

@@ -83,11 +83,13 @@ TEST_CASE("buffer plan: poisoning catches a gradient buffer reused while it is s
   const std::vector<std::vector<double>> right = run(net, x, w);
   net.set_memory_debug({true, true});  // the fault: every gradient's life one layer too short
   CHECK(!finite(run(net, x, w)));
-  net.set_memory_debug({false, true});
-  CHECK(run(net, x, w) != right);  // wrong without poison too, but not always visibly so
+  // Without poison this fault happens to leave the gradients right here (a buffer is overwritten only
+  // after its last read, or with equal values): poisoning is what makes it visible.
+  net.set_memory_debug({});
+  CHECK(run(net, x, w) == right);
 }
 
-TEST_CASE("buffer plan: resnet50's training step at batch 8 plans at most 1.25 GiB") {
+TEST_CASE("buffer plan: resnet50's training step at batch 8 plans at most 1.1 GiB") {
   Net net(load_net(resolve_net_path("resnet50")));
   net.setup(Shape{8, 3, 224, 224});  // allocates without touching the pages
   const MemoryPlan plan = net.memory_plan();
@@ -96,7 +98,8 @@ TEST_CASE("buffer plan: resnet50's training step at batch 8 plans at most 1.25 G
   for (const NamedTensor& t : net.state()) state += static_cast<double>(t.tensor.nbytes());
   CHECK(plan.parameters == state);
   CHECK(plan.parameter_grads == 25557032 * 4.0);
-  CHECK(plan.total() + plan.parameter_grads <= 1.25 * 1024 * 1024 * 1024);
+  CHECK(plan.total() + plan.parameter_grads <= 1.1 * 1024 * 1024 * 1024);  // 1051 MiB now
+  CHECK(plan.activations <= 700.0 * 1024 * 1024);                         // 685 MiB: adds over the batch norms
   CHECK(plan.activation_grads <= 80.0 * 1024 * 1024);
 }
 
