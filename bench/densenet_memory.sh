@@ -6,7 +6,7 @@ set -euo pipefail
 batch=${1:-8}
 peak() { grep "Maximum resident set size" | awk '{printf "%.0f MiB", $6 / 1024}'; }
 echo "mpncov inspect densenet121 --batch $batch:"
-build/mpncov inspect densenet121 --batch "$batch" | tail -1
+build/mpncov inspect densenet121 --batch "$batch" | tail -2
 echo "mpncov, training steps:  peak $( { /usr/bin/time -v build/mpncov time densenet121 --batch "$batch" --iterations 2 \
   --threads 1 > /dev/null; } 2>&1 | peak)"
 echo "mpncov, inference:       peak $( { /usr/bin/time -v build/mpncov time densenet121 --batch "$batch" --iterations 2 \

@@ -8,6 +8,14 @@
 // of the batch over all processes of a data-parallel run (PyTorch's SyncBatchNorm): forward reduces the
 // per-channel sums and then the centred sums of squares, backward the sums of dy and dy * xhat, so N
 // processes of batch b compute what one process of batch N * b does. In one process it changes nothing.
+//
+// Recomputable in a chain (a net redoes it for backward, see docs/nets.md): recompute() rewrites the last
+// forward's output without touching the running statistics or num_batches_tracked, and without
+// communicating. After a training forward it normalises with that forward's batch statistics: the
+// synced ones as kept; otherwise found again from the same input by the same deterministic kernel (per
+// channel, fixed summation order on CPU and CUDA), which gives them bit for bit. The kernel normalises
+// with the statistics in double precision and saves them rounded to the dtype, so normalising with the
+// saved ones would change the last bits; the backward keeps using the saved ones either way.
 #include "core/dist/communicator.h"
 #include "core/nn_ops.h"
 #include "layers/init.h"
@@ -36,6 +44,7 @@ class BatchNormLayer : public Layer {
   // Backward reads the inputs, never the output: a ReLU may overwrite it in place.
 
   bool backward_uses_outputs() const override { return false; }
+  bool recomputable_in_chain() const override { return true; }
 
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1);
@@ -94,6 +103,23 @@ class BatchNormLayer : public Layer {
       ops::batch_norm_forward_eval(x, w, b, out[0], mean_, invstd_, rm, rv, eps_);
     }
     stats_from_batch_ = training();
+  }
+
+  void recompute(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
+    const Tensor& x = in[0];
+    const int64_t c = x.dim(1);
+    ensure_tensor(recomputed_mean_, Shape{c}, x.dtype(), x.device());
+    ensure_tensor(recomputed_invstd_, Shape{c}, x.dtype(), x.device());
+    const Tensor w = affine_ ? parameter("weight").value : Tensor();
+    const Tensor b = affine_ ? parameter("bias").value : Tensor();
+    if (!stats_from_batch_)
+      ops::batch_norm_forward_eval(x, w, b, out[0], recomputed_mean_, recomputed_invstd_, buffer("running_mean").value,
+                                   buffer("running_var").value, eps_);
+    else if (comm_)  // the last step of forward_synced, with its global statistics
+      ops::batch_norm_forward_eval(x, w, b, out[0], recomputed_mean_, recomputed_invstd_, mean_global_, var_, eps_);
+    else  // no running statistics: they were updated once, by forward
+      ops::batch_norm_forward_train(x, w, b, out[0], recomputed_mean_, recomputed_invstd_, Tensor(), Tensor(),
+                                    momentum_, eps_);
   }
 
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
@@ -159,17 +185,17 @@ class BatchNormLayer : public Layer {
     if (!dx.defined()) return;  // the same on every process: the net is the same
     comm_->all_reduce(grad_sums_);
     // Per channel: k2 = sum(dy xhat) invstd / m, k1 = sum(dy) / m, scale = w invstd.
-    ensure_tensor(var_, Shape{c}, x.dtype(), x.device());
-    ops::binary(ops::Binary::Mul, sum_dy_xhat, invstd_, var_);
-    ops::binary_scalar(ops::Binary::Div, var_, count_, var_);
+    ensure_tensor(scale_, Shape{c}, x.dtype(), x.device());
+    ops::binary(ops::Binary::Mul, sum_dy_xhat, invstd_, scale_);
+    ops::binary_scalar(ops::Binary::Div, scale_, count_, scale_);
     ops::binary(ops::Binary::Sub, x, mean_, dx);
-    ops::binary(ops::Binary::Mul, dx, var_, dx);
+    ops::binary(ops::Binary::Mul, dx, scale_, dx);
     ops::axpby(1.0, dy, -1.0, dx);
     ops::binary_scalar(ops::Binary::Div, sum_dy, count_, sum_dy);
     ops::binary(ops::Binary::Sub, dx, sum_dy, dx);
     if (w.defined()) {
-      ops::binary(ops::Binary::Mul, invstd_, w, var_);
-      ops::binary(ops::Binary::Mul, dx, var_, dx);
+      ops::binary(ops::Binary::Mul, invstd_, w, scale_);
+      ops::binary(ops::Binary::Mul, dx, scale_, dx);
     } else {
       ops::binary(ops::Binary::Mul, dx, invstd_, dx);
     }
@@ -183,7 +209,9 @@ class BatchNormLayer : public Layer {
   bool four_d_ = false;  // the input of the last setup is (N, C, H, W)
   dist::Communicator* comm_ = nullptr;  // set by a synced training forward, for its backward
   double count_ = 0;                    // values per channel over all processes, of that forward
-  Tensor sums_, grad_sums_, var_, mean_global_;  // scratch of the synced passes
+  Tensor sums_, grad_sums_, scale_;       // scratch of the synced passes
+  Tensor var_, mean_global_;              // the synced forward's global statistics (for recompute)
+  Tensor recomputed_mean_, recomputed_invstd_;  // written by recompute, equal to mean_ and invstd_
   int64_t tracked_ = -1;  // host copy of num_batches_tracked; -1 until first read
   Tensor mean_, invstd_;  // of the last forward, for the backward
 };

@@ -9,8 +9,8 @@
 namespace mpncov {
 
 WeightOptions read_weight_options(Config& c, const std::string& fallback_init) {
-  static const std::vector<std::string> kinds = {"kaiming_uniform", "kaiming_normal", "kaiming_normal_fan_out", "normal",
-                                                 "constant"};
+  static const std::vector<std::string> kinds = {"kaiming_uniform", "kaiming_uniform_zero_bias", "kaiming_normal",
+                                                 "kaiming_normal_fan_out", "normal", "constant"};
   WeightOptions o;
   o.init = c.get<std::string>("init", fallback_init);
   bool known = false;
@@ -38,7 +38,10 @@ void init_weight_and_bias(const WeightOptions& o, const Tensor& weight, const Te
     if (bias.defined()) ops::fill_uniform(bias, -bound, bound, seed, bias_stream);
     return;
   }
-  if (o.init == "kaiming_normal") {
+  if (o.init == "kaiming_uniform_zero_bias") {
+    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+    ops::fill_uniform(weight, -bound, bound, seed, weight_stream);
+  } else if (o.init == "kaiming_normal") {
     ops::fill_normal(weight, 0.0, fan_in > 0 ? std::sqrt(2.0 / static_cast<double>(fan_in)) : 0.0, seed, weight_stream);
   } else if (o.init == "kaiming_normal_fan_out") {
     ops::fill_normal(weight, 0.0, fan_out > 0 ? std::sqrt(2.0 / static_cast<double>(fan_out)) : 0.0, seed,

@@ -2,6 +2,7 @@
 //
 //   init: kaiming_uniform        torchvision's default for conv and linear: weight and bias uniform in
 //                                +-1/sqrt(fan_in) (kaiming uniform with a = sqrt(5))
+//   init: kaiming_uniform_zero_bias  the same weight, bias 0 (torchvision's DenseNet classifier)
 //   init: kaiming_normal         normal(0, sqrt(2 / fan_in)), bias 0 (torchvision's DenseNets)
 //   init: kaiming_normal_fan_out normal(0, sqrt(2 / fan_out)), bias 0 (torchvision's ResNets, the seed's nets)
 //   init: normal                 normal(0, init_std), bias 0 (init_std: 0.01, as VGG's linear layers)

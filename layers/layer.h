@@ -65,9 +65,17 @@ class Layer {
   // Whether backward reads the outputs. When it does not, the layer after it may overwrite them in place
   // (e.g. a ReLU after a convolution or batch norm).
   virtual bool backward_uses_outputs() const { return true; }
-  // Whether forward is a cheap, stateless function of the inputs (a copy, e.g. concat), so a net may keep
-  // the output in shared storage and run forward again when the output is needed for backward.
+  // Whether forward only copies its inputs (e.g. concat), so a net may keep the output in shared storage
+  // and run it again (recompute) when backward needs it. Such a layer may start a recomputed chain.
   virtual bool recomputable() const { return false; }
+  // Whether the layer may continue such a chain: recompute() rewrites the outputs of its last forward,
+  // bit for bit, from the same inputs, with no side effect (batch norm keeps its running statistics and
+  // step count; ReLU is a pure function). Nets recompute only what is cheap next to a convolution.
+  virtual bool recomputable_in_chain() const { return recomputable(); }
+  // Runs forward again for backward, after a forward on the same inputs (see above).
+  virtual void recompute(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+    forward(inputs, outputs);
+  }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

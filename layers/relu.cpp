@@ -10,6 +10,7 @@ class ReluLayer : public Layer {
   explicit ReluLayer(Config&) {}
   std::string type() const override { return "relu"; }
   bool can_run_in_place() const override { return true; }
+  bool recomputable_in_chain() const override { return true; }  // a pure function
 
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext&) override {
     check_arity(*this, in, 1);

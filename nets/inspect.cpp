@@ -83,6 +83,12 @@ std::string topology_table(const Net& net) {
   out += str(net.size(), " layers, batch ", net.input_shape()[0], ", input ", shape_without_batch(net.input_shape()),
              ": ", human(total_params, ""), " parameters (", static_cast<int64_t>(total_params), "), ",
              human(total_flops, "FLOPs"), " per forward pass, ", bytes(total_bytes), " of activations\n");
+  // The training step's buffers as planned; SGD with momentum adds one copy of the trainable parameters.
+  const MemoryPlan plan = net.memory_plan();
+  out += str("training step, planned: ", bytes(plan.total() + plan.parameter_grads), " (parameters ", bytes(plan.parameters),
+             ", their gradients ", bytes(plan.parameter_grads), " and SGD momentum ", bytes(plan.parameter_grads),
+             ", activations ", bytes(plan.activations), ", activation gradients ", bytes(plan.activation_grads),
+             "; not counted: the layers' workspaces)\n");
   return out;
 }
 

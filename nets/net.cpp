@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <limits>
 
 #include "core/config_error.h"
 #include "core/context.h"
@@ -46,6 +48,8 @@ void set_memory_limit(double bytes) { memory_limit_override = bytes; }
 
 Net::Net(NetSpec spec) : spec_(std::move(spec)) {
   MPNCOV_CHECK(!spec_.layers.empty(), spec_.file, ": the net has no layers");
+  const char* poison = std::getenv("MPNCOV_POISON_BUFFERS");
+  memory_debug_.poison = poison && std::string(poison) == "1";
   for (const LayerSpec& l : spec_.layers) {
     try {
       Config config = l.config();
@@ -136,36 +140,60 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
                     device.str(), " memory it may use (the largest output: layer '", spec_.layers[largest].name,
                     "' ", output_shapes_[largest].str(), " at ", spec_.layers[largest].where(),
                     "); the activations were not allocated. Use a smaller batch or input"));
-  // In place: a layer that allows it, whose single input is another layer's output read by no one else,
-  // whose producer's backward does not read that output.
+  // In place: a layer that allows it, whose (first) input is another layer's output read by no one else,
+  // whose producer's backward does not read that output (a residual add writes over its first input,
+  // the last batch norm of the block).
   in_place_.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
-    if (!in_place_allowed_ || !layers_[i]->can_run_in_place() || inputs_[i].size() != 1) continue;
+    if (!in_place_allowed_ || !layers_[i]->can_run_in_place() || inputs_[i].empty()) continue;
     const int j = inputs_[i][0];
     if (j < 0 || consumers_[static_cast<size_t>(j)].size() != 1) continue;
     if (layers_[static_cast<size_t>(j)]->backward_uses_outputs()) continue;
     in_place_[i] = output_shapes_[i].numel() == output_shapes_[static_cast<size_t>(j)].numel();
   }
-  // Shared storage: a recomputable layer whose only reader comes right after it (so nothing else runs
-  // between writing and reading), does not overwrite it in place and whose inputs are not shared.
-  shared_.assign(n, false);
-  int64_t shared_numel = 0;
-  for (size_t i = 0; i + 1 < n; ++i) {
-    if (!in_place_allowed_ || !layers_[i]->recomputable() || in_place_[i]) continue;
-    if (consumers_[i].size() != 1 || consumers_[i][0] != static_cast<int>(i + 1) || in_place_[i + 1]) continue;
-    bool inputs_kept = true;
-    for (int j : inputs_[i]) inputs_kept = inputs_kept && (j < 0 || !shared_[static_cast<size_t>(j)]);
-    shared_[i] = inputs_kept;
-    if (shared_[i]) shared_numel = std::max(shared_numel, output_shapes_[i].numel());
+  // Shared storage: chains of recomputed layers. A chain starts at a layer that only copies (concat,
+  // recomputable()) and goes on through layers that can be redone after it (batch norm, ReLU:
+  // recomputable_in_chain()), each member read only by the layer right after it, the first one reading
+  // only kept outputs. So backward runs the chain's layers right after its reader's, nothing in between:
+  // the members' outputs live in storage shared by all chains (one buffer per position in a chain, a
+  // layer in place staying in its input's) and the chain runs again just before its reader's backward.
+  // A DenseNet's growing concatenation, the batch norm of it and its ReLU then cost three buffers in all.
+  chain_head_.assign(n, -1);
+  for (size_t i = 0; in_place_allowed_ && i + 1 < n; ++i) {
+    if (consumers_[i].size() != 1 || consumers_[i][0] != static_cast<int>(i + 1)) continue;
+    bool after_chain = false, kept = true;  // reads the previous member of a chain; reads no other member
+    for (int j : inputs_[i]) {
+      if (j < 0 || chain_head_[static_cast<size_t>(j)] < 0) continue;
+      if (j + 1 == static_cast<int>(i)) after_chain = true;
+      else kept = false;
+    }
+    if (after_chain && kept && layers_[i]->recomputable_in_chain()) chain_head_[i] = chain_head_[i - 1];
+    else if (!after_chain && kept && layers_[i]->recomputable() && !in_place_[i]) chain_head_[i] = static_cast<int>(i);
   }
-  shared_output_ = shared_numel ? Tensor::empty(Shape{shared_numel}, dtype, device) : Tensor();
+  // The reader must not overwrite the chain's last output in place (that would not be redone): such a
+  // chain ends one member earlier.
+  for (size_t i = n - 1; i-- > 0;)
+    if (chain_head_[i] >= 0 && chain_head_[i + 1] < 0 && in_place_[i + 1]) chain_head_[i] = -1;
+  std::vector<int64_t> position_numel;  // per position in a chain: the largest output there
+  std::vector<size_t> position(n, 0);
+  size_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (chain_head_[i] < 0) continue;
+    if (chain_head_[i] == static_cast<int>(i)) next = 0;
+    if (in_place_[i]) continue;
+    position[i] = next++;
+    if (position_numel.size() < next) position_numel.push_back(0);
+    position_numel[position[i]] = std::max(position_numel[position[i]], output_shapes_[i].numel());
+  }
+  shared_storage_.clear();
+  for (int64_t numel : position_numel) shared_storage_.push_back(Tensor::empty(Shape{numel}, dtype, device));
   const auto shared_view = [](const Tensor& storage, const Shape& shape) {
     return storage.slice(0, shape.numel()).reshape(shape.dims());
   };
   outputs_.assign(n, Tensor());
   for (size_t i = 0; i < n; ++i) {
     if (in_place_[i]) outputs_[i] = outputs_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
-    else if (shared_[i]) outputs_[i] = shared_view(shared_output_, output_shapes_[i]);
+    else if (chain_head_[i] >= 0) outputs_[i] = shared_view(shared_storage_[position[i]], output_shapes_[i]);
     else outputs_[i] = Tensor::empty(output_shapes_[i], dtype, device);
   }
   // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
@@ -176,29 +204,59 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     for (int j : inputs_[i]) need = need || (j >= 0 && needs_grad_[static_cast<size_t>(j)]);
     needs_grad_[i] = need;
   }
-  // Gradient buffers by lifetime: backward writes dL/d(output i) at i's last reader and reads it for the
-  // last time at i itself, so gradients whose spans [i, last reader] do not meet share storage. A layer
-  // in place on its input shares that input's gradient, which then lives until the layer's last reader.
+  // Gradient buffers by lifetime. Backward runs from the last layer down: dL/d(output i) is written at
+  // i's last reader and read for the last time at i itself, so it lives over [i, last reader]; a layer in
+  // place on its input shares that input's gradient, which then lives until the layer's last reader. A
+  // reader that is not the last of its input writes that input's gradient into a scratch buffer, added
+  // right after its own backward: a life of [reader, reader]. Buffers whose lives do not meet share
+  // storage (slots).
   std::vector<int> owner(n, -1), last(n, -1);  // per gradient: the layer owning its buffer; per owner: span end
   for (size_t i = 0; i < n; ++i) {
     if (!needs_grad_[i]) continue;
-    const size_t o = static_cast<size_t>(in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : static_cast<int>(i));
+    // (An add in place over a frozen input, whose gradient is not needed, owns its own.)
+    const int up = in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : -1;
+    const size_t o = up >= 0 ? static_cast<size_t>(up) : i;
     owner[i] = static_cast<int>(o);
     const int end = consumers_[i].empty() ? static_cast<int>(n) : *std::max_element(consumers_[i].begin(), consumers_[i].end());
     last[o] = std::max(last[o], end);
   }
-  struct Slot {
-    int64_t numel = 0;
-    int busy_until = -1;  // the span end of the gradient in it
+  struct Life {
+    int64_t numel;
+    int start, end;  // layer indices: from start (reached last in backward) to end
+    int layer, input;  // whose: layer's output gradient (input -1) or its scratch for input k
   };
-  std::vector<Slot> slots;
-  std::vector<int> slot_of(n, -1);
+  std::vector<Life> lives;
   for (size_t i = 0; i < n; ++i) {
     if (owner[i] != static_cast<int>(i)) continue;
-    const int64_t need = output_shapes_[i].numel();
+    // The debug fault: a life one layer too short, so its buffer is reused while it is still read.
+    const int end = memory_debug_.shorten_gradient_lives && last[i] > static_cast<int>(i) + 1 ? last[i] - 1 : last[i];
+    lives.push_back({output_shapes_[i].numel(), static_cast<int>(i), end, static_cast<int>(i), -1});
+  }
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < inputs_[i].size(); ++k) {
+      const int j = inputs_[i][k];
+      if (j < 0 || !needs_grad_[static_cast<size_t>(j)]) continue;
+      const std::vector<int>& readers = consumers_[static_cast<size_t>(j)];
+      const bool last_reader = *std::max_element(readers.begin(), readers.end()) == static_cast<int>(i);
+      // The same layer may read j twice (add(x, x)): only its first slot writes directly.
+      const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
+      if (!(last_reader && first_slot))
+        lives.push_back({output_shapes_[static_cast<size_t>(j)].numel(), static_cast<int>(i), static_cast<int>(i),
+                         static_cast<int>(i), static_cast<int>(k)});
+    }
+  }
+  std::stable_sort(lives.begin(), lives.end(), [](const Life& a, const Life& b) { return a.start < b.start; });
+  struct Slot {
+    int64_t numel = 0;
+    int busy_until = -1;  // the end of the life in it
+  };
+  std::vector<Slot> slots;
+  std::vector<int> slot_of(lives.size(), -1);
+  for (size_t l = 0; l < lives.size(); ++l) {
+    const int64_t need = lives[l].numel;
     int best = -1;  // a free slot: the smallest that is large enough, else the largest (grown)
     for (size_t k = 0; k < slots.size(); ++k) {
-      if (slots[k].busy_until >= static_cast<int>(i)) continue;
+      if (slots[k].busy_until >= lives[l].start || !in_place_allowed_) continue;  // off: a buffer each
       if (best < 0) { best = static_cast<int>(k); continue; }
       const Slot& b = slots[static_cast<size_t>(best)];
       const bool fits = slots[k].numel >= need, best_fits = b.numel >= need;
@@ -211,30 +269,34 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     }
     Slot& slot = slots[static_cast<size_t>(best)];
     slot.numel = std::max(slot.numel, need);
-    slot.busy_until = last[i];
-    slot_of[i] = best;
+    slot.busy_until = lives[l].end;
+    slot_of[l] = best;
   }
-  std::vector<Tensor> slot_storage;
-  for (const Slot& slot : slots) slot_storage.push_back(Tensor::empty(Shape{slot.numel}, dtype, device));
+  gradient_slots_.clear();
+  for (const Slot& slot : slots) gradient_slots_.push_back(Tensor::empty(Shape{slot.numel}, dtype, device));
   grads_.assign(n, Tensor());
-  for (size_t i = 0; i < n; ++i) {
-    if (owner[i] == static_cast<int>(i)) grads_[i] = shared_view(slot_storage[static_cast<size_t>(slot_of[i])], output_shapes_[i]);
-    else if (owner[i] >= 0) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
-  }
-  // A layer read by several layers gets its gradient written by the last reader and added by the others.
+  grad_slot_.assign(n, -1);
   scratch_.assign(n, {});
+  scratch_slots_.assign(n, {});
   for (size_t i = 0; i < n; ++i) {
     scratch_[i].assign(inputs_[i].size(), Tensor());
-    for (size_t k = 0; k < inputs_[i].size(); ++k) {
-      const int j = inputs_[i][k];
-      if (j < 0 || !needs_grad_[static_cast<size_t>(j)]) continue;
-      const std::vector<int>& readers = consumers_[static_cast<size_t>(j)];
-      const bool last_reader = *std::max_element(readers.begin(), readers.end()) == static_cast<int>(i);
-      // The same layer may read j twice (add(x, x)): only its first slot writes directly.
-      const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
-      if (!(last_reader && first_slot)) scratch_[i][k] = Tensor::empty(output_shapes_[static_cast<size_t>(j)], dtype, device);
+    scratch_slots_[i].assign(inputs_[i].size(), -1);
+  }
+  for (size_t l = 0; l < lives.size(); ++l) {
+    const Life& life = lives[l];
+    const Tensor& storage = gradient_slots_[static_cast<size_t>(slot_of[l])];
+    const size_t i = static_cast<size_t>(life.layer);
+    if (life.input < 0) {
+      grads_[i] = shared_view(storage, output_shapes_[i]);
+      grad_slot_[i] = slot_of[l];
+    } else {
+      const size_t k = static_cast<size_t>(life.input);
+      scratch_[i][k] = shared_view(storage, output_shapes_[static_cast<size_t>(inputs_[i][k])]);
+      scratch_slots_[i][k] = slot_of[l];
     }
   }
+  for (size_t i = 0; i < n; ++i)
+    if (owner[i] >= 0 && owner[i] != static_cast<int>(i)) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   apply_layouts();
   set_training(training_);
   reset_timing();
@@ -255,6 +317,8 @@ const Tensor& Net::forward(const Tensor& input) {
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs_[i].size(); ++k) in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
+    // A chain starting overwrites the shared storage: nothing may read what was there.
+    if (memory_debug_.poison && chain_head_[i] == static_cast<int>(i)) for (const Tensor& t : shared_storage_) poison(t);
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
       layers_[i]->forward(in, {outputs_[i]});
@@ -283,22 +347,65 @@ void Net::backward(const Tensor& output_grad) {
     }
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
-      for (int j : inputs_[i]) if (j >= 0 && shared_[static_cast<size_t>(j)]) recompute(j);
+      if (chain_head_[i] < 0)
+        for (int j : inputs_[i]) if (j >= 0 && chain_head_[static_cast<size_t>(j)] >= 0) {
+          if (memory_debug_.poison) for (const Tensor& t : shared_storage_) poison(t);
+          recompute(j);
+        }
       layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
     for (size_t k = 0; k < inputs_[i].size(); ++k)
       if (scratch_[i][k].defined()) ops::axpby(1.0, scratch_[i][k], 1.0, grads_[static_cast<size_t>(inputs_[i][k])]);
+    if (memory_debug_.poison) {  // the lives that end here: the scratch buffers and i's own gradient
+      for (int slot : scratch_slots_[i]) if (slot >= 0) poison(gradient_slots_[static_cast<size_t>(slot)]);
+      if (grad_slot_[i] >= 0) poison(gradient_slots_[static_cast<size_t>(grad_slot_[i])]);
+    }
     if (timing_) backward_seconds_[i] += now_seconds(device_) - start;
     if (backward_hook_) backward_hook_(static_cast<int>(i));
   }
 }
 
-void Net::recompute(int layer) {
-  std::vector<Tensor> in;
-  for (size_t k = 0; k < inputs_[static_cast<size_t>(layer)].size(); ++k) in.push_back(input_tensor(layer, static_cast<int>(k)));
-  layers_[static_cast<size_t>(layer)]->forward(in, {outputs_[static_cast<size_t>(layer)]});
+void Net::recompute(int last) {
+  for (int l = chain_head_[static_cast<size_t>(last)]; l <= last; ++l) {
+    std::vector<Tensor> in;
+    for (size_t k = 0; k < inputs_[static_cast<size_t>(l)].size(); ++k) in.push_back(input_tensor(l, static_cast<int>(k)));
+    layers_[static_cast<size_t>(l)]->recompute(in, {outputs_[static_cast<size_t>(l)]});
+  }
+}
+
+size_t Net::shared_bytes() const {
+  size_t total = 0;
+  for (const Tensor& t : shared_storage_) total += t.nbytes();
+  return total;
+}
+
+void Net::poison(const Tensor& t) { ops::fill(t, std::numeric_limits<double>::quiet_NaN()); }
+
+void Net::set_memory_debug(MemoryDebug debug) {
+  memory_debug_ = debug;
+  if (is_setup()) {
+    const Shape input = input_shape_;
+    setup(input, dtype_, device_);
+  }
+}
+
+MemoryPlan Net::memory_plan() const {
+  MemoryPlan plan;
+  const double size = static_cast<double>(dtype_size(dtype_));
+  for (const auto& layer : layers_) {
+    for (const Parameter& p : layer->parameters()) {
+      plan.parameters += static_cast<double>(p.value.nbytes());
+      if (!p.frozen) plan.parameter_grads += static_cast<double>(p.grad.nbytes());
+    }
+    for (const Buffer& b : layer->buffers()) plan.parameters += static_cast<double>(b.value.nbytes());
+  }
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (!in_place_[i] && chain_head_[i] < 0) plan.activations += static_cast<double>(output_shapes_[i].numel()) * size;
+  plan.activations += static_cast<double>(shared_bytes());
+  for (const Tensor& t : gradient_slots_) plan.activation_grads += static_cast<double>(t.nbytes());
+  return plan;
 }
 
 void Net::reset_timing() {

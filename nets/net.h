@@ -2,10 +2,10 @@
 // backward; backward runs them in reverse, summing the gradients of outputs used by several layers and
 // skipping everything below a frozen prefix (no gradient is computed there). A ReLU-like layer runs in
 // place on its input when that input has no other reader and its producer's backward does not need it.
-// A recomputable layer (concat) read only by the layer right after it keeps its output in storage shared
-// by all such layers, and runs forward again just before its reader's backward: a DenseNet's growing
-// concatenations then cost one buffer, not one per dense layer. Gradients whose lifetimes in backward do
-// not overlap share buffers.
+// A chain of recomputable layers (a concat, then batch norm and ReLU), each read only by the layer right
+// after it, keeps its outputs in storage shared by all such chains and runs forward again just before
+// its reader's backward: a DenseNet's growing concatenations and their batch norms then cost one buffer
+// each, not one per dense layer. Gradients whose lifetimes in backward do not overlap share buffers.
 // Parameters and buffers are named "<layer>.<param>", exactly as torchvision names them.
 #pragma once
 #include <functional>
@@ -35,6 +35,26 @@ struct NamedTensor {
 // set_memory_limit(bytes) sets one limit for every device (tests, fuzzing); 0 restores these.
 double memory_limit(Device device);
 void set_memory_limit(double bytes);
+
+// What a training step's buffers take (Net::memory_plan), in bytes. Layers' own workspaces (convolution
+// scratch, batch statistics) and the optimizer's state are not counted.
+struct MemoryPlan {
+  double parameters = 0;        // values and buffers (running statistics)
+  double parameter_grads = 0;   // of the trainable parameters
+  double activations = 0;       // layer outputs kept for backward, shared storage once
+  double activation_grads = 0;  // gradient buffers of the outputs, shared by lifetime (with scratch)
+  double total() const { return parameters + parameter_grads + activations + activation_grads; }
+};
+
+// Debugging the memory plan. poison: every buffer whose life ends (a gradient after its last read, a
+// scratch buffer after it was added, the shared storage before a chain overwrites it) is filled with
+// NaN, so a buffer reused while still live shows as NaN in the outputs or gradients. The environment
+// variable MPNCOV_POISON_BUFFERS=1 turns it on for every net. shorten_gradient_lives is the fault the
+// tests inject to see that poison catches it: each gradient's life ends one layer early.
+struct MemoryDebug {
+  bool poison = false;
+  bool shorten_gradient_lives = false;
+};
 
 class Net {
  public:
@@ -68,7 +88,8 @@ class Net {
   void to(Device device);
   // Freezes the parameters of the first k top-level feature items (the seed's "first k children").
   void freeze(int k);
-  // In-place execution and shared storage on or off (off keeps every layer's own output, e.g. for extract).
+  // In-place execution and shared storage on or off: off keeps every layer's own output (e.g. for
+  // extract) and gives every output gradient and scratch buffer its own storage (the plan off).
   void set_in_place(bool allowed);
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
@@ -76,6 +97,11 @@ class Net {
   void reset_timing();
   const std::vector<double>& forward_seconds() const { return forward_seconds_; }
   const std::vector<double>& backward_seconds() const { return backward_seconds_; }
+
+  // The plan of the last setup (see MemoryPlan), and its debugging (see MemoryDebug; set up again).
+  MemoryPlan memory_plan() const;
+  void set_memory_debug(MemoryDebug debug);
+  const MemoryDebug& memory_debug() const { return memory_debug_; }
 
   int size() const { return static_cast<int>(layers_.size()); }
   Layer& layer(int i) { return *layers_[static_cast<size_t>(i)]; }
@@ -85,8 +111,8 @@ class Net {
   std::vector<Shape> input_shapes(int i) const;
   bool runs_in_place(int i) const { return in_place_[static_cast<size_t>(i)]; }
   // Whether a layer's output lives in the shared storage (recomputed for backward), and that storage's size.
-  bool shares_storage(int i) const { return shared_[static_cast<size_t>(i)]; }
-  size_t shared_bytes() const { return shared_output_.defined() ? shared_output_.nbytes() : 0; }
+  bool shares_storage(int i) const { return chain_head_[static_cast<size_t>(i)] >= 0; }
+  size_t shared_bytes() const;
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
   // set_in_place(false) keeps each one's own.
@@ -104,8 +130,8 @@ class Net {
   void apply_layouts();
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
-  // Runs a shared-storage layer's forward again (its output was overwritten since).
-  void recompute(int layer);
+  // Runs the chain of shared-storage layers that ends at `last` again (their outputs were overwritten).
+  void recompute(int last);
 
   NetSpec spec_;
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -118,13 +144,18 @@ class Net {
   Precision precision_ = Precision::Float32;
   bool in_place_allowed_ = true;
   std::vector<bool> in_place_;
-  std::vector<bool> shared_;                   // output in shared_output_
-  Tensor shared_output_;
+  std::vector<int> chain_head_;                // per layer in shared storage: its chain's first layer; else -1
+  std::vector<Tensor> shared_storage_;         // per position in a chain
   std::vector<Shape> output_shapes_;
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
-  std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-first reader writes
+  std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-last reader writes
+  std::vector<Tensor> gradient_slots_;         // the storage of grads_ and scratch_
+  std::vector<int> grad_slot_;                 // per layer owning its gradient buffer: its slot, else -1
+  std::vector<std::vector<int>> scratch_slots_;  // per layer and input: the scratch's slot, else -1
+  MemoryDebug memory_debug_;
+  static void poison(const Tensor& t);
   Tensor input_;
   std::function<void(int)> backward_hook_;
   bool timing_ = false;

@@ -99,21 +99,57 @@ TEST_CASE("nets: dense: true feeds every repetition the concatenation of everyth
   CHECK(error_of("  - {block: b, repeat: 2, dens: true}\n").find("did you mean 'dense'?") != std::string::npos);
 }
 
-TEST_CASE("net: the concatenations share one buffer, recomputed for backward - gradients equal finite differences") {
+TEST_CASE("net: concatenations, their batch norms and ReLUs live in shared storage, recomputed for backward - "
+          "outputs, gradients and running statistics bit for bit as without, gradients equal finite differences") {
   Net net(parse_net(kSmallDenseNet, "small.yaml"));
   net.setup(Shape({2, 3, 12, 10}), DType::F64);
-  int shared = 0;
-  for (int i = 0; i < net.size(); ++i) shared += net.shares_storage(i);
-  CHECK(shared == 5);  // block1: denselayer2/3 and the block's output; block2: denselayer2 and the output
-  CHECK(net.shares_storage(net.index_of("block1.concat")));
-  CHECK(net.shared_bytes() == 2 * 13 * 12 * 10 * sizeof(double));  // the largest of them
+  // Chains: denselayer2/3's concat, norm1, relu1 in block1, denselayer2's in block2, and each block's
+  // output concat with the batch norm and ReLU after it (transition1.norm/relu, norm5/relu5).
+  std::vector<std::string> shared;
+  for (int i = 0; i < net.size(); ++i)
+    if (net.shares_storage(i)) shared.push_back(net.layer_spec(i).name);
+  CHECK(shared.size() == 15);
+  for (const char* name : {"block1.denselayer3.concat", "block1.denselayer3.norm1", "block1.denselayer3.relu1",
+                           "block1.concat", "transition1.norm", "transition1.relu", "norm5", "relu5"})
+    CHECK(std::find(shared.begin(), shared.end(), std::string(name)) != shared.end());
+  CHECK(!net.shares_storage(net.index_of("block1.denselayer1.norm1")));  // reads conv0: no copy to redo
+  CHECK(!net.shares_storage(net.index_of("block1.denselayer3.conv1")));  // the reader keeps its output
+  CHECK(net.runs_in_place(net.index_of("block1.denselayer3.relu1")));
+  // Two buffers (the concat's, the batch norm's, ReLU in place), each of the largest: 13 channels.
+  CHECK(net.shared_bytes() == 2 * 2 * 13 * 12 * 10 * sizeof(double));
   const Tensor x = test::random_tensor({2, 3, 12, 10}, DType::F64, 7), w = test::random_tensor({2, 3}, DType::F64, 8);
+  // Parameters and running statistics (float64); restore() puts back their values before the first pass.
+  const auto values = [&] {
+    std::vector<std::vector<double>> out;
+    for (const NamedTensor& t : net.state())
+      if (t.tensor.dtype() == DType::F64) out.push_back(t.tensor.to_vector());
+    return out;
+  };
+  const std::vector<std::vector<double>> initial = values();
+  const auto restore = [&] {
+    size_t k = 0;
+    for (NamedTensor& t : net.state())
+      if (t.tensor.dtype() == DType::F64) t.tensor.copy_from(Tensor::from_vector(initial[k++], t.tensor.shape(), DType::F64));
+  };
+  const int bn = net.index_of("block1.denselayer3.norm1");
+  const auto batches = [&] { return net.layer(bn).buffer("num_batches_tracked").value.item(); };
   for (bool training : {false, true}) {
+    INFO("training ", training);
     net.set_training(training);
+    restore();
+    const double before = batches();
     const std::vector<std::vector<double>> with_sharing = gradients(net, x, w);
+    CHECK(batches() == before + (training ? 1 : 0));  // recomputing counts no batch
+    const std::vector<double> logits = net.output().to_vector();
+    const std::vector<std::vector<double>> state = values();
+    CHECK((state != initial) == training);  // the running statistics moved in training
     net.set_in_place(false);  // every layer keeps its own output
     CHECK(!net.shares_storage(net.index_of("block1.concat")));
+    CHECK(net.shared_bytes() == 0);
+    restore();
     const std::vector<std::vector<double>> without = gradients(net, x, w);
+    CHECK(net.output().to_vector() == logits);
+    CHECK(values() == state);  // moved once per forward: recomputing did not move them again
     net.set_in_place(true);
     CHECK(with_sharing == without);
   }
@@ -127,13 +163,13 @@ TEST_CASE("net: the concatenations share one buffer, recomputed for backward - g
     const std::vector<double> grad = p.parameter->grad.to_vector();
     for (int64_t i = 0; i < p.parameter->value.numel(); i += 5) {
       const double keep = v[i];
-      v[i] = keep + 1e-6;
+      v[i] = keep + 1e-7;  // small: a ReLU input lies within 1e-6 of its kink here
       const double up = loss(net, x, w);
-      v[i] = keep - 1e-6;
+      v[i] = keep - 1e-7;
       const double down = loss(net, x, w);
       v[i] = keep;
       INFO(p.name, "[", i, "]");
-      CHECK(std::abs((up - down) / 2e-6 - grad[static_cast<size_t>(i)]) <= 1e-6 * std::max(1.0, std::abs(grad[static_cast<size_t>(i)])));
+      CHECK(std::abs((up - down) / 2e-7 - grad[static_cast<size_t>(i)]) <= 1e-6 * std::max(1.0, std::abs(grad[static_cast<size_t>(i)])));
     }
   }
 }
@@ -164,6 +200,14 @@ TEST_CASE("zoo: the DenseNets have torchvision's names, the seed's split and 13 
                            "features.denseblock4.denselayer16.conv2.weight", "features.transition3.conv.weight",
                            "features.norm5.num_batches_tracked", "classifier.bias"})
     CHECK(std::find(names.begin(), names.end(), std::string(want)) != names.end());
+  // torchvision's initialisation of the classifier: default (kaiming uniform) weight, bias 0.
+  const int fc = net.index_of("classifier");
+  const std::vector<double> bias = net.layer(fc).parameter("bias").value.to_vector();
+  CHECK(std::all_of(bias.begin(), bias.end(), [](double b) { return b == 0; }));
+  const std::vector<double> weight = net.layer(fc).parameter("weight").value.to_vector();
+  const double bound = 1 / std::sqrt(1024.0);
+  CHECK(std::all_of(weight.begin(), weight.end(), [&](double v) { return std::abs(v) <= bound; }));
+  CHECK(*std::max_element(weight.begin(), weight.end()) > 0.9 * bound);
   net.freeze(12);  // everything but the final ReLU (which has no parameters)
   for (NetParameter& p : net.parameters()) CHECK(p.parameter->frozen == (p.part == NetPart::Features));
 }
