@@ -11,9 +11,9 @@ namespace {
 
 LayoutMode from_environment() {
   const char* v = std::getenv("MPNCOV_LAYOUT");
-  const std::string s = v ? v : "nchw";
-  if (s == "nchw" || s.empty()) return LayoutMode::Off;
-  if (s == "auto") return LayoutMode::Auto;
+  const std::string s = v ? v : "auto";  // default: the kernels' layouts (docs/layouts.md)
+  if (s == "nchw") return LayoutMode::Off;
+  if (s == "auto" || s.empty()) return LayoutMode::Auto;
   if (s == "nhwc") return LayoutMode::NHWC;
   if (s == "blocked") return LayoutMode::Blocked16;
   MPNCOV_FAIL("MPNCOV_LAYOUT=", s, ": expected nchw, auto, nhwc or blocked");
