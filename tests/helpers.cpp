@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 
 namespace mpncov::test {
 
@@ -31,6 +32,19 @@ void write_tiny_image_folder(const std::filesystem::path& dir, int train_per_cla
   o.val_per_class = val_per_class;
   o.size = size;
   data::write_synthetic_dataset((dir / "data").string(), o);
+}
+
+std::string write_tiny_experiment(const std::filesystem::path& dir, const std::string& solver,
+                                  const std::string& model_extra) {
+  write_tiny_image_folder(dir);
+  const std::filesystem::path file = dir / "exp.yaml";
+  std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n"
+                      << model_extra << "data: {train: " << (dir / "data/train").string()
+                      << ", val: " << (dir / "data/val").string()
+                      << ", preset: plain, image_size: 16, batch: 4, workers: 2}\n"
+                      << "solver: " << solver << "\n"
+                      << "run: {device: cpu, out: " << (dir / "run").string() << ", print_every: 2}\n";
+  return file.string();
 }
 
 }  // namespace mpncov::test

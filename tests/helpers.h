@@ -43,6 +43,12 @@ inline bool gpu_present() { return cuda_built() && cuda_device_count() > 0; }
 void write_tiny_image_folder(const std::filesystem::path& dir, int train_per_class = 6, int val_per_class = 2,
                              int size = 16);
 
+// The tiny folder above and dir/exp.yaml over it: small_cnn with iSQRT-COV (`model_extra` adds lines to the
+// model section), preset plain at 16x16, batch 4, run folder dir/run; `solver` is the solver's flow mapping.
+// Returns the experiment's path.
+std::string write_tiny_experiment(const std::filesystem::path& dir, const std::string& solver,
+                                  const std::string& model_extra = "");
+
 inline std::filesystem::path temp_dir(const std::string& name) {
   std::filesystem::path p = std::filesystem::path(MPNCOV_BINARY_DIR) / "test-tmp" / name;
   std::filesystem::remove_all(p);

@@ -45,15 +45,8 @@ Result mpncov_program(const std::string& args) {
 }
 
 // A three-class image folder of 16x16 images and an experiment over it (small_cnn with iSQRT-COV).
-std::string tiny_experiment(const fs::path& dir, const std::string& extra = "") {
-  test::write_tiny_image_folder(dir);
-  const fs::path file = dir / "exp.yaml";
-  std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n" << extra
-                      << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()
-                      << ", preset: plain, image_size: 16, batch: 4, workers: 2}\n"
-                      << "solver: {lr: 0.02, momentum: 0.9, epochs: 1}\n"
-                      << "run: {device: cpu, out: " << (dir / "run").string() << ", print_every: 2}\n";
-  return file.string();
+std::string tiny_experiment(const fs::path& dir, const std::string& model_extra = "") {
+  return test::write_tiny_experiment(dir, "{lr: 0.02, momentum: 0.9, epochs: 1}", model_extra);
 }
 
 TrainOptions quiet() {
@@ -275,7 +268,7 @@ TEST_CASE("training: the log says which layers are new, which are frozen - error
 
 TEST_CASE("commands: eval and extract name their checkpoint - extract takes its defaults and classes from the run") {
   const fs::path dir = test::temp_dir("commands_defaults");
-  const std::string exp = tiny_experiment(dir, "");
+  const std::string exp = tiny_experiment(dir);
   REQUIRE(train(load_experiment(exp, {"solver.epochs=2"}), quiet()) == 0);
   const Result eval = mpncov_program("eval " + exp);
   REQUIRE(eval.status == 0);

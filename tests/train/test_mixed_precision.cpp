@@ -154,14 +154,7 @@ std::vector<int64_t> top1(const Tensor& logits) {
 }
 
 std::string tiny_experiment(const fs::path& dir) {
-  test::write_tiny_image_folder(dir);
-  const fs::path file = dir / "exp.yaml";
-  std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n"
-                      << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()
-                      << ", preset: plain, image_size: 16, batch: 4, workers: 2}\n"
-                      << "solver: {lr: 0.02, epochs: 2, precision: bfloat16}\n"
-                      << "run: {device: cpu, out: " << (dir / "run").string() << ", print_every: 2}\n";
-  return file.string();
+  return test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 2, precision: bfloat16}");
 }
 
 }  // namespace

@@ -38,15 +38,8 @@ classifier:
 )";
 
 // A tiny image-folder dataset and an experiment over it, in dir.
-std::string tiny_experiment(const fs::path& dir, const std::string& extra = "") {
-  test::write_tiny_image_folder(dir);
-  const fs::path file = dir / "exp.yaml";
-  std::ofstream(file) << "model:\n  net: small_cnn\n  representation: {type: mpncov, reduce: 6, iterations: 3}\n"
-                      << "data: {train: " << (dir / "data/train").string() << ", val: " << (dir / "data/val").string()
-                      << ", preset: plain, image_size: 16, batch: 4, workers: 2}\n"
-                      << "solver: {lr: 0.02, epochs: 2, schedule: {type: step, milestones: [1]}}\n"
-                      << "run: {device: cpu, out: " << (dir / "run").string() << ", print_every: 2}\n" << extra;
-  return file.string();
+std::string tiny_experiment(const fs::path& dir) {
+  return test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 2, schedule: {type: step, milestones: [1]}}");
 }
 
 // Every tensor of two safetensors files, compared exactly.
@@ -169,7 +162,7 @@ TEST_CASE("training: frozen features keep their weights - the rest trains") {
 
 TEST_CASE("training: SIGINT saves a checkpoint and exits 130 - --resume finishes the run") {
   const fs::path dir = test::temp_dir("train_sigint");
-  const std::string exp = tiny_experiment(dir, "");
+  const std::string exp = tiny_experiment(dir);
   const std::string binary = std::string(MPNCOV_BINARY_DIR) + "/mpncov";
   const pid_t child = fork();
   REQUIRE(child >= 0);
