@@ -69,10 +69,12 @@ std::string topology_table(const Net& net) {
     total_params += params;
     total_flops += flops;
     total_bytes += act;
+    // Folded into the convolution before it in evaluation (nets/eval_fusion.h).
+    const bool fused = !net.training() && net.fused_into(i) >= 0 && net.fused_into(i) != i;
     std::string inputs = short_inputs(net, i);
     if (inputs.size() > 28) inputs = inputs.substr(0, 25) + "...";
     std::snprintf(line, sizeof line, "%-34s %-16s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),
-                  (l.type + (net.runs_in_place(i) ? " (in place)" : net.shares_storage(i) ? " (shared)" : "")).c_str(),
+                  (l.type + (fused ? " (fused)" : net.runs_in_place(i) ? " (in place)" : net.shares_storage(i) ? " (shared)" : "")).c_str(),
                   inputs.c_str(),
                   shape_without_batch(net.output_shape(i)).c_str(), params ? human(params, "").c_str() : "-",
                   flops ? human(flops, "").c_str() : "-", act ? bytes(act).c_str() : "-");

@@ -11,6 +11,9 @@
 // gradient) and float32 everywhere else (outputs, gradients, bias). Our float32 tensors are rounded to
 // bfloat16 (nearest even) by the reorders into the kernel's layout; the kernels accumulate in float32.
 //
+// Forward may end in an epilogue (ConvEpilogue): a per-output-channel scale and shift (oneDNN binary post-ops)
+// and a ReLU (an eltwise post-op), so an evaluation-mode batch norm and ReLU cost no pass of their own.
+//
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
 // nothing. DNNL_VERBOSE=1 in the environment prints the kernel oneDNN chose for each call.
@@ -126,6 +129,7 @@ struct Problem {
   Layout src_layout, dst_layout;  // of our activations (and their gradients)
   // Whether the kernels are asked for our layout of the activations (else they choose; ours is reordered).
   bool pin = true;
+  bool affine = false, relu = false;  // the forward epilogue (ConvEpilogue): what the post-ops do
 
   Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type,
           Layout src_l = Layout::NCHW, Layout dst_l = Layout::NCHW)
@@ -165,6 +169,16 @@ struct Problem {
   dnnl::convolution_forward::primitive_desc forward_pd(bool with_bias) const {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (affine || relu) {
+      dnnl::post_ops ops;
+      const memory::desc per_channel({1, dst[1], 1, 1}, kF32, Tag::nchw);
+      if (affine) {
+        ops.append_binary(dnnl::algorithm::binary_mul, per_channel);
+        ops.append_binary(dnnl::algorithm::binary_add, per_channel);
+      }
+      if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
     const auto kind = dnnl::prop_kind::forward_training;
     const auto algo = dnnl::algorithm::convolution_direct;
     if (with_bias)
@@ -264,13 +278,14 @@ BackwardPlan make_backward(Problem p, bool with_bias) {
 }
 
 // Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
-// multiplication type, layouts of the input and the output.
-using Key = std::array<int64_t, 18>;
+// multiplication type, layouts of the input and the output, the forward epilogue's scale-shift and ReLU.
+using Key = std::array<int64_t, 20>;
 Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-           memory::data_type mul, Layout src_l, Layout dst_l) {
+           memory::data_type mul, Layout src_l, Layout dst_l, bool affine, bool relu) {
   return {n,          g.channels,  g.height,   g.width,   out_channels,    groups,          g.kernel_h, g.kernel_w,
           g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0,
-          static_cast<int64_t>(mul), static_cast<int64_t>(src_l), static_cast<int64_t>(dst_l)};
+          static_cast<int64_t>(mul), static_cast<int64_t>(src_l), static_cast<int64_t>(dst_l), affine ? 1 : 0,
+          relu ? 1 : 0};
 }
 
 std::mutex plans_mutex;
@@ -278,12 +293,15 @@ std::mutex plans_mutex;
 template <typename Plan>
 const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(Problem, bool), int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-                     memory::data_type mul, ConvLayouts l) {
-  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l.x, l.y);
+                     memory::data_type mul, ConvLayouts l, bool affine = false, bool relu = false) {
+  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l.x, l.y, affine, relu);
   auto it = plans.find(key);
-  if (it == plans.end())
-    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups, mul, l.x, l.y), with_bias)))
-             .first;
+  if (it == plans.end()) {
+    Problem p(n, g, out_channels, groups, mul, l.x, l.y);
+    p.affine = affine;
+    p.relu = relu;
+    it = plans.emplace(key, std::make_unique<Plan>(make(p, with_bias))).first;
+  }
   return *it->second;
 }
 
@@ -308,11 +326,13 @@ std::string onednn_summary() {
 namespace {
 
 void forward(const float* x, const float* w, const float* b, float* y, int64_t n, const ops::ConvGeometry& g,
-             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
+             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {}) {
   static std::map<Key, std::unique_ptr<ForwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
+  const bool affine = e.scale != nullptr;
   try {
-    const ForwardPlan& plan = plan_for(plans, &make_forward, n, g, out_channels, groups, b != nullptr, mul, l);
+    const ForwardPlan& plan =
+        plan_for(plans, &make_forward, n, g, out_channels, groups, b != nullptr, mul, l, affine, e.relu);
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights = plan.weights.input(w, kWeights, s);
@@ -322,6 +342,13 @@ void forward(const float* x, const float* w, const float* b, float* y, int64_t n
                                          {DNNL_ARG_DST, dst},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad(plan.scratchpad)}};
     if (b) args.emplace(DNNL_ARG_BIAS, memory(plan.bias, engine(), const_cast<float*>(b)));
+    if (affine) {
+      const memory::desc per_channel({1, out_channels, 1, 1}, kF32, Tag::nchw);
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                   memory(per_channel, engine(), const_cast<float*>(e.scale)));
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1,
+                   memory(per_channel, engine(), const_cast<float*>(e.shift)));
+    }
     plan.conv.execute(s, args);
     plan.dst.finish(dst, y, s);
     s.wait();
@@ -378,8 +405,9 @@ void backward(const float* x, const float* w, const float* dy, float* dx, float*
 }  // namespace
 
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
-                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l) {
-  forward(x, w, b, y, n, g, out_channels, groups, kF32, l);
+                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l,
+                           const ConvEpilogue& e) {
+  forward(x, w, b, y, n, g, out_channels, groups, kF32, l, e);
 }
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
