@@ -90,8 +90,9 @@ bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, co
   MPNCOV_CHECK(scale.defined() && shift.defined(), "conv2d_forward_affine: scale and shift are required");
   if (!x.device().is_cpu() || x.dtype() != DType::F32) return false;
   const cpu::ConvLayouts l{x.layout(), y.layout()};
-  if (is_nchw({&x, &y}) ? !cpu::conv_uses_onednn(g, o, p.groups) : cpu::conv_nhwc_pointwise(g, p.groups, l))
-    return false;  // a GEMM route
+  // oneDNN even where plain forward would run a GEMM of ours on NCHW (1x1 with few channels): its reorders
+  // cost less than the passes the fusion saves (bench/RESULTS.md, Evaluation fusion). Not on NHWC 1x1.
+  if (cpu::conv_nhwc_pointwise(g, p.groups, l)) return false;
   check_layouts("conv2d_forward_affine", {&x});
   check_layouts("conv2d_forward_affine", {&y});
   if (n > 0)

@@ -1,15 +1,16 @@
 // Evaluation-mode fusion: a convolution whose output only a batch norm reads (4-D, not synced), and the
 // ReLU that runs in place on that batch norm's output, run as one convolution in evaluation mode. Batch
-// norm on its running statistics is a per-channel affine map, out = scale * in + shift, which oneDNN
-// applies to the convolution's results before writing them (post-ops), with the ReLU after it: the two
-// passes over the activation that the batch norm and the ReLU would cost are gone. scale and shift are
-// computed from the batch norm's current parameters and statistics at every forward (C values each), so
-// nothing cached can go stale after an SGD step or a weights load; the weights are not touched.
+// norm on its running statistics is a per-channel affine map, out = scale * in + shift: the convolution
+// runs with its weights scaled per output channel (as oneDNN's reorder copies them into the kernel's
+// layout, at no extra pass), the shift in its bias, and the ReLU as a post-op: the two passes over the
+// activation that the batch norm and the ReLU would cost are gone. scale and shift are computed from the
+// batch norm's current parameters and statistics at every forward (C values each), so nothing cached can
+// go stale after an SGD step or a weights load; the net's weights are not touched.
 //
-// Only where one kernel does it all: CPU float32 nets with float32 precision whose convolution goes to
-// oneDNN (core/nn_ops.h conv2d_forward_affine); elsewhere, in training, with in-place execution off
-// (Net::set_in_place(false), as extract does, to keep every layer's output) or with MPNCOV_EVAL_FUSION=0
-// in the environment, the layers run one by one. A fused convolution writes the final output (the ReLU's,
+// Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
+// (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place
+// execution off (Net::set_in_place(false), as extract does, to keep every layer's output) or with
+// MPNCOV_EVAL_FUSION=0 in the environment, the layers run one by one. A fused convolution writes the final output (the ReLU's,
 // or the batch norm's without one); the convolution's own output is left unwritten, so Net::output of it
 // refuses until an unfused forward, and a backward after a fused forward first runs the forward again
 // unfused.

@@ -76,10 +76,6 @@ void col2im_channels(const T* col, const ops::ConvGeometry& g, T* x) {
 
 }  // namespace
 
-bool conv_uses_onednn(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups) {
-  return use_onednn(g, out_channels, groups);
-}
-
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const ops::ConvGeometry& g,
                     int64_t out_channels, int64_t groups) {

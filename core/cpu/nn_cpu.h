@@ -17,8 +17,6 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const o
 template <typename T>
 void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
-// Whether a float32 NCHW problem goes to oneDNN (conv.cpp; otherwise im2col + GEMM).
-bool conv_uses_onednn(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 // The float32 kernels behind them where conv.cpp's use_onednn says so (conv_onednn.cpp); same contract.
 // The layouts of the input (and its gradient) and of the output (and its gradient); the weights are
 // (O, C/groups, kh, kw) always.
