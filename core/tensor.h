@@ -72,6 +72,9 @@ class Tensor {
   Tensor reshape(const std::vector<int64_t>& dims) const;
   // A view of rows [begin, end) along dimension 0.
   Tensor slice(int64_t begin, int64_t end) const;
+  // A view of this tensor's first bytes as `shape` elements of `dtype`, NCHW (a buffer shared by
+  // activations of several types, as a net's buffer plan does). They must fit in this tensor's bytes.
+  Tensor view(DType dtype, const Shape& shape) const;
 
   Tensor to(Device device) const;  // shares storage when already there
   // Like to(device) for a CPU tensor going to a GPU, but queued without waiting: this tensor must stay
