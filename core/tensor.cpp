@@ -142,7 +142,8 @@ Tensor Tensor::to_async(Device device) const {
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
   Tensor t = empty(shape_, dtype, device_);
-  ops::cast(*this, t);
+  ops::cast(*this, t);  // element by element in storage order: the layout stays
+  t.layout_ = layout_;
   return t;
 }
 

@@ -81,7 +81,7 @@ class Tensor {
   // alive and unchanged until the device's stream has passed the copy (the next synchronisation, e.g.
   // reading a result back). Other cases are the same as to(device).
   Tensor to_async(Device device) const;
-  Tensor to(DType dtype) const;    // converts (CPU), shares storage when already that type
+  Tensor to(DType dtype) const;    // converts (CPU), keeps the layout; shares storage when already that type
   Tensor clone() const;
   // Copies another tensor's elements (same numel and dtype, any devices).
   void copy_from(const Tensor& src);
