@@ -116,7 +116,9 @@ int run_extract(const std::vector<std::string>& argv) {
   auto run = [&](const Tensor& images) {
     if (images.shape() != net.input_shape()) net.setup(images.shape(), DType::F32, device);
     net.forward(images.to(device));
-    writer.write(ops::to_nchw(net.output(layer)));  // a layer inside a planned layout (core/layout.h)
+    // A layer inside a planned layout (docs/layouts.md) may hold its output in another order, and in
+    // bfloat16 mixed precision in bfloat16: the file is float32 NCHW.
+    writer.write(ops::to_nchw(net.output(layer).to(DType::F32)));
     done += images.dim(0);
     progress.update(str(done, "/", n, " images"));
   };

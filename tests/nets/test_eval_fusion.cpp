@@ -174,7 +174,7 @@ TEST_CASE("eval fusion: the folded map follows an SGD step and a weights load (n
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("eval fusion: off with in-place execution off (every output kept) and in bfloat16 precision") {
+TEST_CASE("eval fusion: off with in-place execution off (every output kept), in bfloat16 precision and float64") {
   Net net(parse_net(kNet, "fuse.yaml"));
   net.setup(Shape{2, 3, 12, 12});
   randomise_batch_norms(net, 3);
@@ -190,10 +190,21 @@ TEST_CASE("eval fusion: off with in-place execution off (every output kept) and 
   const std::vector<double> pre = ops::to_nchw(net.output("b1")).to_vector();
   CHECK(std::any_of(pre.begin(), pre.end(), [](double v) { return v < 0; }));
   CHECK(scaled_diff(net.output("c1"), net.output("b1")) > 1e-2);
-  net.set_in_place(true);
-  net.set_precision(Precision::BFloat16);
-  net.forward(x);
-  for (int i = 0; i < net.size(); ++i) CHECK(!net.fused(i));
+  // A convolution in bfloat16 precision does not fuse (it keeps its own kernels).
+  Layer& c1 = net.layer(net.index_of("c1"));
+  Tensor scale = Tensor::zeros(Shape{16}, DType::F32), shift = Tensor::zeros(Shape{16}, DType::F32);
+  c1.set_precision(Precision::BFloat16);
+  CHECK(!c1.forward_affine({x}, {net.output("c1")}, scale, shift, true));
+  c1.set_precision(Precision::Float32);
+  CHECK(c1.forward_affine({x}, {net.output("c1")}, scale, shift, true));  // scale 0: the output is 0
+  const std::vector<double> zero = ops::to_nchw(net.output("c1")).to_vector();
+  CHECK(std::all_of(zero.begin(), zero.end(), [](double v) { return v == 0; }));
+  // Nor does a float64 net.
+  Net f64(parse_net(kNet, "fuse.yaml"));
+  f64.setup(Shape{2, 3, 12, 12}, DType::F64);
+  f64.set_training(false);
+  f64.forward(test::random_tensor({2, 3, 12, 12}, DType::F64, 9));
+  for (int i = 0; i < f64.size(); ++i) CHECK(!f64.fused(i));
 }
 
 TEST_CASE("eval fusion: training is untouched and a backward after a fused forward sees the unfused one") {
