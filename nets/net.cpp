@@ -353,17 +353,24 @@ void Net::backward(const Tensor& output_grad) {
   MPNCOV_CHECK(output_grad.shape() == output_shapes_.back(), "net '", spec_.name, "': the output gradient is ",
                output_grad.shape().str(), ", the output ", output_shapes_.back().str());
   if (!needs_grad_[n - 1]) return;  // everything frozen
-  if (fusion_.fused_any()) {  // the fused convolutions' outputs, which backward reads, are not there
-    const bool on = eval_fusion_on_;
+  if (fusion_.fused_any()) {
+    // The fused convolutions' outputs, which backward reads, are not there: the same (evaluation) forward
+    // again, unfused, even if training was turned on since (it would move the running statistics).
+    const bool on = eval_fusion_on_, training = training_;
+    const auto restore = [&] {
+      eval_fusion_on_ = on;
+      if (training) set_training(true);
+    };
     eval_fusion_on_ = false;
+    if (training) set_training(false);
     const Tensor input = input_;
     try {
       forward(input);
     } catch (...) {
-      eval_fusion_on_ = on;
+      restore();
       throw;
     }
-    eval_fusion_on_ = on;
+    restore();
   }
   grads_[n - 1].copy_from(output_grad);
   for (size_t i = n; i-- > 0;) {

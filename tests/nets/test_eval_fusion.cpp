@@ -232,3 +232,28 @@ TEST_CASE("eval fusion: training is untouched and a backward after a fused forwa
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("eval fusion: a backward after a fused forward, training turned on since, moves no running statistics") {
+  const Tensor x = test::random_tensor({2, 3, 12, 12}, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  auto pass = [&](bool fusion) {
+    Net net(parse_net(kNet, "fuse.yaml"));
+    net.setup(Shape{2, 3, 12, 12});
+    randomise_batch_norms(net, 3);
+    net.set_eval_fusion(fusion);
+    net.set_training(false);
+    net.forward(x);
+    CHECK(net.fused(net.index_of("c1")) == fusion);
+    net.set_training(true);
+    net.zero_grad();
+    net.backward(dy);
+    std::vector<std::vector<double>> out;
+    for (NamedTensor& t : net.state()) out.push_back(t.tensor.to_vector());  // running statistics included
+    for (NetParameter& p : net.parameters()) out.push_back(p.parameter->grad.to_vector());
+    return out;
+  };
+  CHECK(pass(true) == pass(false));  // bit for bit
+}
+
+}  // TEST_SUITE
