@@ -1,7 +1,9 @@
-// Elementwise maps, binary ops with broadcast, axpby and fill on the CPU.
+// Elementwise maps, binary ops with broadcast, axpby and fill on the CPU. Each kernel is templated on its
+// storage type S (float, double, or bfloat16: core/bfloat16.h) and computes in compute_t<S>.
 #include <algorithm>
 #include <cmath>
 
+#include "core/bfloat16.h"
 #include "core/cpu/cpu_ops.h"
 
 namespace mpncov::cpu {
@@ -11,22 +13,22 @@ constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than
 
 // The op is chosen once per call, outside the loop, so each loop body is a single expression the
 // compiler can vectorise (a switch per element kept every loop scalar).
-template <typename T, typename F>
-void map1(const T* x, T* y, int64_t n, F f) {
+template <typename S, typename F>
+void map1(const S* x, S* y, int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = narrow<S>(f(widen(x[i])));
 }
 
-template <typename T, typename F>
-void map2(const T* a, const T* b, T* out, int64_t n, F f) {
+template <typename S, typename F>
+void map2(const S* a, const S* b, S* out, int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  for (int64_t i = 0; i < n; ++i) out[i] = narrow<S>(f(widen(a[i]), widen(b[i])));
 }
 
-template <typename T, typename F>
-void map_scalar(const T* a, T s, T* out, int64_t n, F f) {
+template <typename S, typename F>
+void map_scalar(const S* a, compute_t<S> s, S* out, int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], s);
+  for (int64_t i = 0; i < n; ++i) out[i] = narrow<S>(f(widen(a[i]), s));
 }
 
 // Calls k(f) with f the binary op as a function object.
@@ -44,11 +46,15 @@ void with_binary(ops::Binary op, K&& k) {
 
 }  // namespace
 
-template <typename T>
-void unary(ops::Unary op, const T* x, T* y, int64_t n) {
+template <typename S>
+void unary(ops::Unary op, const S* x, S* y, int64_t n) {
+  using T = compute_t<S>;
   switch (op) {
-    case ops::Unary::Copy:
-      if (x != y) map1(x, y, n, [](T v) { return v; });
+    case ops::Unary::Copy:  // the stored values as they are (bfloat16 NaN payloads included)
+      if (x != y) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i];
+      }
       return;
     case ops::Unary::Neg: return map1(x, y, n, [](T v) { return -v; });
     case ops::Unary::Abs: return map1(x, y, n, [](T v) { return std::abs(v); });
@@ -62,22 +68,23 @@ void unary(ops::Unary op, const T* x, T* y, int64_t n) {
   }
 }
 
-template <typename T>
-void binary(ops::Binary op, const T* a, const T* b, T* out, const ops::detail::BroadcastPlan& p) {
+template <typename S>
+void binary(ops::Binary op, const S* a, const S* b, S* out, const ops::detail::BroadcastPlan& p) {
+  using T = compute_t<S>;
   with_binary<T>(op, [&](auto f) {
     if (p.b_numel == p.n) {
       map2(a, b, out, p.n, f);
     } else if (p.b_numel == 1) {
-      map_scalar(a, b[0], out, p.n, f);
+      map_scalar(a, widen(b[0]), out, p.n, f);
     } else {
       // Blocks of `inner` elements share one b value; block j uses b[j % b_numel].
       const int64_t blocks = p.inner ? p.n / p.inner : 0;
 #pragma omp parallel for schedule(static) if (p.n > kParallelMin)
       for (int64_t j = 0; j < blocks; ++j) {
-        const T s = b[j % p.b_numel];
-        const T* aj = a + j * p.inner;
-        T* oj = out + j * p.inner;
-        for (int64_t i = 0; i < p.inner; ++i) oj[i] = f(aj[i], s);
+        const T s = widen(b[j % p.b_numel]);
+        const S* aj = a + j * p.inner;
+        S* oj = out + j * p.inner;
+        for (int64_t i = 0; i < p.inner; ++i) oj[i] = narrow<S>(f(widen(aj[i]), s));
       }
     }
   });
@@ -88,14 +95,14 @@ void binary_scalar(ops::Binary op, const T* a, T s, T* out, int64_t n) {
   with_binary<T>(op, [&](auto f) { map_scalar(a, s, out, n, f); });
 }
 
-template <typename T>
-void axpby(T alpha, const T* x, T beta, T* y, int64_t n) {
-  if (beta == T(0)) {
+template <typename S>
+void axpby(compute_t<S> alpha, const S* x, compute_t<S> beta, S* y, int64_t n) {
+  if (beta == 0) {
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
+    for (int64_t i = 0; i < n; ++i) y[i] = narrow<S>(alpha * widen(x[i]));
   } else {
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta * y[i];
+    for (int64_t i = 0; i < n; ++i) y[i] = narrow<S>(alpha * widen(x[i]) + beta * widen(y[i]));
   }
 }
 
@@ -113,6 +120,11 @@ void fill(T* p, int64_t n, T value) {
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(double)
 #undef MPNCOV_INSTANTIATE
+// bfloat16 storage (core/dispatch.h: the ops that opt in), computed in float32.
+template void unary<bfloat16>(ops::Unary, const bfloat16*, bfloat16*, int64_t);
+template void binary<bfloat16>(ops::Binary, const bfloat16*, const bfloat16*, bfloat16*,
+                               const ops::detail::BroadcastPlan&);
+template void axpby<bfloat16>(float, const bfloat16*, float, bfloat16*, int64_t);
 template void fill<float>(float*, int64_t, float);
 template void fill<double>(double*, int64_t, double);
 template void fill<int64_t>(int64_t*, int64_t, int64_t);
