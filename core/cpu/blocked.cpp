@@ -6,7 +6,8 @@
 // The activations (x, y and their gradients) are stored as S, float or bfloat16: every element is widened
 // to float on load (widen), the float arithmetic is the same for both, and results are rounded to S on
 // store (narrow<S>, core/bfloat16.h). So a bfloat16 result is the float32 kernel's result on the widened
-// inputs, rounded. Per-channel statistics and parameters are float in both.
+// inputs, rounded. Per-channel statistics and parameters are float in both. The loops over the elements
+// run as AVX2 where the CPU has it (core/cpu/isa_clones.h: the same bits, every sum stays in its lane).
 //
 // Per-channel sums are accurate as in batchnorm.cpp: float within chunks of at most 256 rows of one block,
 // double across chunks. Chunks are split between the threads statically and the per-thread sums added in
@@ -21,6 +22,7 @@
 
 #include "core/bfloat16.h"
 #include "core/cpu/blocked.h"
+#include "core/cpu/isa_clones.h"
 
 namespace mpncov::cpu {
 namespace {
@@ -48,7 +50,7 @@ bool parallel(const Rows& s) { return s.n * s.c * s.inner > (1 << 14); }
 
 // sa[ch] += sum over the channel's values of fa(x, ch), sb likewise of fb(x, y, ch).
 template <typename S, typename FA, typename FB>
-void channel_sums(const Rows& s, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
+MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
   const int threads = parallel(s) ? omp_get_max_threads() : 1;
   std::vector<double> acc(static_cast<size_t>(threads) * 2 * s.c, 0.0);
 #pragma omp parallel num_threads(threads)
@@ -89,7 +91,7 @@ void channel_sums(const Rows& s, const S* x, const S* y, double* sa, double* sb,
 
 // The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise.
 template <typename S, typename FA, typename FB>
-void block_sums(const Rows& s, int64_t cb, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
+MPNCOV_AVX2_CLONES void block_sums(const Rows& s, int64_t cb, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
   constexpr int64_t b = kBlock16;  // a constant trip count: the loops below unroll into single vectors
   const int64_t ch0 = cb * b;
   float pa[16], pb[16];
@@ -118,7 +120,7 @@ void block_sums(const Rows& s, int64_t cb, const S* x, const S* y, double* sa, d
 
 // f(offset of a row, its first channel) for every row of channel block cb, one thread.
 template <typename F>
-void block_rows(const Rows& s, int64_t cb, F f) {
+MPNCOV_AVX2_CLONES void block_rows(const Rows& s, int64_t cb, F f) {
   for (int64_t i = 0; i < s.n; ++i) {
     const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
     for (int64_t r = seg_row; r < seg_row + s.inner; ++r) f(r * kBlock16, cb * kBlock16);
@@ -127,7 +129,7 @@ void block_rows(const Rows& s, int64_t cb, F f) {
 
 // out[row] = f(x row, y row, first channel) for every row of B channels, in parallel.
 template <typename F>
-void for_rows(const Rows& s, F f) {
+MPNCOV_AVX2_CLONES void for_rows(const Rows& s, F f) {
 #pragma omp parallel for schedule(static) if (parallel(s))
   for (int64_t k = 0; k < s.chunks(); ++k) {
     int64_t row, rows, ch0;
@@ -308,7 +310,7 @@ void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, c
 }
 
 template <typename S>
-void global_avg_pool_blocked_forward(const S* x, float* y, int64_t n, int64_t c, int64_t inner, int64_t block) {
+MPNCOV_AVX2_CLONES void global_avg_pool_blocked_forward(const S* x, float* y, int64_t n, int64_t c, int64_t inner, int64_t block) {
   const int64_t blocks = c / block;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t seg = 0; seg < n * blocks; ++seg) {
@@ -326,7 +328,7 @@ void global_avg_pool_blocked_forward(const S* x, float* y, int64_t n, int64_t c,
 }
 
 template <typename S>
-void global_avg_pool_blocked_backward(const float* dy, S* dx, int64_t n, int64_t c, int64_t inner, int64_t block) {
+MPNCOV_AVX2_CLONES void global_avg_pool_blocked_backward(const float* dy, S* dx, int64_t n, int64_t c, int64_t inner, int64_t block) {
   const int64_t blocks = c / block;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t seg = 0; seg < n * blocks; ++seg) {
@@ -340,7 +342,7 @@ void global_avg_pool_blocked_backward(const float* dy, S* dx, int64_t n, int64_t
 }
 
 template <typename SX, typename SY>
-void convert_layout(const SX* x, int64_t x_block, SY* y, int64_t y_block, int64_t n, int64_t c, int64_t inner) {
+MPNCOV_AVX2_CLONES void convert_layout(const SX* x, int64_t x_block, SY* y, int64_t y_block, int64_t n, int64_t c, int64_t inner) {
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t nc = 0; nc < n * c; ++nc) {
     const int64_t image = nc / c, ch = nc % c;
@@ -361,7 +363,7 @@ namespace mpncov::cpu {
 // Window by window, taps in row-major order with PyTorch's rule (a larger value or a NaN replaces the
 // best) as pooling.cpp, each tap over the B channels of a row: the same maxima and indices.
 template <typename S>
-void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detail::PoolShape& s,
+MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detail::PoolShape& s,
                               const ops::Pool2dParams& p, int64_t block) {
   const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
 #pragma omp parallel if (s.planes * inner > (1 << 14))
@@ -403,7 +405,7 @@ void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detai
 }
 
 template <typename S>
-void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx, const ops::detail::PoolShape& s,
+MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx, const ops::detail::PoolShape& s,
                                int64_t block) {
   const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
   constexpr bool kFloat = std::is_same_v<S, float>;

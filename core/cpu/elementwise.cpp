@@ -2,9 +2,11 @@
 // storage type S (float, double, or bfloat16: core/bfloat16.h) and computes in compute_t<S>.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "core/bfloat16.h"
 #include "core/cpu/cpu_ops.h"
+#include "core/cpu/isa_clones.h"
 
 namespace mpncov::cpu {
 namespace {
@@ -14,21 +16,35 @@ constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than
 // The op is chosen once per call, outside the loop, so each loop body is a single expression the
 // compiler can vectorise (a switch per element kept every loop scalar).
 template <typename S, typename F>
-void map1(const S* x, S* y, int64_t n, F f) {
+MPNCOV_AVX2_CLONES void map1(const S* x, S* y, int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = narrow<S>(f(widen(x[i])));
 }
 
 template <typename S, typename F>
-void map2(const S* a, const S* b, S* out, int64_t n, F f) {
+MPNCOV_AVX2_CLONES void map2(const S* a, const S* b, S* out, int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = narrow<S>(f(widen(a[i]), widen(b[i])));
 }
 
 template <typename S, typename F>
-void map_scalar(const S* a, compute_t<S> s, S* out, int64_t n, F f) {
+MPNCOV_AVX2_CLONES void map_scalar(const S* a, compute_t<S> s, S* out, int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = narrow<S>(f(widen(a[i]), s));
+}
+
+// ReLU of a stored bfloat16 on its bits: a positive value that is not NaN (bits 0x0001 to 0x7f80) stays,
+// anything else becomes +0. That is the float32 ReLU's result rounded back (a stored value widens and
+// rounds to itself), in 16-bit lanes with no conversion: memory-bound, where widening and rounding each
+// element made it slower than the float32 ReLU.
+inline bfloat16 relu_bits(bfloat16 v) {
+  return bfloat16{static_cast<uint16_t>(static_cast<uint16_t>(v.bits - 1u) < 0x7f80u ? v.bits : 0u)};
+}
+
+template <typename S, typename F>
+MPNCOV_AVX2_CLONES void map_stored(const S* x, S* y, int64_t n, F f) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
 // Calls k(f) with f the binary op as a function object.
@@ -51,10 +67,7 @@ void unary(ops::Unary op, const S* x, S* y, int64_t n) {
   using T = compute_t<S>;
   switch (op) {
     case ops::Unary::Copy:  // the stored values as they are (bfloat16 NaN payloads included)
-      if (x != y) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-        for (int64_t i = 0; i < n; ++i) y[i] = x[i];
-      }
+      if (x != y) map_stored(x, y, n, [](S v) { return v; });
       return;
     case ops::Unary::Neg: return map1(x, y, n, [](T v) { return -v; });
     case ops::Unary::Abs: return map1(x, y, n, [](T v) { return std::abs(v); });
@@ -64,7 +77,9 @@ void unary(ops::Unary op, const S* x, S* y, int64_t n) {
     case ops::Unary::Exp: return map1(x, y, n, [](T v) { return std::exp(v); });
     case ops::Unary::Log: return map1(x, y, n, [](T v) { return std::log(v); });
     case ops::Unary::Reciprocal: return map1(x, y, n, [](T v) { return T(1) / v; });
-    case ops::Unary::Relu: return map1(x, y, n, [](T v) { return v > T(0) ? v : T(0); });
+    case ops::Unary::Relu:
+      if constexpr (std::is_same_v<S, bfloat16>) return map_stored(x, y, n, [](S v) { return relu_bits(v); });
+      else return map1(x, y, n, [](T v) { return v > T(0) ? v : T(0); });
   }
 }
 
@@ -96,7 +111,7 @@ void binary_scalar(ops::Binary op, const T* a, T s, T* out, int64_t n) {
 }
 
 template <typename S>
-void axpby(compute_t<S> alpha, const S* x, compute_t<S> beta, S* y, int64_t n) {
+MPNCOV_AVX2_CLONES void axpby(compute_t<S> alpha, const S* x, compute_t<S> beta, S* y, int64_t n) {
   if (beta == 0) {
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) y[i] = narrow<S>(alpha * widen(x[i]));

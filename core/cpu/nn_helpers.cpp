@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "core/bfloat16.h"
+#include "core/cpu/isa_clones.h"
 #include "core/cpu/nn_cpu.h"
 
 namespace mpncov::cpu {
 
 template <typename S>
-void relu_backward(const S* y, const S* dy, S* dx, int64_t n) {
+MPNCOV_AVX2_CLONES void relu_backward(const S* y, const S* dy, S* dx, int64_t n) {
   using T = compute_t<S>;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) {

@@ -139,6 +139,22 @@ TEST_CASE("bf16 storage: relu and copy are the float32 ops rounded, NaN included
   }
 }
 
+TEST_CASE("bf16 storage: relu and its backward over every bfloat16 value equal the float32 ones rounded") {
+  // ReLU works on the stored bits (core/cpu/elementwise.cpp): every pattern, NaNs, infinities, zeros and
+  // denormals of both signs included, against the float32 ReLU of the widened values.
+  Tensor all = Tensor::empty(Shape({65536}), DType::BF16);
+  for (int64_t i = 0; i < 65536; ++i) all.data<bfloat16>()[i].bits = static_cast<uint16_t>(i);
+  Tensor want = Tensor::zeros(all.shape()), y = zeros_bf16(all.shape(), Layout::NCHW);
+  ops::unary(ops::Unary::Relu, widened(all), want);
+  ops::unary(ops::Unary::Relu, all, y);
+  check_exact(y, want);
+  const Tensor dy = bf16(values(all.shape(), 21), Layout::NCHW);
+  Tensor want_dx = Tensor::zeros(all.shape()), dx = zeros_bf16(all.shape(), Layout::NCHW);
+  ops::relu_backward(widened(all), widened(dy), want_dx);
+  ops::relu_backward(all, dy, dx);
+  check_exact(dx, want_dx);
+}
+
 TEST_CASE("bf16 storage: relu backward is the float32 one rounded, dx in place of dy") {
   const Tensor x = values(Shape({2, 16, 4, 3}), 2), g = values(x.shape(), 3);
   for (Layout l : kAll) {
