@@ -326,7 +326,7 @@ TEST_CASE("bf16 storage: the gavp and adaptive_avgpool layers pool a bfloat16 NC
   }
 }
 
-TEST_CASE("bf16 storage: to_layout converts dtype and layout in one pass; to_nchw_float") {
+TEST_CASE("bf16 storage: to_layout converts dtype and layout in one pass, to_nchw_float gives float32 NCHW") {
   Tensor x = values(Shape({2, 32, 3, 5}), 18);
   x.data<float>()[7] = std::numeric_limits<float>::quiet_NaN();
   const Tensor r = rounded(x);  // NCHW bfloat16, by the element-wise cast
