@@ -116,7 +116,8 @@ int run_extract(const std::vector<std::string>& argv) {
   auto run = [&](const Tensor& images) {
     if (images.shape() != net.input_shape()) net.setup(images.shape(), DType::F32, device);
     net.forward(images.to(device));
-    writer.write(ops::to_nchw(net.output(layer)));  // a layer inside a planned layout (core/layout.h)
+    // A layer inside a planned layout (core/layout.h), maybe stored in bfloat16: float32 NCHW for the file.
+    writer.write(ops::to_nchw_float(net.output(layer)));
     done += images.dim(0);
     progress.update(str(done, "/", n, " images"));
   };
