@@ -29,34 +29,61 @@ void check_shape(const char* op, const char* name, const Tensor& t, const Shape&
 const float* ptr(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 float* mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
+// The activations of a mixed-precision convolution: float32, or bfloat16 storage on the CPU (a net's
+// planned layouts, docs/layouts.md), each in one of the layouts (core/layout.h).
+void check_activations(const char* op, const Tensor& weights, std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    MPNCOV_CHECK(t->dtype() == DType::F32 || (t->dtype() == DType::BF16 && t->device().is_cpu()), op,
+                 ": activations are float32 (or bfloat16 on the CPU), got ", t->str());
+    MPNCOV_CHECK(t->device() == weights.device(), op, ": tensors on different devices: ", weights.str(), " and ",
+                 t->str());
+    MPNCOV_CHECK(t->layout() == Layout::NCHW || (t->device().is_cpu() && t->ndim() == 4), op, ": layout ",
+                 layout_name(t->layout()), " is for 4-D CPU tensors, got ", t->str());
+  }
+}
+
+// The input and its gradient share a layout and a type, as do the output and its gradient.
+cpu::ConvLayouts conv_layouts(const char* op, const Tensor& x, const Tensor& dx, const Tensor& y) {
+  if (dx.defined())
+    MPNCOV_CHECK(dx.layout() == x.layout() && dx.dtype() == x.dtype(), op, ": the input ", x.str(),
+                 " and its gradient ", dx.str(), " differ in layout or type");
+  cpu::ConvLayouts l;
+  l.x = x.layout();
+  l.y = y.layout();
+  l.x_bf16 = x.dtype() == DType::BF16;
+  l.y_bf16 = y.dtype() == DType::BF16;
+  return l;
+}
+
 }  // namespace
 
 void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p) {
   MPNCOV_CHECK(x.defined() && w.defined() && y.defined(), "conv2d_forward_bf16: undefined tensor");
-  check_f32("conv2d_forward_bf16", {&x, &w, &b, &y});
+  check_f32("conv2d_forward_bf16", {&w, &b});
+  check_activations("conv2d_forward_bf16", w, {&x, &y});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_forward_bf16", "bias", b, Shape{o});
   check_shape("conv2d_forward_bf16", "output", y, Shape{n, o, g.out_h(), g.out_w()});
   if (y.numel() == 0) return;
-  check_layouts("conv2d_forward_bf16", {&x});
-  check_layouts("conv2d_forward_bf16", {&y});
   ops::dispatch(
-      x,
+      w,
       [&](auto device) {
         cuda::conv2d_forward_bf16(device, x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o,
                                   p.groups);
       },
       [&](auto) {
-        cpu::conv2d_forward_onednn_bf16(x.data<float>(), w.data<float>(), ptr(b), y.data<float>(), n, g, o, p.groups,
-                                        {x.layout(), y.layout()});
+        cpu::conv2d_forward_onednn_bf16(x.raw(), w.data<float>(), ptr(b), y.raw(), n, g, o, p.groups,
+                                        conv_layouts("conv2d_forward_bf16", x, Tensor(), y));
       });
 }
 
 void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
                           const Tensor& db, const Conv2dParams& p) {
   MPNCOV_CHECK(x.defined() && w.defined() && dy.defined(), "conv2d_backward_bf16: undefined tensor");
-  check_f32("conv2d_backward_bf16", {&x, &w, &dy, &dx, &dw, &db});
+  check_f32("conv2d_backward_bf16", {&w, &dw, &db});
+  check_activations("conv2d_backward_bf16", w, {&x, &dy, &dx});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_backward_bf16", "output gradient", dy, Shape{n, o, g.out_h(), g.out_w()});
@@ -67,17 +94,16 @@ void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, co
     if (dx.defined()) fill(dx, 0.0);  // dx is written; the accumulated gradients gain nothing
     return;
   }
-  check_layouts("conv2d_backward_bf16", {&x, &dx});
-  check_layouts("conv2d_backward_bf16", {&dy});
   ops::dispatch(
-      x,
+      w,
       [&](auto device) {
         cuda::conv2d_backward_bf16(device, x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw),
                                    mut(db), n, g, o, p.groups);
       },
       [&](auto) {
-        cpu::conv2d_backward_onednn_bf16(x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw), mut(db),
-                                         n, g, o, p.groups, {x.layout(), dy.layout()});
+        cpu::conv2d_backward_onednn_bf16(x.raw(), w.data<float>(), dy.raw(), dx.defined() ? dx.raw() : nullptr,
+                                         mut(dw), mut(db), n, g, o, p.groups,
+                                         conv_layouts("conv2d_backward_bf16", x, dx, dy));
       });
 }
 

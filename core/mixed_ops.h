@@ -1,16 +1,18 @@
 // Mixed-precision (bfloat16) versions of the ops that multiply: convolution and matrix products. They take
 // and give float32 tensors, like their float32 counterparts in core/nn_ops.h and core/ops.h, but round the
 // multiplied operands to bfloat16 (nearest even) and accumulate in float32, as PyTorch's autocast does.
-// Results and gradients stay float32, so everything around them (batch norm, loss, optimizer) is unchanged.
-// CPU: oneDNN's bfloat16 convolutions, float32 results. CUDA: cuDNN and cuBLAS on bfloat16 copies with
+// Weights, biases and their gradients stay float32 (the optimizer's master copies). On the CPU the
+// convolution's activations (input, output and their gradients) may also be stored in bfloat16, as a net
+// keeps them in mixed precision (docs/layouts.md): the kernels then read and write bfloat16 directly.
+// CPU: oneDNN's bfloat16 convolutions. CUDA: cuDNN and cuBLAS on bfloat16 copies with
 // float32 accumulation (core/cuda_mixed_backend.h; cuDNN's convolutions round their results to bfloat16).
 #pragma once
 #include "core/nn_ops.h"
 
 namespace mpncov::ops {
 
-// As conv2d_forward / conv2d_backward (dx written, dweight and dbias accumulated), float32 tensors:
-// forward multiplies bf16(x) by bf16(weight); the input gradient bf16(dy) by bf16(weight); the weight
+// As conv2d_forward / conv2d_backward (dx written, dweight and dbias accumulated); activations float32 or
+// (CPU) bfloat16, the input sharing its gradient's type and layout, the output its gradient's. Forward multiplies bf16(x) by bf16(weight); the input gradient bf16(dy) by bf16(weight); the weight
 // gradient bf16(x) by bf16(dy). The bias and its gradient are float32.
 void conv2d_forward_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                          const Conv2dParams& p);

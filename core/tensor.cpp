@@ -113,6 +113,17 @@ Tensor Tensor::slice(int64_t begin, int64_t end) const {
   return t;
 }
 
+Tensor Tensor::view(DType dtype, const Shape& shape) const {
+  MPNCOV_CHECK(defined(), "view of an undefined tensor");
+  MPNCOV_CHECK(static_cast<size_t>(shape.numel()) * dtype_size(dtype) <= nbytes(), "view: ", shape.str(), " ",
+               dtype_name(dtype), " does not fit in ", str());
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.layout_ = Layout::NCHW;
+  return t;
+}
+
 Tensor Tensor::to(Device device) const {
   if (device == device_) return *this;
   Tensor t = empty(shape_, dtype_, device);
@@ -131,8 +142,8 @@ Tensor Tensor::to_async(Device device) const {
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
   Tensor t = empty(shape_, dtype, device_);
-  ops::cast(*this, t);
-  t.layout_ = layout_;  // each element converted in place: the same order
+  ops::cast(*this, t);  // element by element in storage order: the layout stays
+  t.layout_ = layout_;
   return t;
 }
 

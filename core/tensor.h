@@ -72,13 +72,16 @@ class Tensor {
   Tensor reshape(const std::vector<int64_t>& dims) const;
   // A view of rows [begin, end) along dimension 0.
   Tensor slice(int64_t begin, int64_t end) const;
+  // A view of this tensor's first bytes as `shape` elements of `dtype`, NCHW (a buffer shared by
+  // activations of several types, as a net's buffer plan does). They must fit in this tensor's bytes.
+  Tensor view(DType dtype, const Shape& shape) const;
 
   Tensor to(Device device) const;  // shares storage when already there
   // Like to(device) for a CPU tensor going to a GPU, but queued without waiting: this tensor must stay
   // alive and unchanged until the device's stream has passed the copy (the next synchronisation, e.g.
   // reading a result back). Other cases are the same as to(device).
   Tensor to_async(Device device) const;
-  Tensor to(DType dtype) const;    // converts (CPU), shares storage when already that type
+  Tensor to(DType dtype) const;    // converts (CPU), keeps the layout; shares storage when already that type
   Tensor clone() const;
   // Copies another tensor's elements (same numel and dtype, any devices).
   void copy_from(const Tensor& src);

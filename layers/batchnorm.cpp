@@ -84,8 +84,10 @@ class BatchNormLayer : public Layer {
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     const Tensor& x = in[0];
     const int64_t c = x.dim(1);
-    ensure_tensor(mean_, Shape{c}, x.dtype(), x.device());
-    ensure_tensor(invstd_, Shape{c}, x.dtype(), x.device());
+    // The statistics in float32 when the activations are stored in bfloat16, else in their type.
+    const DType stats = x.dtype() == DType::BF16 ? DType::F32 : x.dtype();
+    ensure_tensor(mean_, Shape{c}, stats, x.device());
+    ensure_tensor(invstd_, Shape{c}, stats, x.device());
     const Tensor w = affine_ ? parameter("weight").value : Tensor();
     const Tensor b = affine_ ? parameter("bias").value : Tensor();
     const Tensor& rm = buffer("running_mean").value;
@@ -108,8 +110,9 @@ class BatchNormLayer : public Layer {
   void recompute(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     const Tensor& x = in[0];
     const int64_t c = x.dim(1);
-    ensure_tensor(recomputed_mean_, Shape{c}, x.dtype(), x.device());
-    ensure_tensor(recomputed_invstd_, Shape{c}, x.dtype(), x.device());
+    const DType stats = x.dtype() == DType::BF16 ? DType::F32 : x.dtype();
+    ensure_tensor(recomputed_mean_, Shape{c}, stats, x.device());
+    ensure_tensor(recomputed_invstd_, Shape{c}, stats, x.device());
     const Tensor w = affine_ ? parameter("weight").value : Tensor();
     const Tensor b = affine_ ? parameter("bias").value : Tensor();
     if (!stats_from_batch_)

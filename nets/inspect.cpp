@@ -53,7 +53,7 @@ std::string topology_table(const Net& net) {
                 "params", "FLOPs", "activations");
   out += line;
   out += std::string(136, '-') + "\n";
-  double total_params = 0, total_flops = 0, total_bytes = 0;
+  double total_params = 0, total_flops = 0, total_bytes = 0, bf16_bytes = 0;
   const char* part = nullptr;
   for (int i = 0; i < net.size(); ++i) {
     const LayerSpec& l = net.layer_spec(i);
@@ -65,10 +65,13 @@ std::string topology_table(const Net& net) {
     for (const Parameter& p : net.layer(i).parameters()) params += static_cast<double>(p.value.numel());
     const double flops = net.layer(i).flops();
     const bool own_storage = !net.runs_in_place(i) && !net.shares_storage(i);
-    const double act = own_storage ? static_cast<double>(net.output_shape(i).numel() * dtype_size(net.dtype())) : 0.0;
+    const double act =
+        own_storage ? static_cast<double>(net.output_shape(i).numel()) * static_cast<double>(dtype_size(net.output_dtype(i)))
+                    : 0.0;
     total_params += params;
     total_flops += flops;
     total_bytes += act;
+    if (net.output_dtype(i) == DType::BF16) bf16_bytes += act;
     std::string inputs = short_inputs(net, i);
     if (inputs.size() > 28) inputs = inputs.substr(0, 25) + "...";
     std::snprintf(line, sizeof line, "%-34s %-16s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),
@@ -82,7 +85,8 @@ std::string topology_table(const Net& net) {
   total_bytes += static_cast<double>(net.shared_bytes());  // one buffer for every "(shared)" layer
   out += str(net.size(), " layers, batch ", net.input_shape()[0], ", input ", shape_without_batch(net.input_shape()),
              ": ", human(total_params, ""), " parameters (", static_cast<int64_t>(total_params), "), ",
-             human(total_flops, "FLOPs"), " per forward pass, ", bytes(total_bytes), " of activations\n");
+             human(total_flops, "FLOPs"), " per forward pass, ", bytes(total_bytes), " of activations",
+             bf16_bytes > 0 ? str(" (", bytes(bf16_bytes), " of them stored in bfloat16)") : std::string(), "\n");
   // The training step's buffers as planned; SGD with momentum adds one copy of the trainable parameters.
   const MemoryPlan plan = net.memory_plan();
   out += str("training step, planned: ", bytes(plan.total() + plan.parameter_grads), " (parameters ", bytes(plan.parameters),

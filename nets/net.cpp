@@ -140,6 +140,15 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
                     device.str(), " memory it may use (the largest output: layer '", spec_.layers[largest].name,
                     "' ", output_shapes_[largest].str(), " at ", spec_.layers[largest].where(),
                     "); the activations were not allocated. Use a smaller batch or input"));
+  // Layouts and storage types: in bfloat16 mixed precision an activation kept in a convolution kernel's
+  // layout is stored in bfloat16 (only layers that take bfloat16 read it: docs/layouts.md), its gradient too.
+  layouts_ = plan_layouts(layers_, inputs_, dtype, device);
+  output_dtypes_.assign(n, dtype);
+  for (size_t i = 0; i < n; ++i)
+    if (precision_ == Precision::BFloat16 && layouts_[i] != Layout::NCHW) output_dtypes_[i] = DType::BF16;
+  const auto output_bytes = [&](size_t i) {
+    return output_shapes_[i].numel() * static_cast<int64_t>(dtype_size(output_dtypes_[i]));
+  };
   // In place: a layer that allows it, whose (first) input is another layer's output read by no one else,
   // whose producer's backward does not read that output (a residual add writes over its first input,
   // the last batch norm of the block).
@@ -149,7 +158,8 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     const int j = inputs_[i][0];
     if (j < 0 || consumers_[static_cast<size_t>(j)].size() != 1) continue;
     if (layers_[static_cast<size_t>(j)]->backward_uses_outputs()) continue;
-    in_place_[i] = output_shapes_[i].numel() == output_shapes_[static_cast<size_t>(j)].numel();
+    in_place_[i] = output_shapes_[i].numel() == output_shapes_[static_cast<size_t>(j)].numel() &&
+                   output_dtypes_[i] == output_dtypes_[static_cast<size_t>(j)];
   }
   // Shared storage: chains of recomputed layers. A chain starts at a layer that only copies (concat,
   // recomputable()) and goes on through layers that can be redone after it (batch norm, ReLU:
@@ -174,7 +184,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   // chain ends one member earlier.
   for (size_t i = n - 1; i-- > 0;)
     if (chain_head_[i] >= 0 && chain_head_[i + 1] < 0 && in_place_[i + 1]) chain_head_[i] = -1;
-  std::vector<int64_t> position_numel;  // per position in a chain: the largest output there
+  std::vector<int64_t> position_bytes;  // per position in a chain: the largest output there
   std::vector<size_t> position(n, 0);
   size_t next = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -182,19 +192,21 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     if (chain_head_[i] == static_cast<int>(i)) next = 0;
     if (in_place_[i]) continue;
     position[i] = next++;
-    if (position_numel.size() < next) position_numel.push_back(0);
-    position_numel[position[i]] = std::max(position_numel[position[i]], output_shapes_[i].numel());
+    if (position_bytes.size() < next) position_bytes.push_back(0);
+    position_bytes[position[i]] = std::max(position_bytes[position[i]], output_bytes(i));
   }
-  shared_storage_.clear();
-  for (int64_t numel : position_numel) shared_storage_.push_back(Tensor::empty(Shape{numel}, dtype, device));
-  const auto shared_view = [](const Tensor& storage, const Shape& shape) {
-    return storage.slice(0, shape.numel()).reshape(shape.dims());
+  // Buffers shared by tensors of several types hold whole elements of the net's type.
+  const auto buffer = [&](int64_t bytes) {
+    const int64_t size = static_cast<int64_t>(dtype_size(dtype));
+    return Tensor::empty(Shape{(bytes + size - 1) / size}, dtype, device);
   };
+  shared_storage_.clear();
+  for (int64_t bytes : position_bytes) shared_storage_.push_back(buffer(bytes));
   outputs_.assign(n, Tensor());
   for (size_t i = 0; i < n; ++i) {
     if (in_place_[i]) outputs_[i] = outputs_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
-    else if (chain_head_[i] >= 0) outputs_[i] = shared_view(shared_storage_[position[i]], output_shapes_[i]);
-    else outputs_[i] = Tensor::empty(output_shapes_[i], dtype, device);
+    else if (chain_head_[i] >= 0) outputs_[i] = shared_storage_[position[i]].view(output_dtypes_[i], output_shapes_[i]);
+    else outputs_[i] = Tensor::empty(output_shapes_[i], output_dtypes_[i], device);
   }
   // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
   needs_grad_.assign(n, false);
@@ -221,7 +233,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     last[o] = std::max(last[o], end);
   }
   struct Life {
-    int64_t numel;
+    int64_t bytes;
     int start, end;  // layer indices: from start (reached last in backward) to end
     int layer, input;  // whose: layer's output gradient (input -1) or its scratch for input k
   };
@@ -230,7 +242,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     if (owner[i] != static_cast<int>(i)) continue;
     // The debug fault: a life one layer too short, so its buffer is reused while it is still read.
     const int end = memory_debug_.shorten_gradient_lives && last[i] > static_cast<int>(i) + 1 ? last[i] - 1 : last[i];
-    lives.push_back({output_shapes_[i].numel(), static_cast<int>(i), end, static_cast<int>(i), -1});
+    lives.push_back({output_bytes(i), static_cast<int>(i), end, static_cast<int>(i), -1});
   }
   for (size_t i = 0; i < n; ++i) {
     for (size_t k = 0; k < inputs_[i].size(); ++k) {
@@ -241,26 +253,26 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
       // The same layer may read j twice (add(x, x)): only its first slot writes directly.
       const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
       if (!(last_reader && first_slot))
-        lives.push_back({output_shapes_[static_cast<size_t>(j)].numel(), static_cast<int>(i), static_cast<int>(i),
+        lives.push_back({output_bytes(static_cast<size_t>(j)), static_cast<int>(i), static_cast<int>(i),
                          static_cast<int>(i), static_cast<int>(k)});
     }
   }
   std::stable_sort(lives.begin(), lives.end(), [](const Life& a, const Life& b) { return a.start < b.start; });
   struct Slot {
-    int64_t numel = 0;
+    int64_t bytes = 0;
     int busy_until = -1;  // the end of the life in it
   };
   std::vector<Slot> slots;
   std::vector<int> slot_of(lives.size(), -1);
   for (size_t l = 0; l < lives.size(); ++l) {
-    const int64_t need = lives[l].numel;
+    const int64_t need = lives[l].bytes;
     int best = -1;  // a free slot: the smallest that is large enough, else the largest (grown)
     for (size_t k = 0; k < slots.size(); ++k) {
       if (slots[k].busy_until >= lives[l].start || !in_place_allowed_) continue;  // off: a buffer each
       if (best < 0) { best = static_cast<int>(k); continue; }
       const Slot& b = slots[static_cast<size_t>(best)];
-      const bool fits = slots[k].numel >= need, best_fits = b.numel >= need;
-      if ((fits && (!best_fits || slots[k].numel < b.numel)) || (!fits && !best_fits && slots[k].numel > b.numel))
+      const bool fits = slots[k].bytes >= need, best_fits = b.bytes >= need;
+      if ((fits && (!best_fits || slots[k].bytes < b.bytes)) || (!fits && !best_fits && slots[k].bytes > b.bytes))
         best = static_cast<int>(k);
     }
     if (best < 0) {
@@ -268,12 +280,12 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
       slots.emplace_back();
     }
     Slot& slot = slots[static_cast<size_t>(best)];
-    slot.numel = std::max(slot.numel, need);
+    slot.bytes = std::max(slot.bytes, need);
     slot.busy_until = lives[l].end;
     slot_of[l] = best;
   }
   gradient_slots_.clear();
-  for (const Slot& slot : slots) gradient_slots_.push_back(Tensor::empty(Shape{slot.numel}, dtype, device));
+  for (const Slot& slot : slots) gradient_slots_.push_back(buffer(slot.bytes));
   grads_.assign(n, Tensor());
   grad_slot_.assign(n, -1);
   scratch_.assign(n, {});
@@ -287,11 +299,12 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     const Tensor& storage = gradient_slots_[static_cast<size_t>(slot_of[l])];
     const size_t i = static_cast<size_t>(life.layer);
     if (life.input < 0) {
-      grads_[i] = shared_view(storage, output_shapes_[i]);
+      grads_[i] = storage.view(output_dtypes_[i], output_shapes_[i]);
       grad_slot_[i] = slot_of[l];
     } else {
       const size_t k = static_cast<size_t>(life.input);
-      scratch_[i][k] = shared_view(storage, output_shapes_[static_cast<size_t>(inputs_[i][k])]);
+      const size_t j = static_cast<size_t>(inputs_[i][k]);
+      scratch_[i][k] = storage.view(output_dtypes_[j], output_shapes_[j]);
       scratch_slots_[i][k] = slot_of[l];
     }
   }
@@ -393,7 +406,6 @@ void Net::set_memory_debug(MemoryDebug debug) {
 
 MemoryPlan Net::memory_plan() const {
   MemoryPlan plan;
-  const double size = static_cast<double>(dtype_size(dtype_));
   for (const auto& layer : layers_) {
     for (const Parameter& p : layer->parameters()) {
       plan.parameters += static_cast<double>(p.value.nbytes());
@@ -402,7 +414,8 @@ MemoryPlan Net::memory_plan() const {
     for (const Buffer& b : layer->buffers()) plan.parameters += static_cast<double>(b.value.nbytes());
   }
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (!in_place_[i] && chain_head_[i] < 0) plan.activations += static_cast<double>(output_shapes_[i].numel()) * size;
+    if (!in_place_[i] && chain_head_[i] < 0)
+      plan.activations += static_cast<double>(output_shapes_[i].numel()) * static_cast<double>(dtype_size(output_dtypes_[i]));
   plan.activations += static_cast<double>(shared_bytes());
   for (const Tensor& t : gradient_slots_) plan.activation_grads += static_cast<double>(t.nbytes());
   return plan;
@@ -423,18 +436,21 @@ void Net::set_step(uint64_t step) {
 }
 
 void Net::set_precision(Precision precision) {
+  const bool changed = precision != precision_;
   precision_ = precision;
   for (auto& l : layers_) l->set_precision(precision);
-  if (is_setup()) apply_layouts();  // the convolutions' preferred layouts depend on it
+  if (is_setup() && changed) {  // the planned layouts and storage types depend on it
+    const Shape input = input_shape_;
+    setup(input, dtype_, device_);
+  }
 }
 
 void Net::apply_layouts() {
-  const std::vector<Layout> layouts = plan_layouts(layers_, inputs_, dtype_, device_);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    outputs_[i] = outputs_[i].with_layout(layouts[i]);
-    if (grads_[i].defined()) grads_[i] = grads_[i].with_layout(layouts[i]);
+    outputs_[i] = outputs_[i].with_layout(layouts_[i]);
+    if (grads_[i].defined()) grads_[i] = grads_[i].with_layout(layouts_[i]);
     for (size_t k = 0; k < inputs_[i].size(); ++k)
-      if (scratch_[i][k].defined()) scratch_[i][k] = scratch_[i][k].with_layout(layouts[static_cast<size_t>(inputs_[i][k])]);
+      if (scratch_[i][k].defined()) scratch_[i][k] = scratch_[i][k].with_layout(layouts_[static_cast<size_t>(inputs_[i][k])]);
   }
 }
 

@@ -108,6 +108,9 @@ class Net {
   const Layer& layer(int i) const { return *layers_[static_cast<size_t>(i)]; }
   const LayerSpec& layer_spec(int i) const { return spec_.layers[static_cast<size_t>(i)]; }
   const Shape& output_shape(int i) const { return output_shapes_[static_cast<size_t>(i)]; }
+  // The type a layer's output (and its gradient) is stored in: the net's, or bfloat16 for the activations
+  // kept in a convolution kernel's layout in bfloat16 mixed precision (docs/layouts.md).
+  DType output_dtype(int i) const { return output_dtypes_[static_cast<size_t>(i)]; }
   std::vector<Shape> input_shapes(int i) const;
   bool runs_in_place(int i) const { return in_place_[static_cast<size_t>(i)]; }
   // Whether a layer's output lives in the shared storage (recomputed for backward), and that storage's size.
@@ -126,7 +129,7 @@ class Net {
   int64_t parameter_count() const;
 
  private:
-  // Tags outputs, gradients and scratch with the planned layouts (nets/layout_plan.h).
+  // Tags outputs, gradients and scratch with the planned layouts (layouts_, nets/layout_plan.h).
   void apply_layouts();
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
@@ -147,6 +150,8 @@ class Net {
   std::vector<int> chain_head_;                // per layer in shared storage: its chain's first layer; else -1
   std::vector<Tensor> shared_storage_;         // per position in a chain
   std::vector<Shape> output_shapes_;
+  std::vector<Layout> layouts_;                // per output (and its gradient): the planned layout
+  std::vector<DType> output_dtypes_;           // per output (and its gradient): its storage type
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient

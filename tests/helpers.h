@@ -9,10 +9,17 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/layout.h"
 #include "core/ops.h"
 #include "core/tensor.h"
 
 namespace mpncov::test {
+
+// Restores the activation layout mode (core/layout.h) when a test ends, however it ends.
+struct LayoutModeGuard {
+  LayoutMode saved = layout_mode();
+  ~LayoutModeGuard() { set_layout_mode(saved); }
+};
 
 // A CPU tensor of uniform values in [low, high) drawn from (seed, stream).
 inline Tensor random_tensor(const Shape& shape, DType dtype = DType::F64, uint64_t seed = 1, double low = -1,

@@ -116,7 +116,8 @@ int run_extract(const std::vector<std::string>& argv) {
   auto run = [&](const Tensor& images) {
     if (images.shape() != net.input_shape()) net.setup(images.shape(), DType::F32, device);
     net.forward(images.to(device));
-    // A layer inside a planned layout (core/layout.h), maybe stored in bfloat16: float32 NCHW for the file.
+    // A layer inside a planned layout (docs/layouts.md) may hold its output in another order, and in
+    // bfloat16 mixed precision in bfloat16: the file is float32 NCHW (one pass converts both).
     writer.write(ops::to_nchw_float(net.output(layer)));
     done += images.dim(0);
     progress.update(str(done, "/", n, " images"));

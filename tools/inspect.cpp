@@ -7,11 +7,12 @@
 #include "tools/args.h"
 #include "tools/command.h"
 #include "tools/model_source.h"
+#include "tools/precision_option.h"
 
 namespace mpncov::tools {
 namespace {
 
-const std::vector<std::string> kOptions = {"input", "batch", "dot", "set"};
+const std::vector<std::string> kOptions = {"input", "batch", "precision", "dot", "set"};
 
 int run_inspect(const std::vector<std::string>& argv) {
   Args args(argv, kOptions);
@@ -22,7 +23,11 @@ int run_inspect(const std::vector<std::string>& argv) {
   const int64_t batch = args.get_int("batch", 1);
   if (batch < 1) throw UsageError{"--batch must be at least 1"};
   net.set_training(false);
+  const Precision precision =
+      precision_option(args, source.experiment ? source.experiment->solver.precision : Precision::Float32);
+  net.set_precision(precision);
   net.setup(Shape({batch, input[0], input[1], input[2]}));
+  if (precision != Precision::Float32) std::printf("precision: %s\n", precision_name(precision));
   std::printf("%s", topology_table(net).c_str());
   if (args.has("dot")) {
     const std::string path = args.get("dot");
@@ -37,14 +42,17 @@ int run_inspect(const std::vector<std::string>& argv) {
 }  // namespace
 
 MPNCOV_COMMAND(Command{"inspect", "show a network's layers, shapes, parameters, FLOPs and memory",
-                       "usage: mpncov inspect NET.yaml|NAME|EXPERIMENT.yaml [--input CxHxW] [--batch N] [--dot FILE]\n"
-                       "                      [--set key=value]...\n\n"
+                       "usage: mpncov inspect NET.yaml|NAME|EXPERIMENT.yaml [--input CxHxW] [--batch N] [--precision P]\n"
+                       "                      [--dot FILE] [--set key=value]...\n\n"
                        "Builds the net (a zoo name such as resnet50, a net file, or an experiment's model) and prints\n"
                        "one row per layer: name, type, inputs (when not the previous layer), output shape, parameters,\n"
                        "FLOPs and activation memory, with totals. An experiment's model is the one train builds: its\n"
                        "classes from data.train's class folders, its input the size of its training transform.\n\n"
                        "  --input CxHxW  input size (default: the experiment's image size, or the net's, e.g. 3x224x224)\n"
                        "  --batch N      batch size for the FLOPs and memory figures (default 1)\n"
+                       "  --precision P  float32, bfloat16 or tf32 (default: the experiment's solver.precision, else\n"
+                       "                 float32); in bfloat16 the activations kept in a convolution kernel's layout\n"
+                       "                 are stored in bfloat16 and counted so (CPU)\n"
                        "  --dot FILE     also write the graph as Graphviz DOT, its parts drawn apart\n"
                        "  --set k=v      override an experiment key, e.g. --set data.image_size=64\n",
                        run_inspect, kOptions, {}});

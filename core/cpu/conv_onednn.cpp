@@ -8,8 +8,11 @@
 //
 // bfloat16 (mixed precision): the same plans with bfloat16 operands for the multiplications (input and weights
 // forward; output gradient and weights for the input gradient; input and output gradient for the weight
-// gradient) and float32 everywhere else (outputs, gradients, bias). Our float32 tensors are rounded to
-// bfloat16 (nearest even) by the reorders into the kernel's layout; the kernels accumulate in float32.
+// gradient), float32 weights, bias and their gradients. Activations stored in bfloat16 (a net's planned
+// layouts in mixed precision, docs/layouts.md) go to the kernels as they are and the kernels write
+// bfloat16 outputs and input gradients; float32 activations (at a net's boundaries) are rounded to bfloat16
+// (nearest even) by the reorders into the kernel's layout, and float32 results come back. The kernels
+// accumulate in float32.
 //
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
@@ -124,12 +127,17 @@ struct Problem {
   Tag weights_tag;
   memory::data_type mul;  // the type the kernels multiply in: float32, or bfloat16 (mixed precision)
   Layout src_layout, dst_layout;  // of our activations (and their gradients)
+  memory::data_type src_type, dst_type;  // likewise: float32, or bfloat16 in mixed precision
   // Whether the kernels are asked for our layout of the activations (else they choose; ours is reordered).
   bool pin = true;
 
   Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type,
-          Layout src_l = Layout::NCHW, Layout dst_l = Layout::NCHW)
-      : mul(mul_type), src_layout(src_l), dst_layout(dst_l) {
+          ConvLayouts l = {})
+      : mul(mul_type),
+        src_layout(l.x),
+        dst_layout(l.y),
+        src_type(l.x_bf16 ? kBF16 : kF32),
+        dst_type(l.y_bf16 ? kBF16 : kF32) {
     const int64_t oh = g.out_h(), ow = g.out_w();
     src = {n, g.channels * groups, g.height, g.width};
     dst = {n, out_channels, oh, ow};
@@ -157,8 +165,8 @@ struct Problem {
   }
   memory::desc src_k(memory::data_type t) const { return act(src, src_layout, t); }
   memory::desc dst_k(memory::data_type t) const { return act(dst, dst_layout, t); }
-  memory::desc src_md() const { return memory::desc(src, kF32, tag_of(src_layout)); }
-  memory::desc dst_md() const { return memory::desc(dst, kF32, tag_of(dst_layout)); }
+  memory::desc src_md() const { return memory::desc(src, src_type, tag_of(src_layout)); }
+  memory::desc dst_md() const { return memory::desc(dst, dst_type, tag_of(dst_layout)); }
   memory::desc weights_md() const { return memory::desc(weights, kF32, weights_tag); }
   memory::desc bias_md() const { return memory::desc(bias, kF32, Tag::x); }
 
@@ -168,10 +176,10 @@ struct Problem {
     const auto kind = dnnl::prop_kind::forward_training;
     const auto algo = dnnl::algorithm::convolution_direct;
     if (with_bias)
-      return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), any(bias), dst_k(kF32),
+      return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), any(bias), dst_k(dst_type),
                                               strides, dilates, pad_l, pad_r),
               attr, engine()};
-    return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), dst_k(kF32), strides, dilates,
+    return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), dst_k(dst_type), strides, dilates,
                                             pad_l, pad_r),
             attr, engine()};
   }
@@ -224,7 +232,7 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   BackwardPlan plan;
 
   const dnnl::convolution_backward_data::primitive_desc data_pd(
-      dnnl::convolution_backward_data::desc(algo, p.src_k(kF32), p.any_mul(p.weights), p.dst_k(p.mul), p.strides,
+      dnnl::convolution_backward_data::desc(algo, p.src_k(p.src_type), p.any_mul(p.weights), p.dst_k(p.mul), p.strides,
                                             p.dilates, p.pad_l, p.pad_r),
       attr, engine(), hint);
   plan.data = dnnl::convolution_backward_data(data_pd);
@@ -264,13 +272,14 @@ BackwardPlan make_backward(Problem p, bool with_bias) {
 }
 
 // Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
-// multiplication type, layouts of the input and the output.
-using Key = std::array<int64_t, 18>;
+// multiplication type, layouts and storage types of the input and the output.
+using Key = std::array<int64_t, 20>;
 Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-           memory::data_type mul, Layout src_l, Layout dst_l) {
+           memory::data_type mul, ConvLayouts l) {
   return {n,          g.channels,  g.height,   g.width,   out_channels,    groups,          g.kernel_h, g.kernel_w,
           g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0,
-          static_cast<int64_t>(mul), static_cast<int64_t>(src_l), static_cast<int64_t>(dst_l)};
+          static_cast<int64_t>(mul), static_cast<int64_t>(l.x), static_cast<int64_t>(l.y), l.x_bf16 ? 1 : 0,
+          l.y_bf16 ? 1 : 0};
 }
 
 std::mutex plans_mutex;
@@ -279,11 +288,10 @@ template <typename Plan>
 const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(Problem, bool), int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
                      memory::data_type mul, ConvLayouts l) {
-  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l.x, l.y);
+  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l);
   auto it = plans.find(key);
   if (it == plans.end())
-    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups, mul, l.x, l.y), with_bias)))
-             .first;
+    it = plans.emplace(key, std::make_unique<Plan>(make(Problem(n, g, out_channels, groups, mul, l), with_bias))).first;
   return *it->second;
 }
 
@@ -307,7 +315,7 @@ std::string onednn_summary() {
 
 namespace {
 
-void forward(const float* x, const float* w, const float* b, float* y, int64_t n, const ops::ConvGeometry& g,
+void forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
   static std::map<Key, std::unique_ptr<ForwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
@@ -330,7 +338,7 @@ void forward(const float* x, const float* w, const float* b, float* y, int64_t n
   }
 }
 
-void backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t n,
+void backward(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db, int64_t n,
               const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
   static std::map<Key, std::unique_ptr<BackwardPlan>> plans;
   std::lock_guard<std::mutex> lock(plans_mutex);
@@ -386,11 +394,11 @@ void conv2d_backward_onednn(const float* x, const float* w, const float* dy, flo
                             ConvLayouts l) {
   backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l);
 }
-void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, float* y, int64_t n,
+void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, void* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l) {
   forward(x, w, b, y, n, g, out_channels, groups, kBF16, l);
 }
-void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+void conv2d_backward_onednn_bf16(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                  ConvLayouts l) {
   backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l);

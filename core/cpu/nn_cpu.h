@@ -19,21 +19,25 @@ void conv2d_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, i
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups);
 // The float32 kernels behind them where conv.cpp's use_onednn says so (conv_onednn.cpp); same contract.
 // The layouts of the input (and its gradient) and of the output (and its gradient); the weights are
-// (O, C/groups, kh, kw) always.
+// (O, C/groups, kh, kw) float32 always. In mixed precision the activations may also be stored in bfloat16
+// (x_bf16: the input and its gradient, y_bf16: the output and its gradient); float32 otherwise.
 struct ConvLayouts {
   Layout x = Layout::NCHW, y = Layout::NCHW;
+  bool x_bf16 = false, y_bf16 = false;
 };
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {});
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                             ConvLayouts l = {});
-// The same in mixed precision: float32 tensors, rounded to bfloat16 for the multiplications, float32
-// accumulation and results (conv_onednn.cpp).
-void conv2d_forward_onednn_bf16(const float* x, const float* w, const float* b, float* y, int64_t n,
+// The same in mixed precision: the multiplications in bfloat16 with float32 accumulation (conv_onednn.cpp).
+// x, y, dy, dx point to float32 or bfloat16 activations as l says; float32 ones are rounded to bfloat16
+// for the multiplications, results are rounded to a bfloat16 destination. Weights, bias and their
+// gradients are float32.
+void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, void* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                 ConvLayouts l = {});
-void conv2d_backward_onednn_bf16(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+void conv2d_backward_onednn_bf16(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                  ConvLayouts l = {});
 // Pointwise float32 convolution on NHWC input and output as single GEMMs (conv_nhwc.cpp), where

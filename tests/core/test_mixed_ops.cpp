@@ -2,6 +2,7 @@
 // products against float64 on the same bfloat16-rounded operands, and against PyTorch's CPU autocast.
 #include <cmath>
 
+#include "core/layout_ops.h"
 #include "core/mixed_ops.h"
 #include "core/npy.h"
 #include "tests/helpers.h"
@@ -80,6 +81,60 @@ TEST_CASE("bf16 convolution: forward and both backward passes equal float64 on t
     ops::conv2d_backward_bf16(x, w, dy, Tensor(), dw_only, Tensor(), c.p);
     CHECK(max_rel_diff(dw_only, dw) == 0);
   }
+}
+
+TEST_CASE("bf16 convolution: activations stored in bfloat16 give the float32-stored results, rounded") {
+  // A net in mixed precision keeps activations in bfloat16 (docs/layouts.md): the kernels then read them
+  // as they are and write bfloat16. Same products and float32 sums as with float32 storage of the same
+  // values; only the result's rounding to bfloat16 is added (at most half a bfloat16 step, 2^-9 relative,
+  // plus the float32 sums' order, which the two kernels may choose differently).
+  ops::Conv2dParams padded;
+  padded.pad_h = padded.pad_w = 1;
+  const std::vector<ConvCase> cases = {{{2, 32, 9, 9}, {32, 32, 3, 3}, padded}, {{3, 32, 5, 5}, {64, 32, 1, 1}, {}}};
+  uint64_t seed = 40;
+  for (Layout layout : {Layout::NHWC, Layout::NCHW, Layout::Blocked16})
+    for (const ConvCase& c : cases) {
+      CAPTURE(layout_name(layout));
+      CAPTURE(c.x.str());
+      const ops::ConvGeometry g = ops::conv_geometry(c.x, c.w, c.p);
+      const Shape ys{c.x[0], c.w[0], g.out_h(), g.out_w()};
+      // Values that are bfloat16 already, in float32 and in bfloat16, in the layout.
+      const auto in_layout = [&](const Tensor& t) {
+        Tensor out = Tensor::empty(t.shape()).with_layout(layout);
+        ops::to_layout(t, out);
+        return out;
+      };
+      Tensor x = in_layout(random_tensor(c.x, DType::F32, ++seed).to(DType::BF16).to(DType::F32));
+      Tensor dy = in_layout(random_tensor(ys, DType::F32, ++seed).to(DType::BF16).to(DType::F32));
+      Tensor w = random_tensor(c.w, DType::F32, ++seed), b = random_tensor({c.w[0]}, DType::F32, ++seed);
+      Tensor x16 = x.to(DType::BF16), dy16 = dy.to(DType::BF16);
+      REQUIRE(x16.layout() == layout);
+
+      Tensor y = Tensor::empty(ys).with_layout(layout), y16 = Tensor::empty(ys, DType::BF16).with_layout(layout);
+      ops::conv2d_forward_bf16(x, w, b, y, c.p);
+      ops::conv2d_forward_bf16(x16, w, b, y16, c.p);
+      CHECK(scaled_diff(y16.to(DType::F32), y) < 4e-3);
+      CHECK(scaled_diff(y16.to(DType::F32), y.to(DType::BF16).to(DType::F32)) < 4e-3);
+
+      Tensor dx = Tensor::empty(c.x).with_layout(layout), dx16 = Tensor::empty(c.x, DType::BF16).with_layout(layout);
+      Tensor dw = Tensor::zeros(c.w), dw16 = Tensor::zeros(c.w), db = Tensor::zeros({c.w[0]}), db16 = Tensor::zeros({c.w[0]});
+      ops::conv2d_backward_bf16(x, w, dy, dx, dw, db, c.p);
+      ops::conv2d_backward_bf16(x16, w, dy16, dx16, dw16, db16, c.p);
+      CHECK(scaled_diff(dx16.to(DType::F32), dx) < 4e-3);
+      CHECK(scaled_diff(dw16, dw) < 2e-6);  // float32 results from the same bfloat16 operands
+      CHECK(scaled_diff(db16, db) < 2e-6);
+      // A float32 input with a bfloat16 output (a net's boundary) and the reverse.
+      Tensor y_mixed = Tensor::empty(ys, DType::BF16).with_layout(layout);
+      ops::conv2d_forward_bf16(x, w, b, y_mixed, c.p);
+      CHECK(scaled_diff(y_mixed.to(DType::F32), y) < 4e-3);
+      ops::conv2d_forward_bf16(x16, w, b, y, c.p);
+      CHECK(scaled_diff(y16.to(DType::F32), y) < 4e-3);
+    }
+  // The input and its gradient share a type.
+  Tensor x16 = Tensor::zeros({1, 16, 4, 4}, DType::BF16), w = Tensor::zeros({16, 16, 1, 1});
+  Tensor dy = Tensor::zeros({1, 16, 4, 4}), dx = Tensor::zeros({1, 16, 4, 4});
+  CHECK_THROWS_WITH_AS(ops::conv2d_backward_bf16(x16, w, dy, dx, Tensor(), Tensor(), {}),
+                       doctest::Contains("differ in layout or type"), Error);
 }
 
 TEST_CASE("bf16 matmul and rounding: bfloat16 products, float32 accumulation") {

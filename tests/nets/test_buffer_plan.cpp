@@ -103,4 +103,28 @@ TEST_CASE("buffer plan: resnet50's training step at batch 8 plans at most 1.1 Gi
   CHECK(plan.activation_grads <= 80.0 * 1024 * 1024);
 }
 
+TEST_CASE("buffer plan: in bfloat16 resnet50 stores its kernel-layout activations and gradients in half the memory") {
+  test::LayoutModeGuard guard;
+  set_layout_mode(LayoutMode::Auto);
+  Net net(load_net(resolve_net_path("resnet50")));
+  net.setup(Shape{8, 3, 224, 224});
+  const MemoryPlan f32 = net.memory_plan();
+  net.set_precision(Precision::BFloat16);  // sets the net up again: new types, new buffers
+  const MemoryPlan bf16 = net.memory_plan();
+  INFO("float32: activations ", f32.activations, " gradients ", f32.activation_grads, "; bfloat16: ", bf16.activations,
+       " ", bf16.activation_grads);
+  CHECK(bf16.parameters == f32.parameters);  // parameters, their gradients and SGD's state stay float32
+  CHECK(bf16.parameter_grads == f32.parameter_grads);
+  // Everything from conv1 to the pooling is in NHWC, so in bfloat16: all but the input and the logits.
+  CHECK(bf16.activations <= 0.51 * f32.activations);
+  CHECK(bf16.activation_grads <= 0.51 * f32.activation_grads);
+  CHECK(net.output_dtype(net.index_of("layer1.0.conv1")) == DType::BF16);
+  CHECK(net.output(std::string("layer4.2.relu")).dtype() == DType::BF16);
+  CHECK(net.output_dtype(net.index_of("avgpool")) == DType::F32);  // global pooling writes float32 (N, C)
+  CHECK(net.output_dtype(net.index_of("fc")) == DType::F32);
+  set_layout_mode(LayoutMode::Off);  // no kernel layouts, nothing in bfloat16
+  net.setup(Shape{8, 3, 224, 224});
+  CHECK(net.memory_plan().activations == f32.activations);
+}
+
 }  // TEST_SUITE

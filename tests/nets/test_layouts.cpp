@@ -14,12 +14,6 @@ using namespace mpncov;
 
 namespace {
 
-// Restores the layout mode when a test ends, however it ends.
-struct ModeGuard {
-  LayoutMode saved = layout_mode();
-  ~ModeGuard() { set_layout_mode(saved); }
-};
-
 // Largest |a - b| over the largest |b| (1e-30 when b is all zeros).
 double scaled_diff(const Tensor& a, const Tensor& b) {
   const std::vector<double> x = ops::to_nchw(a).to_vector(), y = ops::to_nchw(b).to_vector();
@@ -70,7 +64,7 @@ Pass run(const std::string& name, const Shape& input, LayoutMode mode, Precision
 void check_same_as_nchw(const std::string& name, const Shape& input, LayoutMode mode,
                         Precision precision = Precision::Float32, double tolerance = 1e-5,
                         double train_tolerance = 1e-3, bool eval_only = false, double max_flips = 1e-5) {
-  ModeGuard guard;
+  test::LayoutModeGuard guard;
   for (bool training : {false, true}) {
     if (training && eval_only) continue;
     const double tol = training ? train_tolerance : tolerance;
@@ -114,7 +108,7 @@ TEST_CASE("layouts: bfloat16 resnet18 in NHWC gives the NCHW bfloat16 results") 
 }
 
 TEST_CASE("layouts: the plan keeps conv -> bn -> relu -> add in the kernel layout, NCHW only at the boundaries") {
-  ModeGuard guard;
+  test::LayoutModeGuard guard;
   set_layout_mode(LayoutMode::Auto);
   Net net(load_net(resolve_net_path("resnet18")));
   net.setup(Shape({1, 3, 32, 32}));
