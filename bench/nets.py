@@ -1,11 +1,12 @@
 """Whole-net throughput against PyTorch: eval forward (issue 5) and training step (issue 7), one run.
 
 usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
-                                      [--iterations 3] [--only NAME,...] [--batch N] [--both-passes]
+                                      [--iterations 3] [--only NAME,...] [--batch N] [--both-passes | --eval-only]
                                       [--channels-last] [--append bench/RESULTS.md]
 
 --batch N replaces every workload's batch size (e.g. 1 for issue 20's small batches); --both-passes times
-each selected net in eval forward and training step alike (the default set has each net in one or both);
+each selected net in eval forward and training step alike (the default set has each net in one or both),
+--eval-only in eval forward only;
 --channels-last adds PyTorch + oneDNN on channels-last (NHWC) tensors, issue 20's "better of NCHW and
 channels-last".
 
@@ -94,6 +95,7 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated net names")
     ap.add_argument("--batch", type=int, default=0, help="batch size for every workload (default: the list's)")
     ap.add_argument("--both-passes", action="store_true", help="eval forward and training step for every net")
+    ap.add_argument("--eval-only", action="store_true", help="eval forward only, for every selected net")
     ap.add_argument("--channels-last", action="store_true", help="also PyTorch + oneDNN on channels-last tensors")
     ap.add_argument("--append", default="", help="append the table to this markdown file")
     a = ap.parse_args()
@@ -106,6 +108,9 @@ def main():
     if a.both_passes:
         names = list(dict.fromkeys(w[1] for w in workloads))
         workloads = [(mode, name, 8) for name in names for mode in ("eval", "train")]
+    if a.eval_only:
+        names = list(dict.fromkeys(w[1] for w in workloads))
+        workloads = [("eval", name, 8) for name in names]
     if a.batch:
         workloads = [(mode, name, a.batch) for mode, name, _ in workloads]
     thread_counts = [int(t) for t in a.threads.split(",")]

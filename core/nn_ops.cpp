@@ -105,6 +105,29 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
       });
 }
 
+bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p,
+                           const Tensor& scale, const Tensor& shift, bool relu) {
+  check_same("conv2d_forward_affine", {&x, &w, &b, &y, &scale, &shift});
+  const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
+  const int64_t n = x.dim(0), o = w.dim(0);
+  check_shape("conv2d_forward_affine", "bias", b, Shape{o});
+  check_shape("conv2d_forward_affine", "output", y, Shape{n, o, g.out_h(), g.out_w()});
+  check_shape("conv2d_forward_affine", "scale", scale, Shape{o});
+  check_shape("conv2d_forward_affine", "shift", shift, Shape{o});
+  MPNCOV_CHECK(scale.defined() && shift.defined(), "conv2d_forward_affine: scale and shift are required");
+  if (!x.device().is_cpu() || x.dtype() != DType::F32) return false;
+  const cpu::ConvLayouts l{x.layout(), y.layout()};
+  // oneDNN even where plain forward would run a GEMM of ours on NCHW (1x1 with few channels): its reorders
+  // cost less than the passes the fusion saves (bench/RESULTS.md, Evaluation fusion). Not on NHWC 1x1.
+  if (cpu::conv_nhwc_pointwise(g, p.groups, l)) return false;
+  check_layouts("conv2d_forward_affine", {&x});
+  check_layouts("conv2d_forward_affine", {&y});
+  if (n > 0)
+    cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o, p.groups, l,
+                               {scale.data<float>(), shift.data<float>(), relu});
+  return true;
+}
+
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
                      const Tensor& db, const Conv2dParams& p) {
   check_same("conv2d_backward", {&x, &w, &dy, &dx, &dw, &db});

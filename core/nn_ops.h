@@ -22,6 +22,12 @@ ConvGeometry conv_geometry(const Shape& x, const Shape& weight, const Conv2dPara
 // x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O) or undefined -> y (N, O, oh, ow).
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                     const Conv2dParams& p);
+// Forward with an epilogue in the same kernel: y = scale * conv(x) + shift per output channel (scale, shift
+// (O)), then max(y, 0) when relu: an evaluation-mode batch norm and ReLU folded in (nets/eval_fusion.h).
+// Only where one kernel does it all: CPU float32 through oneDNN, which it takes for every layout but NHWC 1x1
+// convolutions (a GEMM of ours); elsewhere it writes nothing and returns false.
+bool conv2d_forward_affine(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
+                           const Conv2dParams& p, const Tensor& scale, const Tensor& shift, bool relu);
 // From dy (N, O, oh, ow): dx (written; undefined: not needed), dweight and dbias (ACCUMULATED;
 // undefined: not needed).
 void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, const Tensor& dx,

@@ -107,6 +107,24 @@ class BatchNormLayer : public Layer {
     stats_from_batch_ = training();
   }
 
+  // Evaluation on running statistics: scale = weight / sqrt(running_var + eps), shift = bias - running_mean
+  // scale, from the current values (read at every call, so they are never stale).
+  bool eval_affine(Tensor& scale, Tensor& shift) const override {
+    if (training() || sync_ || !four_d_) return false;
+    const Tensor& rm = buffers()[0].value;
+    const Tensor& rv = buffers()[1].value;
+    ensure_tensor(scale, rv.shape(), rv.dtype(), rv.device());
+    ensure_tensor(shift, rv.shape(), rv.dtype(), rv.device());
+    ops::binary_scalar(ops::Binary::Add, rv, eps_, scale);
+    ops::unary(ops::Unary::Sqrt, scale, scale);
+    ops::unary(ops::Unary::Reciprocal, scale, scale);
+    if (affine_) ops::binary(ops::Binary::Mul, scale, parameters()[0].value, scale);
+    ops::binary(ops::Binary::Mul, rm, scale, shift);
+    if (affine_) ops::binary(ops::Binary::Sub, parameters()[1].value, shift, shift);
+    else ops::unary(ops::Unary::Neg, shift, shift);
+    return true;
+  }
+
   void recompute(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     const Tensor& x = in[0];
     const int64_t c = x.dim(1);

@@ -74,6 +74,13 @@ class ConvLayer : public Layer {
     ops::conv2d_forward(in[0], w, b, out[0], p_);
   }
 
+  bool forward_affine(const std::vector<Tensor>& in, const std::vector<Tensor>& out, const Tensor& scale,
+                      const Tensor& shift, bool relu) override {
+    if (precision() != Precision::Float32) return false;
+    const Tensor b = bias_ ? parameter("bias").value : Tensor();
+    return ops::conv2d_forward_affine(in[0], parameter("weight").value, b, out[0], p_, scale, shift, relu);
+  }
+
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
     const Parameter& w = parameters()[0];

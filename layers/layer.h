@@ -76,6 +76,24 @@ class Layer {
   virtual void recompute(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
     forward(inputs, outputs);
   }
+  // Evaluation-mode fusion (nets/eval_fusion.h). eval_affine: a layer that is now a per-channel affine map
+  // of a 4-D input, out = scale * in + shift (batch norm on its running statistics), writes scale and shift
+  // (C) and returns true. forward_affine: forward, then out = scale * out + shift per output channel and a
+  // ReLU when asked, in the same pass; false, writing nothing, where the layer cannot.
+  virtual bool eval_affine(Tensor& scale, Tensor& shift) const {
+    (void)scale;
+    (void)shift;
+    return false;
+  }
+  virtual bool forward_affine(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                              const Tensor& scale, const Tensor& shift, bool relu) {
+    (void)inputs;
+    (void)outputs;
+    (void)scale;
+    (void)shift;
+    (void)relu;
+    return false;
+  }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

@@ -49,10 +49,10 @@ std::string short_inputs(const Net& net, int i) {
 std::string topology_table(const Net& net) {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "%-34s %-16s %-28s %-16s %12s %12s %12s\n", "layer", "type", "inputs", "output",
+  std::snprintf(line, sizeof line, "%-34s %-18s %-28s %-16s %12s %12s %12s\n", "layer", "type", "inputs", "output",
                 "params", "FLOPs", "activations");
   out += line;
-  out += std::string(136, '-') + "\n";
+  out += std::string(138, '-') + "\n";
   double total_params = 0, total_flops = 0, total_bytes = 0, bf16_bytes = 0;
   const char* part = nullptr;
   for (int i = 0; i < net.size(); ++i) {
@@ -72,16 +72,18 @@ std::string topology_table(const Net& net) {
     total_flops += flops;
     total_bytes += act;
     if (net.output_dtype(i) == DType::BF16) bf16_bytes += act;
+    // Folded into the convolution before it in evaluation (nets/eval_fusion.h).
+    const bool fused = !net.training() && net.fused_into(i) >= 0 && net.fused_into(i) != i;
     std::string inputs = short_inputs(net, i);
     if (inputs.size() > 28) inputs = inputs.substr(0, 25) + "...";
-    std::snprintf(line, sizeof line, "%-34s %-16s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),
-                  (l.type + (net.runs_in_place(i) ? " (in place)" : net.shares_storage(i) ? " (shared)" : "")).c_str(),
+    std::snprintf(line, sizeof line, "%-34s %-18s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),
+                  (l.type + (fused ? " (fused)" : net.runs_in_place(i) ? " (in place)" : net.shares_storage(i) ? " (shared)" : "")).c_str(),
                   inputs.c_str(),
                   shape_without_batch(net.output_shape(i)).c_str(), params ? human(params, "").c_str() : "-",
                   flops ? human(flops, "").c_str() : "-", act ? bytes(act).c_str() : "-");
     out += line;
   }
-  out += std::string(136, '-') + "\n";
+  out += std::string(138, '-') + "\n";
   total_bytes += static_cast<double>(net.shared_bytes());  // one buffer for every "(shared)" layer
   out += str(net.size(), " layers, batch ", net.input_shape()[0], ", input ", shape_without_batch(net.input_shape()),
              ": ", human(total_params, ""), " parameters (", static_cast<int64_t>(total_params), "), ",

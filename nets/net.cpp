@@ -311,6 +311,9 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   for (size_t i = 0; i < n; ++i)
     if (owner[i] >= 0 && owner[i] != static_cast<int>(i)) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   apply_layouts();
+  std::vector<bool> shared(n);
+  for (size_t i = 0; i < n; ++i) shared[i] = chain_head_[i] >= 0;
+  fusion_.plan(layers_, inputs_, consumers_, in_place_, shared);
   set_training(training_);
   reset_timing();
 }
@@ -327,6 +330,8 @@ const Tensor& Net::forward(const Tensor& input) {
   MPNCOV_CHECK(input.dtype() == dtype_ && input.device() == device_, "net '", spec_.name, "' runs ",
                dtype_name(dtype_), " on ", device_.str(), ", got an input ", input.str());
   input_ = input;
+  fusion_.begin(eval_fusion_on_ && in_place_allowed_ && !training_ && precision_ == Precision::Float32 &&
+                dtype_ == DType::F32 && device_.is_cpu());
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs_[i].size(); ++k) in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
@@ -334,7 +339,7 @@ const Tensor& Net::forward(const Tensor& input) {
     if (memory_debug_.poison && chain_head_[i] == static_cast<int>(i)) for (const Tensor& t : shared_storage_) poison(t);
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
-      layers_[i]->forward(in, {outputs_[i]});
+      if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_)) layers_[i]->forward(in, {outputs_[i]});
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -348,6 +353,25 @@ void Net::backward(const Tensor& output_grad) {
   MPNCOV_CHECK(output_grad.shape() == output_shapes_.back(), "net '", spec_.name, "': the output gradient is ",
                output_grad.shape().str(), ", the output ", output_shapes_.back().str());
   if (!needs_grad_[n - 1]) return;  // everything frozen
+  if (fusion_.fused_any()) {
+    // The fused convolutions' outputs, which backward reads, are not there: the same (evaluation) forward
+    // again, unfused, even if training was turned on since (it would move the running statistics).
+    const bool on = eval_fusion_on_, training = training_;
+    const auto restore = [&] {
+      eval_fusion_on_ = on;
+      if (training) set_training(true);
+    };
+    eval_fusion_on_ = false;
+    if (training) set_training(false);
+    const Tensor input = input_;
+    try {
+      forward(input);
+    } catch (...) {
+      restore();
+      throw;
+    }
+    restore();
+  }
   grads_[n - 1].copy_from(output_grad);
   for (size_t i = n; i-- > 0;) {
     if (!needs_grad_[i]) continue;
@@ -492,7 +516,11 @@ void Net::set_in_place(bool allowed) {
 }
 
 const Tensor& Net::output(const std::string& name) const {
-  return outputs_[static_cast<size_t>(index_of(name))];
+  const int i = index_of(name);
+  MPNCOV_CHECK(!fusion_.left_unwritten(i), "net '", spec_.name, "': the output of layer '", name,
+               "' was not written: the last forward fused it with its batch norm (evaluation mode); ",
+               "set_in_place(false) keeps every output (or MPNCOV_EVAL_FUSION=0)");
+  return outputs_[static_cast<size_t>(i)];
 }
 
 std::vector<NetParameter> Net::parameters() {

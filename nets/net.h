@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "layers/layer.h"
+#include "nets/eval_fusion.h"
 #include "nets/net_spec.h"
 
 namespace mpncov {
@@ -91,6 +92,13 @@ class Net {
   // In-place execution and shared storage on or off: off keeps every layer's own output (e.g. for
   // extract) and gives every output gradient and scratch buffer its own storage (the plan off).
   void set_in_place(bool allowed);
+  // Evaluation-mode fusion of convolution -> batch norm (-> ReLU) into one convolution (nets/eval_fusion.h):
+  // on by default (unless MPNCOV_EVAL_FUSION=0); it applies only with in-place execution on.
+  void set_eval_fusion(bool on) { eval_fusion_on_ = on; }
+  // The convolution layer i is folded into in evaluation (itself for that convolution), else -1.
+  int fused_into(int i) const { return in_place_allowed_ && eval_fusion_on_ ? fusion_.head_of(i) : -1; }
+  // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.
+  bool fused(int i) const { return fusion_.left_unwritten(i); }
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
   void set_timing(bool on) { timing_ = on; }
@@ -118,7 +126,8 @@ class Net {
   size_t shared_bytes() const;
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
-  // set_in_place(false) keeps each one's own.
+  // set_in_place(false) keeps each one's own. A convolution whose output the last forward did not write
+  // (fused with its batch norm, see set_eval_fusion) is refused.
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
   int index_of(const std::string& layer) const;
@@ -165,6 +174,8 @@ class Net {
   std::function<void(int)> backward_hook_;
   bool timing_ = false;
   std::vector<double> forward_seconds_, backward_seconds_;
+  EvalFusion fusion_;
+  bool eval_fusion_on_ = true;
 };
 
 }  // namespace mpncov

@@ -73,6 +73,14 @@ int run_time(const std::vector<std::string>& argv) {
   if (args.flag("inference")) {
     const double s = time_inference(net, iterations);
     std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * s, static_cast<double>(batch) / s);
+    int runs = 0, fused = 0;  // conv -> batch norm runs (nets/eval_fusion.h)
+    for (int i = 0; i < net.size(); ++i) {
+      runs += net.fused_into(i) == i;
+      fused += net.fused(i);
+    }
+    if (runs > 0)
+      std::printf("evaluation fusion: %d of %d convolutions ran with their batch norm (and ReLU) folded in%s\n", fused,
+                  runs, eval_fusion_enabled() ? "" : " (MPNCOV_EVAL_FUSION=0)");
     return 0;
   }
   std::printf("%s", profile_training(net, iterations).table(net).c_str());

@@ -25,8 +25,16 @@ struct ConvLayouts {
   Layout x = Layout::NCHW, y = Layout::NCHW;
   bool x_bf16 = false, y_bf16 = false;
 };
+// What forward does to each output after the convolution (and its bias): y = scale[o] * y + shift[o] per
+// output channel o when scale is set (then shift is too), then max(y, 0) when relu.
+struct ConvEpilogue {
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  bool relu = false;
+};
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
-                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {});
+                           const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {},
+                           const ConvEpilogue& e = {});
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                             ConvLayouts l = {});

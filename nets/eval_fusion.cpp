@@ -1,0 +1,67 @@
+#include "nets/eval_fusion.h"
+
+#include <cstdlib>
+
+namespace mpncov {
+
+bool eval_fusion_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("MPNCOV_EVAL_FUSION");
+    return !(v && std::string(v) == "0");
+  }();
+  return enabled;
+}
+
+void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
+                      const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
+                      const std::vector<bool>& shared) {
+  const size_t n = layers.size();
+  head_of_.assign(n, -1);
+  runs_.assign(n, Run());
+  fused_.assign(n, false);
+  fused_any_ = false;
+  // The only reader of layer i, when it reads nothing else and keeps its output in its own storage or in
+  // place on i's.
+  const auto sole_reader = [&](size_t i) -> int {
+    if (consumers[i].size() != 1) return -1;
+    const int r = consumers[i][0];
+    const size_t ri = static_cast<size_t>(r);
+    return inputs[ri].size() == 1 && !shared[ri] ? r : -1;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (layers[i]->type() != "conv" || shared[i] || head_of_[i] >= 0) continue;
+    const int bn = sole_reader(i);
+    if (bn < 0 || layers[static_cast<size_t>(bn)]->type() != "batchnorm" || in_place[static_cast<size_t>(bn)]) continue;
+    Run& run = runs_[i];
+    run.bn = run.last = bn;
+    const int relu = sole_reader(static_cast<size_t>(bn));
+    if (relu >= 0 && layers[static_cast<size_t>(relu)]->type() == "relu" && in_place[static_cast<size_t>(relu)])
+      run.relu = run.last = relu;
+    head_of_[i] = static_cast<int>(i);
+    head_of_[static_cast<size_t>(bn)] = static_cast<int>(i);
+    if (run.relu >= 0) head_of_[static_cast<size_t>(run.relu)] = static_cast<int>(i);
+  }
+}
+
+void EvalFusion::begin(bool allowed) {
+  allowed_ = allowed && eval_fusion_enabled();
+  fused_.assign(fused_.size(), false);
+  fused_any_ = false;
+}
+
+bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
+                         const std::vector<Tensor>& outputs) {
+  const size_t at = static_cast<size_t>(i);
+  const int head = head_of_[at];
+  if (!allowed_ || head < 0) return false;
+  if (head != i) return fused_[static_cast<size_t>(head)];  // a folded layer: nothing left to do when fused
+  Run& run = runs_[at];
+  // The batch norm must be an affine map now (evaluation mode, 4-D, not synced), from its current values.
+  if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
+  fused_[at] = layers[at]->forward_affine(in, {outputs[static_cast<size_t>(run.last)]}, run.scale, run.shift,
+                                          run.relu >= 0);
+  fused_any_ = fused_any_ || fused_[at];
+  return fused_[at];
+}
+
+}  // namespace mpncov

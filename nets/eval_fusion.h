@@ -1,0 +1,61 @@
+// Evaluation-mode fusion: a convolution whose output only a batch norm reads (4-D, not synced), and the
+// ReLU that runs in place on that batch norm's output, run as one convolution in evaluation mode. Batch
+// norm on its running statistics is a per-channel affine map, out = scale * in + shift: the convolution
+// runs with its weights scaled per output channel (as oneDNN's reorder copies them into the kernel's
+// layout, at no extra pass), the shift in its bias, and the ReLU as a post-op: the two passes over the
+// activation that the batch norm and the ReLU would cost are gone. scale and shift are computed from the
+// batch norm's current parameters and statistics at every forward (C values each), so nothing cached can
+// go stale after an SGD step or a weights load; the net's weights are not touched.
+//
+// Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
+// (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place
+// execution off (Net::set_in_place(false), as extract does, to keep every layer's output) or with
+// MPNCOV_EVAL_FUSION=0 in the environment, the layers run one by one. A fused convolution writes the final output (the ReLU's,
+// or the batch norm's without one); the convolution's own output is left unwritten, so Net::output of it
+// refuses until an unfused forward, and a backward after a fused forward first runs the forward again
+// unfused.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/layer.h"
+
+namespace mpncov {
+
+// Whether MPNCOV_EVAL_FUSION allows fusion (read once per process; anything but "0" does).
+bool eval_fusion_enabled();
+
+class EvalFusion {
+ public:
+  // Finds the runs: per layer its inputs and readers (net indices, -1 the net input), whether it runs in
+  // place on its first input, and whether its output lives in storage shared by recomputed chains.
+  void plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
+            const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
+            const std::vector<bool>& shared);
+  // Starts a forward: fusion applies in it when `allowed` (evaluation, float32 CPU, in place on).
+  void begin(bool allowed);
+  // Runs layer i's part in a fused run: the convolution with the epilogue (true), or nothing for a batch
+  // norm or ReLU folded into it (true). False: layer i runs as usual (not in a run, or the run could not
+  // fuse this time).
+  bool forward(int i, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
+               const std::vector<Tensor>& outputs);
+  // Whether the last forward fused any run, and whether it left layer i's own output unwritten.
+  bool fused_any() const { return fused_any_; }
+  bool left_unwritten(int i) const { return head_of_[static_cast<size_t>(i)] == i && fused_[static_cast<size_t>(i)]; }
+  // The convolution a layer would be folded into in evaluation (-1: none); the convolution itself is its own.
+  int head_of(int i) const { return head_of_[static_cast<size_t>(i)]; }
+
+ private:
+  struct Run {
+    int bn = -1, relu = -1;  // the folded layers (relu -1: none)
+    int last = -1;           // whose output the fused convolution writes
+    Tensor scale, shift;
+  };
+  std::vector<int> head_of_;  // per layer: its run's convolution, or -1
+  std::vector<Run> runs_;     // per layer: set for a run's convolution
+  std::vector<bool> fused_;   // per convolution: whether the current (last) forward fused its run
+  bool allowed_ = false, fused_any_ = false;
+};
+
+}  // namespace mpncov

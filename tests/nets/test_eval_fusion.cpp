@@ -1,0 +1,259 @@
+// Evaluation-mode fusion (nets/eval_fusion.h): conv -> batch norm (-> ReLU) run as one oneDNN convolution
+// gives the unfused net's results, float32 within 1e-5 of the largest value of the compared tensor, in the
+// NCHW and the default (kernel) layouts; the folded map follows the batch norm's current values (after an
+// SGD step, after loading other weights); it is off where a layer's own output is wanted and in training,
+// which stays bit for bit the same.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/layout.h"
+#include "core/layout_ops.h"
+#include "nets/model.h"
+#include "nets/net.h"
+#include "nets/weights.h"
+#include "optim/sgd.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+
+namespace {
+
+struct ModeGuard {
+  LayoutMode saved = layout_mode();
+  ~ModeGuard() { set_layout_mode(saved); }
+};
+
+// conv -> bn -> relu (conv with bias), conv -> bn read twice (no ReLU), a 1x1 convolution whose batch norm
+// has no affine parameters, and a residual add.
+const char* kNet = R"(name: fuse
+input: [3, 12, 12]
+features:
+  - {name: c1, type: conv, out_channels: 16, kernel_size: 3, padding: 1}
+  - {name: b1, type: batchnorm}
+  - {name: r1, type: relu}
+  - {name: c2, type: conv, out_channels: 32, kernel_size: 3, stride: 2, padding: 1, bias: false}
+  - {name: b2, type: batchnorm}
+  - {name: c3, type: conv, out_channels: 32, kernel_size: 1, bias: false}
+  - {name: b3, type: batchnorm, affine: false}
+  - {name: r3, type: relu}
+  - {name: add, type: add, inputs: [r3, b2]}
+  - {name: c4, type: conv, out_channels: 16, kernel_size: 3, padding: 1}
+  - {name: b4, type: batchnorm}
+  - {name: r4, type: relu}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)";
+
+// Largest |a - b| over the largest |b|.
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = ops::to_nchw(a).to_vector(), y = ops::to_nchw(b).to_vector();
+  REQUIRE(x.size() == y.size());
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < x.size(); ++i) {
+    scale = std::max(scale, std::abs(y[i]));
+    const double d = std::abs(x[i] - y[i]);
+    worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+  }
+  return worst / scale;
+}
+
+// Batch norms far from the identity: random weights, biases, means and variances in [0.5, 2].
+void randomise_batch_norms(Net& net, uint64_t seed) {
+  for (int i = 0; i < net.size(); ++i) {
+    if (net.layer(i).type() != "batchnorm") continue;
+    for (Parameter& p : net.layer(i).parameters()) p.value.copy_from(test::random_tensor(p.value.shape(), DType::F32, seed++));
+    const Shape c{net.output_shape(i)[1]};
+    net.layer(i).buffer("running_mean").value.copy_from(test::random_tensor(c, DType::F32, seed++));
+    net.layer(i).buffer("running_var").value.copy_from(test::random_tensor(c, DType::F32, seed++, 0.5, 2));
+  }
+}
+
+// The eval output of `net` with fusion on and off; `fused` counts the convolutions the fused pass fused.
+struct Both {
+  Tensor on, off;
+  int fused = 0;
+};
+Both eval_both(Net& net, const Tensor& x) {
+  net.set_training(false);
+  net.set_eval_fusion(false);
+  Both b;
+  b.off = net.forward(x).clone();
+  for (int i = 0; i < net.size(); ++i) CHECK(!net.fused(i));
+  net.set_eval_fusion(true);
+  b.on = net.forward(x).clone();
+  for (int i = 0; i < net.size(); ++i) b.fused += net.fused(i);
+  return b;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("eval fusion: conv -> bn (-> relu) gives the unfused results in the NCHW and default layouts") {
+  ModeGuard guard;
+  for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
+    set_layout_mode(mode);
+    Net net(parse_net(kNet, "fuse.yaml"));
+    net.setup(Shape{2, 3, 12, 12});
+    randomise_batch_norms(net, 3);
+    const Both b = eval_both(net, test::random_tensor({2, 3, 12, 12}, DType::F32, 9));
+    const char* layouts = mode == LayoutMode::Off ? "NCHW" : "default layouts";
+    INFO(layouts);
+    CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+    // Every run fuses, the NCHW 1x1 one with few channels too (through oneDNN, not the GEMM it runs unfused).
+    for (const char* conv : {"c1", "c2", "c3", "c4"}) CHECK(net.fused(net.index_of(conv)));
+    CHECK(net.fused_into(net.index_of("r1")) == net.index_of("c1"));
+    CHECK(net.fused_into(net.index_of("add")) == -1);
+    // The fused convolutions' own outputs were not written: asking for them is refused.
+    CHECK_THROWS_WITH_AS(net.output("c1"), doctest::Contains("fused it with its batch norm"), Error);
+    CHECK(net.output("r1").defined());
+  }
+}
+
+TEST_CASE("eval fusion: resnet18 and inception_v3 eval logits equal the unfused ones") {
+  ModeGuard guard;
+  for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
+    set_layout_mode(mode);
+    for (const auto& [name, input] : {std::pair<std::string, Shape>{"resnet18", Shape{2, 3, 64, 64}},
+                                      std::pair<std::string, Shape>{"inception_v3", Shape{1, 3, 80, 80}}}) {
+      Net net(load_net(resolve_net_path(name)));
+      net.setup(input);
+      randomise_batch_norms(net, 5);
+      const Both b = eval_both(net, test::random_tensor(input, DType::F32, 11));
+      const char* layouts = mode == LayoutMode::Off ? " NCHW" : " default layouts";
+      INFO(name, layouts, ": ", b.fused, " convolutions fused");
+      CHECK(b.fused >= 10);
+      CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+    }
+  }
+}
+
+TEST_CASE("eval fusion: the folded map follows an SGD step and a weights load (nothing goes stale)") {
+  Net net(parse_net(kNet, "fuse.yaml"));
+  const Shape input{2, 3, 12, 12};
+  net.setup(input);
+  randomise_batch_norms(net, 3);
+  const Tensor x = test::random_tensor({2, 3, 12, 12}, DType::F32, 9);
+  Both first = eval_both(net, x);
+  CHECK(first.fused > 0);
+  // A training step: new running statistics (training forward) and new weights and batch-norm parameters.
+  std::vector<NamedParameter> params;
+  for (NetParameter& p : net.parameters()) params.push_back({p.name, p.parameter});
+  ParamGroup group;
+  group.name = "all";
+  group.params = params;
+  group.base_lr = group.lr = 0.5;
+  SGD sgd({group});
+  net.set_training(true);
+  net.zero_grad();
+  net.forward(x);
+  net.backward(test::random_tensor({2, 5}, DType::F32, 4));
+  sgd.step();
+  net.set_training(false);
+  const Tensor stepped = net.forward(x).clone();
+  CHECK(net.fused(net.index_of("c1")));
+  CHECK(scaled_diff(stepped, first.on) > 1e-2);  // the step changed the result
+  net.set_eval_fusion(false);
+  CHECK(scaled_diff(stepped, net.forward(x)) <= 1e-5);
+  // Loading another net's weights while in evaluation mode.
+  const auto dir = test::temp_dir("eval_fusion");
+  Net other(parse_net(kNet, "fuse.yaml"));
+  other.setup(input, DType::F32, Device::cpu(), 77);
+  randomise_batch_norms(other, 40);
+  save_weights(other, (dir / "other.safetensors").string());
+  net.set_eval_fusion(true);
+  load_weights(net, (dir / "other.safetensors").string());
+  const Tensor loaded = net.forward(x).clone();
+  CHECK(net.fused(net.index_of("c4")));
+  CHECK(scaled_diff(loaded, stepped) > 1e-2);
+  other.set_training(false);
+  CHECK(scaled_diff(loaded, other.forward(x)) <= 1e-5);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("eval fusion: off with in-place execution off (every output kept), in bfloat16 precision and float64") {
+  Net net(parse_net(kNet, "fuse.yaml"));
+  net.setup(Shape{2, 3, 12, 12});
+  randomise_batch_norms(net, 3);
+  const Tensor x = test::random_tensor({2, 3, 12, 12}, DType::F32, 9);
+  net.set_training(false);
+  const Tensor fused = net.forward(x).clone();
+  net.set_in_place(false);
+  const Tensor kept = net.forward(x).clone();
+  for (int i = 0; i < net.size(); ++i) CHECK(!net.fused(i));
+  CHECK(net.fused_into(net.index_of("b1")) == -1);
+  CHECK(scaled_diff(kept, fused) <= 1e-5);
+  // c1's own output, and b1's before the ReLU, are there.
+  const std::vector<double> pre = ops::to_nchw(net.output("b1")).to_vector();
+  CHECK(std::any_of(pre.begin(), pre.end(), [](double v) { return v < 0; }));
+  CHECK(scaled_diff(net.output("c1"), net.output("b1")) > 1e-2);
+  // A convolution in bfloat16 precision does not fuse (it keeps its own kernels).
+  Layer& c1 = net.layer(net.index_of("c1"));
+  Tensor scale = Tensor::zeros(Shape{16}, DType::F32), shift = Tensor::zeros(Shape{16}, DType::F32);
+  c1.set_precision(Precision::BFloat16);
+  CHECK(!c1.forward_affine({x}, {net.output("c1")}, scale, shift, true));
+  c1.set_precision(Precision::Float32);
+  CHECK(c1.forward_affine({x}, {net.output("c1")}, scale, shift, true));  // scale 0: the output is 0
+  const std::vector<double> zero = ops::to_nchw(net.output("c1")).to_vector();
+  CHECK(std::all_of(zero.begin(), zero.end(), [](double v) { return v == 0; }));
+  // Nor does a float64 net.
+  Net f64(parse_net(kNet, "fuse.yaml"));
+  f64.setup(Shape{2, 3, 12, 12}, DType::F64);
+  f64.set_training(false);
+  f64.forward(test::random_tensor({2, 3, 12, 12}, DType::F64, 9));
+  for (int i = 0; i < f64.size(); ++i) CHECK(!f64.fused(i));
+}
+
+TEST_CASE("eval fusion: training is untouched and a backward after a fused forward sees the unfused one") {
+  const Tensor x = test::random_tensor({2, 3, 12, 12}, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  // Per pass: the output and every parameter gradient.
+  auto pass = [&](bool training, bool fusion) {
+    Net net(parse_net(kNet, "fuse.yaml"));
+    net.setup(Shape{2, 3, 12, 12});
+    randomise_batch_norms(net, 3);
+    net.set_training(training);
+    net.set_eval_fusion(fusion);
+    std::vector<std::vector<double>> out{net.forward(x).to_vector()};
+    int fused = 0;
+    for (int i = 0; i < net.size(); ++i) fused += net.fused(i);
+    CHECK(fused == (!training && fusion ? 4 : 0));
+    net.zero_grad();
+    net.backward(dy);
+    for (NetParameter& p : net.parameters()) out.push_back(p.parameter->grad.to_vector());
+    return out;
+  };
+  CHECK(pass(true, true) == pass(true, false));  // bit for bit
+  const auto fused = pass(false, true), unfused = pass(false, false);
+  REQUIRE(fused.size() == unfused.size());
+  for (size_t k = 1; k < fused.size(); ++k) CHECK(fused[k] == unfused[k]);  // the gradients: bit for bit
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("eval fusion: a backward after a fused forward, training turned on since, moves no running statistics") {
+  const Tensor x = test::random_tensor({2, 3, 12, 12}, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  auto pass = [&](bool fusion) {
+    Net net(parse_net(kNet, "fuse.yaml"));
+    net.setup(Shape{2, 3, 12, 12});
+    randomise_batch_norms(net, 3);
+    net.set_eval_fusion(fusion);
+    net.set_training(false);
+    net.forward(x);
+    CHECK(net.fused(net.index_of("c1")) == fusion);
+    net.set_training(true);
+    net.zero_grad();
+    net.backward(dy);
+    std::vector<std::vector<double>> out;
+    for (NamedTensor& t : net.state()) out.push_back(t.tensor.to_vector());  // running statistics included
+    for (NetParameter& p : net.parameters()) out.push_back(p.parameter->grad.to_vector());
+    return out;
+  };
+  CHECK(pass(true) == pass(false));  // bit for bit
+}
+
+}  // TEST_SUITE
