@@ -23,6 +23,33 @@ void check_numel(const char* op, const char* name, const Tensor& t, int64_t want
                want);
 }
 
+// x is an activation (float32, float64, or bfloat16 storage); every other defined tensor (per-channel
+// tensors, global pooling's output) is of the dtype x computes in (float32 for bfloat16), on x's device.
+void check_computed(const char* op, const Tensor& x, std::initializer_list<const Tensor*> others) {
+  check_float(op, x, kStorageTypes);
+  const DType want = x.dtype() == DType::BF16 ? DType::F32 : x.dtype();
+  for (const Tensor* t : others) {
+    if (!t->defined()) continue;
+    MPNCOV_CHECK(t->device() == x.device(), op, ": tensors on different devices (", x.str(), ", ", t->str(), ")");
+    MPNCOV_CHECK(t->dtype() == want, op, ": ", t->str(), " should be ", dtype_name(want), " for the input ", x.str());
+  }
+}
+
+// Runs f(S{}) with S the storage type of x, float or bfloat16, for the kernels of core/cpu/blocked.h: the
+// kernel layouts (check_layouts) and bfloat16 storage in any layout, both CPU-only.
+template <typename F>
+void blocked(const char* op, const Tensor& x, F&& f) {
+  dispatch<kFloat32 | kBfloat16>(
+      x, [&](auto) { MPNCOV_FAIL(op, ": layouts and bfloat16 storage are for CPU tensors, got ", x.str()); }, f);
+}
+
+// Whether an op on these activations runs the blocked kernels: a kernel layout, or bfloat16 storage.
+bool use_blocked(std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors)
+    if (t->defined() && t->dtype() == DType::BF16) return true;
+  return !is_nchw(tensors);
+}
+
 }  // namespace
 
 // ---- convolution --------------------------------------------------------------------------------
@@ -177,15 +204,18 @@ void check_index(const char* op, const Tensor& index, const Tensor& like) {
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, const Pool2dParams& p) {
-  check_same("max_pool2d_forward", {&x, &y});
+  check_same("max_pool2d_forward", {&x, &y}, kStorageTypes);
   const detail::PoolShape s = pool_shape("max_pool2d_forward", x, y);
   check_pool("max_pool2d_forward", s, p);
   check_index("max_pool2d_forward", index, y);
   if (y.numel() == 0) return;
-  if (!is_nchw({&x, &y})) {
+  if (use_blocked({&x, &y})) {
     check_layouts("max_pool2d_forward", {&x, &y});
-    return cpu::max_pool_blocked_forward(x.data<float>(), y.data<float>(), index.data<int64_t>(), s, p,
-                                         layout_block(x.layout(), x.dim(1)));
+    return blocked("max_pool2d_forward", x, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::max_pool_blocked_forward<S>(x.data<S>(), y.data<S>(), index.data<int64_t>(), s, p,
+                                       layout_block(x.layout(), x.dim(1)));
+    });
   }
   dispatch(
       x,
@@ -199,15 +229,18 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, c
 }
 
 void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p) {
-  check_same("max_pool2d_backward", {&dy, &dx});
+  check_same("max_pool2d_backward", {&dy, &dx}, kStorageTypes);
   const detail::PoolShape s = pool_shape("max_pool2d_backward", dx, dy);
   check_pool("max_pool2d_backward", s, p);
   check_index("max_pool2d_backward", index, dy);
   if (dx.numel() == 0) return;
-  if (!is_nchw({&dy, &dx})) {
+  if (use_blocked({&dy, &dx})) {
     check_layouts("max_pool2d_backward", {&dy, &dx});
-    return cpu::max_pool_blocked_backward(dy.data<float>(), index.data<int64_t>(), dx.data<float>(), s,
-                                          layout_block(dx.layout(), dx.dim(1)));
+    return blocked("max_pool2d_backward", dx, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::max_pool_blocked_backward<S>(dy.data<S>(), index.data<int64_t>(), dx.data<S>(), s,
+                                        layout_block(dx.layout(), dx.dim(1)));
+    });
   }
   dispatch(
       dy,
@@ -248,15 +281,20 @@ void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dParams&
 }
 
 void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) {
-  check_same("adaptive_avg_pool2d_forward", {&x, &y});
-  const detail::PoolShape s = pool_shape("adaptive_avg_pool2d_forward", x, y);
+  const char* op = "adaptive_avg_pool2d_forward";
+  check_computed(op, x, {&y});  // a bfloat16 input pools into float32
+  const detail::PoolShape s = pool_shape(op, x, y);
   MPNCOV_CHECK(s.oh > 0 && s.ow > 0 && s.h > 0 && s.w > 0, "adaptive_avg_pool2d_forward: empty input or output");
-  if (!is_nchw({&x})) {  // global pooling of an activation in a kernel layout; y (N, C, 1, 1) is the same in all
-    check_layouts("adaptive_avg_pool2d_forward", {&x});
-    MPNCOV_CHECK(s.oh == 1 && s.ow == 1 && y.layout() == Layout::NCHW, "adaptive_avg_pool2d_forward: input in layout ",
-                 layout_name(x.layout()), " takes global pooling to an NCHW output, got ", y.str());
-    return cpu::global_avg_pool_blocked_forward(x.data<float>(), y.data<float>(), x.dim(0), x.dim(1), s.h * s.w,
-                                                layout_block(x.layout(), x.dim(1)));
+  // Global pooling of an activation in a kernel layout or in bfloat16; y (N, C, 1, 1) is the same in all layouts.
+  if (use_blocked({&x})) {
+    check_layouts(op, {&x});
+    MPNCOV_CHECK(s.oh == 1 && s.ow == 1 && y.layout() == Layout::NCHW, op, ": input ", x.str(),
+                 " takes global pooling only, to an NCHW output, got ", y.str());
+    return blocked(op, x, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::global_avg_pool_blocked_forward<S>(x.data<S>(), y.data<float>(), x.dim(0), x.dim(1), s.h * s.w,
+                                              layout_block(x.layout(), x.dim(1)));
+    });
   }
   dispatch(
       x, [&](auto device) { cuda::adaptive_avg_pool2d_forward(device, x.data<float>(), y.data<float>(), s); },
@@ -267,15 +305,19 @@ void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) {
 }
 
 void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
-  check_same("adaptive_avg_pool2d_backward", {&dy, &dx});
-  const detail::PoolShape s = pool_shape("adaptive_avg_pool2d_backward", dx, dy);
+  const char* op = "adaptive_avg_pool2d_backward";
+  check_computed(op, dx, {&dy});  // a bfloat16 input gradient from a float32 one
+  const detail::PoolShape s = pool_shape(op, dx, dy);
   MPNCOV_CHECK(s.oh > 0 && s.ow > 0 && s.h > 0 && s.w > 0, "adaptive_avg_pool2d_backward: empty input or output");
-  if (!is_nchw({&dx})) {
-    check_layouts("adaptive_avg_pool2d_backward", {&dx});
-    MPNCOV_CHECK(s.oh == 1 && s.ow == 1 && dy.layout() == Layout::NCHW, "adaptive_avg_pool2d_backward: gradient in "
-                 "layout ", layout_name(dx.layout()), " takes global pooling from an NCHW gradient, got ", dy.str());
-    return cpu::global_avg_pool_blocked_backward(dy.data<float>(), dx.data<float>(), dx.dim(0), dx.dim(1), s.h * s.w,
-                                                 layout_block(dx.layout(), dx.dim(1)));
+  if (use_blocked({&dx})) {
+    check_layouts(op, {&dx});
+    MPNCOV_CHECK(s.oh == 1 && s.ow == 1 && dy.layout() == Layout::NCHW, op, ": input gradient ", dx.str(),
+                 " takes global pooling only, from an NCHW gradient, got ", dy.str());
+    return blocked(op, dx, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::global_avg_pool_blocked_backward<S>(dy.data<float>(), dx.data<S>(), dx.dim(0), dx.dim(1), s.h * s.w,
+                                               layout_block(dx.layout(), dx.dim(1)));
+    });
   }
   dispatch(
       dy, [&](auto device) { cuda::adaptive_avg_pool2d_backward(device, dy.data<float>(), dx.data<float>(), s); },
@@ -291,7 +333,8 @@ namespace {
 void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                         const Tensor& mean, const Tensor& invstd, const Tensor& running_mean, const Tensor& running_var,
                         bool training, double momentum, double eps) {
-  check_same(op, {&x, &weight, &bias, &y, &mean, &invstd, &running_mean, &running_var});
+  check_same(op, {&x, &y}, kStorageTypes);
+  check_computed(op, x, {&weight, &bias, &mean, &invstd, &running_mean, &running_var});  // float32 for bfloat16
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   MPNCOV_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
   MPNCOV_CHECK(mean.defined() && invstd.defined() && y.defined(), op, ": output, mean and invstd are required");
@@ -304,12 +347,15 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
   MPNCOV_CHECK(!training || n * inner > 1, op, ": training needs more than one value per channel, got input ",
                x.shape().str());
   if (x.numel() == 0) return;
-  if (!is_nchw({&x, &y})) {
+  if (use_blocked({&x, &y})) {
     check_layouts(op, {&x, &y});
-    return cpu::batch_norm_forward_blocked(x.data<float>(), ptr<float>(weight), ptr<float>(bias), y.data<float>(),
-                                           mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
-                                           ptr<float>(running_var), n, c, inner, layout_block(x.layout(), c), training,
-                                           momentum, eps);
+    return blocked(op, x, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::batch_norm_forward_blocked<S>(x.data<S>(), ptr<float>(weight), ptr<float>(bias), y.data<S>(),
+                                         mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
+                                         ptr<float>(running_var), n, c, inner, layout_block(x.layout(), c), training,
+                                         momentum, eps);
+    });
   }
   dispatch(
       x,
@@ -346,7 +392,8 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
                          const Tensor& invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
                          bool training) {
   const char* op = "batch_norm_backward";
-  check_same(op, {&x, &dy, &weight, &mean, &invstd, &dx, &dweight, &dbias});
+  check_same(op, {&x, &dy, &dx}, kStorageTypes);
+  check_computed(op, x, {&weight, &mean, &invstd, &dweight, &dbias});  // float32 for bfloat16
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   const int64_t n = x.dim(0), c = x.dim(1), inner = x.shape().product(2, x.ndim());
   check_shape(op, "output gradient", dy, x.shape());
@@ -354,11 +401,14 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
   MPNCOV_CHECK(mean.defined() && invstd.defined(), op, ": mean and invstd are required");
   for (const Tensor* t : {&weight, &mean, &invstd, &dweight, &dbias}) check_numel(op, "a per-channel tensor", *t, c);
   if (x.numel() == 0) return;
-  if (!is_nchw({&x, &dy, &dx})) {
+  if (use_blocked({&x, &dy, &dx})) {
     check_layouts(op, {&x, &dy, &dx});
-    return cpu::batch_norm_backward_blocked(x.data<float>(), dy.data<float>(), ptr<float>(weight), mean.data<float>(),
-                                            invstd.data<float>(), ptr<float>(dx), ptr<float>(dweight),
-                                            ptr<float>(dbias), n, c, inner, layout_block(x.layout(), c), training);
+    return blocked(op, x, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::batch_norm_backward_blocked<S>(x.data<S>(), dy.data<S>(), ptr<float>(weight), mean.data<float>(),
+                                          invstd.data<float>(), ptr<S>(dx), ptr<float>(dweight), ptr<float>(dbias), n,
+                                          c, inner, layout_block(x.layout(), c), training);
+    });
   }
   dispatch(
       x,
@@ -478,12 +528,12 @@ void softmax_cross_entropy_backward(const Tensor& prob, const Tensor& labels, co
 // ---- helpers ------------------------------------------------------------------------------------
 
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
-  check_same("relu_backward", {&y, &dy, &dx});
+  check_same("relu_backward", {&y, &dy, &dx}, kStorageTypes);
   MPNCOV_CHECK(dy.defined() && dx.defined(), "relu_backward: dy and dx are required");
   check_numel("relu_backward", "dy", dy, y.numel());
   check_numel("relu_backward", "dx", dx, y.numel());
   if (y.numel() == 0) return;
-  dispatch(
+  dispatch<kStorageTypes>(
       y,
       [&](auto device) {
         cuda::relu_backward(device, y.data<float>(), dy.data<float>(), dx.data<float>(), y.numel());

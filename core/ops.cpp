@@ -118,9 +118,12 @@ void col2im(const Tensor& col, const ConvGeometry& g, const Tensor& x) {
 // ---- elementwise --------------------------------------------------------------------------------
 
 void unary(Unary op, const Tensor& x, const Tensor& y) {
-  check_same("unary", {&x, &y});
+  check_same("unary", {&x, &y}, kStorageTypes);
   MPNCOV_CHECK(x.numel() == y.numel(), "unary: ", x.str(), " into ", y.str());
-  dispatch(
+  // bfloat16 storage: the maps between the layers of a bfloat16 net (ReLU, copies).
+  MPNCOV_CHECK(x.dtype() != DType::BF16 || op == Unary::Copy || op == Unary::Relu,
+               "unary: bfloat16 storage takes copy and relu only (compute in float32), got ", x.str());
+  dispatch<kStorageTypes>(
       x, [&](auto device) { cuda::unary(device, op, x.data<float>(), y.data<float>(), x.numel()); },
       [&](auto zero) {
         using T = decltype(zero);
@@ -129,7 +132,11 @@ void unary(Unary op, const Tensor& x, const Tensor& y) {
 }
 
 void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  check_same("binary", {&a, &b, &out});
+  check_same("binary", {&a, &b, &out}, kStorageTypes);
+  // bfloat16 storage: the residual sums of a bfloat16 net.
+  MPNCOV_CHECK(a.dtype() != DType::BF16 || (op == Binary::Add && b.shape() == a.shape()),
+               "binary: bfloat16 storage takes the sum of two tensors of one shape only (compute in float32), got ",
+               a.str(), " and ", b.str());
   MPNCOV_CHECK(out.numel() == a.numel(), "binary: output ", out.str(), " does not match ", a.str());
   detail::BroadcastPlan plan;
   plan.n = a.numel();
@@ -143,7 +150,7 @@ void binary(Binary op, const Tensor& a, const Tensor& b, const Tensor& out) {
                 " (same shape, one element, or one per channel of dimension 1)");
   }
   if (plan.n == 0) return;
-  dispatch(
+  dispatch<kStorageTypes>(
       a, [&](auto device) { cuda::binary(device, op, a.data<float>(), b.data<float>(), out.data<float>(), plan); },
       [&](auto zero) {
         using T = decltype(zero);
@@ -166,9 +173,9 @@ void binary_scalar(Binary op, const Tensor& a, double s, const Tensor& out) {
 }
 
 void axpby(double alpha, const Tensor& x, double beta, const Tensor& y) {
-  check_same("axpby", {&x, &y});
+  check_same("axpby", {&x, &y}, kStorageTypes);  // bfloat16: the gradient sums of a bfloat16 net
   MPNCOV_CHECK(x.numel() == y.numel(), "axpby: ", x.str(), " and ", y.str(), " differ in size");
-  dispatch(
+  dispatch<kStorageTypes>(
       x,
       [&](auto device) {
         cuda::axpby(device, static_cast<float>(alpha), x.data<float>(), static_cast<float>(beta), y.data<float>(),
@@ -176,7 +183,8 @@ void axpby(double alpha, const Tensor& x, double beta, const Tensor& y) {
       },
       [&](auto zero) {
         using T = decltype(zero);
-        cpu::axpby<T>(static_cast<T>(alpha), x.data<T>(), static_cast<T>(beta), y.data<T>(), x.numel());
+        using C = compute_t<T>;
+        cpu::axpby<T>(static_cast<C>(alpha), x.data<T>(), static_cast<C>(beta), y.data<T>(), x.numel());
       });
 }
 

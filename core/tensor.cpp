@@ -171,16 +171,15 @@ void Tensor::fill(double value) { ops::fill(*this, value); }
 
 std::vector<double> Tensor::to_vector() const {
   Tensor host = to(Device::cpu());
+  // float16 and bfloat16 through float32 (exact), converted once for the whole tensor.
+  if (dtype_ == DType::F16 || dtype_ == DType::BF16) host = host.to(DType::F32);
   std::vector<double> out(static_cast<size_t>(numel()));
   for (size_t i = 0; i < out.size(); ++i) {
-    switch (dtype_) {
+    switch (host.dtype()) {
       case DType::F32: out[i] = host.data<float>()[i]; break;
       case DType::F64: out[i] = host.data<double>()[i]; break;
       case DType::I64: out[i] = static_cast<double>(host.data<int64_t>()[i]); break;
-      default: {
-        Tensor f = host.to(DType::F32);
-        out[i] = f.data<float>()[i];
-      }
+      default: MPNCOV_FAIL("to_vector: unsupported dtype ", dtype_name(host.dtype()));
     }
   }
   return out;

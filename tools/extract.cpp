@@ -117,8 +117,8 @@ int run_extract(const std::vector<std::string>& argv) {
     if (images.shape() != net.input_shape()) net.setup(images.shape(), DType::F32, device);
     net.forward(images.to(device));
     // A layer inside a planned layout (docs/layouts.md) may hold its output in another order, and in
-    // bfloat16 mixed precision in bfloat16: the file is float32 NCHW.
-    writer.write(ops::to_nchw(net.output(layer).to(DType::F32)));
+    // bfloat16 mixed precision in bfloat16: the file is float32 NCHW (one pass converts both).
+    writer.write(ops::to_nchw_float(net.output(layer)));
     done += images.dim(0);
     progress.update(str(done, "/", n, " images"));
   };

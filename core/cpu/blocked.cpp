@@ -3,6 +3,12 @@
 // the tensor as rows of B channels (B = 1, C or 16; row r of image n, block cb, pixel p), the innermost
 // loop over the B contiguous channels of a row, so it vectorises in every layout.
 //
+// The activations (x, y and their gradients) are stored as S, float or bfloat16: every element is widened
+// to float on load (widen), the float arithmetic is the same for both, and results are rounded to S on
+// store (narrow<S>, core/bfloat16.h). So a bfloat16 result is the float32 kernel's result on the widened
+// inputs, rounded. Per-channel statistics and parameters are float in both. The loops over the elements
+// run as AVX2 where the CPU has it (core/cpu/isa_clones.h: the same bits, every sum stays in its lane).
+//
 // Per-channel sums are accurate as in batchnorm.cpp: float within chunks of at most 256 rows of one block,
 // double across chunks. Chunks are split between the threads statically and the per-thread sums added in
 // thread order, so results are the same every run for a given thread count.
@@ -11,9 +17,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "core/bfloat16.h"
 #include "core/cpu/blocked.h"
+#include "core/cpu/isa_clones.h"
 
 namespace mpncov::cpu {
 namespace {
@@ -40,8 +49,8 @@ struct Rows {
 bool parallel(const Rows& s) { return s.n * s.c * s.inner > (1 << 14); }
 
 // sa[ch] += sum over the channel's values of fa(x, ch), sb likewise of fb(x, y, ch).
-template <typename FA, typename FB>
-void channel_sums(const Rows& s, const float* x, const float* y, double* sa, double* sb, FA fa, FB fb) {
+template <typename S, typename FA, typename FB>
+MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
   const int threads = parallel(s) ? omp_get_max_threads() : 1;
   std::vector<double> acc(static_cast<size_t>(threads) * 2 * s.c, 0.0);
 #pragma omp parallel num_threads(threads)
@@ -58,12 +67,13 @@ void channel_sums(const Rows& s, const float* x, const float* y, double* sa, dou
       float* qa = pa.data();
       float* qb = pb.data();
       for (int64_t r = row; r < row + rows; ++r) {
-        const float* xr = x + r * s.block;
-        const float* yr = y + r * s.block;
+        const S* xr = x + r * s.block;
+        const S* yr = y + r * s.block;
 #pragma omp simd
         for (int64_t i = 0; i < s.block; ++i) {
-          qa[i] += fa(xr[i], ch0 + i);
-          qb[i] += fb(xr[i], yr[i], ch0 + i);
+          const float xv = widen(xr[i]);
+          qa[i] += fa(xv, ch0 + i);
+          qb[i] += fb(xv, widen(yr[i]), ch0 + i);
         }
       }
       for (int64_t i = 0; i < s.block; ++i) {
@@ -80,8 +90,8 @@ void channel_sums(const Rows& s, const float* x, const float* y, double* sa, dou
 }
 
 // The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise.
-template <typename FA, typename FB>
-void block_sums(const Rows& s, int64_t cb, const float* x, const float* y, double* sa, double* sb, FA fa, FB fb) {
+template <typename S, typename FA, typename FB>
+MPNCOV_AVX2_CLONES void block_sums(const Rows& s, int64_t cb, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
   constexpr int64_t b = kBlock16;  // a constant trip count: the loops below unroll into single vectors
   const int64_t ch0 = cb * b;
   float pa[16], pb[16];
@@ -91,12 +101,13 @@ void block_sums(const Rows& s, int64_t cb, const float* x, const float* y, doubl
       std::fill(pa, pa + b, 0.0f);
       std::fill(pb, pb + b, 0.0f);
       for (int64_t r = seg_row + p0; r < seg_row + std::min(s.inner, p0 + kChunk); ++r) {
-        const float* xr = x + r * b;
-        const float* yr = y + r * b;
+        const S* xr = x + r * b;
+        const S* yr = y + r * b;
 #pragma omp simd
         for (int64_t k = 0; k < b; ++k) {
-          pa[k] += fa(xr[k], ch0 + k);
-          pb[k] += fb(xr[k], yr[k], ch0 + k);
+          const float xv = widen(xr[k]);
+          pa[k] += fa(xv, ch0 + k);
+          pb[k] += fb(xv, widen(yr[k]), ch0 + k);
         }
       }
       for (int64_t k = 0; k < b; ++k) {
@@ -109,7 +120,7 @@ void block_sums(const Rows& s, int64_t cb, const float* x, const float* y, doubl
 
 // f(offset of a row, its first channel) for every row of channel block cb, one thread.
 template <typename F>
-void block_rows(const Rows& s, int64_t cb, F f) {
+MPNCOV_AVX2_CLONES void block_rows(const Rows& s, int64_t cb, F f) {
   for (int64_t i = 0; i < s.n; ++i) {
     const int64_t seg_row = (i * s.blocks() + cb) * s.inner;
     for (int64_t r = seg_row; r < seg_row + s.inner; ++r) f(r * kBlock16, cb * kBlock16);
@@ -118,7 +129,7 @@ void block_rows(const Rows& s, int64_t cb, F f) {
 
 // out[row] = f(x row, y row, first channel) for every row of B channels, in parallel.
 template <typename F>
-void for_rows(const Rows& s, F f) {
+MPNCOV_AVX2_CLONES void for_rows(const Rows& s, F f) {
 #pragma omp parallel for schedule(static) if (parallel(s))
   for (int64_t k = 0; k < s.chunks(); ++k) {
     int64_t row, rows, ch0;
@@ -129,9 +140,10 @@ void for_rows(const Rows& s, F f) {
 
 }  // namespace
 
-void batch_norm_forward_blocked(const float* x, const float* weight, const float* bias, float* y, float* mean,
-                                float* invstd, float* running_mean, float* running_var, int64_t n, int64_t c,
-                                int64_t inner, int64_t block, bool training, double momentum, double eps) {
+template <typename S>
+void batch_norm_forward_blocked(const S* x, const float* weight, const float* bias, S* y, float* mean, float* invstd,
+                                float* running_mean, float* running_var, int64_t n, int64_t c, int64_t inner,
+                                int64_t block, bool training, double momentum, double eps) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
   if (block == kBlock16 && s.blocks() > 1) {
@@ -177,10 +189,10 @@ void batch_norm_forward_blocked(const float* x, const float* weight, const float
         sb[k] = static_cast<float>((bias ? bias[ch0 + k] : 0.0) - mu[k] * a);
       }
       block_rows(s, cb, [&](int64_t at, int64_t) {
-        const float* xr = x + at;
-        float* yr = y + at;
+        const S* xr = x + at;
+        S* yr = y + at;
 #pragma omp simd
-        for (int64_t k = 0; k < kBlock16; ++k) yr[k] = xr[k] * sa[k] + sb[k];
+        for (int64_t k = 0; k < kBlock16; ++k) yr[k] = narrow<S>(widen(xr[k]) * sa[k] + sb[k]);
       });
     }
     return;
@@ -226,16 +238,17 @@ void batch_norm_forward_blocked(const float* x, const float* weight, const float
   const float* pa = sa.data();
   const float* pb = sb.data();
   for_rows(s, [&](int64_t at, int64_t ch0) {
-    const float* xr = x + at;
-    float* yr = y + at;
+    const S* xr = x + at;
+    S* yr = y + at;
 #pragma omp simd
-    for (int64_t i = 0; i < block; ++i) yr[i] = xr[i] * pa[ch0 + i] + pb[ch0 + i];
+    for (int64_t i = 0; i < block; ++i) yr[i] = narrow<S>(widen(xr[i]) * pa[ch0 + i] + pb[ch0 + i]);
   });
 }
 
-void batch_norm_backward_blocked(const float* x, const float* dy, const float* weight, const float* mean,
-                                 const float* invstd, float* dx, float* dweight, float* dbias, int64_t n, int64_t c,
-                                 int64_t inner, int64_t block, bool training) {
+template <typename S>
+void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, const float* mean, const float* invstd,
+                                 S* dx, float* dweight, float* dbias, int64_t n, int64_t c, int64_t inner,
+                                 int64_t block, bool training) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
   if (block == kBlock16 && s.blocks() > 1) {  // per channel block, as the forward
@@ -258,11 +271,12 @@ void batch_norm_backward_blocked(const float* x, const float* dy, const float* w
       if (!dx) continue;
       const float* mb = mean + ch0;
       block_rows(s, cb, [&](int64_t at, int64_t) {
-        const float* xr = x + at;
-        const float* gr = dy + at;
-        float* qr = dx + at;
+        const S* xr = x + at;
+        const S* gr = dy + at;
+        S* qr = dx + at;
 #pragma omp simd
-        for (int64_t k = 0; k < kBlock16; ++k) qr[k] = ts[k] * (gr[k] - tk1[k] - (xr[k] - mb[k]) * tk2[k]);
+        for (int64_t k = 0; k < kBlock16; ++k)
+          qr[k] = narrow<S>(ts[k] * (widen(gr[k]) - tk1[k] - (widen(xr[k]) - mb[k]) * tk2[k]));
       });
     }
     return;
@@ -286,16 +300,17 @@ void batch_norm_backward_blocked(const float* x, const float* dy, const float* w
   const float* p1 = tk1.data();
   const float* p2 = tk2.data();
   for_rows(s, [&](int64_t at, int64_t ch0) {
-    const float* xr = x + at;
-    const float* gr = dy + at;
-    float* qr = dx + at;
+    const S* xr = x + at;
+    const S* gr = dy + at;
+    S* qr = dx + at;
 #pragma omp simd
     for (int64_t i = 0; i < block; ++i)
-      qr[i] = ps[ch0 + i] * (gr[i] - p1[ch0 + i] - (xr[i] - mean[ch0 + i]) * p2[ch0 + i]);
+      qr[i] = narrow<S>(ps[ch0 + i] * (widen(gr[i]) - p1[ch0 + i] - (widen(xr[i]) - mean[ch0 + i]) * p2[ch0 + i]));
   });
 }
 
-void global_avg_pool_blocked_forward(const float* x, float* y, int64_t n, int64_t c, int64_t inner, int64_t block) {
+template <typename S>
+MPNCOV_AVX2_CLONES void global_avg_pool_blocked_forward(const S* x, float* y, int64_t n, int64_t c, int64_t inner, int64_t block) {
   const int64_t blocks = c / block;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t seg = 0; seg < n * blocks; ++seg) {
@@ -304,34 +319,40 @@ void global_avg_pool_blocked_forward(const float* x, float* y, int64_t n, int64_
     std::fill(out, out + block, 0.0f);
     // Pixel by pixel in order, as the NCHW kernel sums a plane, so the results are the same bit for bit.
     for (int64_t p = 0; p < inner; ++p) {
-      const float* xr = x + (seg * inner + p) * block;
+      const S* xr = x + (seg * inner + p) * block;
 #pragma omp simd
-      for (int64_t i = 0; i < block; ++i) out[i] += xr[i];
+      for (int64_t i = 0; i < block; ++i) out[i] += widen(xr[i]);
     }
     for (int64_t i = 0; i < block; ++i) out[i] /= static_cast<float>(inner);
   }
 }
 
-void global_avg_pool_blocked_backward(const float* dy, float* dx, int64_t n, int64_t c, int64_t inner, int64_t block) {
+template <typename S>
+MPNCOV_AVX2_CLONES void global_avg_pool_blocked_backward(const float* dy, S* dx, int64_t n, int64_t c, int64_t inner, int64_t block) {
   const int64_t blocks = c / block;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t seg = 0; seg < n * blocks; ++seg) {
     const float* g = dy + (seg / blocks) * c + (seg % blocks) * block;
     for (int64_t p = 0; p < inner; ++p) {
-      float* q = dx + (seg * inner + p) * block;
+      S* q = dx + (seg * inner + p) * block;
 #pragma omp simd
-      for (int64_t i = 0; i < block; ++i) q[i] = g[i] / static_cast<float>(inner);
+      for (int64_t i = 0; i < block; ++i) q[i] = narrow<S>(g[i] / static_cast<float>(inner));
     }
   }
 }
 
-void convert_layout(const float* x, int64_t x_block, float* y, int64_t y_block, int64_t n, int64_t c, int64_t inner) {
+template <typename SX, typename SY>
+MPNCOV_AVX2_CLONES void convert_layout(const SX* x, int64_t x_block, SY* y, int64_t y_block, int64_t n, int64_t c, int64_t inner) {
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t nc = 0; nc < n * c; ++nc) {
     const int64_t image = nc / c, ch = nc % c;
-    const float* xp = x + ((image * (c / x_block) + ch / x_block) * inner) * x_block + ch % x_block;
-    float* yp = y + ((image * (c / y_block) + ch / y_block) * inner) * y_block + ch % y_block;
-    for (int64_t p = 0; p < inner; ++p) yp[p * y_block] = xp[p * x_block];
+    const SX* xp = x + ((image * (c / x_block) + ch / x_block) * inner) * x_block + ch % x_block;
+    SY* yp = y + ((image * (c / y_block) + ch / y_block) * inner) * y_block + ch % y_block;
+    if constexpr (std::is_same_v<SX, SY>) {  // the stored values as they are
+      for (int64_t p = 0; p < inner; ++p) yp[p * y_block] = xp[p * x_block];
+    } else {  // float32 <-> bfloat16
+      for (int64_t p = 0; p < inner; ++p) yp[p * y_block] = narrow<SY>(widen(xp[p * x_block]));
+    }
   }
 }
 
@@ -341,7 +362,8 @@ namespace mpncov::cpu {
 
 // Window by window, taps in row-major order with PyTorch's rule (a larger value or a NaN replaces the
 // best) as pooling.cpp, each tap over the B channels of a row: the same maxima and indices.
-void max_pool_blocked_forward(const float* x, float* y, int64_t* index, const ops::detail::PoolShape& s,
+template <typename S>
+MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detail::PoolShape& s,
                               const ops::Pool2dParams& p, int64_t block) {
   const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
 #pragma omp parallel if (s.planes * inner > (1 << 14))
@@ -362,11 +384,11 @@ void max_pool_blocked_forward(const float* x, float* y, int64_t* index, const op
           std::fill(arg.begin(), arg.end(), y0 * s.w + x0);
           for (int64_t iy = y0; iy < y1; ++iy)
             for (int64_t ix = x0; ix < x1; ++ix) {
-              const float* row = x + (seg * inner + iy * s.w + ix) * block;
+              const S* row = x + (seg * inner + iy * s.w + ix) * block;
               const int64_t at = iy * s.w + ix;
 #pragma omp simd
               for (int64_t i = 0; i < block; ++i) {
-                const float v = row[i], b = bp[i];
+                const float v = widen(row[i]), b = bp[i];
                 const bool take = v > b || v != v;
                 bp[i] = take ? v : b;
                 ap[i] = take ? at : ap[i];
@@ -374,7 +396,7 @@ void max_pool_blocked_forward(const float* x, float* y, int64_t* index, const op
             }
           const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
           for (int64_t i = 0; i < block; ++i) {
-            y[o + i] = bp[i];
+            y[o + i] = narrow<S>(bp[i]);
             index[o + i] = ap[i];
           }
         }
@@ -382,19 +404,51 @@ void max_pool_blocked_forward(const float* x, float* y, int64_t* index, const op
   }
 }
 
-void max_pool_blocked_backward(const float* dy, const int64_t* index, float* dx, const ops::detail::PoolShape& s,
+template <typename S>
+MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx, const ops::detail::PoolShape& s,
                                int64_t block) {
   const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
-#pragma omp parallel for schedule(static) if (s.planes * inner > (1 << 14))
-  for (int64_t seg = 0; seg < segments; ++seg) {
-    float* d = dx + seg * inner * block;
-    std::fill(d, d + inner * block, 0.0f);
-    for (int64_t o = 0; o < out_inner; ++o) {
-      const float* g = dy + (seg * out_inner + o) * block;
-      const int64_t* at = index + (seg * out_inner + o) * block;
-      for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += g[i];
+  constexpr bool kFloat = std::is_same_v<S, float>;
+#pragma omp parallel if (s.planes * inner > (1 << 14))
+  {
+    // Overlapping windows add into one input element: in float, as the float kernel does, and a bfloat16
+    // segment is rounded once at the end.
+    std::vector<float> scratch(kFloat ? 0 : static_cast<size_t>(inner * block));
+#pragma omp for schedule(static)
+    for (int64_t seg = 0; seg < segments; ++seg) {
+      float* d = scratch.data();
+      if constexpr (kFloat) d = dx + seg * inner * block;
+      std::fill(d, d + inner * block, 0.0f);
+      for (int64_t o = 0; o < out_inner; ++o) {
+        const S* g = dy + (seg * out_inner + o) * block;
+        const int64_t* at = index + (seg * out_inner + o) * block;
+        for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += widen(g[i]);
+      }
+      if constexpr (!kFloat) {
+        S* q = dx + seg * inner * block;
+        for (int64_t i = 0; i < inner * block; ++i) q[i] = narrow<S>(d[i]);
+      }
     }
   }
 }
+
+#define MPNCOV_INSTANTIATE(S)                                                                                 \
+  template void batch_norm_forward_blocked<S>(const S*, const float*, const float*, S*, float*, float*, float*,  \
+                                              float*, int64_t, int64_t, int64_t, int64_t, bool, double, double); \
+  template void batch_norm_backward_blocked<S>(const S*, const S*, const float*, const float*, const float*, S*, \
+                                               float*, float*, int64_t, int64_t, int64_t, int64_t, bool);         \
+  template void global_avg_pool_blocked_forward<S>(const S*, float*, int64_t, int64_t, int64_t, int64_t);       \
+  template void global_avg_pool_blocked_backward<S>(const float*, S*, int64_t, int64_t, int64_t, int64_t);      \
+  template void max_pool_blocked_forward<S>(const S*, S*, int64_t*, const ops::detail::PoolShape&,               \
+                                            const ops::Pool2dParams&, int64_t);                                  \
+  template void max_pool_blocked_backward<S>(const S*, const int64_t*, S*, const ops::detail::PoolShape&, int64_t);
+MPNCOV_INSTANTIATE(float)
+MPNCOV_INSTANTIATE(bfloat16)
+#undef MPNCOV_INSTANTIATE
+template void convert_layout<float, float>(const float*, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
+template void convert_layout<float, bfloat16>(const float*, int64_t, bfloat16*, int64_t, int64_t, int64_t, int64_t);
+template void convert_layout<bfloat16, float>(const bfloat16*, int64_t, float*, int64_t, int64_t, int64_t, int64_t);
+template void convert_layout<bfloat16, bfloat16>(const bfloat16*, int64_t, bfloat16*, int64_t, int64_t, int64_t,
+                                                 int64_t);
 
 }  // namespace mpncov::cpu

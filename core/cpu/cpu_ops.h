@@ -1,8 +1,10 @@
 // The CPU backend: each op as a plain loop (OpenMP across elements) or an OpenBLAS call, for float and
-// double. Pointer-level; core/ops.cpp has already checked shapes, dtypes and devices.
+// double; unary, binary and axpby also for bfloat16 storage (core/bfloat16.h). Pointer-level;
+// core/ops.cpp has already checked shapes, dtypes and devices.
 #pragma once
 #include <cstdint>
 
+#include "core/bfloat16.h"
 #include "core/ops.h"
 
 namespace mpncov::cpu {
@@ -22,8 +24,8 @@ template <typename T>
 void binary(ops::Binary op, const T* a, const T* b, T* out, const ops::detail::BroadcastPlan& plan);
 template <typename T>
 void binary_scalar(ops::Binary op, const T* a, T s, T* out, int64_t n);
-template <typename T>
-void axpby(T alpha, const T* x, T beta, T* y, int64_t n);
+template <typename S>
+void axpby(compute_t<S> alpha, const S* x, compute_t<S> beta, S* y, int64_t n);
 template <typename T>
 void fill(T* p, int64_t n, T value);
 template <typename T>

@@ -96,6 +96,7 @@ template <typename T>
 void softmax_cross_entropy_backward(const T* prob, const int64_t* labels, const T* dloss, T* dlogits, int64_t n,
                                     int64_t k, double smoothing);
 
+// T: float, double or bfloat16 (storage, computed in float32: core/bfloat16.h).
 template <typename T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n);
 // For each of n batch entries: count * inner elements from src (+ src_offset * inner within an entry of

@@ -1,16 +1,20 @@
-// Small layer helpers on the CPU: relu's backward and channel-range copies (concat).
+// Small layer helpers on the CPU: relu's backward (also on bfloat16 storage) and channel-range copies
+// (concat).
 #include <algorithm>
 
+#include "core/bfloat16.h"
+#include "core/cpu/isa_clones.h"
 #include "core/cpu/nn_cpu.h"
 
 namespace mpncov::cpu {
 
-template <typename T>
-void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
+template <typename S>
+MPNCOV_AVX2_CLONES void relu_backward(const S* y, const S* dy, S* dx, int64_t n) {
+  using T = compute_t<S>;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) {
-    const T g = dy[i];  // loaded unconditionally, so the select vectorises
-    dx[i] = y[i] > T(0) ? g : T(0);
+    const T g = widen(dy[i]);  // loaded unconditionally, so the select vectorises
+    dx[i] = narrow<S>(widen(y[i]) > T(0) ? g : T(0));
   }
 }
 
@@ -32,5 +36,6 @@ void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* ds
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(double)
 #undef MPNCOV_INSTANTIATE
+template void relu_backward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t);
 
 }  // namespace mpncov::cpu

@@ -121,11 +121,12 @@ TEST_CASE("bfloat16: every bfloat16 value converts to float32 exactly and back t
 }
 
 TEST_CASE("bfloat16: ops that compute refuse it, naming the dtype") {
+  // The ops that take bfloat16 storage (relu, copy, add, ...) are tests/core/test_bf16_storage.cpp's.
   Tensor a = Tensor::zeros({2, 2}, DType::BF16);
   Tensor out = Tensor::zeros({2, 2}, DType::BF16);
-  CHECK_THROWS_WITH_AS(ops::binary(ops::Binary::Add, a, a, out), doctest::Contains("bfloat16"), Error);
+  CHECK_THROWS_WITH_AS(ops::binary(ops::Binary::Mul, a, a, out), doctest::Contains("bfloat16"), Error);
   CHECK_THROWS_WITH_AS(ops::matmul(a, a, out), doctest::Contains("bfloat16"), Error);
-  CHECK_THROWS_WITH_AS(ops::unary(ops::Unary::Relu, a, out), doctest::Contains("bfloat16"), Error);
+  CHECK_THROWS_WITH_AS(ops::unary(ops::Unary::Exp, a, out), doctest::Contains("bfloat16"), Error);
   Tensor x = Tensor::zeros({1, 1, 3, 3}, DType::BF16), w = Tensor::zeros({1, 1, 1, 1}, DType::BF16);
   Tensor y = Tensor::zeros({1, 1, 3, 3}, DType::BF16);
   CHECK_THROWS_WITH_AS(ops::conv2d_forward(x, w, Tensor(), y, {}), doctest::Contains("bfloat16"), Error);

@@ -57,21 +57,25 @@ bool finite(const std::vector<std::vector<double>>& values) {
 TEST_SUITE("unit") {
 
 TEST_CASE("buffer plan: outputs and gradients bit for bit with the plan off and with freed buffers poisoned") {
-  // Fan-out to an add (resnet18), to many concatenations and recomputed chains (a DenseNet).
-  for (const std::string name : {"resnet18", "small_densenet"}) {
-    INFO(name);
-    Net net(name == "resnet18" ? load_net(resolve_net_path(name)) : parse_net(kDenseNet, "small_densenet.yaml"));
-    const Shape shape{2, 3, 32, 32};
-    net.setup(shape);
-    const Tensor x = test::random_tensor(shape, DType::F32, 3);
-    const Tensor w = test::random_tensor(net.output_shape(net.size() - 1), DType::F32, 4);
-    const std::vector<std::vector<double>> planned = run(net, x, w);
-    CHECK(finite(planned));
-    net.set_memory_debug({true, false});
-    CHECK(run(net, x, w) == planned);
-    net.set_memory_debug({});
-    net.set_in_place(false);  // every output, gradient and scratch buffer its own storage
-    CHECK(run(net, x, w) == planned);
+  // Fan-out to an add (resnet18), to many concatenations and recomputed chains (a DenseNet); in bfloat16
+  // most buffers hold bfloat16 activations (docs/layouts.md), shared by lifetime with float32 ones.
+  for (const Precision precision : {Precision::Float32, Precision::BFloat16}) {
+    for (const std::string name : {"resnet18", "small_densenet"}) {
+      INFO(name, " ", precision_name(precision));
+      Net net(name == "resnet18" ? load_net(resolve_net_path(name)) : parse_net(kDenseNet, "small_densenet.yaml"));
+      const Shape shape{2, 3, 32, 32};
+      net.set_precision(precision);
+      net.setup(shape);
+      const Tensor x = test::random_tensor(shape, DType::F32, 3);
+      const Tensor w = test::random_tensor(net.output_shape(net.size() - 1), DType::F32, 4);
+      const std::vector<std::vector<double>> planned = run(net, x, w);
+      CHECK(finite(planned));
+      net.set_memory_debug({true, false});
+      CHECK(run(net, x, w) == planned);
+      net.set_memory_debug({});
+      net.set_in_place(false);  // every output, gradient and scratch buffer its own storage
+      CHECK(run(net, x, w) == planned);
+    }
   }
 }
 

@@ -104,10 +104,13 @@ TEST_CASE("layouts: resnet18 in nChw16c and NHWC gives the NCHW results") {
 
 TEST_CASE("layouts: bfloat16 resnet18 in NHWC gives the NCHW bfloat16 results") {
   // Both round the same values to bfloat16, but a float32 sum that differs in its last bit may round to a
-  // neighbouring bfloat16 (2^-8 apart) in the next layer.
-  // Gradients are compared only when no ReLU sign differs, which in bfloat16 some do (0.06% here).
-  check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::Auto, Precision::BFloat16, 1e-2, 1e-2, false,
-                     2e-3);
+  // neighbouring bfloat16 (2^-8 apart) in the next layer; and in NHWC the activations are stored in
+  // bfloat16 (batch norm, ReLU and add outputs rounded too), where NCHW keeps them in float32. The output
+  // differs by 0.5% (evaluation) and 2.8% (training: batch statistics of 2 images amplify it) of its
+  // largest value, as much as NCHW bfloat16 differs from float32 (0.4%, 1.7%). Gradients are compared
+  // only when no ReLU sign differs, which in bfloat16 some do (0.3% here).
+  check_same_as_nchw("resnet18", Shape({2, 3, 64, 64}), LayoutMode::Auto, Precision::BFloat16, 1e-2, 5e-2, false,
+                     5e-3);
 }
 
 TEST_CASE("layouts: the plan keeps conv -> bn -> relu -> add in the kernel layout, NCHW only at the boundaries") {

@@ -122,6 +122,16 @@ TEST_CASE("precision: --precision on train, eval and extract overrides solver.pr
   const double d = relative_difference(f32, bf16);
   CHECK(d > 0);      // the bfloat16 layers ran
   CHECK(d < 0.05);   // ... and only rounded (8 significant bits per operand, a few layers deep)
+
+  // An inner layer, stored in bfloat16 and NHWC inside the net in bfloat16 (docs/layouts.md), is written
+  // as float32 NCHW: it follows the float32 run's values element for element.
+  const Tensor inner32 = extract(" --layer stage1.relu --precision float32");
+  const Tensor inner16 = extract(" --layer stage1.relu --precision bfloat16");
+  CHECK(inner16.dtype() == DType::F32);
+  CHECK(inner16.shape() == inner32.shape());
+  const double di = relative_difference(inner32, inner16);
+  CHECK(di > 0);
+  CHECK(di < 0.03);
 }
 
 TEST_CASE("precision: a CPU without native bfloat16 says so once and gives the same results") {
