@@ -1,10 +1,11 @@
 """Training step in float32 and bfloat16, ours against PyTorch (autocast, NCHW and channels-last), interleaved.
 
 usage: /usr/bin/python3 bench/bf16.py [--mpncov build/mpncov] [--net resnet50] [--batch 8] [--threads 2]
-                                      [--rounds 2] [--iterations 3] [--layouts]
+                                      [--rounds 2] [--iterations 3] [--nchw] [--bf16-only]
 
---layouts adds ours with planned activation layouts (MPNCOV_LAYOUT=auto, docs/layouts.md) in both precisions
-and PyTorch float32 channels-last, so each precision is compared before/after against PyTorch's better layout.
+Ours runs with its default activation layouts (docs/layouts.md: NHWC and bfloat16 storage in bfloat16);
+--nchw adds ours with every activation NCHW (MPNCOV_LAYOUT=nchw, float32 storage), the earlier route.
+--bf16-only leaves out the float32 variants (ours and PyTorch's).
 
 Each round runs every variant once (a fresh process each), in order; the table shows the median seconds per
 step over rounds and PyTorch's time over ours (above 1: we are faster). Same environment for both sides as
@@ -29,13 +30,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=3)
-    ap.add_argument("--layouts", action="store_true", help="also ours with MPNCOV_LAYOUT=auto")
+    ap.add_argument("--nchw", action="store_true", help="also ours with MPNCOV_LAYOUT=nchw")
+    ap.add_argument("--bf16-only", action="store_true", help="only the bfloat16 variants")
     a = ap.parse_args()
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     if coretype():
         env["OPENBLAS_CORETYPE"] = coretype()
 
-    def ours(precision, layout="nchw"):
+    def ours(precision, layout="auto"):
         cmd = [a.mpncov, "time", a.net, "--batch", str(a.batch), "--iterations", str(a.iterations), "--threads",
                str(a.threads), "--precision", precision]
         out = subprocess.run(cmd, env=dict(env, MPNCOV_LAYOUT=layout), check=True, capture_output=True,
@@ -50,14 +52,16 @@ def main():
                str(a.threads), precision, layout]
         return float(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout.split()[-1])
 
-    variants = [("ours float32", lambda: ours("float32")), ("ours bfloat16", lambda: ours("bfloat16")),
-                ("PyTorch float32 NCHW", lambda: torch("float32", "nchw")),
-                ("PyTorch bfloat16 NCHW", lambda: torch("bfloat16", "nchw")),
-                ("PyTorch bfloat16 channels-last", lambda: torch("bfloat16", "channels_last"))]
-    if a.layouts:
-        variants[2:2] = [("ours float32 layouts", lambda: ours("float32", "auto")),
-                         ("ours bfloat16 layouts", lambda: ours("bfloat16", "auto"))]
-        variants.append(("PyTorch float32 channels-last", lambda: torch("float32", "channels_last")))
+    variants = [("ours float32", lambda: ours("float32")), ("ours bfloat16", lambda: ours("bfloat16"))]
+    if a.nchw:
+        variants += [("ours float32 NCHW", lambda: ours("float32", "nchw")),
+                     ("ours bfloat16 NCHW", lambda: ours("bfloat16", "nchw"))]
+    variants += [("PyTorch float32 NCHW", lambda: torch("float32", "nchw")),
+                 ("PyTorch float32 channels-last", lambda: torch("float32", "channels_last")),
+                 ("PyTorch bfloat16 NCHW", lambda: torch("bfloat16", "nchw")),
+                 ("PyTorch bfloat16 channels-last", lambda: torch("bfloat16", "channels_last"))]
+    if a.bf16_only:
+        variants = [v for v in variants if "bfloat16" in v[0]]
     print(f"load average before: {os.getloadavg()}", flush=True)
     times = {name: [] for name, _ in variants}
     for r in range(a.rounds):
