@@ -360,88 +360,13 @@ MPNCOV_AVX2_CLONES void convert_layout(const SX* x, int64_t x_block, SY* y, int6
 
 namespace mpncov::cpu {
 
-// Window by window, taps in row-major order with PyTorch's rule (a larger value or a NaN replaces the
-// best) as pooling.cpp, each tap over the B channels of a row: the same maxima and indices.
-template <typename S>
-MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detail::PoolShape& s,
-                              const ops::Pool2dParams& p, int64_t block) {
-  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
-#pragma omp parallel if (s.planes * inner > (1 << 14))
-  {
-    std::vector<float> best(static_cast<size_t>(block));
-    std::vector<int64_t> arg(static_cast<size_t>(block));
-#pragma omp for schedule(static) collapse(2)
-    for (int64_t seg = 0; seg < segments; ++seg)
-      for (int64_t oy = 0; oy < s.oh; ++oy) {
-        const int64_t y0 = std::max<int64_t>(oy * p.stride_h - p.pad_h, 0);
-        const int64_t y1 = std::min(oy * p.stride_h - p.pad_h + p.kernel_h, s.h);
-        for (int64_t ox = 0; ox < s.ow; ++ox) {
-          const int64_t x0 = std::max<int64_t>(ox * p.stride_w - p.pad_w, 0);
-          const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
-          float* bp = best.data();
-          int64_t* ap = arg.data();
-          std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
-          std::fill(arg.begin(), arg.end(), y0 * s.w + x0);
-          for (int64_t iy = y0; iy < y1; ++iy)
-            for (int64_t ix = x0; ix < x1; ++ix) {
-              const S* row = x + (seg * inner + iy * s.w + ix) * block;
-              const int64_t at = iy * s.w + ix;
-#pragma omp simd
-              for (int64_t i = 0; i < block; ++i) {
-                const float v = widen(row[i]), b = bp[i];
-                const bool take = v > b || v != v;
-                bp[i] = take ? v : b;
-                ap[i] = take ? at : ap[i];
-              }
-            }
-          const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
-          for (int64_t i = 0; i < block; ++i) {
-            y[o + i] = narrow<S>(bp[i]);
-            index[o + i] = ap[i];
-          }
-        }
-      }
-  }
-}
-
-template <typename S>
-MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx, const ops::detail::PoolShape& s,
-                               int64_t block) {
-  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
-  constexpr bool kFloat = std::is_same_v<S, float>;
-#pragma omp parallel if (s.planes * inner > (1 << 14))
-  {
-    // Overlapping windows add into one input element: in float, as the float kernel does, and a bfloat16
-    // segment is rounded once at the end.
-    std::vector<float> scratch(kFloat ? 0 : static_cast<size_t>(inner * block));
-#pragma omp for schedule(static)
-    for (int64_t seg = 0; seg < segments; ++seg) {
-      float* d = scratch.data();
-      if constexpr (kFloat) d = dx + seg * inner * block;
-      std::fill(d, d + inner * block, 0.0f);
-      for (int64_t o = 0; o < out_inner; ++o) {
-        const S* g = dy + (seg * out_inner + o) * block;
-        const int64_t* at = index + (seg * out_inner + o) * block;
-        for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += widen(g[i]);
-      }
-      if constexpr (!kFloat) {
-        S* q = dx + seg * inner * block;
-        for (int64_t i = 0; i < inner * block; ++i) q[i] = narrow<S>(d[i]);
-      }
-    }
-  }
-}
-
 #define MPNCOV_INSTANTIATE(S)                                                                                 \
   template void batch_norm_forward_blocked<S>(const S*, const float*, const float*, S*, float*, float*, float*,  \
                                               float*, int64_t, int64_t, int64_t, int64_t, bool, double, double); \
   template void batch_norm_backward_blocked<S>(const S*, const S*, const float*, const float*, const float*, S*, \
                                                float*, float*, int64_t, int64_t, int64_t, int64_t, bool);         \
   template void global_avg_pool_blocked_forward<S>(const S*, float*, int64_t, int64_t, int64_t, int64_t);       \
-  template void global_avg_pool_blocked_backward<S>(const float*, S*, int64_t, int64_t, int64_t, int64_t);      \
-  template void max_pool_blocked_forward<S>(const S*, S*, int64_t*, const ops::detail::PoolShape&,               \
-                                            const ops::Pool2dParams&, int64_t);                                  \
-  template void max_pool_blocked_backward<S>(const S*, const int64_t*, S*, const ops::detail::PoolShape&, int64_t);
+  template void global_avg_pool_blocked_backward<S>(const float*, S*, int64_t, int64_t, int64_t, int64_t);
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(bfloat16)
 #undef MPNCOV_INSTANTIATE

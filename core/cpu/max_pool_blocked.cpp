@@ -1,0 +1,118 @@
+// Max pooling over the kernel layouts (nChw16c blocks and NHWC, where the block is all C channels):
+// each tap of a window is a run of contiguous channels, so the channels are the innermost loop, in
+// tiles of a fixed width that the compiler keeps in vector registers (compare and blend per tap).
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+#include "core/bfloat16.h"
+#include "core/cpu/blocked.h"
+#include "core/cpu/isa_clones.h"
+
+namespace mpncov::cpu {
+namespace {
+
+constexpr int64_t kTile = 32;  // channels per pass: four AVX2 registers of floats (measured best of 16, 32)
+
+// One window over `width` channels (kTile as a constant in the hot case): taps in row-major order with
+// PyTorch's rule (a larger value or a NaN replaces the best), as pooling.cpp: the same maxima and indices.
+// Positions are kept in Pos (int32 where the plane fits): lanes as wide as the floats' make the blend cheap.
+template <typename S, typename Pos, typename Width>
+inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+                       S* y, int64_t* index, Width width) {
+  const int64_t n = width;
+  float best[kTile];
+  Pos arg[kTile];
+  for (int64_t i = 0; i < n; ++i) {
+    best[i] = -std::numeric_limits<float>::infinity();
+    arg[i] = static_cast<Pos>(y0 * w + x0);
+  }
+  for (int64_t iy = y0; iy < y1; ++iy)
+    for (int64_t ix = x0; ix < x1; ++ix) {
+      const S* tap = x + (iy * w + ix) * block;
+      const Pos at = static_cast<Pos>(iy * w + ix);
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = widen(tap[i]), b = best[i];
+        const bool take = v > b || v != v;
+        best[i] = take ? v : b;
+        arg[i] = take ? at : arg[i];
+      }
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = narrow<S>(best[i]);
+    index[i] = arg[i];
+  }
+}
+
+}  // namespace
+
+template <typename S>
+MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detail::PoolShape& s,
+                                                 const ops::Pool2dParams& p, int64_t block) {
+  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
+  const bool small_plane = inner <= std::numeric_limits<int32_t>::max();
+  // Over (segment, output row): both threads busy at batch 1 too.
+#pragma omp parallel for schedule(static) collapse(2) if (s.planes * inner > (1 << 14))
+  for (int64_t seg = 0; seg < segments; ++seg)
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+      const S* xs = x + seg * inner * block;
+      const int64_t y0 = std::max<int64_t>(oy * p.stride_h - p.pad_h, 0);
+      const int64_t y1 = std::min(oy * p.stride_h - p.pad_h + p.kernel_h, s.h);
+      for (int64_t ox = 0; ox < s.ow; ++ox) {
+        const int64_t x0 = std::max<int64_t>(ox * p.stride_w - p.pad_w, 0);
+        const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
+        const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
+        int64_t c = 0;
+        if (small_plane) {
+          for (; c + kTile <= block; c += kTile)
+            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
+                                   std::integral_constant<int64_t, kTile>());
+          if (c < block) window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, block - c);
+        } else {
+          for (; c < block; c += kTile)
+            window_max<S, int64_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
+                                   std::min(kTile, block - c));
+        }
+      }
+    }
+}
+
+template <typename S>
+MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx,
+                                                  const ops::detail::PoolShape& s, int64_t block) {
+  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
+  constexpr bool kFloat = std::is_same_v<S, float>;
+#pragma omp parallel if (s.planes * inner > (1 << 14))
+  {
+    // Overlapping windows add into one input element: in float, as the float kernel does, and a bfloat16
+    // segment is rounded once at the end.
+    std::vector<float> scratch(kFloat ? 0 : static_cast<size_t>(inner * block));
+#pragma omp for schedule(static)
+    for (int64_t seg = 0; seg < segments; ++seg) {
+      float* d = scratch.data();
+      if constexpr (kFloat) d = dx + seg * inner * block;
+      std::fill(d, d + inner * block, 0.0f);
+      for (int64_t o = 0; o < out_inner; ++o) {
+        const S* g = dy + (seg * out_inner + o) * block;
+        const int64_t* at = index + (seg * out_inner + o) * block;
+        for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += widen(g[i]);
+      }
+      if constexpr (!kFloat) {
+        S* q = dx + seg * inner * block;
+        for (int64_t i = 0; i < inner * block; ++i) q[i] = narrow<S>(d[i]);
+      }
+    }
+  }
+}
+
+#define MPNCOV_INSTANTIATE(S)                                                                   \
+  template void max_pool_blocked_forward<S>(const S*, S*, int64_t*, const ops::detail::PoolShape&, \
+                                            const ops::Pool2dParams&, int64_t);                    \
+  template void max_pool_blocked_backward<S>(const S*, const int64_t*, S*, const ops::detail::PoolShape&, int64_t);
+MPNCOV_INSTANTIATE(float)
+MPNCOV_INSTANTIATE(bfloat16)
+#undef MPNCOV_INSTANTIATE
+
+}  // namespace mpncov::cpu
