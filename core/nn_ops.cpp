@@ -238,7 +238,7 @@ void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx
     check_layouts("max_pool2d_backward", {&dy, &dx});
     return blocked("max_pool2d_backward", dx, [&](auto zero) {
       using S = decltype(zero);
-      cpu::max_pool_blocked_backward<S>(dy.data<S>(), index.data<int64_t>(), dx.data<S>(), s,
+      cpu::max_pool_blocked_backward<S>(dy.data<S>(), index.data<int64_t>(), dx.data<S>(), s, p,
                                         layout_block(dx.layout(), dx.dim(1)));
     });
   }

@@ -31,7 +31,7 @@ void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detai
                               const ops::Pool2dParams& p, int64_t block);
 template <typename S>
 void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx, const ops::detail::PoolShape& s,
-                               int64_t block);
+                               const ops::Pool2dParams& p, int64_t block);
 // y (blocks of y_block) = x (blocks of x_block); between float and bfloat16 rounded to nearest even.
 template <typename SX, typename SY>
 void convert_layout(const SX* x, int64_t x_block, SY* y, int64_t y_block, int64_t n, int64_t c, int64_t inner);

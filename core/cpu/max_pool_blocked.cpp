@@ -81,8 +81,9 @@ MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* inde
 
 template <typename S>
 MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx,
-                                                  const ops::detail::PoolShape& s, int64_t block) {
-  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow;
+                                                  const ops::detail::PoolShape& s, const ops::Pool2dParams& p,
+                                                  int64_t block) {
+  const int64_t segments = s.planes / block, inner = s.h * s.w, out_inner = s.oh * s.ow, row = s.w * block;
   constexpr bool kFloat = std::is_same_v<S, float>;
 #pragma omp parallel if (s.planes * inner > (1 << 14))
   {
@@ -93,16 +94,31 @@ MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* in
     for (int64_t seg = 0; seg < segments; ++seg) {
       float* d = scratch.data();
       if constexpr (kFloat) d = dx + seg * inner * block;
-      std::fill(d, d + inner * block, 0.0f);
-      for (int64_t o = 0; o < out_inner; ++o) {
-        const S* g = dy + (seg * out_inner + o) * block;
-        const int64_t* at = index + (seg * out_inner + o) * block;
-        for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += widen(g[i]);
+      S* q = dx + seg * inner * block;
+      // Output row by output row, the input rows are zeroed just before its windows first reach them and
+      // (bfloat16) rounded once the windows have moved below them: both while they are still in cache.
+      int64_t zeroed = 0, rounded = 0;
+      const auto round_rows = [&](int64_t end) {
+        if constexpr (!kFloat)
+          for (int64_t i = rounded * row; i < end * row; ++i) q[i] = narrow<S>(d[i]);
+        rounded = end;
+      };
+      for (int64_t oy = 0; oy < s.oh; ++oy) {
+        const int64_t top = std::clamp<int64_t>(oy * p.stride_h - p.pad_h, 0, s.h);
+        const int64_t end = std::clamp<int64_t>(oy * p.stride_h - p.pad_h + p.kernel_h, 0, s.h);
+        if (end > zeroed) {
+          std::fill(d + zeroed * row, d + end * row, 0.0f);
+          zeroed = end;
+        }
+        if (top > rounded) round_rows(top);  // later windows start at or below top
+        for (int64_t o = oy * s.ow; o < (oy + 1) * s.ow; ++o) {
+          const S* g = dy + (seg * out_inner + o) * block;
+          const int64_t* at = index + (seg * out_inner + o) * block;
+          for (int64_t i = 0; i < block; ++i) d[at[i] * block + i] += widen(g[i]);
+        }
       }
-      if constexpr (!kFloat) {
-        S* q = dx + seg * inner * block;
-        for (int64_t i = 0; i < inner * block; ++i) q[i] = narrow<S>(d[i]);
-      }
+      std::fill(d + zeroed * row, d + s.h * row, 0.0f);  // rows below the last window
+      round_rows(s.h);
     }
   }
 }
@@ -110,7 +126,8 @@ MPNCOV_AVX2_CLONES void max_pool_blocked_backward(const S* dy, const int64_t* in
 #define MPNCOV_INSTANTIATE(S)                                                                   \
   template void max_pool_blocked_forward<S>(const S*, S*, int64_t*, const ops::detail::PoolShape&, \
                                             const ops::Pool2dParams&, int64_t);                    \
-  template void max_pool_blocked_backward<S>(const S*, const int64_t*, S*, const ops::detail::PoolShape&, int64_t);
+  template void max_pool_blocked_backward<S>(const S*, const int64_t*, S*, const ops::detail::PoolShape&, \
+                                             const ops::Pool2dParams&, int64_t);
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(bfloat16)
 #undef MPNCOV_INSTANTIATE
