@@ -121,7 +121,10 @@ void batch_norm_backward(const T* x, const T* dy, const T* relu_out, const T* we
       T* q = dx + (i * c + ch) * inner;
       if (relu_out) {
         const T* o = relu_out + (i * c + ch) * inner;
-        for (int64_t j = 0; j < inner; ++j) q[j] = ts * ((o[j] > T(0) ? g[j] : T(0)) - tk1 - (p[j] - tmu) * tk2);
+        for (int64_t j = 0; j < inner; ++j) {
+          const T gv = g[j];  // loaded unconditionally, so the select vectorises
+          q[j] = ts * ((o[j] > T(0) ? gv : T(0)) - tk1 - (p[j] - tmu) * tk2);
+        }
       } else {
         for (int64_t j = 0; j < inner; ++j) q[j] = ts * (g[j] - tk1 - (p[j] - tmu) * tk2);
       }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -52,6 +53,16 @@ bool parallel(const Rows& s) { return s.n * s.c * s.inner > (1 << 14); }
 // gives what rounding first and then the ReLU on the stored bits gives.
 inline float relu_of(float v) { return v > 0.0f ? v : 0.0f; }
 
+// The gradient g through a ReLU whose output is out, as relu_backward: g where out > 0, else +0 (NaN g
+// included). As a bit mask, which vectorises inside every loop here (a select did not in all of them).
+inline float relu_grad(float out, float g) {
+  uint32_t bits;
+  std::memcpy(&bits, &g, sizeof bits);
+  bits &= out > 0.0f ? 0xffffffffu : 0u;
+  std::memcpy(&g, &bits, sizeof g);
+  return g;
+}
+
 // sa[ch] += sum over the channel's values of fa(x, ch), sb likewise of fb(x, y, ch). Masked: x counts as 0
 // where mask > 0 does not hold (the gradient through a fused ReLU whose output is mask, as relu_backward).
 template <bool Masked, typename S, typename FA, typename FB>
@@ -79,7 +90,7 @@ MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, cons
 #pragma omp simd
         for (int64_t i = 0; i < s.block; ++i) {
           float xv = widen(xr[i]);
-          if constexpr (Masked) xv = widen(mr[i]) > 0.0f ? xv : 0.0f;
+          if constexpr (Masked) xv = relu_grad(widen(mr[i]), xv);
           qa[i] += fa(xv, ch0 + i);
           qb[i] += fb(xv, widen(yr[i]), ch0 + i);
         }
@@ -117,7 +128,7 @@ MPNCOV_AVX2_CLONES void block_sums(const Rows& s, int64_t cb, const S* x, const 
 #pragma omp simd
         for (int64_t k = 0; k < b; ++k) {
           float xv = widen(xr[k]);
-          if constexpr (Masked) xv = widen(mr[k]) > 0.0f ? xv : 0.0f;
+          if constexpr (Masked) xv = relu_grad(widen(mr[k]), xv);
           pa[k] += fa(xv, ch0 + k);
           pb[k] += fb(xv, widen(yr[k]), ch0 + k);
         }
@@ -310,7 +321,7 @@ void batch_norm_backward_blocked(const S* x, const S* dy, const S* relu_out, con
           S* qr = dx + at;
 #pragma omp simd
           for (int64_t k = 0; k < kBlock16; ++k) {
-            const float g = widen(orow[k]) > 0.0f ? widen(gr[k]) : 0.0f;
+            const float g = relu_grad(widen(orow[k]), widen(gr[k]));
             qr[k] = narrow<S>(ts[k] * (g - tk1[k] - (widen(xr[k]) - mb[k]) * tk2[k]));
           }
         });
@@ -355,7 +366,7 @@ void batch_norm_backward_blocked(const S* x, const S* dy, const S* relu_out, con
       S* qr = dx + at;
 #pragma omp simd
       for (int64_t i = 0; i < block; ++i) {
-        const float g = widen(orow[i]) > 0.0f ? widen(gr[i]) : 0.0f;
+        const float g = relu_grad(widen(orow[i]), widen(gr[i]));
         qr[i] = narrow<S>(ps[ch0 + i] * (g - p1[ch0 + i] - (widen(xr[i]) - mean[ch0 + i]) * p2[ch0 + i]));
       }
     });
