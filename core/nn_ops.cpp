@@ -549,6 +549,39 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
       });
 }
 
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y) {
+  const char* op = "add_relu_forward";
+  check_same(op, {&a, &b, &y}, kStorageTypes);
+  MPNCOV_CHECK(a.defined() && b.defined() && y.defined(), op, ": a, b and y are required");
+  MPNCOV_CHECK(a.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", a.str());
+  check_shape(op, "b", b, a.shape());
+  check_shape(op, "output", y, a.shape());
+  check_layouts(op, {&a, &b, &y});
+  dispatch<kStorageTypes>(
+      a, [&](auto) {},
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::add_relu_forward<T>(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
+      });
+}
+
+void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1) {
+  const char* op = "add_relu_backward";
+  check_same(op, {&y, &dy, &dx0, &dx1}, kStorageTypes);
+  MPNCOV_CHECK(y.defined() && dy.defined(), op, ": y and dy are required");
+  MPNCOV_CHECK(y.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", y.str());
+  check_shape(op, "output gradient", dy, y.shape());
+  check_shape(op, "first input gradient", dx0, y.shape());
+  check_shape(op, "second input gradient", dx1, y.shape());
+  check_layouts(op, {&y, &dy, &dx0, &dx1});
+  dispatch<kStorageTypes>(
+      y, [&](auto) {},
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::add_relu_backward<T>(y.data<T>(), dy.data<T>(), ptr<T>(dx0), ptr<T>(dx1), y.numel());
+      });
+}
+
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count) {
   check_same("copy_channels", {&src, &dst});
   MPNCOV_CHECK(src.ndim() >= 2 && dst.ndim() == src.ndim() && src.dim(0) == dst.dim(0), "copy_channels: ",

@@ -104,6 +104,12 @@ void softmax_cross_entropy_backward(const Tensor& prob, const Tensor& labels, co
 // ---- helpers ------------------------------------------------------------------------------------
 // dx = dy where y > 0, else 0. dx may alias dy or y (relu runs in place).
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
+// A residual add and the ReLU after it in one pass (nets/train_fusion.h), bit for bit the two ops:
+// y = max(0, a + b), y may alias a or b; backward: dx0 and dx1 (either undefined, or aliasing dy) = dy
+// where y > 0, else 0, as relu_backward. CPU only (float32, float64, bfloat16 storage); all operands of one
+// shape and layout.
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
+void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1);
 // Copies `count` channels (dimension 1) of src, starting at channel src_offset, into dst starting at
 // dst_offset, for every batch entry; trailing dimensions must agree. Used by concat and its backward.
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count);

@@ -1,9 +1,11 @@
-// Batch norm + ReLU fusion: a ReLU that runs in place on a batch norm's output (the batch norm 4-D, not
-// synchronised; the ReLU its only reader) runs inside the batch norm's own passes, in training and in
-// evaluation. Forward writes max(0, a x + b) directly, one pass over the activation less; backward takes
-// the gradient of the ReLU's output and masks it by that output > 0 within its two passes, with no
-// relu_backward pass. Results are those of the two layers bit for bit (core/nn_ops.h batch_norm_*'s relu).
-// The ReLU layer then does nothing: its output is the batch norm's buffer, its gradient the batch norm's.
+// Batch norm + ReLU and add + ReLU fusion: a ReLU that runs in place on a batch norm's output (the batch
+// norm 4-D, not synchronised) or on a residual add's (two inputs), the ReLU its only reader, runs inside
+// that layer's own passes, in training and in evaluation. Forward writes max(0, a x + b) (max(0, a + b))
+// directly, one pass over the activation less; backward takes the gradient of the ReLU's output and masks it
+// by that output > 0 within its passes (the batch norm's two; the add's copy to its inputs' gradients), with
+// no relu_backward pass. Results are those of the two layers bit for bit (core/nn_ops.h batch_norm_*'s relu,
+// add_relu_*). The ReLU layer then does nothing: its output is the producer's buffer, its gradient the
+// producer's.
 //
 // Only on the CPU for float32 nets (activations stored in float32 or bfloat16, every layout); CUDA and
 // float64 nets, in-place execution off (Net::set_in_place(false)), Net::set_train_fusion(false) or

@@ -100,6 +100,11 @@ void softmax_cross_entropy_backward(const T* prob, const int64_t* labels, const 
 // T: float, double or bfloat16 (storage, computed in float32: core/bfloat16.h).
 template <typename T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n);
+// y = max(0, a + b); dx0, dx1 (null: not wanted) = dy where y > 0, else 0 (nn_ops.h add_relu_*).
+template <typename T>
+void add_relu_forward(const T* a, const T* b, T* y, int64_t n);
+template <typename T>
+void add_relu_backward(const T* y, const T* dy, T* dx0, T* dx1, int64_t n);
 // For each of n batch entries: count * inner elements from src (+ src_offset * inner within an entry of
 // src_channels * inner) to dst likewise.
 template <typename T>

@@ -1,5 +1,5 @@
 // Batch norm with a fused ReLU (core/nn_ops.h batch_norm_*'s relu and relu_out): forward is the batch norm
-// then Unary::Relu, backward relu_backward then the batch norm backward, bit for bit, on float32 and
+// then Unary::Relu, backward relu_backward then the batch norm backward, bit for bit (add_relu_* likewise), on float32 and
 // bfloat16 storage in NCHW, NHWC and nChw16c (float64 in NCHW), training and evaluation, with outputs
 // exactly zero (both signs), NaN where the ReLU's output is 0, and the per-block and general kernels.
 #include <algorithm>
@@ -139,6 +139,53 @@ TEST_CASE("bn relu fusion: a NaN normalised value gives 0 as the ReLU does; bad 
   CHECK_THROWS_WITH_AS(ops::batch_norm_backward(x, dy, w, mean, invstd, dx, Tensor(), Tensor(), true,
                                                 Tensor::zeros(shape).with_layout(Layout::NHWC)),
                        doctest::Contains("batch_norm_backward"), Error);
+}
+
+TEST_CASE("bn relu fusion: add + ReLU in one pass equals the two ops bit for bit, forward and backward") {
+  const Shape shape({2, 32, 5, 5});
+  Tensor a = test::random_tensor(shape, DType::F32, 1), b = test::random_tensor(shape, DType::F32, 2);
+  Tensor dy = test::random_tensor(shape, DType::F32, 3);
+  float* pa = a.data<float>();
+  float* pb = b.data<float>();
+  for (int64_t i = 0; i < a.numel(); i += 5) pb[i] = -pa[i];  // sums exactly 0
+  pa[1] = std::numeric_limits<float>::quiet_NaN();             // a NaN sum: the ReLU makes it 0
+  for (int64_t i = 0; i < a.numel(); i += 10) dy.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+  for (DType d : {DType::F32, DType::BF16, DType::F64}) {
+    for (Layout l : {Layout::NCHW, Layout::Blocked16}) {
+      if (d == DType::F64 && l != Layout::NCHW) continue;
+      INFO(dtype_name(d), ", layout ", std::string(layout_name(l)));
+      const Tensor as_ = as(a, d, l), bs = as(b, d, l), dys = as(dy, d, l);
+      const auto empty = [&] { return Tensor::zeros(shape, d).with_layout(l); };
+      Tensor want = empty(), got = empty();
+      ops::binary(ops::Binary::Add, as_, bs, want);
+      ops::unary(ops::Unary::Relu, want, want);
+      ops::add_relu_forward(as_, bs, got);
+      CHECK(bytes_of(got) == bytes_of(want));
+      Tensor g = empty();
+      ops::relu_backward(want, dys, g);
+      Tensor dx0 = empty(), dx1 = empty();
+      ops::add_relu_backward(got, dys, dx0, dx1);
+      CHECK(bytes_of(dx0) == bytes_of(g));
+      CHECK(bytes_of(dx1) == bytes_of(g));
+      // In place, as a net runs it: y over a, the first gradient over dy; or only the second wanted.
+      Tensor y = as_.clone(), d0 = dys.clone(), d1 = empty();
+      ops::add_relu_forward(y, bs, y);
+      CHECK(bytes_of(y) == bytes_of(want));
+      ops::add_relu_backward(y, d0, d0, d1);
+      CHECK(bytes_of(d0) == bytes_of(g));
+      CHECK(bytes_of(d1) == bytes_of(g));
+      Tensor only = empty();
+      ops::add_relu_backward(y, dys, Tensor(), only);
+      CHECK(bytes_of(only) == bytes_of(g));
+      const std::vector<double> yv = ops::to_nchw(got).to(DType::F64).to_vector();
+      CHECK(yv[0] == 0.0);
+      CHECK(yv[1] == 0.0);
+    }
+  }
+  CHECK_THROWS_WITH_AS(ops::add_relu_forward(a, b, Tensor::zeros(Shape({2, 32, 5, 4}))),
+                       doctest::Contains("add_relu_forward"), Error);
+  CHECK_THROWS_WITH_AS(ops::add_relu_backward(a, dy, Tensor::zeros(shape).with_layout(Layout::NHWC), Tensor()),
+                       doctest::Contains("add_relu_backward"), Error);
 }
 
 }  // TEST_SUITE
