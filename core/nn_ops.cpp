@@ -332,8 +332,9 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
 namespace {
 void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                         const Tensor& mean, const Tensor& invstd, const Tensor& running_mean, const Tensor& running_var,
-                        bool training, double momentum, double eps) {
+                        bool training, double momentum, double eps, bool relu) {
   check_same(op, {&x, &y}, kStorageTypes);
+  MPNCOV_CHECK(!relu || x.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", x.str());
   check_computed(op, x, {&weight, &bias, &mean, &invstd, &running_mean, &running_var});  // float32 for bfloat16
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   MPNCOV_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
@@ -354,7 +355,7 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
       cpu::batch_norm_forward_blocked<S>(x.data<S>(), ptr<float>(weight), ptr<float>(bias), y.data<S>(),
                                          mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
                                          ptr<float>(running_var), n, c, inner, layout_block(x.layout(), c), training,
-                                         momentum, eps);
+                                         momentum, eps, relu);
     });
   }
   dispatch(
@@ -368,31 +369,35 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
         using T = decltype(zero);
         cpu::batch_norm_forward<T>(x.data<T>(), ptr<T>(weight), ptr<T>(bias), y.data<T>(), mean.data<T>(),
                                    invstd.data<T>(), ptr<T>(running_mean), ptr<T>(running_var), n, c, inner, training,
-                                   momentum, eps);
+                                   momentum, eps, relu);
       });
 }
 }  // namespace
 
 void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                               const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
-                              const Tensor& running_var, double momentum, double eps) {
+                              const Tensor& running_var, double momentum, double eps, bool relu) {
   MPNCOV_CHECK(momentum >= 0 && momentum <= 1, "batch_norm_forward_train: momentum ", momentum, " outside [0, 1]");
   batch_norm_forward("batch_norm_forward_train", x, weight, bias, y, mean, invstd, running_mean, running_var, true,
-                     momentum, eps);
+                     momentum, eps, relu);
 }
 
 void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                              const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
-                             const Tensor& running_var, double eps) {
+                             const Tensor& running_var, double eps, bool relu) {
   batch_norm_forward("batch_norm_forward_eval", x, weight, bias, y, mean, invstd, running_mean, running_var, false, 0,
-                     eps);
+                     eps, relu);
 }
 
 void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& mean,
                          const Tensor& invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         bool training) {
+                         bool training, const Tensor& relu_out) {
   const char* op = "batch_norm_backward";
-  check_same(op, {&x, &dy, &dx}, kStorageTypes);
+  check_same(op, {&x, &dy, &dx, &relu_out}, kStorageTypes);
+  if (relu_out.defined()) {
+    MPNCOV_CHECK(x.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", x.str());
+    check_shape(op, "ReLU output", relu_out, x.shape());
+  }
   check_computed(op, x, {&weight, &mean, &invstd, &dweight, &dbias});  // float32 for bfloat16
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   const int64_t n = x.dim(0), c = x.dim(1), inner = x.shape().product(2, x.ndim());
@@ -401,11 +406,11 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
   MPNCOV_CHECK(mean.defined() && invstd.defined(), op, ": mean and invstd are required");
   for (const Tensor* t : {&weight, &mean, &invstd, &dweight, &dbias}) check_numel(op, "a per-channel tensor", *t, c);
   if (x.numel() == 0) return;
-  if (use_blocked({&x, &dy, &dx})) {
-    check_layouts(op, {&x, &dy, &dx});
+  if (use_blocked({&x, &dy, &dx, &relu_out})) {
+    check_layouts(op, {&x, &dy, &dx, &relu_out});
     return blocked(op, x, [&](auto zero) {
       using S = decltype(zero);
-      cpu::batch_norm_backward_blocked<S>(x.data<S>(), dy.data<S>(), ptr<float>(weight), mean.data<float>(),
+      cpu::batch_norm_backward_blocked<S>(x.data<S>(), dy.data<S>(), ptr<S>(relu_out), ptr<float>(weight), mean.data<float>(),
                                           invstd.data<float>(), ptr<S>(dx), ptr<float>(dweight), ptr<float>(dbias), n,
                                           c, inner, layout_block(x.layout(), c), training);
     });
@@ -419,7 +424,7 @@ void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
       },
       [&](auto zero) {
         using T = decltype(zero);
-        cpu::batch_norm_backward<T>(x.data<T>(), dy.data<T>(), ptr<T>(weight), mean.data<T>(), invstd.data<T>(),
+        cpu::batch_norm_backward<T>(x.data<T>(), dy.data<T>(), ptr<T>(relu_out), ptr<T>(weight), mean.data<T>(), invstd.data<T>(),
                                     ptr<T>(dx), ptr<T>(dweight), ptr<T>(dbias), n, c, inner, training);
       });
 }
@@ -541,6 +546,39 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx) {
       [&](auto zero) {
         using T = decltype(zero);
         cpu::relu_backward<T>(y.data<T>(), dy.data<T>(), dx.data<T>(), y.numel());
+      });
+}
+
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y) {
+  const char* op = "add_relu_forward";
+  check_same(op, {&a, &b, &y}, kStorageTypes);
+  MPNCOV_CHECK(a.defined() && b.defined() && y.defined(), op, ": a, b and y are required");
+  MPNCOV_CHECK(a.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", a.str());
+  check_shape(op, "b", b, a.shape());
+  check_shape(op, "output", y, a.shape());
+  check_layouts(op, {&a, &b, &y});
+  dispatch<kStorageTypes>(
+      a, [&](auto) {},
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::add_relu_forward<T>(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
+      });
+}
+
+void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1) {
+  const char* op = "add_relu_backward";
+  check_same(op, {&y, &dy, &dx0, &dx1}, kStorageTypes);
+  MPNCOV_CHECK(y.defined() && dy.defined(), op, ": y and dy are required");
+  MPNCOV_CHECK(y.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", y.str());
+  check_shape(op, "output gradient", dy, y.shape());
+  check_shape(op, "first input gradient", dx0, y.shape());
+  check_shape(op, "second input gradient", dx1, y.shape());
+  check_layouts(op, {&y, &dy, &dx0, &dx1});
+  dispatch<kStorageTypes>(
+      y, [&](auto) {},
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::add_relu_backward<T>(y.data<T>(), dy.data<T>(), ptr<T>(dx0), ptr<T>(dx1), y.numel());
       });
 }
 

@@ -62,18 +62,23 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx);
 // (C) for the backward, and when running_mean/running_var are defined updates them PyTorch's way:
 // r = (1 - momentum) r + momentum * batch statistic, with the unbiased variance.
 // weight/bias (C) may be undefined (affine off).
+// relu: a ReLU fused in, y = max(0, normalised) in the same pass, bit for bit the batch norm then
+// Unary::Relu (nets/train_fusion.h). CPU only (float32, float64, bfloat16 storage; every layout).
 void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                               const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
-                              const Tensor& running_var, double momentum, double eps);
+                              const Tensor& running_var, double momentum, double eps, bool relu = false);
 // Evaluation: normalises with the running statistics; writes mean and invstd as above from them.
 void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                              const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
-                             const Tensor& running_var, double eps);
+                             const Tensor& running_var, double eps, bool relu = false);
 // dx (written, may be undefined), dweight and dbias (ACCUMULATED, may be undefined). training says
 // whether the statistics came from the batch (then they depend on x) or were constants.
+// relu_out defined: a fused ReLU (CPU only, as the forward's relu): dy is the gradient of that ReLU's
+// output relu_out (x's shape and layout; it may be the batch norm's y, overwritten in place), masked by
+// relu_out > 0 inside both passes, bit for bit relu_backward(relu_out, dy) then the batch norm backward.
 void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& mean,
                          const Tensor& invstd, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                         bool training);
+                         bool training, const Tensor& relu_out = Tensor());
 
 // ---- local response normalisation across channels (PyTorch's LocalResponseNorm) -------------------
 // scale_c = k + alpha / size * sum of x_j^2 for j in [c - size/2, c + (size-1)/2]; y = x * scale^-beta.
@@ -99,6 +104,12 @@ void softmax_cross_entropy_backward(const Tensor& prob, const Tensor& labels, co
 // ---- helpers ------------------------------------------------------------------------------------
 // dx = dy where y > 0, else 0. dx may alias dy or y (relu runs in place).
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
+// A residual add and the ReLU after it in one pass (nets/train_fusion.h), bit for bit the two ops:
+// y = max(0, a + b), y may alias a or b; backward: dx0 and dx1 (either undefined, or aliasing dy) = dy
+// where y > 0, else 0, as relu_backward. CPU only (float32, float64, bfloat16 storage); all operands of one
+// shape and layout.
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
+void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1);
 // Copies `count` channels (dimension 1) of src, starting at channel src_offset, into dst starting at
 // dst_offset, for every batch entry; trailing dimensions must agree. Used by concat and its backward.
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count);

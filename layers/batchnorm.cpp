@@ -9,6 +9,9 @@
 // per-channel sums and then the centred sums of squares, backward the sums of dy and dy * xhat, so N
 // processes of batch b compute what one process of batch N * b does. In one process it changes nothing.
 //
+// A ReLU fused in (fuse_relu, nets/train_fusion.h; 4-D and not synced): forward and recompute write
+// max(0, y) and backward masks the gradient by the output (then the ReLU's) > 0, in the kernels' own passes.
+//
 // Recomputable in a chain (a net redoes it for backward, see docs/nets.md): recompute() rewrites the last
 // forward's output without touching the running statistics or num_batches_tracked, and without
 // communicating. After a training forward it normalises with that forward's batch statistics: the
@@ -45,6 +48,10 @@ class BatchNormLayer : public Layer {
 
   bool backward_uses_outputs() const override { return false; }
   bool recomputable_in_chain() const override { return true; }
+  bool fuse_relu(bool on) override {
+    relu_ = on && four_d_ && !sync_;
+    return relu_ == on;
+  }
 
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1);
@@ -96,13 +103,13 @@ class BatchNormLayer : public Layer {
     if (comm_ && comm_->size() == 1) comm_ = nullptr;
     if (training()) {
       if (comm_) forward_synced(x, w, b, out[0], rm, rv);
-      else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_);
+      else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, relu_);
       // num_batches_tracked counts training steps; kept on the host and written back, so no device sync.
       Tensor& tracked = buffer("num_batches_tracked").value;
       if (tracked_ < 0) tracked_ = static_cast<int64_t>(tracked.item());
       ops::fill(tracked, static_cast<double>(++tracked_));
     } else {
-      ops::batch_norm_forward_eval(x, w, b, out[0], mean_, invstd_, rm, rv, eps_);
+      ops::batch_norm_forward_eval(x, w, b, out[0], mean_, invstd_, rm, rv, eps_, relu_);
     }
     stats_from_batch_ = training();
   }
@@ -135,15 +142,15 @@ class BatchNormLayer : public Layer {
     const Tensor b = affine_ ? parameter("bias").value : Tensor();
     if (!stats_from_batch_)
       ops::batch_norm_forward_eval(x, w, b, out[0], recomputed_mean_, recomputed_invstd_, buffer("running_mean").value,
-                                   buffer("running_var").value, eps_);
+                                   buffer("running_var").value, eps_, relu_);
     else if (comm_)  // the last step of forward_synced, with its global statistics
       ops::batch_norm_forward_eval(x, w, b, out[0], recomputed_mean_, recomputed_invstd_, mean_global_, var_, eps_);
     else  // no running statistics: they were updated once, by forward
       ops::batch_norm_forward_train(x, w, b, out[0], recomputed_mean_, recomputed_invstd_, Tensor(), Tensor(),
-                                    momentum_, eps_);
+                                    momentum_, eps_, relu_);
   }
 
-  void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
+  void backward(const std::vector<Tensor>& in, const std::vector<Tensor>& out, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
     Tensor w, dw, db;
     if (affine_) {
@@ -152,7 +159,8 @@ class BatchNormLayer : public Layer {
       if (!parameters()[1].frozen) db = parameters()[1].grad;
     }
     if (comm_ && stats_from_batch_) return backward_synced(in[0], dout[0], w, din[0], dw, db);
-    ops::batch_norm_backward(in[0], dout[0], w, mean_, invstd_, din[0], dw, db, stats_from_batch_);
+    ops::batch_norm_backward(in[0], dout[0], w, mean_, invstd_, din[0], dw, db, stats_from_batch_,
+                             relu_ ? out[0] : Tensor());
   }
 
  private:
@@ -228,6 +236,7 @@ class BatchNormLayer : public Layer {
   bool stats_from_batch_ = true;
   bool sync_ = false;
   bool four_d_ = false;  // the input of the last setup is (N, C, H, W)
+  bool relu_ = false;    // a ReLU fused in (fuse_relu)
   dist::Communicator* comm_ = nullptr;  // set by a synced training forward, for its backward
   double count_ = 0;                    // values per channel over all processes, of that forward
   Tensor sums_, grad_sums_, scale_;       // scratch of the synced passes

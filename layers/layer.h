@@ -94,6 +94,14 @@ class Layer {
     (void)relu;
     return false;
   }
+  // Training fusion (nets/train_fusion.h): a layer that can apply a ReLU to its output within its own passes
+  // (batch norm) turns that on or off and returns true; false where it cannot (it then stays off). On,
+  // forward and recompute write max(0, out), and backward takes the gradient of that ReLU's output and
+  // reads its outputs (the ReLU's, which ran in place on them) to mask it, bit for bit the two layers.
+  virtual bool fuse_relu(bool on) {
+    (void)on;
+    return false;
+  }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

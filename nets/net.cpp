@@ -314,6 +314,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   std::vector<bool> shared(n);
   for (size_t i = 0; i < n; ++i) shared[i] = chain_head_[i] >= 0;
   fusion_.plan(layers_, inputs_, consumers_, in_place_, shared);
+  plan_train_fusion();
   set_training(training_);
   reset_timing();
 }
@@ -339,7 +340,8 @@ const Tensor& Net::forward(const Tensor& input) {
     if (memory_debug_.poison && chain_head_[i] == static_cast<int>(i)) for (const Tensor& t : shared_storage_) poison(t);
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
-      if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_)) layers_[i]->forward(in, {outputs_[i]});
+      if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_) && !train_fusion_.skips(static_cast<int>(i)))
+        layers_[i]->forward(in, {outputs_[i]});
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -389,7 +391,7 @@ void Net::backward(const Tensor& output_grad) {
           if (memory_debug_.poison) for (const Tensor& t : shared_storage_) poison(t);
           recompute(j);
         }
-      layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+      if (!train_fusion_.skips(static_cast<int>(i))) layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -406,6 +408,7 @@ void Net::backward(const Tensor& output_grad) {
 
 void Net::recompute(int last) {
   for (int l = chain_head_[static_cast<size_t>(last)]; l <= last; ++l) {
+    if (train_fusion_.skips(l)) continue;  // redone by its batch norm
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs_[static_cast<size_t>(l)].size(); ++k) in.push_back(input_tensor(l, static_cast<int>(k)));
     layers_[static_cast<size_t>(l)]->recompute(in, {outputs_[static_cast<size_t>(l)]});
@@ -505,6 +508,15 @@ void Net::freeze(int k) {
     const Shape input = input_shape_;
     setup(input, dtype_, device_);
   }
+}
+
+void Net::plan_train_fusion() {
+  train_fusion_.plan(layers_, inputs_, in_place_, train_fusion_on_ && device_.is_cpu() && dtype_ == DType::F32);
+}
+
+void Net::set_train_fusion(bool on) {
+  train_fusion_on_ = on;
+  if (is_setup()) plan_train_fusion();
 }
 
 void Net::set_in_place(bool allowed) {

@@ -16,6 +16,7 @@
 #include "layers/layer.h"
 #include "nets/eval_fusion.h"
 #include "nets/net_spec.h"
+#include "nets/train_fusion.h"
 
 namespace mpncov {
 
@@ -99,6 +100,11 @@ class Net {
   int fused_into(int i) const { return in_place_allowed_ && eval_fusion_on_ ? fusion_.head_of(i) : -1; }
   // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.
   bool fused(int i) const { return fusion_.left_unwritten(i); }
+  // Batch norm + ReLU and add + ReLU fusion (nets/train_fusion.h): on by default (unless MPNCOV_TRAIN_FUSION=0) on the CPU
+  // in float32 nets; it applies only with in-place execution on. Takes effect from the next forward.
+  void set_train_fusion(bool on);
+  // The batch norm or add a ReLU runs inside (its own forward and backward skipped), else -1.
+  int relu_fused_into(int i) const { return train_fusion_.fused_into(i); }
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
   void set_timing(bool on) { timing_ = on; }
@@ -176,6 +182,9 @@ class Net {
   std::vector<double> forward_seconds_, backward_seconds_;
   EvalFusion fusion_;
   bool eval_fusion_on_ = true;
+  TrainFusion train_fusion_;
+  bool train_fusion_on_ = true;
+  void plan_train_fusion();
 };
 
 }  // namespace mpncov

@@ -10,16 +10,19 @@ namespace {
 
 constexpr int64_t kChunk = 256;
 
-// Adds sum_j a(p[j]) and sum_j b(p[j], q[j]) over [0, n) into sa and sb.
-template <typename T, typename A, typename B>
-void chunked_sums(const T* p, const T* q, int64_t n, double& sa, double& sb, A a, B b) {
+// Adds sum_j a(p[j]) and sum_j b(p[j], q[j]) over [0, n) into sa and sb; with a mask (a fused ReLU's
+// output), p[j] counts as 0 where mask[j] > 0 does not hold, as relu_backward writes it.
+template <bool Masked, typename T, typename A, typename B>
+void chunked_sums(const T* p, const T* q, const T* mask, int64_t n, double& sa, double& sb, A a, B b) {
   for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
     const int64_t j1 = std::min(n, j0 + kChunk);
     T pa = 0, pb = 0;
 #pragma omp simd reduction(+ : pa, pb)
     for (int64_t j = j0; j < j1; ++j) {
-      pa += a(p[j]);
-      pb += b(p[j], q[j]);
+      T pv = p[j];
+      if constexpr (Masked) pv = mask[j] > T(0) ? pv : T(0);
+      pa += a(pv);
+      pb += b(pv, q[j]);
     }
     sa += pa;
     sb += pb;
@@ -31,7 +34,7 @@ void chunked_sums(const T* p, const T* q, int64_t n, double& sa, double& sb, A a
 template <typename T>
 void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
                         T* running_var, int64_t n, int64_t c, int64_t inner, bool training, double momentum,
-                        double eps) {
+                        double eps, bool relu) {
   const int64_t m = n * inner;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -40,7 +43,7 @@ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
       double sum = 0, unused = 0;
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * inner;
-        chunked_sums(p, p, inner, sum, unused, [](T v) { return v; }, [](T, T) { return T(0); });
+        chunked_sums<false>(p, p, p, inner, sum, unused, [](T v) { return v; }, [](T, T) { return T(0); });
       }
       mu = sum / static_cast<double>(m);
       // Two passes (no cancellation), centred on mu rounded to T; the exact identity
@@ -49,7 +52,7 @@ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
       double sq = 0;
       for (int64_t i = 0; i < n; ++i) {
         const T* p = x + (i * c + ch) * inner;
-        chunked_sums(p, p, inner, sq, unused, [mt](T v) { return (v - mt) * (v - mt); }, [](T, T) { return T(0); });
+        chunked_sums<false>(p, p, p, inner, sq, unused, [mt](T v) { return (v - mt) * (v - mt); }, [](T, T) { return T(0); });
       }
       const double shift = mu - static_cast<double>(mt);
       sq = std::max(0.0, sq - static_cast<double>(m) * shift * shift);
@@ -72,14 +75,21 @@ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * inner;
       T* q = y + (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) q[j] = p[j] * sa + sb;
+      if (relu) {  // a fused ReLU, as Unary::Relu: 0 where the value is not > 0 (NaN included)
+        for (int64_t j = 0; j < inner; ++j) {
+          const T v = p[j] * sa + sb;
+          q[j] = v > T(0) ? v : T(0);
+        }
+      } else {
+        for (int64_t j = 0; j < inner; ++j) q[j] = p[j] * sa + sb;
+      }
     }
   }
 }
 
 template <typename T>
-void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean, const T* invstd, T* dx,
-                         T* dweight, T* dbias, int64_t n, int64_t c, int64_t inner, bool training) {
+void batch_norm_backward(const T* x, const T* dy, const T* relu_out, const T* weight, const T* mean, const T* invstd,
+                         T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t inner, bool training) {
   const int64_t m = n * inner;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -89,8 +99,10 @@ void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * inner;
       const T* g = dy + (i * c + ch) * inner;
-      chunked_sums(g, p, inner, sum_dy, sum_dy_xhat, [](T gv) { return gv; },
-                   [mt](T gv, T pv) { return gv * (pv - mt); });
+      const auto a = [](T gv) { return gv; };
+      const auto b = [mt](T gv, T pv) { return gv * (pv - mt); };
+      if (relu_out) chunked_sums<true>(g, p, relu_out + (i * c + ch) * inner, inner, sum_dy, sum_dy_xhat, a, b);
+      else chunked_sums<false>(g, p, g, inner, sum_dy, sum_dy_xhat, a, b);
     }
     sum_dy_xhat -= (mu - static_cast<double>(mt)) * sum_dy;  // centre on mu exactly
     sum_dy_xhat *= inv;
@@ -107,16 +119,24 @@ void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean
       const T* p = x + (i * c + ch) * inner;
       const T* g = dy + (i * c + ch) * inner;
       T* q = dx + (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) q[j] = ts * (g[j] - tk1 - (p[j] - tmu) * tk2);
+      if (relu_out) {
+        const T* o = relu_out + (i * c + ch) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const T gv = g[j];  // loaded unconditionally, so the select vectorises
+          q[j] = ts * ((o[j] > T(0) ? gv : T(0)) - tk1 - (p[j] - tmu) * tk2);
+        }
+      } else {
+        for (int64_t j = 0; j < inner; ++j) q[j] = ts * (g[j] - tk1 - (p[j] - tmu) * tk2);
+      }
     }
   }
 }
 
 #define MPNCOV_INSTANTIATE(T)                                                                                   \
   template void batch_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, \
-                                      bool, double, double);                                                    \
-  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, int64_t,   \
-                                       int64_t, int64_t, bool);
+                                      bool, double, double, bool);                                              \
+  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*,  \
+                                       int64_t, int64_t, int64_t, bool);
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(double)
 #undef MPNCOV_INSTANTIATE

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -48,9 +49,25 @@ struct Rows {
 
 bool parallel(const Rows& s) { return s.n * s.c * s.inner > (1 << 14); }
 
-// sa[ch] += sum over the channel's values of fa(x, ch), sb likewise of fb(x, y, ch).
-template <typename S, typename FA, typename FB>
-MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
+// A fused ReLU, as Unary::Relu: 0 where the value is not > 0 (NaN included). Rounding to bfloat16 after it
+// gives what rounding first and then the ReLU on the stored bits gives.
+inline float relu_of(float v) { return v > 0.0f ? v : 0.0f; }
+
+// The gradient g through a ReLU whose output is out, as relu_backward: g where out > 0, else +0 (NaN g
+// included). As a bit mask, which vectorises inside every loop here (a select did not in all of them).
+inline float relu_grad(float out, float g) {
+  uint32_t bits;
+  std::memcpy(&bits, &g, sizeof bits);
+  bits &= out > 0.0f ? 0xffffffffu : 0u;
+  std::memcpy(&g, &bits, sizeof g);
+  return g;
+}
+
+// sa[ch] += sum over the channel's values of fa(x, ch), sb likewise of fb(x, y, ch). Masked: x counts as 0
+// where mask > 0 does not hold (the gradient through a fused ReLU whose output is mask, as relu_backward).
+template <bool Masked, typename S, typename FA, typename FB>
+MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, const S* mask, double* sa, double* sb, FA fa,
+                                     FB fb) {
   const int threads = parallel(s) ? omp_get_max_threads() : 1;
   std::vector<double> acc(static_cast<size_t>(threads) * 2 * s.c, 0.0);
 #pragma omp parallel num_threads(threads)
@@ -69,9 +86,11 @@ MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, doub
       for (int64_t r = row; r < row + rows; ++r) {
         const S* xr = x + r * s.block;
         const S* yr = y + r * s.block;
+        const S* mr = mask + r * s.block;
 #pragma omp simd
         for (int64_t i = 0; i < s.block; ++i) {
-          const float xv = widen(xr[i]);
+          float xv = widen(xr[i]);
+          if constexpr (Masked) xv = relu_grad(widen(mr[i]), xv);
           qa[i] += fa(xv, ch0 + i);
           qb[i] += fb(xv, widen(yr[i]), ch0 + i);
         }
@@ -89,9 +108,11 @@ MPNCOV_AVX2_CLONES void channel_sums(const Rows& s, const S* x, const S* y, doub
     }
 }
 
-// The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise.
-template <typename S, typename FA, typename FB>
-MPNCOV_AVX2_CLONES void block_sums(const Rows& s, int64_t cb, const S* x, const S* y, double* sa, double* sb, FA fa, FB fb) {
+// The sums of channel block cb alone, one thread: sa[i] += fa over the block's channel i, sb likewise
+// (Masked as channel_sums).
+template <bool Masked, typename S, typename FA, typename FB>
+MPNCOV_AVX2_CLONES void block_sums(const Rows& s, int64_t cb, const S* x, const S* y, const S* mask, double* sa,
+                                   double* sb, FA fa, FB fb) {
   constexpr int64_t b = kBlock16;  // a constant trip count: the loops below unroll into single vectors
   const int64_t ch0 = cb * b;
   float pa[16], pb[16];
@@ -103,9 +124,11 @@ MPNCOV_AVX2_CLONES void block_sums(const Rows& s, int64_t cb, const S* x, const 
       for (int64_t r = seg_row + p0; r < seg_row + std::min(s.inner, p0 + kChunk); ++r) {
         const S* xr = x + r * b;
         const S* yr = y + r * b;
+        const S* mr = mask + r * b;
 #pragma omp simd
         for (int64_t k = 0; k < b; ++k) {
-          const float xv = widen(xr[k]);
+          float xv = widen(xr[k]);
+          if constexpr (Masked) xv = relu_grad(widen(mr[k]), xv);
           pa[k] += fa(xv, ch0 + k);
           pb[k] += fb(xv, widen(yr[k]), ch0 + k);
         }
@@ -143,7 +166,7 @@ MPNCOV_AVX2_CLONES void for_rows(const Rows& s, F f) {
 template <typename S>
 void batch_norm_forward_blocked(const S* x, const float* weight, const float* bias, S* y, float* mean, float* invstd,
                                 float* running_mean, float* running_var, int64_t n, int64_t c, int64_t inner,
-                                int64_t block, bool training, double momentum, double eps) {
+                                int64_t block, bool training, double momentum, double eps, bool relu) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
   if (block == kBlock16 && s.blocks() > 1) {
@@ -155,13 +178,13 @@ void batch_norm_forward_blocked(const S* x, const float* weight, const float* bi
       double mu[16], inv[16], sum[16] = {}, sq[16] = {}, unused[16] = {};
       float mt[16], sa[16], sb[16];
       if (training) {
-        block_sums(s, cb, x, x, sum, unused, [](float v, int64_t) { return v; },
+        block_sums<false>(s, cb, x, x, x, sum, unused, [](float v, int64_t) { return v; },
                    [](float, float, int64_t) { return 0.0f; });
         for (int64_t k = 0; k < block; ++k) {
           mu[k] = sum[k] / static_cast<double>(m);
           mt[k] = static_cast<float>(mu[k]);
         }
-        block_sums(s, cb, x, x, sq, unused,
+        block_sums<false>(s, cb, x, x, x, sq, unused,
                    [&mt, ch0](float v, int64_t ch) { return (v - mt[ch - ch0]) * (v - mt[ch - ch0]); },
                    [](float, float, int64_t) { return 0.0f; });
         for (int64_t k = 0; k < block; ++k) {
@@ -188,19 +211,28 @@ void batch_norm_forward_blocked(const S* x, const float* weight, const float* bi
         sa[k] = static_cast<float>(a);
         sb[k] = static_cast<float>((bias ? bias[ch0 + k] : 0.0) - mu[k] * a);
       }
-      block_rows(s, cb, [&](int64_t at, int64_t) {
-        const S* xr = x + at;
-        S* yr = y + at;
+      if (relu) {
+        block_rows(s, cb, [&](int64_t at, int64_t) {
+          const S* xr = x + at;
+          S* yr = y + at;
 #pragma omp simd
-        for (int64_t k = 0; k < kBlock16; ++k) yr[k] = narrow<S>(widen(xr[k]) * sa[k] + sb[k]);
-      });
+          for (int64_t k = 0; k < kBlock16; ++k) yr[k] = narrow<S>(relu_of(widen(xr[k]) * sa[k] + sb[k]));
+        });
+      } else {
+        block_rows(s, cb, [&](int64_t at, int64_t) {
+          const S* xr = x + at;
+          S* yr = y + at;
+#pragma omp simd
+          for (int64_t k = 0; k < kBlock16; ++k) yr[k] = narrow<S>(widen(xr[k]) * sa[k] + sb[k]);
+        });
+      }
     }
     return;
   }
   std::vector<double> mu(static_cast<size_t>(c)), inv(static_cast<size_t>(c));
   if (training) {
     std::vector<double> sum(static_cast<size_t>(c), 0.0), sq(static_cast<size_t>(c), 0.0), unused(static_cast<size_t>(c));
-    channel_sums(s, x, x, sum.data(), unused.data(), [](float v, int64_t) { return v; },
+    channel_sums<false>(s, x, x, x, sum.data(), unused.data(), [](float v, int64_t) { return v; },
                  [](float, float, int64_t) { return 0.0f; });
     std::vector<float> mt(static_cast<size_t>(c));
     for (int64_t ch = 0; ch < c; ++ch) {
@@ -209,7 +241,7 @@ void batch_norm_forward_blocked(const S* x, const float* weight, const float* bi
     }
     // Two passes centred on mu rounded to float, then the exact shift (as batchnorm.cpp).
     const float* mtp = mt.data();
-    channel_sums(s, x, x, sq.data(), unused.data(),
+    channel_sums<false>(s, x, x, x, sq.data(), unused.data(),
                  [mtp](float v, int64_t ch) { return (v - mtp[ch]) * (v - mtp[ch]); },
                  [](float, float, int64_t) { return 0.0f; });
     for (int64_t ch = 0; ch < c; ++ch) {
@@ -237,18 +269,27 @@ void batch_norm_forward_blocked(const S* x, const float* weight, const float* bi
   }
   const float* pa = sa.data();
   const float* pb = sb.data();
-  for_rows(s, [&](int64_t at, int64_t ch0) {
-    const S* xr = x + at;
-    S* yr = y + at;
+  if (relu) {
+    for_rows(s, [&](int64_t at, int64_t ch0) {
+      const S* xr = x + at;
+      S* yr = y + at;
 #pragma omp simd
-    for (int64_t i = 0; i < block; ++i) yr[i] = narrow<S>(widen(xr[i]) * pa[ch0 + i] + pb[ch0 + i]);
-  });
+      for (int64_t i = 0; i < block; ++i) yr[i] = narrow<S>(relu_of(widen(xr[i]) * pa[ch0 + i] + pb[ch0 + i]));
+    });
+  } else {
+    for_rows(s, [&](int64_t at, int64_t ch0) {
+      const S* xr = x + at;
+      S* yr = y + at;
+#pragma omp simd
+      for (int64_t i = 0; i < block; ++i) yr[i] = narrow<S>(widen(xr[i]) * pa[ch0 + i] + pb[ch0 + i]);
+    });
+  }
 }
 
 template <typename S>
-void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, const float* mean, const float* invstd,
-                                 S* dx, float* dweight, float* dbias, int64_t n, int64_t c, int64_t inner,
-                                 int64_t block, bool training) {
+void batch_norm_backward_blocked(const S* x, const S* dy, const S* relu_out, const float* weight, const float* mean,
+                                 const float* invstd, S* dx, float* dweight, float* dbias, int64_t n, int64_t c,
+                                 int64_t inner, int64_t block, bool training) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
   if (block == kBlock16 && s.blocks() > 1) {  // per channel block, as the forward
@@ -257,8 +298,10 @@ void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, c
       const int64_t ch0 = cb * block;
       double sdy[16] = {}, sdx[16] = {};
       float ts[16], tk1[16], tk2[16];
-      block_sums(s, cb, dy, x, sdy, sdx, [](float g, int64_t) { return g; },
-                 [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); });
+      const auto fa = [](float g, int64_t) { return g; };
+      const auto fb = [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); };
+      if (relu_out) block_sums<true>(s, cb, dy, x, relu_out, sdy, sdx, fa, fb);
+      else block_sums<false>(s, cb, dy, x, dy, sdy, sdx, fa, fb);
       for (int64_t k = 0; k < block; ++k) {
         const double mu = mean[ch0 + k], inv = invstd[ch0 + k];
         const double sxh = (sdx[k] - (mu - static_cast<double>(static_cast<float>(mu))) * sdy[k]) * inv;
@@ -270,20 +313,36 @@ void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, c
       }
       if (!dx) continue;
       const float* mb = mean + ch0;
-      block_rows(s, cb, [&](int64_t at, int64_t) {
-        const S* xr = x + at;
-        const S* gr = dy + at;
-        S* qr = dx + at;
+      if (relu_out) {
+        block_rows(s, cb, [&](int64_t at, int64_t) {
+          const S* xr = x + at;
+          const S* gr = dy + at;
+          const S* orow = relu_out + at;
+          S* qr = dx + at;
 #pragma omp simd
-        for (int64_t k = 0; k < kBlock16; ++k)
-          qr[k] = narrow<S>(ts[k] * (widen(gr[k]) - tk1[k] - (widen(xr[k]) - mb[k]) * tk2[k]));
-      });
+          for (int64_t k = 0; k < kBlock16; ++k) {
+            const float g = relu_grad(widen(orow[k]), widen(gr[k]));
+            qr[k] = narrow<S>(ts[k] * (g - tk1[k] - (widen(xr[k]) - mb[k]) * tk2[k]));
+          }
+        });
+      } else {
+        block_rows(s, cb, [&](int64_t at, int64_t) {
+          const S* xr = x + at;
+          const S* gr = dy + at;
+          S* qr = dx + at;
+#pragma omp simd
+          for (int64_t k = 0; k < kBlock16; ++k)
+            qr[k] = narrow<S>(ts[k] * (widen(gr[k]) - tk1[k] - (widen(xr[k]) - mb[k]) * tk2[k]));
+        });
+      }
     }
     return;
   }
   std::vector<double> sum_dy(static_cast<size_t>(c), 0.0), sum_dy_xhat(static_cast<size_t>(c), 0.0);
-  channel_sums(s, dy, x, sum_dy.data(), sum_dy_xhat.data(), [](float g, int64_t) { return g; },
-               [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); });
+  const auto fa = [](float g, int64_t) { return g; };
+  const auto fb = [mean](float g, float p, int64_t ch) { return g * (p - mean[ch]); };
+  if (relu_out) channel_sums<true>(s, dy, x, relu_out, sum_dy.data(), sum_dy_xhat.data(), fa, fb);
+  else channel_sums<false>(s, dy, x, dy, sum_dy.data(), sum_dy_xhat.data(), fa, fb);
   std::vector<float> ts(static_cast<size_t>(c)), tk1(static_cast<size_t>(c)), tk2(static_cast<size_t>(c));
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mu = mean[ch], inv = invstd[ch];
@@ -299,14 +358,28 @@ void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, c
   const float* ps = ts.data();
   const float* p1 = tk1.data();
   const float* p2 = tk2.data();
-  for_rows(s, [&](int64_t at, int64_t ch0) {
-    const S* xr = x + at;
-    const S* gr = dy + at;
-    S* qr = dx + at;
+  if (relu_out) {
+    for_rows(s, [&](int64_t at, int64_t ch0) {
+      const S* xr = x + at;
+      const S* gr = dy + at;
+      const S* orow = relu_out + at;
+      S* qr = dx + at;
 #pragma omp simd
-    for (int64_t i = 0; i < block; ++i)
-      qr[i] = narrow<S>(ps[ch0 + i] * (widen(gr[i]) - p1[ch0 + i] - (widen(xr[i]) - mean[ch0 + i]) * p2[ch0 + i]));
-  });
+      for (int64_t i = 0; i < block; ++i) {
+        const float g = relu_grad(widen(orow[i]), widen(gr[i]));
+        qr[i] = narrow<S>(ps[ch0 + i] * (g - p1[ch0 + i] - (widen(xr[i]) - mean[ch0 + i]) * p2[ch0 + i]));
+      }
+    });
+  } else {
+    for_rows(s, [&](int64_t at, int64_t ch0) {
+      const S* xr = x + at;
+      const S* gr = dy + at;
+      S* qr = dx + at;
+#pragma omp simd
+      for (int64_t i = 0; i < block; ++i)
+        qr[i] = narrow<S>(ps[ch0 + i] * (widen(gr[i]) - p1[ch0 + i] - (widen(xr[i]) - mean[ch0 + i]) * p2[ch0 + i]));
+    });
+  }
 }
 
 template <typename S>
@@ -362,9 +435,11 @@ namespace mpncov::cpu {
 
 #define MPNCOV_INSTANTIATE(S)                                                                                 \
   template void batch_norm_forward_blocked<S>(const S*, const float*, const float*, S*, float*, float*, float*,  \
-                                              float*, int64_t, int64_t, int64_t, int64_t, bool, double, double); \
-  template void batch_norm_backward_blocked<S>(const S*, const S*, const float*, const float*, const float*, S*, \
-                                               float*, float*, int64_t, int64_t, int64_t, int64_t, bool);         \
+                                              float*, int64_t, int64_t, int64_t, int64_t, bool, double, double,  \
+                                              bool);                                                             \
+  template void batch_norm_backward_blocked<S>(const S*, const S*, const S*, const float*, const float*,         \
+                                               const float*, S*, float*, float*, int64_t, int64_t, int64_t,      \
+                                               int64_t, bool);                                                   \
   template void global_avg_pool_blocked_forward<S>(const S*, float*, int64_t, int64_t, int64_t, int64_t);       \
   template void global_avg_pool_blocked_backward<S>(const float*, S*, int64_t, int64_t, int64_t, int64_t);
 MPNCOV_INSTANTIATE(float)

@@ -10,15 +10,15 @@
 
 namespace mpncov::cpu {
 
-// As batch_norm_forward / batch_norm_backward (nn_cpu.h), in the blocked layout.
+// As batch_norm_forward / batch_norm_backward (nn_cpu.h), in the blocked layout, with the same fused ReLU.
 template <typename S>
 void batch_norm_forward_blocked(const S* x, const float* weight, const float* bias, S* y, float* mean, float* invstd,
                                 float* running_mean, float* running_var, int64_t n, int64_t c, int64_t inner,
-                                int64_t block, bool training, double momentum, double eps);
+                                int64_t block, bool training, double momentum, double eps, bool relu);
 template <typename S>
-void batch_norm_backward_blocked(const S* x, const S* dy, const float* weight, const float* mean, const float* invstd,
-                                 S* dx, float* dweight, float* dbias, int64_t n, int64_t c, int64_t inner,
-                                 int64_t block, bool training);
+void batch_norm_backward_blocked(const S* x, const S* dy, const S* relu_out, const float* weight, const float* mean,
+                                 const float* invstd, S* dx, float* dweight, float* dbias, int64_t n, int64_t c,
+                                 int64_t inner, int64_t block, bool training);
 // Global average pooling: x blocked (n, c, inner) -> y (n, c), and back (dx written).
 template <typename S>
 void global_avg_pool_blocked_forward(const S* x, float* y, int64_t n, int64_t c, int64_t inner, int64_t block);

@@ -73,14 +73,15 @@ void adaptive_avg_pool2d_forward(const T* x, T* y, const PoolShape& s);
 template <typename T>
 void adaptive_avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s);
 
-// Batch norm over x viewed as (n, c, inner).
+// Batch norm over x viewed as (n, c, inner). relu: y = max(0, normalised) (a ReLU fused in); relu_out
+// (null: none): dy is the gradient of that ReLU's output relu_out, masked by relu_out > 0 as relu_backward.
 template <typename T>
 void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
                         T* running_var, int64_t n, int64_t c, int64_t inner, bool training, double momentum,
-                        double eps);
+                        double eps, bool relu);
 template <typename T>
-void batch_norm_backward(const T* x, const T* dy, const T* weight, const T* mean, const T* invstd, T* dx,
-                         T* dweight, T* dbias, int64_t n, int64_t c, int64_t inner, bool training);
+void batch_norm_backward(const T* x, const T* dy, const T* relu_out, const T* weight, const T* mean, const T* invstd,
+                         T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t inner, bool training);
 
 // LRN over x viewed as (n, c, inner).
 template <typename T>
@@ -99,6 +100,11 @@ void softmax_cross_entropy_backward(const T* prob, const int64_t* labels, const 
 // T: float, double or bfloat16 (storage, computed in float32: core/bfloat16.h).
 template <typename T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n);
+// y = max(0, a + b); dx0, dx1 (null: not wanted) = dy where y > 0, else 0 (nn_ops.h add_relu_*).
+template <typename T>
+void add_relu_forward(const T* a, const T* b, T* y, int64_t n);
+template <typename T>
+void add_relu_backward(const T* y, const T* dy, T* dx0, T* dx1, int64_t n);
 // For each of n batch entries: count * inner elements from src (+ src_offset * inner within an entry of
 // src_channels * inner) to dst likewise.
 template <typename T>

@@ -1,6 +1,7 @@
 // Small layer helpers on the CPU: relu's backward (also on bfloat16 storage) and channel-range copies
 // (concat).
 #include <algorithm>
+#include <type_traits>
 
 #include "core/bfloat16.h"
 #include "core/cpu/isa_clones.h"
@@ -18,6 +19,38 @@ MPNCOV_AVX2_CLONES void relu_backward(const S* y, const S* dy, S* dx, int64_t n)
   }
 }
 
+// As Binary::Add then Unary::Relu: the sum in the compute type, 0 where it is not > 0 (NaN included), rounded
+// once (rounding a positive value gives a positive value or +0, so rounding first gives the same bits).
+template <typename S>
+MPNCOV_AVX2_CLONES void add_relu_forward(const S* a, const S* b, S* y, int64_t n) {
+  using T = compute_t<S>;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = widen(a[i]) + widen(b[i]);
+    y[i] = narrow<S>(v > T(0) ? v : T(0));
+  }
+}
+
+template <typename S>
+MPNCOV_AVX2_CLONES void add_relu_backward(const S* y, const S* dy, S* dx0, S* dx1, int64_t n) {
+  using T = compute_t<S>;
+  S* first = dx0 ? dx0 : dx1;
+  S* second = dx0 && dx1 != dx0 ? dx1 : nullptr;
+  if (!first) return;
+  // Stores to one or both, decided outside the loop so that it vectorises.
+  const auto run = [&](auto both) {
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i) {
+      const T g = widen(dy[i]);  // loaded unconditionally, so the select vectorises
+      const S d = narrow<S>(widen(y[i]) > T(0) ? g : T(0));
+      first[i] = d;
+      if constexpr (decltype(both)::value) second[i] = d;
+    }
+  };
+  if (second) run(std::true_type());
+  else run(std::false_type());
+}
+
 template <typename T>
 void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* dst, int64_t dst_channels,
                    int64_t dst_offset, int64_t count, int64_t n, int64_t inner) {
@@ -32,10 +65,14 @@ void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* ds
 
 #define MPNCOV_INSTANTIATE(T)                                                    \
   template void relu_backward<T>(const T*, const T*, T*, int64_t);              \
+  template void add_relu_forward<T>(const T*, const T*, T*, int64_t);          \
+  template void add_relu_backward<T>(const T*, const T*, T*, T*, int64_t);     \
   template void copy_channels<T>(const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t, int64_t, int64_t);
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(double)
 #undef MPNCOV_INSTANTIATE
 template void relu_backward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t);
+template void add_relu_forward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t);
+template void add_relu_backward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, bfloat16*, int64_t);
 
 }  // namespace mpncov::cpu
