@@ -2,13 +2,13 @@
 
 usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
                                       [--iterations 3] [--only NAME,...] [--batch N] [--both-passes | --eval-only]
-                                      [--channels-last] [--append bench/RESULTS.md]
+                                      [--channels-last] [--onednn-only] [--append bench/RESULTS.md]
 
 --batch N replaces every workload's batch size (e.g. 1 for issue 20's small batches); --both-passes times
 each selected net in eval forward and training step alike (the default set has each net in one or both),
 --eval-only in eval forward only;
 --channels-last adds PyTorch + oneDNN on channels-last (NHWC) tensors, issue 20's "better of NCHW and
-channels-last".
+channels-last"; --onednn-only leaves out PyTorch without oneDNN (slower than with it on this CPU).
 
 Each round runs every workload once on each side, interleaved (ours, PyTorch with oneDNN, PyTorch
 without oneDNN, next workload ...); the table shows medians over rounds and speed ratios ours / PyTorch
@@ -97,6 +97,8 @@ def main():
     ap.add_argument("--both-passes", action="store_true", help="eval forward and training step for every net")
     ap.add_argument("--eval-only", action="store_true", help="eval forward only, for every selected net")
     ap.add_argument("--channels-last", action="store_true", help="also PyTorch + oneDNN on channels-last tensors")
+    ap.add_argument("--onednn-only", action="store_true",
+                    help="leave out PyTorch without oneDNN (never PyTorch's better side on this CPU)")
     ap.add_argument("--append", default="", help="append the table to this markdown file")
     a = ap.parse_args()
 
@@ -118,7 +120,7 @@ def main():
     started = time.time()
     # results[(threads, workload, side)] = [images/s per round]
     results = {}
-    variants = TORCH_VARIANTS + ([CHANNELS_LAST] if a.channels_last else [])
+    variants = TORCH_VARIANTS[:1 if a.onednn_only else None] + ([CHANNELS_LAST] if a.channels_last else [])
     for threads in thread_counts:
         workers = {v: TorchWorker(threads, flag, env, v == CHANNELS_LAST[0]) for v, flag in variants}
         for r in range(a.rounds):
