@@ -2,7 +2,8 @@
 
 usage: bf16_torch.py NAME BATCH ITERATIONS THREADS PRECISION(float32|bfloat16) LAYOUT(nchw|channels_last)
 Prints the mean seconds per step over ITERATIONS after two warm-up steps: SGD with momentum and weight decay
-as `mpncov time` runs it; bfloat16 wraps the forward and the loss in torch.autocast("cpu", bfloat16)."""
+as `mpncov time` runs it; bfloat16 wraps the forward and the loss in torch.autocast("cpu", bfloat16), the
+iSQRT-COV representation of the mpncov nets in float32."""
 import contextlib
 import ctypes
 import os
@@ -22,6 +23,17 @@ try:  # Debian's OpenBLAS ignores torch.set_num_threads (see docs/measuring.md)
 except OSError:
     pass
 torch.manual_seed(0)
+if precision == "bfloat16":
+    # The iSQRT-COV representation runs in float32, as ours does (and as it must: PyTorch 1.13 has no
+    # bfloat16 torch.eye on the CPU, which the seed's covariance pooling calls under autocast).
+    def in_float32(f):
+        def run(*args):
+            with torch.autocast("cpu", enabled=False):
+                return f(*[a.float() if torch.is_tensor(a) else a for a in args])
+        return run
+    for fn in ("covpool", "sqrtm", "triuvec"):
+        if hasattr(zoo_nets, fn):
+            setattr(zoo_nets, fn, in_float32(getattr(zoo_nets, fn)))
 model = zoo_nets.build(name)
 model.train()
 x = torch.randn(batch, 3, 299 if name == "inception_v3" else 224, 224 if name != "inception_v3" else 299)
