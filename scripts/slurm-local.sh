@@ -7,13 +7,16 @@
 #   SLURM_CONF=DIR/slurm.conf srun -n 2 --mpi=pmix build/mpncov train EXPERIMENT.yaml
 #   scripts/slurm-local.sh stop DIR     # both daemons stopped, DIR removed
 #   scripts/slurm-local.sh run CMD...   # start in a temporary folder, run CMD with SLURM_CONF set, stop
-#                                       # (also on failure or Ctrl-C); exits with CMD's status
+#                                       # (also on failure or Ctrl-C); exits with CMD's status. One `run`
+#                                       # at a time per machine: others wait for it (a file lock)
 #
 # Needs root (slurmd starts the tasks as the submitting user) and Debian's `slurmctld slurmd slurm-client`
 # (22.05; its mpi_pmix plugin speaks to Open MPI 4's PMIx). Not installed by scripts/install-deps.sh.
 # The daemons listen on two ports picked at random above 20000 that nothing listens on (SLURM_LOCAL_PORT
-# to choose: it and the next), not Slurm's 6817/6818, so a real installation and other throwaway
-# clusters on the same machine (tests run in parallel) are left alone.
+# to choose: it and the next), not Slurm's 6817/6818, so a real installation is left alone. Two throwaway
+# clusters at once are not: their job ids both start at 1, and task launches of the one fail now and then
+# ("launch failed: Unspecified error") while the other runs steps, so `run` holds a lock
+# (/tmp/mpncov-slurm-local.lock) from start to stop and tests that use it can run in parallel.
 set -euo pipefail
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
@@ -74,8 +77,8 @@ start() {
   done
   write_config "$dir"
   export SLURM_CONF=$dir/slurm.conf
-  slurmctld -f "$SLURM_CONF" -i   # -i: ignore any state a previous run left (there is none: a new folder)
-  slurmd -f "$SLURM_CONF"
+  slurmctld -f "$SLURM_CONF" -i 9>&-  # 9>&-: the daemons do not hold run's lock; -i: ignore any state a previous run left (there is none: a new folder)
+  slurmd -f "$SLURM_CONF" 9>&-
   # The node registers within a second or two; until then srun would wait or fail.
   for _ in $(seq 1 60); do
     if sinfo -h -N -o '%T' 2> /dev/null | grep -qx 'idle'; then return 0; fi
@@ -114,6 +117,8 @@ case ${1:-} in
   run)
     shift
     [[ $# -ge 1 ]] || die "usage: $0 run CMD..."
+    exec 9> /tmp/mpncov-slurm-local.lock
+    flock 9
     dir=$(mktemp -d /tmp/slurm-local.XXXXXX)
     trap 'stop "$dir"' EXIT
     trap 'exit 130' INT TERM
