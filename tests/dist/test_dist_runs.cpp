@@ -40,7 +40,7 @@ int exit_status(const std::string& command) {
 }
 
 // How this machine can run srun, "" when it cannot: the prefix that runs a command where srun works.
-// Inside a Slurm allocation, nothing but `env`; as root with Slurm's daemons installed (not in CI), a
+// Inside a Slurm allocation, nothing but `env`; as root with Slurm's daemons installed (not by install-deps.sh), a
 // throwaway one-machine cluster around the command (scripts/slurm-local.sh run).
 std::string slurm_prefix() {
   if (!mpi_ready()) return "";
