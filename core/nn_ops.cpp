@@ -254,11 +254,16 @@ void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx
 }
 
 void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) {
-  check_same("avg_pool2d_forward", {&x, &y});
+  check_same("avg_pool2d_forward", {&x, &y}, kStorageTypes);
   const detail::PoolShape s = pool_shape("avg_pool2d_forward", x, y);
   check_pool("avg_pool2d_forward", s, p);
-  MPNCOV_CHECK(is_nchw({&x, &y}), "avg_pool2d_forward: takes NCHW tensors, got ", x.str(), " and ", y.str());
+  check_layouts("avg_pool2d_forward", {&x, &y});
   if (y.numel() == 0) return;
+  if (use_blocked({&x, &y}))
+    return blocked("avg_pool2d_forward", x, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::avg_pool_blocked_forward<S>(x.data<S>(), y.data<S>(), s, p, layout_block(x.layout(), x.dim(1)));
+    });
   dispatch(
       x, [&](auto device) { cuda::avg_pool2d_forward(device, x.data<float>(), y.data<float>(), s, p); },
       [&](auto zero) {
@@ -268,10 +273,16 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p)
 }
 
 void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dParams& p) {
-  check_same("avg_pool2d_backward", {&dy, &dx});
+  check_same("avg_pool2d_backward", {&dy, &dx}, kStorageTypes);
   const detail::PoolShape s = pool_shape("avg_pool2d_backward", dx, dy);
   check_pool("avg_pool2d_backward", s, p);
+  check_layouts("avg_pool2d_backward", {&dy, &dx});
   if (dx.numel() == 0) return;
+  if (use_blocked({&dy, &dx}))
+    return blocked("avg_pool2d_backward", dx, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::avg_pool_blocked_backward<S>(dy.data<S>(), dx.data<S>(), s, p, layout_block(dx.layout(), dx.dim(1)));
+    });
   dispatch(
       dy, [&](auto device) { cuda::avg_pool2d_backward(device, dy.data<float>(), dx.data<float>(), s, p); },
       [&](auto zero) {
@@ -583,7 +594,8 @@ void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, con
 }
 
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count) {
-  check_same("copy_channels", {&src, &dst});
+  check_same("copy_channels", {&src, &dst}, kStorageTypes);
+  check_layouts("copy_channels", {&src, &dst});
   MPNCOV_CHECK(src.ndim() >= 2 && dst.ndim() == src.ndim() && src.dim(0) == dst.dim(0), "copy_channels: ",
                src.shape().str(), " and ", dst.shape().str(), " must both be (N, C, ...) with the same N");
   for (int i = 2; i < src.ndim(); ++i)
@@ -595,6 +607,13 @@ void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int
                " into [", dst_offset, ", ", dst_offset + count, ") of ", dst.shape().str(), " are out of range");
   const int64_t n = src.dim(0), inner = src.shape().product(2, src.ndim());
   if (n == 0 || count == 0 || inner == 0) return;
+  if (use_blocked({&src, &dst}))  // each side in its own channel blocks; the offsets need not be aligned
+    return blocked("copy_channels", src, [&](auto zero) {
+      using S = decltype(zero);
+      cpu::copy_channels_blocked<S>(src.data<S>(), src.dim(1), layout_block(src.layout(), src.dim(1)), src_offset,
+                                    dst.data<S>(), dst.dim(1), layout_block(dst.layout(), dst.dim(1)), dst_offset,
+                                    count, n, inner);
+    });
   dispatch(
       src,
       [&](auto device) {

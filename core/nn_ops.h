@@ -50,6 +50,9 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, const Pool2dParams& p);
 // dx (written) from dy and the forward's index; p is the forward's (CUDA gathers over the windows).
 void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p);
+// Average pooling; dx written. Max and average pooling take activations in any layout (core/layout.h, the
+// output in the input's) and bfloat16 storage on the CPU, with the NCHW float32 kernel's results (bfloat16:
+// on the widened values, rounded).
 void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p);
 void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dParams& p);
 // Adaptive average pooling: output cell (i, j) averages rows [floor(i H / oh), ceil((i + 1) H / oh)) and
@@ -112,6 +115,8 @@ void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
 void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1);
 // Copies `count` channels (dimension 1) of src, starting at channel src_offset, into dst starting at
 // dst_offset, for every batch entry; trailing dimensions must agree. Used by concat and its backward.
+// On the CPU also in a kernel layout (both in the same one) and in bfloat16; any offsets (a run of
+// channels may start and end inside an nChw16c block).
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count);
 
 }  // namespace mpncov::ops

@@ -11,6 +11,15 @@ class ConcatLayer : public Layer {
   explicit ConcatLayer(Config&) {}
   std::string type() const override { return "concat"; }
   bool recomputable() const override { return true; }
+  // Inputs all in one layout (core/layout.h) give the output in it; otherwise NCHW, and the plan makes
+  // the inputs NCHW too. Channel offsets that are not multiples of a block are copied correctly, only
+  // slower (ops::copy_channels).
+  Layout output_layout(const std::vector<Layout>& in) const override {
+    for (Layout l : in)
+      if (l != in[0]) return Layout::NCHW;
+    return in[0];
+  }
+  bool accepts_layout(size_t, Layout in, Layout out) const override { return in == out; }
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1, true);
     std::vector<int64_t> dims = in[0].dims();

@@ -70,6 +70,9 @@ class AvgPoolLayer : public Layer {
  public:
   explicit AvgPoolLayer(Config& c) : p_(read_pool(c, true)) {}
   std::string type() const override { return "avgpool"; }
+  // Any layout (core/layout.h), the output in the input's.
+  Layout output_layout(const std::vector<Layout>& in) const override { return in[0]; }
+  bool accepts_layout(size_t, Layout in, Layout out) const override { return in == out; }
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     return {pooled_shape(*this, in, p_, ctx)};
   }

@@ -32,6 +32,19 @@ void max_pool_blocked_forward(const S* x, S* y, int64_t* index, const ops::detai
 template <typename S>
 void max_pool_blocked_backward(const S* dy, const int64_t* index, S* dx, const ops::detail::PoolShape& s,
                                const ops::Pool2dParams& p, int64_t block);
+// Average pooling with the NCHW kernel's results, bit for bit (avg_pool_blocked.cpp). s.planes = n * c.
+template <typename S>
+void avg_pool_blocked_forward(const S* x, S* y, const ops::detail::PoolShape& s, const ops::Pool2dParams& p,
+                              int64_t block);
+template <typename S>
+void avg_pool_blocked_backward(const S* dy, S* dx, const ops::detail::PoolShape& s, const ops::Pool2dParams& p,
+                               int64_t block);
+// For each of n images: channels [src_offset, src_offset + count) of src (src_channels channels in blocks
+// of src_block) into [dst_offset, dst_offset + count) of dst (its own channels and block); inner pixels.
+template <typename S>
+void copy_channels_blocked(const S* src, int64_t src_channels, int64_t src_block, int64_t src_offset, S* dst,
+                           int64_t dst_channels, int64_t dst_block, int64_t dst_offset, int64_t count, int64_t n,
+                           int64_t inner);
 // y (blocks of y_block) = x (blocks of x_block); between float and bfloat16 rounded to nearest even.
 template <typename SX, typename SY>
 void convert_layout(const SX* x, int64_t x_block, SY* y, int64_t y_block, int64_t n, int64_t c, int64_t inner);

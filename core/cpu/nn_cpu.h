@@ -1,6 +1,7 @@
 // The CPU backend of core/nn_ops.h, pointer-level, float and double. core/nn_ops.cpp has checked the
 // arguments. The CUDA backend (core/cuda_nn_backend.h) has the same functions in float.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -64,6 +65,22 @@ template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* index, const PoolShape& s, const ops::Pool2dParams& p);
 template <typename T>
 void max_pool2d_backward(const T* dy, const int64_t* index, T* dx, const PoolShape& s);
+// Average pooling's window of output (oy, ox) clipped to the input, [y0, y1) x [x0, x1), and its divisor:
+// PyTorch's, the window clipped to the padded input (count_include_pad) or to the input itself.
+struct AvgWindow {
+  int64_t y0, y1, x0, x1, divisor;
+};
+inline AvgWindow avg_pool_window(int64_t oy, int64_t ox, const PoolShape& s, const ops::Pool2dParams& p) {
+  int64_t y0 = oy * p.stride_h - p.pad_h, x0 = ox * p.stride_w - p.pad_w;
+  int64_t y1 = std::min(y0 + p.kernel_h, s.h + p.pad_h), x1 = std::min(x0 + p.kernel_w, s.w + p.pad_w);
+  const int64_t padded = (y1 - y0) * (x1 - x0);
+  y0 = std::max<int64_t>(y0, 0);
+  x0 = std::max<int64_t>(x0, 0);
+  y1 = std::min(y1, s.h);
+  x1 = std::min(x1, s.w);
+  const int64_t inside = (y1 - y0) * (x1 - x0);
+  return {y0, y1, x0, x1, p.count_include_pad ? padded : std::max<int64_t>(inside, 1)};
+}
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const PoolShape& s, const ops::Pool2dParams& p);
 template <typename T>

@@ -78,24 +78,6 @@ void max_pool2d_backward(const T* dy, const int64_t* index, T* dx, const PoolSha
   }
 }
 
-namespace {
-// The window of output (oy, ox) clipped to the input, and its divisor.
-struct Window {
-  int64_t y0, y1, x0, x1, divisor;
-};
-inline Window avg_window(int64_t oy, int64_t ox, const PoolShape& s, const ops::Pool2dParams& p) {
-  int64_t y0 = oy * p.stride_h - p.pad_h, x0 = ox * p.stride_w - p.pad_w;
-  int64_t y1 = std::min(y0 + p.kernel_h, s.h + p.pad_h), x1 = std::min(x0 + p.kernel_w, s.w + p.pad_w);
-  const int64_t padded = (y1 - y0) * (x1 - x0);
-  y0 = std::max<int64_t>(y0, 0);
-  x0 = std::max<int64_t>(x0, 0);
-  y1 = std::min(y1, s.h);
-  x1 = std::min(x1, s.w);
-  const int64_t inside = (y1 - y0) * (x1 - x0);
-  return {y0, y1, x0, x1, p.count_include_pad ? padded : std::max<int64_t>(inside, 1)};
-}
-}  // namespace
-
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const PoolShape& s, const ops::Pool2dParams& p) {
 #pragma omp parallel for schedule(static) if (s.planes * s.h * s.w > kParallelMin)
@@ -103,7 +85,7 @@ void avg_pool2d_forward(const T* x, T* y, const PoolShape& s, const ops::Pool2dP
     const T* xp = x + pl * s.h * s.w;
     for (int64_t oy = 0; oy < s.oh; ++oy)
       for (int64_t ox = 0; ox < s.ow; ++ox) {
-        const Window win = avg_window(oy, ox, s, p);
+        const AvgWindow win = avg_pool_window(oy, ox, s, p);
         T sum = 0;
         for (int64_t iy = win.y0; iy < win.y1; ++iy)
           for (int64_t ix = win.x0; ix < win.x1; ++ix) sum += xp[iy * s.w + ix];
@@ -120,7 +102,7 @@ void avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s, const ops::Pool
     std::fill(dxp, dxp + s.h * s.w, T(0));
     for (int64_t oy = 0; oy < s.oh; ++oy)
       for (int64_t ox = 0; ox < s.ow; ++ox) {
-        const Window win = avg_window(oy, ox, s, p);
+        const AvgWindow win = avg_pool_window(oy, ox, s, p);
         const T g = dy[(pl * s.oh + oy) * s.ow + ox] / static_cast<T>(win.divisor);
         for (int64_t iy = win.y0; iy < win.y1; ++iy)
           for (int64_t ix = win.x0; ix < win.x1; ++ix) dxp[iy * s.w + ix] += g;

@@ -280,6 +280,56 @@ TEST_CASE("bf16 storage: max pooling is the float32 op's, forward and backward, 
   }
 }
 
+TEST_CASE("bf16 storage: average pooling is the float32 op's, forward and backward, bit for bit") {
+  // Inception's 3x3 stride-1 windows and a strided one in ceil mode without the padding counted; the
+  // window sums and the gradient sums run in float32, rounded once. 48 channels: NHWC's block is a tile
+  // of 32 and the rest.
+  for (bool inception : {true, false}) {
+    ops::Pool2dParams p;
+    p.kernel_h = p.kernel_w = 3;
+    p.stride_h = p.stride_w = inception ? 1 : 2;
+    p.pad_h = p.pad_w = 1;
+    p.ceil_mode = !inception;
+    p.count_include_pad = inception;
+    const Tensor x = values(Shape({2, 48, 9, 8}), 21);
+    const int64_t oh = ops::pool_output_size(9, 3, p.stride_h, 1, p.ceil_mode);
+    const int64_t ow = ops::pool_output_size(8, 3, p.stride_w, 1, p.ceil_mode);
+    const Tensor g = values(Shape({2, 48, oh, ow}), 22);
+    for (Layout l : kAll) {
+      INFO("stride ", p.stride_h, ", layout ", std::string(layout_name(l)));
+      const Tensor xb = bf16(x, l), dyb = bf16(g, l);
+      Tensor want_y = zeros_f32(g.shape(), l), want_dx = zeros_f32(x.shape(), l);
+      ops::avg_pool2d_forward(widened(xb), want_y, p);
+      ops::avg_pool2d_backward(widened(dyb), want_dx, p);
+      Tensor y = zeros_bf16(g.shape(), l), dx = zeros_bf16(x.shape(), l);
+      ops::avg_pool2d_forward(xb, y, p);
+      ops::avg_pool2d_backward(dyb, dx, p);
+      check_exact(y, want_y);
+      check_exact(dx, want_dx);
+    }
+  }
+}
+
+TEST_CASE("bf16 storage: copy_channels (concat) moves the stored bits, in every layout, any offsets") {
+  const Tensor a = values(Shape({2, 32, 3, 5}), 23), b = values(Shape({2, 48, 3, 5}), 24);
+  for (Layout l : kAll) {
+    INFO("layout ", std::string(layout_name(l)));
+    // A concatenation of a and b, then b's channels [5, 30) over channels [3, 28) of it (straddling blocks).
+    const Tensor ab = bf16(a, l), bb = bf16(b, l);
+    Tensor want = zeros_f32(Shape({2, 80, 3, 5}), l), got = zeros_bf16(want.shape(), l);
+    ops::copy_channels(widened(ab), 0, want, 0, 32);
+    ops::copy_channels(widened(bb), 0, want, 32, 48);
+    ops::copy_channels(widened(bb), 5, want, 3, 25);
+    ops::copy_channels(ab, 0, got, 0, 32);
+    ops::copy_channels(bb, 0, got, 32, 48);
+    ops::copy_channels(bb, 5, got, 3, 25);
+    check_exact(got, want);
+  }
+  // Both operands of one dtype.
+  CHECK_THROWS_WITH_AS(ops::copy_channels(bf16(a, Layout::NHWC), 0, zeros_f32(a.shape(), Layout::NHWC), 0, 32),
+                       doctest::Contains("copy_channels"), Error);
+}
+
 TEST_CASE("bf16 storage: global average pooling from bfloat16 into float32 and back, in every layout") {
   const Tensor x = values(Shape({3, 32, 5, 6}), 14), dy = values(Shape({3, 32, 1, 1}), 15);
   for (Layout l : kAll) {

@@ -224,4 +224,80 @@ TEST_CASE("layouts: max pooling with ties and NaNs, batch 1 and channels past a 
     }
 }
 
+// Average pooling in the kernel layouts sums each window in the NCHW kernel's order, and its backward
+// gathers each input's gradient in the order NCHW's scatter adds it: equal bit for bit. Inception's 3x3
+// stride-1 windows, DenseNet's 2x2 stride 2, ceil mode without padding counted, a 1x1 window with stride 2
+// (rows and columns no window reaches, whose gradient must still be written), at batch 1 and 2, with 16
+// channels (one nChw16c block) and 48 (NHWC: a tile of 32 and the rest).
+TEST_CASE("layouts: average pooling in NHWC and nChw16c equals NCHW bit for bit, forward and backward") {
+  struct Case {
+    int64_t kernel, stride, pad;
+    bool ceil, count_pad;
+  };
+  for (const Case& k : {Case{3, 1, 1, false, true}, Case{2, 2, 0, false, true}, Case{3, 2, 1, true, false},
+                        Case{3, 2, 1, true, true}, Case{1, 2, 0, false, true}})
+    for (int64_t n : {1, 2})
+      for (int64_t c : {16, 48}) {
+        ops::Pool2dParams p;
+        p.kernel_h = p.kernel_w = k.kernel;
+        p.stride_h = p.stride_w = k.stride;
+        p.pad_h = p.pad_w = k.pad;
+        p.ceil_mode = k.ceil;
+        p.count_include_pad = k.count_pad;
+        const Tensor x = rnd(Shape({n, c, 9, 8}), 19);
+        const int64_t oh = ops::pool_output_size(9, k.kernel, k.stride, k.pad, k.ceil);
+        const int64_t ow = ops::pool_output_size(8, k.kernel, k.stride, k.pad, k.ceil);
+        const Tensor dy = rnd(Shape({n, c, oh, ow}), 20);
+        Tensor y = Tensor::zeros(dy.shape()), dx = Tensor::zeros(x.shape());
+        ops::avg_pool2d_forward(x, y, p);
+        ops::avg_pool2d_backward(dy, dx, p);
+        for (Layout l : kLayouts) {
+          INFO("kernel ", k.kernel, ", stride ", k.stride, ", ceil ", k.ceil, ", count_include_pad ", k.count_pad,
+               ", n ", n, ", c ", c, ", layout ", layout_name(l));
+          // Outputs start as garbage: the kernels must write every element.
+          Tensor yl = in_layout(rnd(y.shape(), 21), l), dxl = in_layout(rnd(x.shape(), 22), l);
+          ops::avg_pool2d_forward(in_layout(x, l), yl, p);
+          ops::avg_pool2d_backward(in_layout(dy, l), dxl, p);
+          CHECK(ops::to_nchw(yl).to_vector() == y.to_vector());
+          CHECK(ops::to_nchw(dxl).to_vector() == dx.to_vector());
+        }
+      }
+  // Operands in different layouts are refused, naming the op.
+  const Tensor x = rnd(Shape({1, 16, 4, 4}), 23);
+  ops::Pool2dParams p;
+  p.kernel_h = p.kernel_w = 2;
+  p.stride_h = p.stride_w = 2;
+  CHECK_THROWS_WITH_AS(ops::avg_pool2d_forward(in_layout(x, Layout::NHWC), like(Tensor::zeros(Shape({1, 16, 2, 2})),
+                                                                                 Layout::Blocked16), p),
+                       doctest::Contains("avg_pool2d_forward: operands in different layouts"), Error);
+  CHECK_THROWS_WITH_AS(ops::avg_pool2d_backward(Tensor::zeros(Shape({1, 16, 2, 2})), like(x, Layout::NHWC), p),
+                       doctest::Contains("avg_pool2d_backward: operands in different layouts"), Error);
+}
+
+// Concatenation and its backward copy channel ranges (ops::copy_channels). In nChw16c a range whose offsets
+// are multiples of 16 is whole blocks; other offsets split blocks between ranges, which must land exactly
+// where NCHW puts them too.
+TEST_CASE("layouts: copy_channels in NHWC and nChw16c equals NCHW, aligned and straddling blocks") {
+  const Tensor src = rnd(Shape({2, 48, 5, 3}), 24);
+  struct Range {
+    int64_t src_offset, dst_offset, count;
+  };
+  for (int64_t n : {1, 2})
+    for (const Range& r : {Range{0, 16, 32}, Range{16, 0, 16}, Range{5, 13, 27}, Range{0, 33, 31}, Range{47, 0, 1}}) {
+      const Tensor s = src.slice(0, n).clone();
+      const Tensor start = rnd(Shape({n, 64, 5, 3}), 25);  // what the copy must leave alone
+      Tensor want = start.clone();
+      ops::copy_channels(s, r.src_offset, want, r.dst_offset, r.count);
+      for (Layout l : kLayouts) {
+        INFO("n ", n, ", channels [", r.src_offset, ", +", r.count, ") to ", r.dst_offset, ", layout ",
+             layout_name(l));
+        Tensor got = in_layout(start, l);
+        ops::copy_channels(in_layout(s, l), r.src_offset, got, r.dst_offset, r.count);
+        CHECK(ops::to_nchw(got).to_vector() == want.to_vector());
+      }
+    }
+  CHECK_THROWS_WITH_AS(ops::copy_channels(in_layout(src, Layout::NHWC), 0, like(src, Layout::Blocked16), 0, 16),
+                       doctest::Contains("copy_channels: operands in different layouts"), Error);
+}
+
 }  // TEST_SUITE
