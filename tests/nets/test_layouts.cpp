@@ -36,12 +36,14 @@ Pass run(const std::string& name, const Shape& input, LayoutMode mode, Precision
   Pass p;
   for (int i = 0; i < net.size(); ++i) p.planned += net.output(net.layer_spec(i).name).layout() != Layout::NCHW;
   p.output = net.forward(test::random_tensor(input, DType::F32, 7)).clone();
-  for (int i = 0; i < net.size(); ++i) {
-    if (net.layer(i).type() != "relu") continue;
+  // Each ReLU's signs as its backward sees them: a ReLU in shared storage (after a DenseNet's concatenation)
+  // is recomputed just before it, and after the forward its storage holds another layer's output.
+  net.set_backward_hook([&](int i) {
+    if (net.layer(i).type() != "relu") return;
     std::vector<bool> mask;
     for (double v : ops::to_nchw(net.output(net.layer_spec(i).name)).to_vector()) mask.push_back(v > 0);
     p.masks.push_back(mask);
-  }
+  });
   net.zero_grad();
   net.backward(test::random_tensor(p.output.shape(), DType::F32, 8));
   for (NetParameter& q : net.parameters()) p.grads.push_back(q.parameter->grad.clone());
@@ -122,6 +124,55 @@ TEST_CASE("layouts: the plan keeps conv -> bn -> relu -> add in the kernel layou
   set_layout_mode(LayoutMode::Off);
   net.setup(Shape({1, 3, 32, 32}));
   CHECK(layout("layer1.0.conv1") == Layout::NCHW);
+}
+
+// Average pooling and concatenation keep their inputs' layout: inception_v3 runs from its stem to the
+// global pooling without a conversion, in bfloat16 precision with every activation of it stored in bfloat16.
+// A concatenation of inputs in different layouts writes NCHW and its inputs are planned NCHW.
+TEST_CASE("layouts: the plan keeps inception_v3 in the kernel layout from the stem to the global pooling") {
+  test::LayoutModeGuard guard;
+  set_layout_mode(LayoutMode::Auto);
+  Net net(load_net(resolve_net_path("inception_v3")));
+  net.setup(Shape({1, 3, 75, 75}));
+  for (bool bfloat16 : {false, true}) {
+    net.set_precision(bfloat16 ? Precision::BFloat16 : Precision::Float32);
+    const Layout want = bfloat16 ? Layout::NHWC : Layout::Blocked16;
+    int checked = 0;
+    for (int i = 0; i < net.size() && net.layer(i).type() != "gavp"; ++i, ++checked) {
+      const Tensor& out = net.output(net.layer_spec(i).name);
+      INFO(net.layer_spec(i).name, " (", net.layer(i).type(), "): ", out.str(), " in ", layout_name(out.layout()));
+      CHECK(out.layout() == want);
+      CHECK(out.dtype() == (bfloat16 ? DType::BF16 : DType::F32));
+    }
+    CHECK(checked > 300);  // every layer but the representation and the classifier
+    CHECK(net.output("Mixed_7c.cat").layout() == want);
+    CHECK(net.output("Mixed_5b.pool").layout() == want);
+  }
+  // nChw16c needs multiples of 16 channels: a 24-channel branch is NHWC, so a concatenation with it and a
+  // 32-channel (nChw16c) branch is NCHW, and so are both branches (the pooled one up to its convolution);
+  // branches of 16 and 32 channels concatenate in nChw16c.
+  const std::string yaml = R"(name: mixed_concat
+input: [3, 8, 8]
+features:
+  - {name: a, type: conv, out_channels: 24, kernel_size: 1}
+  - {name: b, type: conv, inputs: input, out_channels: 32, kernel_size: 1}
+  - {name: pool, type: avgpool, inputs: b, kernel_size: 3, stride: 1, padding: 1}
+  - {name: cat, type: concat, inputs: [a, pool]}
+  - {name: c, type: conv, out_channels: 16, kernel_size: 1}
+  - {name: d, type: conv, inputs: cat, out_channels: 32, kernel_size: 1}
+  - {name: cat2, type: concat, inputs: [c, d]}
+representation: {name: gavp, type: gavp}
+)";
+  Net mixed(parse_net(yaml, "mixed_concat.yaml"));
+  mixed.setup(Shape({1, 3, 8, 8}));
+  for (const char* name : {"a", "b", "pool", "cat"}) {
+    INFO(name);
+    CHECK(mixed.output(name).layout() == Layout::NCHW);
+  }
+  for (const char* name : {"c", "d", "cat2"}) {
+    INFO(name);
+    CHECK(mixed.output(name).layout() == Layout::Blocked16);
+  }
 }
 
 }  // TEST_SUITE
