@@ -333,6 +333,7 @@ const Tensor& Net::forward(const Tensor& input) {
   input_ = input;
   fusion_.begin(eval_fusion_on_ && in_place_allowed_ && !training_ && precision_ == Precision::Float32 &&
                 dtype_ == DType::F32 && device_.is_cpu());
+  residual_fused_ = training_ && train_fusion_.triples() > 0;  // batch norm + add + ReLU (nets/train_fusion.h)
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs_[i].size(); ++k) in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
@@ -340,8 +341,16 @@ const Tensor& Net::forward(const Tensor& input) {
     if (memory_debug_.poison && chain_head_[i] == static_cast<int>(i)) for (const Tensor& t : shared_storage_) poison(t);
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
-      if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_) && !train_fusion_.skips(static_cast<int>(i)))
+      const int add = residual_fused_ ? train_fusion_.residual_add_of(static_cast<int>(i)) : -1;
+      if (residual_fused_ && train_fusion_.residual_bn_of(static_cast<int>(i)) >= 0) {
+        // its batch norm wrote the output
+      } else if (add >= 0) {
+        in.push_back(input_tensor(add, train_fusion_.residual_input_of(add)));
+        layers_[i]->forward(in, {outputs_[static_cast<size_t>(add)]});
+      } else if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_) &&
+                 !train_fusion_.skips(static_cast<int>(i))) {
         layers_[i]->forward(in, {outputs_[i]});
+      }
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -391,7 +400,17 @@ void Net::backward(const Tensor& output_grad) {
           if (memory_debug_.poison) for (const Tensor& t : shared_storage_) poison(t);
           recompute(j);
         }
-      if (!train_fusion_.skips(static_cast<int>(i))) layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+      const int add = residual_fused_ ? train_fusion_.residual_add_of(static_cast<int>(i)) : -1;
+      if (residual_fused_ && train_fusion_.residual_bn_of(static_cast<int>(i)) >= 0) {
+        // The add writes its residual's gradient only; its batch norm masks the output gradient itself.
+        in_grads[static_cast<size_t>(1 - train_fusion_.residual_input_of(static_cast<int>(i)))] = Tensor();
+        layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+      } else if (add >= 0) {
+        const size_t a = static_cast<size_t>(add);
+        layers_[i]->backward(in, {outputs_[a]}, {grads_[a]}, in_grads);
+      } else if (!train_fusion_.skips(static_cast<int>(i))) {
+        layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+      }
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -511,7 +530,10 @@ void Net::freeze(int k) {
 }
 
 void Net::plan_train_fusion() {
-  train_fusion_.plan(layers_, inputs_, in_place_, train_fusion_on_ && device_.is_cpu() && dtype_ == DType::F32);
+  std::vector<bool> shared(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) shared[i] = chain_head_[i] >= 0;
+  train_fusion_.plan(layers_, inputs_, consumers_, in_place_, shared,
+                     train_fusion_on_ && device_.is_cpu() && dtype_ == DType::F32);
 }
 
 void Net::set_train_fusion(bool on) {

@@ -105,6 +105,8 @@ class Net {
   void set_train_fusion(bool on);
   // The batch norm or add a ReLU runs inside (its own forward and backward skipped), else -1.
   int relu_fused_into(int i) const { return train_fusion_.fused_into(i); }
+  // The batch norm that runs an add (and its ReLU) in training (nets/train_fusion.h), else -1.
+  int add_fused_into(int i) const { return train_fusion_.residual_bn_of(i); }
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
   void set_timing(bool on) { timing_ = on; }
@@ -184,6 +186,7 @@ class Net {
   bool eval_fusion_on_ = true;
   TrainFusion train_fusion_;
   bool train_fusion_on_ = true;
+  bool residual_fused_ = false;  // the last forward ran batch norm + add + ReLU fused
   void plan_train_fusion();
 };
 

@@ -104,8 +104,10 @@ std::string StepProfile::table(const Net& net) const {
   for (int i = 0; i < net.size(); ++i) {
     const double f = forward[static_cast<size_t>(i)], b = backward[static_cast<size_t>(i)];
     const double flops = net.layer(i).flops();
-    // A ReLU run inside its batch norm (nets/train_fusion.h): its time is the batch norm's.
-    const std::string type = net.layer_spec(i).type + (net.relu_fused_into(i) >= 0 ? " (fused)" : "");
+    // A ReLU run inside its batch norm or add, an add (and ReLU) inside its batch norm (nets/train_fusion.h):
+    // its forward time is that layer's.
+    const bool fused = net.relu_fused_into(i) >= 0 || net.add_fused_into(i) >= 0;
+    const std::string type = net.layer_spec(i).type + (fused ? " (fused)" : "");
     std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10.3f %10.3f %9.1f %6.1f%%\n", net.layer_spec(i).name.c_str(),
                   type.c_str(), 1e3 * f, 1e3 * b, flops * 1e-9,
                   f > 0 && flops > 0 ? flops * 1e-9 / f : 0.0, 100 * (f + b) / total);
