@@ -12,7 +12,7 @@
 // A ReLU fused in (fuse_relu, nets/train_fusion.h; 4-D and not synced): forward and recompute write
 // max(0, y) and backward masks the gradient by the output (then the ReLU's) > 0, in the kernels' own passes.
 // A residual add and its ReLU fused in (fuse_residual_relu, the same conditions): a training forward with a
-// second input writes max(0, y + residual) into the add's output, and backward masks by it.
+// second input writes max(0, y + residual) into the add's output (the add's backward is unchanged).
 //
 // Recomputable in a chain (a net redoes it for backward, see docs/nets.md): recompute() rewrites the last
 // forward's output without touching the running statistics or num_batches_tracked, and without
@@ -107,12 +107,12 @@ class BatchNormLayer : public Layer {
     const Tensor& rv = buffer("running_var").value;
     comm_ = sync_ && training() ? &dist::world() : nullptr;
     if (comm_ && comm_->size() == 1) comm_ = nullptr;
-    residual_ran_ = in.size() == 2;
-    MPNCOV_CHECK(!residual_ran_ || (residual_ && training()),
+    const bool residual = in.size() == 2;
+    MPNCOV_CHECK(!residual || (residual_ && training()),
                  "batchnorm: a residual input is for a training forward with a residual add fused in");
     if (training()) {
       if (comm_) forward_synced(x, w, b, out[0], rm, rv);
-      else if (residual_ran_)
+      else if (residual)
         ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, true, in[1]);
       else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, relu_);
       // num_batches_tracked counts training steps; kept on the host and written back, so no device sync.
@@ -171,7 +171,7 @@ class BatchNormLayer : public Layer {
     }
     if (comm_ && stats_from_batch_) return backward_synced(in[0], dout[0], w, din[0], dw, db);
     ops::batch_norm_backward(in[0], dout[0], w, mean_, invstd_, din[0], dw, db, stats_from_batch_,
-                             relu_ || residual_ran_ ? out[0] : Tensor());
+                             relu_ ? out[0] : Tensor());
   }
 
  private:
@@ -248,8 +248,7 @@ class BatchNormLayer : public Layer {
   bool sync_ = false;
   bool four_d_ = false;  // the input of the last setup is (N, C, H, W)
   bool relu_ = false;    // a ReLU fused in (fuse_relu)
-  bool residual_ = false;      // a residual add and its ReLU fused in (fuse_residual_relu)
-  bool residual_ran_ = false;  // the last forward added the residual (its backward masks by out[0])
+  bool residual_ = false;  // a residual add and its ReLU fused in (fuse_residual_relu)
   dist::Communicator* comm_ = nullptr;  // set by a synced training forward, for its backward
   double count_ = 0;                    // values per channel over all processes, of that forward
   Tensor sums_, grad_sums_, scale_;       // scratch of the synced passes

@@ -103,9 +103,9 @@ class Layer {
     return false;
   }
   // Training fusion of a residual add and its ReLU (batch norm): on, a training forward given two inputs
-  // {x, residual} writes max(0, out(x) + residual) into the add's output (out[0]), and the backward that
-  // follows it, given that output and its gradient, masks the gradient by it as with a fused ReLU; a
-  // forward with one input runs as usual. Returns false where it cannot (it then stays off).
+  // {x, residual} writes max(0, out(x) + residual) into the add's output (out[0]) instead of its own; a
+  // forward with one input, and every backward, run as usual (the add's backward then writes this layer's
+  // output gradient). Returns false where it cannot (it then stays off).
   virtual bool fuse_residual_relu(bool on) {
     (void)on;
     return false;

@@ -400,17 +400,7 @@ void Net::backward(const Tensor& output_grad) {
           if (memory_debug_.poison) for (const Tensor& t : shared_storage_) poison(t);
           recompute(j);
         }
-      const int add = residual_fused_ ? train_fusion_.residual_add_of(static_cast<int>(i)) : -1;
-      if (residual_fused_ && train_fusion_.residual_bn_of(static_cast<int>(i)) >= 0) {
-        // The add writes its residual's gradient only; its batch norm masks the output gradient itself.
-        in_grads[static_cast<size_t>(1 - train_fusion_.residual_input_of(static_cast<int>(i)))] = Tensor();
-        layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
-      } else if (add >= 0) {
-        const size_t a = static_cast<size_t>(add);
-        layers_[i]->backward(in, {outputs_[a]}, {grads_[a]}, in_grads);
-      } else if (!train_fusion_.skips(static_cast<int>(i))) {
-        layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
-      }
+      if (!train_fusion_.skips(static_cast<int>(i))) layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }

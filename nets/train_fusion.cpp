@@ -39,8 +39,8 @@ void TrainFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const 
   for (size_t i = 0; i < n; ++i)
     if (!fused[i]) layers[i]->fuse_relu(false);
   // Batch norm + add + ReLU. The batch norm must be the add's later input, so that the residual exists when
-  // it runs; the add in place on its first input, so that its output gradient is the first input's, alive
-  // until that input's backward (after the batch norm's, which reads it).
+  // it runs; the add in place on its first input, so that the batch norm writes storage that is live from
+  // that input on (the first input's own).
   std::vector<bool> residual(n, false);
   for (size_t i = 0; i < n; ++i) {
     if (!fused[i] || layers[i]->type() != "add" || inputs[i].size() != 2 || !in_place[i] || shared[i]) continue;

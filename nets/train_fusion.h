@@ -17,12 +17,12 @@
 // Batch norm + add + ReLU (the residual block's last batch norm, its add and the ReLU after it): where an add
 // with its ReLU fused in runs in place on its first input and its later-computed input is a batch norm read
 // by it alone (outside recomputed chains), a training forward runs the batch norm with the add's other input
-// as a residual, writing max(0, bn(x) + residual) straight into the add's output, and skips the add: one
-// pass over the activation less than batch norm, then add + ReLU. In backward the add only writes its other
-// input's gradient (the masked output gradient), and the batch norm takes the add's output gradient and
-// output, masking as with a fused ReLU. Bit for bit the three layers (core/nn_ops.h batch_norm_forward_train's
-// residual). Evaluation runs the batch norm and the add + ReLU as before (the batch norm is usually folded
-// into its convolution there, nets/eval_fusion.h).
+// as a residual, writing max(0, bn(x) + residual) straight into the add's output, and skips the add: a
+// write and a read of the activation less than batch norm, then add + ReLU. Backward is unchanged: the add
+// masks its output gradient into both inputs' gradients, which measured faster than masking inside the
+// batch norm's two passes. Bit for bit the three layers (core/nn_ops.h batch_norm_forward_train's residual).
+// Evaluation runs the batch norm and the add + ReLU as before (the batch norm is usually folded into its
+// convolution there, nets/eval_fusion.h).
 #pragma once
 #include <memory>
 #include <vector>
