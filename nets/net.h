@@ -135,7 +135,8 @@ class Net {
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
   // set_in_place(false) keeps each one's own. A convolution whose output the last forward did not write
-  // (fused with its batch norm, see set_eval_fusion) is refused.
+  // (fused with its batch norm, see set_eval_fusion) is refused, as is a batch norm whose training forward
+  // wrote the residual add's output instead of its own (nets/train_fusion.h).
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
   int index_of(const std::string& layer) const;
