@@ -544,12 +544,17 @@ const Tensor& Net::output(const std::string& name) const {
   MPNCOV_CHECK(!fusion_.left_unwritten(i), "net '", spec_.name, "': the output of layer '", name,
                "' was not written: the last forward fused it with its batch norm (evaluation mode); ",
                "set_in_place(false) keeps every output (or MPNCOV_EVAL_FUSION=0)");
-  const int add = residual_fused_ ? train_fusion_.residual_add_of(i) : -1;
-  MPNCOV_CHECK(add < 0 || outputs_[static_cast<size_t>(i)].same_storage(outputs_[static_cast<size_t>(add)]), "net '",
-               spec_.name, "': the output of layer '", name, "' was not written: the last forward (training) wrote ",
-               "the output of the add '", spec_.layers[static_cast<size_t>(add)].name, "' in its place; ",
+  MPNCOV_CHECK(output_written(i), "net '", spec_.name, "': the output of layer '", name,
+               "' was not written: the last forward (training) wrote the output of the add '",
+               spec_.layers[static_cast<size_t>(train_fusion_.residual_add_of(i))].name, "' in its place; ",
                "set_in_place(false) keeps every output (or MPNCOV_TRAIN_FUSION=0)");
   return outputs_[static_cast<size_t>(i)];
+}
+
+bool Net::output_written(int i) const {
+  if (fusion_.left_unwritten(i)) return false;
+  const int add = residual_fused_ ? train_fusion_.residual_add_of(i) : -1;
+  return add < 0 || outputs_[static_cast<size_t>(i)].same_storage(outputs_[static_cast<size_t>(add)]);
 }
 
 std::vector<NetParameter> Net::parameters() {

@@ -139,6 +139,8 @@ class Net {
   // wrote the residual add's output instead of its own (nets/train_fusion.h).
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
+  // Whether output(i) is readable: false for the outputs the last forward left unwritten (above).
+  bool output_written(int i) const;
   int index_of(const std::string& layer) const;
 
   std::vector<NetParameter> parameters();

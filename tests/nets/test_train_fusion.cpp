@@ -133,6 +133,8 @@ TEST_CASE("train fusion: off without in-place execution, on the float64 net, and
   net.set_training(true);
   net.forward(test::random_tensor(Shape{2, 3, 32, 32}, DType::F32, 5));
   CHECK_THROWS_WITH_AS(net.output("layer2.0.downsample.1"), doctest::Contains("layer2.0.add"), Error);
+  CHECK(!net.output_written(net.index_of("layer2.0.downsample.1")));
+  CHECK(net.output_written(net.index_of("layer2.0.conv1")));
   CHECK(net.output("layer1.1.bn2").same_storage(net.output("layer1.1.add")));  // in place: the add's output
   Net f64(spec_of("resnet18"));
   f64.setup(Shape{1, 3, 32, 32}, DType::F64);
