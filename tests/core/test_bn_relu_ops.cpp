@@ -111,7 +111,7 @@ TEST_CASE("bn relu fusion: fused batch norm + ReLU equals the two ops bit for bi
   }
 }
 
-TEST_CASE("bn relu fusion: a NaN normalised value gives 0 as the ReLU does; bad ReLU outputs are refused") {
+TEST_CASE("bn relu fusion: a NaN normalised value gives 0 as the ReLU does - bad ReLU outputs are refused") {
   // Evaluation normalises each value alone: a NaN input stays NaN there, and the ReLU makes it 0.
   const Shape shape({2, 16, 3, 3});
   Tensor x = test::random_tensor(shape, DType::F32, 5);
