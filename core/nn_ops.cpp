@@ -343,15 +343,17 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
 namespace {
 void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                         const Tensor& mean, const Tensor& invstd, const Tensor& running_mean, const Tensor& running_var,
-                        bool training, double momentum, double eps, bool relu) {
-  check_same(op, {&x, &y}, kStorageTypes);
+                        bool training, double momentum, double eps, bool relu, const Tensor& residual) {
+  check_same(op, {&x, &y, &residual}, kStorageTypes);
   MPNCOV_CHECK(!relu || x.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", x.str());
+  MPNCOV_CHECK(!residual.defined() || relu, op, ": a fused residual add comes with its ReLU");
   check_computed(op, x, {&weight, &bias, &mean, &invstd, &running_mean, &running_var});  // float32 for bfloat16
   MPNCOV_CHECK(x.ndim() >= 2, op, ": input must be (N, C, ...), got ", x.shape().str());
   MPNCOV_CHECK(eps > 0, op, ": eps must be positive, got ", eps);
   MPNCOV_CHECK(mean.defined() && invstd.defined() && y.defined(), op, ": output, mean and invstd are required");
   const int64_t n = x.dim(0), c = x.dim(1), inner = x.shape().product(2, x.ndim());
   check_shape(op, "output", y, x.shape());
+  check_shape(op, "residual", residual, x.shape());
   for (const Tensor* t : {&weight, &bias, &mean, &invstd, &running_mean, &running_var})
     check_numel(op, "a per-channel tensor", *t, c);
   MPNCOV_CHECK(running_mean.defined() == running_var.defined(), op, ": running mean and variance come together");
@@ -359,14 +361,14 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
   MPNCOV_CHECK(!training || n * inner > 1, op, ": training needs more than one value per channel, got input ",
                x.shape().str());
   if (x.numel() == 0) return;
-  if (use_blocked({&x, &y})) {
-    check_layouts(op, {&x, &y});
+  if (use_blocked({&x, &y, &residual})) {
+    check_layouts(op, {&x, &y, &residual});
     return blocked(op, x, [&](auto zero) {
       using S = decltype(zero);
       cpu::batch_norm_forward_blocked<S>(x.data<S>(), ptr<float>(weight), ptr<float>(bias), y.data<S>(),
                                          mean.data<float>(), invstd.data<float>(), ptr<float>(running_mean),
                                          ptr<float>(running_var), n, c, inner, layout_block(x.layout(), c), training,
-                                         momentum, eps, relu);
+                                         momentum, eps, relu, ptr<S>(residual));
     });
   }
   dispatch(
@@ -380,24 +382,25 @@ void batch_norm_forward(const char* op, const Tensor& x, const Tensor& weight, c
         using T = decltype(zero);
         cpu::batch_norm_forward<T>(x.data<T>(), ptr<T>(weight), ptr<T>(bias), y.data<T>(), mean.data<T>(),
                                    invstd.data<T>(), ptr<T>(running_mean), ptr<T>(running_var), n, c, inner, training,
-                                   momentum, eps, relu);
+                                   momentum, eps, relu, ptr<T>(residual));
       });
 }
 }  // namespace
 
 void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                               const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
-                              const Tensor& running_var, double momentum, double eps, bool relu) {
+                              const Tensor& running_var, double momentum, double eps, bool relu,
+                              const Tensor& residual) {
   MPNCOV_CHECK(momentum >= 0 && momentum <= 1, "batch_norm_forward_train: momentum ", momentum, " outside [0, 1]");
   batch_norm_forward("batch_norm_forward_train", x, weight, bias, y, mean, invstd, running_mean, running_var, true,
-                     momentum, eps, relu);
+                     momentum, eps, relu, residual);
 }
 
 void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                              const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
                              const Tensor& running_var, double eps, bool relu) {
   batch_norm_forward("batch_norm_forward_eval", x, weight, bias, y, mean, invstd, running_mean, running_var, false, 0,
-                     eps, relu);
+                     eps, relu, Tensor());
 }
 
 void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& mean,

@@ -67,9 +67,12 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx);
 // weight/bias (C) may be undefined (affine off).
 // relu: a ReLU fused in, y = max(0, normalised) in the same pass, bit for bit the batch norm then
 // Unary::Relu (nets/train_fusion.h). CPU only (float32, float64, bfloat16 storage; every layout).
+// residual (defined: needs relu; x's shape, type and layout; may alias y): a residual add before the ReLU,
+// y = max(0, normalised + residual), bit for bit the batch norm then add_relu_forward(its output, residual).
 void batch_norm_forward_train(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                               const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,
-                              const Tensor& running_var, double momentum, double eps, bool relu = false);
+                              const Tensor& running_var, double momentum, double eps, bool relu = false,
+                              const Tensor& residual = Tensor());
 // Evaluation: normalises with the running statistics; writes mean and invstd as above from them.
 void batch_norm_forward_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                              const Tensor& mean, const Tensor& invstd, const Tensor& running_mean,

@@ -11,6 +11,8 @@
 //
 // A ReLU fused in (fuse_relu, nets/train_fusion.h; 4-D and not synced): forward and recompute write
 // max(0, y) and backward masks the gradient by the output (then the ReLU's) > 0, in the kernels' own passes.
+// A residual add and its ReLU fused in (fuse_residual_relu, the same conditions): a training forward with a
+// second input writes max(0, y + residual) into the add's output (the add's backward is unchanged).
 //
 // Recomputable in a chain (a net redoes it for backward, see docs/nets.md): recompute() rewrites the last
 // forward's output without touching the running statistics or num_batches_tracked, and without
@@ -51,6 +53,10 @@ class BatchNormLayer : public Layer {
   bool fuse_relu(bool on) override {
     relu_ = on && four_d_ && !sync_;
     return relu_ == on;
+  }
+  bool fuse_residual_relu(bool on) override {
+    residual_ = on && four_d_ && !sync_;
+    return residual_ == on;
   }
 
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
@@ -101,8 +107,13 @@ class BatchNormLayer : public Layer {
     const Tensor& rv = buffer("running_var").value;
     comm_ = sync_ && training() ? &dist::world() : nullptr;
     if (comm_ && comm_->size() == 1) comm_ = nullptr;
+    const bool residual = in.size() == 2;
+    MPNCOV_CHECK(!residual || (residual_ && training()),
+                 "batchnorm: a residual input is for a training forward with a residual add fused in");
     if (training()) {
       if (comm_) forward_synced(x, w, b, out[0], rm, rv);
+      else if (residual)
+        ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, true, in[1]);
       else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, relu_);
       // num_batches_tracked counts training steps; kept on the host and written back, so no device sync.
       Tensor& tracked = buffer("num_batches_tracked").value;
@@ -237,6 +248,7 @@ class BatchNormLayer : public Layer {
   bool sync_ = false;
   bool four_d_ = false;  // the input of the last setup is (N, C, H, W)
   bool relu_ = false;    // a ReLU fused in (fuse_relu)
+  bool residual_ = false;  // a residual add and its ReLU fused in (fuse_residual_relu)
   dist::Communicator* comm_ = nullptr;  // set by a synced training forward, for its backward
   double count_ = 0;                    // values per channel over all processes, of that forward
   Tensor sums_, grad_sums_, scale_;       // scratch of the synced passes

@@ -102,6 +102,14 @@ class Layer {
     (void)on;
     return false;
   }
+  // Training fusion of a residual add and its ReLU (batch norm): on, a training forward given two inputs
+  // {x, residual} writes max(0, out(x) + residual) into the add's output (out[0]) instead of its own; a
+  // forward with one input, and every backward, run as usual (the add's backward then writes this layer's
+  // output gradient). Returns false where it cannot (it then stays off).
+  virtual bool fuse_residual_relu(bool on) {
+    (void)on;
+    return false;
+  }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

@@ -333,6 +333,7 @@ const Tensor& Net::forward(const Tensor& input) {
   input_ = input;
   fusion_.begin(eval_fusion_on_ && in_place_allowed_ && !training_ && precision_ == Precision::Float32 &&
                 dtype_ == DType::F32 && device_.is_cpu());
+  residual_fused_ = training_ && train_fusion_.triples() > 0;  // batch norm + add + ReLU (nets/train_fusion.h)
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
     for (size_t k = 0; k < inputs_[i].size(); ++k) in.push_back(input_tensor(static_cast<int>(i), static_cast<int>(k)));
@@ -340,8 +341,16 @@ const Tensor& Net::forward(const Tensor& input) {
     if (memory_debug_.poison && chain_head_[i] == static_cast<int>(i)) for (const Tensor& t : shared_storage_) poison(t);
     const double start = timing_ ? now_seconds(device_) : 0;
     try {
-      if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_) && !train_fusion_.skips(static_cast<int>(i)))
+      const int add = residual_fused_ ? train_fusion_.residual_add_of(static_cast<int>(i)) : -1;
+      if (residual_fused_ && train_fusion_.residual_bn_of(static_cast<int>(i)) >= 0) {
+        // its batch norm wrote the output
+      } else if (add >= 0) {
+        in.push_back(input_tensor(add, train_fusion_.residual_input_of(add)));
+        layers_[i]->forward(in, {outputs_[static_cast<size_t>(add)]});
+      } else if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_) &&
+                 !train_fusion_.skips(static_cast<int>(i))) {
         layers_[i]->forward(in, {outputs_[i]});
+      }
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -511,7 +520,10 @@ void Net::freeze(int k) {
 }
 
 void Net::plan_train_fusion() {
-  train_fusion_.plan(layers_, inputs_, in_place_, train_fusion_on_ && device_.is_cpu() && dtype_ == DType::F32);
+  std::vector<bool> shared(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) shared[i] = chain_head_[i] >= 0;
+  train_fusion_.plan(layers_, inputs_, consumers_, in_place_, shared,
+                     train_fusion_on_ && device_.is_cpu() && dtype_ == DType::F32);
 }
 
 void Net::set_train_fusion(bool on) {
@@ -532,7 +544,17 @@ const Tensor& Net::output(const std::string& name) const {
   MPNCOV_CHECK(!fusion_.left_unwritten(i), "net '", spec_.name, "': the output of layer '", name,
                "' was not written: the last forward fused it with its batch norm (evaluation mode); ",
                "set_in_place(false) keeps every output (or MPNCOV_EVAL_FUSION=0)");
+  MPNCOV_CHECK(output_written(i), "net '", spec_.name, "': the output of layer '", name,
+               "' was not written: the last forward (training) wrote the output of the add '",
+               spec_.layers[static_cast<size_t>(train_fusion_.residual_add_of(i))].name, "' in its place; ",
+               "set_in_place(false) keeps every output (or MPNCOV_TRAIN_FUSION=0)");
   return outputs_[static_cast<size_t>(i)];
+}
+
+bool Net::output_written(int i) const {
+  if (fusion_.left_unwritten(i)) return false;
+  const int add = residual_fused_ ? train_fusion_.residual_add_of(i) : -1;
+  return add < 0 || outputs_[static_cast<size_t>(i)].same_storage(outputs_[static_cast<size_t>(add)]);
 }
 
 std::vector<NetParameter> Net::parameters() {

@@ -105,6 +105,8 @@ class Net {
   void set_train_fusion(bool on);
   // The batch norm or add a ReLU runs inside (its own forward and backward skipped), else -1.
   int relu_fused_into(int i) const { return train_fusion_.fused_into(i); }
+  // The batch norm that runs an add (and its ReLU) in training (nets/train_fusion.h), else -1.
+  int add_fused_into(int i) const { return train_fusion_.residual_bn_of(i); }
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
   void set_timing(bool on) { timing_ = on; }
@@ -133,9 +135,12 @@ class Net {
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
   // set_in_place(false) keeps each one's own. A convolution whose output the last forward did not write
-  // (fused with its batch norm, see set_eval_fusion) is refused.
+  // (fused with its batch norm, see set_eval_fusion) is refused, as is a batch norm whose training forward
+  // wrote the residual add's output instead of its own (nets/train_fusion.h).
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
+  // Whether output(i) is readable: false for the outputs the last forward left unwritten (above).
+  bool output_written(int i) const;
   int index_of(const std::string& layer) const;
 
   std::vector<NetParameter> parameters();
@@ -184,6 +189,7 @@ class Net {
   bool eval_fusion_on_ = true;
   TrainFusion train_fusion_;
   bool train_fusion_on_ = true;
+  bool residual_fused_ = false;  // the last forward ran batch norm + add + ReLU fused
   void plan_train_fusion();
 };
 

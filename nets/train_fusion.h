@@ -13,6 +13,16 @@
 // evaluation fusion (nets/eval_fusion.h) folds into its convolution does nothing either; when that
 // convolution cannot fuse, the batch norm runs with its ReLU. A recomputed chain (Net::recompute) redoes the
 // batch norm with its ReLU and skips the ReLU.
+//
+// Batch norm + add + ReLU (the residual block's last batch norm, its add and the ReLU after it): where an add
+// with its ReLU fused in runs in place on its first input and its later-computed input is a batch norm read
+// by it alone (outside recomputed chains), a training forward runs the batch norm with the add's other input
+// as a residual, writing max(0, bn(x) + residual) straight into the add's output, and skips the add: a
+// write and a read of the activation less than batch norm, then add + ReLU. Backward is unchanged: the add
+// masks its output gradient into both inputs' gradients, which measured faster than masking inside the
+// batch norm's two passes. Bit for bit the three layers (core/nn_ops.h batch_norm_forward_train's residual).
+// Evaluation runs the batch norm and the add + ReLU as before (the batch norm is usually folded into its
+// convolution there, nets/eval_fusion.h).
 #pragma once
 #include <memory>
 #include <vector>
@@ -29,16 +39,25 @@ class TrainFusion {
   // Finds the pairs from each layer's inputs (net indices, -1 the net input) and whether it runs in place on
   // its first input, and turns the ReLU on in their batch norms (off in every other layer). Nothing fuses
   // unless `allowed` (CPU, float32 net, on) and the environment allows it.
+  // consumers: each layer's readers; shared: whether a layer's output is in a recomputed chain.
   void plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
-            const std::vector<bool>& in_place, bool allowed);
+            const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
+            const std::vector<bool>& shared, bool allowed);
   // The layer a ReLU is fused into (-1: none); such a ReLU's forward and backward are skipped.
   int fused_into(int i) const { return fused_into_.empty() ? -1 : fused_into_[static_cast<size_t>(i)]; }
   bool skips(int i) const { return fused_into(i) >= 0; }
   int pairs() const { return pairs_; }
+  // Batch norm + add + ReLU: for an add, the batch norm that does its training forward (-1: none); for that
+  // batch norm, the add; for the add, which of its inputs (0 or 1) is the residual (the other one).
+  int residual_bn_of(int add) const { return at(residual_bn_, add); }
+  int residual_add_of(int bn) const { return at(residual_add_, bn); }
+  int residual_input_of(int add) const { return at(residual_input_, add); }
+  int triples() const { return triples_; }
 
  private:
-  std::vector<int> fused_into_;
-  int pairs_ = 0;
+  static int at(const std::vector<int>& v, int i) { return v.empty() ? -1 : v[static_cast<size_t>(i)]; }
+  std::vector<int> fused_into_, residual_bn_, residual_add_, residual_input_;
+  int pairs_ = 0, triples_ = 0;
 };
 
 }  // namespace mpncov

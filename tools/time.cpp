@@ -71,8 +71,9 @@ int run_time(const std::vector<std::string>& argv) {
               static_cast<long long>(input[1]), static_cast<long long>(input[2]), num_threads(),
               precision_name(precision));
   if (args.flag("inference")) {
-    const double s = time_inference(net, iterations);
-    std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * s, static_cast<double>(batch) / s);
+    const StepProfile p = profile_inference(net, iterations);
+    std::printf("%s", p.table(net).c_str());
+    std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * p.step, static_cast<double>(batch) / p.step);
     int runs = 0, fused = 0;  // conv -> batch norm runs (nets/eval_fusion.h)
     for (int i = 0; i < net.size(); ++i) {
       runs += net.fused_into(i) == i;
@@ -96,7 +97,8 @@ MPNCOV_COMMAND(Command{"time", "time a training step layer by layer, inference, 
                        "                   [--set key=value]...\n\n"
                        "Training step (default): forward, backward, loss and SGD update on random inputs after two\n"
                        "warm-up steps; prints each layer's forward and backward milliseconds, FLOPs, GFLOP/s and share\n"
-                       "of the step, and the step's images/s. --inference times eval-mode forward passes instead.\n"
+                       "of the step, and the step's images/s. --inference times eval-mode forward passes instead, then\n"
+                       "each layer's forward milliseconds.\n"
                        "--loader times the experiment's training data pipeline (decode + augment) in images/s, over\n"
                        "several epochs when the folder has fewer batches than --iterations. An experiment's model\n"
                        "runs at its image size with its class count (as train builds it).\n\n"

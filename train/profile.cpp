@@ -75,7 +75,25 @@ double time_inference(Net& net, int64_t iterations, int64_t warmup) {
   return (now(device) - start) / static_cast<double>(iterations);
 }
 
+StepProfile profile_inference(Net& net, int64_t iterations, int64_t warmup) {
+  MPNCOV_CHECK(net.is_setup() && iterations >= 1, "profile_inference: set the net up and time at least one pass");
+  StepProfile p;
+  p.inference = true;
+  p.batch = net.input_shape()[0];
+  p.step = time_inference(net, iterations, warmup);
+  Tensor x = Tensor::empty(net.input_shape(), net.dtype(), net.device());
+  ops::fill_normal(x, 0, 1, 7, 0);
+  net.set_timing(true);
+  net.reset_timing();
+  for (int64_t i = 0; i < iterations; ++i) net.forward(x);
+  net.set_timing(false);
+  for (double s : net.forward_seconds()) p.forward.push_back(s / static_cast<double>(iterations));
+  p.backward.assign(p.forward.size(), 0.0);
+  return p;
+}
+
 std::string StepProfile::table(const Net& net) const {
+  if (inference) return inference_table(net);
   double total = loss + update;
   for (size_t i = 0; i < forward.size(); ++i) total += forward[i] + backward[i];
   std::string out;
@@ -86,8 +104,10 @@ std::string StepProfile::table(const Net& net) const {
   for (int i = 0; i < net.size(); ++i) {
     const double f = forward[static_cast<size_t>(i)], b = backward[static_cast<size_t>(i)];
     const double flops = net.layer(i).flops();
-    // A ReLU run inside its batch norm (nets/train_fusion.h): its time is the batch norm's.
-    const std::string type = net.layer_spec(i).type + (net.relu_fused_into(i) >= 0 ? " (fused)" : "");
+    // A ReLU run inside its batch norm or add, an add (and ReLU) inside its batch norm (nets/train_fusion.h):
+    // its forward time is that layer's.
+    const bool fused = net.relu_fused_into(i) >= 0 || net.add_fused_into(i) >= 0;
+    const std::string type = net.layer_spec(i).type + (fused ? " (fused)" : "");
     std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10.3f %10.3f %9.1f %6.1f%%\n", net.layer_spec(i).name.c_str(),
                   type.c_str(), 1e3 * f, 1e3 * b, flops * 1e-9,
                   f > 0 && flops > 0 ? flops * 1e-9 / f : 0.0, 100 * (f + b) / total);
@@ -102,6 +122,33 @@ std::string StepProfile::table(const Net& net) const {
   std::snprintf(line, sizeof line,
                 "training step: %.1f ms per batch of %lld (%.1f images/s); %.1f ms summed per layer with synchronisation\n",
                 1e3 * step, static_cast<long long>(batch), static_cast<double>(batch) / step, 1e3 * total);
+  out += line;
+  return out;
+}
+
+std::string StepProfile::inference_table(const Net& net) const {
+  double total = 0;
+  for (double f : forward) total += f;
+  std::string out;
+  char line[320];
+  std::snprintf(line, sizeof line, "%-36s %-18s %10s %10s %9s %7s\n", "layer", "type", "fwd ms", "GFLOP", "GFLOP/s",
+                "share");
+  out += line;
+  for (int i = 0; i < net.size(); ++i) {
+    const double f = forward[static_cast<size_t>(i)];
+    const double flops = net.layer(i).flops();
+    // A batch norm or ReLU folded into the convolution before it (nets/eval_fusion.h), or a ReLU run inside
+    // its add (nets/train_fusion.h): its time is that layer's.
+    const int head = net.fused_into(i);
+    const bool folded = head >= 0 && head != i && net.fused(head);
+    const std::string type =
+        net.layer_spec(i).type + (folded ? " (folded)" : net.relu_fused_into(i) >= 0 ? " (fused)" : "");
+    std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10.3f %9.1f %6.1f%%\n", net.layer_spec(i).name.c_str(),
+                  type.c_str(), 1e3 * f, flops * 1e-9, f > 0 && flops > 0 ? flops * 1e-9 / f : 0.0,
+                  total > 0 ? 100 * f / total : 0.0);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%.1f ms summed per layer with synchronisation\n", 1e3 * total);
   out += line;
   return out;
 }

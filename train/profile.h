@@ -11,9 +11,13 @@ namespace mpncov {
 
 struct StepProfile {
   std::vector<double> forward, backward;  // seconds per step, per layer
-  double loss = 0, update = 0, step = 0;  // seconds per step
+  double loss = 0, update = 0, step = 0;  // seconds per step (per forward pass with inference)
   int64_t batch = 0;
+  bool inference = false;  // eval-mode forward passes only (no backward, loss or update)
   std::string table(const Net& net) const;
+
+ private:
+  std::string inference_table(const Net& net) const;
 };
 
 // Runs `warmup` untimed and `iterations` timed training steps (SGD, momentum 0.9) of a set-up net.
@@ -21,5 +25,7 @@ struct StepProfile {
 StepProfile profile_training(Net& net, int64_t iterations, int64_t warmup = 2);
 // Seconds per eval-mode forward pass (no per-layer synchronisation).
 double time_inference(Net& net, int64_t iterations, int64_t warmup = 2);
+// The same, then `iterations` more passes timed layer by layer.
+StepProfile profile_inference(Net& net, int64_t iterations, int64_t warmup = 2);
 
 }  // namespace mpncov

@@ -22,7 +22,8 @@ bool finite(const Tensor& t) {
 // Names the first layer whose output (forward) is not finite (of those that keep their own output).
 std::string first_bad_output(const Net& net) {
   for (int i = 0; i < net.size(); ++i)
-    if (!net.runs_in_place(i) && !net.shares_storage(i) && !finite(net.output(net.layer_spec(i).name)))
+    if (!net.runs_in_place(i) && !net.shares_storage(i) && net.output_written(i) &&
+        !finite(net.output(net.layer_spec(i).name)))
       return net.layer_spec(i).name;
   return "(none: only the loss)";
 }

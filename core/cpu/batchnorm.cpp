@@ -34,7 +34,7 @@ void chunked_sums(const T* p, const T* q, const T* mask, int64_t n, double& sa, 
 template <typename T>
 void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
                         T* running_var, int64_t n, int64_t c, int64_t inner, bool training, double momentum,
-                        double eps, bool relu) {
+                        double eps, bool relu, const T* residual) {
   const int64_t m = n * inner;
 #pragma omp parallel for schedule(static) if (n * c * inner > (1 << 14))
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -75,7 +75,14 @@ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * inner;
       T* q = y + (i * c + ch) * inner;
-      if (relu) {  // a fused ReLU, as Unary::Relu: 0 where the value is not > 0 (NaN included)
+      if (residual) {  // a residual add and its ReLU fused in, as add_relu_forward
+        const T* r = residual + (i * c + ch) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const T v = p[j] * sa + sb;
+          const T t = v + r[j];
+          q[j] = t > T(0) ? t : T(0);
+        }
+      } else if (relu) {  // a fused ReLU, as Unary::Relu: 0 where the value is not > 0 (NaN included)
         for (int64_t j = 0; j < inner; ++j) {
           const T v = p[j] * sa + sb;
           q[j] = v > T(0) ? v : T(0);
@@ -134,7 +141,7 @@ void batch_norm_backward(const T* x, const T* dy, const T* relu_out, const T* we
 
 #define MPNCOV_INSTANTIATE(T)                                                                                   \
   template void batch_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*, int64_t, int64_t, int64_t, \
-                                      bool, double, double, bool);                                              \
+                                      bool, double, double, bool, const T*);                                    \
   template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*,  \
                                        int64_t, int64_t, int64_t, bool);
 MPNCOV_INSTANTIATE(float)

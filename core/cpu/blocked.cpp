@@ -166,7 +166,8 @@ MPNCOV_AVX2_CLONES void for_rows(const Rows& s, F f) {
 template <typename S>
 void batch_norm_forward_blocked(const S* x, const float* weight, const float* bias, S* y, float* mean, float* invstd,
                                 float* running_mean, float* running_var, int64_t n, int64_t c, int64_t inner,
-                                int64_t block, bool training, double momentum, double eps, bool relu) {
+                                int64_t block, bool training, double momentum, double eps, bool relu,
+                                const S* residual) {
   const Rows s{n, c, inner, block};
   const int64_t m = n * inner;
   if (block == kBlock16 && s.blocks() > 1) {
@@ -211,7 +212,16 @@ void batch_norm_forward_blocked(const S* x, const float* weight, const float* bi
         sa[k] = static_cast<float>(a);
         sb[k] = static_cast<float>((bias ? bias[ch0 + k] : 0.0) - mu[k] * a);
       }
-      if (relu) {
+      if (residual) {
+        block_rows(s, cb, [&](int64_t at, int64_t) {
+          const S* xr = x + at;
+          const S* rr = residual + at;
+          S* yr = y + at;
+#pragma omp simd
+          for (int64_t k = 0; k < kBlock16; ++k)
+            yr[k] = narrow<S>(relu_of(widen(narrow<S>(widen(xr[k]) * sa[k] + sb[k])) + widen(rr[k])));
+        });
+      } else if (relu) {
         block_rows(s, cb, [&](int64_t at, int64_t) {
           const S* xr = x + at;
           S* yr = y + at;
@@ -269,7 +279,16 @@ void batch_norm_forward_blocked(const S* x, const float* weight, const float* bi
   }
   const float* pa = sa.data();
   const float* pb = sb.data();
-  if (relu) {
+  if (residual) {
+    for_rows(s, [&](int64_t at, int64_t ch0) {
+      const S* xr = x + at;
+      const S* rr = residual + at;
+      S* yr = y + at;
+#pragma omp simd
+      for (int64_t i = 0; i < block; ++i)
+        yr[i] = narrow<S>(relu_of(widen(narrow<S>(widen(xr[i]) * pa[ch0 + i] + pb[ch0 + i])) + widen(rr[i])));
+    });
+  } else if (relu) {
     for_rows(s, [&](int64_t at, int64_t ch0) {
       const S* xr = x + at;
       S* yr = y + at;
@@ -436,7 +455,7 @@ namespace mpncov::cpu {
 #define MPNCOV_INSTANTIATE(S)                                                                                 \
   template void batch_norm_forward_blocked<S>(const S*, const float*, const float*, S*, float*, float*, float*,  \
                                               float*, int64_t, int64_t, int64_t, int64_t, bool, double, double,  \
-                                              bool);                                                             \
+                                              bool, const S*);                                                   \
   template void batch_norm_backward_blocked<S>(const S*, const S*, const S*, const float*, const float*,         \
                                                const float*, S*, float*, float*, int64_t, int64_t, int64_t,      \
                                                int64_t, bool);                                                   \

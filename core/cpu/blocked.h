@@ -10,11 +10,13 @@
 
 namespace mpncov::cpu {
 
-// As batch_norm_forward / batch_norm_backward (nn_cpu.h), in the blocked layout, with the same fused ReLU.
+// As batch_norm_forward / batch_norm_backward (nn_cpu.h), in the blocked layout, with the same fused ReLU
+// and residual add (the normalised value rounded to S before the add, as the two layers store it).
 template <typename S>
 void batch_norm_forward_blocked(const S* x, const float* weight, const float* bias, S* y, float* mean, float* invstd,
                                 float* running_mean, float* running_var, int64_t n, int64_t c, int64_t inner,
-                                int64_t block, bool training, double momentum, double eps, bool relu);
+                                int64_t block, bool training, double momentum, double eps, bool relu,
+                                const S* residual = nullptr);
 template <typename S>
 void batch_norm_backward_blocked(const S* x, const S* dy, const S* relu_out, const float* weight, const float* mean,
                                  const float* invstd, S* dx, float* dweight, float* dbias, int64_t n, int64_t c,

@@ -90,12 +90,13 @@ void adaptive_avg_pool2d_forward(const T* x, T* y, const PoolShape& s);
 template <typename T>
 void adaptive_avg_pool2d_backward(const T* dy, T* dx, const PoolShape& s);
 
-// Batch norm over x viewed as (n, c, inner). relu: y = max(0, normalised) (a ReLU fused in); relu_out
-// (null: none): dy is the gradient of that ReLU's output relu_out, masked by relu_out > 0 as relu_backward.
+// Batch norm over x viewed as (n, c, inner). relu: y = max(0, normalised) (a ReLU fused in); with a
+// residual (null: none; needs relu) y = max(0, normalised + residual) as add_relu_forward; relu_out (null:
+// none): dy is the gradient of that ReLU's output relu_out, masked by relu_out > 0 as relu_backward.
 template <typename T>
 void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
                         T* running_var, int64_t n, int64_t c, int64_t inner, bool training, double momentum,
-                        double eps, bool relu);
+                        double eps, bool relu, const T* residual = nullptr);
 template <typename T>
 void batch_norm_backward(const T* x, const T* dy, const T* relu_out, const T* weight, const T* mean, const T* invstd,
                          T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t inner, bool training);

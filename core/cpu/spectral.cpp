@@ -52,10 +52,11 @@ void sym_eig_impl(const T* a, T* vectors, T* values, int64_t batch, int n) {
       for (int i = 0; i < n; ++i) w[i] = std::numeric_limits<T>::quiet_NaN();
     }
   };
-  // One sample per thread: OpenBLAS (its OpenMP build) runs single-threaded inside a parallel region. A
-  // single sample runs outside any region, so its BLAS calls thread themselves (core/cpu/parallel.h says
-  // why a region opened with a false `if` would make them slow).
-  if (batch > 1 && free_threads() > 1) {
+  // One sample per thread: OpenBLAS (its OpenMP build) runs single-threaded inside a parallel region. Fewer
+  // samples than threads (batch 1) run there too, the other threads idle: syevd at n = 256 is a long chain
+  // of small BLAS-2 calls, and letting OpenBLAS thread each of them made it slower than one thread: 5-80 ms
+  // against 2.4 ms on a busy machine, where every call waits for a sleeping thread to wake.
+  if (free_threads() > 1) {
 #pragma omp parallel
     {
       std::vector<T> work(static_cast<size_t>(lwork));

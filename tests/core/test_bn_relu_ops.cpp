@@ -111,7 +111,7 @@ TEST_CASE("bn relu fusion: fused batch norm + ReLU equals the two ops bit for bi
   }
 }
 
-TEST_CASE("bn relu fusion: a NaN normalised value gives 0 as the ReLU does; bad ReLU outputs are refused") {
+TEST_CASE("bn relu fusion: a NaN normalised value gives 0 as the ReLU does - bad ReLU outputs are refused") {
   // Evaluation normalises each value alone: a NaN input stays NaN there, and the ReLU makes it 0.
   const Shape shape({2, 16, 3, 3});
   Tensor x = test::random_tensor(shape, DType::F32, 5);
@@ -186,6 +186,58 @@ TEST_CASE("bn relu fusion: add + ReLU in one pass equals the two ops bit for bit
                        doctest::Contains("add_relu_forward"), Error);
   CHECK_THROWS_WITH_AS(ops::add_relu_backward(a, dy, Tensor::zeros(shape).with_layout(Layout::NHWC), Tensor()),
                        doctest::Contains("add_relu_backward"), Error);
+}
+
+TEST_CASE("bn relu fusion: batch norm + residual add + ReLU in one pass equals batch norm then add + ReLU") {
+  // Per-block (32 channels in nChw16c) and general (16) kernels; float32, bfloat16 (the normalised value
+  // rounded before the add, as the batch norm stores it) and float64; the output over the residual in place.
+  for (int64_t c : {32, 16}) {
+    const Shape shape({3, c, 5, 5});
+    const Tensor x = test::random_tensor(shape, DType::F32, 1, -2, 2), dy = test::random_tensor(shape, DType::F32, 2);
+    Tensor r = test::random_tensor(shape, DType::F32, 3);
+    Tensor w = test::random_tensor(Shape({c}), DType::F32, 4, 0.5, 2), b = test::random_tensor(Shape({c}), DType::F32, 5);
+    w.data<float>()[0] = 0.0f;  // channel 0 normalises to exactly 0.5: with a residual of -0.5 the sum is 0
+    b.data<float>()[0] = 0.5f;
+    for (int64_t i = 0; i < 3; ++i) r.data<float>()[i * c * 25 + 3] = -0.5f;
+    for (DType d : {DType::F32, DType::BF16, DType::F64}) {
+      for (Layout l : {Layout::NCHW, Layout::NHWC, Layout::Blocked16}) {
+        if (d == DType::F64 && l != Layout::NCHW) continue;
+        INFO("channels ", c, ", ", dtype_name(d), ", layout ", std::string(layout_name(l)));
+        const Tensor xs = as(x, d, l), rs = as(r, d, l);
+        const Tensor ws = d == DType::F64 ? w.to(DType::F64) : w, bs = d == DType::F64 ? b.to(DType::F64) : b;
+        const DType st = d == DType::F64 ? DType::F64 : DType::F32;
+        const auto stats = [&](Tensor& mean, Tensor& invstd, Tensor& rm, Tensor& rv) {
+          mean = Tensor::zeros(Shape({c}), st);
+          invstd = Tensor::zeros(Shape({c}), st);
+          rm = test::random_tensor(Shape({c}), st, 10);
+          rv = test::random_tensor(Shape({c}), st, 11, 0.5, 2);
+        };
+        Tensor m1, i1, rm1, rv1, m2, i2, rm2, rv2;
+        stats(m1, i1, rm1, rv1);
+        stats(m2, i2, rm2, rv2);
+        Tensor want = Tensor::zeros(shape, d).with_layout(l);
+        ops::batch_norm_forward_train(xs, ws, bs, want, m1, i1, rm1, rv1, 0.1, 1e-5);
+        ops::add_relu_forward(want, rs, want);
+        Tensor got = rs.clone();  // in place over the residual, as a net runs it for the add's second input
+        ops::batch_norm_forward_train(xs, ws, bs, got, m2, i2, rm2, rv2, 0.1, 1e-5, true, got);
+        CHECK(bytes_of(got) == bytes_of(want));
+        for (const auto& [a, e] : {std::pair{m2, m1}, {i2, i1}, {rm2, rm1}, {rv2, rv1}}) CHECK(bytes_of(a) == bytes_of(e));
+        const std::vector<double> yv = ops::to_nchw(got).to(DType::F64).to_vector();
+        CHECK(yv[3] == 0.0);
+        CHECK(std::count(yv.begin(), yv.end(), 0.0) > 0);
+        CHECK(std::count_if(yv.begin(), yv.end(), [](double v) { return v > 0; }) > 0);
+      }
+    }
+  }
+  const Shape shape({2, 16, 3, 3});
+  const Tensor x = test::random_tensor(shape, DType::F32, 6), y = Tensor::zeros(shape);
+  const Tensor mean = Tensor::zeros(Shape({16})), invstd = Tensor::zeros(Shape({16}));
+  CHECK_THROWS_WITH_AS(ops::batch_norm_forward_train(x, Tensor(), Tensor(), y, mean, invstd, Tensor(), Tensor(), 0.1,
+                                                     1e-5, false, Tensor::zeros(shape)),
+                       doctest::Contains("comes with its ReLU"), Error);
+  CHECK_THROWS_WITH_AS(ops::batch_norm_forward_train(x, Tensor(), Tensor(), y, mean, invstd, Tensor(), Tensor(), 0.1,
+                                                     1e-5, true, Tensor::zeros(Shape({2, 16, 3, 2}))),
+                       doctest::Contains("residual"), Error);
 }
 
 }  // TEST_SUITE

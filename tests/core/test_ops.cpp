@@ -72,6 +72,38 @@ TEST_CASE("ops: gemm with transposes, offsets, leading dimensions, batches, alph
   }
 }
 
+// A single row or column of C goes to gemv (core/cpu/gemm.cpp), cut into blocks over the threads when the
+// product is large enough: every transpose, strided vectors (a column of A^T, a column of B), beta = 0 over
+// NaN, a batch of two, and an odd length that leaves a short last block.
+TEST_CASE("ops: gemm with one row or one column of C (matrix-vector route), cut over the threads") {
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (int trial = 0; trial < 16; ++trial) {
+      const bool row = trial < 8, ta = trial & 1, tb = (trial >> 1) & 1;
+      const int64_t m = row ? 1 : 1037, n = row ? 1037 : 1, k = 301, batch = (trial >> 2) % 2 + 1;
+      const double alpha = 0.75, beta = trial % 3 == 0 ? 0.0 : -0.5;
+      const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+      const int64_t lda = a_cols + 2, ldb = b_cols + 1, ldc = n + 3;
+      const int64_t as = a_rows * lda + 5, bs = b_rows * ldb + 1, cs = m * ldc + 2;
+      Tensor a = random_tensor({batch * as}, dt, 300 + trial);
+      Tensor b = random_tensor({batch * bs}, dt, 400 + trial);
+      Tensor c = random_tensor({batch * cs}, dt, 500 + trial);
+      if (beta == 0) c.fill(NAN);
+      std::vector<double> expect = naive_gemm(ta, tb, m, n, k, alpha, a.to_vector(), 0, lda, as, b.to_vector(), 0,
+                                              ldb, bs, beta, c.to_vector(), 0, ldc, cs, batch);
+      ops::gemm(ta, tb, m, n, k, alpha, {a, 0, lda, as}, {b, 0, ldb, bs}, beta, c, 0, ldc, cs, batch);
+      std::vector<double> got = c.to_vector();
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (std::isnan(expect[i])) {
+          CHECK(std::isnan(got[i]));  // outside C: untouched
+          got[i] = expect[i] = 0;
+        }
+      }
+      INFO("m=", m, " n=", n, " batch=", batch, " ta=", ta, " tb=", tb, " beta=", beta);
+      CHECK(max_rel_diff(got, expect) < tol(dt) * 10);
+    }
+  }
+}
+
 TEST_CASE("ops: gemm rejects mismatched or out-of-bounds operands") {
   Tensor a = Tensor::zeros({6}), b = Tensor::zeros({6}), c = Tensor::zeros({4});
   CHECK_THROWS_WITH_AS(ops::gemm(false, false, 2, 2, 3, 1, {a, 0, 3, 0}, {b, 0, 2, 0}, 0, c, 0, 2, 4, 2),

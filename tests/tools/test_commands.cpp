@@ -297,6 +297,13 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   const Result time = mpncov_program("time " + exp + " --iterations 1 --batch 2");
   REQUIRE(time.status == 0);
   CHECK(contains(time.output, "input 3x16x16"));
+  // --inference: the time per pass, and each layer's forward time.
+  const Result inference = mpncov_program("time " + exp + " --inference --iterations 1 --batch 2");
+  REQUIRE(inference.status == 0);
+  CHECK(contains(inference.output, "fwd ms"));
+  CHECK(contains(inference.output, "\nfc "));
+  CHECK(contains(inference.output, "ms summed per layer"));
+  CHECK(contains(inference.output, "\ninference: "));
   // The log: the val loader does not report "epoch 0" every epoch; iterations.csv names its columns.
   const std::string log = read_text(dir / "run/log.txt");
   CHECK(log.find("val loader: epoch 0:") == log.rfind("val loader: epoch 0:"));
