@@ -36,6 +36,7 @@
 
 #include "core/cpu/nn_cpu.h"
 #include "core/error.h"
+#include "core/mixed_ops.h"
 
 namespace mpncov::cpu {
 namespace {
@@ -211,9 +212,14 @@ struct BackwardPlan {
   dnnl::convolution_backward_data data;
   Operand data_dy, data_weights, dx;
   size_t data_scratchpad = 0;
-  // Weight (and bias) gradient, accumulated into ours.
+  // The forward's copy of the weights (ops::ConvWeightCache) into the data pass's layout, built at first
+  // use for the forward plan forward_weights_plan.
+  dnnl::reorder forward_weights;
+  const void* forward_weights_plan = nullptr;
+  // Weight (and bias) gradient, accumulated into ours (dw) or written (dw_write: the kernel writes ours
+  // directly where it takes that layout).
   dnnl::convolution_backward_weights weights;
-  Operand weights_src, weights_dy, dw, db;
+  Operand weights_src, weights_dy, dw, dw_write, db;
   size_t weights_scratchpad = 0;
   bool reference = false;  // a pass fell to oneDNN's reference kernel
 };
@@ -276,6 +282,7 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   plan.weights_src = Operand(p.src_md(), weights_pd.src_desc(), true);
   plan.weights_dy = Operand(p.dst_md(), weights_pd.diff_dst_desc(), true);
   plan.dw = Operand(p.weights_md(), weights_pd.diff_weights_desc(), false, /*accumulate=*/true);
+  plan.dw_write = Operand(p.weights_md(), weights_pd.diff_weights_desc(), false);
   if (with_bias) plan.db = Operand(p.bias_md(), weights_pd.diff_bias_desc(), false, /*accumulate=*/true);
   plan.weights_scratchpad = weights_pd.scratchpad_desc().get_size();
   plan.reference = is_reference(data_pd.impl_info_str()) || is_reference(weights_pd.impl_info_str());
@@ -340,14 +347,40 @@ std::string onednn_summary() {
 
 namespace {
 
+std::map<Key, std::unique_ptr<ForwardPlan>> forward_plans;
+std::map<Key, std::unique_ptr<BackwardPlan>> backward_plans;
+
+// The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
+// backward pass, ops::ConvWeightCache).
+memory forward_weights(const ForwardPlan& plan, const float* w, ops::ConvWeightCache* cache, dnnl::stream& s) {
+  if (!cache || !plan.weights.needs_reorder) return plan.weights.input(w, kWeights, s);
+  const size_t bytes = plan.weights.kernel.get_size();
+  if (cache->bytes < bytes) {
+    std::free(cache->data);
+    cache->data = nullptr;
+    cache->bytes = 0;
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    cache->data = std::aligned_alloc(64, rounded);
+    MPNCOV_CHECK(cache->data, "convolution: cannot allocate ", rounded, " bytes for the bfloat16 weights");
+    cache->bytes = rounded;
+  }
+  memory copy(plan.weights.kernel, engine(), cache->data);
+  memory user(plan.weights.ours, engine(), const_cast<float*>(w));
+  plan.weights.reorder.execute(s, user, copy);
+  cache->plan = &plan;
+  cache->weights = w;
+  return copy;
+}
+
 void forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
-             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {}) {
-  static std::map<Key, std::unique_ptr<ForwardPlan>> plans;
+             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
+             ops::ConvWeightCache* cache = nullptr) {
   std::lock_guard<std::mutex> lock(plans_mutex);
   const bool affine = e.scale != nullptr;
+  if (cache) cache->plan = nullptr;  // refilled below, or left empty if this forward fails
   try {
-    const ForwardPlan& plan =
-        plan_for(plans, &make_forward, n, g, out_channels, groups, b != nullptr || affine, mul, l, affine, e.relu);
+    const ForwardPlan& plan = plan_for(forward_plans, &make_forward, n, g, out_channels, groups,
+                                       b != nullptr || affine, mul, l, affine, e.relu);
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights;
@@ -364,7 +397,7 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
         folded_bias[static_cast<size_t>(o)] = b ? e.scale[o] * b[o] + e.shift[o] : e.shift[o];
       b = folded_bias.data();
     } else {
-      weights = plan.weights.input(w, kWeights, s);
+      weights = forward_weights(plan, w, cache, s);
     }
     memory dst = plan.dst.output(y, kDst);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
@@ -376,21 +409,43 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
     plan.dst.finish(dst, y, s);
     s.wait();
   } catch (const dnnl::error& e) {
+    if (cache) cache->plan = nullptr;
     rethrow(e, "forward");
   }
 }
 
+// The weights as the data pass reads them: from the copy the forward made in `cache` when it holds these
+// weights (a bfloat16 to bfloat16 reorder, about half the cost of converting the float32 weights again),
+// else from w. Plans live as long as the program, so the cache's plan pointer stays valid.
+memory backward_data_weights(BackwardPlan& plan, const float* w, const ops::ConvWeightCache* cache,
+                             dnnl::stream& s) {
+  if (!cache || !cache->plan || cache->weights != w) return plan.data_weights.input(w, kWeights, s);
+  const ForwardPlan& fwd = *static_cast<const ForwardPlan*>(cache->plan);
+  if (fwd.weights.ours != plan.data_weights.ours) return plan.data_weights.input(w, kWeights, s);
+  memory copy(fwd.weights.kernel, engine(), cache->data);
+  if (fwd.weights.kernel == plan.data_weights.kernel) return copy;
+  if (plan.forward_weights_plan != &fwd) {
+    plan.forward_weights = dnnl::reorder(
+        dnnl::reorder::primitive_desc(engine(), fwd.weights.kernel, engine(), plan.data_weights.kernel));
+    plan.forward_weights_plan = &fwd;
+  }
+  memory weights(plan.data_weights.kernel, engine(), scratch(kWeights, plan.data_weights.kernel.get_size()));
+  plan.forward_weights.execute(s, copy, weights);
+  return weights;
+}
+
 void backward(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db, int64_t n,
-              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
-  static std::map<Key, std::unique_ptr<BackwardPlan>> plans;
+              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l,
+              bool accumulate_dw, ops::ConvWeightCache* cache = nullptr) {
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
-    const BackwardPlan& plan = plan_for(plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l);
+    BackwardPlan& plan = const_cast<BackwardPlan&>(
+        plan_for(backward_plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l));
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
     if (dx) {
       data_dy = plan.data_dy.input(dy, kDiffDst, s);
-      memory weights = plan.data_weights.input(w, kWeights, s);
+      memory weights = backward_data_weights(plan, w, cache, s);
       memory diff_src = plan.dx.output(dx, kSrc);
       plan.data.execute(s, {{DNNL_ARG_DIFF_DST, data_dy},
                             {DNNL_ARG_WEIGHTS, weights},
@@ -398,14 +453,18 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
                             {DNNL_ARG_SCRATCHPAD, scratchpad(plan.data_scratchpad)}});
       plan.dx.finish(diff_src, dx, s);
     }
+    if (cache) cache->plan = nullptr;  // used once: the next backward needs the next forward's copy
     if (dw || db) {
       memory src = plan.weights_src.input(x, kSrc, s);
       // The data pass's dy is reused when both kernels want the same layout.
       memory diff_dst = data_dy && plan.weights_dy.kernel == plan.data_dy.kernel
                             ? data_dy
                             : plan.weights_dy.input(dy, kDiffDstW, s);
-      // Results land in scratch and are added to ours by the accumulating reorders.
-      memory diff_weights(plan.dw.kernel, engine(), scratch(kDiffWeights, plan.dw.kernel.get_size()));
+      // Accumulated: results land in scratch and are added to ours by the summing reorder. Written: the
+      // kernel writes ours, directly or through a plain reorder.
+      const Operand& dw_op = accumulate_dw ? plan.dw : plan.dw_write;
+      memory diff_weights = dw ? dw_op.output(dw, kDiffWeights)
+                               : memory(plan.dw.kernel, engine(), scratch(kDiffWeights, plan.dw.kernel.get_size()));
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
                                            {DNNL_ARG_DIFF_DST, diff_dst},
                                            {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
@@ -416,11 +475,12 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
         args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias);
       }
       plan.weights.execute(s, args);
-      if (dw) plan.dw.finish(diff_weights, dw, s);
+      if (dw) dw_op.finish(diff_weights, dw, s);
       if (db) plan.db.finish(diff_bias, db, s);
     }
     s.wait();
   } catch (const dnnl::error& e) {
+    if (cache) cache->plan = nullptr;
     rethrow(e, "backward");
   }
 }
@@ -434,17 +494,18 @@ void conv2d_forward_onednn(const float* x, const float* w, const float* b, float
 }
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                            ConvLayouts l) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l);
+                            ConvLayouts l, bool accumulate_dw) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l, accumulate_dw);
 }
 void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, void* y, int64_t n,
-                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l) {
-  forward(x, w, b, y, n, g, out_channels, groups, kBF16, l);
+                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l,
+                                ops::ConvWeightCache* cache) {
+  forward(x, w, b, y, n, g, out_channels, groups, kBF16, l, {}, cache);
 }
 void conv2d_backward_onednn_bf16(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                                 ConvLayouts l) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l);
+                                 ConvLayouts l, bool accumulate_dw, ops::ConvWeightCache* cache) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l, accumulate_dw, cache);
 }
 
 }  // namespace mpncov::cpu
