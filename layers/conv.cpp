@@ -71,10 +71,11 @@ class ConvLayer : public Layer {
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     const Tensor b = bias_ ? parameter("bias").value : Tensor();
     const Tensor& w = parameter("weight").value;
-    // Training forwards keep their bfloat16 weights for the backward pass (ops::ConvWeightCache).
+    // Training forwards keep their bfloat16 weights for the backward pass (ops::ConvWeightCache); any other
+    // forward drops the copy, so a backward after it never sees older weights.
+    weights_bf16_.plan = nullptr;
     if (precision() == Precision::BFloat16)
       return ops::conv2d_forward_bf16(in[0], w, b, out[0], p_, training() ? &weights_bf16_ : nullptr);
-    weights_bf16_.plan = nullptr;
     ops::conv2d_forward(in[0], w, b, out[0], p_);
   }
 

@@ -25,6 +25,7 @@
 // nothing. DNNL_VERBOSE=1 in the environment prints the kernel oneDNN chose for each call.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <map>
@@ -221,6 +222,13 @@ struct BackwardPlan {
   dnnl::convolution_backward_weights weights;
   Operand weights_src, weights_dy, dw, dw_write, db;
   size_t weights_scratchpad = 0;
+  // A pointwise convolution's weight gradient as one matrix product, dw = dy^T x over the N*H*W pixels
+  // (bfloat16 NHWC activations, no bias): oneDNN's matmul writes (or with a sum post-op adds to) our
+  // (O, C) gradient directly, 2-4x faster here than its backward-weights kernel plus the reorder.
+  bool pointwise_matmul = false;
+  dnnl::matmul dw_matmul, dw_matmul_sum;
+  memory::desc matmul_dy, matmul_x, matmul_dw;
+  size_t matmul_scratchpad = 0;
   bool reference = false;  // a pass fell to oneDNN's reference kernel
 };
 
@@ -248,6 +256,35 @@ ForwardPlan make_forward(Problem p, bool with_bias) {
         dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.weights_md(), engine(), pd.weights_desc(), attr));
   }
   return plan;
+}
+
+// Sets up BackwardPlan::pointwise_matmul where it applies: a 1x1 kernel with stride 1, no padding, one
+// group and no bias, bfloat16 activations in NHWC (a row of C channels per pixel, so x is a P x C matrix
+// and dy a P x O one), and a fast (not reference) matmul kernel.
+void plan_pointwise_matmul(const Problem& p, bool with_bias, BackwardPlan& plan) {
+  const bool pointwise = p.weights.size() == 4 && p.weights[2] == 1 && p.weights[3] == 1 && p.strides[0] == 1 &&
+                         p.strides[1] == 1 && p.pad_l[0] == 0 && p.pad_l[1] == 0 && p.pad_r[0] == 0 && p.pad_r[1] == 0;
+  if (!pointwise || with_bias || p.mul != kBF16 || p.src_type != kBF16 || p.dst_type != kBF16 ||
+      p.src_layout != Layout::NHWC || p.dst_layout != Layout::NHWC)
+    return;
+  const int64_t pixels = p.src[0] * p.src[2] * p.src[3], c = p.src[1], o = p.dst[1];
+  plan.matmul_dy = memory::desc({o, pixels}, kBF16, memory::dims{1, o});  // dy^T
+  plan.matmul_x = memory::desc({pixels, c}, kBF16, memory::dims{c, 1});
+  plan.matmul_dw = memory::desc({o, c}, kF32, memory::dims{c, 1});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::matmul::primitive_desc write(dnnl::matmul::desc(plan.matmul_dy, plan.matmul_x, plan.matmul_dw), attr,
+                                           engine());
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  attr.set_post_ops(sum);
+  const dnnl::matmul::primitive_desc add(dnnl::matmul::desc(plan.matmul_dy, plan.matmul_x, plan.matmul_dw), attr,
+                                         engine());
+  if (is_reference(write.impl_info_str()) || is_reference(add.impl_info_str())) return;
+  plan.dw_matmul = dnnl::matmul(write);
+  plan.dw_matmul_sum = dnnl::matmul(add);
+  plan.matmul_scratchpad = std::max(write.scratchpad_desc().get_size(), add.scratchpad_desc().get_size());
+  plan.pointwise_matmul = true;
 }
 
 BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
@@ -286,6 +323,7 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   if (with_bias) plan.db = Operand(p.bias_md(), weights_pd.diff_bias_desc(), false, /*accumulate=*/true);
   plan.weights_scratchpad = weights_pd.scratchpad_desc().get_size();
   plan.reference = is_reference(data_pd.impl_info_str()) || is_reference(weights_pd.impl_info_str());
+  plan_pointwise_matmul(p, with_bias, plan);
   return plan;
 }
 
@@ -454,7 +492,13 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
       plan.dx.finish(diff_src, dx, s);
     }
     if (cache) cache->plan = nullptr;  // used once: the next backward needs the next forward's copy
-    if (dw || db) {
+    if (dw && plan.pointwise_matmul) {
+      (accumulate_dw ? plan.dw_matmul_sum : plan.dw_matmul)
+          .execute(s, {{DNNL_ARG_SRC, memory(plan.matmul_dy, engine(), const_cast<void*>(dy))},
+                       {DNNL_ARG_WEIGHTS, memory(plan.matmul_x, engine(), const_cast<void*>(x))},
+                       {DNNL_ARG_DST, memory(plan.matmul_dw, engine(), dw)},
+                       {DNNL_ARG_SCRATCHPAD, scratchpad(plan.matmul_scratchpad)}});
+    } else if (dw || db) {
       memory src = plan.weights_src.input(x, kSrc, s);
       // The data pass's dy is reused when both kernels want the same layout.
       memory diff_dst = data_dy && plan.weights_dy.kernel == plan.data_dy.kernel

@@ -234,6 +234,15 @@ TEST_CASE("bf16 training: each step uses the weights as they are then - after up
   for (const NetParameter& p : net->parameters())
     if (p.name.find("weight") != std::string::npos) ops::axpby(0.5, p.parameter->value, 1.0, p.parameter->value);
   CHECK(pass(*net) == pass(*fresh_copy(*net, "set.safetensors")));
+
+  // A load between a training forward and an evaluation forward, then a backward pass (as after an
+  // evaluation with fused layers): the evaluation forward's weights.
+  (void)net->forward(x);
+  load_weights(*net, (dir / "updated.safetensors").string());
+  net->set_training(false);
+  auto loaded = fresh_copy(*net, "loaded.safetensors");
+  loaded->set_training(false);
+  CHECK(pass(*net) == pass(*loaded));
 }
 
 TEST_CASE("bf16 training: solver.precision is read, resolved and checked") {
