@@ -147,9 +147,13 @@ TEST_CASE("bf16 convolution: the forward's bfloat16 weights serve its backward p
   strided.stride_h = strided.stride_w = 2;
   strided.pad_h = strided.pad_w = 1;
   strided.groups = 2;
+  ops::Conv2dParams downsample;  // 1x1 stride 2, on an odd and an even size
+  downsample.stride_h = downsample.stride_w = 2;
   const std::vector<ConvCase> cases = {{{2, 32, 9, 9}, {64, 32, 3, 3}, padded},
                                        {{3, 64, 5, 5}, {32, 64, 1, 1}, {}},
-                                       {{2, 16, 8, 8}, {16, 8, 3, 3}, strided}};
+                                       {{2, 16, 8, 8}, {16, 8, 3, 3}, strided},
+                                       {{2, 32, 9, 9}, {48, 32, 1, 1}, downsample},
+                                       {{2, 32, 8, 6}, {16, 32, 1, 1}, downsample}};
   uint64_t seed = 60;
   // NHWC: the pointwise case's weight gradient is one matrix product (conv_onednn.cpp).
   for (Layout layout : {Layout::NCHW, Layout::NHWC, Layout::Blocked16})
@@ -181,6 +185,11 @@ TEST_CASE("bf16 convolution: the forward's bfloat16 weights serve its backward p
       reference(w, y_ref, dx_ref, dw_ref);
       reference(w_next, y_next, dx_next, dw_next);
       REQUIRE(dx_ref.to_vector() != dx_next.to_vector());
+      // Whatever route the weight gradient takes (NHWC 1x1: a matmul), it is float64's on the same operands.
+      Tensor dw64 = Tensor::zeros(c.w, DType::F64);
+      ops::conv2d_backward(ops::to_nchw_float(x).to(DType::F64), rounded64(w), ops::to_nchw_float(dy).to(DType::F64),
+                           Tensor(), dw64, Tensor(), c.p);
+      CHECK(scaled_diff(dw_ref, dw64) < 2e-6);
 
       ops::ConvWeightCache cache;
       Tensor y = in_layout(Tensor::zeros(ys, DType::BF16)), dx = in_layout(Tensor::zeros(c.x, DType::BF16));
