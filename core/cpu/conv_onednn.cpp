@@ -234,6 +234,13 @@ struct BackwardPlan {
   size_t matmul_scratchpad = 0;
   bool strided = false;
   int64_t stride_h = 1, stride_w = 1;
+  // With a stride, the input gradient too: dy times the (O, C) bfloat16 weights gives the gradient of the
+  // pixels the kernel read (dense rows), scattered into the zeroed dx (scatter_pixels); oneDNN's
+  // backward-data kernel is 2-3x slower on these. (Stride 1: the kernel is as fast as a matmul.)
+  bool strided_data = false;
+  dnnl::matmul dx_matmul;
+  dnnl::reorder weights_bf16;  // our float32 weights to bfloat16, the same (O, C) layout
+  memory::desc dx_dy, dx_weights, dx_rows;
   bool reference = false;  // a pass fell to oneDNN's reference kernel
 };
 
@@ -277,6 +284,21 @@ void gather_pixels(const uint16_t* x, uint16_t* rows, int64_t n, const ops::Conv
     }
 }
 
+// The reverse for the input gradient: dx is zero but at those pixels, which take the rows.
+void scatter_pixels(const uint16_t* rows, uint16_t* dx, int64_t n, const ops::ConvGeometry& g, int64_t sh, int64_t sw) {
+  const int64_t c = g.channels, oh = g.out_h(), ow = g.out_w();
+  const size_t bytes = static_cast<size_t>(c) * sizeof(uint16_t);
+#pragma omp parallel for collapse(2)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < g.height; ++h) {
+      uint16_t* to = dx + (i * g.height + h) * g.width * c;
+      std::memset(to, 0, bytes * static_cast<size_t>(g.width));
+      if (h % sh != 0 || h / sh >= oh) continue;
+      const uint16_t* from = rows + ((i * oh + h / sh) * ow) * c;
+      for (int64_t q = 0; q < ow; ++q) std::memcpy(to + q * sw * c, from + q * c, bytes);
+    }
+}
+
 // Sets up BackwardPlan::pointwise_matmul where it applies: a 1x1 kernel with no padding (a negative right
 // padding only leaves input rows unread), one group and no bias, bfloat16 activations in NHWC (a row of C
 // channels per pixel, so the pixels the kernel reads make a P x C matrix and dy a P x O one), and a fast
@@ -308,6 +330,20 @@ void plan_pointwise_matmul(const Problem& p, bool with_bias, BackwardPlan& plan)
   plan.dw_matmul_sum = dnnl::matmul(add);
   plan.matmul_scratchpad = std::max(write.scratchpad_desc().get_size(), add.scratchpad_desc().get_size());
   plan.pointwise_matmul = true;
+  if (!plan.strided) return;
+  plan.dx_weights = memory::desc({o, c}, kBF16, memory::dims{c, 1});
+  plan.dx_rows = memory::desc({pixels, c}, kBF16, memory::dims{c, 1});
+  dnnl::primitive_attr data_attr;
+  data_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  plan.dx_dy = memory::desc({pixels, o}, kBF16, memory::dims{o, 1});
+  const dnnl::matmul::primitive_desc data(dnnl::matmul::desc(plan.dx_dy, plan.dx_weights, plan.dx_rows), data_attr,
+                                          engine());
+  if (is_reference(data.impl_info_str())) return;
+  plan.dx_matmul = dnnl::matmul(data);
+  plan.weights_bf16 = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.weights_md(), engine(),
+                                                                  memory::desc(p.weights, kBF16, Tag::oihw)));
+  plan.matmul_scratchpad = std::max(plan.matmul_scratchpad, data.scratchpad_desc().get_size());
+  plan.strided_data = true;
 }
 
 BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
@@ -504,7 +540,18 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
         plan_for(backward_plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l));
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
-    if (dx) {
+    if (dx && plan.strided_data) {
+      memory weights(plan.dx_weights, engine(), scratch(kWeights, plan.dx_weights.get_size()));
+      memory user(plan.data_weights.ours, engine(), const_cast<float*>(w));
+      plan.weights_bf16.execute(s, user, weights);
+      void* rows = scratch(kStrided, plan.dx_rows.get_size());
+      plan.dx_matmul.execute(s, {{DNNL_ARG_SRC, memory(plan.dx_dy, engine(), const_cast<void*>(dy))},
+                                 {DNNL_ARG_WEIGHTS, weights},
+                                 {DNNL_ARG_DST, memory(plan.dx_rows, engine(), rows)},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad(plan.matmul_scratchpad)}});
+      scatter_pixels(static_cast<const uint16_t*>(rows), static_cast<uint16_t*>(dx), n, g, plan.stride_h,
+                     plan.stride_w);
+    } else if (dx) {
       data_dy = plan.data_dy.input(dy, kDiffDst, s);
       memory weights = backward_data_weights(plan, w, cache, s);
       memory diff_src = plan.dx.output(dx, kSrc);

@@ -190,6 +190,10 @@ TEST_CASE("bf16 convolution: the forward's bfloat16 weights serve its backward p
       ops::conv2d_backward(ops::to_nchw_float(x).to(DType::F64), rounded64(w), ops::to_nchw_float(dy).to(DType::F64),
                            Tensor(), dw64, Tensor(), c.p);
       CHECK(scaled_diff(dw_ref, dw64) < 2e-6);
+      Tensor dx64 = Tensor::empty(c.x, DType::F64);  // the input gradient, rounded to bfloat16
+      ops::conv2d_backward(ops::to_nchw_float(x).to(DType::F64), rounded64(w), ops::to_nchw_float(dy).to(DType::F64),
+                           dx64, Tensor(), Tensor(), c.p);
+      CHECK(scaled_diff(ops::to_nchw_float(dx_ref), dx64) < 4e-3);
 
       ops::ConvWeightCache cache;
       Tensor y = in_layout(Tensor::zeros(ys, DType::BF16)), dx = in_layout(Tensor::zeros(c.x, DType::BF16));
