@@ -2,7 +2,8 @@
 
 usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
                                       [--iterations 3] [--only NAME,...] [--batch N] [--both-passes | --eval-only]
-                                      [--channels-last] [--onednn-only] [--append bench/RESULTS.md]
+                                      [--channels-last] [--onednn-only] [--wait-policy passive|default]
+                                      [--append bench/RESULTS.md]
 
 --batch N replaces every workload's batch size (e.g. 1 for issue 20's small batches); --both-passes times
 each selected net in eval forward and training step alike (the default set has each net in one or both),
@@ -15,7 +16,8 @@ without oneDNN, next workload ...); the table shows medians over rounds and spee
 (above 1: we are faster). Both sides get the same environment: OMP_WAIT_POLICY=PASSIVE (docs/measuring.md:
 libgomp spinning against OpenBLAS's pthreads otherwise) and OPENBLAS_CORETYPE set to the kernels
 `mpncov` selects for itself on this CPU (core/blas_setup.cpp), so PyTorch's OpenBLAS calls are not left
-on the SSE3 fallback. PyTorch workers are long-lived processes (bench/nets_torch.py), one per thread
+on the SSE3 fallback (--wait-policy default: OMP_WAIT_POLICY unset on both sides, OpenMP's default of
+spinning a while before sleeping: faster for both on a quiet machine, far slower on a loaded one). PyTorch workers are long-lived processes (bench/nets_torch.py), one per thread
 count and oneDNN setting; `mpncov time` is a fresh process per measurement.
 """
 import argparse
@@ -99,10 +101,14 @@ def main():
     ap.add_argument("--channels-last", action="store_true", help="also PyTorch + oneDNN on channels-last tensors")
     ap.add_argument("--onednn-only", action="store_true",
                     help="leave out PyTorch without oneDNN (never PyTorch's better side on this CPU)")
+    ap.add_argument("--wait-policy", choices=["passive", "default"], default="passive",
+                    help="OMP_WAIT_POLICY=PASSIVE (default) or unset, both sides")
     ap.add_argument("--append", default="", help="append the table to this markdown file")
     a = ap.parse_args()
 
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    if a.wait_policy == "default":
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     core = coretype()
     if core and "OPENBLAS_CORETYPE" not in os.environ:
         env["OPENBLAS_CORETYPE"] = core
@@ -150,7 +156,8 @@ def main():
             lines.append(f"| {label} | {name} ({batch}x3x{size}x{size}) | {threads} | {med['ours']:.2f} | " +
                          " | ".join(f"{med[v]:.2f}" for v in sides) + " | " +
                          " | ".join(f"{med['ours'] / med[v]:.2f}" for v in sides) + " |")
-    info = (f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')}, OMP_WAIT_POLICY=PASSIVE both sides; "
+    info = (f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')}, "
+            f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')} both sides; "
             f"{a.rounds} rounds x {a.iterations} iterations (after 2 warm-ups), medians; "
             f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
             f"{(time.time() - started) / 60:.1f} min")

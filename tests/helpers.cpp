@@ -1,5 +1,6 @@
 #include "tests/helpers.h"
 
+#include "core/layout_ops.h"
 #include "data/synthetic.h"
 
 #include <array>
@@ -45,6 +46,43 @@ std::string write_tiny_experiment(const std::filesystem::path& dir, const std::s
                       << "solver: " << solver << "\n"
                       << "run: {device: cpu, out: " << (dir / "run").string() << ", print_every: 2}\n";
   return file.string();
+}
+
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = ops::to_nchw(a).to_vector(), y = ops::to_nchw(b).to_vector();
+  REQUIRE(x.size() == y.size());
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < x.size(); ++i) {
+    scale = std::max(scale, std::abs(y[i]));
+    const double d = std::abs(x[i] - y[i]);
+    worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+  }
+  return worst / scale;
+}
+
+std::string small_densenet_yaml(int repeat1, int repeat2) {
+  return str(R"(name: small_densenet
+input: [3, 16, 16]
+blocks:
+  layer:
+    layers:
+      - {name: norm1, type: batchnorm}
+      - {name: relu1, type: relu}
+      - {name: conv1, type: conv, out_channels: 8, kernel_size: 1, bias: false}
+      - {name: norm2, type: batchnorm}
+      - {name: relu2, type: relu}
+      - {name: conv2, type: conv, out_channels: 4, kernel_size: 3, padding: 1, bias: false}
+features:
+  - {name: conv0, type: conv, out_channels: 6, kernel_size: 3, padding: 1, bias: false}
+  - {name: block1, block: layer, repeat: )", repeat1, R"(, dense: true, names_from: denselayer1}
+  - {name: pool, type: avgpool, kernel_size: 2, stride: 2}
+  - {name: block2, block: layer, repeat: )", repeat2, R"(, dense: true, names_from: denselayer1}
+  - {name: norm5, type: batchnorm}
+  - {name: relu5, type: relu}
+representation: {name: avgpool, type: gavp}
+classifier:
+  - {name: classifier, type: linear, out_features: 5}
+)");
 }
 
 }  // namespace mpncov::test

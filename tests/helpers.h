@@ -42,6 +42,14 @@ inline double max_rel_diff(const std::vector<double>& a, const std::vector<doubl
 
 inline double max_rel_diff(const Tensor& a, const Tensor& b) { return max_rel_diff(a.to_vector(), b.to_vector()); }
 
+// Largest |a - b| over the largest |b| (an error relative to the reference's scale, for tolerances of
+// float32 or bfloat16 arithmetic), both read in NCHW whatever their layout; a NaN in a counts as infinite.
+double scaled_diff(const Tensor& a, const Tensor& b);
+
+// A small DenseNet (net YAML): two dense blocks of `repeat1` and `repeat2` layers around a transition
+// pooling: fan-out to many concatenations, batch norms and ReLUs in shared storage, recomputed in backward.
+std::string small_densenet_yaml(int repeat1, int repeat2);
+
 // Whether a CUDA device can run; GPU tests call this and skip with a reason when not.
 inline bool gpu_present() { return cuda_built() && cuda_device_count() > 0; }
 

@@ -10,23 +10,13 @@
 using namespace mpncov;
 using mpncov::test::max_rel_diff;
 using mpncov::test::random_tensor;
+using mpncov::test::scaled_diff;
 
 namespace {
 
 // x rounded to bfloat16, as float64 (the reference computes on exactly the values the kernels see).
 Tensor rounded64(const Tensor& x) { return x.to(DType::BF16).to(DType::F64); }
 
-// Largest |a - b| over the largest |b|: bfloat16 tolerances are relative to the result's scale.
-double scaled_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> av = a.to_vector(), bv = b.to_vector();
-  REQUIRE(av.size() == bv.size());
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    worst = std::max(worst, std::isnan(av[i]) ? INFINITY : std::abs(av[i] - bv[i]));
-    scale = std::max(scale, std::abs(bv[i]));
-  }
-  return worst / std::max(scale, 1e-30);
-}
 
 struct ConvCase {
   Shape x, w;

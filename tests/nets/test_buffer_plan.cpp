@@ -12,30 +12,6 @@ using namespace mpncov;
 
 namespace {
 
-// A small DenseNet: fan-out to many concatenations, chains recomputed in backward.
-const char* kDenseNet = R"(name: small_densenet
-input: [3, 16, 16]
-blocks:
-  layer:
-    layers:
-      - {name: norm1, type: batchnorm}
-      - {name: relu1, type: relu}
-      - {name: conv1, type: conv, out_channels: 8, kernel_size: 1, bias: false}
-      - {name: norm2, type: batchnorm}
-      - {name: relu2, type: relu}
-      - {name: conv2, type: conv, out_channels: 4, kernel_size: 3, padding: 1, bias: false}
-features:
-  - {name: conv0, type: conv, out_channels: 6, kernel_size: 3, padding: 1, bias: false}
-  - {name: block1, block: layer, repeat: 4, dense: true, names_from: denselayer1}
-  - {name: pool, type: avgpool, kernel_size: 2, stride: 2}
-  - {name: block2, block: layer, repeat: 3, dense: true, names_from: denselayer1}
-  - {name: norm5, type: batchnorm}
-  - {name: relu5, type: relu}
-representation: {name: avgpool, type: gavp}
-classifier:
-  - {name: classifier, type: linear, out_features: 5}
-)";
-
 // The logits and every parameter gradient of L = sum(w * logits) after one forward and backward.
 std::vector<std::vector<double>> run(Net& net, const Tensor& x, const Tensor& w) {
   net.zero_grad();
@@ -62,7 +38,7 @@ TEST_CASE("buffer plan: outputs and gradients bit for bit with the plan off and 
   for (const Precision precision : {Precision::Float32, Precision::BFloat16}) {
     for (const std::string name : {"resnet18", "small_densenet"}) {
       INFO(name, " ", precision_name(precision));
-      Net net(name == "resnet18" ? load_net(resolve_net_path(name)) : parse_net(kDenseNet, "small_densenet.yaml"));
+      Net net(name == "resnet18" ? load_net(resolve_net_path(name)) : parse_net(test::small_densenet_yaml(4, 3), "small_densenet.yaml"));
       const Shape shape{2, 3, 32, 32};
       net.set_precision(precision);
       net.setup(shape);

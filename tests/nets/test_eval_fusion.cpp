@@ -17,6 +17,7 @@
 #include "tests/helpers.h"
 
 using namespace mpncov;
+using mpncov::test::scaled_diff;
 
 namespace {
 
@@ -47,18 +48,6 @@ classifier:
   - {name: fc, type: linear, out_features: 5}
 )";
 
-// Largest |a - b| over the largest |b|.
-double scaled_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = ops::to_nchw(a).to_vector(), y = ops::to_nchw(b).to_vector();
-  REQUIRE(x.size() == y.size());
-  double worst = 0, scale = 1e-30;
-  for (size_t i = 0; i < x.size(); ++i) {
-    scale = std::max(scale, std::abs(y[i]));
-    const double d = std::abs(x[i] - y[i]);
-    worst = std::isnan(d) ? INFINITY : std::max(worst, d);
-  }
-  return worst / scale;
-}
 
 // Batch norms far from the identity: random weights, biases, means and variances in [0.5, 2].
 void randomise_batch_norms(Net& net, uint64_t seed) {

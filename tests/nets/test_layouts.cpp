@@ -11,21 +11,10 @@
 #include "tests/helpers.h"
 
 using namespace mpncov;
+using mpncov::test::scaled_diff;
 
 namespace {
 
-// Largest |a - b| over the largest |b| (1e-30 when b is all zeros).
-double scaled_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = ops::to_nchw(a).to_vector(), y = ops::to_nchw(b).to_vector();
-  REQUIRE(x.size() == y.size());
-  double worst = 0, scale = 1e-30;
-  for (size_t i = 0; i < x.size(); ++i) {
-    scale = std::max(scale, std::abs(y[i]));
-    const double d = std::abs(x[i] - y[i]);
-    worst = std::isnan(d) ? INFINITY : std::max(worst, d);
-  }
-  return worst / scale;
-}
 
 struct Pass {
   Tensor output;

@@ -12,32 +12,8 @@ using namespace mpncov;
 
 namespace {
 
-// A small DenseNet: concatenations, batch norms and ReLUs in shared storage, recomputed in backward.
-const char* kDenseNet = R"(name: small_densenet
-input: [3, 16, 16]
-blocks:
-  layer:
-    layers:
-      - {name: norm1, type: batchnorm}
-      - {name: relu1, type: relu}
-      - {name: conv1, type: conv, out_channels: 8, kernel_size: 1, bias: false}
-      - {name: norm2, type: batchnorm}
-      - {name: relu2, type: relu}
-      - {name: conv2, type: conv, out_channels: 4, kernel_size: 3, padding: 1, bias: false}
-features:
-  - {name: conv0, type: conv, out_channels: 6, kernel_size: 3, padding: 1, bias: false}
-  - {name: block1, block: layer, repeat: 3, dense: true, names_from: denselayer1}
-  - {name: pool, type: avgpool, kernel_size: 2, stride: 2}
-  - {name: block2, block: layer, repeat: 2, dense: true, names_from: denselayer1}
-  - {name: norm5, type: batchnorm}
-  - {name: relu5, type: relu}
-representation: {name: avgpool, type: gavp}
-classifier:
-  - {name: classifier, type: linear, out_features: 5}
-)";
-
 NetSpec spec_of(const std::string& name) {
-  return name == "resnet18" ? load_net(resolve_net_path(name)) : parse_net(kDenseNet, "small_densenet.yaml");
+  return name == "resnet18" ? load_net(resolve_net_path(name)) : parse_net(test::small_densenet_yaml(3, 2), "small_densenet.yaml");
 }
 
 std::vector<unsigned char> bytes_of(const Tensor& t) {

@@ -121,16 +121,7 @@ TEST_CASE("mpncov: the spectral evaluation agrees with the product iteration (C 
     const Tensor y1 = run_forward(*products, x), y2 = run_forward(*spectral, x);
     const Tensor g = random_tensor(y1.shape(), dt, 22);
     const Tensor d1 = run_backward(*products, x, y1, g), d2 = run_backward(*spectral, x, y2, g);
-    // Differences relative to the largest reference entry (dX entries are far below 1).
-    auto scaled_diff = [](const Tensor& a, const Tensor& b) {
-      const std::vector<double> av = a.to_vector(), bv = b.to_vector();
-      double diff = 0, scale = 0;
-      for (size_t i = 0; i < av.size(); ++i) {
-        diff = std::max(diff, std::abs(av[i] - bv[i]));
-        scale = std::max(scale, std::abs(bv[i]));
-      }
-      return diff / scale;
-    };
+    // Differences relative to the largest reference entry (dX entries are far below 1): scaled_diff.
     const double tol = dt == DType::F32 ? 1e-4 : 1e-10;
     INFO(std::string(dtype_name(dt)), ": output ", scaled_diff(y2, y1), ", gradient ", scaled_diff(d2, d1));
     CHECK(scaled_diff(y2, y1) < tol);

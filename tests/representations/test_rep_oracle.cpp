@@ -12,18 +12,6 @@ using namespace mpncov::test;
 
 namespace {
 
-// max |a - b| / max |b|: error relative to the reference's scale.
-double scaled_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> av = a.to_vector(), bv = b.to_vector();
-  REQUIRE(av.size() == bv.size());
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    worst = std::max(worst, std::abs(av[i] - bv[i]));
-    if (std::isnan(av[i])) worst = INFINITY;
-    scale = std::max(scale, std::abs(bv[i]));
-  }
-  return worst / std::max(scale, 1e-300);
-}
 
 // ||a - b|| / ||b|| (Frobenius).
 double normwise_diff(const Tensor& a, const Tensor& b) {
