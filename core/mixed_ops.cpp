@@ -1,5 +1,7 @@
 #include "core/mixed_ops.h"
 
+#include <cstdlib>
+
 #include "core/cpu/nn_cpu.h"
 #include "core/cuda_mixed_backend.h"
 #include "core/dispatch.h"
@@ -58,7 +60,11 @@ cpu::ConvLayouts conv_layouts(const char* op, const Tensor& x, const Tensor& dx,
 
 }  // namespace
 
-void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p) {
+ConvWeightCache::~ConvWeightCache() { std::free(data); }
+
+void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p,
+                         ConvWeightCache* cache) {
+  if (cache) cache->plan = nullptr;  // whatever happens, no copy of older weights is left for the backward
   MPNCOV_CHECK(x.defined() && w.defined() && y.defined(), "conv2d_forward_bf16: undefined tensor");
   check_f32("conv2d_forward_bf16", {&w, &b});
   check_activations("conv2d_forward_bf16", w, {&x, &y});
@@ -75,12 +81,12 @@ void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, cons
       },
       [&](auto) {
         cpu::conv2d_forward_onednn_bf16(x.raw(), w.data<float>(), ptr(b), y.raw(), n, g, o, p.groups,
-                                        conv_layouts("conv2d_forward_bf16", x, Tensor(), y));
+                                        conv_layouts("conv2d_forward_bf16", x, Tensor(), y), cache);
       });
 }
 
 void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                          const Tensor& db, const Conv2dParams& p) {
+                          const Tensor& db, const Conv2dParams& p, bool accumulate_dw, ConvWeightCache* cache) {
   MPNCOV_CHECK(x.defined() && w.defined() && dy.defined(), "conv2d_backward_bf16: undefined tensor");
   check_f32("conv2d_backward_bf16", {&w, &dw, &db});
   check_activations("conv2d_backward_bf16", w, {&x, &dy, &dx});
@@ -92,18 +98,21 @@ void conv2d_backward_bf16(const Tensor& x, const Tensor& w, const Tensor& dy, co
   check_shape("conv2d_backward_bf16", "bias gradient", db, Shape{o});
   if (dy.numel() == 0) {
     if (dx.defined()) fill(dx, 0.0);  // dx is written; the accumulated gradients gain nothing
+    if (dw.defined() && !accumulate_dw) fill(dw, 0.0);
+    if (cache) cache->plan = nullptr;
     return;
   }
   ops::dispatch(
       w,
       [&](auto device) {
+        if (dw.defined() && !accumulate_dw) fill(dw, 0.0);  // cuDNN's filter gradient accumulates here
         cuda::conv2d_backward_bf16(device, x.data<float>(), w.data<float>(), dy.data<float>(), mut(dx), mut(dw),
                                    mut(db), n, g, o, p.groups);
       },
       [&](auto) {
         cpu::conv2d_backward_onednn_bf16(x.raw(), w.data<float>(), dy.raw(), dx.defined() ? dx.raw() : nullptr,
                                          mut(dw), mut(db), n, g, o, p.groups,
-                                         conv_layouts("conv2d_backward_bf16", x, dx, dy));
+                                         conv_layouts("conv2d_backward_bf16", x, dx, dy), accumulate_dw, cache);
       });
 }
 

@@ -129,7 +129,7 @@ bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, co
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                     const Tensor& db, const Conv2dParams& p) {
+                     const Tensor& db, const Conv2dParams& p, bool accumulate_dw) {
   check_same("conv2d_backward", {&x, &w, &dy, &dx, &dw, &db});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
@@ -138,6 +138,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
   check_shape("conv2d_backward", "weight gradient", dw, w.shape());
   check_shape("conv2d_backward", "bias gradient", db, Shape{o});
   if (n == 0) {
+    if (dw.defined() && !accumulate_dw) fill(dw, 0.0);
     return;
   }
   if (!is_nchw({&x, &dy, &dx})) {
@@ -145,10 +146,12 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
     check_layouts("conv2d_backward", {&dy});
     if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), dy.layout()}))
       return cpu::conv2d_backward_nhwc_pointwise(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
-                                                 ptr<float>(dw), ptr<float>(db), n, g, o);
+                                                 ptr<float>(dw), ptr<float>(db), n, g, o, accumulate_dw);
     return cpu::conv2d_backward_onednn(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
-                                       ptr<float>(dw), ptr<float>(db), n, g, o, p.groups, {x.layout(), dy.layout()});
+                                       ptr<float>(dw), ptr<float>(db), n, g, o, p.groups, {x.layout(), dy.layout()},
+                                       accumulate_dw);
   }
+  if (dw.defined() && !accumulate_dw) fill(dw, 0.0);  // the routes below accumulate
   dispatch(
       x,
       [&](auto device) {

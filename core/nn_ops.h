@@ -29,9 +29,11 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
 bool conv2d_forward_affine(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                            const Conv2dParams& p, const Tensor& scale, const Tensor& shift, bool relu);
 // From dy (N, O, oh, ow): dx (written; undefined: not needed), dweight and dbias (ACCUMULATED;
-// undefined: not needed).
+// undefined: not needed). accumulate_dweight false: dweight is written instead, its old contents never
+// read (a gradient known to be zero needs no zeroing first, layers/layer.h's Parameter::overwrite_grad).
 void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, const Tensor& dx,
-                     const Tensor& dweight, const Tensor& dbias, const Conv2dParams& p);
+                     const Tensor& dweight, const Tensor& dbias, const Conv2dParams& p,
+                     bool accumulate_dweight = true);
 
 // ---- pooling ------------------------------------------------------------------------------------
 struct Pool2dParams {

@@ -53,7 +53,8 @@ class ConvLayer : public Layer {
     const Shape wshape{out_channels_, c / p_.groups, kernel_.first, kernel_.second};
     const ops::ConvGeometry g = ops::conv_geometry(in[0], wshape, p_);
     const bool fresh = parameters().empty();
-    add_parameter("weight", wshape, ctx);
+    // Backward writes the weight gradient after a zero_grad rather than adding to zeros.
+    add_parameter("weight", wshape, ctx).overwrite_grad = true;
     Tensor b;
     if (bias_) b = add_parameter("bias", Shape{out_channels_}, ctx).value;
     if (fresh) {
@@ -70,7 +71,11 @@ class ConvLayer : public Layer {
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     const Tensor b = bias_ ? parameter("bias").value : Tensor();
     const Tensor& w = parameter("weight").value;
-    if (precision() == Precision::BFloat16) return ops::conv2d_forward_bf16(in[0], w, b, out[0], p_);
+    // Training forwards keep their bfloat16 weights for the backward pass (ops::ConvWeightCache); any other
+    // forward drops the copy, so a backward after it never sees older weights.
+    weights_bf16_.plan = nullptr;
+    if (precision() == Precision::BFloat16)
+      return ops::conv2d_forward_bf16(in[0], w, b, out[0], p_, training() ? &weights_bf16_ : nullptr);
     ops::conv2d_forward(in[0], w, b, out[0], p_);
   }
 
@@ -83,13 +88,19 @@ class ConvLayer : public Layer {
 
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
-    const Parameter& w = parameters()[0];
+    Parameter& w = parameters()[0];
     Tensor dw = w.frozen ? Tensor() : w.grad;
     Tensor db;
     if (bias_ && !parameters()[1].frozen) db = parameters()[1].grad;
-    if (precision() == Precision::BFloat16)
-      return ops::conv2d_backward_bf16(in[0], w.value, dout[0], din[0], dw, db, p_);
-    ops::conv2d_backward(in[0], w.value, dout[0], din[0], dw, db, p_);
+    // Written, not accumulated, when zero_grad left the zeroing to us (Parameter::grad_zero_pending).
+    const bool accumulate = !(dw.defined() && w.grad_zero_pending);
+    if (precision() == Precision::BFloat16) {
+      ops::conv2d_backward_bf16(in[0], w.value, dout[0], din[0], dw, db, p_, accumulate, &weights_bf16_);
+    } else {
+      weights_bf16_.plan = nullptr;
+      ops::conv2d_backward(in[0], w.value, dout[0], din[0], dw, db, p_, accumulate);
+    }
+    if (dw.defined()) w.grad_zero_pending = false;
   }
 
   double flops() const override { return flops_; }
@@ -107,6 +118,7 @@ class ConvLayer : public Layer {
   bool bias_ = true;
   WeightOptions options_;
   double flops_ = 0;
+  ops::ConvWeightCache weights_bf16_;  // the training forward's bfloat16 weights, for its backward pass
 };
 
 }  // namespace

@@ -27,7 +27,16 @@ void Layer::to(Device device) {
 }
 
 void Layer::zero_grad() {
-  for (Parameter& p : parameters_) p.grad.zero();
+  for (Parameter& p : parameters_) {
+    if (p.overwrite_grad && p.grad.defined()) p.grad_zero_pending = true;
+    else p.grad.zero();
+  }
+}
+
+void zero_pending_grad(Parameter& p) {
+  if (!p.grad_zero_pending) return;
+  p.grad.zero();
+  p.grad_zero_pending = false;
 }
 
 namespace {

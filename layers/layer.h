@@ -31,7 +31,18 @@ struct Parameter {
   double lr_mult = 1.0;
   double decay_mult = 1.0;
   bool frozen = false;  // no gradient is computed or applied
+  // Set by a layer whose every backward pass can write this gradient instead of adding to it (the
+  // convolution's weight): zero_grad then only marks it (grad_zero_pending) and the layer's next backward
+  // writes it, which saves a pass over the gradient and the reading of the old one.
+  bool overwrite_grad = false;
+  // The gradient counts as zero but its memory may still hold old values: zero_grad deferred the zeroing
+  // of an overwrite_grad parameter to its layer's next backward, which clears this. Whoever reads the
+  // gradient before that backward zeroes it first (zero_pending_grad; SGD::step does).
+  bool grad_zero_pending = false;
 };
+
+// Zeroes a gradient whose zeroing zero_grad deferred (Parameter::grad_zero_pending).
+void zero_pending_grad(Parameter& p);
 
 struct Buffer {
   std::string name;  // "running_mean", ...: saved with the weights, not trained

@@ -30,7 +30,8 @@ class LinearLayer : public Layer {
                  "': input needs features in its last dimension, got ", in[0].str());
     in_ = in[0][-1];
     const bool fresh = parameters().empty();
-    add_parameter("weight", Shape{out_, in_}, ctx);
+    // Backward writes the weight gradient after a zero_grad rather than adding to zeros.
+    add_parameter("weight", Shape{out_, in_}, ctx).overwrite_grad = true;
     Tensor b;
     if (bias_) b = add_parameter("bias", Shape{out_}, ctx).value;
     if (fresh) {
@@ -59,7 +60,7 @@ class LinearLayer : public Layer {
 
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
-    const Parameter& w = parameters()[0];
+    Parameter& w = parameters()[0];
     const Tensor& dy = dout[0];
     const int64_t rows = in[0].numel() / in_;
     // In bfloat16 the products take the rounded dy, x and weight.
@@ -70,10 +71,13 @@ class LinearLayer : public Layer {
         ops::gemm(false, false, rows, in_, out_, 1.0, {dy, 0, out_, 0}, {w.value, 0, in_, 0}, 0.0, din[0], 0, in_, 0);
     }
     if (!w.frozen) {
+      // Written (beta 0: the old contents are not read) when zero_grad left the zeroing to us.
+      const double beta = w.grad_zero_pending ? 0.0 : 1.0;
       if (bf16())
-        ops::matmul_bf16(dy.reshape({rows, out_}), in[0].reshape({rows, in_}), w.grad, true, false, 1.0, 1.0);
+        ops::matmul_bf16(dy.reshape({rows, out_}), in[0].reshape({rows, in_}), w.grad, true, false, 1.0, beta);
       else
-        ops::gemm(true, false, out_, in_, rows, 1.0, {dy, 0, out_, 0}, {in[0], 0, in_, 0}, 1.0, w.grad, 0, in_, 0);
+        ops::gemm(true, false, out_, in_, rows, 1.0, {dy, 0, out_, 0}, {in[0], 0, in_, 0}, beta, w.grad, 0, in_, 0);
+      w.grad_zero_pending = false;
     }
     if (bias_ && !parameters()[1].frozen) {
       // db += 1^T dy, as a GEMM with a vector of ones (kept between steps).

@@ -40,6 +40,7 @@ void SGD::step() {
       Parameter& p = *np.param;
       if (p.frozen || p.lr_mult == 0) continue;
       MPNCOV_CHECK(p.grad.defined(), "SGD: parameter '", np.name, "' is trainable but has no gradient");
+      zero_pending_grad(p);  // no backward pass wrote it since zero_grad
       ops::SgdStep s;
       s.lr = g.lr * p.lr_mult;
       s.weight_decay = g.weight_decay * p.decay_mult;
@@ -62,7 +63,11 @@ void SGD::step() {
 void SGD::zero_grad() {
   for (const ParamGroup& g : groups_)
     for (const NamedParameter& np : g.params)
-      if (!np.param->frozen && np.param->grad.defined()) np.param->grad.zero();
+      if (!np.param->frozen && np.param->grad.defined()) {
+        // Deferred to the layer's next backward, which writes the gradient (Parameter::overwrite_grad).
+        if (np.param->overwrite_grad) np.param->grad_zero_pending = true;
+        else np.param->grad.zero();
+      }
 }
 
 const Tensor* SGD::momentum_buffer(const std::string& name) const {

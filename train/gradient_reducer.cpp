@@ -50,7 +50,10 @@ void GradientReducer::begin() {
 }
 
 void GradientReducer::launch(Bucket& b) {
-  for (const Slot& s : b.slots) b.flat.slice(s.offset, s.offset + s.numel).copy_from(s.param->grad);
+  for (const Slot& s : b.slots) {
+    zero_pending_grad(*s.param);  // no backward pass wrote it since zero_grad (layers/layer.h)
+    b.flat.slice(s.offset, s.offset + s.numel).copy_from(s.param->grad);
+  }
   b.work = comm_.all_reduce_async(b.flat);
 }
 

@@ -29,10 +29,11 @@ void conv2d_forward_nhwc_pointwise(const float* x, const float* w, const float* 
 }
 
 void conv2d_backward_nhwc_pointwise(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                                    int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
+                                    int64_t n, const ops::ConvGeometry& g, int64_t out_channels, bool accumulate_dw) {
   const int64_t rows = n * g.height * g.width, c = g.channels, o = out_channels;
   if (dx) gemm<float>(false, false, rows, c, o, 1.0f, dy, o, 0, w, c, 0, 0.0f, dx, c, 0, 1);  // dx = dy w
-  if (dw) gemm<float>(true, false, o, c, rows, 1.0f, dy, o, 0, x, c, 0, 1.0f, dw, c, 0, 1);   // dw += dy^T x
+  // dw += dy^T x, or dw = dy^T x (beta 0: the old contents are not read)
+  if (dw) gemm<float>(true, false, o, c, rows, 1.0f, dy, o, 0, x, c, 0, accumulate_dw ? 1.0f : 0.0f, dw, c, 0, 1);
   if (!db) return;
   // Column sums in blocks of rows, each block's partial sums in float, added in order.
   constexpr int64_t kBlock = 256;

@@ -25,8 +25,11 @@
 // nothing. DNNL_VERBOSE=1 in the environment prints the kernel oneDNN chose for each call.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +39,7 @@
 
 #include "core/cpu/nn_cpu.h"
 #include "core/error.h"
+#include "core/mixed_ops.h"
 
 namespace mpncov::cpu {
 namespace {
@@ -51,7 +55,7 @@ dnnl::engine& engine() {
 }
 
 // One growable, 64-byte aligned buffer per role, so operands of one call never alias.
-enum Slot { kSrc, kWeights, kDst, kDiffDst, kDiffDstW, kDiffWeights, kDiffBias, kScratchpad, kSlots };
+enum Slot { kSrc, kWeights, kDst, kDiffDst, kDiffDstW, kDiffWeights, kDiffBias, kStrided, kScratchpad, kSlots };
 
 void* scratch(Slot slot, size_t bytes) {
   struct Buffer {
@@ -211,10 +215,32 @@ struct BackwardPlan {
   dnnl::convolution_backward_data data;
   Operand data_dy, data_weights, dx;
   size_t data_scratchpad = 0;
-  // Weight (and bias) gradient, accumulated into ours.
+  // The forward's copy of the weights (ops::ConvWeightCache) into the data pass's layout, built at first
+  // use for the forward plan forward_weights_plan.
+  dnnl::reorder forward_weights;
+  const void* forward_weights_plan = nullptr;
+  // Weight (and bias) gradient, accumulated into ours (dw) or written (dw_write: the kernel writes ours
+  // directly where it takes that layout).
   dnnl::convolution_backward_weights weights;
-  Operand weights_src, weights_dy, dw, db;
+  Operand weights_src, weights_dy, dw, dw_write, db;
   size_t weights_scratchpad = 0;
+  // A pointwise convolution's weight gradient as one matrix product, dw = dy^T x over the N*OH*OW output
+  // pixels (bfloat16 NHWC activations, no bias): oneDNN's matmul writes (or with a sum post-op adds to) our
+  // (O, C) gradient directly, 2-4x faster here than its backward-weights kernel plus the reorder. With a
+  // stride, the input pixels the kernel reads are first gathered into a dense copy (gather_pixels).
+  bool pointwise_matmul = false;
+  dnnl::matmul dw_matmul, dw_matmul_sum;
+  memory::desc matmul_dy, matmul_x, matmul_dw;
+  size_t matmul_scratchpad = 0;
+  bool strided = false;
+  int64_t stride_h = 1, stride_w = 1;
+  // With a stride, the input gradient too: dy times the (O, C) bfloat16 weights gives the gradient of the
+  // pixels the kernel read (dense rows), scattered into the zeroed dx (scatter_pixels); oneDNN's
+  // backward-data kernel is 2-3x slower on these. (Stride 1: the kernel is as fast as a matmul.)
+  bool strided_data = false;
+  dnnl::matmul dx_matmul;
+  dnnl::reorder weights_bf16;  // our float32 weights to bfloat16, the same (O, C) layout
+  memory::desc dx_dy, dx_weights, dx_rows;
   bool reference = false;  // a pass fell to oneDNN's reference kernel
 };
 
@@ -242,6 +268,82 @@ ForwardPlan make_forward(Problem p, bool with_bias) {
         dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.weights_md(), engine(), pd.weights_desc(), attr));
   }
   return plan;
+}
+
+// The input pixels (n, oh * sh, ow * sw) a strided 1x1 kernel reads, each a row of C bfloat16 values in
+// NHWC, copied into a dense (N * OH * OW, C) matrix.
+void gather_pixels(const uint16_t* x, uint16_t* rows, int64_t n, const ops::ConvGeometry& g, int64_t sh, int64_t sw) {
+  const int64_t c = g.channels, oh = g.out_h(), ow = g.out_w();
+  const size_t bytes = static_cast<size_t>(c) * sizeof(uint16_t);
+#pragma omp parallel for collapse(2)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < oh; ++r) {
+      const uint16_t* from = x + ((i * g.height + r * sh) * g.width) * c;
+      uint16_t* to = rows + ((i * oh + r) * ow) * c;
+      for (int64_t q = 0; q < ow; ++q) std::memcpy(to + q * c, from + q * sw * c, bytes);
+    }
+}
+
+// The reverse for the input gradient: dx is zero but at those pixels, which take the rows.
+void scatter_pixels(const uint16_t* rows, uint16_t* dx, int64_t n, const ops::ConvGeometry& g, int64_t sh, int64_t sw) {
+  const int64_t c = g.channels, oh = g.out_h(), ow = g.out_w();
+  const size_t bytes = static_cast<size_t>(c) * sizeof(uint16_t);
+#pragma omp parallel for collapse(2)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < g.height; ++h) {
+      uint16_t* to = dx + (i * g.height + h) * g.width * c;
+      std::memset(to, 0, bytes * static_cast<size_t>(g.width));
+      if (h % sh != 0 || h / sh >= oh) continue;
+      const uint16_t* from = rows + ((i * oh + h / sh) * ow) * c;
+      for (int64_t q = 0; q < ow; ++q) std::memcpy(to + q * sw * c, from + q * c, bytes);
+    }
+}
+
+// Sets up BackwardPlan::pointwise_matmul where it applies: a 1x1 kernel with no padding (a negative right
+// padding only leaves input rows unread), one group and no bias, bfloat16 activations in NHWC (a row of C
+// channels per pixel, so the pixels the kernel reads make a P x C matrix and dy a P x O one), and a fast
+// (not reference) matmul kernel.
+void plan_pointwise_matmul(const Problem& p, bool with_bias, BackwardPlan& plan) {
+  const bool pointwise = p.weights.size() == 4 && p.weights[2] == 1 && p.weights[3] == 1 && p.pad_l[0] == 0 &&
+                         p.pad_l[1] == 0 && p.pad_r[0] <= 0 && p.pad_r[1] <= 0;
+  if (!pointwise || with_bias || p.mul != kBF16 || p.src_type != kBF16 || p.dst_type != kBF16 ||
+      p.src_layout != Layout::NHWC || p.dst_layout != Layout::NHWC)
+    return;
+  const int64_t pixels = p.dst[0] * p.dst[2] * p.dst[3], c = p.src[1], o = p.dst[1];
+  plan.strided = p.strides[0] != 1 || p.strides[1] != 1;
+  plan.stride_h = p.strides[0];
+  plan.stride_w = p.strides[1];
+  plan.matmul_dy = memory::desc({o, pixels}, kBF16, memory::dims{1, o});  // dy^T
+  plan.matmul_x = memory::desc({pixels, c}, kBF16, memory::dims{c, 1});
+  plan.matmul_dw = memory::desc({o, c}, kF32, memory::dims{c, 1});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::matmul::primitive_desc write(dnnl::matmul::desc(plan.matmul_dy, plan.matmul_x, plan.matmul_dw), attr,
+                                           engine());
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  attr.set_post_ops(sum);
+  const dnnl::matmul::primitive_desc add(dnnl::matmul::desc(plan.matmul_dy, plan.matmul_x, plan.matmul_dw), attr,
+                                         engine());
+  if (is_reference(write.impl_info_str()) || is_reference(add.impl_info_str())) return;
+  plan.dw_matmul = dnnl::matmul(write);
+  plan.dw_matmul_sum = dnnl::matmul(add);
+  plan.matmul_scratchpad = std::max(write.scratchpad_desc().get_size(), add.scratchpad_desc().get_size());
+  plan.pointwise_matmul = true;
+  if (!plan.strided) return;
+  plan.dx_weights = memory::desc({o, c}, kBF16, memory::dims{c, 1});
+  plan.dx_rows = memory::desc({pixels, c}, kBF16, memory::dims{c, 1});
+  dnnl::primitive_attr data_attr;
+  data_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  plan.dx_dy = memory::desc({pixels, o}, kBF16, memory::dims{o, 1});
+  const dnnl::matmul::primitive_desc data(dnnl::matmul::desc(plan.dx_dy, plan.dx_weights, plan.dx_rows), data_attr,
+                                          engine());
+  if (is_reference(data.impl_info_str())) return;
+  plan.dx_matmul = dnnl::matmul(data);
+  plan.weights_bf16 = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), p.weights_md(), engine(),
+                                                                  memory::desc(p.weights, kBF16, Tag::oihw)));
+  plan.matmul_scratchpad = std::max(plan.matmul_scratchpad, data.scratchpad_desc().get_size());
+  plan.strided_data = true;
 }
 
 BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
@@ -276,9 +378,11 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   plan.weights_src = Operand(p.src_md(), weights_pd.src_desc(), true);
   plan.weights_dy = Operand(p.dst_md(), weights_pd.diff_dst_desc(), true);
   plan.dw = Operand(p.weights_md(), weights_pd.diff_weights_desc(), false, /*accumulate=*/true);
+  plan.dw_write = Operand(p.weights_md(), weights_pd.diff_weights_desc(), false);
   if (with_bias) plan.db = Operand(p.bias_md(), weights_pd.diff_bias_desc(), false, /*accumulate=*/true);
   plan.weights_scratchpad = weights_pd.scratchpad_desc().get_size();
   plan.reference = is_reference(data_pd.impl_info_str()) || is_reference(weights_pd.impl_info_str());
+  plan_pointwise_matmul(p, with_bias, plan);
   return plan;
 }
 
@@ -340,14 +444,40 @@ std::string onednn_summary() {
 
 namespace {
 
+std::map<Key, std::unique_ptr<ForwardPlan>> forward_plans;
+std::map<Key, std::unique_ptr<BackwardPlan>> backward_plans;
+
+// The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
+// backward pass, ops::ConvWeightCache).
+memory forward_weights(const ForwardPlan& plan, const float* w, ops::ConvWeightCache* cache, dnnl::stream& s) {
+  if (!cache || !plan.weights.needs_reorder) return plan.weights.input(w, kWeights, s);
+  const size_t bytes = plan.weights.kernel.get_size();
+  if (cache->bytes < bytes) {
+    std::free(cache->data);
+    cache->data = nullptr;
+    cache->bytes = 0;
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    cache->data = std::aligned_alloc(64, rounded);
+    MPNCOV_CHECK(cache->data, "convolution: cannot allocate ", rounded, " bytes for the bfloat16 weights");
+    cache->bytes = rounded;
+  }
+  memory copy(plan.weights.kernel, engine(), cache->data);
+  memory user(plan.weights.ours, engine(), const_cast<float*>(w));
+  plan.weights.reorder.execute(s, user, copy);
+  cache->plan = &plan;
+  cache->weights = w;
+  return copy;
+}
+
 void forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
-             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {}) {
-  static std::map<Key, std::unique_ptr<ForwardPlan>> plans;
+             int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
+             ops::ConvWeightCache* cache = nullptr) {
   std::lock_guard<std::mutex> lock(plans_mutex);
   const bool affine = e.scale != nullptr;
+  if (cache) cache->plan = nullptr;  // refilled below, or left empty if this forward fails
   try {
-    const ForwardPlan& plan =
-        plan_for(plans, &make_forward, n, g, out_channels, groups, b != nullptr || affine, mul, l, affine, e.relu);
+    const ForwardPlan& plan = plan_for(forward_plans, &make_forward, n, g, out_channels, groups,
+                                       b != nullptr || affine, mul, l, affine, e.relu);
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights;
@@ -364,7 +494,7 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
         folded_bias[static_cast<size_t>(o)] = b ? e.scale[o] * b[o] + e.shift[o] : e.shift[o];
       b = folded_bias.data();
     } else {
-      weights = plan.weights.input(w, kWeights, s);
+      weights = forward_weights(plan, w, cache, s);
     }
     memory dst = plan.dst.output(y, kDst);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
@@ -376,21 +506,54 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
     plan.dst.finish(dst, y, s);
     s.wait();
   } catch (const dnnl::error& e) {
+    if (cache) cache->plan = nullptr;
     rethrow(e, "forward");
   }
 }
 
+// The weights as the data pass reads them: from the copy the forward made in `cache` when it holds these
+// weights (a bfloat16 to bfloat16 reorder, about half the cost of converting the float32 weights again),
+// else from w. Plans live as long as the program, so the cache's plan pointer stays valid.
+memory backward_data_weights(BackwardPlan& plan, const float* w, const ops::ConvWeightCache* cache,
+                             dnnl::stream& s) {
+  if (!cache || !cache->plan || cache->weights != w) return plan.data_weights.input(w, kWeights, s);
+  const ForwardPlan& fwd = *static_cast<const ForwardPlan*>(cache->plan);
+  if (fwd.weights.ours != plan.data_weights.ours) return plan.data_weights.input(w, kWeights, s);
+  memory copy(fwd.weights.kernel, engine(), cache->data);
+  if (fwd.weights.kernel == plan.data_weights.kernel) return copy;
+  if (plan.forward_weights_plan != &fwd) {
+    plan.forward_weights = dnnl::reorder(
+        dnnl::reorder::primitive_desc(engine(), fwd.weights.kernel, engine(), plan.data_weights.kernel));
+    plan.forward_weights_plan = &fwd;
+  }
+  memory weights(plan.data_weights.kernel, engine(), scratch(kWeights, plan.data_weights.kernel.get_size()));
+  plan.forward_weights.execute(s, copy, weights);
+  return weights;
+}
+
 void backward(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db, int64_t n,
-              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l) {
-  static std::map<Key, std::unique_ptr<BackwardPlan>> plans;
+              const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l,
+              bool accumulate_dw, ops::ConvWeightCache* cache = nullptr) {
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
-    const BackwardPlan& plan = plan_for(plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l);
+    BackwardPlan& plan = const_cast<BackwardPlan&>(
+        plan_for(backward_plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l));
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
-    if (dx) {
+    if (dx && plan.strided_data) {
+      memory weights(plan.dx_weights, engine(), scratch(kWeights, plan.dx_weights.get_size()));
+      memory user(plan.data_weights.ours, engine(), const_cast<float*>(w));
+      plan.weights_bf16.execute(s, user, weights);
+      void* rows = scratch(kStrided, plan.dx_rows.get_size());
+      plan.dx_matmul.execute(s, {{DNNL_ARG_SRC, memory(plan.dx_dy, engine(), const_cast<void*>(dy))},
+                                 {DNNL_ARG_WEIGHTS, weights},
+                                 {DNNL_ARG_DST, memory(plan.dx_rows, engine(), rows)},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad(plan.matmul_scratchpad)}});
+      scatter_pixels(static_cast<const uint16_t*>(rows), static_cast<uint16_t*>(dx), n, g, plan.stride_h,
+                     plan.stride_w);
+    } else if (dx) {
       data_dy = plan.data_dy.input(dy, kDiffDst, s);
-      memory weights = plan.data_weights.input(w, kWeights, s);
+      memory weights = backward_data_weights(plan, w, cache, s);
       memory diff_src = plan.dx.output(dx, kSrc);
       plan.data.execute(s, {{DNNL_ARG_DIFF_DST, data_dy},
                             {DNNL_ARG_WEIGHTS, weights},
@@ -398,14 +561,30 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
                             {DNNL_ARG_SCRATCHPAD, scratchpad(plan.data_scratchpad)}});
       plan.dx.finish(diff_src, dx, s);
     }
-    if (dw || db) {
+    if (cache) cache->plan = nullptr;  // used once: the next backward needs the next forward's copy
+    if (dw && plan.pointwise_matmul) {
+      void* rows = const_cast<void*>(x);
+      if (plan.strided) {
+        rows = scratch(kStrided, static_cast<size_t>(n * g.out_h() * g.out_w() * g.channels) * 2);
+        gather_pixels(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(rows), n, g, plan.stride_h,
+                      plan.stride_w);
+      }
+      (accumulate_dw ? plan.dw_matmul_sum : plan.dw_matmul)
+          .execute(s, {{DNNL_ARG_SRC, memory(plan.matmul_dy, engine(), const_cast<void*>(dy))},
+                       {DNNL_ARG_WEIGHTS, memory(plan.matmul_x, engine(), rows)},
+                       {DNNL_ARG_DST, memory(plan.matmul_dw, engine(), dw)},
+                       {DNNL_ARG_SCRATCHPAD, scratchpad(plan.matmul_scratchpad)}});
+    } else if (dw || db) {
       memory src = plan.weights_src.input(x, kSrc, s);
       // The data pass's dy is reused when both kernels want the same layout.
       memory diff_dst = data_dy && plan.weights_dy.kernel == plan.data_dy.kernel
                             ? data_dy
                             : plan.weights_dy.input(dy, kDiffDstW, s);
-      // Results land in scratch and are added to ours by the accumulating reorders.
-      memory diff_weights(plan.dw.kernel, engine(), scratch(kDiffWeights, plan.dw.kernel.get_size()));
+      // Accumulated: results land in scratch and are added to ours by the summing reorder. Written: the
+      // kernel writes ours, directly or through a plain reorder.
+      const Operand& dw_op = accumulate_dw ? plan.dw : plan.dw_write;
+      memory diff_weights = dw ? dw_op.output(dw, kDiffWeights)
+                               : memory(plan.dw.kernel, engine(), scratch(kDiffWeights, plan.dw.kernel.get_size()));
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
                                            {DNNL_ARG_DIFF_DST, diff_dst},
                                            {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
@@ -416,11 +595,12 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
         args.emplace(DNNL_ARG_DIFF_BIAS, diff_bias);
       }
       plan.weights.execute(s, args);
-      if (dw) plan.dw.finish(diff_weights, dw, s);
+      if (dw) dw_op.finish(diff_weights, dw, s);
       if (db) plan.db.finish(diff_bias, db, s);
     }
     s.wait();
   } catch (const dnnl::error& e) {
+    if (cache) cache->plan = nullptr;
     rethrow(e, "backward");
   }
 }
@@ -434,17 +614,18 @@ void conv2d_forward_onednn(const float* x, const float* w, const float* b, float
 }
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                            ConvLayouts l) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l);
+                            ConvLayouts l, bool accumulate_dw) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l, accumulate_dw);
 }
 void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, void* y, int64_t n,
-                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l) {
-  forward(x, w, b, y, n, g, out_channels, groups, kBF16, l);
+                                const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l,
+                                ops::ConvWeightCache* cache) {
+  forward(x, w, b, y, n, g, out_channels, groups, kBF16, l, {}, cache);
 }
 void conv2d_backward_onednn_bf16(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                                 ConvLayouts l) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l);
+                                 ConvLayouts l, bool accumulate_dw, ops::ConvWeightCache* cache) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l, accumulate_dw, cache);
 }
 
 }  // namespace mpncov::cpu

@@ -8,6 +8,10 @@
 #include "core/layout.h"
 #include "core/nn_ops.h"
 
+namespace mpncov::ops {
+struct ConvWeightCache;  // core/mixed_ops.h
+}
+
 namespace mpncov::cpu {
 
 // g: the geometry of one group (g.channels = C / groups); y (n, out_channels, oh, ow).
@@ -36,26 +40,30 @@ struct ConvEpilogue {
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {},
                            const ConvEpilogue& e = {});
+// accumulate_dw false: dw is written (=), not accumulated (ops::conv2d_backward).
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                            ConvLayouts l = {});
+                            ConvLayouts l = {}, bool accumulate_dw = true);
 // The same in mixed precision: the multiplications in bfloat16 with float32 accumulation (conv_onednn.cpp).
 // x, y, dy, dx point to float32 or bfloat16 activations as l says; float32 ones are rounded to bfloat16
 // for the multiplications, results are rounded to a bfloat16 destination. Weights, bias and their
-// gradients are float32.
+// gradients are float32. cache (may be null): forward keeps its bfloat16 weights there, and the backward
+// pass after it reuses and drops them (ops::ConvWeightCache).
 void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, void* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                                ConvLayouts l = {});
+                                ConvLayouts l = {}, ops::ConvWeightCache* cache = nullptr);
 void conv2d_backward_onednn_bf16(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                                 ConvLayouts l = {});
+                                 ConvLayouts l = {}, bool accumulate_dw = true,
+                                 ops::ConvWeightCache* cache = nullptr);
 // Pointwise float32 convolution on NHWC input and output as single GEMMs (conv_nhwc.cpp), where
 // conv_nhwc_pointwise says so; same contract as above.
 bool conv_nhwc_pointwise(const ops::ConvGeometry& g, int64_t groups, ConvLayouts l);
 void conv2d_forward_nhwc_pointwise(const float* x, const float* w, const float* b, float* y, int64_t n,
                                    const ops::ConvGeometry& g, int64_t out_channels);
 void conv2d_backward_nhwc_pointwise(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                                    int64_t n, const ops::ConvGeometry& g, int64_t out_channels);
+                                    int64_t n, const ops::ConvGeometry& g, int64_t out_channels,
+                                    bool accumulate_dw = true);
 // "oneDNN 2.6.3 jit:avx512_core": the library's version and the kernel it picks for a 3x3 layer here.
 std::string onednn_summary();
 

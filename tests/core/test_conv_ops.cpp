@@ -1,6 +1,9 @@
 // The CPU convolution op: float32 (oneDNN, or a plain GEMM for pointwise kernels with few channels)
 // against float64 (im2col + GEMM, the path the gradient checks prove) on the same data, over the
 // geometries the zoo uses and the corners oneDNN's layout and padding rules could get wrong.
+#include <cmath>
+
+#include "core/layout_ops.h"
 #include "core/nn_ops.h"
 #include "tests/helpers.h"
 
@@ -87,5 +90,44 @@ TEST_CASE("conv op: float32 results repeat bit for bit across calls and interlea
   CHECK(first.y.to_vector() == again.y.to_vector());
   CHECK(first.dx.to_vector() == again.dx.to_vector());
   CHECK(first.dw.to_vector() == again.dw.to_vector());
+}
+
+TEST_CASE("conv op: a written weight gradient equals one accumulated into zeros, bit for bit, old contents unread") {
+  // accumulate_dweight false (a gradient zero_grad left to the layer): every route writes dw; NaN in the old
+  // contents would show if one read them. Routes: oneDNN (NCHW and kernel layouts), NHWC pointwise GEMM,
+  // plain im2col + GEMM (float64).
+  for (const Case& k : {kCases[0], kCases[2], kCases[6], kCases[7], kCases[8], kCases[9], kCases[11]})
+    for (DType dt : {DType::F32, DType::F64})
+      for (Layout layout : {Layout::NCHW, Layout::NHWC, Layout::Blocked16}) {
+        if (dt == DType::F64 && layout != Layout::NCHW) continue;  // kernel layouts are float32's
+        // nChw16c holds whole blocks of 16 channels
+        if (layout == Layout::Blocked16 && (k.c % 16 != 0 || k.o % 16 != 0)) continue;
+        const std::string what = str(k.name, ", ", dtype_name(dt), ", ", layout_name(layout));
+        CAPTURE(what);
+        ops::Conv2dParams p;
+        p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
+        p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
+        const auto in_layout = [&](const Tensor& t) {
+          Tensor out = Tensor::empty(t.shape(), t.dtype()).with_layout(layout);
+          ops::to_layout(t, out);
+          return out;
+        };
+        const Tensor x = in_layout(random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 21).to(dt));
+        const Tensor w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, 22).to(dt);
+        const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), p);
+        const Tensor dy = in_layout(random_tensor({k.n, k.o, g.out_h(), g.out_w()}, DType::F64, 23).to(dt));
+        for (bool want_dx : {false, true}) {
+          Tensor dx = want_dx ? in_layout(Tensor::zeros(x.shape(), dt)) : Tensor();
+          Tensor accumulated = Tensor::zeros(w.shape(), dt), written = Tensor::full(w.shape(), NAN, dt);
+          ops::conv2d_backward(x, w, dy, dx, accumulated, Tensor(), p);
+          ops::conv2d_backward(x, w, dy, dx, written, Tensor(), p, /*accumulate_dweight=*/false);
+          CHECK(written.to_vector() == accumulated.to_vector());
+          // A second pass adds to what the first wrote: the sum, bit for bit the accumulating route's.
+          Tensor twice = accumulated.clone();
+          ops::conv2d_backward(x, w, dy, dx, twice, Tensor(), p);
+          ops::conv2d_backward(x, w, dy, dx, written, Tensor(), p);
+          CHECK(written.to_vector() == twice.to_vector());
+        }
+      }
 }
 }  // TEST_SUITE

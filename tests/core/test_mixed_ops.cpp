@@ -127,6 +127,97 @@ TEST_CASE("bf16 convolution: activations stored in bfloat16 give the float32-sto
                        doctest::Contains("differ in layout or type"), Error);
 }
 
+TEST_CASE("bf16 convolution: the forward's bfloat16 weights serve its backward pass, never older weights") {
+  // A training layer passes a ConvWeightCache: forward keeps its bfloat16 weights, the backward pass reads
+  // the input-gradient kernel's from them. Same bfloat16 values either way, so the results must be those
+  // without the cache bit for bit, including after the weights change between steps (an update, a load).
+  ops::Conv2dParams padded;
+  padded.pad_h = padded.pad_w = 1;
+  ops::Conv2dParams strided;
+  strided.stride_h = strided.stride_w = 2;
+  strided.pad_h = strided.pad_w = 1;
+  strided.groups = 2;
+  ops::Conv2dParams downsample;  // 1x1 stride 2, on an odd and an even size
+  downsample.stride_h = downsample.stride_w = 2;
+  const std::vector<ConvCase> cases = {{{2, 32, 9, 9}, {64, 32, 3, 3}, padded},
+                                       {{3, 64, 5, 5}, {32, 64, 1, 1}, {}},
+                                       {{2, 16, 8, 8}, {16, 8, 3, 3}, strided},
+                                       {{2, 32, 9, 9}, {48, 32, 1, 1}, downsample},
+                                       {{2, 32, 8, 6}, {16, 32, 1, 1}, downsample}};
+  uint64_t seed = 60;
+  // NHWC: the pointwise case's weight gradient is one matrix product (conv_onednn.cpp).
+  for (Layout layout : {Layout::NCHW, Layout::NHWC, Layout::Blocked16})
+    for (const ConvCase& c : cases) {
+      CAPTURE(layout_name(layout));
+      CAPTURE(c.x.str());
+      const ops::ConvGeometry g = ops::conv_geometry(c.x, c.w, c.p);
+      const Shape ys{c.x[0], c.w[0], g.out_h(), g.out_w()};
+      const auto in_layout = [&](const Tensor& t) {
+        Tensor out = Tensor::empty(t.shape(), t.dtype()).with_layout(layout);
+        ops::to_layout(t, out);
+        return out;
+      };
+      const Tensor x = in_layout(random_tensor(c.x, DType::F32, ++seed).to(DType::BF16));
+      const Tensor dy = in_layout(random_tensor(ys, DType::F32, ++seed).to(DType::BF16));
+      const Tensor b = random_tensor({c.w[0]}, DType::F32, ++seed);
+      // Forward and backward without a cache: the reference for weights w.
+      const auto reference = [&](const Tensor& w, Tensor& y, Tensor& dx, Tensor& dw) {
+        y = in_layout(Tensor::zeros(ys, DType::BF16));
+        dx = in_layout(Tensor::zeros(c.x, DType::BF16));
+        dw = Tensor::zeros(c.w);
+        ops::conv2d_forward_bf16(x, w, b, y, c.p);
+        ops::conv2d_backward_bf16(x, w, dy, dx, dw, Tensor(), c.p);
+      };
+      Tensor w = random_tensor(c.w, DType::F32, ++seed);
+      const Tensor w_first = w.clone();
+      const Tensor w_next = random_tensor(c.w, DType::F32, ++seed);
+      Tensor y_ref, dx_ref, dw_ref, y_next, dx_next, dw_next;
+      reference(w, y_ref, dx_ref, dw_ref);
+      reference(w_next, y_next, dx_next, dw_next);
+      REQUIRE(dx_ref.to_vector() != dx_next.to_vector());
+      // Whatever route the weight gradient takes (NHWC 1x1: a matmul), it is float64's on the same operands.
+      Tensor dw64 = Tensor::zeros(c.w, DType::F64);
+      ops::conv2d_backward(ops::to_nchw_float(x).to(DType::F64), rounded64(w), ops::to_nchw_float(dy).to(DType::F64),
+                           Tensor(), dw64, Tensor(), c.p);
+      CHECK(scaled_diff(dw_ref, dw64) < 2e-6);
+      Tensor dx64 = Tensor::empty(c.x, DType::F64);  // the input gradient, rounded to bfloat16
+      ops::conv2d_backward(ops::to_nchw_float(x).to(DType::F64), rounded64(w), ops::to_nchw_float(dy).to(DType::F64),
+                           dx64, Tensor(), Tensor(), c.p);
+      CHECK(scaled_diff(ops::to_nchw_float(dx_ref), dx64) < 4e-3);
+
+      ops::ConvWeightCache cache;
+      Tensor y = in_layout(Tensor::zeros(ys, DType::BF16)), dx = in_layout(Tensor::zeros(c.x, DType::BF16));
+      // The weight gradient written over garbage (accumulate_dweight false) and then accumulated.
+      Tensor dw = Tensor::full(c.w, NAN);
+      for (int step = 0; step < 2; ++step) {
+        ops::conv2d_forward_bf16(x, w, b, y, c.p, &cache);
+        CHECK(cache.plan != nullptr);
+        ops::conv2d_backward_bf16(x, w, dy, dx, dw, Tensor(), c.p, /*accumulate_dweight=*/step > 0, &cache);
+        CHECK(cache.plan == nullptr);  // used once
+        CHECK(y.to_vector() == y_ref.to_vector());
+        CHECK(dx.to_vector() == dx_ref.to_vector());
+      }
+      Tensor dw_twice = dw_ref.clone();
+      ops::axpby(1.0, dw_ref, 1.0, dw_twice);
+      CHECK(dw.to_vector() == dw_twice.to_vector());
+
+      // The weights change in place between steps (an SGD update, a checkpoint load): the next step's
+      // backward pass must use the new ones.
+      w.copy_from(w_next);
+      ops::conv2d_forward_bf16(x, w, b, y, c.p, &cache);
+      ops::conv2d_backward_bf16(x, w, dy, dx, dw, Tensor(), c.p, false, &cache);
+      CHECK(y.to_vector() == y_next.to_vector());
+      CHECK(dx.to_vector() == dx_next.to_vector());
+      CHECK(dw.to_vector() == dw_next.to_vector());
+      // A backward pass with other weights than its forward's, or with no forward before it, converts them.
+      ops::conv2d_forward_bf16(x, w, b, y, c.p, &cache);
+      ops::conv2d_backward_bf16(x, w_first, dy, dx, dw, Tensor(), c.p, false, &cache);
+      CHECK(dx.to_vector() == dx_ref.to_vector());
+      ops::conv2d_backward_bf16(x, w_next, dy, dx, dw, Tensor(), c.p, false, &cache);
+      CHECK(dx.to_vector() == dx_next.to_vector());
+    }
+}
+
 TEST_CASE("bf16 matmul and rounding: bfloat16 products, float32 accumulation") {
   Tensor a = random_tensor({5, 40}, DType::F32, 3), b = random_tensor({7, 40}, DType::F32, 4);
   Tensor c = Tensor::full({5, 7}, 2.0);

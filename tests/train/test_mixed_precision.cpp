@@ -15,6 +15,7 @@
 #include "data/transforms.h"
 #include "nets/model.h"
 #include "nets/net_spec.h"
+#include "nets/weights.h"
 #include "optim/param_group.h"
 #include "optim/sgd.h"
 #include "tests/helpers.h"
@@ -178,6 +179,70 @@ TEST_CASE("bf16 training: 20 steps of a small net follow the float32 losses") {
   }
   CHECK(differs);  // the bfloat16 kernels did run
   CHECK(bf16.back() < 0.6 * bf16.front());  // and it learns (1.39 -> 0.67)
+}
+
+TEST_CASE("bf16 training: each step uses the weights as they are then - after updates, a load, a set") {
+  // The convolutions convert their float32 weights to bfloat16 once per step and reuse that copy in the
+  // backward pass. A net whose weights changed (SGD steps, load_weights, a direct set) must give the
+  // outputs and gradients of a fresh net built with the same weights, bit for bit; a forward pass before
+  // the change (an evaluation, say) must not leave its copy behind either.
+  const NetSpec spec = parse_net(kNet, "bf16_net.yaml");
+  const Shape shape({8, 3, 12, 12});
+  const Tensor x = test::random_tensor(shape, DType::F32, 11);
+  const Tensor labels = Tensor::from_vector({0, 1, 2, 3, 3, 2, 1, 0}, {8}, DType::I64);
+  const Tensor dlogits = test::random_tensor({8, 4}, DType::F32, 12);
+  const fs::path dir = test::temp_dir("bf16_fresh_weights");
+  const auto make = [&](uint64_t seed) {
+    auto net = std::make_unique<Net>(spec);
+    net->set_precision(Precision::BFloat16);
+    net->setup(shape, DType::F32, Device::cpu(), seed);
+    return net;
+  };
+  // The logits and every parameter gradient of one forward and backward pass after zero_grad.
+  const auto pass = [&](Net& net) {
+    std::vector<std::vector<double>> out;
+    net.zero_grad();
+    out.push_back(net.forward(x).to_vector());
+    net.backward(dlogits);
+    for (const NetParameter& p : net.parameters()) out.push_back(p.parameter->grad.to_vector());
+    return out;
+  };
+  // A fresh net with `trained`'s weights, through a weights file.
+  const auto fresh_copy = [&](Net& trained, const std::string& name) {
+    const std::string file = (dir / name).string();
+    save_weights(trained, file);
+    auto net = make(99);
+    load_weights(*net, file);
+    return net;
+  };
+
+  auto net = make(7);
+  SGD sgd = plain_sgd(*net, 0.05);
+  TrainStep step(*net, sgd);
+  for (int i = 0; i < 3; ++i) step.run(x, labels);
+  CHECK(pass(*net) == pass(*fresh_copy(*net, "updated.safetensors")));
+
+  // A load over weights a forward pass has just used.
+  auto other = make(8);
+  save_weights(*other, (dir / "other.safetensors").string());
+  (void)net->forward(x);
+  load_weights(*net, (dir / "other.safetensors").string());
+  CHECK(pass(*net) == pass(*other));
+
+  // Weights set in place, after a full step.
+  step.run(x, labels);
+  for (const NetParameter& p : net->parameters())
+    if (p.name.find("weight") != std::string::npos) ops::axpby(0.5, p.parameter->value, 1.0, p.parameter->value);
+  CHECK(pass(*net) == pass(*fresh_copy(*net, "set.safetensors")));
+
+  // A load between a training forward and an evaluation forward, then a backward pass (as after an
+  // evaluation with fused layers): the evaluation forward's weights.
+  (void)net->forward(x);
+  load_weights(*net, (dir / "updated.safetensors").string());
+  net->set_training(false);
+  auto loaded = fresh_copy(*net, "loaded.safetensors");
+  loaded->set_training(false);
+  CHECK(pass(*net) == pass(*loaded));
 }
 
 TEST_CASE("bf16 training: solver.precision is read, resolved and checked") {
