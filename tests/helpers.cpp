@@ -60,6 +60,14 @@ double scaled_diff(const Tensor& a, const Tensor& b) {
   return worst / scale;
 }
 
+Tensor in_layout(const Tensor& x, Layout l) { return in_layout(x, l, x.dtype()); }
+
+Tensor in_layout(const Tensor& x, Layout l, DType dtype) {
+  Tensor y = Tensor::empty(x.shape(), dtype, x.device()).with_layout(l);
+  ops::to_layout(x, y);
+  return y;
+}
+
 std::string small_densenet_yaml(int repeat1, int repeat2) {
   return str(R"(name: small_densenet
 input: [3, 16, 16]

@@ -46,6 +46,10 @@ inline double max_rel_diff(const Tensor& a, const Tensor& b) { return max_rel_di
 // float32 or bfloat16 arithmetic), both read in NCHW whatever their layout; a NaN in a counts as infinite.
 double scaled_diff(const Tensor& a, const Tensor& b);
 
+// x converted into a new tensor of dtype `dtype` (x's by default) in layout l, in one pass.
+Tensor in_layout(const Tensor& x, Layout l);
+Tensor in_layout(const Tensor& x, Layout l, DType dtype);
+
 // A small DenseNet (net YAML): two dense blocks of `repeat1` and `repeat2` layers around a transition
 // pooling: fan-out to many concatenations, batch norms and ReLUs in shared storage, recomputed in backward.
 std::string small_densenet_yaml(int repeat1, int repeat2);

@@ -34,11 +34,7 @@ Tensor values(const Shape& s, uint64_t seed) {
 }
 
 // A float32 NCHW tensor as bfloat16 in layout l (to_layout converts and reorders in one pass).
-Tensor bf16(const Tensor& x, Layout l) {
-  Tensor y = Tensor::empty(x.shape(), DType::BF16).with_layout(l);
-  ops::to_layout(x, y);
-  return y;
-}
+Tensor bf16(const Tensor& x, Layout l) { return test::in_layout(x, l, DType::BF16); }
 
 // The float32 values of a bfloat16 tensor, in its layout (exact).
 Tensor widened(const Tensor& x) {

@@ -107,11 +107,7 @@ TEST_CASE("conv op: a written weight gradient equals one accumulated into zeros,
         ops::Conv2dParams p;
         p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
         p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
-        const auto in_layout = [&](const Tensor& t) {
-          Tensor out = Tensor::empty(t.shape(), t.dtype()).with_layout(layout);
-          ops::to_layout(t, out);
-          return out;
-        };
+        const auto in_layout = [&](const Tensor& t) { return test::in_layout(t, layout); };
         const Tensor x = in_layout(random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 21).to(dt));
         const Tensor w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, 22).to(dt);
         const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), p);

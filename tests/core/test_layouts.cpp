@@ -9,17 +9,12 @@
 #include <cmath>
 
 using namespace mpncov;
+using mpncov::test::in_layout;
 
 namespace {
 
 Tensor rnd(const Shape& s, uint64_t seed) { return test::random_tensor(s, DType::F32, seed); }
 
-// x converted into layout l (a new tensor).
-Tensor in_layout(const Tensor& x, Layout l) {
-  Tensor y = Tensor::empty(x.shape()).with_layout(l);
-  ops::to_layout(x, y);
-  return y;
-}
 
 Tensor like(const Tensor& x, Layout l) { return Tensor::zeros(x.shape()).with_layout(l); }
 

@@ -89,11 +89,7 @@ TEST_CASE("bf16 convolution: activations stored in bfloat16 give the float32-sto
       const ops::ConvGeometry g = ops::conv_geometry(c.x, c.w, c.p);
       const Shape ys{c.x[0], c.w[0], g.out_h(), g.out_w()};
       // Values that are bfloat16 already, in float32 and in bfloat16, in the layout.
-      const auto in_layout = [&](const Tensor& t) {
-        Tensor out = Tensor::empty(t.shape()).with_layout(layout);
-        ops::to_layout(t, out);
-        return out;
-      };
+      const auto in_layout = [&](const Tensor& t) { return test::in_layout(t, layout); };
       Tensor x = in_layout(random_tensor(c.x, DType::F32, ++seed).to(DType::BF16).to(DType::F32));
       Tensor dy = in_layout(random_tensor(ys, DType::F32, ++seed).to(DType::BF16).to(DType::F32));
       Tensor w = random_tensor(c.w, DType::F32, ++seed), b = random_tensor({c.w[0]}, DType::F32, ++seed);
@@ -152,11 +148,7 @@ TEST_CASE("bf16 convolution: the forward's bfloat16 weights serve its backward p
       CAPTURE(c.x.str());
       const ops::ConvGeometry g = ops::conv_geometry(c.x, c.w, c.p);
       const Shape ys{c.x[0], c.w[0], g.out_h(), g.out_w()};
-      const auto in_layout = [&](const Tensor& t) {
-        Tensor out = Tensor::empty(t.shape(), t.dtype()).with_layout(layout);
-        ops::to_layout(t, out);
-        return out;
-      };
+      const auto in_layout = [&](const Tensor& t) { return test::in_layout(t, layout); };
       const Tensor x = in_layout(random_tensor(c.x, DType::F32, ++seed).to(DType::BF16));
       const Tensor dy = in_layout(random_tensor(ys, DType::F32, ++seed).to(DType::BF16));
       const Tensor b = random_tensor({c.w[0]}, DType::F32, ++seed);
