@@ -20,6 +20,10 @@
 // an eltwise post-op. (oneDNN's binary post-ops would do the scale and shift on the output, but they made
 // 3x3 and 1x1 convolutions here up to 2x slower.)
 //
+// Float32 3x3 convolutions with stride 1 run oneDNN's Winograd kernel (F(4x4, 3x3): forward, input and
+// weight gradients) where conv_wants_winograd says so, the direct one elsewhere and wherever oneDNN has no
+// Winograd kernel for the problem (the plan falls back).
+//
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
 // nothing. DNNL_VERBOSE=1 in the environment prints the kernel oneDNN chose for each call.
@@ -27,6 +31,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -141,6 +146,7 @@ struct Problem {
   memory::data_type src_type, dst_type;  // likewise: float32, or bfloat16 in mixed precision
   // Whether the kernels are asked for our layout of the activations (else they choose; ours is reordered).
   bool pin = true;
+  bool winograd = false;  // asks for the Winograd algorithm (else direct)
   bool affine = false, relu = false;  // the forward epilogue (ConvEpilogue): scaled weights, a ReLU post-op
 
   Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type,
@@ -168,6 +174,9 @@ struct Problem {
     pad_r = {(oh - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1 - g.height - g.pad_h,
              (ow - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1 - g.width - g.pad_w};
   }
+  dnnl::algorithm algorithm() const {
+    return winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+  }
   memory::desc any(const memory::dims& d) const { return memory::desc(d, kF32, Tag::any); }
   memory::desc any_mul(const memory::dims& d) const { return memory::desc(d, mul, Tag::any); }
   // An activation as the kernel should take it: in our layout when that is one of the kernels' own, else
@@ -191,7 +200,7 @@ struct Problem {
       attr.set_post_ops(ops);
     }
     const auto kind = dnnl::prop_kind::forward_training;
-    const auto algo = dnnl::algorithm::convolution_direct;
+    const auto algo = algorithm();
     if (with_bias)
       return {dnnl::convolution_forward::desc(kind, algo, src_k(mul), any_mul(weights), any(bias), dst_k(dst_type),
                                               strides, dilates, pad_l, pad_r),
@@ -208,6 +217,7 @@ struct ForwardPlan {
   memory::desc bias;
   size_t scratchpad = 0;
   dnnl::reorder scaled_weights;  // with an epilogue's scale: ours -> kernel's, each output channel scaled
+  bool reference = false;  // oneDNN's reference kernel (kept only where no other takes the problem)
 };
 
 struct BackwardPlan {
@@ -248,7 +258,22 @@ struct BackwardPlan {
 // a layout its fast kernels do not take (e.g. a 3-channel input); the plan then lets it choose instead.
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
-ForwardPlan make_forward(Problem p, bool with_bias) {
+// A Winograd plan oneDNN cannot make (no kernel for these channel counts, or only a reference one) falls
+// back to the direct algorithm.
+template <typename Make>
+auto with_fallback(Problem& p, bool with_bias, Make make) {
+  if (p.winograd) {
+    try {
+      auto plan = make(p, with_bias);
+      if (!plan.reference) return plan;
+    } catch (const dnnl::error&) {  // unimplemented for this problem: the direct plan below
+    }
+    p.winograd = false;
+  }
+  return make(p, with_bias);
+}
+
+ForwardPlan make_forward_as(Problem p, bool with_bias) {
   auto pd = p.forward_pd(with_bias);
   if (p.pin && is_reference(pd.impl_info_str())) {
     p.pin = false;
@@ -261,6 +286,7 @@ ForwardPlan make_forward(Problem p, bool with_bias) {
   plan.dst = Operand(p.dst_md(), pd.dst_desc(), false);
   if (with_bias) plan.bias = pd.bias_desc();
   plan.scratchpad = pd.scratchpad_desc().get_size();
+  plan.reference = is_reference(pd.impl_info_str());
   if (p.affine) {  // the weights' output channels: dimension 0 (oihw), or 0 and 1 (goihw: group-major)
     dnnl::primitive_attr attr;
     attr.set_output_scales(p.weights.size() == 4 ? 1 : 3, {DNNL_RUNTIME_F32_VAL});
@@ -269,6 +295,8 @@ ForwardPlan make_forward(Problem p, bool with_bias) {
   }
   return plan;
 }
+
+ForwardPlan make_forward(Problem p, bool with_bias) { return with_fallback(p, with_bias, &make_forward_as); }
 
 // The input pixels (n, oh * sh, ow * sw) a strided 1x1 kernel reads, each a row of C bfloat16 values in
 // NHWC, copied into a dense (N * OH * OW, C) matrix.
@@ -350,7 +378,7 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   const auto hint = p.forward_pd(with_bias);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const auto algo = dnnl::algorithm::convolution_direct;
+  const auto algo = p.algorithm();
   BackwardPlan plan;
 
   const dnnl::convolution_backward_data::primitive_desc data_pd(
@@ -386,7 +414,7 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   return plan;
 }
 
-BackwardPlan make_backward(Problem p, bool with_bias) {
+BackwardPlan make_backward_pinned(Problem p, bool with_bias) {
   if (p.pin) {
     BackwardPlan plan = make_backward_as(p, with_bias);
     if (!plan.reference) return plan;
@@ -395,16 +423,18 @@ BackwardPlan make_backward(Problem p, bool with_bias) {
   return make_backward_as(p, with_bias);
 }
 
+BackwardPlan make_backward(Problem p, bool with_bias) { return with_fallback(p, with_bias, &make_backward_pinned); }
+
 // Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
 // multiplication type, layouts and storage types of the input and the output, the forward epilogue's
 // scale and ReLU.
-using Key = std::array<int64_t, 22>;
+using Key = std::array<int64_t, 23>;
 Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-           memory::data_type mul, ConvLayouts l, bool affine, bool relu) {
+           memory::data_type mul, ConvLayouts l, bool affine, bool relu, bool winograd) {
   return {n,          g.channels,  g.height,   g.width,   out_channels,    groups,          g.kernel_h, g.kernel_w,
           g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0,
           static_cast<int64_t>(mul), static_cast<int64_t>(l.x), static_cast<int64_t>(l.y), l.x_bf16 ? 1 : 0,
-          l.y_bf16 ? 1 : 0, affine ? 1 : 0, relu ? 1 : 0};
+          l.y_bf16 ? 1 : 0, affine ? 1 : 0, relu ? 1 : 0, winograd ? 1 : 0};
 }
 
 std::mutex plans_mutex;
@@ -413,12 +443,14 @@ template <typename Plan>
 const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(Problem, bool), int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
                      memory::data_type mul, ConvLayouts l, bool affine = false, bool relu = false) {
-  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l, affine, relu);
+  const bool winograd = mul == kF32 && conv_wants_winograd(n, g, groups);
+  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l, affine, relu, winograd);
   auto it = plans.find(key);
   if (it == plans.end()) {
     Problem p(n, g, out_channels, groups, mul, l);
     p.affine = affine;
     p.relu = relu;
+    p.winograd = winograd;
     it = plans.emplace(key, std::make_unique<Plan>(make(p, with_bias))).first;
   }
   return *it->second;
@@ -429,6 +461,41 @@ const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(P
 }
 
 }  // namespace
+
+ConvAlgorithm conv_algorithm_named(const std::string& name) {
+  if (name == "auto") return ConvAlgorithm::Auto;
+  if (name == "direct") return ConvAlgorithm::Direct;
+  if (name == "winograd") return ConvAlgorithm::Winograd;
+  MPNCOV_FAIL("MPNCOV_CONV_ALGORITHM=", name, ": expected auto, direct or winograd");
+}
+
+namespace {
+std::atomic<int> chosen_algorithm{-1};  // -1: not read from the environment yet
+}  // namespace
+
+ConvAlgorithm conv_algorithm() {
+  int a = chosen_algorithm.load();
+  if (a < 0) {
+    const char* v = std::getenv("MPNCOV_CONV_ALGORITHM");
+    a = static_cast<int>(v && *v ? conv_algorithm_named(v) : ConvAlgorithm::Auto);
+    chosen_algorithm.store(a);
+  }
+  return static_cast<ConvAlgorithm>(a);
+}
+
+void set_conv_algorithm(ConvAlgorithm a) { chosen_algorithm.store(static_cast<int>(a)); }
+
+bool conv_wants_winograd(int64_t n, const ops::ConvGeometry& g, int64_t groups) {
+  const ConvAlgorithm a = conv_algorithm();
+  const bool fits = groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+                    g.dilation_h == 1 && g.dilation_w == 1;
+  if (!fits || a == ConvAlgorithm::Direct) return false;
+  if (a == ConvAlgorithm::Winograd) return true;
+  // Auto: the kernel splits the work by 4x4 output tiles; with fewer than 32 in the batch (one 14x14 or
+  // two 7x7 images) the threads idle and the direct kernel is faster here (bench/RESULTS.md).
+  const int64_t tiles = n * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
+  return tiles >= 32;
+}
 
 std::string onednn_summary() {
   const dnnl_version_t* v = dnnl::version();

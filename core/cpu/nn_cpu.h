@@ -66,6 +66,21 @@ void conv2d_backward_nhwc_pointwise(const float* x, const float* w, const float*
                                     bool accumulate_dw = true);
 // "oneDNN 2.6.3 jit:avx512_core": the library's version and the kernel it picks for a 3x3 layer here.
 std::string onednn_summary();
+// The algorithm of float32 3x3 convolutions with stride 1 (conv_onednn.cpp). Winograd's F(4x4, 3x3)
+// makes a quarter of the direct kernel's multiplications (2x faster whole layers here) at the cost of a
+// slightly larger rounding error (about 1e-6 of the result's scale, docs/layers.md). Auto, the default,
+// takes it where a batch has enough 4x4 output tiles to keep every thread busy; Direct never; Winograd
+// wherever oneDNN has the kernel. Set by MPNCOV_CONV_ALGORITHM=auto|direct|winograd in the environment
+// (read once), or set_conv_algorithm (tests, benchmarks).
+enum class ConvAlgorithm { Auto, Direct, Winograd };
+ConvAlgorithm conv_algorithm();
+void set_conv_algorithm(ConvAlgorithm a);
+// "auto", "direct" or "winograd"; anything else fails, naming the variable.
+ConvAlgorithm conv_algorithm_named(const std::string& name);
+// Whether a float32 convolution of n images with this geometry asks oneDNN for Winograd under the current
+// setting (it runs the direct kernel where oneDNN has no Winograd one, e.g. for channel counts it cannot
+// block).
+bool conv_wants_winograd(int64_t n, const ops::ConvGeometry& g, int64_t groups);
 
 // Pooling over s.planes = N * C images (see ops::detail::PoolShape).
 using ops::detail::PoolShape;

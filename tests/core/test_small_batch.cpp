@@ -74,10 +74,12 @@ TEST_CASE("small batches: convolution at batch 1, 2, 3 and 5 equals the batch-8 
       {"1x1 float64 with bias (GEMM route)", DType::F64, 48, 12, 12, 80, 1, 1, 0, 1, true},
       {"3x3 float64 (im2col route)", DType::F64, 16, 16, 16, 32, 3, 1, 1, 1, true},
       {"3x3 stride 2, groups 2, float64", DType::F64, 16, 15, 13, 24, 3, 2, 1, 2, false},
-      {"3x3 float32 (oneDNN)", DType::F32, 16, 16, 16, 32, 3, 1, 1, 1, true},
+      {"3x3 float32 (oneDNN: direct at batch 1, Winograd from 2)", DType::F32, 16, 16, 16, 32, 3, 1, 1, 1, true},
+      {"3x3 float32, 28x28 (oneDNN Winograd at every batch)", DType::F32, 32, 28, 28, 32, 3, 1, 1, 1, false},
+      {"3x3 stride 2 float32 (oneDNN direct)", DType::F32, 16, 16, 16, 32, 3, 2, 1, 1, true},
   };
   for (const ConvCase& k : cases) {
-    CAPTURE(k.name);
+    CAPTURE(std::string(k.name));
     ops::Conv2dParams p;
     p.stride_h = p.stride_w = k.stride;
     p.pad_h = p.pad_w = k.pad;
@@ -91,7 +93,9 @@ TEST_CASE("small batches: convolution at batch 1, 2, 3 and 5 equals the batch-8 
       CAPTURE(n);
       const Results small = conv(k, x, w, b, dy, p, n);
       const Results full = conv(k, x, w, b, first_samples_only(dy, n), p, kFull);
-      const double tol = tolerance(k.dtype);
+      // Float32 3x3 stride-1 kernels may change algorithm with the batch (direct / Winograd, whose
+      // roundings differ by a few 1e-5: tests/core/test_conv_winograd.cpp).
+      const double tol = k.dtype == DType::F32 && k.k == 3 && k.stride == 1 ? 1e-4 : tolerance(k.dtype);
       CHECK(max_rel_diff(small.y, full.y.slice(0, n)) < tol);
       CHECK(max_rel_diff(small.dx, full.dx.slice(0, n)) < tol);
       CHECK(max_rel_diff(small.dw, full.dw) < tol);

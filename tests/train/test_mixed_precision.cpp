@@ -304,8 +304,10 @@ TEST_CASE("bf16 training: 20 steps of resnet18 on random data follow the float32
   // (torchvision's resnet18, lr 1e-4, momentum 0.9): its losses differ by 0.2% at the first step, 3.8% on
   // average over the 20 steps and 17% at most; ours by 0.6%, 3.8% and 14% (0.2%, 3.5% and 10.5% before
   // the activations from the convolutions to the pooling were stored in bfloat16: autocast keeps batch
-  // norm, ReLU and add outputs in float32). Hence the tolerance: the first step (the same weights:
-  // rounding only) within 1%, the mean relative difference within 8%, every step within 25%.
+  // norm, ReLU and add outputs in float32). The first step varies with the machine: 1.1% on another Zen 4
+  // machine (oneDNN picks its bfloat16 kernels, and so their summation order, by the CPU's caches). Hence
+  // the tolerance: the first step (the same weights: rounding only) within 2%, the mean relative
+  // difference within 8%, every step within 25%.
   std::vector<double> relative;
   for (size_t i = 0; i < f32.size(); ++i) relative.push_back(std::abs(bf16[i] - f32[i]) / f32[i]);
   double mean = 0;
@@ -316,7 +318,7 @@ TEST_CASE("bf16 training: 20 steps of resnet18 on random data follow the float32
   MESSAGE("relative loss differences: first step ", relative.front(), ", mean ", mean, ", largest ",
           *std::max_element(relative.begin(), relative.end()));
   CHECK(relative.front() > 0);  // the bfloat16 kernels did run
-  CHECK(relative.front() < 0.01);
+  CHECK(relative.front() < 0.02);
   CHECK(mean < 0.08);
   CHECK(*std::max_element(relative.begin(), relative.end()) < 0.25);
   CHECK(f32.back() < 0.2 * f32.front());  // both learn (2.35 -> 0.16)
