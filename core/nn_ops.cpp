@@ -199,7 +199,8 @@ void check_pool(const char* op, const detail::PoolShape& s, const Pool2dParams& 
   MPNCOV_CHECK(s.oh == oh && s.ow == ow, op, ": output is ", s.oh, "x", s.ow, ", the parameters give ", oh, "x", ow);
 }
 
-void check_index(const char* op, const Tensor& index, const Tensor& like) {
+void check_index(const char* op, const Tensor& index, const Tensor& like, bool optional = false) {
+  if (optional && !index.defined()) return;
   MPNCOV_CHECK(index.defined() && index.dtype() == DType::I64 && index.device() == like.device() &&
                    index.numel() == like.numel(),
                op, ": index must be int64 with one element per output, on the output's device");
@@ -210,24 +211,25 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, c
   check_same("max_pool2d_forward", {&x, &y}, kStorageTypes);
   const detail::PoolShape s = pool_shape("max_pool2d_forward", x, y);
   check_pool("max_pool2d_forward", s, p);
-  check_index("max_pool2d_forward", index, y);
+  check_index("max_pool2d_forward", index, y, /*optional=*/true);
+  int64_t* at = index.defined() ? index.data<int64_t>() : nullptr;
   if (y.numel() == 0) return;
   if (use_blocked({&x, &y})) {
     check_layouts("max_pool2d_forward", {&x, &y});
     return blocked("max_pool2d_forward", x, [&](auto zero) {
       using S = decltype(zero);
-      cpu::max_pool_blocked_forward<S>(x.data<S>(), y.data<S>(), index.data<int64_t>(), s, p,
+      cpu::max_pool_blocked_forward<S>(x.data<S>(), y.data<S>(), at, s, p,
                                        layout_block(x.layout(), x.dim(1)));
     });
   }
   dispatch(
       x,
       [&](auto device) {
-        cuda::max_pool2d_forward(device, x.data<float>(), y.data<float>(), index.data<int64_t>(), s, p);
+        cuda::max_pool2d_forward(device, x.data<float>(), y.data<float>(), at, s, p);
       },
       [&](auto zero) {
         using T = decltype(zero);
-        cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), index.data<int64_t>(), s, p);
+        cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), at, s, p);
       });
 }
 

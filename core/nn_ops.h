@@ -48,7 +48,7 @@ struct Pool2dParams {
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceil_mode);
 // x (N, C, H, W) -> y (N, C, oh, ow); index (int64, y's numel) gets each maximum's position h * W + w
 // within its plane (ties pick the first in row-major order; a NaN wins, the last one if several, as in
-// PyTorch).
+// PyTorch). An undefined index: the maxima only (evaluation, where no backward reads them).
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& index, const Pool2dParams& p);
 // dx (written) from dy and the forward's index; p is the forward's (CUDA gathers over the windows).
 void max_pool2d_backward(const Tensor& dy, const Tensor& index, const Tensor& dx, const Pool2dParams& p);

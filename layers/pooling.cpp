@@ -52,18 +52,30 @@ class MaxPoolLayer : public Layer {
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     return {pooled_shape(*this, in, p_, ctx)};
   }
+  // Evaluation keeps no positions (int64, twice a float32 output's bytes): a backward after it finds them
+  // again from its input.
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
+    if (!training()) {
+      index_ = Tensor();
+      return ops::max_pool2d_forward(in[0], out[0], index_, p_);
+    }
     ensure_tensor(index_, out[0].shape(), DType::I64, out[0].device());
     ops::max_pool2d_forward(in[0], out[0], index_, p_);
   }
-  void backward(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
+  void backward(const std::vector<Tensor>& in, const std::vector<Tensor>& out, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
-    if (din[0].defined()) ops::max_pool2d_backward(dout[0], index_, din[0], p_);
+    if (!din[0].defined()) return;
+    if (!index_.defined()) {  // the forward ran in evaluation: the same maxima, now with their positions
+      ensure_tensor(index_, out[0].shape(), DType::I64, out[0].device());
+      ops::max_pool2d_forward(in[0], Tensor::empty(out[0].shape(), out[0].dtype(), out[0].device()).with_layout(out[0].layout()),
+                              index_, p_);
+    }
+    ops::max_pool2d_backward(dout[0], index_, din[0], p_);
   }
 
  private:
   ops::Pool2dParams p_;
-  Tensor index_;  // where each maximum came from, for the backward
+  Tensor index_;  // where each maximum came from, for the backward (none after an evaluation forward)
 };
 
 class AvgPoolLayer : public Layer {
@@ -96,7 +108,9 @@ MPNCOV_REGISTER_LAYER({"maxpool", "2-D max pooling (padding, ceil mode)",
                        {{"{kernel_size: 2}", {{2, 2, 4, 4}}},
                         {"{kernel_size: 3, stride: 2, padding: 1}", {{2, 2, 6, 6}}},
                         {"{kernel_size: 3, stride: 2, ceil_mode: true}", {{1, 2, 6, 7}}},
-                        {"{kernel_size: [2, 3], stride: [1, 2], padding: [1, 1]}", {{1, 2, 5, 5}}}}});
+                        {"{kernel_size: [2, 3], stride: [1, 2], padding: [1, 1]}", {{1, 2, 5, 5}}},
+                        // evaluation: the forward keeps no positions, the backward finds them again
+                        {"{kernel_size: 3, stride: 2, padding: 1}", {{2, 2, 6, 6}}, false}}});
 MPNCOV_REGISTER_LAYER({"avgpool", "2-D average pooling (padding, ceil mode, count_include_pad)",
                        [](Config& c) -> std::unique_ptr<Layer> { return std::make_unique<AvgPoolLayer>(c); },
                        {},

@@ -46,6 +46,25 @@ inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t
   }
 }
 
+// The same maxima without positions (evaluation): half the stores, no blends of positions.
+template <typename S, typename Width>
+inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+                       S* y, Width width) {
+  const int64_t n = width;
+  float best[kTile];
+  for (int64_t i = 0; i < n; ++i) best[i] = -std::numeric_limits<float>::infinity();
+  for (int64_t iy = y0; iy < y1; ++iy)
+    for (int64_t ix = x0; ix < x1; ++ix) {
+      const S* tap = x + (iy * w + ix) * block;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = widen(tap[i]), b = best[i];
+        best[i] = v > b || v != v ? v : b;
+      }
+    }
+  for (int64_t i = 0; i < n; ++i) y[i] = narrow<S>(best[i]);
+}
+
 }  // namespace
 
 template <typename S>
@@ -65,11 +84,22 @@ MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* inde
         const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
         const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
         int64_t c = 0;
-        if (small_plane) {
+        if (!index) {
+          for (; c + kTile <= block; c += kTile)
+            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, std::integral_constant<int64_t, kTile>());
+          if (c + 16 == block)  // nChw16c's whole block
+            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, std::integral_constant<int64_t, 16>());
+          else if (c < block)
+            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, block - c);
+        } else if (small_plane) {
           for (; c + kTile <= block; c += kTile)
             window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
                                    std::integral_constant<int64_t, kTile>());
-          if (c < block) window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, block - c);
+          if (c + 16 == block)
+            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
+                                   std::integral_constant<int64_t, 16>());
+          else if (c < block)
+            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, block - c);
         } else {
           for (; c < block; c += kTile)
             window_max<S, int64_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,

@@ -58,10 +58,9 @@ void max_pool2d_forward(const T* x, T* y, int64_t* index, const PoolShape& s, co
           }
         }
         const int64_t o = (pl * s.oh + oy) * s.ow;
-        for (int64_t ox = 0; ox < s.ow; ++ox) {
-          y[o + ox] = bp[ox];
-          index[o + ox] = ap[ox];
-        }
+        for (int64_t ox = 0; ox < s.ow; ++ox) y[o + ox] = bp[ox];
+        if (index)
+          for (int64_t ox = 0; ox < s.ow; ++ox) index[o + ox] = ap[ox];
       }
     }
   }

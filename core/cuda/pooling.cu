@@ -10,7 +10,7 @@
 namespace mpncov::cuda {
 namespace {
 
-// x (planes, h, w) -> y, index (planes, oh, ow)
+// x (planes, h, w) -> y, index (planes, oh, ow; null: not written)
 __global__ void max_pool_forward_kernel(const float* x, float* y, int64_t* index, PoolShape s, ops::Pool2dParams p) {
   const int64_t total = s.planes * s.oh * s.ow;
   MPNCOV_GRID_LOOP(o, total) {
@@ -31,7 +31,7 @@ __global__ void max_pool_forward_kernel(const float* x, float* y, int64_t* index
         }
       }
     y[o] = best;
-    index[o] = arg;
+    if (index) index[o] = arg;  // none in evaluation
   }
 }
 

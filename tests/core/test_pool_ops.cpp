@@ -49,7 +49,7 @@ void reference(const std::vector<double>& x, int64_t planes, int64_t h, int64_t 
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("max pooling op: values and indices follow PyTorch's scan with ties, NaNs and edges") {
+TEST_CASE("max pooling op: values and indices follow PyTorch's scan with ties, NaNs and edges, with or without indices") {
   struct Case { int64_t h, w, kh, kw, sh, sw, ph, pw; bool ceil; };
   const Case cases[] = {{8, 8, 2, 2, 2, 2, 0, 0, false}, {9, 11, 3, 3, 2, 2, 1, 1, false},
                         {7, 10, 3, 3, 2, 2, 0, 0, true},  {6, 7, 2, 3, 1, 2, 1, 1, false},
@@ -77,6 +77,14 @@ TEST_CASE("max pooling op: values and indices follow PyTorch's scan with ties, N
         if (!same_value || got_index[i] != want_index[i]) ++mismatches;
       }
       CHECK(mismatches == 0);
+      // Without an index (evaluation) the same maxima.
+      Tensor y_only = Tensor::empty({2, 3, oh, ow}, dt);
+      ops::max_pool2d_forward(x, y_only, Tensor(), p);
+      const std::vector<double> got_only = y_only.to_vector();
+      int differing = 0;
+      for (size_t i = 0; i < want_y.size(); ++i)
+        if (std::isnan(want_y[i]) ? !std::isnan(got_only[i]) : got_only[i] != want_y[i]) ++differing;
+      CHECK(differing == 0);
     }
 }
 }  // TEST_SUITE
