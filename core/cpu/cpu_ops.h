@@ -13,6 +13,10 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta, T* c, int64_t ldc,
           int64_t stride_c, int64_t batch);
+// C = alpha A B^T + beta C (row-major, one product) for 2 to 8 rows of C and a large B, streamed once
+// (core/cpu/few_rows_gemm.cpp); false, touching nothing, where that route does not apply (then BLAS).
+bool few_rows_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                   int64_t ldb, float beta, float* c, int64_t ldc);
 // One image: x (C, H, W) -> col (C*kh*kw, oh*ow), and back (col2im accumulates).
 template <typename T>
 void im2col(const T* x, const ops::ConvGeometry& g, T* col);

@@ -6,10 +6,13 @@
 //
 // A product with one row or one column of C (a batch-1 linear layer, a bias gradient) is a matrix-vector
 // product: it goes to gemv, which streams the matrix once. OpenBLAS's gemm would pack the whole matrix
-// first: for the 1000 x 32896 classifier of mpncov_resnet50 at batch 1 that took 2.5x as long.
+// first: for the 1000 x 32896 classifier of mpncov_resnet50 at batch 1 that took 2.5x as long. With 2 to 8
+// rows (a classifier at a small batch: C = A B^T with B the weights) the float product streams B once in
+// core/cpu/few_rows_gemm.cpp where the CPU has AVX-512 and B is large.
 #include <cblas.h>
 
 #include <numeric>
+#include <type_traits>
 
 #include "core/cpu/cpu_ops.h"
 #include "core/cpu/parallel.h"
@@ -77,6 +80,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
           int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta, T* c, int64_t ldc,
           int64_t stride_c, int64_t batch) {
   if (m == 0 || n == 0 || batch == 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (batch == 1 && !trans_a && trans_b && k > 0 && few_rows_gemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+      return;
+  }
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
   const int64_t parts = parts_per_product(m, n, k, batch);
