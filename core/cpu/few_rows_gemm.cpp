@@ -22,7 +22,7 @@ namespace {
 
 constexpr int kRowsB = 3;                         // rows of B per pass: 3 x 8 accumulators + 3 + 1 registers
 constexpr int64_t kMinBytes = int64_t{4} << 20;   // B of at least 4 MB: below, BLAS's packing is cheap
-constexpr int64_t kMinK = 256;
+constexpr int64_t kMinK = 256;                   // shorter rows: the lane sums and the tail weigh
 
 // The 16 lanes pairwise, in a fixed order (once per dot product: its cost does not matter).
 __attribute__((target("avx512f"))) inline float lane_sum(__m512 v) {
@@ -33,7 +33,7 @@ __attribute__((target("avx512f"))) inline float lane_sum(__m512 v) {
   return l[0];
 }
 
-// C rows [0, M) x columns [j0, j1) = alpha A B^T + beta C.
+// C rows [0, M), columns [j, j + R) = alpha A B^T + beta C.
 template <int M, int R>
 __attribute__((target("avx512f"))) void rows_pass(const float* a, int64_t lda, const float* b, int64_t ldb,
                                                   int64_t k, float alpha, float beta, float* c, int64_t ldc,
