@@ -55,11 +55,8 @@ class MaxPoolLayer : public Layer {
   // Evaluation keeps no positions (int64, twice a float32 output's bytes): a backward after it finds them
   // again from its input.
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
-    if (!training()) {
-      index_ = Tensor();
-      return ops::max_pool2d_forward(in[0], out[0], index_, p_);
-    }
-    ensure_tensor(index_, out[0].shape(), DType::I64, out[0].device());
+    if (training()) ensure_tensor(index_, out[0].shape(), DType::I64, out[0].device());
+    else index_ = Tensor();
     ops::max_pool2d_forward(in[0], out[0], index_, p_);
   }
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>& out, const std::vector<Tensor>& dout,

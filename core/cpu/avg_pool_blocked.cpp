@@ -22,23 +22,11 @@
 namespace mpncov::cpu {
 namespace {
 
-constexpr int64_t kTile = 32;  // channels per pass: four AVX2 registers of floats
-
-// f(first channel, width) over the block in tiles of kTile channels; a block of 16 (nChw16c) and whole
-// tiles get their width as a constant, so their loops unroll into whole vectors.
-template <typename F>
-inline void for_tiles(int64_t block, F f) {
-  if (block == 16) return f(int64_t{0}, std::integral_constant<int64_t, 16>());
-  int64_t c = 0;
-  for (; c + kTile <= block; c += kTile) f(c, std::integral_constant<int64_t, kTile>());
-  if (c < block) f(c, block - c);
-}
-
 // One output: the window's taps summed over `width` channels, divided.
 template <typename S, typename Width>
 inline void window_average(const S* x, int64_t block, int64_t w, const AvgWindow& win, S* y, Width width) {
   const int64_t n = width;
-  float sum[kTile];
+  float sum[kPoolTile];
   for (int64_t i = 0; i < n; ++i) sum[i] = 0.0f;
   for (int64_t iy = win.y0; iy < win.y1; ++iy)
     for (int64_t ix = win.x0; ix < win.x1; ++ix) {
@@ -135,7 +123,7 @@ MPNCOV_AVX2_CLONES void avg_pool_blocked_backward(const S* dy, S* dx, const ops:
             S* out = dx + (seg * inner + iy * s.w + ix) * block;
             for_tiles(block, [&](int64_t c, auto width) {
               const int64_t n = width;
-              float sum[kTile];
+              float sum[kPoolTile];
               for (int64_t i = 0; i < n; ++i) sum[i] = 0.0f;
               for (int64_t oy = oy0; oy < oy1; ++oy)
                 for (int64_t ox = ox0; ox < ox1; ++ox) {

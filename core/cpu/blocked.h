@@ -4,11 +4,25 @@
 // core/bfloat16.h); per-channel tensors (weights, statistics) and global pooling's (n, c) are float.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "core/bfloat16.h"
 #include "core/nn_ops.h"
 
 namespace mpncov::cpu {
+
+// Channels per pass of the pooling kernels: four AVX2 registers of floats (measured best of 16, 32).
+constexpr int64_t kPoolTile = 32;
+
+// f(first channel, width) over a block in tiles of kPoolTile channels; a block of 16 (nChw16c) and whole
+// tiles get their width as a constant, so their loops unroll into whole vectors.
+template <typename F>
+inline void for_tiles(int64_t block, F f) {
+  if (block == 16) return f(int64_t{0}, std::integral_constant<int64_t, 16>());
+  int64_t c = 0;
+  for (; c + kPoolTile <= block; c += kPoolTile) f(c, std::integral_constant<int64_t, kPoolTile>());
+  if (c < block) f(c, block - c);
+}
 
 // As batch_norm_forward / batch_norm_backward (nn_cpu.h), in the blocked layout, with the same fused ReLU
 // and residual add (the normalised value rounded to S before the add, as the two layers store it).

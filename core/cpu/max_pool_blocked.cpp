@@ -13,17 +13,15 @@
 namespace mpncov::cpu {
 namespace {
 
-constexpr int64_t kTile = 32;  // channels per pass: four AVX2 registers of floats (measured best of 16, 32)
-
-// One window over `width` channels (kTile as a constant in the hot case): taps in row-major order with
+// One window over `width` channels (kPoolTile as a constant in the hot case): taps in row-major order with
 // PyTorch's rule (a larger value or a NaN replaces the best), as pooling.cpp: the same maxima and indices.
 // Positions are kept in Pos (int32 where the plane fits): lanes as wide as the floats' make the blend cheap.
 template <typename S, typename Pos, typename Width>
 inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
                        S* y, int64_t* index, Width width) {
   const int64_t n = width;
-  float best[kTile];
-  Pos arg[kTile];
+  float best[kPoolTile];
+  Pos arg[kPoolTile];
   for (int64_t i = 0; i < n; ++i) {
     best[i] = -std::numeric_limits<float>::infinity();
     arg[i] = static_cast<Pos>(y0 * w + x0);
@@ -51,7 +49,7 @@ template <typename S, typename Width>
 inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
                        S* y, Width width) {
   const int64_t n = width;
-  float best[kTile];
+  float best[kPoolTile];
   for (int64_t i = 0; i < n; ++i) best[i] = -std::numeric_limits<float>::infinity();
   for (int64_t iy = y0; iy < y1; ++iy)
     for (int64_t ix = x0; ix < x1; ++ix) {
@@ -83,28 +81,18 @@ MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* inde
         const int64_t x0 = std::max<int64_t>(ox * p.stride_w - p.pad_w, 0);
         const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
         const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
-        int64_t c = 0;
-        if (!index) {
-          for (; c + kTile <= block; c += kTile)
-            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, std::integral_constant<int64_t, kTile>());
-          if (c + 16 == block)  // nChw16c's whole block
-            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, std::integral_constant<int64_t, 16>());
-          else if (c < block)
-            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, block - c);
-        } else if (small_plane) {
-          for (; c + kTile <= block; c += kTile)
-            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
-                                   std::integral_constant<int64_t, kTile>());
-          if (c + 16 == block)
-            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
-                                   std::integral_constant<int64_t, 16>());
-          else if (c < block)
-            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, block - c);
-        } else {
-          for (; c < block; c += kTile)
-            window_max<S, int64_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c,
-                                   std::min(kTile, block - c));
-        }
+        if (!index)
+          for_tiles(block, [&](int64_t c, auto width) {
+            window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, width);
+          });
+        else if (small_plane)
+          for_tiles(block, [&](int64_t c, auto width) {
+            window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, width);
+          });
+        else
+          for_tiles(block, [&](int64_t c, auto width) {
+            window_max<S, int64_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, width);
+          });
       }
     }
 }
