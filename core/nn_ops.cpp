@@ -2,6 +2,7 @@
 #include "core/nn_ops.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/cpu/blocked.h"
 #include "core/cpu/nn_cpu.h"
@@ -105,8 +106,10 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
       });
 }
 
+PreparedConv::~PreparedConv() { std::free(weights); }
+
 bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p,
-                           const Tensor& scale, const Tensor& shift, bool relu) {
+                           const Tensor& scale, const Tensor& shift, bool relu, PreparedConv* prepared) {
   check_same("conv2d_forward_affine", {&x, &w, &b, &y, &scale, &shift});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
@@ -124,7 +127,7 @@ bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, co
   check_layouts("conv2d_forward_affine", {&y});
   if (n > 0)
     cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o, p.groups, l,
-                               {scale.data<float>(), shift.data<float>(), relu});
+                               {scale.data<float>(), shift.data<float>(), relu, prepared});
   return true;
 }
 

@@ -5,6 +5,7 @@
 // Argument checks live in core/nn_ops.cpp; the backends in core/cpu/ and core/cuda/nn_*.cu.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/ops.h"
 
@@ -26,8 +27,29 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
 // (O)), then max(y, 0) when relu: an evaluation-mode batch norm and ReLU folded in (nets/eval_fusion.h).
 // Only where one kernel does it all: CPU float32 through oneDNN, which it takes for every layout but NHWC 1x1
 // convolutions (a GEMM of ours); elsewhere it writes nothing and returns false.
+// prepared (may be null): keeps the kernel's operands between calls (see PreparedConv).
+struct PreparedConv;
 bool conv2d_forward_affine(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
-                           const Conv2dParams& p, const Tensor& scale, const Tensor& shift, bool relu);
+                           const Conv2dParams& p, const Tensor& scale, const Tensor& shift, bool relu,
+                           PreparedConv* prepared = nullptr);
+// What conv2d_forward_affine prepares before its kernel runs, kept between calls where the weights stay
+// fixed (an evaluation pass, Net::set_weights_fixed): the weights scaled per output channel in the kernel's
+// layout and the folded bias (scale * bias + shift). A call runs from them when they were made for the same
+// problem, from a weight tensor at the same address, with the same scale and shift (compared bit for bit,
+// so batch-norm statistics that moved are seen); else it makes them again. What is not compared, the values
+// of the weights and the bias, the caller answers for. CPU only; empty: `plan` null.
+struct PreparedConv {
+  PreparedConv() = default;
+  PreparedConv(const PreparedConv&) = delete;
+  PreparedConv& operator=(const PreparedConv&) = delete;
+  ~PreparedConv();
+
+  void* weights = nullptr;  // 64-byte aligned, `bytes` long
+  size_t bytes = 0;
+  std::vector<float> bias, scale, shift;  // the folded bias; the scale and shift it was made with
+  const void* plan = nullptr;             // the kernel plan it was made for (core/cpu/conv_onednn.cpp)
+  const float* source = nullptr;          // the weight tensor it was made from
+};
 // From dy (N, O, oh, ow): dx (written; undefined: not needed), dweight and dbias (ACCUMULATED;
 // undefined: not needed). accumulate_dweight false: dweight is written instead, its old contents never
 // read (a gradient known to be zero needs no zeroing first, layers/layer.h's Parameter::overwrite_grad).

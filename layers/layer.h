@@ -23,6 +23,9 @@
 #include "core/tensor.h"
 
 namespace mpncov {
+namespace ops {
+struct PreparedConv;  // core/nn_ops.h
+}
 
 struct Parameter {
   std::string name;  // local to the layer: "weight", "bias"
@@ -96,13 +99,17 @@ class Layer {
     (void)shift;
     return false;
   }
+  // prepared (may be null): what the kernel prepares from the weights, kept between calls while the caller
+  // answers for the weights not changing (ops::PreparedConv).
   virtual bool forward_affine(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
-                              const Tensor& scale, const Tensor& shift, bool relu) {
+                              const Tensor& scale, const Tensor& shift, bool relu,
+                              ops::PreparedConv* prepared = nullptr) {
     (void)inputs;
     (void)outputs;
     (void)scale;
     (void)shift;
     (void)relu;
+    (void)prepared;
     return false;
   }
   // Training fusion (nets/train_fusion.h): a layer that can apply a ReLU to its output within its own passes

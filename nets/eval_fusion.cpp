@@ -43,6 +43,11 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
   }
 }
 
+void EvalFusion::keep_prepared(bool on) {
+  keep_ = on;
+  for (Run& run : runs_) run.prepared.reset();
+}
+
 void EvalFusion::begin(bool allowed) {
   allowed_ = allowed && eval_fusion_enabled();
   fused_.assign(fused_.size(), false);
@@ -58,8 +63,9 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
   Run& run = runs_[at];
   // The batch norm must be an affine map now (evaluation mode, 4-D, not synced), from its current values.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
+  if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();
   fused_[at] = layers[at]->forward_affine(in, {outputs[static_cast<size_t>(run.last)]}, run.scale, run.shift,
-                                          run.relu >= 0);
+                                          run.relu >= 0, keep_ ? run.prepared.get() : nullptr);
   fused_any_ = fused_any_ || fused_[at];
   return fused_[at];
 }

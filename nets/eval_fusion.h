@@ -5,7 +5,9 @@
 // layout, at no extra pass), the shift in its bias, and the ReLU as a post-op: the two passes over the
 // activation that the batch norm and the ReLU would cost are gone. scale and shift are computed from the
 // batch norm's current parameters and statistics at every forward (C values each), so nothing cached can
-// go stale after an SGD step or a weights load; the net's weights are not touched.
+// go stale after an SGD step or a weights load; the net's weights are not touched. With keep_prepared on
+// (Net::set_weights_fixed: the caller vouches for the weights) the scaled weights made for the kernel are
+// kept between forwards, made again when the scale or shift moved (ops::PreparedConv).
 //
 // Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
 // (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/nn_ops.h"
 #include "layers/layer.h"
 
 namespace mpncov {
@@ -35,6 +38,9 @@ class EvalFusion {
             const std::vector<bool>& shared);
   // Starts a forward: fusion applies in it when `allowed` (evaluation, float32 CPU, in place on).
   void begin(bool allowed);
+  // Whether the fused convolutions keep their prepared weights between forwards (Net::set_weights_fixed).
+  // Either way, what was kept is dropped: the next fused forward prepares from the weights as they are.
+  void keep_prepared(bool on);
   // Runs layer i's part in a fused run: the convolution with the epilogue (true), or nothing for a batch
   // norm or ReLU folded into it (true). False: layer i runs as usual (not in a run, or the run could not
   // fuse this time).
@@ -51,11 +57,12 @@ class EvalFusion {
     int bn = -1, relu = -1;  // the folded layers (relu -1: none)
     int last = -1;           // whose output the fused convolution writes
     Tensor scale, shift;
+    std::shared_ptr<ops::PreparedConv> prepared;  // kept operands, with keep_prepared on
   };
   std::vector<int> head_of_;  // per layer: its run's convolution, or -1
   std::vector<Run> runs_;     // per layer: set for a run's convolution
   std::vector<bool> fused_;   // per convolution: whether the current (last) forward fused its run
-  bool allowed_ = false, fused_any_ = false;
+  bool allowed_ = false, fused_any_ = false, keep_ = false;
 };
 
 }  // namespace mpncov

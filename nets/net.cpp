@@ -462,7 +462,13 @@ void Net::reset_timing() {
   backward_seconds_.assign(layers_.size(), 0.0);
 }
 
+void Net::set_weights_fixed(bool on) {
+  weights_fixed_ = on;
+  fusion_.keep_prepared(on);
+}
+
 void Net::set_training(bool training) {
+  if (training && weights_fixed_) set_weights_fixed(false);
   training_ = training;
   for (auto& l : layers_) l->set_training(training);
 }

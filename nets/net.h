@@ -96,6 +96,13 @@ class Net {
   // Evaluation-mode fusion of convolution -> batch norm (-> ReLU) into one convolution (nets/eval_fusion.h):
   // on by default (unless MPNCOV_EVAL_FUSION=0); it applies only with in-place execution on.
   void set_eval_fusion(bool on) { eval_fusion_on_ = on; }
+  // Fixed weights (off by default): the caller answers for no parameter changing while on, and the fused
+  // convolutions of evaluation forwards keep the weights they prepare (scaled per channel, in the kernel's
+  // layout) from one batch to the next instead of preparing them at every forward (ops::PreparedConv; a
+  // batch norm's statistics are still compared at each forward). Turning it on or off drops what was kept;
+  // training mode turns it off. FixedWeights below holds it for a scope (an evaluation pass).
+  void set_weights_fixed(bool on);
+  bool weights_fixed() const { return weights_fixed_; }
   // The convolution layer i is folded into in evaluation (itself for that convolution), else -1.
   int fused_into(int i) const { return in_place_allowed_ && eval_fusion_on_ ? fusion_.head_of(i) : -1; }
   // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.
@@ -187,10 +194,26 @@ class Net {
   std::vector<double> forward_seconds_, backward_seconds_;
   EvalFusion fusion_;
   bool eval_fusion_on_ = true;
+  bool weights_fixed_ = false;
   TrainFusion train_fusion_;
   bool train_fusion_on_ = true;
   bool residual_fused_ = false;  // the last forward ran batch norm + add + ReLU fused
   void plan_train_fusion();
+};
+
+// Net::set_weights_fixed for a scope: on from construction (in evaluation mode), back off at its end.
+class FixedWeights {
+ public:
+  explicit FixedWeights(Net& net) : net_(net) {
+    net_.set_training(false);
+    net_.set_weights_fixed(true);
+  }
+  ~FixedWeights() { net_.set_weights_fixed(false); }
+  FixedWeights(const FixedWeights&) = delete;
+  FixedWeights& operator=(const FixedWeights&) = delete;
+
+ private:
+  Net& net_;
 };
 
 }  // namespace mpncov

@@ -161,7 +161,7 @@ Device resolve_device(const std::string& name, int local_rank) {
 
 EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch,
                     const std::function<void(int64_t, int64_t)>& progress, dist::Communicator* shards) {
-  net.set_training(false);
+  const FixedWeights fixed(net);  // nothing updates the weights during the pass
   std::unique_ptr<Layer> loss = make_loss(0.0);
   Meter meter;
   loader.start_epoch(epoch);

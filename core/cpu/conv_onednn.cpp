@@ -516,24 +516,63 @@ std::map<Key, std::unique_ptr<BackwardPlan>> backward_plans;
 
 // The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
 // backward pass, ops::ConvWeightCache).
+// A kept buffer (data, 64-byte aligned, `capacity` long) grown to at least `bytes`.
+void* reserve(void*& data, size_t& capacity, size_t bytes, const char* what) {
+  if (capacity >= bytes) return data;
+  std::free(data);
+  data = nullptr;
+  capacity = 0;
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  data = std::aligned_alloc(64, rounded);
+  MPNCOV_CHECK(data, "convolution: cannot allocate ", rounded, " bytes for ", what);
+  capacity = rounded;
+  return data;
+}
+
 memory forward_weights(const ForwardPlan& plan, const float* w, ops::ConvWeightCache* cache, dnnl::stream& s) {
   if (!cache || !plan.weights.needs_reorder) return plan.weights.input(w, kWeights, s);
-  const size_t bytes = plan.weights.kernel.get_size();
-  if (cache->bytes < bytes) {
-    std::free(cache->data);
-    cache->data = nullptr;
-    cache->bytes = 0;
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    cache->data = std::aligned_alloc(64, rounded);
-    MPNCOV_CHECK(cache->data, "convolution: cannot allocate ", rounded, " bytes for the bfloat16 weights");
-    cache->bytes = rounded;
-  }
-  memory copy(plan.weights.kernel, engine(), cache->data);
+  memory copy(plan.weights.kernel, engine(),
+              reserve(cache->data, cache->bytes, plan.weights.kernel.get_size(), "the bfloat16 weights"));
   memory user(plan.weights.ours, engine(), const_cast<float*>(w));
   plan.weights.reorder.execute(s, user, copy);
   cache->plan = &plan;
   cache->weights = w;
   return copy;
+}
+
+// An epilogue's operands (called under the lock): the weights scaled per output channel in the kernel's
+// layout, returned, and the folded bias scale * b + shift, left in e.prepared's bias or else in
+// folded_bias. From e.prepared as they are when it was made for this plan, these weights and this scale
+// and shift (ops::PreparedConv); else made (into e.prepared when given, else into scratch).
+std::vector<float> folded_bias;
+memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, int64_t out_channels,
+                       const ConvEpilogue& e, dnnl::stream& s) {
+  const memory::desc& kernel = plan.weights.kernel;
+  const size_t o = static_cast<size_t>(out_channels);
+  ops::PreparedConv* kept = e.prepared;
+  const auto same = [o](const std::vector<float>& v, const float* p) {
+    return v.size() == o && std::memcmp(v.data(), p, o * sizeof(float)) == 0;
+  };
+  if (kept && kept->plan == &plan && kept->source == w && same(kept->scale, e.scale) && same(kept->shift, e.shift))
+    return memory(kernel, engine(), kept->weights);
+  void* data = kept ? reserve(kept->weights, kept->bytes, kernel.get_size(), "the prepared weights")
+                    : scratch(kWeights, kernel.get_size());
+  if (kept) kept->plan = nullptr;  // set again once it holds the new operands
+  memory weights(kernel, engine(), data);
+  plan.scaled_weights.execute(s, {{DNNL_ARG_FROM, memory(plan.weights.ours, engine(), const_cast<float*>(w))},
+                                  {DNNL_ARG_TO, weights},
+                                  {DNNL_ARG_ATTR_OUTPUT_SCALES,
+                                   memory({{out_channels}, kF32, Tag::x}, engine(), const_cast<float*>(e.scale))}});
+  std::vector<float>& bias = kept ? kept->bias : folded_bias;
+  bias.resize(o);
+  for (size_t c = 0; c < o; ++c) bias[c] = b ? e.scale[c] * b[c] + e.shift[c] : e.shift[c];
+  if (kept) {
+    kept->scale.assign(e.scale, e.scale + o);
+    kept->shift.assign(e.shift, e.shift + o);
+    kept->source = w;
+    kept->plan = &plan;
+  }
+  return weights;
 }
 
 void forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
@@ -548,18 +587,9 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights;
-    static std::vector<float> folded_bias;  // scale * b + shift (under the lock)
     if (affine) {
-      const memory::desc& kernel = plan.weights.kernel;
-      weights = memory(kernel, engine(), scratch(kWeights, kernel.get_size()));
-      plan.scaled_weights.execute(s, {{DNNL_ARG_FROM, memory(plan.weights.ours, engine(), const_cast<float*>(w))},
-                                      {DNNL_ARG_TO, weights},
-                                      {DNNL_ARG_ATTR_OUTPUT_SCALES,
-                                       memory({{out_channels}, kF32, Tag::x}, engine(), const_cast<float*>(e.scale))}});
-      folded_bias.resize(static_cast<size_t>(out_channels));
-      for (int64_t o = 0; o < out_channels; ++o)
-        folded_bias[static_cast<size_t>(o)] = b ? e.scale[o] * b[o] + e.shift[o] : e.shift[o];
-      b = folded_bias.data();
+      weights = affine_operands(plan, w, b, out_channels, e, s);
+      b = e.prepared ? e.prepared->bias.data() : folded_bias.data();
     } else {
       weights = forward_weights(plan, w, cache, s);
     }

@@ -31,11 +31,13 @@ struct ConvLayouts {
   bool x_bf16 = false, y_bf16 = false;
 };
 // What forward does to each output after the convolution (and its bias): y = scale[o] * y + shift[o] per
-// output channel o when scale is set (then shift is too), then max(y, 0) when relu.
+// output channel o when scale is set (then shift is too), then max(y, 0) when relu. prepared (with a
+// scale; may be null): the scaled weights and folded bias kept between calls (ops::PreparedConv).
 struct ConvEpilogue {
   const float* scale = nullptr;
   const float* shift = nullptr;
   bool relu = false;
+  ops::PreparedConv* prepared = nullptr;
 };
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {},

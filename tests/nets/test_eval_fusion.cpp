@@ -21,6 +21,8 @@ using mpncov::test::scaled_diff;
 
 namespace {
 
+void scale_by(const Tensor& t, double s) { ops::binary_scalar(ops::Binary::Mul, t, s, t); }
+
 struct ModeGuard {
   LayoutMode saved = layout_mode();
   ~ModeGuard() { set_layout_mode(saved); }
@@ -243,6 +245,86 @@ TEST_CASE("eval fusion: a backward after a fused forward, training turned on sin
     return out;
   };
   CHECK(pass(true) == pass(false));  // bit for bit
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+// Fixed weights (Net::set_weights_fixed): the fused convolutions keep their scaled weights and folded bias
+// between forwards, made again when a batch norm's statistics move, when fixed again, after a new setup;
+// never in training.
+TEST_CASE("eval fusion: fixed weights keep the prepared weights between forwards, only while fixed") {
+  Net net(parse_net(kNet, "fuse.yaml"));
+  net.setup(Shape{2, 3, 12, 12});
+  randomise_batch_norms(net, 3);
+  const Tensor x = test::random_tensor({2, 3, 12, 12}, DType::F32, 9);
+  net.set_training(false);
+  const auto forward = [&] { return net.forward(x).to_vector(); };
+  const std::vector<double> prepared_each_time = forward();
+  Tensor w1 = net.layer(net.index_of("c1")).parameter("weight").value;
+  {
+    const FixedWeights fixed(net);
+    CHECK(net.weights_fixed());
+    CHECK(forward() == prepared_each_time);  // bit for bit: the same operands
+    CHECK(forward() == prepared_each_time);  // the second forward runs from the kept ones
+    CHECK(net.fused(net.index_of("c1")));
+    // The contract: a weight changed while fixed is not seen (what was prepared is used)...
+    scale_by(w1, 2.0);
+    CHECK(forward() == prepared_each_time);
+    // ...but a batch norm's statistics are compared at each forward: c1's run is prepared again, from the
+    // weights as they are now.
+    scale_by(net.layer(net.index_of("b1")).buffer("running_var").value, 1.5);
+    const std::vector<double> moved = forward();
+    CHECK(moved != prepared_each_time);
+    net.set_weights_fixed(false);
+    CHECK(forward() == moved);
+    // Fixed again: prepared from the current weights.
+    scale_by(net.layer(net.index_of("c4")).parameter("weight").value, 0.5);
+    const std::vector<double> unfixed = forward();
+    net.set_weights_fixed(true);
+    CHECK(forward() == unfixed);
+    CHECK(forward() == unfixed);
+    // Another batch size sets the net up again: prepared for that problem.
+    const Tensor x3 = test::random_tensor({3, 3, 12, 12}, DType::F32, 10);
+    net.setup(x3.shape());
+    const std::vector<double> three = net.forward(x3).to_vector();
+    CHECK(net.weights_fixed());
+    net.set_weights_fixed(false);
+    CHECK(net.forward(x3).to_vector() == three);
+    net.set_weights_fixed(true);
+  }
+  CHECK(!net.weights_fixed());  // the scope's end turns it off
+  net.set_weights_fixed(true);
+  net.set_training(true);
+  CHECK(!net.weights_fixed());  // so does training
+}
+
+TEST_CASE("eval fusion: conv2d_forward_affine prepares again for other weights, scale or shift") {
+  const Tensor x = test::random_tensor({2, 8, 9, 9}, DType::F32, 1);
+  const Tensor w = test::random_tensor({16, 8, 3, 3}, DType::F32, 2), b = test::random_tensor({16}, DType::F32, 3);
+  const Tensor scale = test::random_tensor({16}, DType::F32, 4, 0.5, 2), shift = test::random_tensor({16}, DType::F32, 5);
+  ops::Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  const auto run = [&](const Tensor& weight, const Tensor& s, const Tensor& t, ops::PreparedConv* kept) {
+    Tensor y = Tensor::empty(Shape{2, 16, 9, 9}, DType::F32);
+    REQUIRE(ops::conv2d_forward_affine(x, weight, b, y, p, s, t, true, kept));
+    return y.to_vector();
+  };
+  ops::PreparedConv kept;
+  const std::vector<double> base = run(w, scale, shift, nullptr);
+  CHECK(run(w, scale, shift, &kept) == base);
+  CHECK(kept.plan != nullptr);
+  CHECK(run(w, scale, shift, &kept) == base);
+  const Tensor w2 = w.clone();  // other storage, other values
+  scale_by(w2, -1.0);
+  CHECK(run(w2, scale, shift, &kept) == run(w2, scale, shift, nullptr));
+  const Tensor s2 = scale.clone(), t2 = shift.clone();
+  scale_by(s2, 0.5);
+  scale_by(t2, 3.0);
+  CHECK(run(w2, s2, shift, &kept) == run(w2, s2, shift, nullptr));
+  CHECK(run(w2, s2, t2, &kept) == run(w2, s2, t2, nullptr));
+  CHECK(run(w2, s2, t2, &kept) != run(w, s2, t2, nullptr));
 }
 
 }  // TEST_SUITE
