@@ -2,7 +2,7 @@
 
 usage: /usr/bin/python3 bench/nets.py [--mpncov build/mpncov] [--threads 2[,1]] [--rounds 3]
                                       [--iterations 3] [--only NAME,...] [--batch N] [--both-passes | --eval-only]
-                                      [--channels-last] [--onednn-only] [--wait-policy passive|default]
+                                      [--channels-last] [--onednn-only] [--wait-policy passive|default|best]
                                       [--append bench/RESULTS.md]
 
 --batch N replaces every workload's batch size (e.g. 1 for issue 20's small batches); --both-passes times
@@ -17,8 +17,11 @@ without oneDNN, next workload ...); the table shows medians over rounds and spee
 libgomp spinning against OpenBLAS's pthreads otherwise) and OPENBLAS_CORETYPE set to the kernels
 `mpncov` selects for itself on this CPU (core/blas_setup.cpp), so PyTorch's OpenBLAS calls are not left
 on the SSE3 fallback (--wait-policy default: OMP_WAIT_POLICY unset on both sides, OpenMP's default of
-spinning a while before sleeping: faster for both on a quiet machine, far slower on a loaded one). PyTorch workers are long-lived processes (bench/nets_torch.py), one per thread
-count and oneDNN setting; `mpncov time` is a fresh process per measurement.
+spinning a while before sleeping: faster for both on a quiet machine, far slower on a loaded one;
+--wait-policy best: every measurement under both, interleaved, and each side's faster policy in the
+table, docs/measuring.md's fair comparison). PyTorch workers are long-lived processes
+(bench/nets_torch.py), one per thread count, oneDNN setting and wait policy; `mpncov time` is a fresh
+process per measurement.
 """
 import argparse
 import os
@@ -101,17 +104,21 @@ def main():
     ap.add_argument("--channels-last", action="store_true", help="also PyTorch + oneDNN on channels-last tensors")
     ap.add_argument("--onednn-only", action="store_true",
                     help="leave out PyTorch without oneDNN (never PyTorch's better side on this CPU)")
-    ap.add_argument("--wait-policy", choices=["passive", "default"], default="passive",
-                    help="OMP_WAIT_POLICY=PASSIVE (default) or unset, both sides")
+    ap.add_argument("--wait-policy", choices=["passive", "default", "best"], default="passive",
+                    help="OMP_WAIT_POLICY=PASSIVE (default) or unset, both sides; best: both, each side's faster")
     ap.add_argument("--append", default="", help="append the table to this markdown file")
     a = ap.parse_args()
 
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    if a.wait_policy == "default":
-        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    core = coretype()
-    if core and "OPENBLAS_CORETYPE" not in os.environ:
-        env["OPENBLAS_CORETYPE"] = core
+    # One environment per wait policy measured: P (PASSIVE) and D (unset, OpenMP's default).
+    envs = {}
+    for policy in {"passive": "P", "default": "D", "best": "PD"}[a.wait_policy]:
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+        if policy == "D":
+            env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        core = coretype()
+        if core and "OPENBLAS_CORETYPE" not in os.environ:
+            env["OPENBLAS_CORETYPE"] = core
+        envs[policy] = env
     workloads = [w for w in WORKLOADS if not a.only or w[1] in a.only.split(",")]
     if a.both_passes:
         names = list(dict.fromkeys(w[1] for w in workloads))
@@ -124,40 +131,51 @@ def main():
     thread_counts = [int(t) for t in a.threads.split(",")]
     load_before = os.getloadavg()
     started = time.time()
-    # results[(threads, workload, side)] = [images/s per round]
+    # results[(threads, workload, side, policy)] = [images/s per round]
     results = {}
     variants = TORCH_VARIANTS[:1 if a.onednn_only else None] + ([CHANNELS_LAST] if a.channels_last else [])
     for threads in thread_counts:
-        workers = {v: TorchWorker(threads, flag, env, v == CHANNELS_LAST[0]) for v, flag in variants}
+        workers = {(v, policy): TorchWorker(threads, flag, env, v == CHANNELS_LAST[0])
+                   for v, flag in variants for policy, env in envs.items()}
         for r in range(a.rounds):
             for w in workloads:
                 mode, name, batch = w
-                row = {"ours": ours(a.mpncov, mode, name, batch, a.iterations, threads, env)}
-                for v, _ in variants:
-                    row[v] = workers[v].measure(mode, name, batch, a.iterations)
-                for side, value in row.items():
-                    results.setdefault((threads, w, side), []).append(value)
-                print(f"# {threads} thr round {r + 1} {mode} {name}: " +
-                      ", ".join(f"{k} {v:.2f}" for k, v in row.items()), file=sys.stderr, flush=True)
+                for policy, env in envs.items():
+                    row = {"ours": ours(a.mpncov, mode, name, batch, a.iterations, threads, env)}
+                    for v, _ in variants:
+                        row[v] = workers[(v, policy)].measure(mode, name, batch, a.iterations)
+                    for side, value in row.items():
+                        results.setdefault((threads, w, side, policy), []).append(value)
+                    print(f"# {threads} thr round {r + 1} {mode} {name} {policy}: " +
+                          ", ".join(f"{k} {v:.2f}" for k, v in row.items()), file=sys.stderr, flush=True)
         for worker in workers.values():
             worker.close()
     load_after = os.getloadavg()
 
     names = {"onednn": "PyTorch oneDNN", "no-onednn": "PyTorch no-oneDNN", "onednn-cl": "PyTorch oneDNN channels-last"}
     sides = [v for v, _ in variants]
+    both = len(envs) > 1  # a policy column: each side's faster policy, P (PASSIVE) or D (default)
     lines = ["| pass | net | threads | ours img/s | " + " | ".join(f"{names[v]} img/s" for v in sides) + " | " +
-             " | ".join(f"ours/{v}" for v in sides) + " |", "|---" * (4 + 2 * len(sides)) + "|"]
+             " | ".join(f"ours/{v}" for v in sides) + (" | policy (ours, " + ", ".join(sides) + ")" if both else "") +
+             " |", "|---" * (4 + 2 * len(sides) + both) + "|"]
     for threads in thread_counts:
         for w in workloads:
             mode, name, batch = w
-            med = {s: statistics.median(results[(threads, w, s)]) for s in ["ours"] + sides}
+            med, chosen = {}, {}
+            for side in ["ours"] + sides:
+                by_policy = {p: statistics.median(results[(threads, w, side, p)]) for p in envs}
+                chosen[side] = max(by_policy, key=by_policy.get)
+                med[side] = by_policy[chosen[side]]
             label = "eval fwd" if mode == "eval" else "train step"
             size = 299 if name == "inception_v3" else 224
             lines.append(f"| {label} | {name} ({batch}x3x{size}x{size}) | {threads} | {med['ours']:.2f} | " +
                          " | ".join(f"{med[v]:.2f}" for v in sides) + " | " +
-                         " | ".join(f"{med['ours'] / med[v]:.2f}" for v in sides) + " |")
+                         " | ".join(f"{med['ours'] / med[v]:.2f}" for v in sides) +
+                         (" | " + ", ".join(chosen[s] for s in ["ours"] + sides) if both else "") + " |")
+    env = next(iter(envs.values()))
+    policy = {"passive": "PASSIVE", "default": "(unset)", "best": "each side's faster of PASSIVE (P) and unset (D)"}
     info = (f"OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE', '(unset)')}, "
-            f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')} both sides; "
+            f"OMP_WAIT_POLICY={policy[a.wait_policy]} both sides; "
             f"{a.rounds} rounds x {a.iterations} iterations (after 2 warm-ups), medians; "
             f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
             f"{(time.time() - started) / 60:.1f} min")
