@@ -99,8 +99,8 @@ class Net {
   // Fixed weights (off by default): the caller answers for no parameter changing while on, and the fused
   // convolutions of evaluation forwards keep the weights they prepare (scaled per channel, in the kernel's
   // layout) from one batch to the next instead of preparing them at every forward (ops::PreparedConv; a
-  // batch norm's statistics are still compared at each forward). Turning it on or off drops what was kept;
-  // training mode turns it off. FixedWeights below holds it for a scope (an evaluation pass).
+  // batch norm's statistics are still compared at each forward). Turning it on or off, and load_weights,
+  // drop what was kept; training mode turns it off. FixedWeights below holds it for a scope (an evaluation pass).
   void set_weights_fixed(bool on);
   bool weights_fixed() const { return weights_fixed_; }
   // The convolution layer i is folded into in evaluation (itself for that convolution), else -1.

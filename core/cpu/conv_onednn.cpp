@@ -514,8 +514,6 @@ namespace {
 std::map<Key, std::unique_ptr<ForwardPlan>> forward_plans;
 std::map<Key, std::unique_ptr<BackwardPlan>> backward_plans;
 
-// The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
-// backward pass, ops::ConvWeightCache).
 // A kept buffer (data, 64-byte aligned, `capacity` long) grown to at least `bytes`.
 void* reserve(void*& data, size_t& capacity, size_t bytes, const char* what) {
   if (capacity >= bytes) return data;
@@ -529,6 +527,8 @@ void* reserve(void*& data, size_t& capacity, size_t bytes, const char* what) {
   return data;
 }
 
+// The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
+// backward pass, ops::ConvWeightCache).
 memory forward_weights(const ForwardPlan& plan, const float* w, ops::ConvWeightCache* cache, dnnl::stream& s) {
   if (!cache || !plan.weights.needs_reorder) return plan.weights.input(w, kWeights, s);
   memory copy(plan.weights.kernel, engine(),

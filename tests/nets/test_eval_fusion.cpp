@@ -252,8 +252,8 @@ TEST_CASE("eval fusion: a backward after a fused forward, training turned on sin
 TEST_SUITE("unit") {
 
 // Fixed weights (Net::set_weights_fixed): the fused convolutions keep their scaled weights and folded bias
-// between forwards, made again when a batch norm's statistics move, when fixed again, after a new setup;
-// never in training.
+// between forwards, made again when a batch norm's statistics move, when fixed again, after a new setup or
+// a weights load; never in training.
 TEST_CASE("eval fusion: fixed weights keep the prepared weights between forwards, only while fixed") {
   Net net(parse_net(kNet, "fuse.yaml"));
   net.setup(Shape{2, 3, 12, 12});
@@ -295,6 +295,23 @@ TEST_CASE("eval fusion: fixed weights keep the prepared weights between forwards
     net.set_weights_fixed(true);
   }
   CHECK(!net.weights_fixed());  // the scope's end turns it off
+  // Loading weights drops what was prepared, fixed or not.
+  const auto dir = test::temp_dir("fixed_weights");
+  Net other(parse_net(kNet, "fuse.yaml"));
+  other.setup(Shape{2, 3, 12, 12}, DType::F32, Device::cpu(), 78);
+  randomise_batch_norms(other, 50);
+  save_weights(other, (dir / "other.safetensors").string());
+  net.setup(x.shape());
+  net.set_weights_fixed(true);
+  net.forward(x);
+  load_weights(net, (dir / "other.safetensors").string());
+  CHECK(net.weights_fixed());
+  const std::vector<double> loaded = forward();
+  other.set_training(false);
+  CHECK(scaled_diff(net.forward(x), other.forward(x)) <= 1e-5);
+  net.set_weights_fixed(false);
+  CHECK(forward() == loaded);
+  std::filesystem::remove_all(dir);
   net.set_weights_fixed(true);
   net.set_training(true);
   CHECK(!net.weights_fixed());  // so does training
