@@ -111,11 +111,11 @@ def main():
 
     # One environment per wait policy measured: P (PASSIVE) and D (unset, OpenMP's default).
     envs = {}
+    core = coretype()
     for policy in {"passive": "P", "default": "D", "best": "PD"}[a.wait_policy]:
         env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
         if policy == "D":
             env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-        core = coretype()
         if core and "OPENBLAS_CORETYPE" not in os.environ:
             env["OPENBLAS_CORETYPE"] = core
         envs[policy] = env

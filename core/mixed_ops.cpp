@@ -60,8 +60,6 @@ cpu::ConvLayouts conv_layouts(const char* op, const Tensor& x, const Tensor& dx,
 
 }  // namespace
 
-ConvWeightCache::~ConvWeightCache() { std::free(data); }
-
 void conv2d_forward_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p,
                          ConvWeightCache* cache) {
   if (cache) cache->plan = nullptr;  // whatever happens, no copy of older weights is left for the backward

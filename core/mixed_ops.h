@@ -11,30 +11,11 @@
 
 namespace mpncov::ops {
 
-// What a training convolution keeps from its forward pass for its backward pass in mixed precision: its
-// weights as the CPU's bfloat16 forward kernel reads them. Forward converts the float32 master weights into
-// it; the backward pass right after reads the input-gradient kernel's weights from this copy (a cheaper
-// bfloat16 reorder than converting the master weights again) and drops it, so a copy never outlives the
-// step it was made in: the next forward converts the weights as they are then (after an update, a load or
-// any change). The backward pass uses the weights of the forward before it. Empty (plan null): the
-// backward pass converts the master weights. Owned by the layer; only the CPU uses it.
-struct ConvWeightCache {
-  ConvWeightCache() = default;
-  ConvWeightCache(const ConvWeightCache&) = delete;
-  ConvWeightCache& operator=(const ConvWeightCache&) = delete;
-  ~ConvWeightCache();
-
-  void* data = nullptr;  // 64-byte aligned, `bytes` long
-  size_t bytes = 0;
-  const void* plan = nullptr;      // the forward plan that filled it (conv_onednn.cpp); null: empty
-  const float* weights = nullptr;  // the master weights it holds
-};
-
 // As conv2d_forward / conv2d_backward (dx written, dweight and dbias accumulated); activations float32 or
 // (CPU) bfloat16, the input sharing its gradient's type and layout, the output its gradient's. Forward multiplies bf16(x) by bf16(weight); the input gradient bf16(dy) by bf16(weight); the weight
 // gradient bf16(x) by bf16(dy). The bias and its gradient are float32.
 // accumulate_dweight false: dweight is written (=), as conv2d_backward. cache (may be null): see
-// ConvWeightCache; a training layer passes the same one to its forward and backward.
+// ConvWeightCache (core/nn_ops.h); a training layer passes the same one to its forward and backward.
 void conv2d_forward_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                          const Conv2dParams& p, ConvWeightCache* cache = nullptr);
 void conv2d_backward_bf16(const Tensor& x, const Tensor& weight, const Tensor& dy, const Tensor& dx,

@@ -106,7 +106,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
       });
 }
 
-PreparedConv::~PreparedConv() { std::free(weights); }
+ConvWeightCache::~ConvWeightCache() { std::free(data); }
 
 bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p,
                            const Tensor& scale, const Tensor& shift, bool relu, PreparedConv* prepared) {

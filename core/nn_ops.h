@@ -32,24 +32,37 @@ struct PreparedConv;
 bool conv2d_forward_affine(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                            const Conv2dParams& p, const Tensor& scale, const Tensor& shift, bool relu,
                            PreparedConv* prepared = nullptr);
+// What a training convolution keeps from its forward pass for its backward pass in mixed precision: its
+// weights as the CPU's bfloat16 forward kernel reads them. Forward converts the float32 master weights into
+// it; the backward pass right after reads the input-gradient kernel's weights from this copy (a cheaper
+// bfloat16 reorder than converting the master weights again) and drops it, so a copy never outlives the
+// step it was made in: the next forward converts the weights as they are then (after an update, a load or
+// any change). The backward pass uses the weights of the forward before it. Empty (plan null): the
+// backward pass converts the master weights. Owned by the layer; only the CPU uses it. PreparedConv below
+// keeps one too.
+struct ConvWeightCache {
+  ConvWeightCache() = default;
+  ConvWeightCache(const ConvWeightCache&) = delete;
+  ConvWeightCache& operator=(const ConvWeightCache&) = delete;
+  ~ConvWeightCache();
+
+  void* data = nullptr;  // 64-byte aligned, `bytes` long
+  size_t bytes = 0;
+  const void* plan = nullptr;      // the forward plan that filled it (conv_onednn.cpp); null: empty
+  const float* weights = nullptr;  // the master weights it holds
+};
+
 // What conv2d_forward_affine prepares before its kernel runs, kept between calls where the weights stay
 // fixed (an evaluation pass, Net::set_weights_fixed): the weights scaled per output channel in the kernel's
 // layout and the folded bias (scale * bias + shift). A call runs from them when they were made for the same
 // problem, from a weight tensor at the same address, with the same scale and shift (compared bit for bit,
 // so batch-norm statistics that moved are seen); else it makes them again. What is not compared, the values
-// of the weights and the bias, the caller answers for. CPU only; empty: `plan` null.
+// of the weights and the bias, the caller answers for. CPU only; empty: weights.plan null.
 struct PreparedConv {
-  PreparedConv() = default;
-  PreparedConv(const PreparedConv&) = delete;
-  PreparedConv& operator=(const PreparedConv&) = delete;
-  ~PreparedConv();
-
-  void* weights = nullptr;  // 64-byte aligned, `bytes` long
-  size_t bytes = 0;
+  ConvWeightCache weights;                // the scaled weights, their plan and source weight tensor
   std::vector<float> bias, scale, shift;  // the folded bias; the scale and shift it was made with
-  const void* plan = nullptr;             // the kernel plan it was made for (core/cpu/conv_onednn.cpp)
-  const float* source = nullptr;          // the weight tensor it was made from
 };
+
 // From dy (N, O, oh, ow): dx (written; undefined: not needed), dweight and dbias (ACCUMULATED;
 // undefined: not needed). accumulate_dweight false: dweight is written instead, its old contents never
 // read (a gradient known to be zero needs no zeroing first, layers/layer.h's Parameter::overwrite_grad).

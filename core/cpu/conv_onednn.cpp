@@ -514,17 +514,17 @@ namespace {
 std::map<Key, std::unique_ptr<ForwardPlan>> forward_plans;
 std::map<Key, std::unique_ptr<BackwardPlan>> backward_plans;
 
-// A kept buffer (data, 64-byte aligned, `capacity` long) grown to at least `bytes`.
-void* reserve(void*& data, size_t& capacity, size_t bytes, const char* what) {
-  if (capacity >= bytes) return data;
-  std::free(data);
-  data = nullptr;
-  capacity = 0;
+// The cache's buffer grown to at least `bytes`.
+void* reserve(ops::ConvWeightCache& cache, size_t bytes, const char* what) {
+  if (cache.bytes >= bytes) return cache.data;
+  std::free(cache.data);
+  cache.data = nullptr;
+  cache.bytes = 0;
   const size_t rounded = (bytes + 63) / 64 * 64;
-  data = std::aligned_alloc(64, rounded);
-  MPNCOV_CHECK(data, "convolution: cannot allocate ", rounded, " bytes for ", what);
-  capacity = rounded;
-  return data;
+  cache.data = std::aligned_alloc(64, rounded);
+  MPNCOV_CHECK(cache.data, "convolution: cannot allocate ", rounded, " bytes for ", what);
+  cache.bytes = rounded;
+  return cache.data;
 }
 
 // The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
@@ -532,7 +532,7 @@ void* reserve(void*& data, size_t& capacity, size_t bytes, const char* what) {
 memory forward_weights(const ForwardPlan& plan, const float* w, ops::ConvWeightCache* cache, dnnl::stream& s) {
   if (!cache || !plan.weights.needs_reorder) return plan.weights.input(w, kWeights, s);
   memory copy(plan.weights.kernel, engine(),
-              reserve(cache->data, cache->bytes, plan.weights.kernel.get_size(), "the bfloat16 weights"));
+              reserve(*cache, plan.weights.kernel.get_size(), "the bfloat16 weights"));
   memory user(plan.weights.ours, engine(), const_cast<float*>(w));
   plan.weights.reorder.execute(s, user, copy);
   cache->plan = &plan;
@@ -553,11 +553,11 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
   const auto same = [o](const std::vector<float>& v, const float* p) {
     return v.size() == o && std::memcmp(v.data(), p, o * sizeof(float)) == 0;
   };
-  if (kept && kept->plan == &plan && kept->source == w && same(kept->scale, e.scale) && same(kept->shift, e.shift))
-    return memory(kernel, engine(), kept->weights);
-  void* data = kept ? reserve(kept->weights, kept->bytes, kernel.get_size(), "the prepared weights")
-                    : scratch(kWeights, kernel.get_size());
-  if (kept) kept->plan = nullptr;  // set again once it holds the new operands
+  if (kept && kept->weights.plan == &plan && kept->weights.weights == w && same(kept->scale, e.scale) &&
+      same(kept->shift, e.shift))
+    return memory(kernel, engine(), kept->weights.data);
+  void* data = kept ? reserve(kept->weights, kernel.get_size(), "the prepared weights") : scratch(kWeights, kernel.get_size());
+  if (kept) kept->weights.plan = nullptr;  // set again once it holds the new operands
   memory weights(kernel, engine(), data);
   plan.scaled_weights.execute(s, {{DNNL_ARG_FROM, memory(plan.weights.ours, engine(), const_cast<float*>(w))},
                                   {DNNL_ARG_TO, weights},
@@ -569,8 +569,8 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
   if (kept) {
     kept->scale.assign(e.scale, e.scale + o);
     kept->shift.assign(e.shift, e.shift + o);
-    kept->source = w;
-    kept->plan = &plan;
+    kept->weights.weights = w;
+    kept->weights.plan = &plan;
   }
   return weights;
 }

@@ -8,10 +8,6 @@
 #include "core/layout.h"
 #include "core/nn_ops.h"
 
-namespace mpncov::ops {
-struct ConvWeightCache;  // core/mixed_ops.h
-}
-
 namespace mpncov::cpu {
 
 // g: the geometry of one group (g.channels = C / groups); y (n, out_channels, oh, ow).

@@ -62,6 +62,16 @@ void randomise_batch_norms(Net& net, uint64_t seed) {
   }
 }
 
+// Another fuse net (weights from `seed`, batch norms from `bn_seed`), its weights saved as
+// dir/other.safetensors.
+Net other_net_saved(const std::filesystem::path& dir, uint64_t seed, uint64_t bn_seed) {
+  Net other(parse_net(kNet, "fuse.yaml"));
+  other.setup(Shape{2, 3, 12, 12}, DType::F32, Device::cpu(), seed);
+  randomise_batch_norms(other, bn_seed);
+  save_weights(other, (dir / "other.safetensors").string());
+  return other;
+}
+
 // The eval output of `net` with fusion on and off; `fused` counts the convolutions the fused pass fused.
 struct Both {
   Tensor on, off;
@@ -151,10 +161,7 @@ TEST_CASE("eval fusion: the folded map follows an SGD step and a weights load (n
   CHECK(scaled_diff(stepped, net.forward(x)) <= 1e-5);
   // Loading another net's weights while in evaluation mode.
   const auto dir = test::temp_dir("eval_fusion");
-  Net other(parse_net(kNet, "fuse.yaml"));
-  other.setup(input, DType::F32, Device::cpu(), 77);
-  randomise_batch_norms(other, 40);
-  save_weights(other, (dir / "other.safetensors").string());
+  Net other = other_net_saved(dir, 77, 40);
   net.set_eval_fusion(true);
   load_weights(net, (dir / "other.safetensors").string());
   const Tensor loaded = net.forward(x).clone();
@@ -297,10 +304,7 @@ TEST_CASE("eval fusion: fixed weights keep the prepared weights between forwards
   CHECK(!net.weights_fixed());  // the scope's end turns it off
   // Loading weights drops what was prepared, fixed or not.
   const auto dir = test::temp_dir("fixed_weights");
-  Net other(parse_net(kNet, "fuse.yaml"));
-  other.setup(Shape{2, 3, 12, 12}, DType::F32, Device::cpu(), 78);
-  randomise_batch_norms(other, 50);
-  save_weights(other, (dir / "other.safetensors").string());
+  Net other = other_net_saved(dir, 78, 50);
   net.setup(x.shape());
   net.set_weights_fixed(true);
   net.forward(x);
@@ -331,7 +335,7 @@ TEST_CASE("eval fusion: conv2d_forward_affine prepares again for other weights, 
   ops::PreparedConv kept;
   const std::vector<double> base = run(w, scale, shift, nullptr);
   CHECK(run(w, scale, shift, &kept) == base);
-  CHECK(kept.plan != nullptr);
+  CHECK(kept.weights.plan != nullptr);
   CHECK(run(w, scale, shift, &kept) == base);
   const Tensor w2 = w.clone();  // other storage, other values
   scale_by(w2, -1.0);
