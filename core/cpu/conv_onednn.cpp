@@ -491,10 +491,11 @@ bool conv_wants_winograd(int64_t n, const ops::ConvGeometry& g, int64_t groups) 
                     g.dilation_h == 1 && g.dilation_w == 1;
   if (!fits || a == ConvAlgorithm::Direct) return false;
   if (a == ConvAlgorithm::Winograd) return true;
-  // Auto: the kernel splits the work by 4x4 output tiles; with fewer than 32 in the batch (a 14x14 image
-  // has 16, a 7x7 one 4) the threads idle and the direct kernel is faster here (bench/RESULTS.md).
+  // Auto: the kernel splits the work by 4x4 output tiles; with fewer than 48 in the batch (a 14x14 image
+  // has 16, a 7x7 one 4) the threads idle and the direct kernel is faster here: 8 images of 7x7 (32 tiles)
+  // run 1.2-1.4x faster direct, one of 28x28 (49 tiles) 1.4x faster in Winograd (bench/RESULTS.md).
   const int64_t tiles = n * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
-  return tiles >= 32;
+  return tiles >= 48;
 }
 
 std::string onednn_summary() {

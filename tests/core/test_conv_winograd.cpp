@@ -80,8 +80,11 @@ TEST_CASE("conv winograd: the rule takes 3x3 stride-1 layers with enough 4x4 out
     AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
     CHECK(cpu::conv_wants_winograd(8, body56, 1));
     CHECK(cpu::conv_wants_winograd(1, body56, 1));
-    CHECK(cpu::conv_wants_winograd(8, body7, 1));   // 8 images x 4 tiles
-    CHECK(cpu::conv_wants_winograd(2, body14, 1));  // 2 x 16 tiles
+    CHECK(cpu::conv_wants_winograd(1, geometry(128, 28, 3, 1, 1), 1));  // 49 tiles
+    CHECK(cpu::conv_wants_winograd(16, body7, 1));  // 16 images x 4 tiles
+    CHECK(cpu::conv_wants_winograd(3, body14, 1));  // 3 x 16 tiles
+    CHECK_FALSE(cpu::conv_wants_winograd(8, body7, 1));   // 32 tiles: the direct kernel is faster
+    CHECK_FALSE(cpu::conv_wants_winograd(2, body14, 1));  // likewise
     CHECK_FALSE(cpu::conv_wants_winograd(1, body14, 1));  // 16 tiles: too few for the threads
     CHECK_FALSE(cpu::conv_wants_winograd(1, body7, 1));
     CHECK_FALSE(cpu::conv_wants_winograd(8, geometry(64, 56, 3, 2, 1), 1));  // stride 2

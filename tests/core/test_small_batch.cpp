@@ -74,7 +74,7 @@ TEST_CASE("small batches: convolution at batch 1, 2, 3 and 5 equals the batch-8 
       {"1x1 float64 with bias (GEMM route)", DType::F64, 48, 12, 12, 80, 1, 1, 0, 1, true},
       {"3x3 float64 (im2col route)", DType::F64, 16, 16, 16, 32, 3, 1, 1, 1, true},
       {"3x3 stride 2, groups 2, float64", DType::F64, 16, 15, 13, 24, 3, 2, 1, 2, false},
-      {"3x3 float32 (oneDNN: direct at batch 1, Winograd from 2)", DType::F32, 16, 16, 16, 32, 3, 1, 1, 1, true},
+      {"3x3 float32 (oneDNN: direct at batch 1 and 2, Winograd from 3)", DType::F32, 16, 16, 16, 32, 3, 1, 1, 1, true},
       {"3x3 float32, 28x28 (oneDNN Winograd at every batch)", DType::F32, 32, 28, 28, 32, 3, 1, 1, 1, false},
       {"3x3 stride 2 float32 (oneDNN direct)", DType::F32, 16, 16, 16, 32, 3, 2, 1, 1, true},
   };
