@@ -24,7 +24,7 @@ namespace {
 
 // One output: the window's taps summed over `width` channels, divided.
 template <typename S, typename Width>
-inline void window_average(const S* x, int64_t block, int64_t w, const AvgWindow& win, S* y, Width width) {
+inline MPNCOV_CLONE_INLINE void window_average(const S* x, int64_t block, int64_t w, const AvgWindow& win, S* y, Width width) {
   const int64_t n = width;
   float sum[kPoolTile];
   for (int64_t i = 0; i < n; ++i) sum[i] = 0.0f;
@@ -70,7 +70,7 @@ MPNCOV_AVX2_CLONES void avg_pool_blocked_forward(const S* x, S* y, const ops::de
       for (int64_t ox = 0; ox < s.ow; ++ox) {
         const AvgWindow win = avg_pool_window(oy, ox, s, p);
         S* yo = y + (seg * out_inner + oy * s.ow + ox) * block;
-        for_tiles(block, [&](int64_t c, auto width) { window_average(xs + c, block, s.w, win, yo + c, width); });
+        for_tiles(block, [&](int64_t c, auto width) MPNCOV_CLONE_INLINE { window_average(xs + c, block, s.w, win, yo + c, width); });
       }
     }
 }
@@ -121,7 +121,7 @@ MPNCOV_AVX2_CLONES void avg_pool_blocked_backward(const S* dy, S* dx, const ops:
           for (int64_t ix = 0; ix < s.w; ++ix) {
             const int64_t ox0 = cols.begin[static_cast<size_t>(ix)], ox1 = cols.end[static_cast<size_t>(ix)];
             S* out = dx + (seg * inner + iy * s.w + ix) * block;
-            for_tiles(block, [&](int64_t c, auto width) {
+            for_tiles(block, [&](int64_t c, auto width) MPNCOV_CLONE_INLINE {
               const int64_t n = width;
               float sum[kPoolTile];
               for (int64_t i = 0; i < n; ++i) sum[i] = 0.0f;

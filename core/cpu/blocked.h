@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/bfloat16.h"
+#include "core/cpu/isa_clones.h"
 #include "core/nn_ops.h"
 
 namespace mpncov::cpu {
@@ -17,7 +18,7 @@ constexpr int64_t kPoolTile = 32;
 // f(first channel, width) over a block in tiles of kPoolTile channels; a block of 16 (nChw16c) and whole
 // tiles get their width as a constant, so their loops unroll into whole vectors.
 template <typename F>
-inline void for_tiles(int64_t block, F f) {
+inline MPNCOV_CLONE_INLINE void for_tiles(int64_t block, F f) {
   if (block == 16) return f(int64_t{0}, std::integral_constant<int64_t, 16>());
   int64_t c = 0;
   for (; c + kPoolTile <= block; c += kPoolTile) f(c, std::integral_constant<int64_t, kPoolTile>());

@@ -14,3 +14,12 @@
 #else
 #define MPNCOV_AVX2_CLONES
 #endif
+
+// MPNCOV_CLONE_INLINE on a helper (or after a lambda's parameters) that a cloned kernel calls in its hot
+// loop: forced inline, so it is compiled for each clone's ISA. A helper the compiler chose not to inline
+// (a lambda handed to a template, say) runs the baseline SSE2 code in the AVX2 clone too.
+#if defined(__GNUC__)
+#define MPNCOV_CLONE_INLINE __attribute__((always_inline))
+#else
+#define MPNCOV_CLONE_INLINE
+#endif

@@ -17,7 +17,7 @@ namespace {
 // PyTorch's rule (a larger value or a NaN replaces the best), as pooling.cpp: the same maxima and indices.
 // Positions are kept in Pos (int32 where the plane fits): lanes as wide as the floats' make the blend cheap.
 template <typename S, typename Pos, typename Width>
-inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+inline MPNCOV_CLONE_INLINE void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
                        S* y, int64_t* index, Width width) {
   const int64_t n = width;
   float best[kPoolTile];
@@ -46,7 +46,7 @@ inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t
 
 // The same maxima without positions (evaluation): half the stores, no blends of positions.
 template <typename S, typename Width>
-inline void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+inline MPNCOV_CLONE_INLINE void window_max(const S* x, int64_t block, int64_t w, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
                        S* y, Width width) {
   const int64_t n = width;
   float best[kPoolTile];
@@ -82,15 +82,15 @@ MPNCOV_AVX2_CLONES void max_pool_blocked_forward(const S* x, S* y, int64_t* inde
         const int64_t x1 = std::min(ox * p.stride_w - p.pad_w + p.kernel_w, s.w);
         const int64_t o = (seg * out_inner + oy * s.ow + ox) * block;
         if (!index)
-          for_tiles(block, [&](int64_t c, auto width) {
+          for_tiles(block, [&](int64_t c, auto width) MPNCOV_CLONE_INLINE {
             window_max<S>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, width);
           });
         else if (small_plane)
-          for_tiles(block, [&](int64_t c, auto width) {
+          for_tiles(block, [&](int64_t c, auto width) MPNCOV_CLONE_INLINE {
             window_max<S, int32_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, width);
           });
         else
-          for_tiles(block, [&](int64_t c, auto width) {
+          for_tiles(block, [&](int64_t c, auto width) MPNCOV_CLONE_INLINE {
             window_max<S, int64_t>(xs + c, block, s.w, y0, y1, x0, x1, y + o + c, index + o + c, width);
           });
       }
