@@ -337,6 +337,30 @@ TEST_CASE("ops: reductions over any set of axes against a naive loop") {
                        Error);
 }
 
+TEST_CASE("ops: a long sum with few outputs splits over the threads: accurate, the same at any thread count") {
+  // 1.5 M values in two rows (fewer outputs than threads: the chunked route), a non-finite value found.
+  const int64_t n = 3 * (int64_t{1} << 18) + 5;
+  const Tensor x = random_tensor({2, n}, DType::F32, 5);
+  const std::vector<double> xv = x.to_vector();
+  const int saved = num_threads();
+  std::vector<std::vector<double>> sums;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    sums.push_back(ops::reduce(ops::Reduce::Sum, x, {1}).to_vector());
+  }
+  set_num_threads(saved);
+  for (int64_t row = 0; row < 2; ++row) {
+    double want = 0;
+    for (int64_t i = 0; i < n; ++i) want += xv[static_cast<size_t>(row * n + i)];
+    CHECK(std::abs(sums[0][static_cast<size_t>(row)] - want) <= 1e-6 * std::abs(want) + 1e-3);
+  }
+  CHECK(sums[1] == sums[0]);
+  CHECK(sums[2] == sums[0]);
+  Tensor bad = x.clone();
+  bad.reshape({-1}).slice(n + 12345, n + 12346).fill(INFINITY);
+  CHECK(!std::isfinite(ops::reduce(ops::Reduce::Sum, bad, {1}).to_vector()[1]));
+}
+
 TEST_CASE("ops: random fills are deterministic per (seed, stream, index) and well distributed") {
   for (DType dt : {DType::F32, DType::F64}) {
     const int64_t n = 200000;
