@@ -109,8 +109,9 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
 ConvWeightCache::~ConvWeightCache() { std::free(data); }
 
 bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Conv2dParams& p,
-                           const Tensor& scale, const Tensor& shift, bool relu, PreparedConv* prepared) {
-  check_same("conv2d_forward_affine", {&x, &w, &b, &y, &scale, &shift});
+                           const Tensor& scale, const Tensor& shift, bool relu, PreparedConv* prepared,
+                           const Tensor& residual) {
+  check_same("conv2d_forward_affine", {&x, &w, &b, &y, &scale, &shift, &residual});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
   check_shape("conv2d_forward_affine", "bias", b, Shape{o});
@@ -123,11 +124,15 @@ bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, co
   // oneDNN even where plain forward would run a GEMM of ours on NCHW (1x1 with few channels): its reorders
   // cost less than the passes the fusion saves (bench/RESULTS.md, Evaluation fusion). Not on NHWC 1x1.
   if (cpu::conv_nhwc_pointwise(g, p.groups, l)) return false;
+  if (residual.defined()) {
+    check_shape("conv2d_forward_affine", "residual", residual, y.shape());
+    if (y.layout() == Layout::NCHW || residual.layout() != y.layout()) return false;  // see nn_ops.h
+  }
   check_layouts("conv2d_forward_affine", {&x});
   check_layouts("conv2d_forward_affine", {&y});
   if (n > 0)
     cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o, p.groups, l,
-                               {scale.data<float>(), shift.data<float>(), relu, prepared});
+                               {scale.data<float>(), shift.data<float>(), relu, prepared, ptr<float>(residual)});
   return true;
 }
 

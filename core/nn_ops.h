@@ -24,14 +24,16 @@ ConvGeometry conv_geometry(const Shape& x, const Shape& weight, const Conv2dPara
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                     const Conv2dParams& p);
 // Forward with an epilogue in the same kernel: y = scale * conv(x) + shift per output channel (scale, shift
-// (O)), then max(y, 0) when relu: an evaluation-mode batch norm and ReLU folded in (nets/eval_fusion.h).
-// Only where one kernel does it all: CPU float32 through oneDNN, which it takes for every layout but NHWC 1x1
-// convolutions (a GEMM of ours); elsewhere it writes nothing and returns false.
+// (O)), then + residual when it is defined, then max(y, 0) when relu: an evaluation-mode batch norm, a
+// residual add and a ReLU folded in (nets/eval_fusion.h). Only where one kernel does it all: CPU float32
+// through oneDNN, which it takes for every layout but NHWC 1x1 convolutions (a GEMM of ours), and with a
+// residual only where y is in a kernel layout (not NCHW) and the residual in y's layout and shape (it may
+// be y itself, holding the residual on entry); elsewhere it writes nothing and returns false.
 // prepared (may be null): keeps the kernel's operands between calls (see PreparedConv).
 struct PreparedConv;
 bool conv2d_forward_affine(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                            const Conv2dParams& p, const Tensor& scale, const Tensor& shift, bool relu,
-                           PreparedConv* prepared = nullptr);
+                           PreparedConv* prepared = nullptr, const Tensor& residual = Tensor());
 // What a training convolution keeps from its forward pass for its backward pass in mixed precision: its
 // weights as the CPU's bfloat16 forward kernel reads them. Forward converts the float32 master weights into
 // it; the backward pass right after reads the input-gradient kernel's weights from this copy (a cheaper

@@ -80,10 +80,11 @@ class ConvLayer : public Layer {
   }
 
   bool forward_affine(const std::vector<Tensor>& in, const std::vector<Tensor>& out, const Tensor& scale,
-                      const Tensor& shift, bool relu, ops::PreparedConv* prepared) override {
+                      const Tensor& shift, bool relu, ops::PreparedConv* prepared, const Tensor& residual) override {
     if (precision() != Precision::Float32) return false;
     const Tensor b = bias_ ? parameter("bias").value : Tensor();
-    return ops::conv2d_forward_affine(in[0], parameter("weight").value, b, out[0], p_, scale, shift, relu, prepared);
+    return ops::conv2d_forward_affine(in[0], parameter("weight").value, b, out[0], p_, scale, shift, relu, prepared,
+                                      residual);
   }
 
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,

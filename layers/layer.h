@@ -92,8 +92,9 @@ class Layer {
   }
   // Evaluation-mode fusion (nets/eval_fusion.h). eval_affine: a layer that is now a per-channel affine map
   // of a 4-D input, out = scale * in + shift (batch norm on its running statistics), writes scale and shift
-  // (C) and returns true. forward_affine: forward, then out = scale * out + shift per output channel and a
-  // ReLU when asked, in the same pass; false, writing nothing, where the layer cannot.
+  // (C) and returns true. forward_affine: forward, then out = scale * out + shift per output channel, plus
+  // residual when defined (it may be out itself, holding the residual on entry), and a ReLU when asked, in
+  // the same pass; false, writing nothing, where the layer cannot.
   virtual bool eval_affine(Tensor& scale, Tensor& shift) const {
     (void)scale;
     (void)shift;
@@ -103,13 +104,14 @@ class Layer {
   // answers for the weights not changing (ops::PreparedConv).
   virtual bool forward_affine(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
                               const Tensor& scale, const Tensor& shift, bool relu,
-                              ops::PreparedConv* prepared = nullptr) {
+                              ops::PreparedConv* prepared = nullptr, const Tensor& residual = Tensor()) {
     (void)inputs;
     (void)outputs;
     (void)scale;
     (void)shift;
     (void)relu;
     (void)prepared;
+    (void)residual;
     return false;
   }
   // Training fusion (nets/train_fusion.h): a layer that can apply a ReLU to its output within its own passes

@@ -1,5 +1,6 @@
 #include "nets/eval_fusion.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace mpncov {
@@ -14,7 +15,7 @@ bool eval_fusion_enabled() {
 
 void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
                       const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
-                      const std::vector<bool>& shared) {
+                      const std::vector<bool>& shared, const std::vector<Layout>& layouts) {
   const size_t n = layers.size();
   head_of_.assign(n, -1);
   runs_.assign(n, Run());
@@ -34,9 +35,28 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
     if (bn < 0 || layers[static_cast<size_t>(bn)]->type() != "batchnorm" || in_place[static_cast<size_t>(bn)]) continue;
     Run& run = runs_[i];
     run.bn = run.last = bn;
-    const int relu = sole_reader(static_cast<size_t>(bn));
-    if (relu >= 0 && layers[static_cast<size_t>(relu)]->type() == "relu" && in_place[static_cast<size_t>(relu)])
-      run.relu = run.last = relu;
+    // A ReLU in place on `from`, its only reader.
+    const auto relu_after = [&](size_t from) {
+      const int r = sole_reader(from);
+      return r >= 0 && layers[static_cast<size_t>(r)]->type() == "relu" && in_place[static_cast<size_t>(r)] ? r : -1;
+    };
+    run.relu = relu_after(static_cast<size_t>(bn));
+    if (run.relu >= 0) run.last = run.relu;
+    const size_t b = static_cast<size_t>(bn);
+    if (run.relu < 0 && consumers[b].size() == 1) {  // a residual add (see the header)
+      const size_t add = static_cast<size_t>(consumers[b][0]);
+      const std::vector<int>& in = inputs[add];
+      if (layers[add]->type() == "add" && in.size() == 2 && in_place[add] && !shared[add] && in[0] != in[1] &&
+          std::min(in[0], in[1]) >= 0 && std::min(in[0], in[1]) < static_cast<int>(i) &&
+          std::max(in[0], in[1]) == bn && layouts[b] != Layout::NCHW &&
+          layouts[static_cast<size_t>(in[0])] == layouts[static_cast<size_t>(in[1])]) {
+        run.add = run.last = static_cast<int>(add);
+        run.residual = in[0] == bn ? in[1] : in[0];
+        run.relu = relu_after(add);
+        if (run.relu >= 0) run.last = run.relu;
+        head_of_[add] = static_cast<int>(i);
+      }
+    }
     head_of_[i] = static_cast<int>(i);
     head_of_[static_cast<size_t>(bn)] = static_cast<int>(i);
     if (run.relu >= 0) head_of_[static_cast<size_t>(run.relu)] = static_cast<int>(i);
@@ -64,8 +84,9 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
   // The batch norm must be an affine map now (evaluation mode, 4-D, not synced), from its current values.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
   if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();
+  const Tensor residual = run.add >= 0 ? outputs[static_cast<size_t>(run.residual)] : Tensor();
   fused_[at] = layers[at]->forward_affine(in, {outputs[static_cast<size_t>(run.last)]}, run.scale, run.shift,
-                                          run.relu >= 0, keep_ ? run.prepared.get() : nullptr);
+                                          run.relu >= 0, keep_ ? run.prepared.get() : nullptr, residual);
   fused_any_ = fused_any_ || fused_[at];
   return fused_[at];
 }

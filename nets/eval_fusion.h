@@ -9,6 +9,13 @@
 // (Net::set_weights_fixed: the caller vouches for the weights) the scaled weights made for the kernel are
 // kept between forwards, made again when the scale or shift moved (ops::PreparedConv).
 //
+// A residual add joins the run where the batch norm is the later of an add's two inputs and its only
+// reader, the other computed before the convolution, the add runs in place on its first input and both inputs are in a kernel layout (not NCHW),
+// with the ReLU after the add when that runs in place on it: the convolution then adds the other input
+// before the ReLU (a post-op, core/nn_ops.h), and the add's pass is gone too. Where the batch norm is
+// the add's second input (a downsampling block's shortcut), the add's output is the first input's storage:
+// the residual is already there and the kernel adds to what it overwrites.
+//
 // Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
 // (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place
 // execution off (Net::set_in_place(false), as extract does, to keep every layer's output) or with
@@ -33,9 +40,10 @@ class EvalFusion {
  public:
   // Finds the runs: per layer its inputs and readers (net indices, -1 the net input), whether it runs in
   // place on its first input, and whether its output lives in storage shared by recomputed chains.
+  // layouts: of each layer's output.
   void plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
             const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
-            const std::vector<bool>& shared);
+            const std::vector<bool>& shared, const std::vector<Layout>& layouts);
   // Starts a forward: fusion applies in it when `allowed` (evaluation, float32 CPU, in place on).
   void begin(bool allowed);
   // Whether the fused convolutions keep their prepared weights between forwards (Net::set_weights_fixed).
@@ -54,7 +62,9 @@ class EvalFusion {
 
  private:
   struct Run {
-    int bn = -1, relu = -1;  // the folded layers (relu -1: none)
+    int bn = -1, relu = -1;  // the folded layers (relu -1: none; after the add when there is one)
+    int add = -1;            // a folded residual add (-1: none)
+    int residual = -1;       // the add's other input
     int last = -1;           // whose output the fused convolution writes
     Tensor scale, shift;
     std::shared_ptr<ops::PreparedConv> prepared;  // kept operands, with keep_prepared on

@@ -313,7 +313,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   apply_layouts();
   std::vector<bool> shared(n);
   for (size_t i = 0; i < n; ++i) shared[i] = chain_head_[i] >= 0;
-  fusion_.plan(layers_, inputs_, consumers_, in_place_, shared);
+  fusion_.plan(layers_, inputs_, consumers_, in_place_, shared, layouts_);
   plan_train_fusion();
   set_training(training_);
   reset_timing();

@@ -74,14 +74,17 @@ int run_time(const std::vector<std::string>& argv) {
     const StepProfile p = profile_inference(net, iterations);
     std::printf("%s", p.table(net).c_str());
     std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * p.step, static_cast<double>(batch) / p.step);
-    int runs = 0, fused = 0;  // conv -> batch norm runs (nets/eval_fusion.h)
+    int runs = 0, fused = 0, adds = 0;  // conv -> batch norm (-> add) runs (nets/eval_fusion.h)
     for (int i = 0; i < net.size(); ++i) {
       runs += net.fused_into(i) == i;
       fused += net.fused(i);
+      const int head = net.fused_into(i);
+      adds += head >= 0 && net.fused(head) && net.layer(i).type() == "add";
     }
     if (runs > 0)
-      std::printf("evaluation fusion: %d of %d convolutions ran with their batch norm (and ReLU) folded in%s\n", fused,
-                  runs, eval_fusion_enabled() ? "" : " (MPNCOV_EVAL_FUSION=0)");
+      std::printf("evaluation fusion: %d of %d convolutions ran with their batch norm (and ReLU) folded in, %d with a "
+                  "residual add%s\n",
+                  fused, runs, adds, eval_fusion_enabled() ? "" : " (MPNCOV_EVAL_FUSION=0)");
     return 0;
   }
   std::printf("%s", profile_training(net, iterations).table(net).c_str());

@@ -18,7 +18,9 @@
 // their own: the per-output-channel scale multiplies the weights as the reorder into the kernel's layout
 // copies them (a reorder with output scales, nearly free), the shift is added to the bias, and the ReLU is
 // an eltwise post-op. (oneDNN's binary post-ops would do the scale and shift on the output, but they made
-// 3x3 and 1x1 convolutions here up to 2x slower.)
+// 3x3 and 1x1 convolutions here up to 2x slower.) A residual add comes before the ReLU: a binary add
+// post-op reading the residual tensor (no broadcast: as fast as no add here), or a sum post-op where the
+// residual is the output's own storage (a residual add in place on it).
 //
 // Float32 3x3 convolutions with stride 1 run oneDNN's Winograd kernel (F(4x4, 3x3): forward, input and
 // weight gradients) where conv_wants_winograd says so, the direct one elsewhere and wherever oneDNN has no
@@ -148,6 +150,7 @@ struct Problem {
   bool pin = true;
   bool winograd = false;  // asks for the Winograd algorithm (else direct)
   bool affine = false, relu = false;  // the forward epilogue (ConvEpilogue): scaled weights, a ReLU post-op
+  enum Residual { kNone, kBinary, kSum } residual = kNone;  // its residual add: another tensor, or in place
 
   Problem(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul_type,
           ConvLayouts l = {})
@@ -194,11 +197,11 @@ struct Problem {
   dnnl::convolution_forward::primitive_desc forward_pd(bool with_bias) const {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (relu) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attr.set_post_ops(ops);
-    }
+    dnnl::post_ops ops;
+    if (residual == kBinary) ops.append_binary(dnnl::algorithm::binary_add, dst_md());
+    if (residual == kSum) ops.append_sum(1.0f);
+    if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    if (ops.len() > 0) attr.set_post_ops(ops);
     const auto kind = dnnl::prop_kind::forward_training;
     const auto algo = algorithm();
     if (with_bias)
@@ -428,13 +431,13 @@ BackwardPlan make_backward(Problem p, bool with_bias) { return with_fallback(p, 
 // Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
 // multiplication type, layouts and storage types of the input and the output, the forward epilogue's
 // scale and ReLU.
-using Key = std::array<int64_t, 23>;
+using Key = std::array<int64_t, 24>;
 Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-           memory::data_type mul, ConvLayouts l, bool affine, bool relu, bool winograd) {
+           memory::data_type mul, ConvLayouts l, bool affine, bool relu, bool winograd, Problem::Residual residual) {
   return {n,          g.channels,  g.height,   g.width,   out_channels,    groups,          g.kernel_h, g.kernel_w,
           g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, with_bias ? 1 : 0,
           static_cast<int64_t>(mul), static_cast<int64_t>(l.x), static_cast<int64_t>(l.y), l.x_bf16 ? 1 : 0,
-          l.y_bf16 ? 1 : 0, affine ? 1 : 0, relu ? 1 : 0, winograd ? 1 : 0};
+          l.y_bf16 ? 1 : 0, affine ? 1 : 0, relu ? 1 : 0, winograd ? 1 : 0, static_cast<int64_t>(residual)};
 }
 
 std::mutex plans_mutex;
@@ -442,15 +445,17 @@ std::mutex plans_mutex;
 template <typename Plan>
 const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(Problem, bool), int64_t n,
                      const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
-                     memory::data_type mul, ConvLayouts l, bool affine = false, bool relu = false) {
+                     memory::data_type mul, ConvLayouts l, bool affine = false, bool relu = false,
+                     Problem::Residual residual = Problem::kNone) {
   const bool winograd = mul == kF32 && conv_wants_winograd(n, g, groups);
-  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l, affine, relu, winograd);
+  const Key key = key_of(n, g, out_channels, groups, with_bias, mul, l, affine, relu, winograd, residual);
   auto it = plans.find(key);
   if (it == plans.end()) {
     Problem p(n, g, out_channels, groups, mul, l);
     p.affine = affine;
     p.relu = relu;
     p.winograd = winograd;
+    p.residual = residual;
     it = plans.emplace(key, std::make_unique<Plan>(make(p, with_bias))).first;
   }
   return *it->second;
@@ -581,10 +586,15 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
              ops::ConvWeightCache* cache = nullptr) {
   std::lock_guard<std::mutex> lock(plans_mutex);
   const bool affine = e.scale != nullptr;
+  const Problem::Residual residual = !e.residual ? Problem::kNone : e.residual == y ? Problem::kSum : Problem::kBinary;
   if (cache) cache->plan = nullptr;  // refilled below, or left empty if this forward fails
   try {
     const ForwardPlan& plan = plan_for(forward_plans, &make_forward, n, g, out_channels, groups,
-                                       b != nullptr || affine, mul, l, affine, e.relu);
+                                       b != nullptr || affine, mul, l, affine, e.relu, residual);
+    // The post-ops read the residual (or the output's old values) where the kernel writes: in our layout.
+    MPNCOV_CHECK(residual == Problem::kNone || !plan.dst.needs_reorder,
+                 "convolution: a residual add needs the output in a kernel layout (nChw16c or NHWC), got ",
+                 layout_name(l.y));
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights;
@@ -600,6 +610,9 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
                                          {DNNL_ARG_DST, dst},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad(plan.scratchpad)}};
     if (b) args.emplace(DNNL_ARG_BIAS, memory(plan.bias, engine(), const_cast<float*>(b)));
+    if (residual == Problem::kBinary)
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                   memory(plan.dst.ours, engine(), const_cast<float*>(e.residual)));
     plan.conv.execute(s, args);
     plan.dst.finish(dst, y, s);
     s.wait();

@@ -27,13 +27,16 @@ struct ConvLayouts {
   bool x_bf16 = false, y_bf16 = false;
 };
 // What forward does to each output after the convolution (and its bias): y = scale[o] * y + shift[o] per
-// output channel o when scale is set (then shift is too), then max(y, 0) when relu. prepared (with a
-// scale; may be null): the scaled weights and folded bias kept between calls (ops::PreparedConv).
+// output channel o when scale is set (then shift is too), then + residual when set (a residual add: a
+// tensor of y's shape in y's layout, which must be a kernel layout; it may be y itself, which then holds
+// the residual on entry), then max(y, 0) when relu. prepared (with a scale; may be null): the scaled
+// weights and folded bias kept between calls (ops::PreparedConv).
 struct ConvEpilogue {
   const float* scale = nullptr;
   const float* shift = nullptr;
   bool relu = false;
   ops::PreparedConv* prepared = nullptr;
+  const float* residual = nullptr;
 };
 void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {},

@@ -114,6 +114,67 @@ TEST_CASE("eval fusion: conv -> bn (-> relu) gives the unfused results in the NC
   }
 }
 
+// Residual blocks: an identity one (the shortcut r0 computed before c2) and a downsampling one, whose
+// shortcut batch norm d1 is the add's later, second input (its run adds into the add's storage, which holds
+// b3's output).
+const char* kResidualNet = R"(name: residual
+input: [16, 8, 8]
+features:
+  - {name: c0, type: conv, out_channels: 32, kernel_size: 3, padding: 1}
+  - {name: b0, type: batchnorm}
+  - {name: r0, type: relu}
+  - {name: c1, type: conv, out_channels: 32, kernel_size: 3, padding: 1, bias: false}
+  - {name: b1, type: batchnorm}
+  - {name: r1, type: relu}
+  - {name: c2, type: conv, out_channels: 32, kernel_size: 1, bias: false}
+  - {name: b2, type: batchnorm}
+  - {name: add1, type: add, inputs: [b2, r0]}
+  - {name: r2, type: relu}
+  - {name: c3, type: conv, out_channels: 64, kernel_size: 3, stride: 2, padding: 1, bias: false}
+  - {name: b3, type: batchnorm}
+  - {name: d0, type: conv, out_channels: 64, kernel_size: 1, stride: 2, bias: false, inputs: [r2]}
+  - {name: d1, type: batchnorm}
+  - {name: add2, type: add, inputs: [b3, d1]}
+  - {name: r3, type: relu}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)";
+
+TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in a kernel layout") {
+  ModeGuard guard;
+  const Tensor x = test::random_tensor({2, 16, 8, 8}, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
+    set_layout_mode(mode);
+    const bool kernel_layout = mode != LayoutMode::Off;
+    const char* layouts = kernel_layout ? "default layouts" : "NCHW";
+    INFO(layouts);
+    Net net(parse_net(kResidualNet, "residual.yaml"));
+    net.setup(Shape{2, 16, 8, 8});
+    randomise_batch_norms(net, 3);
+    const Both b = eval_both(net, x);
+    CHECK(b.fused == 5);
+    CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+    // In a kernel layout the adds and the ReLUs after them are folded; in NCHW the runs end at the batch norm.
+    const int c2 = net.index_of("c2"), d0 = net.index_of("d0");
+    CHECK(net.fused_into(net.index_of("add1")) == (kernel_layout ? c2 : -1));
+    CHECK(net.fused_into(net.index_of("r2")) == (kernel_layout ? c2 : -1));
+    CHECK(net.fused_into(net.index_of("add2")) == (kernel_layout ? d0 : -1));
+    CHECK(net.fused_into(net.index_of("r3")) == (kernel_layout ? d0 : -1));
+    CHECK(net.fused_into(net.index_of("b3")) == net.index_of("c3"));  // the add's earlier input: no add
+    // A backward after the fused forward sees the unfused one: the gradients bit for bit.
+    std::vector<std::vector<double>> grads[2];
+    for (bool fusion : {true, false}) {
+      net.set_eval_fusion(fusion);
+      net.forward(x);
+      net.zero_grad();
+      net.backward(dy);
+      for (NetParameter& p : net.parameters()) grads[fusion].push_back(p.parameter->grad.to_vector());
+    }
+    CHECK(grads[0] == grads[1]);
+  }
+}
+
 TEST_CASE("eval fusion: resnet18 and inception_v3 eval logits equal the unfused ones") {
   ModeGuard guard;
   for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
