@@ -91,8 +91,9 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Ten
     if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), y.layout()}))
       return cpu::conv2d_forward_nhwc_pointwise(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n,
                                                 g, o);
-    return cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o,
-                                      p.groups, {x.layout(), y.layout()});
+    cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o, p.groups,
+                               {x.layout(), y.layout()});
+    return;
   }
   dispatch(
       x,
@@ -130,10 +131,9 @@ bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, co
   }
   check_layouts("conv2d_forward_affine", {&x});
   check_layouts("conv2d_forward_affine", {&y});
-  if (n > 0)
-    cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o, p.groups, l,
-                               {scale.data<float>(), shift.data<float>(), relu, prepared, ptr<float>(residual)});
-  return true;
+  if (n == 0) return true;
+  return cpu::conv2d_forward_onednn(x.data<float>(), w.data<float>(), ptr<float>(b), y.data<float>(), n, g, o, p.groups,
+                                    l, {scale.data<float>(), shift.data<float>(), relu, prepared, ptr<float>(residual)});
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,

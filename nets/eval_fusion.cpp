@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "core/ops.h"
+
 namespace mpncov {
 
 bool eval_fusion_enabled() {
@@ -84,9 +86,17 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
   // The batch norm must be an affine map now (evaluation mode, 4-D, not synced), from its current values.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
   if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();
+  const Tensor& out = outputs[static_cast<size_t>(run.last)];
   const Tensor residual = run.add >= 0 ? outputs[static_cast<size_t>(run.residual)] : Tensor();
-  fused_[at] = layers[at]->forward_affine(in, {outputs[static_cast<size_t>(run.last)]}, run.scale, run.shift,
-                                          run.relu >= 0, keep_ ? run.prepared.get() : nullptr, residual);
+  ops::PreparedConv* prepared = keep_ ? run.prepared.get() : nullptr;
+  fused_[at] = layers[at]->forward_affine(in, {out}, run.scale, run.shift, run.relu >= 0, prepared, residual);
+  if (!fused_[at] && residual.defined() && residual.data<float>() != out.data<float>()) {
+    // The kernel would not take the add (a Winograd one): the batch norm folded, the add (and its ReLU)
+    // in a pass of its own, over the batch norm's output in the add's storage, as the add layer would.
+    fused_[at] = layers[at]->forward_affine(in, {out}, run.scale, run.shift, false, prepared);
+    if (fused_[at] && run.relu >= 0) ops::add_relu_forward(out, residual, out);
+    else if (fused_[at]) ops::binary(ops::Binary::Add, out, residual, out);
+  }
   fused_any_ = fused_any_ || fused_[at];
   return fused_[at];
 }

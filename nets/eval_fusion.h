@@ -14,7 +14,9 @@
 // with the ReLU after the add when that runs in place on it: the convolution then adds the other input
 // before the ReLU (a post-op, core/nn_ops.h), and the add's pass is gone too. Where the batch norm is
 // the add's second input (a downsampling block's shortcut), the add's output is the first input's storage:
-// the residual is already there and the kernel adds to what it overwrites.
+// the residual is already there and the kernel adds to what it overwrites. Where the kernel would lose its
+// Winograd algorithm to the add, the add (and ReLU) runs in a pass of its own after the folded convolution
+// (a run that adds in place on its shortcut then stays unfused).
 //
 // Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
 // (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place

@@ -82,8 +82,8 @@ int run_time(const std::vector<std::string>& argv) {
       adds += head >= 0 && net.fused(head) && net.layer(i).type() == "add";
     }
     if (runs > 0)
-      std::printf("evaluation fusion: %d of %d convolutions ran with their batch norm (and ReLU) folded in, %d with a "
-                  "residual add%s\n",
+      std::printf("evaluation fusion: %d of %d convolutions ran with their batch norm (and ReLU) folded in, %d "
+                  "residual adds in their runs%s\n",
                   fused, runs, adds, eval_fusion_enabled() ? "" : " (MPNCOV_EVAL_FUSION=0)");
     return 0;
   }

@@ -80,7 +80,10 @@ template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const ops::ConvGeometry& g,
                     int64_t out_channels, int64_t groups) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_onednn(g, out_channels, groups)) return conv2d_forward_onednn(x, w, b, y, n, g, out_channels, groups);
+    if (use_onednn(g, out_channels, groups)) {
+      conv2d_forward_onednn(x, w, b, y, n, g, out_channels, groups);
+      return;
+    }
   }
   const int64_t in_image = g.channels * groups * g.height * g.width, in_group = g.channels * g.height * g.width;
   const int64_t k = g.col_rows(), cols = g.col_cols(), og = out_channels / groups;

@@ -221,6 +221,7 @@ struct ForwardPlan {
   size_t scratchpad = 0;
   dnnl::reorder scaled_weights;  // with an epilogue's scale: ours -> kernel's, each output channel scaled
   bool reference = false;  // oneDNN's reference kernel (kept only where no other takes the problem)
+  bool winograd = false;   // the Winograd algorithm (else direct)
 };
 
 struct BackwardPlan {
@@ -290,6 +291,7 @@ ForwardPlan make_forward_as(Problem p, bool with_bias) {
   if (with_bias) plan.bias = pd.bias_desc();
   plan.scratchpad = pd.scratchpad_desc().get_size();
   plan.reference = is_reference(pd.impl_info_str());
+  plan.winograd = p.winograd;
   if (p.affine) {  // the weights' output channels: dimension 0 (oihw), or 0 and 1 (goihw: group-major)
     dnnl::primitive_attr attr;
     attr.set_output_scales(p.weights.size() == 4 ? 1 : 3, {DNNL_RUNTIME_F32_VAL});
@@ -581,7 +583,9 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
   return weights;
 }
 
-void forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
+// False, writing nothing, where a residual add would cost the kernel its Winograd algorithm (whose
+// kernels take no binary post-op here): adding in a pass of its own is cheaper than the direct kernel.
+bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
   std::lock_guard<std::mutex> lock(plans_mutex);
@@ -595,6 +599,11 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
     MPNCOV_CHECK(residual == Problem::kNone || !plan.dst.needs_reorder,
                  "convolution: a residual add needs the output in a kernel layout (nChw16c or NHWC), got ",
                  layout_name(l.y));
+    if (residual != Problem::kNone && !plan.winograd && mul == kF32 && conv_wants_winograd(n, g, groups)) {
+      const ForwardPlan& plain = plan_for(forward_plans, &make_forward, n, g, out_channels, groups,
+                                          b != nullptr || affine, mul, l, affine, e.relu);
+      if (plain.winograd) return false;
+    }
     dnnl::stream s(engine());
     memory src = plan.src.input(x, kSrc, s);
     memory weights;
@@ -620,6 +629,7 @@ void forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
     if (cache) cache->plan = nullptr;
     rethrow(e, "forward");
   }
+  return true;
 }
 
 // The weights as the data pass reads them: from the copy the forward made in `cache` when it holds these
@@ -718,10 +728,10 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
 
 }  // namespace
 
-void conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
+bool conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l,
                            const ConvEpilogue& e) {
-  forward(x, w, b, y, n, g, out_channels, groups, kF32, l, e);
+  return forward(x, w, b, y, n, g, out_channels, groups, kF32, l, e);
 }
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,

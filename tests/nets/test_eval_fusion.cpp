@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
+#include "core/cpu/nn_cpu.h"
 #include "core/layout.h"
 #include "core/layout_ops.h"
 #include "nets/model.h"
@@ -114,11 +116,12 @@ TEST_CASE("eval fusion: conv -> bn (-> relu) gives the unfused results in the NC
   }
 }
 
-// Residual blocks: an identity one (the shortcut r0 computed before c2) and a downsampling one, whose
-// shortcut batch norm d1 is the add's later, second input (its run adds into the add's storage, which holds
-// b3's output).
+// Residual blocks: identity ones (the shortcut computed before the convolution) after a 3x3 convolution
+// (c2: Winograd, whose kernel takes no add, so the add runs in a pass of its own) and after a 1x1 one (c5:
+// the add in the kernel), and a downsampling one, whose shortcut batch norm d1 is the add's later, second
+// input (its run adds into the add's storage, which holds b3's output).
 const char* kResidualNet = R"(name: residual
-input: [16, 8, 8]
+input: [16, 32, 32]
 features:
   - {name: c0, type: conv, out_channels: 32, kernel_size: 3, padding: 1}
   - {name: b0, type: batchnorm}
@@ -126,7 +129,7 @@ features:
   - {name: c1, type: conv, out_channels: 32, kernel_size: 3, padding: 1, bias: false}
   - {name: b1, type: batchnorm}
   - {name: r1, type: relu}
-  - {name: c2, type: conv, out_channels: 32, kernel_size: 1, bias: false}
+  - {name: c2, type: conv, out_channels: 32, kernel_size: 3, padding: 1, bias: false}
   - {name: b2, type: batchnorm}
   - {name: add1, type: add, inputs: [b2, r0]}
   - {name: r2, type: relu}
@@ -136,6 +139,10 @@ features:
   - {name: d1, type: batchnorm}
   - {name: add2, type: add, inputs: [b3, d1]}
   - {name: r3, type: relu}
+  - {name: c5, type: conv, out_channels: 64, kernel_size: 1, bias: false}
+  - {name: b5, type: batchnorm}
+  - {name: add3, type: add, inputs: [b5, r3]}
+  - {name: r5, type: relu}
 representation: {name: pool, type: adaptive_avgpool}
 classifier:
   - {name: fc, type: linear, out_features: 5}
@@ -143,24 +150,29 @@ classifier:
 
 TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in a kernel layout") {
   ModeGuard guard;
-  const Tensor x = test::random_tensor({2, 16, 8, 8}, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  const Shape input{2, 16, 32, 32};
+  const Tensor x = test::random_tensor(input, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
   for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
     set_layout_mode(mode);
     const bool kernel_layout = mode != LayoutMode::Off;
     const char* layouts = kernel_layout ? "default layouts" : "NCHW";
     INFO(layouts);
     Net net(parse_net(kResidualNet, "residual.yaml"));
-    net.setup(Shape{2, 16, 8, 8});
+    net.setup(input);
     randomise_batch_norms(net, 3);
+    // c2 runs Winograd: its add takes the separate pass (the other adds are in their kernels).
+    ops::Conv2dParams p3;
+    p3.pad_h = p3.pad_w = 1;
+    REQUIRE(cpu::conv_wants_winograd(2, ops::conv_geometry(net.output_shape(net.index_of("r1")), {32, 32, 3, 3}, p3), 1));
     const Both b = eval_both(net, x);
-    CHECK(b.fused == 5);
+    CHECK(b.fused == 6);
     CHECK(scaled_diff(b.on, b.off) <= 1e-5);
     // In a kernel layout the adds and the ReLUs after them are folded; in NCHW the runs end at the batch norm.
-    const int c2 = net.index_of("c2"), d0 = net.index_of("d0");
-    CHECK(net.fused_into(net.index_of("add1")) == (kernel_layout ? c2 : -1));
-    CHECK(net.fused_into(net.index_of("r2")) == (kernel_layout ? c2 : -1));
-    CHECK(net.fused_into(net.index_of("add2")) == (kernel_layout ? d0 : -1));
-    CHECK(net.fused_into(net.index_of("r3")) == (kernel_layout ? d0 : -1));
+    for (const auto& [add, relu, conv] : {std::tuple{"add1", "r2", "c2"}, {"add2", "r3", "d0"}, {"add3", "r5", "c5"}}) {
+      CAPTURE(add);
+      CHECK(net.fused_into(net.index_of(add)) == (kernel_layout ? net.index_of(conv) : -1));
+      CHECK(net.fused_into(net.index_of(relu)) == (kernel_layout ? net.index_of(conv) : -1));
+    }
     CHECK(net.fused_into(net.index_of("b3")) == net.index_of("c3"));  // the add's earlier input: no add
     // A backward after the fused forward sees the unfused one: the gradients bit for bit.
     std::vector<std::vector<double>> grads[2];
@@ -169,7 +181,7 @@ TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in
       net.forward(x);
       net.zero_grad();
       net.backward(dy);
-      for (NetParameter& p : net.parameters()) grads[fusion].push_back(p.parameter->grad.to_vector());
+      for (NetParameter& q : net.parameters()) grads[fusion].push_back(q.parameter->grad.to_vector());
     }
     CHECK(grads[0] == grads[1]);
   }
