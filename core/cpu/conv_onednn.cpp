@@ -19,8 +19,9 @@
 // copies them (a reorder with output scales, nearly free), the shift is added to the bias, and the ReLU is
 // an eltwise post-op. (oneDNN's binary post-ops would do the scale and shift on the output, but they made
 // 3x3 and 1x1 convolutions here up to 2x slower.) A residual add comes before the ReLU: a binary add
-// post-op reading the residual tensor (no broadcast: as fast as no add here), or a sum post-op where the
-// residual is the output's own storage (a residual add in place on it).
+// post-op reading the residual tensor (no broadcast: within a few percent of the sum post-op here, far below
+// a pass of its own), or a sum post-op where the residual is the output's own storage (a residual add in
+// place on it).
 //
 // Float32 3x3 convolutions with stride 1 run oneDNN's Winograd kernel (F(4x4, 3x3): forward, input and
 // weight gradients) where conv_wants_winograd says so, the direct one elsewhere and wherever oneDNN has no
@@ -432,7 +433,7 @@ BackwardPlan make_backward(Problem p, bool with_bias) { return with_fallback(p, 
 
 // Plans by problem: batch, channels, size, outputs, groups, kernel, stride, padding, dilation, bias,
 // multiplication type, layouts and storage types of the input and the output, the forward epilogue's
-// scale and ReLU.
+// scale, ReLU and residual add.
 using Key = std::array<int64_t, 24>;
 Key key_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, bool with_bias,
            memory::data_type mul, ConvLayouts l, bool affine, bool relu, bool winograd, Problem::Residual residual) {
