@@ -76,9 +76,9 @@ int run_time(const std::vector<std::string>& argv) {
     std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * p.step, static_cast<double>(batch) / p.step);
     int runs = 0, fused = 0, adds = 0;  // conv -> batch norm (-> add) runs (nets/eval_fusion.h)
     for (int i = 0; i < net.size(); ++i) {
-      runs += net.fused_into(i) == i;
-      fused += net.fused(i);
       const int head = net.fused_into(i);
+      runs += head == i;
+      fused += net.fused(i);
       adds += head >= 0 && net.fused(head) && net.layer(i).type() == "add";
     }
     if (runs > 0)
