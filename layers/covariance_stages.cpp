@@ -80,7 +80,7 @@ class SqrtmLayer : public Layer {
   }
 
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
-    ns_.forward(in[0]);
+    ns_.forward(in[0], training());
     ops::add_identity(ns_.root(), 1.0, 0.0, out[0], ns_.scale());
   }
 

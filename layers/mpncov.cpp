@@ -6,7 +6,8 @@
 //   vectorize (default true): the upper triangle with the diagonal, row-major, (B, C(C+1)/2) (32896 for
 //          C = 256: the column order of the seed's released fc weights); else the (B, C, C) matrix
 // Keys: iterations (5), sqrt (true), vectorize (true), eps (1e-10, the trace guard), spectral_min (128: from
-// this C on, the CPU evaluates the same iteration polynomial by eigendecomposition, layers/newton_schulz.h).
+// this C on, a training forward on the CPU evaluates the same iteration polynomial by eigendecomposition,
+// layers/newton_schulz.h).
 //
 // Backward: dX = (G_Sigma + G_Sigma^T) Xc / M. Only the symmetric part of the gradient reaching Sigma
 // matters, so the upstream gradient is symmetrised first ((G + G^T)/2; for the vector, each off-diagonal
@@ -58,7 +59,7 @@ class MpncovLayer : public Layer {
       else ops::unary(ops::Unary::Copy, sigma_, out[0]);
       return;
     }
-    ns_.forward(sigma_);
+    ns_.forward(sigma_, training());
     if (vectorize_) ops::triu_gather(ns_.root(), ns_.scale(), out[0]);
     else ops::add_identity(ns_.root(), 1.0, 0.0, out[0], ns_.scale());
   }

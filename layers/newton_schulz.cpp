@@ -90,7 +90,7 @@ void divided_difference_mul(const std::vector<double>& s, T* q, int64_t batch, i
 
 }  // namespace
 
-void NewtonSchulzSqrt::forward(const Tensor& sigma) {
+void NewtonSchulzSqrt::forward(const Tensor& sigma, bool training) {
   // c = a b for the commuting symmetric factors of the iteration.
   const Structure structure = symmetric_products_ ? Structure::Symmetric : Structure::General;
   auto sym_product = [structure](const Tensor& a, const Tensor& b, const Tensor& c) {
@@ -114,7 +114,7 @@ void NewtonSchulzSqrt::forward(const Tensor& sigma) {
   ops::unary(ops::Unary::Sqrt, used_, scale_);
   ops::add_identity(sigma, 1.0, 0.0, a_, inv_);
 
-  spectral_ = symmetric_products_ && !dev.is_cuda() && n >= spectral_min_;
+  spectral_ = training && symmetric_products_ && !dev.is_cuda() && n >= spectral_min_;
   if (spectral_) {  // Y_N = E^T diag(p(lambda)) E
     for (Tensor* t : {&vec_}) ensure_tensor(*t, {b, n, n}, dt, dev);
     ensure_tensor(val_, {b, n}, dt, dev);

@@ -17,6 +17,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
 // (core/cpu/few_rows_gemm.cpp); false, touching nothing, where that route does not apply (then BLAS).
 bool few_rows_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
                    int64_t ldb, float beta, float* c, int64_t ldc);
+// The same product (float, any batch) through oneDNN's matmul (core/cpu/matmul_onednn.cpp); false,
+// touching nothing, where oneDNN has no optimised kernel for it (then BLAS). A sum post-op applies beta,
+// so beta = 0 never reads C.
+bool onednn_matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                   int64_t ldc, int64_t stride_c, int64_t batch);
 // One image: x (C, H, W) -> col (C*kh*kw, oh*ow), and back (col2im accumulates).
 template <typename T>
 void im2col(const T* x, const ops::ConvGeometry& g, T* col);

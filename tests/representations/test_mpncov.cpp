@@ -129,6 +129,25 @@ TEST_CASE("mpncov: the spectral evaluation agrees with the product iteration (C 
   }
 }
 
+TEST_CASE("mpncov: an evaluation forward runs the products (C >= spectral_min), a training one the spectral path") {
+  // Evaluation needs no backward, so it skips the eigendecomposition: its output is the product
+  // iteration's bit for bit, and a backward after it is that iteration's exact adjoint.
+  const Tensor x = random_tensor({2, 160, 10, 10}, DType::F32, 23);
+  auto products = rep_layer("mpncov", "{iterations: 5, spectral_min: 100000}");
+  auto layer = rep_layer("mpncov", "{iterations: 5}");
+  layer->set_training(false);
+  const Tensor y_eval = run_forward(*layer, x), y_products = run_forward(*products, x);
+  CHECK(y_eval.to_vector() == y_products.to_vector());
+  const Tensor g = random_tensor(y_eval.shape(), DType::F32, 24);
+  const Tensor d_eval = run_backward(*layer, x, y_eval, g), d_products = run_backward(*products, x, y_products, g);
+  CHECK(d_eval.to_vector() == d_products.to_vector());
+  layer->set_training(true);
+  const Tensor y_train = run_forward(*layer, x);
+  INFO("training against evaluation: ", scaled_diff(y_train, y_eval));
+  CHECK(y_train.to_vector() != y_eval.to_vector());  // the spectral path: not the same arithmetic
+  CHECK(scaled_diff(y_train, y_eval) < 1e-4);
+}
+
 TEST_CASE("mpncov: the output does not depend on the order of positions") {
   const Tensor x = random_tensor({2, 5, 3, 4}, DType::F64, 7);
   std::vector<double> v = x.to_vector(), p(v.size());
@@ -194,6 +213,41 @@ TEST_CASE("square_matmul: symmetric and skew panels agree with the full product"
   CHECK(max_rel_diff(full, skew) < 1e-12);
   const std::vector<double> naive = naive_matmul(naive_matmul(s.to_vector(), kk.to_vector(), 2, n), s.to_vector(), 2, n);
   CHECK(max_rel_diff(full.to_vector(), naive) < 1e-12);
+}
+
+TEST_CASE("square_matmul in float32 (oneDNN, triangular ones in strips) equals a double product") {
+  // n = 256 and 200 cut a triangular product into four and three strips; transposes, alpha and beta.
+  for (int64_t n : {256, 200, 64}) {
+    const int64_t b = 2, k = 96;
+    const Tensor a64 = random_tensor({b, n, k}, DType::F64, 31), c64 = random_tensor({b, n, n}, DType::F64, 32);
+    const std::vector<double> av = a64.to_vector(), cv = c64.to_vector();
+    for (bool ta : {false, true})
+      for (ops::Structure st : {ops::Structure::General, ops::Structure::Symmetric}) {
+        // op(a) = a (n x k) or, transposed, the stored (k x n) matrix read by columns; op(b) = op(a)^T.
+        const Tensor a = Tensor::from_vector(av, ta ? Shape({b, k, n}) : Shape({b, n, k}), DType::F32);
+        Tensor c = Tensor::from_vector(cv, {b, n, n}, DType::F32);
+        std::vector<double> c_sym = cv;  // beta applies to a symmetric C (the structure's promise)
+        for (int64_t s = 0; s < b; ++s)
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < i; ++j) c_sym[s * n * n + i * n + j] = c_sym[s * n * n + j * n + i];
+        c = Tensor::from_vector(c_sym, {b, n, n}, DType::F32);
+        ops::square_matmul(a, a, c, st, ta, !ta, 0.5, 0.25);
+        std::vector<double> want(c_sym.size());
+        for (int64_t s = 0; s < b; ++s)
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              double dot = 0;
+              for (int64_t e = 0; e < k; ++e) {
+                const double ai = ta ? av[s * n * k + e * n + i] : av[s * n * k + i * k + e];
+                const double aj = ta ? av[s * n * k + e * n + j] : av[s * n * k + j * k + e];
+                dot += static_cast<double>(static_cast<float>(ai)) * static_cast<float>(aj);
+              }
+              want[s * n * n + i * n + j] = 0.5 * dot + 0.25 * static_cast<float>(c_sym[s * n * n + i * n + j]);
+            }
+        INFO("n ", n, ", transposed ", ta, ", symmetric ", st == ops::Structure::Symmetric);
+        CHECK(max_rel_diff(c.to_vector(), want) < 1e-5);
+      }
+  }
 }
 
 TEST_CASE("triu_gather and triu_scatter: order, scale, adjoint and symmetric halves") {
