@@ -1,8 +1,13 @@
-// GEMM on the CPU through OpenBLAS (row-major CBLAS). A batch of products is cut into tasks that one
-// OpenMP team shares (core/cpu/parallel.h), each task one single-threaded BLAS call: whole products when
-// there are enough of them, otherwise blocks of each C (columns when C is wider than tall, else rows), so
-// a single product, say a batch-1 layer, still uses every thread. Each element of C is one dot product
-// whichever block holds it, so the cut does not change the arithmetic.
+// GEMM on the CPU. Float products go to oneDNN's batched matmul (matmul_onednn.cpp), which picks kernels
+// for the CPU it finds where OpenBLAS runs those of the core type it is told (often an older one: this
+// AVX-512 machine's environment says OPENBLAS_CORETYPE=Haswell, 1.7-2x oneDNN's time).
+//
+// Double products, and float ones oneDNN has no optimised kernel for, go to OpenBLAS (row-major CBLAS).
+// A batch of products is cut into tasks that one OpenMP team shares (core/cpu/parallel.h), each task one
+// single-threaded BLAS call: whole products when there are enough of them, otherwise blocks of each C
+// (columns when C is wider than tall, else rows), so a single product, say a batch-1 layer, still uses
+// every thread. Each element of C is one dot product whichever block holds it, so the cut does not change
+// the arithmetic.
 //
 // A product with one row or one column of C (a batch-1 linear layer, a bias gradient) is a matrix-vector
 // product: it goes to gemv, which streams the matrix once. OpenBLAS's gemm would pack the whole matrix
@@ -82,6 +87,9 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   if (m == 0 || n == 0 || batch == 0) return;
   if constexpr (std::is_same_v<T, float>) {
     if (batch == 1 && !trans_a && trans_b && k > 0 && few_rows_gemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+      return;
+    if (m > 1 && n > 1 && onednn_matmul(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta,
+                                        c, ldc, stride_c, batch))
       return;
   }
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;

@@ -1,7 +1,6 @@
-// Batched small-matrix ops on the CPU (core/matrix_ops.h). Float products go to oneDNN's matmul
-// (matmul_onednn.cpp); double ones to gemm.cpp, which spreads a batch of matrices over the threads
-// (single-threaded OpenBLAS inside, which beats threading each 256 x 256 product) and cuts a single matrix
-// into blocks when there are fewer matrices than threads.
+// Batched small-matrix ops on the CPU (core/matrix_ops.h). Products go to gemm.cpp: oneDNN's batched
+// matmul in float; in double one matrix per thread (single-threaded OpenBLAS inside, which beats threading
+// each 256 x 256 product), a single matrix cut into blocks when there are fewer matrices than threads.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -31,11 +30,9 @@ void panel(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t 
   gemm<T>(ta, tb, r1 - r0, n - c0, k, alpha, ap, lda, 0, bp, ldb, 0, beta, c + r0 * n + c0, n, 0, 1);
 }
 
-// The lower triangle mirrors the upper one (a no-op for a general product); row by row, so one matrix
-// still uses every thread.
+// The lower triangle mirrors the upper one; row by row, so one matrix still uses every thread.
 template <typename T>
 void mirror(T* c, int64_t batch, int64_t n, ops::Structure structure) {
-  if (structure == ops::Structure::General) return;
   const T sign = structure == ops::Structure::Skew ? T(-1) : T(1);
 #pragma omp parallel for if (batch * n * n > kParallelMin)
   for (int64_t row = 0; row < batch * n; ++row) {
@@ -45,20 +42,18 @@ void mirror(T* c, int64_t batch, int64_t n, ops::Structure structure) {
   }
 }
 
-// A float product through oneDNN (matmul_onednn.cpp), BLAS where oneDNN has no kernel for it. A triangular
-// one computes row strips from the diagonal rightwards: four strips of a 256 x 256 product do 5/8 of the
-// full work, and oneDNN's kernels keep their speed down to 64-row strips (0.44 ms for a batch of eight
-// against 0.65 for the full product).
-void float_product(bool ta, bool tb, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, int64_t sa,
-                   const float* b, int64_t ldb, int64_t sb, float beta, float* c, int64_t batch, bool triangular) {
-  const int64_t strips = triangular ? std::clamp<int64_t>(n / 64, 1, 4) : 1;
+// A float triangular product as row strips from the diagonal rightwards, each one batched product
+// (gemm.cpp: oneDNN's matmul): four strips of a 256 x 256 product do 5/8 of the full work, and oneDNN's
+// kernels keep their speed down to 64-row strips (0.44 ms for a batch of eight against 0.65 for the full
+// product). Double products keep 32-row panels on OpenBLAS, one per thread.
+void float_strips(bool ta, bool tb, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, int64_t sa,
+                  const float* b, int64_t ldb, int64_t sb, float beta, float* c, int64_t batch) {
+  const int64_t strips = std::clamp<int64_t>(n / 64, 1, 4);
   for (int64_t s = 0; s < strips; ++s) {
-    const int64_t r0 = n * s / strips, r1 = n * (s + 1) / strips, c0 = triangular ? r0 : 0;
+    const int64_t r0 = n * s / strips, r1 = n * (s + 1) / strips;
     const float* as = ta ? a + r0 : a + r0 * lda;
-    const float* bs = tb ? b + c0 * ldb : b + c0;
-    float* cs = c + r0 * n + c0;
-    if (!onednn_matmul(ta, tb, r1 - r0, n - c0, k, alpha, as, lda, sa, bs, ldb, sb, beta, cs, n, n * n, batch))
-      gemm<float>(ta, tb, r1 - r0, n - c0, k, alpha, as, lda, sa, bs, ldb, sb, beta, cs, n, n * n, batch);
+    const float* bs = tb ? b + r0 * ldb : b + r0;
+    gemm<float>(ta, tb, r1 - r0, n - r0, k, alpha, as, lda, sa, bs, ldb, sb, beta, c + r0 * n + r0, n, n * n, batch);
   }
 }
 
@@ -67,12 +62,12 @@ void float_product(bool ta, bool tb, int64_t n, int64_t k, float alpha, const fl
 template <typename T>
 void square_matmul(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, int64_t sa,
                    const T* b, int64_t ldb, int64_t sb, T beta, T* c, int64_t batch, ops::Structure structure) {
-  const bool triangular = structure != ops::Structure::General;
+  if (structure == ops::Structure::General)
+    return gemm<T>(ta, tb, n, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, n, n * n, batch);
   if constexpr (std::is_same_v<T, float>) {
-    float_product(ta, tb, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, batch, triangular);
+    float_strips(ta, tb, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, batch);
     return mirror(c, batch, n, structure);
   }
-  if (!triangular) return gemm<T>(ta, tb, n, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, n, n * n, batch);
   const int64_t panels = (n + kPanel - 1) / kPanel, tasks = batch * panels;
   auto task = [&](int64_t t) {
     const int64_t i = t / panels, r0 = t % panels * kPanel, r1 = std::min(n, r0 + kPanel);
