@@ -72,6 +72,25 @@ TEST_CASE("ops: gemm with transposes, offsets, leading dimensions, batches, alph
   }
 }
 
+// Float products run on oneDNN's matmul (core/cpu/matmul_onednn.cpp), one primitive per shape: threads
+// running the same shape at once (conv.cpp's split route: one image per thread) need scratchpads of
+// their own, or they overwrite each other's packed blocks.
+TEST_CASE("ops: float gemm of one shape on several threads at once equals the products one by one") {
+  const int64_t m = 96, n = 80, k = 300, tasks = 8;
+  const Tensor a = random_tensor({tasks, m, k}, DType::F32, 5), b = random_tensor({tasks, k, n}, DType::F32, 6);
+  Tensor together = Tensor::zeros({tasks, m, n}, DType::F32), alone = Tensor::zeros({tasks, m, n}, DType::F32);
+  for (int64_t t = 0; t < tasks; ++t)
+    ops::gemm(false, false, m, n, k, 1.0, {a, t * m * k, k, 0}, {b, t * k * n, n, 0}, 0.0, alone, t * m * n, n, 0);
+  for (int round = 0; round < 10; ++round) {  // a race shows only now and then
+    together.fill(0);
+#pragma omp parallel for num_threads(4) schedule(static, 1)
+    for (int64_t t = 0; t < tasks; ++t)
+      ops::gemm(false, false, m, n, k, 1.0, {a, t * m * k, k, 0}, {b, t * k * n, n, 0}, 0.0, together, t * m * n,
+                n, 0);
+    REQUIRE(together.to_vector() == alone.to_vector());
+  }
+}
+
 // A single row or column of C goes to gemv (core/cpu/gemm.cpp), cut into blocks over the threads when the
 // product is large enough: every transpose, strided vectors (a column of A^T, a column of B), beta = 0 over
 // NaN, a batch of two, and an odd length that leaves a short last block.
