@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "core/cpu/nn_cpu.h"
+#include "core/cpu/onednn_engine.h"
 #include "core/error.h"
 #include "core/mixed_ops.h"
 
@@ -57,10 +58,7 @@ using Tag = memory::format_tag;
 constexpr memory::data_type kF32 = memory::data_type::f32;
 constexpr memory::data_type kBF16 = memory::data_type::bf16;
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
+dnnl::engine& engine() { return onednn_engine(); }
 
 // One growable, 64-byte aligned buffer per role, so operands of one call never alias.
 enum Slot { kSrc, kWeights, kDst, kDiffDst, kDiffDstW, kDiffWeights, kDiffBias, kStrided, kScratchpad, kSlots };

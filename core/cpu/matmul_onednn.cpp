@@ -14,17 +14,13 @@
 #include <mutex>
 
 #include "core/cpu/cpu_ops.h"
+#include "core/cpu/onednn_engine.h"
 #include "core/error.h"
 
 namespace mpncov::cpu {
 namespace {
 
 using dnnl::memory;
-
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
 
 uint32_t bits(float v) {
   uint32_t u;
@@ -61,7 +57,7 @@ Plan make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, i
     attr.set_post_ops(ops);
   }
   try {
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.a, p.b, p.c), attr, engine());
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p.a, p.b, p.c), attr, onednn_engine());
     if (std::strncmp(pd.impl_info_str(), "ref", 3) == 0) return p;
     p.primitive = std::make_unique<dnnl::matmul>(pd);
     p.scratchpad = pd.scratchpad_desc();
@@ -111,9 +107,9 @@ bool onednn_matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
   }
   const Plan& p = *plan;
   if (!p.primitive) return false;
-  dnnl::stream s(engine());
-  memory am(p.a, engine(), const_cast<float*>(a)), bm(p.b, engine(), const_cast<float*>(b)), cm(p.c, engine(), c);
-  memory pad(p.scratchpad, engine(), scratchpad(p.scratchpad.get_size()));
+  dnnl::stream s(onednn_engine());
+  memory am(p.a, onednn_engine(), const_cast<float*>(a)), bm(p.b, onednn_engine(), const_cast<float*>(b)), cm(p.c, onednn_engine(), c);
+  memory pad(p.scratchpad, onednn_engine(), scratchpad(p.scratchpad.get_size()));
   p.primitive->execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, pad}});
   s.wait();
   return true;
