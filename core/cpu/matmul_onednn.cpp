@@ -107,9 +107,10 @@ bool onednn_matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
   }
   const Plan& p = *plan;
   if (!p.primitive) return false;
-  dnnl::stream s(onednn_engine());
-  memory am(p.a, onednn_engine(), const_cast<float*>(a)), bm(p.b, onednn_engine(), const_cast<float*>(b)), cm(p.c, onednn_engine(), c);
-  memory pad(p.scratchpad, onednn_engine(), scratchpad(p.scratchpad.get_size()));
+  dnnl::engine& e = onednn_engine();
+  dnnl::stream s(e);
+  memory am(p.a, e, const_cast<float*>(a)), bm(p.b, e, const_cast<float*>(b)), cm(p.c, e, c);
+  memory pad(p.scratchpad, e, scratchpad(p.scratchpad.get_size()));
   p.primitive->execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, pad}});
   s.wait();
   return true;
