@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "core/cpu/nn_cpu.h"
-#include "core/cpu/onednn_engine.h"
+#include "core/cpu/onednn_support.h"
 #include "core/error.h"
 #include "core/mixed_ops.h"
 
@@ -64,21 +64,8 @@ dnnl::engine& engine() { return onednn_engine(); }
 enum Slot { kSrc, kWeights, kDst, kDiffDst, kDiffDstW, kDiffWeights, kDiffBias, kStrided, kScratchpad, kSlots };
 
 void* scratch(Slot slot, size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t size = 0;
-    ~Buffer() { std::free(data); }
-  };
-  static Buffer buffers[kSlots];
-  Buffer& b = buffers[slot];
-  if (b.size < bytes) {
-    std::free(b.data);
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    b.data = std::aligned_alloc(64, rounded);
-    MPNCOV_CHECK(b.data, "convolution: cannot allocate ", rounded, " bytes of scratch memory");
-    b.size = rounded;
-  }
-  return b.data;
+  static ScratchBuffer buffers[kSlots];
+  return buffers[slot].reserve(bytes, "convolution");
 }
 
 // oneDNN's scratchpad for one primitive (user mode: it lives in our scratch, not allocated per call).

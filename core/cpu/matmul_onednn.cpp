@@ -7,15 +7,13 @@
 #include <dnnl.hpp>
 
 #include <array>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 
 #include "core/cpu/cpu_ops.h"
-#include "core/cpu/onednn_engine.h"
-#include "core/error.h"
+#include "core/cpu/onednn_support.h"
 
 namespace mpncov::cpu {
 namespace {
@@ -69,20 +67,8 @@ Plan make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, i
 // The calling thread's scratchpad for a primitive. oneDNN's own lives in the primitive, which would let
 // two threads running the same product (one image each, conv.cpp's split route) overwrite each other's.
 void* scratchpad(size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t size = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer b;
-  if (b.size < bytes) {
-    std::free(b.data);
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    b.data = std::aligned_alloc(64, rounded);
-    MPNCOV_CHECK(b.data, "matrix product: cannot allocate ", rounded, " bytes of scratch memory");
-    b.size = rounded;
-  }
-  return b.data;
+  thread_local ScratchBuffer buffer;
+  return buffer.reserve(bytes, "matrix product");
 }
 
 std::mutex plans_mutex;
