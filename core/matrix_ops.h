@@ -19,8 +19,9 @@ enum class Structure {
 };
 
 // c_b (n x n) = alpha * op(a_b) op(b_b) + beta * c_b for each b < B; a and b are 3-D (B, ., .).
-// For Symmetric and Skew the CPU computes only the upper triangle, by row panels (56% of the work at
-// n = 256), and mirrors it (negated for Skew); beta then reads only c's upper triangle. The CUDA backend
+// For Symmetric and Skew the CPU computes only the upper triangle, by row strips (float: 5/8 of the work at
+// n = 256) or panels (double: 56%), and mirrors it (negated for Skew); the result then depends only on c's
+// upper triangle where beta is not 0. The CUDA backend
 // computes the whole product (cuBLAS has no strided-batched triangular product), so there the result is
 // symmetric up to rounding.
 void square_matmul(const Tensor& a, const Tensor& b, const Tensor& c, Structure structure = Structure::General,

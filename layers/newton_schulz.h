@@ -6,7 +6,7 @@
 // layer.
 //
 // Every Y_k, Z_k is a polynomial in A, so all of them are symmetric and commute; products of two of them
-// are computed as symmetric (half the work on the CPU), and V_k = Z_k Y_k, computed in the forward, is
+// are computed as symmetric (about half the work on the CPU), and V_k = Z_k Y_k, computed in the forward, is
 // kept for the backward.
 //
 // Backward. The seed's recurrences (docs/seed.md §2.3) before its final transpose are the exact adjoint of this
