@@ -24,8 +24,8 @@ namespace mpncov::cpu {
 namespace {
 
 // Sixteen float sums (a float nChw16c block) in two 8-lane vector registers: GCC kept the arrays of sums
-// below on the stack and reassembled them lane by lane (the forward 1.5 -> 1.2 ms on an Inception-v3
-// branch pool at batch 8). The same sums in the same order, the same division.
+// below on the stack and reassembled them lane by lane (Inception-v3's branch pools at batch 8: a fifth
+// less time, bench/RESULTS.md). The same sums in the same order, the same division.
 struct Sums16 {
   using V = float __attribute__((vector_size(32)));
   V lo = {}, hi = {};

@@ -1,9 +1,9 @@
 // Batched float32 matrix products through oneDNN's matmul (core/cpu/cpu_ops.h, onednn_matmul; gemm.cpp
 // sends float products here). oneDNN picks its kernels for the CPU it runs on (AVX-512 where there is one),
 // while OpenBLAS runs those of the core type it is told, and this machine's environment names an older one
-// (OPENBLAS_CORETYPE=Haswell): a batch of eight 256 x 256 products (the iSQRT iteration) takes 0.6 ms here
-// against OpenBLAS's 1.25 ms, mpncov_resnet50's classifier at batch 32 8.5 against 15 ms. Each shape gets
-// its primitive once; strided operands are described as they lie, so nothing is copied.
+// (OPENBLAS_CORETYPE=Haswell): `mpncov time mpncov_resnet50 --inference --batch 32` shows the classifier at
+// 10.2 against 14.4 ms (bench/RESULTS.md). Each shape gets its primitive once; strided operands are
+// described as they lie, so nothing is copied.
 #include <dnnl.hpp>
 
 #include <array>

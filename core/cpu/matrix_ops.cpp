@@ -44,8 +44,8 @@ void mirror(T* c, int64_t batch, int64_t n, ops::Structure structure) {
 
 // A float triangular product as row strips from the diagonal rightwards, each one batched product
 // (gemm.cpp: oneDNN's matmul): four strips of a 256 x 256 product do 5/8 of the full work, and oneDNN's
-// kernels keep their speed down to 64-row strips (0.44 ms for a batch of eight against 0.65 for the full
-// product). Double products keep 32-row panels on OpenBLAS, one per thread.
+// kernels keep their speed down to 64-row strips (a stand-alone timing in bench/RESULTS.md: 0.44 ms for
+// a batch of eight against 0.65 for the full product). Double products keep 32-row panels on OpenBLAS, one per thread.
 void float_strips(bool ta, bool tb, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, int64_t sa,
                   const float* b, int64_t ldb, int64_t sb, float beta, float* c, int64_t batch) {
   const int64_t strips = std::clamp<int64_t>(n / 64, 1, 4);

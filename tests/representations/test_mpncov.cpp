@@ -225,12 +225,11 @@ TEST_CASE("square_matmul in float32 (oneDNN, triangular ones in strips) equals a
       for (ops::Structure st : {ops::Structure::General, ops::Structure::Symmetric}) {
         // op(a) = a (n x k) or, transposed, the stored (k x n) matrix read by columns; op(b) = op(a)^T.
         const Tensor a = Tensor::from_vector(av, ta ? Shape({b, k, n}) : Shape({b, n, k}), DType::F32);
-        Tensor c = Tensor::from_vector(cv, {b, n, n}, DType::F32);
         std::vector<double> c_sym = cv;  // beta applies to a symmetric C (the structure's promise)
         for (int64_t s = 0; s < b; ++s)
           for (int64_t i = 0; i < n; ++i)
             for (int64_t j = 0; j < i; ++j) c_sym[s * n * n + i * n + j] = c_sym[s * n * n + j * n + i];
-        c = Tensor::from_vector(c_sym, {b, n, n}, DType::F32);
+        Tensor c = Tensor::from_vector(c_sym, {b, n, n}, DType::F32);
         ops::square_matmul(a, a, c, st, ta, !ta, 0.5, 0.25);
         std::vector<double> want(c_sym.size());
         for (int64_t s = 0; s < b; ++s)
