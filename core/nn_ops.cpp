@@ -609,6 +609,24 @@ void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, con
       });
 }
 
+void channel_bias(const Tensor& y, const Tensor& bias, bool relu) {
+  const char* op = "channel_bias";
+  check_same(op, {&y, &bias});
+  MPNCOV_CHECK(y.defined() && bias.defined(), op, ": y and bias are required");
+  MPNCOV_CHECK(y.device().is_cpu(), op, ": CPU tensors only, got ", y.str());
+  MPNCOV_CHECK(y.ndim() >= 2, op, ": y must be (N, C, ...), got ", y.shape().str());
+  const int64_t c = y.dim(1), inner = y.shape().product(2, y.ndim());
+  check_numel(op, "bias", bias, c);
+  check_layouts(op, {&y});
+  const int64_t block = layout_block(y.layout(), c);
+  dispatch(
+      y, [&](auto) { MPNCOV_FAIL(op, ": CPU tensors only"); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::channel_bias<T>(y.data<T>(), bias.data<T>(), y.dim(0) * (c / block), c, block, inner, relu);
+      });
+}
+
 void copy_channels(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset, int64_t count) {
   check_same("copy_channels", {&src, &dst}, kStorageTypes);
   check_layouts("copy_channels", {&src, &dst});

@@ -156,6 +156,10 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
 // shape and layout.
 void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
 void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1);
+// y += bias (C) per channel (dimension 1), then y = max(0, y) when relu (as Unary::Relu, 0 where not > 0): in
+// place, any layout. CPU only, float32 and float64; the epilogue of evaluation fusion's
+// commuted average pooling (nets/eval_fusion.h).
+void channel_bias(const Tensor& y, const Tensor& bias, bool relu);
 // Copies `count` channels (dimension 1) of src, starting at channel src_offset, into dst starting at
 // dst_offset, for every batch entry; trailing dimensions must agree. Used by concat and its backward.
 // On the CPU also in a kernel layout (both in the same one) and in bfloat16; any offsets (a run of

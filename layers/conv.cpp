@@ -87,6 +87,11 @@ class ConvLayer : public Layer {
                                       residual);
   }
 
+  bool pointwise() const override {
+    return kernel_ == std::make_pair<int64_t, int64_t>(1, 1) && p_.stride_h == 1 && p_.stride_w == 1 && p_.pad_h == 0 &&
+           p_.pad_w == 0 && p_.groups == 1 && !bias_;
+  }
+
   void backward(const std::vector<Tensor>& in, const std::vector<Tensor>&, const std::vector<Tensor>& dout,
                 const std::vector<Tensor>& din) override {
     Parameter& w = parameters()[0];

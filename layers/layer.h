@@ -25,6 +25,7 @@
 namespace mpncov {
 namespace ops {
 struct PreparedConv;  // core/nn_ops.h
+struct Pool2dParams;  // core/nn_ops.h
 }
 
 struct Parameter {
@@ -114,6 +115,16 @@ class Layer {
     (void)residual;
     return false;
   }
+  // Evaluation fusion's commuted pooling (nets/eval_fusion.h): average_pool writes an average pooling
+  // layer's parameters and returns true; pointwise says whether the layer is a linear map of each pixel's
+  // channels and nothing else (a 1x1, stride-1, unpadded, one-group convolution without bias), which
+  // commutes with any average pooling (each a linear map of its own axes, the same at every position of
+  // the other).
+  virtual bool average_pool(ops::Pool2dParams& params) const {
+    (void)params;
+    return false;
+  }
+  virtual bool pointwise() const { return false; }
   // Training fusion (nets/train_fusion.h): a layer that can apply a ReLU to its output within its own passes
   // (batch norm) turns that on or off and returns true; false where it cannot (it then stays off). On,
   // forward and recompute write max(0, out), and backward takes the gradient of that ReLU's output and

@@ -79,6 +79,10 @@ class AvgPoolLayer : public Layer {
  public:
   explicit AvgPoolLayer(Config& c) : p_(read_pool(c, true)) {}
   std::string type() const override { return "avgpool"; }
+  bool average_pool(ops::Pool2dParams& params) const override {
+    params = p_;
+    return true;
+  }
   // Any layout (core/layout.h), the output in the input's.
   Layout output_layout(const std::vector<Layout>& in) const override { return in[0]; }
   bool accepts_layout(size_t, Layout in, Layout out) const override { return in == out; }

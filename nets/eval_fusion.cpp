@@ -15,6 +15,15 @@ bool eval_fusion_enabled() {
   return enabled;
 }
 
+namespace {
+
+// Whether a pooling's output has its input's size (stride 1, the padding making up for the window).
+bool keeps_size(const ops::Pool2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1 && 2 * p.pad_h == p.kernel_h - 1 && 2 * p.pad_w == p.kernel_w - 1;
+}
+
+}  // namespace
+
 void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
                       const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
                       const std::vector<bool>& shared, const std::vector<Layout>& layouts) {
@@ -22,6 +31,7 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
   head_of_.assign(n, -1);
   runs_.assign(n, Run());
   fused_.assign(n, false);
+  pooled_.assign(n, false);
   fused_any_ = false;
   // The only reader of layer i, when it reads nothing else and keeps its output in its own storage or in
   // place on i's.
@@ -59,6 +69,15 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
         head_of_[add] = static_cast<int>(i);
       }
     }
+    // An average pooling right before, read by this convolution alone (see the header).
+    const int pool = inputs[i].size() == 1 ? inputs[i][0] : -1;
+    if (run.add < 0 && pool >= 0 && static_cast<size_t>(pool) + 1 == i && consumers[static_cast<size_t>(pool)].size() == 1 &&
+        !shared[static_cast<size_t>(pool)] && inputs[static_cast<size_t>(pool)].size() == 1 &&
+        layers[static_cast<size_t>(pool)]->average_pool(run.pool_params) && keeps_size(run.pool_params) &&
+        layers[i]->pointwise()) {
+      run.pool = pool;
+      head_of_[static_cast<size_t>(pool)] = static_cast<int>(i);
+    }
     head_of_[i] = static_cast<int>(i);
     head_of_[static_cast<size_t>(bn)] = static_cast<int>(i);
     if (run.relu >= 0) head_of_[static_cast<size_t>(run.relu)] = static_cast<int>(i);
@@ -73,6 +92,7 @@ void EvalFusion::keep_prepared(bool on) {
 void EvalFusion::begin(bool allowed) {
   allowed_ = allowed && eval_fusion_enabled();
   fused_.assign(fused_.size(), false);
+  pooled_.assign(pooled_.size(), false);
   fused_any_ = false;
 }
 
@@ -81,8 +101,16 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
   const size_t at = static_cast<size_t>(i);
   const int head = head_of_[at];
   if (!allowed_ || head < 0) return false;
-  if (head != i) return fused_[static_cast<size_t>(head)];  // a folded layer: nothing left to do when fused
+  if (head != i) {  // a folded layer: nothing left to do when fused; a commuted pooling runs the whole run
+    const size_t h = static_cast<size_t>(head);
+    if (runs_[h].pool == i) {
+      pooled_[h] = fused_[h] = forward_pooled(head, layers, in, outputs);
+      fused_any_ = fused_any_ || fused_[h];
+    }
+    return fused_[h];
+  }
   Run& run = runs_[at];
+  if (pooled_[at]) return true;  // ran at the pooling's turn; else the pooling ran as usual
   // The batch norm must be an affine map now (evaluation mode, 4-D, not synced), from its current values.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
   if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();
@@ -99,6 +127,30 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
   }
   fused_any_ = fused_any_ || fused_[at];
   return fused_[at];
+}
+
+bool EvalFusion::forward_pooled(int conv, const std::vector<std::unique_ptr<Layer>>& layers,
+                                const std::vector<Tensor>& in, const std::vector<Tensor>& outputs) {
+  Run& run = runs_[static_cast<size_t>(conv)];
+  const Tensor& x = in[0];
+  const Tensor& out = outputs[static_cast<size_t>(run.last)];
+  // Only a pooling that keeps the size commutes here (the convolution's output is then the run's shape).
+  if (x.shape() != outputs[static_cast<size_t>(run.pool)].shape() || x.ndim() != 4 || out.ndim() != 4 ||
+      x.dim(2) != out.dim(2) || x.dim(3) != out.dim(3))
+    return false;
+  if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
+  if (!pooled_scratch_.defined() || pooled_scratch_.nbytes() < out.nbytes() || pooled_scratch_.dtype() != out.dtype())
+    pooled_scratch_ = Tensor::empty(Shape{out.numel()}, out.dtype(), out.device());
+  if (!zero_shift_.defined() || zero_shift_.numel() < run.shift.numel() || zero_shift_.dtype() != run.shift.dtype())
+    zero_shift_ = Tensor::zeros(Shape{run.shift.numel()}, run.shift.dtype(), run.shift.device());
+  const Tensor conv_out = pooled_scratch_.view(out.dtype(), out.shape()).with_layout(out.layout());
+  const Tensor zero = zero_shift_.view(run.shift.dtype(), run.shift.shape());
+  if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();
+  ops::PreparedConv* prepared = keep_ ? run.prepared.get() : nullptr;
+  if (!layers[static_cast<size_t>(conv)]->forward_affine({x}, {conv_out}, run.scale, zero, false, prepared)) return false;
+  ops::avg_pool2d_forward(conv_out, out, run.pool_params);
+  ops::channel_bias(out, run.shift, run.relu >= 0);
+  return true;
 }
 
 }  // namespace mpncov

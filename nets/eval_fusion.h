@@ -18,6 +18,16 @@
 // Winograd algorithm to the add, the add (and ReLU) runs in a pass of its own after the folded convolution
 // (a run that adds in place on its shortcut then stays unfused).
 //
+// An average pooling whose only reader is a pointwise convolution (1x1, stride 1, unpadded, no bias: each
+// pixel's channels mapped linearly, Layer::pointwise) run right after it joins that convolution's run when it
+// keeps the spatial size, as Inception's branch pools do (3x3, stride 1, padding 1): the two maps commute, so
+// the convolution (batch norm scale folded in) runs first on the pooling's input and the pooling after it,
+// over its fewer output channels (32-192 against 192-2048 in inception_v3), then the batch norm's shift and
+// the ReLU in one pass (ops::channel_bias). The shift comes after the pooling because a pooling that counts
+// the padding in its divisor does not keep constants at the borders. The pooling's output is left unwritten,
+// as the convolution's; the convolution's result lives in a buffer of the fusion's own (one, sized for the
+// largest run).
+//
 // Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
 // (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place
 // execution off (Net::set_in_place(false), as extract does, to keep every layer's output) or with
@@ -58,7 +68,11 @@ class EvalFusion {
                const std::vector<Tensor>& outputs);
   // Whether the last forward fused any run, and whether it left layer i's own output unwritten.
   bool fused_any() const { return fused_any_; }
-  bool left_unwritten(int i) const { return head_of_[static_cast<size_t>(i)] == i && fused_[static_cast<size_t>(i)]; }
+  bool left_unwritten(int i) const {
+    const int head = head_of_[static_cast<size_t>(i)];
+    if (head == i) return fused_[static_cast<size_t>(i)];
+    return head >= 0 && pooled_[static_cast<size_t>(head)] && runs_[static_cast<size_t>(head)].pool == i;
+  }
   // The convolution a layer would be folded into in evaluation (-1: none); the convolution itself is its own.
   int head_of(int i) const { return head_of_[static_cast<size_t>(i)]; }
 
@@ -67,13 +81,22 @@ class EvalFusion {
     int bn = -1, relu = -1;  // the folded layers (relu -1: none; after the add when there is one)
     int add = -1;            // a folded residual add (-1: none)
     int residual = -1;       // the add's other input
+    int pool = -1;           // a commuted average pooling before the convolution (-1: none)
+    ops::Pool2dParams pool_params;
     int last = -1;           // whose output the fused convolution writes
     Tensor scale, shift;
     std::shared_ptr<ops::PreparedConv> prepared;  // kept operands, with keep_prepared on
   };
+  // The commuted run of convolution `conv`, at its pooling's turn (in: the pooling's input).
+  bool forward_pooled(int conv, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
+                      const std::vector<Tensor>& outputs);
+
   std::vector<int> head_of_;  // per layer: its run's convolution, or -1
   std::vector<Run> runs_;     // per layer: set for a run's convolution
   std::vector<bool> fused_;   // per convolution: whether the current (last) forward fused its run
+  std::vector<bool> pooled_;  // per convolution: whether it ran commuted with its pooling (at the pooling's turn)
+  Tensor pooled_scratch_;     // a commuted run's convolution output, before its pooling
+  Tensor zero_shift_;         // the convolution's (zero) shift in a commuted run
   bool allowed_ = false, fused_any_ = false, keep_ = false;
 };
 

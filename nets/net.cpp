@@ -548,7 +548,8 @@ void Net::set_in_place(bool allowed) {
 const Tensor& Net::output(const std::string& name) const {
   const int i = index_of(name);
   MPNCOV_CHECK(!fusion_.left_unwritten(i), "net '", spec_.name, "': the output of layer '", name,
-               "' was not written: the last forward fused it with its batch norm (evaluation mode); ",
+               "' was not written: the last forward fused it into a convolution's run with its batch norm ",
+               "(evaluation mode); ",
                "set_in_place(false) keeps every output (or MPNCOV_EVAL_FUSION=0)");
   MPNCOV_CHECK(output_written(i), "net '", spec_.name, "': the output of layer '", name,
                "' was not written: the last forward (training) wrote the output of the add '",

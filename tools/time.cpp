@@ -74,17 +74,20 @@ int run_time(const std::vector<std::string>& argv) {
     const StepProfile p = profile_inference(net, iterations);
     std::printf("%s", p.table(net).c_str());
     std::printf("inference: %.1f ms per batch, %.1f images/s\n", 1e3 * p.step, static_cast<double>(batch) / p.step);
-    int runs = 0, fused = 0, adds = 0;  // conv -> batch norm (-> add) runs (nets/eval_fusion.h)
+    // conv -> batch norm (-> add) runs, and average poolings commuted into them (nets/eval_fusion.h)
+    int runs = 0, fused = 0, adds = 0, pools = 0;
     for (int i = 0; i < net.size(); ++i) {
       const int head = net.fused_into(i);
       runs += head == i;
-      fused += net.fused(i);
-      adds += head >= 0 && net.fused(head) && net.layer(i).type() == "add";
+      fused += head == i && net.fused(i);
+      const bool folded = head >= 0 && head != i && net.fused(head);
+      adds += folded && net.layer(i).type() == "add";
+      pools += folded && net.layer(i).type() == "avgpool";
     }
     if (runs > 0)
       std::printf("evaluation fusion: %d of %d convolutions ran with their batch norm (and ReLU) folded in, %d "
-                  "residual adds in their runs%s\n",
-                  fused, runs, adds, eval_fusion_enabled() ? "" : " (MPNCOV_EVAL_FUSION=0)");
+                  "residual adds and %d average poolings (commuted) in their runs%s\n",
+                  fused, runs, adds, pools, eval_fusion_enabled() ? "" : " (MPNCOV_EVAL_FUSION=0)");
     return 0;
   }
   std::printf("%s", profile_training(net, iterations).table(net).c_str());

@@ -136,11 +136,20 @@ std::string StepProfile::inference_table(const Net& net) const {
   std::snprintf(line, sizeof line, "%-36s %-18s %10s %10s %9s %7s\n", "layer", "type", "fwd ms", "GFLOP", "GFLOP/s",
                 "share");
   out += line;
+  // A batch norm or ReLU folded into the convolution before it, or an average pooling commuted into the
+  // convolution after it (nets/eval_fusion.h), or a ReLU run inside its add (nets/train_fusion.h): its time
+  // is that layer's (the commuted pooling's turn runs the whole run, so its time moves to the convolution).
+  std::vector<double> shown = forward;
   for (int i = 0; i < net.size(); ++i) {
-    const double f = forward[static_cast<size_t>(i)];
+    const int head = net.fused_into(i);
+    if (head >= 0 && head != i && net.fused(head)) {
+      shown[static_cast<size_t>(head)] += shown[static_cast<size_t>(i)];
+      shown[static_cast<size_t>(i)] = 0;
+    }
+  }
+  for (int i = 0; i < net.size(); ++i) {
+    const double f = shown[static_cast<size_t>(i)];
     const double flops = net.layer(i).flops();
-    // A batch norm or ReLU folded into the convolution before it (nets/eval_fusion.h), or a ReLU run inside
-    // its add (nets/train_fusion.h): its time is that layer's.
     const int head = net.fused_into(i);
     const bool folded = head >= 0 && head != i && net.fused(head);
     const std::string type =

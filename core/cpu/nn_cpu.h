@@ -149,6 +149,11 @@ template <typename T>
 void add_relu_forward(const T* a, const T* b, T* y, int64_t n);
 template <typename T>
 void add_relu_backward(const T* y, const T* dy, T* dx0, T* dx1, int64_t n);
+// y += bias per channel, then y = max(0, y) when relu, over `segments` runs of `inner` pixels of `block`
+// channels each (NCHW: block 1; NHWC: block C; nChw16c: 16), run r holding channels (r % (C / block)) * block
+// onwards (nn_ops.h channel_bias).
+template <typename T>
+void channel_bias(T* y, const T* bias, int64_t segments, int64_t channels, int64_t block, int64_t inner, bool relu);
 // For each of n batch entries: count * inner elements from src (+ src_offset * inner within an entry of
 // src_channels * inner) to dst likewise.
 template <typename T>

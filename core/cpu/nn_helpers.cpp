@@ -52,6 +52,30 @@ MPNCOV_AVX2_CLONES void add_relu_backward(const S* y, const S* dy, S* dx0, S* dx
 }
 
 template <typename T>
+MPNCOV_AVX2_CLONES void channel_bias(T* y, const T* bias, int64_t segments, int64_t channels, int64_t block,
+                                     int64_t inner, bool relu) {
+  const int64_t groups = channels / block;
+#pragma omp parallel for schedule(static) if (segments * inner * block > (1 << 15))
+  for (int64_t r = 0; r < segments; ++r) {
+    const T* b = bias + (r % groups) * block;
+    T* run = y + r * inner * block;
+    for (int64_t p = 0; p < inner; ++p) {
+      T* v = run + p * block;
+      if (relu) {
+#pragma omp simd
+        for (int64_t k = 0; k < block; ++k) {
+          const T sum = v[k] + b[k];
+          v[k] = sum > T(0) ? sum : T(0);  // as Unary::Relu: a NaN gives 0
+        }
+      } else {
+#pragma omp simd
+        for (int64_t k = 0; k < block; ++k) v[k] += b[k];
+      }
+    }
+  }
+}
+
+template <typename T>
 void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* dst, int64_t dst_channels,
                    int64_t dst_offset, int64_t count, int64_t n, int64_t inner) {
   // One channel per iteration, not one batch entry: a batch of one still uses every thread.
@@ -67,6 +91,7 @@ void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* ds
   template void relu_backward<T>(const T*, const T*, T*, int64_t);              \
   template void add_relu_forward<T>(const T*, const T*, T*, int64_t);          \
   template void add_relu_backward<T>(const T*, const T*, T*, T*, int64_t);     \
+  template void channel_bias<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, bool); \
   template void copy_channels<T>(const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t, int64_t, int64_t);
 MPNCOV_INSTANTIATE(float)
 MPNCOV_INSTANTIATE(double)

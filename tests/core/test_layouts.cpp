@@ -281,6 +281,30 @@ TEST_CASE("layouts: average pooling in NHWC and nChw16c equals NCHW bit for bit,
 // Concatenation and its backward copy channel ranges (ops::copy_channels). In nChw16c a range whose offsets
 // are multiples of 16 is whole blocks; other offsets split blocks between ranges, which must land exactly
 // where NCHW puts them too.
+TEST_CASE("layouts: channel_bias adds each channel's bias (and the ReLU) in NCHW, NHWC and nChw16c") {
+  const Tensor x = rnd(Shape({2, 32, 3, 5}), 31), bias = rnd(Shape({32}), 32);
+  const std::vector<double> xv = x.to_vector(), bv = bias.to_vector();
+  for (bool relu : {false, true}) {
+    // Reference: element (n, c, h, w) of NCHW plus bias[c].
+    std::vector<double> want(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) {
+      const double v = static_cast<float>(xv[i] + bv[(i / 15) % 32]);
+      want[i] = relu && !(v > 0) ? 0.0 : v;
+    }
+    for (Layout l : {Layout::NCHW, Layout::NHWC, Layout::Blocked16}) {
+      INFO(layout_name(l), relu ? ", relu" : "");
+      const Tensor y = in_layout(x, l);
+      ops::channel_bias(y, bias, relu);
+      CHECK(ops::to_nchw(y).to_vector() == want);
+    }
+  }
+  const Tensor d = x.to(DType::F64);  // float64 too (NCHW)
+  ops::channel_bias(d, bias.to(DType::F64), false);
+  const std::vector<double> dv = d.to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) CHECK(dv[i] == xv[i] + bv[(i / 15) % 32]);
+  CHECK_THROWS_WITH_AS(ops::channel_bias(x, rnd(Shape({31}), 1), false), doctest::Contains("bias"), Error);
+}
+
 TEST_CASE("layouts: copy_channels in NHWC and nChw16c equals NCHW, aligned and straddling blocks") {
   const Tensor src = rnd(Shape({2, 48, 5, 3}), 24);
   struct Range {

@@ -111,7 +111,7 @@ TEST_CASE("eval fusion: conv -> bn (-> relu) gives the unfused results in the NC
     CHECK(net.fused_into(net.index_of("r1")) == net.index_of("c1"));
     CHECK(net.fused_into(net.index_of("add")) == -1);
     // The fused convolutions' own outputs were not written: asking for them is refused.
-    CHECK_THROWS_WITH_AS(net.output("c1"), doctest::Contains("fused it with its batch norm"), Error);
+    CHECK_THROWS_WITH_AS(net.output("c1"), doctest::Contains("was not written: the last forward fused it"), Error);
     CHECK(net.output("r1").defined());
   }
 }
@@ -184,6 +184,76 @@ TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in
       for (NetParameter& q : net.parameters()) grads[fusion].push_back(q.parameter->grad.to_vector());
     }
     CHECK(grads[0] == grads[1]);
+  }
+}
+
+// Average poolings before pointwise convolutions (nets/eval_fusion.h): p1 (counting the padding, as
+// Inception's) and p2 (not counting it) commute into their runs; p3 (stride 2: another size), p4 (its
+// convolution has a bias), p5 (read twice) and p6 (its convolution is 3x3) do not.
+const char* kPoolNet = R"(name: pools
+input: [32, 9, 9]
+features:
+  - {name: p1, type: avgpool, kernel_size: 3, stride: 1, padding: 1}
+  - {name: c1, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b1, type: batchnorm}
+  - {name: r1, type: relu}
+  - {name: p2, type: avgpool, kernel_size: 3, stride: 1, padding: 1, count_include_pad: false, inputs: input}
+  - {name: c2, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b2, type: batchnorm}
+  - {name: p3, type: avgpool, kernel_size: 3, stride: 2, padding: 1, inputs: input}
+  - {name: c3, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b3, type: batchnorm}
+  - {name: r3, type: relu}
+  - {name: p4, type: avgpool, kernel_size: 3, stride: 1, padding: 1, inputs: input}
+  - {name: c4, type: conv, out_channels: 16, kernel_size: 1}
+  - {name: b4, type: batchnorm}
+  - {name: p5, type: avgpool, kernel_size: 3, stride: 1, padding: 1, inputs: input}
+  - {name: c5, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b5, type: batchnorm}
+  - {name: p6, type: avgpool, kernel_size: 3, stride: 1, padding: 1, inputs: input}
+  - {name: c6, type: conv, out_channels: 16, kernel_size: 3, padding: 1, bias: false}
+  - {name: b6, type: batchnorm}
+  - {name: r6, type: relu}
+  - {name: cat, type: concat, inputs: [r1, b2, b4, b5, r6, p5]}
+  - {name: s, type: avgpool, kernel_size: 2, stride: 2, padding: 1}
+  - {name: cat2, type: concat, inputs: [s, r3]}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)";
+
+TEST_CASE("eval fusion: an average pooling before a pointwise convolution runs after it, on its output channels") {
+  ModeGuard guard;
+  for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
+    set_layout_mode(mode);
+    const char* layouts = mode == LayoutMode::Off ? "NCHW" : "default layouts";
+    INFO(layouts);
+    Net net(parse_net(kPoolNet, "pools.yaml"));
+    net.setup(Shape{2, 32, 9, 9});
+    randomise_batch_norms(net, 7);
+    const Tensor x = test::random_tensor({2, 32, 9, 9}, DType::F32, 13);
+    const Both b = eval_both(net, x);
+    CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+    // The layers' outputs too: r1 and b2 come from the commuted runs (after the ReLU and without one).
+    const std::vector<std::string> kept = {"r1", "b2", "r3", "b4", "b5", "r6", "p5"};
+    std::vector<Tensor> fused_outputs;
+    for (const std::string& name : kept) fused_outputs.push_back(ops::to_nchw(net.output(name)).clone());
+    for (const char* pool : {"p1", "p2"}) {
+      CHECK(net.fused_into(net.index_of(pool)) == net.index_of(pool) + 1);
+      CHECK(net.fused(net.index_of(pool)));
+      CHECK_THROWS_WITH_AS(net.output(pool), doctest::Contains("was not written"), Error);
+    }
+    for (const char* pool : {"p3", "p4", "p5", "p6"}) {
+      CHECK(net.fused_into(net.index_of(pool)) == -1);
+      CHECK(net.output(pool).defined());
+    }
+    for (const char* conv : {"c1", "c2", "c3", "c4", "c5", "c6"}) CHECK(net.fused(net.index_of(conv)));
+    net.set_eval_fusion(false);
+    net.forward(x);
+    for (size_t k = 0; k < kept.size(); ++k) {
+      INFO(kept[k]);
+      CHECK(scaled_diff(fused_outputs[k], ops::to_nchw(net.output(kept[k]))) <= 1e-5);
+    }
   }
 }
 
