@@ -107,6 +107,12 @@ class Net {
   int fused_into(int i) const { return in_place_allowed_ && eval_fusion_on_ ? fusion_.head_of(i) : -1; }
   // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.
   bool fused(int i) const { return fusion_.left_unwritten(i); }
+  // Whether the last forward ran layer i inside another layer's fused run (a folded batch norm, ReLU or add,
+  // a commuted average pooling), so that its work is that layer's.
+  bool folded(int i) const {
+    const int head = fused_into(i);
+    return head >= 0 && head != i && fused(head) && (i > head || fused(i));
+  }
   // Batch norm + ReLU and add + ReLU fusion (nets/train_fusion.h): on by default (unless MPNCOV_TRAIN_FUSION=0) on the CPU
   // in float32 nets; it applies only with in-place execution on. Takes effect from the next forward.
   void set_train_fusion(bool on);

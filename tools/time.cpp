@@ -80,7 +80,7 @@ int run_time(const std::vector<std::string>& argv) {
       const int head = net.fused_into(i);
       runs += head == i;
       fused += head == i && net.fused(i);
-      const bool folded = head >= 0 && head != i && net.fused(head);
+      const bool folded = net.folded(i);
       adds += folded && net.layer(i).type() == "add";
       pools += folded && net.layer(i).type() == "avgpool";
     }

@@ -142,7 +142,7 @@ std::string StepProfile::inference_table(const Net& net) const {
   std::vector<double> shown = forward;
   for (int i = 0; i < net.size(); ++i) {
     const int head = net.fused_into(i);
-    if (head >= 0 && head != i && net.fused(head)) {
+    if (net.folded(i)) {
       shown[static_cast<size_t>(head)] += shown[static_cast<size_t>(i)];
       shown[static_cast<size_t>(i)] = 0;
     }
@@ -150,8 +150,7 @@ std::string StepProfile::inference_table(const Net& net) const {
   for (int i = 0; i < net.size(); ++i) {
     const double f = shown[static_cast<size_t>(i)];
     const double flops = net.layer(i).flops();
-    const int head = net.fused_into(i);
-    const bool folded = head >= 0 && head != i && net.fused(head);
+    const bool folded = net.folded(i);
     const std::string type =
         net.layer_spec(i).type + (folded ? " (folded)" : net.relu_fused_into(i) >= 0 ? " (fused)" : "");
     std::snprintf(line, sizeof line, "%-36s %-18s %10.3f %10.3f %9.1f %6.1f%%\n", net.layer_spec(i).name.c_str(),

@@ -241,13 +241,17 @@ TEST_CASE("eval fusion: an average pooling before a pointwise convolution runs a
     for (const char* pool : {"p1", "p2"}) {
       CHECK(net.fused_into(net.index_of(pool)) == net.index_of(pool) + 1);
       CHECK(net.fused(net.index_of(pool)));
+      CHECK(net.folded(net.index_of(pool)));
       CHECK_THROWS_WITH_AS(net.output(pool), doctest::Contains("was not written"), Error);
     }
     for (const char* pool : {"p3", "p4", "p5", "p6"}) {
       CHECK(net.fused_into(net.index_of(pool)) == -1);
+      CHECK(!net.folded(net.index_of(pool)));
       CHECK(net.output(pool).defined());
     }
     for (const char* conv : {"c1", "c2", "c3", "c4", "c5", "c6"}) CHECK(net.fused(net.index_of(conv)));
+    CHECK(net.folded(net.index_of("b1")));
+    CHECK(!net.folded(net.index_of("c1")));
     net.set_eval_fusion(false);
     net.forward(x);
     for (size_t k = 0; k < kept.size(); ++k) {
