@@ -134,10 +134,7 @@ bool EvalFusion::forward_pooled(int conv, const std::vector<std::unique_ptr<Laye
   Run& run = runs_[static_cast<size_t>(conv)];
   const Tensor& x = in[0];
   const Tensor& out = outputs[static_cast<size_t>(run.last)];
-  // Only a pooling that keeps the size commutes here (the convolution's output is then the run's shape).
-  if (x.shape() != outputs[static_cast<size_t>(run.pool)].shape() || x.ndim() != 4 || out.ndim() != 4 ||
-      x.dim(2) != out.dim(2) || x.dim(3) != out.dim(3))
-    return false;
+  // The plan took only a pooling that keeps the size: the pointwise convolution's output has the run's shape.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
   if (!pooled_scratch_.defined() || pooled_scratch_.nbytes() < out.nbytes() || pooled_scratch_.dtype() != out.dtype())
     pooled_scratch_ = Tensor::empty(Shape{out.numel()}, out.dtype(), out.device());
