@@ -25,7 +25,8 @@
 //
 // Float32 3x3 convolutions with stride 1 run oneDNN's Winograd kernel (F(4x4, 3x3): forward, input and
 // weight gradients) where conv_wants_winograd says so, the direct one elsewhere and wherever oneDNN has no
-// Winograd kernel for the problem (the plan falls back).
+// Winograd kernel for the problem (the plan falls back). A float32 1 x r or r x 1 forward without a residual
+// add goes to our own one-axis Winograd (conv_winograd_1d.cpp) where conv_winograd_1d says so.
 //
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
@@ -455,6 +456,18 @@ const Plan& plan_for(std::map<Key, std::unique_ptr<Plan>>& plans, Plan (*make)(P
 
 }  // namespace
 
+void* reserve_weight_cache(ops::ConvWeightCache& cache, size_t bytes, const char* what) {
+  if (cache.bytes >= bytes) return cache.data;
+  std::free(cache.data);
+  cache.data = nullptr;
+  cache.bytes = 0;
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  cache.data = std::aligned_alloc(64, rounded);
+  MPNCOV_CHECK(cache.data, "convolution: cannot allocate ", rounded, " bytes for ", what);
+  cache.bytes = rounded;
+  return cache.data;
+}
+
 ConvAlgorithm conv_algorithm_named(const std::string& name) {
   if (name == "auto") return ConvAlgorithm::Auto;
   if (name == "direct") return ConvAlgorithm::Direct;
@@ -508,25 +521,12 @@ namespace {
 std::map<Key, std::unique_ptr<ForwardPlan>> forward_plans;
 std::map<Key, std::unique_ptr<BackwardPlan>> backward_plans;
 
-// The cache's buffer grown to at least `bytes`.
-void* reserve(ops::ConvWeightCache& cache, size_t bytes, const char* what) {
-  if (cache.bytes >= bytes) return cache.data;
-  std::free(cache.data);
-  cache.data = nullptr;
-  cache.bytes = 0;
-  const size_t rounded = (bytes + 63) / 64 * 64;
-  cache.data = std::aligned_alloc(64, rounded);
-  MPNCOV_CHECK(cache.data, "convolution: cannot allocate ", rounded, " bytes for ", what);
-  cache.bytes = rounded;
-  return cache.data;
-}
-
 // The weights as the forward kernel reads them: a reordered copy in scratch, or in `cache` (kept for the
 // backward pass, ops::ConvWeightCache).
 memory forward_weights(const ForwardPlan& plan, const float* w, ops::ConvWeightCache* cache, dnnl::stream& s) {
   if (!cache || !plan.weights.needs_reorder) return plan.weights.input(w, kWeights, s);
   memory copy(plan.weights.kernel, engine(),
-              reserve(*cache, plan.weights.kernel.get_size(), "the bfloat16 weights"));
+              reserve_weight_cache(*cache, plan.weights.kernel.get_size(), "the bfloat16 weights"));
   memory user(plan.weights.ours, engine(), const_cast<float*>(w));
   plan.weights.reorder.execute(s, user, copy);
   cache->plan = &plan;
@@ -550,7 +550,7 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
   if (kept && kept->weights.plan == &plan && kept->weights.weights == w && same(kept->scale, e.scale) &&
       same(kept->shift, e.shift))
     return memory(kernel, engine(), kept->weights.data);
-  void* data = kept ? reserve(kept->weights, kernel.get_size(), "the prepared weights") : scratch(kWeights, kernel.get_size());
+  void* data = kept ? reserve_weight_cache(kept->weights, kernel.get_size(), "the prepared weights") : scratch(kWeights, kernel.get_size());
   if (kept) kept->weights.plan = nullptr;  // set again once it holds the new operands
   memory weights(kernel, engine(), data);
   plan.scaled_weights.execute(s, {{DNNL_ARG_FROM, memory(plan.weights.ours, engine(), const_cast<float*>(w))},
@@ -574,6 +574,10 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
 bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
+  if (mul == kF32 && !e.residual && conv_winograd_1d(n, g, out_channels, groups, l)) {
+    conv2d_forward_winograd_1d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
+    return true;
+  }
   std::lock_guard<std::mutex> lock(plans_mutex);
   const bool affine = e.scale != nullptr;
   const Problem::Residual residual = !e.residual ? Problem::kNone : e.residual == y ? Problem::kSum : Problem::kBinary;

@@ -78,6 +78,18 @@ std::string onednn_summary();
 enum class ConvAlgorithm { Auto, Direct, Winograd };
 ConvAlgorithm conv_algorithm();
 void set_conv_algorithm(ConvAlgorithm a);
+// Whether a float32 forward runs as Winograd's F(4, r) along the long axis of a 1 x r or r x 1 kernel
+// (r = 3, 5, 7; conv_winograd_1d.cpp) rather than oneDNN's direct kernel: stride 1, one group, channel
+// counts that are multiples of 16, float32 nChw16c input and output. Auto takes it for lines of 8 outputs
+// or more with 64 tiles of 4 in the batch; Direct never; Winograd wherever it fits.
+bool conv_winograd_1d(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                      const ConvLayouts& l);
+// That forward, with conv2d_forward_onednn's contract but no residual add; e.prepared keeps the
+// transformed weights and folded bias between calls.
+void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
+// The cache's buffer grown to at least `bytes` (old contents lost); `what` names it in the error.
+void* reserve_weight_cache(ops::ConvWeightCache& cache, size_t bytes, const char* what);
 // "auto", "direct" or "winograd"; anything else fails, naming the variable.
 ConvAlgorithm conv_algorithm_named(const std::string& name);
 // Whether a float32 convolution of n images with this geometry asks oneDNN for Winograd under the current

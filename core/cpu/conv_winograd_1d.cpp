@@ -1,0 +1,346 @@
+// Float32 1 x r and r x 1 convolutions (r = 3, 5, 7; stride 1, one group, nChw16c activations) as
+// Winograd's minimal filtering F(4, r) along their one long axis. oneDNN 2.6 has Winograd kernels only for
+// 3x3, and Inception's 1x7 / 7x1 layers (about a quarter of inception_v3's evaluation time) ran its direct
+// kernel. Four outputs along the axis take alpha = 4 + r - 1 products instead of 4 r: 10 instead of 28 for
+// r = 7, 6 instead of 12 for r = 3.
+//
+// Three steps over P tiles (an image, a line across the axis, four outputs along it):
+//   V[xi][p][c] = sum_i BT[xi][i] d_p[i][c]     the tile's alpha input pixels, transformed
+//   M[xi] = V[xi] U[xi]                         alpha products (P x C by C x O) on oneDNN's matmul
+//   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to four outputs, plus the bias, then the ReLU
+// with U[xi][c][o] = s[o] sum_k G[xi][k] w[o][c][k] (s: an evaluation batch norm's scale, else 1).
+//
+// The matrices interpolate at alpha - 1 finite points and infinity (Toom-Cook; Lavin and Gray 2016):
+// AT[j][i] = p_i^j and G[i][k] = p_i^k / f_i with f_i = prod_{l != i} (p_i - p_l); BT's row i holds the
+// coefficients of prod_{l != i} (x - p_l), its last row those of prod_l (x - p_l). The points are the ones
+// whose float32 rounding error came out smallest in a search (docs/layers.md): F(4, 7)'s result is within
+// about 1e-5 of the largest output, the direct kernel's within 4e-7.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "core/cpu/cpu_ops.h"
+#include "core/cpu/isa_clones.h"
+#include "core/cpu/nn_cpu.h"
+#include "core/cpu/onednn_support.h"
+#include "core/cpu/parallel.h"
+#include "core/error.h"
+
+namespace mpncov::cpu {
+namespace {
+
+constexpr int kOutputs = 4;    // m: outputs per tile along the axis
+constexpr int kMaxAlpha = 10;  // m + r - 1 for r = 7
+constexpr int kLanes = 16;     // channels per nChw16c block
+
+struct Transform {
+  int r = 0, alpha = 0;
+  double bt[kMaxAlpha][kMaxAlpha] = {};  // input: alpha x alpha
+  double g[kMaxAlpha][kMaxAlpha] = {};   // weights: alpha x r
+  double at[kOutputs][kMaxAlpha] = {};   // output: m x alpha
+};
+
+// Coefficients (ascending, alpha of them) of prod_{l != skip} (x - p_l) over the alpha - 1 points.
+constexpr void product(const double* points, int finite, int skip, double* c) {
+  for (int k = 0; k <= finite; ++k) c[k] = k == 0 ? 1 : 0;
+  int degree = 0;
+  for (int l = 0; l < finite; ++l) {
+    if (l == skip) continue;
+    for (int k = degree + 1; k > 0; --k) c[k] = c[k - 1] - points[l] * c[k];
+    c[0] = -points[l] * c[0];
+    ++degree;
+  }
+}
+
+// Compile-time constants, so that the transforms' unrolled loops multiply by literals and skip the zeros.
+constexpr Transform make_transform(int r, const double* points) {
+  Transform t;
+  t.r = r;
+  t.alpha = kOutputs + r - 1;
+  const int finite = t.alpha - 1;
+  for (int i = 0; i < finite; ++i) {
+    const double p = points[i];
+    double f = 1;
+    for (int l = 0; l < finite; ++l)
+      if (l != i) f *= p - points[l];
+    double power = 1;
+    for (int j = 0; j < kOutputs; ++j, power *= p) t.at[j][i] = power;
+    power = 1;
+    for (int k = 0; k < r; ++k, power *= p) t.g[i][k] = power / f;
+    product(points, finite, i, t.bt[i]);
+  }
+  t.at[kOutputs - 1][finite] = 1;
+  t.g[finite][r - 1] = 1;
+  product(points, finite, -1, t.bt[finite]);
+  return t;
+}
+
+// The points, chosen for the smallest float32 error among the candidates tried (docs/layers.md).
+constexpr double kPoints3[] = {0, 1, -1, 2, -2};
+constexpr double kPoints5[] = {0, 1, -1, 2, -2, 0.5, -0.5};
+constexpr double kPoints7[] = {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75};
+template <int R>
+constexpr Transform kTransform = make_transform(R, R == 3 ? kPoints3 : R == 5 ? kPoints5 : kPoints7);
+
+// F(4, r) for r = 3, 5, 7, or null.
+const Transform* transform_for(int64_t r) {
+  return r == 3 ? &kTransform<3> : r == 5 ? &kTransform<5> : r == 7 ? &kTransform<7> : nullptr;
+}
+
+// The problem along the long axis. Pixel (line q, position s along the axis) of an h x w plane sits at
+// q * w + s (1 x r: lines are rows) or s * w + q (r x 1: lines are columns).
+struct Strip {
+  const Transform* t;
+  int64_t n, c, o;            // images, input and output channels
+  int64_t h, w, oh, ow;       // input and output planes
+  bool rows;                  // 1 x r (else r x 1)
+  int64_t length, out_length, pad, lines, tiles;
+  int64_t tiles_total() const { return n * lines * tiles; }  // P
+  int64_t in_pixel(int64_t q, int64_t s) const { return rows ? q * w + s : s * w + q; }
+  int64_t out_pixel(int64_t q, int64_t s) const { return rows ? q * ow + s : s * ow + q; }
+};
+
+Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
+  Strip s;
+  s.rows = g.kernel_h == 1;
+  s.t = transform_for(s.rows ? g.kernel_w : g.kernel_h);
+  s.n = n;
+  s.c = g.channels;
+  s.o = out_channels;
+  s.h = g.height;
+  s.w = g.width;
+  s.oh = g.out_h();
+  s.ow = g.out_w();
+  s.length = s.rows ? g.width : g.height;
+  s.out_length = s.rows ? s.ow : s.oh;
+  s.pad = s.rows ? g.pad_w : g.pad_h;
+  s.lines = s.rows ? s.oh : s.ow;
+  s.tiles = (s.out_length + kOutputs - 1) / kOutputs;
+  return s;
+}
+
+// Half an nChw16c block of channels as a vector: one AVX2 register, so that a tile's alpha pixels and
+// the sum stay in registers (a whole block in two would spill them to the stack).
+constexpr int kWidth = 8;
+using Lanes = float __attribute__((vector_size(kWidth * sizeof(float))));
+// (By reference: a vector passed by value would change the ABI between the clones.)
+inline MPNCOV_CLONE_INLINE void load(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+inline MPNCOV_CLONE_INLINE void store(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
+
+// Tile p's image, line and first output along the axis.
+struct TileAt {
+  int64_t img, line, first;
+};
+inline TileAt tile_at(const Strip& s, int64_t p) {
+  return {p / (s.lines * s.tiles), p / s.tiles % s.lines, p % s.tiles * kOutputs};
+}
+
+// V for tiles [p0, p1) (row p - p0 of each V[xi], `count` rows apart), channel block after channel block.
+template <int R>
+MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t p0, int64_t p1, int64_t count,
+                                        float* v) {
+  constexpr int alpha = kOutputs + R - 1;
+  constexpr const Transform& t = kTransform<R>;
+  const int64_t blocks = s.c / kLanes, plane = s.h * s.w;
+  const int64_t step = (s.rows ? 1 : s.w) * kLanes;  // floats between neighbours along the axis
+  for (int64_t p = p0; p < p1; ++p) {
+    const TileAt at = tile_at(s, p);
+    const int64_t first = at.first - s.pad;
+    bool present[alpha];
+    for (int i = 0; i < alpha; ++i) present[i] = first + i >= 0 && first + i < s.length;
+    const float* pixel0 = x + (at.img * blocks * plane + s.in_pixel(at.line, 0)) * kLanes + first * step;
+    float* row0 = v + (p - p0) * s.c;
+    for (int64_t half = 0; half < blocks * 2; ++half) {
+      const int64_t cb = half / 2, lane = half % 2 * kWidth;
+      const float* line = pixel0 + cb * plane * kLanes + lane;
+      Lanes d[alpha];
+      for (int i = 0; i < alpha; ++i) {
+        if (present[i])
+          load(d[i], line + i * step);
+        else
+          d[i] = Lanes{};
+      }
+#pragma GCC unroll 16
+      for (int xi = 0; xi < alpha; ++xi) {
+        Lanes acc{};
+#pragma GCC unroll 16
+        for (int i = 0; i < alpha; ++i)
+          if (t.bt[xi][i] != 0) acc += static_cast<float>(t.bt[xi][i]) * d[i];
+        store(row0 + xi * count * s.c + cb * kLanes + lane, acc);
+      }
+    }
+  }
+}
+
+// y for tiles [p0, p1) from M (laid out as V), plus the bias, then the ReLU.
+template <int R>
+MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t p0, int64_t p1, int64_t count,
+                                         const float* bias, bool relu, float* y) {
+  constexpr int alpha = kOutputs + R - 1;
+  constexpr const Transform& t = kTransform<R>;
+  const int64_t blocks = s.o / kLanes, plane = s.oh * s.ow;
+  const int64_t step = (s.rows ? 1 : s.ow) * kLanes;
+  for (int64_t p = p0; p < p1; ++p) {
+    const TileAt at = tile_at(s, p);
+    const int64_t outputs = std::min<int64_t>(kOutputs, s.out_length - at.first);
+    float* pixel0 = y + (at.img * blocks * plane + s.out_pixel(at.line, at.first)) * kLanes;
+    const float* row0 = m + (p - p0) * s.o;
+    for (int64_t half = 0; half < blocks * 2; ++half) {
+      const int64_t ob = half / 2, lane = half % 2 * kWidth;
+      float* line = pixel0 + ob * plane * kLanes + lane;
+      Lanes mv[alpha];
+      for (int xi = 0; xi < alpha; ++xi) load(mv[xi], row0 + xi * count * s.o + ob * kLanes + lane);
+      Lanes b{};
+      if (bias) load(b, bias + ob * kLanes + lane);
+#pragma GCC unroll 4
+      for (int j = 0; j < kOutputs; ++j) {
+        Lanes acc = b;
+#pragma GCC unroll 16
+        for (int xi = 0; xi < alpha; ++xi)
+          if (t.at[j][xi] != 0) acc += static_cast<float>(t.at[j][xi]) * mv[xi];
+        if (relu) acc = acc > 0 ? acc : Lanes{};
+        if (j < outputs) store(line + j * step, acc);
+      }
+    }
+  }
+}
+
+// The three steps for tiles [p0, p1) on the calling thread, in its own buffers: V and M of a chunk stay in
+// its cache (through memory, the whole batch's V and M cost more than the multiplications they save).
+template <int R>
+void run_chunk(const Strip& s, const float* x, const float* u, const float* bias, bool relu, float* y, int64_t p0,
+               int64_t p1) {
+  constexpr int alpha = kOutputs + R - 1;
+  thread_local ScratchBuffer v_buffer, m_buffer;
+  const int64_t count = p1 - p0;
+  float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(alpha * count * s.c) * sizeof(float),
+                                                  "Winograd input tiles"));
+  float* m = static_cast<float*>(m_buffer.reserve(static_cast<size_t>(alpha * count * s.o) * sizeof(float),
+                                                  "Winograd output tiles"));
+  transform_input<R>(s, x, p0, p1, count, v);
+  if (!onednn_matmul(false, false, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, s.o, s.c * s.o, 0.0f, m, s.o,
+                     count * s.o, alpha))
+    gemm<float>(false, false, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, s.o, s.c * s.o, 0.0f, m, s.o,
+                count * s.o, alpha);
+  transform_output<R>(s, m, p0, p1, count, bias, relu, y);
+}
+
+// Every tile, in chunks of about kChunkBytes of V and M, spread over the threads.
+constexpr int64_t kChunkBytes = 512 << 10;
+template <int R>
+void run_tiles(const Strip& s, const float* x, const float* u, const float* bias, bool relu, float* y) {
+  constexpr int alpha = kOutputs + R - 1;
+  const int64_t total = s.tiles_total();
+  const int64_t per_chunk = std::max<int64_t>(16, kChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)}));
+  const int64_t chunks = (total + per_chunk - 1) / per_chunk;
+  run_tasks(chunks, true, [&](int64_t k) {
+    int64_t p0 = 0, p1 = 0;
+    part_range(total, chunks, k, 1, p0, p1);
+    run_chunk<R>(s, x, u, bias, relu, y, p0, p1);
+  });
+}
+
+// U from the (O, C, r) weights, each output channel times scale[o] (null: 1): the weights transposed to
+// (C, r, O) in `wt` first, so that the sums run along contiguous output channels.
+MPNCOV_AVX2_CLONES void transform_weights(const Strip& s, const float* w, const float* scale, float* wt, float* u) {
+  const Transform& t = *s.t;
+  const int64_t c_count = s.c, o_count = s.o, r = t.r;
+#pragma omp parallel for schedule(static) if (o_count * c_count * r >= kParallelWork)
+  for (int64_t c = 0; c < c_count; ++c)
+    for (int64_t o = 0; o < o_count; ++o)
+      for (int64_t i = 0; i < r; ++i) wt[(c * r + i) * o_count + o] = w[(o * c_count + c) * r + i];
+#pragma omp parallel for schedule(static) if (o_count * c_count * r >= kParallelWork)
+  for (int64_t task = 0; task < t.alpha * c_count; ++task) {
+    const int64_t xi = task / c_count, c = task % c_count;
+    float g[kMaxAlpha];
+    for (int64_t i = 0; i < r; ++i) g[i] = static_cast<float>(t.g[xi][i]);
+    float* row = u + (xi * c_count + c) * o_count;
+    const float* k = wt + c * r * o_count;
+    for (int64_t o = 0; o < o_count; ++o) {
+      float sum = 0;
+      for (int64_t i = 0; i < r; ++i) sum += g[i] * k[i * o_count + o];
+      row[o] = scale ? scale[o] * sum : sum;
+    }
+  }
+}
+
+std::mutex scratch_mutex;  // the scratch below is shared; oneDNN's forward serialises likewise
+ScratchBuffer u_buffer, wt_buffer;
+std::vector<float> bias_buffer;
+
+}  // namespace
+
+bool conv_winograd_1d(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                      const ConvLayouts& l) {
+  const ConvAlgorithm a = conv_algorithm();
+  if (a == ConvAlgorithm::Direct) return false;
+  const bool rows = g.kernel_h == 1, columns = g.kernel_w == 1;
+  const bool fits = groups == 1 && rows != columns && transform_for(rows ? g.kernel_w : g.kernel_h) &&
+                    g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
+                    (rows ? g.pad_h : g.pad_w) == 0 && g.channels % kLanes == 0 && out_channels % kLanes == 0 &&
+                    l.x == Layout::Blocked16 && l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
+  if (!fits || a == ConvAlgorithm::Winograd) return fits;
+  // Auto: lines of at least 8 outputs (two tiles; shorter ones pad too much of a tile) and enough tiles to
+  // give each of the alpha products more rows than a matmul block.
+  const int64_t out_length = rows ? g.out_w() : g.out_h();
+  const int64_t tiles = n * (rows ? g.out_h() : g.out_w()) * ((out_length + kOutputs - 1) / kOutputs);
+  return out_length >= 8 && tiles >= 64;
+}
+
+void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e) {
+  const Strip s = strip_of(n, g, out_channels);
+  MPNCOV_CHECK(s.t && !e.residual, "conv2d_forward_winograd_1d: not a 1 x r / r x 1 problem it takes");
+  const Transform& t = *s.t;
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  const size_t u_floats = static_cast<size_t>(t.alpha * s.c * s.o);
+  const size_t o = static_cast<size_t>(s.o);
+
+  // The transformed weights and the bias: kept in e.prepared where they were made for these weights, this
+  // transform and this scale and shift (as conv_onednn.cpp's prepared operands), else made.
+  const float* u = nullptr;
+  const float* bias = b;
+  ops::PreparedConv* kept = e.scale ? e.prepared : nullptr;
+  const auto same = [o](const std::vector<float>& v, const float* p) {
+    return v.size() == o && std::memcmp(v.data(), p, o * sizeof(float)) == 0;
+  };
+  if (kept && kept->weights.plan == &t && kept->weights.weights == w && kept->weights.bytes >= u_floats * sizeof(float) &&
+      same(kept->scale, e.scale) && same(kept->shift, e.shift)) {
+    u = static_cast<const float*>(kept->weights.data);
+    bias = kept->bias.data();
+  } else {
+    float* made = nullptr;
+    if (kept) {
+      kept->weights.plan = nullptr;
+      made = static_cast<float*>(reserve_weight_cache(kept->weights, u_floats * sizeof(float), "the prepared weights"));
+    } else {
+      made = static_cast<float*>(u_buffer.reserve(u_floats * sizeof(float), "Winograd weights"));
+    }
+    float* wt = static_cast<float*>(wt_buffer.reserve(static_cast<size_t>(s.c * t.r * s.o) * sizeof(float),
+                                                      "Winograd weights"));
+    transform_weights(s, w, e.scale, wt, made);
+    u = made;
+    if (e.scale) {
+      std::vector<float>& folded = kept ? kept->bias : bias_buffer;
+      folded.resize(o);
+      for (size_t c = 0; c < o; ++c) folded[c] = b ? e.scale[c] * b[c] + e.shift[c] : e.shift[c];
+      bias = folded.data();
+      if (kept) {
+        kept->scale.assign(e.scale, e.scale + o);
+        kept->shift.assign(e.shift, e.shift + o);
+        kept->weights.weights = w;
+        kept->weights.plan = &t;
+      }
+    }
+  }
+
+  switch (t.r) {
+    case 3: run_tiles<3>(s, x, u, bias, e.relu, y); break;
+    case 5: run_tiles<5>(s, x, u, bias, e.relu, y); break;
+    default: run_tiles<7>(s, x, u, bias, e.relu, y); break;
+  }
+}
+
+}  // namespace mpncov::cpu

@@ -1,0 +1,191 @@
+// Winograd's F(4, r) for 1 x r and r x 1 convolutions (core/cpu/conv_winograd_1d.cpp): where the rule
+// takes it, and that its forward, plain and with the evaluation epilogue (batch norm scale and shift, ReLU,
+// weights prepared once), matches float64 within its rounding at sizes that leave partial tiles.
+#include <cmath>
+
+#include "core/cpu/nn_cpu.h"
+#include "core/layout_ops.h"
+#include "core/nn_ops.h"
+#include "tests/helpers.h"
+
+using namespace mpncov;
+using test::random_tensor;
+using test::scaled_diff;
+
+namespace {
+
+struct AlgorithmScope {
+  cpu::ConvAlgorithm before = cpu::conv_algorithm();
+  explicit AlgorithmScope(cpu::ConvAlgorithm a) { cpu::set_conv_algorithm(a); }
+  ~AlgorithmScope() { cpu::set_conv_algorithm(before); }
+};
+
+struct Case {
+  const char* name;
+  int64_t n, c, h, w, o, kh, kw, ph, pw;
+  bool bias;
+};
+
+const Case kCases[] = {
+    {"1x7 on 17x17 (Inception's), 32 -> 48 channels", 2, 32, 17, 17, 48, 1, 7, 0, 3, false},
+    {"7x1 on 17x17, with bias", 2, 32, 17, 17, 16, 7, 1, 3, 0, true},
+    {"1x3 on 8x8 (two whole tiles)", 1, 48, 8, 8, 32, 1, 3, 0, 1, true},
+    {"3x1 on 11x9", 3, 16, 11, 9, 16, 3, 1, 1, 0, false},
+    {"1x5 without padding: 3 outputs, less than a tile", 1, 16, 6, 7, 32, 1, 5, 0, 0, true},
+    {"5x1 with padding 1: 8 of 10 rows out", 2, 16, 10, 5, 16, 5, 1, 1, 0, false},
+};
+
+ops::Conv2dParams params(const Case& k) {
+  ops::Conv2dParams p;
+  p.pad_h = k.ph;
+  p.pad_w = k.pw;
+  return p;
+}
+
+// x, weights and bias of a case, float64.
+struct Operands {
+  Tensor x, w, b;
+};
+Operands operands(const Case& k) {
+  return {random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 41), random_tensor({k.o, k.c, k.kh, k.kw}, DType::F64, 42),
+          k.bias ? random_tensor({k.o}, DType::F64, 43) : Tensor()};
+}
+
+Tensor output_like(const Case& k, const Tensor& x, const Tensor& w, DType dt, Layout l) {
+  const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), params(k));
+  return Tensor::zeros({k.n, k.o, g.out_h(), g.out_w()}, dt).with_layout(l);
+}
+
+// The float32 forward in nChw16c under the algorithm setting, back in NCHW.
+Tensor forward_f32(const Case& k, const Operands& f) {
+  const Tensor x = test::in_layout(f.x.to(DType::F32), Layout::Blocked16);
+  const Tensor w = f.w.to(DType::F32), b = f.b.defined() ? f.b.to(DType::F32) : Tensor();
+  const Tensor y = output_like(k, f.x, f.w, DType::F32, Layout::Blocked16);
+  ops::conv2d_forward(x, w, b, y, params(k));
+  return ops::to_nchw(y);
+}
+
+Tensor reference(const Case& k, const Operands& f) {
+  const Tensor y = output_like(k, f.x, f.w, DType::F64, Layout::NCHW);
+  ops::conv2d_forward(f.x, f.w, f.b, y, params(k));
+  return y;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on blocked float32, the setting overrides") {
+  const auto geometry = [](int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride = 1,
+                           int64_t dilation = 1) {
+    ops::Conv2dParams p;
+    p.stride_h = p.stride_w = stride;
+    p.dilation_h = p.dilation_w = dilation;
+    p.pad_h = kh / 2 * dilation;
+    p.pad_w = kw / 2 * dilation;
+    return ops::conv_geometry({1, c, h, w}, {c, c, kh, kw}, p);
+  };
+  const cpu::ConvLayouts blocked{Layout::Blocked16, Layout::Blocked16};
+  const ops::ConvGeometry row7 = geometry(192, 17, 17, 1, 7), column7 = geometry(192, 17, 17, 7, 1),
+                          row3 = geometry(384, 8, 8, 1, 3), small = geometry(128, 3, 3, 1, 7);
+  {
+    AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
+    CHECK(cpu::conv_winograd_1d(8, row7, 192, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(8, column7, 192, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(1, row7, 192, 1, blocked));  // 85 tiles
+    CHECK(cpu::conv_winograd_1d(8, row3, 384, 1, blocked));  // 128 tiles
+    CHECK(cpu::conv_winograd_1d(8, geometry(48, 35, 35, 1, 5), 64, 1, blocked));
+    CHECK_FALSE(cpu::conv_winograd_1d(1, row3, 384, 1, blocked));     // 16 tiles: too few
+    CHECK_FALSE(cpu::conv_winograd_1d(8, small, 128, 1, blocked));    // lines of 3 outputs
+    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {}));          // NCHW
+    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {Layout::NHWC, Layout::NHWC}));
+    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {Layout::Blocked16, Layout::Blocked16, true, true}));
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 7, 2), 192, 1, blocked));  // stride 2
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 7, 1, 2), 192, 1, blocked));  // dilation 2
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 9), 192, 1, blocked));   // r = 9
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 3, 3), 192, 1, blocked));   // 3x3: oneDNN's
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 1), 192, 1, blocked));   // 1x1
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 7), 24, 1, blocked));    // 24 outputs
+    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(96, 17, 17, 1, 7), 192, 2, blocked));    // groups
+    ops::ConvGeometry across = row7;  // padding across the axis widens the output: not a strip
+    across.pad_h = 1;
+    CHECK_FALSE(cpu::conv_winograd_1d(8, across, 192, 1, blocked));
+  }
+  {
+    AlgorithmScope scope(cpu::ConvAlgorithm::Direct);
+    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, blocked));
+  }
+  {
+    AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+    CHECK(cpu::conv_winograd_1d(8, small, 128, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(1, row3, 384, 1, blocked));
+    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {}));
+  }
+}
+
+TEST_CASE("conv winograd 1d: forward equals float64 within its rounding, partial tiles and padding included") {
+  for (const Case& k : kCases) {
+    CAPTURE(std::string(k.name));
+    const Operands f = operands(k);
+    const Tensor want = reference(k, f);
+    Tensor direct, wino;
+    {
+      AlgorithmScope scope(cpu::ConvAlgorithm::Direct);
+      direct = forward_f32(k, f);
+    }
+    {
+      AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+      wino = forward_f32(k, f);
+    }
+    // Against the largest output: the direct kernel's sums are within a few 1e-7; the transforms add
+    // roundings of their own, most for F(4, 7) with its ten points (measured 7e-7 for r = 3 and 5, 3e-6
+    // to 4e-6 for r = 7).
+    CHECK(scaled_diff(direct, want) < 1e-6);
+    CHECK(scaled_diff(wino, want) < 1e-5);
+    CHECK(wino.to_vector() != direct.to_vector());  // another algorithm ran
+    MESSAGE(std::string(k.name), ": Winograd ", scaled_diff(wino, want), ", direct ", scaled_diff(direct, want));
+  }
+}
+
+TEST_CASE("conv winograd 1d: the evaluation epilogue (scale, shift, ReLU) and its prepared weights") {
+  AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+  for (const Case& k : {kCases[0], kCases[1], kCases[4]}) {
+    CAPTURE(std::string(k.name));
+    const Operands f = operands(k);
+    const Tensor scale = random_tensor({k.o}, DType::F64, 44, 0.5, 2), shift = random_tensor({k.o}, DType::F64, 45);
+    // float64: relu(scale * (conv + b) + shift)
+    const Tensor conv = reference(k, f);
+    std::vector<double> want = conv.to_vector(), s = scale.to_vector(), t = shift.to_vector();
+    const int64_t plane = conv.dim(2) * conv.dim(3);
+    for (size_t i = 0; i < want.size(); ++i) {
+      const size_t o = static_cast<size_t>(static_cast<int64_t>(i) / plane % k.o);
+      want[i] = std::max(0.0, s[o] * want[i] + t[o]);
+    }
+    const Tensor x = test::in_layout(f.x.to(DType::F32), Layout::Blocked16);
+    const Tensor w = f.w.to(DType::F32), b = f.b.defined() ? f.b.to(DType::F32) : Tensor();
+    const auto run = [&](const Tensor& sc, const Tensor& sh, ops::PreparedConv* kept) {
+      const Tensor y = output_like(k, f.x, f.w, DType::F32, Layout::Blocked16);
+      REQUIRE(ops::conv2d_forward_affine(x, w, b, y, params(k), sc, sh, true, kept));
+      return ops::to_nchw(y);
+    };
+    ops::PreparedConv kept;
+    const Tensor fresh = run(scale.to(DType::F32), shift.to(DType::F32), nullptr);
+    const Tensor made = run(scale.to(DType::F32), shift.to(DType::F32), &kept);
+    const Tensor reused = run(scale.to(DType::F32), shift.to(DType::F32), &kept);
+    CHECK(kept.weights.plan != nullptr);
+    CHECK(made.to_vector() == fresh.to_vector());
+    CHECK(reused.to_vector() == fresh.to_vector());
+    double worst = 0, largest = 0;
+    const std::vector<double> got = fresh.to_vector();
+    for (size_t i = 0; i < want.size(); ++i) {
+      worst = std::max(worst, std::abs(got[i] - want[i]));
+      largest = std::max(largest, std::abs(want[i]));
+    }
+    CHECK(worst < 1e-5 * largest);
+    // Another scale through the same prepared operands: made again, not the old ones.
+    const Tensor half = scale.to(DType::F32);
+    ops::binary_scalar(ops::Binary::Mul, half, 0.5, half);
+    CHECK(run(half, shift.to(DType::F32), &kept).to_vector() == run(half, shift.to(DType::F32), nullptr).to_vector());
+    CHECK(run(half, shift.to(DType::F32), &kept).to_vector() != fresh.to_vector());
+  }
+}
+}  // TEST_SUITE
