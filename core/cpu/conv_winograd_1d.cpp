@@ -210,8 +210,8 @@ MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t
 // The three steps for tiles [p0, p1) on the calling thread, in its own buffers: V and M of a chunk stay in
 // its cache (through memory, the whole batch's V and M cost more than the multiplications they save).
 template <int R>
-void run_chunk(const Strip& s, const float* x, const float* u, const float* bias, bool relu, float* y, int64_t p0,
-               int64_t p1) {
+void run_chunk(const Strip& s, const float* x, const float* u, bool u_transposed, const float* bias, bool relu,
+               float* y, int64_t p0, int64_t p1) {
   constexpr int alpha = kOutputs + R - 1;
   thread_local ScratchBuffer v_buffer, m_buffer;
   const int64_t count = p1 - p0;
@@ -220,9 +220,10 @@ void run_chunk(const Strip& s, const float* x, const float* u, const float* bias
   float* m = static_cast<float*>(m_buffer.reserve(static_cast<size_t>(alpha * count * s.o) * sizeof(float),
                                                   "Winograd output tiles"));
   transform_input<R>(s, x, p0, p1, count, v);
-  if (!onednn_matmul(false, false, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, s.o, s.c * s.o, 0.0f, m, s.o,
-                     count * s.o, alpha))
-    gemm<float>(false, false, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, s.o, s.c * s.o, 0.0f, m, s.o,
+  const int64_t ldu = u_transposed ? s.c : s.o;
+  if (!onednn_matmul(false, u_transposed, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, ldu, s.c * s.o, 0.0f, m,
+                     s.o, count * s.o, alpha))
+    gemm<float>(false, u_transposed, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, ldu, s.c * s.o, 0.0f, m, s.o,
                 count * s.o, alpha);
   transform_output<R>(s, m, p0, p1, count, bias, relu, y);
 }
@@ -230,7 +231,8 @@ void run_chunk(const Strip& s, const float* x, const float* u, const float* bias
 // Every tile, in chunks of about kChunkBytes of V and M, spread over the threads.
 constexpr int64_t kChunkBytes = 512 << 10;
 template <int R>
-void run_tiles(const Strip& s, const float* x, const float* u, const float* bias, bool relu, float* y) {
+void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed, const float* bias, bool relu,
+               float* y) {
   constexpr int alpha = kOutputs + R - 1;
   const int64_t total = s.tiles_total();
   const int64_t per_chunk = std::max<int64_t>(16, kChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)}));
@@ -238,36 +240,35 @@ void run_tiles(const Strip& s, const float* x, const float* u, const float* bias
   run_tasks(chunks, true, [&](int64_t k) {
     int64_t p0 = 0, p1 = 0;
     part_range(total, chunks, k, 1, p0, p1);
-    run_chunk<R>(s, x, u, bias, relu, y, p0, p1);
+    run_chunk<R>(s, x, u, u_transposed, bias, relu, y, p0, p1);
   });
 }
 
-// U from the (O, C, r) weights, each output channel times scale[o] (null: 1): the weights transposed to
-// (C, r, O) in `wt` first, so that the sums run along contiguous output channels.
-MPNCOV_AVX2_CLONES void transform_weights(const Strip& s, const float* w, const float* scale, float* wt, float* u) {
+// U from the weights (rows of r taps, (O, C) of them), as one matrix product G w^T: U[xi] comes out (O, C),
+// the weights' own order. A forward's U is then its strip's (C, O) transposed (u_transposed), each row o
+// times scale[o] (null: 1); an input gradient's (flipped: the strip runs from dy's s.c = O channels to dx's
+// s.o = C) is its strip's (s.c, s.o) as it is, with G's taps reversed (the weights read backwards along
+// the axis).
+void transform_weights(const Strip& s, const float* w, bool flipped, const float* scale, float* u) {
   const Transform& t = *s.t;
-  const int64_t c_count = s.c, o_count = s.o, r = t.r;
-#pragma omp parallel for schedule(static) if (o_count * c_count * r >= kParallelWork)
-  for (int64_t c = 0; c < c_count; ++c)
-    for (int64_t o = 0; o < o_count; ++o)
-      for (int64_t i = 0; i < r; ++i) wt[(c * r + i) * o_count + o] = w[(o * c_count + c) * r + i];
-#pragma omp parallel for schedule(static) if (o_count * c_count * r >= kParallelWork)
-  for (int64_t task = 0; task < t.alpha * c_count; ++task) {
-    const int64_t xi = task / c_count, c = task % c_count;
-    float g[kMaxAlpha];
-    for (int64_t i = 0; i < r; ++i) g[i] = static_cast<float>(t.g[xi][i]);
-    float* row = u + (xi * c_count + c) * o_count;
-    const float* k = wt + c * r * o_count;
-    for (int64_t o = 0; o < o_count; ++o) {
-      float sum = 0;
-      for (int64_t i = 0; i < r; ++i) sum += g[i] * k[i * o_count + o];
-      row[o] = scale ? scale[o] * sum : sum;
-    }
+  const int64_t r = t.r, rows = s.c * s.o;
+  float g[kMaxAlpha * kMaxAlpha];
+  for (int xi = 0; xi < t.alpha; ++xi)
+    for (int64_t i = 0; i < r; ++i) g[xi * r + i] = static_cast<float>(t.g[xi][flipped ? r - 1 - i : i]);
+  if (!onednn_matmul(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, u, rows, 0, 1))
+    gemm<float>(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, u, rows, 0, 1);
+  if (!scale) return;
+  const int64_t outputs = s.o, inputs = s.c;
+#pragma omp parallel for schedule(static) if (t.alpha * rows >= kParallelWork)
+  for (int64_t row = 0; row < t.alpha * outputs; ++row) {
+    const float k = scale[row % outputs];
+    float* p = u + row * inputs;
+    for (int64_t c = 0; c < inputs; ++c) p[c] *= k;
   }
 }
 
 std::mutex scratch_mutex;  // the scratch below is shared; oneDNN's forward serialises likewise
-ScratchBuffer u_buffer, wt_buffer;
+ScratchBuffer u_buffer;
 std::vector<float> bias_buffer;
 
 }  // namespace
@@ -318,9 +319,7 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
     } else {
       made = static_cast<float*>(u_buffer.reserve(u_floats * sizeof(float), "Winograd weights"));
     }
-    float* wt = static_cast<float*>(wt_buffer.reserve(static_cast<size_t>(s.c * t.r * s.o) * sizeof(float),
-                                                      "Winograd weights"));
-    transform_weights(s, w, e.scale, wt, made);
+    transform_weights(s, w, false, e.scale, made);
     u = made;
     if (e.scale) {
       std::vector<float>& folded = kept ? kept->bias : bias_buffer;
@@ -337,9 +336,42 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
   }
 
   switch (t.r) {
-    case 3: run_tiles<3>(s, x, u, bias, e.relu, y); break;
-    case 5: run_tiles<5>(s, x, u, bias, e.relu, y); break;
-    default: run_tiles<7>(s, x, u, bias, e.relu, y); break;
+    case 3: run_tiles<3>(s, x, u, true, bias, e.relu, y); break;
+    case 5: run_tiles<5>(s, x, u, true, bias, e.relu, y); break;
+    default: run_tiles<7>(s, x, u, true, bias, e.relu, y); break;
+  }
+}
+
+bool conv_winograd_1d_backward_data(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                    const ConvLayouts& l) {
+  const int64_t r = std::max(g.kernel_h, g.kernel_w), pad = g.kernel_h == 1 ? g.pad_w : g.pad_h;
+  return conv_winograd_1d(n, g, out_channels, groups, l) && pad <= r - 1;
+}
+
+void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,
+                                      const ops::ConvGeometry& g, int64_t out_channels) {
+  // dx is dy correlated with the weights reversed along the axis, their channel roles swapped: a forward
+  // strip from dy's channels to dx's, padded by r - 1 - pad, which gives back the input's length.
+  ops::ConvGeometry back = g;
+  back.channels = out_channels;
+  back.height = g.out_h();
+  back.width = g.out_w();
+  if (g.kernel_h == 1)
+    back.pad_w = g.kernel_w - 1 - g.pad_w;
+  else
+    back.pad_h = g.kernel_h - 1 - g.pad_h;
+  const Strip s = strip_of(n, back, g.channels);
+  MPNCOV_CHECK(s.t && s.oh == g.height && s.ow == g.width,
+               "conv2d_backward_data_winograd_1d: not a 1 x r / r x 1 problem it takes");
+  const Transform& t = *s.t;
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  float* u = static_cast<float*>(u_buffer.reserve(static_cast<size_t>(t.alpha * s.c * s.o) * sizeof(float),
+                                                  "Winograd weights"));
+  transform_weights(s, w, true, nullptr, u);
+  switch (t.r) {
+    case 3: run_tiles<3>(s, dy, u, false, nullptr, false, dx); break;
+    case 5: run_tiles<5>(s, dy, u, false, nullptr, false, dx); break;
+    default: run_tiles<7>(s, dy, u, false, nullptr, false, dx); break;
   }
 }
 

@@ -88,6 +88,13 @@ bool conv_winograd_1d(int64_t n, const ops::ConvGeometry& g, int64_t out_channel
 // transformed weights and folded bias between calls.
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
+// The input gradient by the same algorithm (a forward strip from dy to dx with the weights reversed along
+// the axis), where conv_winograd_1d holds and the padding along the axis is at most r - 1; written, not
+// accumulated.
+bool conv_winograd_1d_backward_data(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                    const ConvLayouts& l);
+void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,
+                                      const ops::ConvGeometry& g, int64_t out_channels);
 // The cache's buffer grown to at least `bytes` (old contents lost); `what` names it in the error.
 void* reserve_weight_cache(ops::ConvWeightCache& cache, size_t bytes, const char* what);
 // "auto", "direct" or "winograd"; anything else fails, naming the variable.
