@@ -575,7 +575,7 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
 bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
-  if (mul == kF32 && !e.residual && conv_winograd_1d(n, g, out_channels, groups, l)) {
+  if (mul == kF32 && !e.residual && conv_winograd_1d(g, out_channels, groups, l)) {
     conv2d_forward_winograd_1d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
     return true;
   }
@@ -646,7 +646,7 @@ memory backward_data_weights(BackwardPlan& plan, const float* w, const ops::Conv
 void backward(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db, int64_t n,
               const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l,
               bool accumulate_dw, ops::ConvWeightCache* cache = nullptr) {
-  if (dx && mul == kF32 && conv_winograd_1d_backward_data(n, g, out_channels, groups, l)) {
+  if (dx && mul == kF32 && conv_winograd_1d_backward_data(g, out_channels, groups, l)) {
     conv2d_backward_data_winograd_1d(w, static_cast<const float*>(dy), static_cast<float*>(dx), n, g, out_channels);
     if (!dw && !db) return;
     dx = nullptr;

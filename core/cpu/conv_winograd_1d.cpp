@@ -1,20 +1,21 @@
 // Float32 1 x r and r x 1 convolutions (r = 3, 5, 7; stride 1, one group, nChw16c activations) as
-// Winograd's minimal filtering F(4, r) along their one long axis. oneDNN 2.6 has Winograd kernels only for
-// 3x3, and Inception's 1x7 / 7x1 layers (about a quarter of inception_v3's evaluation time) ran its direct
-// kernel. Four outputs along the axis take alpha = 4 + r - 1 products instead of 4 r: 10 instead of 28 for
-// r = 7, 6 instead of 12 for r = 3.
+// Winograd's minimal filtering F(m, r) along their one long axis: F(6, 7), F(4, 5), F(4, 3). oneDNN 2.6 has
+// Winograd kernels only for 3x3, and Inception's 1x7 / 7x1 layers (about a quarter of inception_v3's
+// evaluation time) ran its direct kernel. m outputs along the axis take alpha = m + r - 1 products instead
+// of m r: 12 instead of 42 for F(6, 7), 6 instead of 12 for F(4, 3).
 //
-// Three steps over P tiles (an image, a line across the axis, four outputs along it):
+// Three steps over P tiles (an image, a line across the axis, m outputs along it):
 //   V[xi][p][c] = sum_i BT[xi][i] d_p[i][c]     the tile's alpha input pixels, transformed
 //   M[xi] = V[xi] U[xi]                         alpha products (P x C by C x O) on oneDNN's matmul
-//   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to four outputs, plus the bias, then the ReLU
+//   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to m outputs, plus the bias, then the ReLU
 // with U[xi][c][o] = s[o] sum_k G[xi][k] w[o][c][k] (s: an evaluation batch norm's scale, else 1).
 //
 // The matrices interpolate at alpha - 1 finite points and infinity (Toom-Cook; Lavin and Gray 2016):
 // AT[j][i] = p_i^j and G[i][k] = p_i^k / f_i with f_i = prod_{l != i} (p_i - p_l); BT's row i holds the
 // coefficients of prod_{l != i} (x - p_l), its last row those of prod_l (x - p_l). The points are the ones
-// whose float32 rounding error came out smallest in a search (docs/layers.md): F(4, 7)'s result is within
-// about 1e-5 of the largest output, the direct kernel's within 4e-7.
+// whose float32 rounding error came out smallest among the sets tried (docs/layers.md): F(6, 7)'s results
+// are within 1e-5 to 2e-5 of the largest output, F(4, 3)'s and F(4, 5)'s within 1e-6, the direct kernel's
+// within 4e-7 (oneDNN's own F(4x4, 3x3) within 5e-5).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -31,15 +32,15 @@
 namespace mpncov::cpu {
 namespace {
 
-constexpr int kOutputs = 4;    // m: outputs per tile along the axis
-constexpr int kMaxAlpha = 10;  // m + r - 1 for r = 7
+constexpr int kMaxOutputs = 6;  // m: outputs per tile along the axis
+constexpr int kMaxAlpha = 12;   // m + r - 1 for F(6, 7)
 constexpr int kLanes = 16;     // channels per nChw16c block
 
 struct Transform {
-  int r = 0, alpha = 0;
+  int m = 0, r = 0, alpha = 0;
   double bt[kMaxAlpha][kMaxAlpha] = {};  // input: alpha x alpha
   double g[kMaxAlpha][kMaxAlpha] = {};   // weights: alpha x r
-  double at[kOutputs][kMaxAlpha] = {};   // output: m x alpha
+  double at[kMaxOutputs][kMaxAlpha] = {};  // output: m x alpha
 };
 
 // Coefficients (ascending, alpha of them) of prod_{l != skip} (x - p_l) over the alpha - 1 points.
@@ -55,10 +56,11 @@ constexpr void product(const double* points, int finite, int skip, double* c) {
 }
 
 // Compile-time constants, so that the transforms' unrolled loops multiply by literals and skip the zeros.
-constexpr Transform make_transform(int r, const double* points) {
+constexpr Transform make_transform(int m, int r, const double* points) {
   Transform t;
+  t.m = m;
   t.r = r;
-  t.alpha = kOutputs + r - 1;
+  t.alpha = m + r - 1;
   const int finite = t.alpha - 1;
   for (int i = 0; i < finite; ++i) {
     const double p = points[i];
@@ -66,12 +68,12 @@ constexpr Transform make_transform(int r, const double* points) {
     for (int l = 0; l < finite; ++l)
       if (l != i) f *= p - points[l];
     double power = 1;
-    for (int j = 0; j < kOutputs; ++j, power *= p) t.at[j][i] = power;
+    for (int j = 0; j < m; ++j, power *= p) t.at[j][i] = power;
     power = 1;
     for (int k = 0; k < r; ++k, power *= p) t.g[i][k] = power / f;
     product(points, finite, i, t.bt[i]);
   }
-  t.at[kOutputs - 1][finite] = 1;
+  t.at[m - 1][finite] = 1;
   t.g[finite][r - 1] = 1;
   product(points, finite, -1, t.bt[finite]);
   return t;
@@ -80,11 +82,11 @@ constexpr Transform make_transform(int r, const double* points) {
 // The points, chosen for the smallest float32 error among the candidates tried (docs/layers.md).
 constexpr double kPoints3[] = {0, 1, -1, 2, -2};
 constexpr double kPoints5[] = {0, 1, -1, 2, -2, 0.5, -0.5};
-constexpr double kPoints7[] = {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75};
+constexpr double kPoints7[] = {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75, 1.5, -1.5};
 template <int R>
-constexpr Transform kTransform = make_transform(R, R == 3 ? kPoints3 : R == 5 ? kPoints5 : kPoints7);
+constexpr Transform kTransform = make_transform(R == 7 ? 6 : 4, R, R == 3 ? kPoints3 : R == 5 ? kPoints5 : kPoints7);
 
-// F(4, r) for r = 3, 5, 7, or null.
+// F(4, 3), F(4, 5), F(6, 7), or null.
 const Transform* transform_for(int64_t r) {
   return r == 3 ? &kTransform<3> : r == 5 ? &kTransform<5> : r == 7 ? &kTransform<7> : nullptr;
 }
@@ -117,7 +119,7 @@ Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   s.out_length = s.rows ? s.ow : s.oh;
   s.pad = s.rows ? g.pad_w : g.pad_h;
   s.lines = s.rows ? s.oh : s.ow;
-  s.tiles = (s.out_length + kOutputs - 1) / kOutputs;
+  s.tiles = (s.out_length + s.t->m - 1) / s.t->m;
   return s;
 }
 
@@ -134,14 +136,14 @@ struct TileAt {
   int64_t img, line, first;
 };
 inline TileAt tile_at(const Strip& s, int64_t p) {
-  return {p / (s.lines * s.tiles), p / s.tiles % s.lines, p % s.tiles * kOutputs};
+  return {p / (s.lines * s.tiles), p / s.tiles % s.lines, p % s.tiles * s.t->m};
 }
 
 // V for tiles [p0, p1) (row p - p0 of each V[xi], `count` rows apart), channel block after channel block.
 template <int R>
 MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t p0, int64_t p1, int64_t count,
                                         float* v) {
-  constexpr int alpha = kOutputs + R - 1;
+  constexpr int alpha = kTransform<R>.alpha;
   constexpr const Transform& t = kTransform<R>;
   const int64_t blocks = s.c / kLanes, plane = s.h * s.w;
   const int64_t step = (s.rows ? 1 : s.w) * kLanes;  // floats between neighbours along the axis
@@ -178,13 +180,13 @@ MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t 
 template <int R>
 MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t p0, int64_t p1, int64_t count,
                                          const float* bias, bool relu, float* y) {
-  constexpr int alpha = kOutputs + R - 1;
+  constexpr int alpha = kTransform<R>.alpha;
   constexpr const Transform& t = kTransform<R>;
   const int64_t blocks = s.o / kLanes, plane = s.oh * s.ow;
   const int64_t step = (s.rows ? 1 : s.ow) * kLanes;
   for (int64_t p = p0; p < p1; ++p) {
     const TileAt at = tile_at(s, p);
-    const int64_t outputs = std::min<int64_t>(kOutputs, s.out_length - at.first);
+    const int64_t outputs = std::min<int64_t>(t.m, s.out_length - at.first);
     float* pixel0 = y + (at.img * blocks * plane + s.out_pixel(at.line, at.first)) * kLanes;
     const float* row0 = m + (p - p0) * s.o;
     for (int64_t half = 0; half < blocks * 2; ++half) {
@@ -194,8 +196,8 @@ MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t
       for (int xi = 0; xi < alpha; ++xi) load(mv[xi], row0 + xi * count * s.o + ob * kLanes + lane);
       Lanes b{};
       if (bias) load(b, bias + ob * kLanes + lane);
-#pragma GCC unroll 4
-      for (int j = 0; j < kOutputs; ++j) {
+#pragma GCC unroll 8
+      for (int j = 0; j < t.m; ++j) {
         Lanes acc = b;
 #pragma GCC unroll 16
         for (int xi = 0; xi < alpha; ++xi)
@@ -212,7 +214,7 @@ MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t
 template <int R>
 void run_chunk(const Strip& s, const float* x, const float* u, bool u_transposed, const float* bias, bool relu,
                float* y, int64_t p0, int64_t p1) {
-  constexpr int alpha = kOutputs + R - 1;
+  constexpr int alpha = kTransform<R>.alpha;
   thread_local ScratchBuffer v_buffer, m_buffer;
   const int64_t count = p1 - p0;
   float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(alpha * count * s.c) * sizeof(float),
@@ -233,9 +235,11 @@ constexpr int64_t kChunkBytes = 512 << 10;
 template <int R>
 void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed, const float* bias, bool relu,
                float* y) {
-  constexpr int alpha = kOutputs + R - 1;
+  constexpr int alpha = kTransform<R>.alpha;
   const int64_t total = s.tiles_total();
-  const int64_t per_chunk = std::max<int64_t>(16, kChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)}));
+  const int64_t cached = kChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)});
+  const int64_t shared = (total + free_threads() - 1) / free_threads();  // a chunk for every thread at least
+  const int64_t per_chunk = std::max<int64_t>(4, std::min(cached, shared));
   const int64_t chunks = (total + per_chunk - 1) / per_chunk;
   run_tasks(chunks, true, [&](int64_t k) {
     int64_t p0 = 0, p1 = 0;
@@ -273,7 +277,7 @@ std::vector<float> bias_buffer;
 
 }  // namespace
 
-bool conv_winograd_1d(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                       const ConvLayouts& l) {
   const ConvAlgorithm a = conv_algorithm();
   if (a == ConvAlgorithm::Direct) return false;
@@ -283,11 +287,9 @@ bool conv_winograd_1d(int64_t n, const ops::ConvGeometry& g, int64_t out_channel
                     (rows ? g.pad_h : g.pad_w) == 0 && g.channels % kLanes == 0 && out_channels % kLanes == 0 &&
                     l.x == Layout::Blocked16 && l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
   if (!fits || a == ConvAlgorithm::Winograd) return fits;
-  // Auto: lines of at least 8 outputs (two tiles; shorter ones pad too much of a tile) and enough tiles to
-  // give each of the alpha products more rows than a matmul block.
-  const int64_t out_length = rows ? g.out_w() : g.out_h();
-  const int64_t tiles = n * (rows ? g.out_h() : g.out_w()) * ((out_length + kOutputs - 1) / kOutputs);
-  return out_length >= 8 && tiles >= 64;
+  // Auto: lines of at least 8 outputs (shorter ones leave much of a tile empty). Any batch: at batch 1 the
+  // 17x17 1x7 layers still run 1.7-2x faster than the direct kernel, the 8x8 1x3 ones 1.2x.
+  return (rows ? g.out_w() : g.out_h()) >= 8;
 }
 
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
@@ -342,10 +344,10 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
   }
 }
 
-bool conv_winograd_1d_backward_data(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                     const ConvLayouts& l) {
   const int64_t r = std::max(g.kernel_h, g.kernel_w), pad = g.kernel_h == 1 ? g.pad_w : g.pad_h;
-  return conv_winograd_1d(n, g, out_channels, groups, l) && pad <= r - 1;
+  return conv_winograd_1d(g, out_channels, groups, l) && pad <= r - 1;
 }
 
 void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,

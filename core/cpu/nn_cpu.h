@@ -78,11 +78,11 @@ std::string onednn_summary();
 enum class ConvAlgorithm { Auto, Direct, Winograd };
 ConvAlgorithm conv_algorithm();
 void set_conv_algorithm(ConvAlgorithm a);
-// Whether a float32 forward runs as Winograd's F(4, r) along the long axis of a 1 x r or r x 1 kernel
+// Whether a float32 forward runs as Winograd's F(m, r) along the long axis of a 1 x r or r x 1 kernel
 // (r = 3, 5, 7; conv_winograd_1d.cpp) rather than oneDNN's direct kernel: stride 1, one group, channel
 // counts that are multiples of 16, float32 nChw16c input and output. Auto takes it for lines of 8 outputs
-// or more with 64 tiles of 4 in the batch; Direct never; Winograd wherever it fits.
-bool conv_winograd_1d(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+// or more, at any batch; Direct never; Winograd wherever it fits.
+bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                       const ConvLayouts& l);
 // That forward, with conv2d_forward_onednn's contract but no residual add; e.prepared keeps the
 // transformed weights and folded bias between calls.
@@ -91,7 +91,7 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
 // The input gradient by the same algorithm (a forward strip from dy to dx with the weights reversed along
 // the axis), where conv_winograd_1d holds and the padding along the axis is at most r - 1; written, not
 // accumulated.
-bool conv_winograd_1d_backward_data(int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                     const ConvLayouts& l);
 void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,
                                       const ops::ConvGeometry& g, int64_t out_channels);

@@ -1,4 +1,4 @@
-// Winograd's F(4, r) for 1 x r and r x 1 convolutions (core/cpu/conv_winograd_1d.cpp): where the rule
+// Winograd's F(m, r) for 1 x r and r x 1 convolutions (core/cpu/conv_winograd_1d.cpp): where the rule
 // takes it, and that its forward, plain and with the evaluation epilogue (batch norm scale and shift, ReLU,
 // weights prepared once), matches float64 within its rounding at sizes that leave partial tiles.
 #include <cmath>
@@ -105,36 +105,36 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on block
                           row3 = geometry(384, 8, 8, 1, 3), small = geometry(128, 3, 3, 1, 7);
   {
     AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
-    CHECK(cpu::conv_winograd_1d(8, row7, 192, 1, blocked));
-    CHECK(cpu::conv_winograd_1d(8, column7, 192, 1, blocked));
-    CHECK(cpu::conv_winograd_1d(1, row7, 192, 1, blocked));  // 85 tiles
-    CHECK(cpu::conv_winograd_1d(8, row3, 384, 1, blocked));  // 128 tiles
-    CHECK(cpu::conv_winograd_1d(8, geometry(48, 35, 35, 1, 5), 64, 1, blocked));
-    CHECK_FALSE(cpu::conv_winograd_1d(1, row3, 384, 1, blocked));     // 16 tiles: too few
-    CHECK_FALSE(cpu::conv_winograd_1d(8, small, 128, 1, blocked));    // lines of 3 outputs
-    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {}));          // NCHW
-    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {Layout::NHWC, Layout::NHWC}));
-    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {Layout::Blocked16, Layout::Blocked16, true, true}));
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 7, 2), 192, 1, blocked));  // stride 2
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 7, 1, 2), 192, 1, blocked));  // dilation 2
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 9), 192, 1, blocked));   // r = 9
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 3, 3), 192, 1, blocked));   // 3x3: oneDNN's
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 1), 192, 1, blocked));   // 1x1
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(192, 17, 17, 1, 7), 24, 1, blocked));    // 24 outputs
-    CHECK_FALSE(cpu::conv_winograd_1d(8, geometry(96, 17, 17, 1, 7), 192, 2, blocked));    // groups
+    CHECK(cpu::conv_winograd_1d(row7, 192, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(column7, 192, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(row7, 192, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(geometry(48, 35, 35, 1, 5), 64, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));           // batch 1 too
+    CHECK_FALSE(cpu::conv_winograd_1d(small, 128, 1, blocked));    // lines of 3 outputs
+    CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {}));          // NCHW
+    CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {Layout::NHWC, Layout::NHWC}));
+    CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {Layout::Blocked16, Layout::Blocked16, true, true}));
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 7, 2), 192, 1, blocked));  // stride 2
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 7, 1, 2), 192, 1, blocked));  // dilation 2
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 9), 192, 1, blocked));   // r = 9
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 3, 3), 192, 1, blocked));   // 3x3: oneDNN's
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 1), 192, 1, blocked));   // 1x1
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 7), 24, 1, blocked));    // 24 outputs
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(96, 17, 17, 1, 7), 192, 2, blocked));    // groups
     ops::ConvGeometry across = row7;  // padding across the axis widens the output: not a strip
     across.pad_h = 1;
-    CHECK_FALSE(cpu::conv_winograd_1d(8, across, 192, 1, blocked));
+    CHECK_FALSE(cpu::conv_winograd_1d(across, 192, 1, blocked));
   }
   {
     AlgorithmScope scope(cpu::ConvAlgorithm::Direct);
-    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, blocked));
+    CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, blocked));
   }
   {
     AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
-    CHECK(cpu::conv_winograd_1d(8, small, 128, 1, blocked));
-    CHECK(cpu::conv_winograd_1d(1, row3, 384, 1, blocked));
-    CHECK_FALSE(cpu::conv_winograd_1d(8, row7, 192, 1, {}));
+    CHECK(cpu::conv_winograd_1d(small, 128, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));
+    CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {}));
   }
 }
 
@@ -153,10 +153,10 @@ TEST_CASE("conv winograd 1d: forward equals float64 within its rounding, partial
       wino = forward_f32(k, f);
     }
     // Against the largest output: the direct kernel's sums are within a few 1e-7; the transforms add
-    // roundings of their own, most for F(4, 7) with its ten points (measured 7e-7 for r = 3 and 5, 3e-6
-    // to 4e-6 for r = 7).
+    // roundings of their own, most for F(6, 7) with its twelve points (measured 5e-7 to 1.1e-6 for r = 3
+    // and 5, 9e-6 for r = 7; oneDNN's F(4x4, 3x3) up to 5e-5, tests/core/test_conv_winograd.cpp).
     CHECK(scaled_diff(direct, want) < 1e-6);
-    CHECK(scaled_diff(wino, want) < 1e-5);
+    CHECK(scaled_diff(wino, want) < (k.kh == 7 || k.kw == 7 ? 4e-5 : 4e-6));
     CHECK(wino.to_vector() != direct.to_vector());  // another algorithm ran
     MESSAGE(std::string(k.name), ": Winograd ", scaled_diff(wino, want), ", direct ", scaled_diff(direct, want));
   }
@@ -177,12 +177,12 @@ TEST_CASE("conv winograd 1d: the input gradient equals float64 within its roundi
     }
     {
       AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
-      CHECK(cpu::conv_winograd_1d_backward_data(k.n, ops::conv_geometry(f.x.shape(), f.w.shape(), params(k)), k.o, 1,
+      CHECK(cpu::conv_winograd_1d_backward_data(ops::conv_geometry(f.x.shape(), f.w.shape(), params(k)), k.o, 1,
                                                 {Layout::Blocked16, Layout::Blocked16}));
       wino = backward_f32(k, f);
     }
     CHECK(scaled_diff(direct.dx, dx) < 1e-6);
-    CHECK(scaled_diff(wino.dx, dx) < 1e-5);
+    CHECK(scaled_diff(wino.dx, dx) < (k.kh == 7 || k.kw == 7 ? 4e-5 : 4e-6));  // 1.5e-5 and 1e-6 measured
     CHECK(wino.dx.to_vector() != direct.dx.to_vector());       // another algorithm ran
     CHECK(wino.dw.to_vector() == direct.dw.to_vector());       // oneDNN's, as before
     CHECK(scaled_diff(wino.dw, dw) < 1e-5);
@@ -193,7 +193,7 @@ TEST_CASE("conv winograd 1d: the input gradient equals float64 within its roundi
   ops::Conv2dParams wide;
   wide.pad_w = 7;
   AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
-  CHECK_FALSE(cpu::conv_winograd_1d_backward_data(1, ops::conv_geometry({1, 16, 4, 4}, {16, 16, 1, 7}, wide), 16, 1,
+  CHECK_FALSE(cpu::conv_winograd_1d_backward_data(ops::conv_geometry({1, 16, 4, 4}, {16, 16, 1, 7}, wide), 16, 1,
                                                   {Layout::Blocked16, Layout::Blocked16}));
 }
 
@@ -231,7 +231,7 @@ TEST_CASE("conv winograd 1d: the evaluation epilogue (scale, shift, ReLU) and it
       worst = std::max(worst, std::abs(got[i] - want[i]));
       largest = std::max(largest, std::abs(want[i]));
     }
-    CHECK(worst < 1e-5 * largest);
+    CHECK(worst < 4e-5 * largest);
     // Another scale through the same prepared operands: made again, not the old ones.
     const Tensor half = scale.to(DType::F32);
     ops::binary_scalar(ops::Binary::Mul, half, 0.5, half);
