@@ -1,7 +1,8 @@
 // Float32 1 x r and r x 1 convolutions (r = 3, 5, 7; stride 1, one group, nChw16c activations) as
-// Winograd's minimal filtering F(m, r) along their one long axis: F(6, 7), F(4, 5), F(4, 3). oneDNN 2.6 has
-// Winograd kernels only for 3x3, and Inception's 1x7 / 7x1 layers (about a quarter of inception_v3's
-// evaluation time) ran its direct kernel. m outputs along the axis take alpha = m + r - 1 products instead
+// Winograd's minimal filtering F(m, r) along their one long axis: F(6, 7), F(4, 5), F(4, 3); and 5x5 ones as
+// five rows of 1x5 taps, F(4, 5) along the rows. oneDNN 2.6 has Winograd kernels only for 3x3, and
+// Inception's 1x7 / 7x1 layers (about a quarter of inception_v3's evaluation time) and 5x5 ones ran its
+// direct kernel. m outputs along the axis take alpha = m + r - 1 products instead
 // of m r: 12 instead of 42 for F(6, 7), 6 instead of 12 for F(4, 3).
 //
 // Three steps over P tiles (an image, a line across the axis, m outputs along it):
@@ -92,13 +93,17 @@ const Transform* transform_for(int64_t r) {
 }
 
 // The problem along the long axis. Pixel (line q, position s along the axis) of an h x w plane sits at
-// q * w + s (1 x r: lines are rows) or s * w + q (r x 1: lines are columns).
+// q * w + s (1 x r and r x r: lines are rows) or s * w + q (r x 1: lines are columns). An r x r kernel
+// (across = r) is r rows of 1 x r taps: output line q sums input lines q + a - pad_across, a < across, so its
+// products run over across * c inputs, the transformed input lines side by side.
 struct Strip {
   const Transform* t;
   int64_t n, c, o;            // images, input and output channels
   int64_t h, w, oh, ow;       // input and output planes
-  bool rows;                  // 1 x r (else r x 1)
+  bool rows;                  // lines are rows (1 x r, r x r), else columns (r x 1)
   int64_t length, out_length, pad, lines, tiles;
+  int64_t across, pad_across, in_lines;  // the kernel's extent across the lines, its padding, input lines
+  int64_t k() const { return across * c; }  // the products' depth
   int64_t tiles_total() const { return n * lines * tiles; }  // P
   int64_t in_pixel(int64_t q, int64_t s) const { return rows ? q * w + s : s * w + q; }
   int64_t out_pixel(int64_t q, int64_t s) const { return rows ? q * ow + s : s * ow + q; }
@@ -106,7 +111,7 @@ struct Strip {
 
 Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   Strip s;
-  s.rows = g.kernel_h == 1;
+  s.rows = g.kernel_w != 1;
   s.t = transform_for(s.rows ? g.kernel_w : g.kernel_h);
   s.n = n;
   s.c = g.channels;
@@ -119,7 +124,10 @@ Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   s.out_length = s.rows ? s.ow : s.oh;
   s.pad = s.rows ? g.pad_w : g.pad_h;
   s.lines = s.rows ? s.oh : s.ow;
-  s.tiles = (s.out_length + s.t->m - 1) / s.t->m;
+  s.tiles = s.t ? (s.out_length + s.t->m - 1) / s.t->m : 0;
+  s.across = s.rows ? g.kernel_h : g.kernel_w;
+  s.pad_across = s.rows ? g.pad_h : g.pad_w;
+  s.in_lines = s.rows ? g.height : g.width;
   return s;
 }
 
@@ -139,7 +147,8 @@ inline TileAt tile_at(const Strip& s, int64_t p) {
   return {p / (s.lines * s.tiles), p / s.tiles % s.lines, p % s.tiles * s.t->m};
 }
 
-// V for tiles [p0, p1) (row p - p0 of each V[xi], `count` rows apart), channel block after channel block.
+// V for tiles [p0, p1) (row p - p0 of each V[xi], `count` rows apart), input line after input line (one for
+// a strip), channel block after channel block.
 template <int R>
 MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t p0, int64_t p1, int64_t count,
                                         float* v) {
@@ -147,30 +156,38 @@ MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t 
   constexpr const Transform& t = kTransform<R>;
   const int64_t blocks = s.c / kLanes, plane = s.h * s.w;
   const int64_t step = (s.rows ? 1 : s.w) * kLanes;  // floats between neighbours along the axis
+  const int64_t depth = s.k();
   for (int64_t p = p0; p < p1; ++p) {
     const TileAt at = tile_at(s, p);
     const int64_t first = at.first - s.pad;
     bool present[alpha];
     for (int i = 0; i < alpha; ++i) present[i] = first + i >= 0 && first + i < s.length;
-    const float* pixel0 = x + (at.img * blocks * plane + s.in_pixel(at.line, 0)) * kLanes + first * step;
-    float* row0 = v + (p - p0) * s.c;
-    for (int64_t half = 0; half < blocks * 2; ++half) {
-      const int64_t cb = half / 2, lane = half % 2 * kWidth;
-      const float* line = pixel0 + cb * plane * kLanes + lane;
-      Lanes d[alpha];
-      for (int i = 0; i < alpha; ++i) {
-        if (present[i])
-          load(d[i], line + i * step);
-        else
-          d[i] = Lanes{};
+    for (int64_t a = 0; a < s.across; ++a) {
+      const int64_t line_in = at.line + a - s.pad_across;
+      float* row0 = v + (p - p0) * depth + a * s.c;
+      if (line_in < 0 || line_in >= s.in_lines) {  // a padding line: zero in every transform
+        for (int xi = 0; xi < alpha; ++xi) std::memset(row0 + xi * count * depth, 0, sizeof(float) * s.c);
+        continue;
       }
+      const float* pixel0 = x + (at.img * blocks * plane + s.in_pixel(line_in, 0)) * kLanes + first * step;
+      for (int64_t half = 0; half < blocks * 2; ++half) {
+        const int64_t cb = half / 2, lane = half % 2 * kWidth;
+        const float* line = pixel0 + cb * plane * kLanes + lane;
+        Lanes d[alpha];
+        for (int i = 0; i < alpha; ++i) {
+          if (present[i])
+            load(d[i], line + i * step);
+          else
+            d[i] = Lanes{};
+        }
 #pragma GCC unroll 16
-      for (int xi = 0; xi < alpha; ++xi) {
-        Lanes acc{};
+        for (int xi = 0; xi < alpha; ++xi) {
+          Lanes acc{};
 #pragma GCC unroll 16
-        for (int i = 0; i < alpha; ++i)
-          if (t.bt[xi][i] != 0) acc += static_cast<float>(t.bt[xi][i]) * d[i];
-        store(row0 + xi * count * s.c + cb * kLanes + lane, acc);
+          for (int i = 0; i < alpha; ++i)
+            if (t.bt[xi][i] != 0) acc += static_cast<float>(t.bt[xi][i]) * d[i];
+          store(row0 + xi * count * depth + cb * kLanes + lane, acc);
+        }
       }
     }
   }
@@ -217,16 +234,17 @@ void run_chunk(const Strip& s, const float* x, const float* u, bool u_transposed
   constexpr int alpha = kTransform<R>.alpha;
   thread_local ScratchBuffer v_buffer, m_buffer;
   const int64_t count = p1 - p0;
-  float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(alpha * count * s.c) * sizeof(float),
+  const int64_t depth = s.k();
+  float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(alpha * count * depth) * sizeof(float),
                                                   "Winograd input tiles"));
   float* m = static_cast<float*>(m_buffer.reserve(static_cast<size_t>(alpha * count * s.o) * sizeof(float),
                                                   "Winograd output tiles"));
   transform_input<R>(s, x, p0, p1, count, v);
-  const int64_t ldu = u_transposed ? s.c : s.o;
-  if (!onednn_matmul(false, u_transposed, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, ldu, s.c * s.o, 0.0f, m,
-                     s.o, count * s.o, alpha))
-    gemm<float>(false, u_transposed, count, s.o, s.c, 1.0f, v, s.c, count * s.c, u, ldu, s.c * s.o, 0.0f, m, s.o,
-                count * s.o, alpha);
+  const int64_t ldu = u_transposed ? depth : s.o;
+  if (!onednn_matmul(false, u_transposed, count, s.o, depth, 1.0f, v, depth, count * depth, u, ldu, depth * s.o, 0.0f,
+                     m, s.o, count * s.o, alpha))
+    gemm<float>(false, u_transposed, count, s.o, depth, 1.0f, v, depth, count * depth, u, ldu, depth * s.o, 0.0f, m,
+                s.o, count * s.o, alpha);
   transform_output<R>(s, m, p0, p1, count, bias, relu, y);
 }
 
@@ -237,7 +255,7 @@ void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed
                float* y) {
   constexpr int alpha = kTransform<R>.alpha;
   const int64_t total = s.tiles_total();
-  const int64_t cached = kChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)});
+  const int64_t cached = kChunkBytes / (alpha * (s.k() + s.o) * int64_t{sizeof(float)});
   const int64_t shared = (total + free_threads() - 1) / free_threads();  // a chunk for every thread at least
   const int64_t per_chunk = std::max<int64_t>(4, std::min(cached, shared));
   const int64_t chunks = (total + per_chunk - 1) / per_chunk;
@@ -248,26 +266,36 @@ void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed
   });
 }
 
-// U from the weights (rows of r taps, (O, C) of them), as one matrix product G w^T: U[xi] comes out (O, C),
-// the weights' own order. A forward's U is then its strip's (C, O) transposed (u_transposed), each row o
-// times scale[o] (null: 1); an input gradient's (flipped: the strip runs from dy's s.c = O channels to dx's
-// s.o = C) is its strip's (s.c, s.o) as it is, with G's taps reversed (the weights read backwards along
-// the axis).
+// U from the weights (rows of r taps, (O, C, across) of them), as one matrix product G w^T: U[xi] comes out
+// (O, C, across), the weights' own order. A forward's U is its strip's (across * C, O) transposed
+// (u_transposed): an r x r kernel's rows are put line-major, (O, across, C), to match V; each row o times
+// scale[o] (null: 1). An input gradient's (flipped: a strip, across = 1, from dy's s.c = O channels to dx's
+// s.o = C) is its strip's (s.c, s.o) as it is, with G's taps reversed (the weights read backwards along the
+// axis).
 void transform_weights(const Strip& s, const float* w, bool flipped, const float* scale, float* u) {
   const Transform& t = *s.t;
-  const int64_t r = t.r, rows = s.c * s.o;
+  const int64_t r = t.r, rows = s.c * s.o * s.across;
   float g[kMaxAlpha * kMaxAlpha];
   for (int xi = 0; xi < t.alpha; ++xi)
     for (int64_t i = 0; i < r; ++i) g[xi * r + i] = static_cast<float>(t.g[xi][flipped ? r - 1 - i : i]);
-  if (!onednn_matmul(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, u, rows, 0, 1))
-    gemm<float>(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, u, rows, 0, 1);
+  thread_local ScratchBuffer lines_buffer;
+  float* out = s.across == 1 ? u : static_cast<float*>(lines_buffer.reserve(sizeof(float) * t.alpha * rows,
+                                                                             "Winograd weights"));
+  if (!onednn_matmul(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, out, rows, 0, 1))
+    gemm<float>(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, out, rows, 0, 1);
+  const int64_t outputs = s.o, depth = s.k();
+  if (s.across > 1) {  // (xi, o, c, a) -> (xi, o, a, c)
+#pragma omp parallel for schedule(static) if (t.alpha * rows >= kParallelWork)
+    for (int64_t row = 0; row < t.alpha * outputs; ++row)
+      for (int64_t c = 0; c < s.c; ++c)
+        for (int64_t a = 0; a < s.across; ++a) u[row * depth + a * s.c + c] = out[row * depth + c * s.across + a];
+  }
   if (!scale) return;
-  const int64_t outputs = s.o, inputs = s.c;
 #pragma omp parallel for schedule(static) if (t.alpha * rows >= kParallelWork)
   for (int64_t row = 0; row < t.alpha * outputs; ++row) {
     const float k = scale[row % outputs];
-    float* p = u + row * inputs;
-    for (int64_t c = 0; c < inputs; ++c) p[c] *= k;
+    float* p = u + row * depth;
+    for (int64_t c = 0; c < depth; ++c) p[c] *= k;
   }
 }
 
@@ -277,28 +305,32 @@ std::vector<float> bias_buffer;
 
 }  // namespace
 
-bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                      const ConvLayouts& l) {
+bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l) {
   const ConvAlgorithm a = conv_algorithm();
   if (a == ConvAlgorithm::Direct) return false;
   const bool rows = g.kernel_h == 1, columns = g.kernel_w == 1;
-  const bool fits = groups == 1 && rows != columns && transform_for(rows ? g.kernel_w : g.kernel_h) &&
+  const bool strip = rows != columns && (rows ? g.pad_h : g.pad_w) == 0;
+  // 5x5 as five rows of 1x5 taps (2.5x fewer products). Not 3x3: oneDNN's F(4x4, 3x3) makes a quarter of
+  // the direct kernel's, and where it is not wanted (8x8 images) a 3 x 448 deep product left our chunks
+  // too few rows to beat the direct kernel (bench/RESULTS.md).
+  const bool square = g.kernel_h == 5 && g.kernel_w == 5;
+  const bool fits = groups == 1 && (strip || square) && transform_for(columns ? g.kernel_h : g.kernel_w) &&
                     g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
-                    (rows ? g.pad_h : g.pad_w) == 0 && g.channels % kLanes == 0 && out_channels % kLanes == 0 &&
-                    l.x == Layout::Blocked16 && l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
+                    g.channels % kLanes == 0 && out_channels % kLanes == 0 && l.x == Layout::Blocked16 &&
+                    l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
   if (!fits || a == ConvAlgorithm::Winograd) return fits;
   // Auto: lines of at least 8 outputs (shorter ones leave much of a tile empty). Any batch: at batch 1 the
   // 17x17 1x7 layers still run 1.7-2x faster than the direct kernel, the 8x8 1x3 ones 1.2x.
-  return (rows ? g.out_w() : g.out_h()) >= 8;
+  return (columns ? g.out_h() : g.out_w()) >= 8;
 }
 
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e) {
   const Strip s = strip_of(n, g, out_channels);
-  MPNCOV_CHECK(s.t && !e.residual, "conv2d_forward_winograd_1d: not a 1 x r / r x 1 problem it takes");
+  MPNCOV_CHECK(s.t && !e.residual, "conv2d_forward_winograd_1d: not a problem it takes");
   const Transform& t = *s.t;
   std::lock_guard<std::mutex> lock(scratch_mutex);
-  const size_t u_floats = static_cast<size_t>(t.alpha * s.c * s.o);
+  const size_t u_floats = static_cast<size_t>(t.alpha * s.k() * s.o);
   const size_t o = static_cast<size_t>(s.o);
 
   // The transformed weights and the bias: kept in e.prepared where they were made for these weights, this
@@ -347,7 +379,7 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
 bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                     const ConvLayouts& l) {
   const int64_t r = std::max(g.kernel_h, g.kernel_w), pad = g.kernel_h == 1 ? g.pad_w : g.pad_h;
-  return conv_winograd_1d(g, out_channels, groups, l) && pad <= r - 1;
+  return (g.kernel_h == 1) != (g.kernel_w == 1) && conv_winograd_1d(g, out_channels, groups, l) && pad <= r - 1;
 }
 
 void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,

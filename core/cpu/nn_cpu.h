@@ -79,7 +79,7 @@ enum class ConvAlgorithm { Auto, Direct, Winograd };
 ConvAlgorithm conv_algorithm();
 void set_conv_algorithm(ConvAlgorithm a);
 // Whether a float32 forward runs as Winograd's F(m, r) along the long axis of a 1 x r or r x 1 kernel
-// (r = 3, 5, 7; conv_winograd_1d.cpp) rather than oneDNN's direct kernel: stride 1, one group, channel
+// (r = 3, 5, 7), or along the rows of a 5x5 one (conv_winograd_1d.cpp), rather than oneDNN's direct kernel: stride 1, one group, channel
 // counts that are multiples of 16, float32 nChw16c input and output. Auto takes it for lines of 8 outputs
 // or more, at any batch; Direct never; Winograd wherever it fits.
 bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
@@ -89,8 +89,8 @@ bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t 
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
 // The input gradient by the same algorithm (a forward strip from dy to dx with the weights reversed along
-// the axis), where conv_winograd_1d holds and the padding along the axis is at most r - 1; written, not
-// accumulated.
+// the axis), for 1 x r and r x 1 kernels where conv_winograd_1d holds and the padding along the axis is at
+// most r - 1; written, not accumulated.
 bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                     const ConvLayouts& l);
 void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,

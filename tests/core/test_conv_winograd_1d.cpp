@@ -1,4 +1,4 @@
-// Winograd's F(m, r) for 1 x r and r x 1 convolutions (core/cpu/conv_winograd_1d.cpp): where the rule
+// Winograd's F(m, r) for 1 x r, r x 1 and 5x5 convolutions (core/cpu/conv_winograd_1d.cpp): where the rule
 // takes it, and that its forward, plain and with the evaluation epilogue (batch norm scale and shift, ReLU,
 // weights prepared once), matches float64 within its rounding at sizes that leave partial tiles.
 #include <cmath>
@@ -33,6 +33,8 @@ const Case kCases[] = {
     {"3x1 on 11x9", 3, 16, 11, 9, 16, 3, 1, 1, 0, false},
     {"1x5 without padding: 3 outputs, less than a tile", 1, 16, 6, 7, 32, 1, 5, 0, 0, true},
     {"5x1 with padding 1: 8 of 10 rows out", 2, 16, 10, 5, 16, 5, 1, 1, 0, false},
+    {"5x5 on 13x11 (Inception's 5x5), padding 2", 2, 16, 13, 11, 32, 5, 5, 2, 2, true},
+    {"5x5 on 9x12 without padding", 1, 16, 9, 12, 16, 5, 5, 0, 0, false},
 };
 
 ops::Conv2dParams params(const Case& k) {
@@ -81,6 +83,14 @@ Gradients backward_f32(const Case& k, const Operands& f) {
   return r;
 }
 
+// The `winograd` setting, having checked that the rule takes the case there.
+cpu::ConvAlgorithm ours(const Case& k) {
+  AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+  const ops::ConvGeometry g = ops::conv_geometry({k.n, k.c, k.h, k.w}, {k.o, k.c, k.kh, k.kw}, params(k));
+  CHECK(cpu::conv_winograd_1d(g, k.o, 1, {Layout::Blocked16, Layout::Blocked16}));
+  return cpu::ConvAlgorithm::Winograd;
+}
+
 Tensor reference(const Case& k, const Operands& f) {
   const Tensor y = output_like(k, f.x, f.w, DType::F64, Layout::NCHW);
   ops::conv2d_forward(f.x, f.w, f.b, y, params(k));
@@ -105,12 +115,13 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on block
                           row3 = geometry(384, 8, 8, 1, 3), small = geometry(128, 3, 3, 1, 7);
   {
     AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
-    CHECK(cpu::conv_winograd_1d(row7, 192, 1, blocked));
+    CHECK(cpu::conv_winograd_1d(row7, 192, 1, blocked));  // at any batch
     CHECK(cpu::conv_winograd_1d(column7, 192, 1, blocked));
-    CHECK(cpu::conv_winograd_1d(row7, 192, 1, blocked));
     CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));
     CHECK(cpu::conv_winograd_1d(geometry(48, 35, 35, 1, 5), 64, 1, blocked));
-    CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));           // batch 1 too
+    CHECK(cpu::conv_winograd_1d(geometry(48, 35, 35, 5, 5), 64, 1, blocked));  // five rows of 1x5 taps
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(448, 8, 8, 3, 3), 384, 1, blocked));  // 3x3: oneDNN's
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(48, 35, 35, 5, 3), 64, 1, blocked));  // neither
     CHECK_FALSE(cpu::conv_winograd_1d(small, 128, 1, blocked));    // lines of 3 outputs
     CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {}));          // NCHW
     CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {Layout::NHWC, Layout::NHWC}));
@@ -118,7 +129,6 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on block
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 7, 2), 192, 1, blocked));  // stride 2
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 7, 1, 2), 192, 1, blocked));  // dilation 2
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 9), 192, 1, blocked));   // r = 9
-    CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 3, 3), 192, 1, blocked));   // 3x3: oneDNN's
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 1), 192, 1, blocked));   // 1x1
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(192, 17, 17, 1, 7), 24, 1, blocked));    // 24 outputs
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(96, 17, 17, 1, 7), 192, 2, blocked));    // groups
@@ -149,7 +159,7 @@ TEST_CASE("conv winograd 1d: forward equals float64 within its rounding, partial
       direct = forward_f32(k, f);
     }
     {
-      AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+      AlgorithmScope scope(ours(k));
       wino = forward_f32(k, f);
     }
     // Against the largest output: the direct kernel's sums are within a few 1e-7; the transforms add
@@ -164,6 +174,7 @@ TEST_CASE("conv winograd 1d: forward equals float64 within its rounding, partial
 
 TEST_CASE("conv winograd 1d: the input gradient equals float64 within its rounding, the weight gradient stays") {
   for (const Case& k : kCases) {
+    if (k.kh == k.kw) continue;  // square kernels keep oneDNN's input gradient
     CAPTURE(std::string(k.name));
     const Operands f = operands(k);
     const Tensor y = output_like(k, f.x, f.w, DType::F64, Layout::NCHW);
@@ -198,9 +209,9 @@ TEST_CASE("conv winograd 1d: the input gradient equals float64 within its roundi
 }
 
 TEST_CASE("conv winograd 1d: the evaluation epilogue (scale, shift, ReLU) and its prepared weights") {
-  AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
-  for (const Case& k : {kCases[0], kCases[1], kCases[4]}) {
+  for (const Case& k : {kCases[0], kCases[1], kCases[4], kCases[6], kCases[7]}) {
     CAPTURE(std::string(k.name));
+    AlgorithmScope scope(ours(k));
     const Operands f = operands(k);
     const Tensor scale = random_tensor({k.o}, DType::F64, 44, 0.5, 2), shift = random_tensor({k.o}, DType::F64, 45);
     // float64: relu(scale * (conv + b) + shift)
