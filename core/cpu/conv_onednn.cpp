@@ -26,8 +26,8 @@
 // Float32 3x3 convolutions with stride 1 run oneDNN's Winograd kernel (F(4x4, 3x3): forward, input and
 // weight gradients) where conv_wants_winograd says so, the direct one elsewhere and wherever oneDNN has no
 // Winograd kernel for the problem (the plan falls back). A float32 1 x r or r x 1 forward without a residual
-// add, and its input gradient, go to our own one-axis Winograd (conv_winograd_1d.cpp) where
-// conv_winograd_1d says so.
+// add, its input gradient and (without a bias) its weight gradient, go to our own one-axis Winograd
+// (conv_winograd_1d.cpp) where conv_winograd_1d says so; so does a 5x5 forward.
 //
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
@@ -648,9 +648,14 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
               bool accumulate_dw, ops::ConvWeightCache* cache = nullptr) {
   if (dx && mul == kF32 && conv_winograd_1d_backward_data(g, out_channels, groups, l)) {
     conv2d_backward_data_winograd_1d(w, static_cast<const float*>(dy), static_cast<float*>(dx), n, g, out_channels);
-    if (!dw && !db) return;
     dx = nullptr;
   }
+  if (dw && !db && mul == kF32 && conv_winograd_1d_backward_weights(g, out_channels, groups, l)) {
+    conv2d_backward_weights_winograd_1d(static_cast<const float*>(x), static_cast<const float*>(dy), dw, accumulate_dw,
+                                        n, g, out_channels);
+    dw = nullptr;
+  }
+  if (!dx && !dw && !db) return;
   std::lock_guard<std::mutex> lock(plans_mutex);
   try {
     BackwardPlan& plan = const_cast<BackwardPlan&>(

@@ -23,6 +23,8 @@
 #include <mutex>
 #include <vector>
 
+#include <omp.h>
+
 #include "core/cpu/cpu_ops.h"
 #include "core/cpu/isa_clones.h"
 #include "core/cpu/nn_cpu.h"
@@ -226,6 +228,43 @@ MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t
   }
 }
 
+// Z for tiles [p0, p1) from dy (laid out as V): the output transform transposed, Z[xi][p][o] =
+// sum_j AT[j][xi] dy_p[j][o], outputs past the line's end counting as zero.
+template <int R>
+MPNCOV_AVX2_CLONES void transform_gradient(const Strip& s, const float* dy, int64_t p0, int64_t p1, int64_t count,
+                                           float* z) {
+  constexpr int alpha = kTransform<R>.alpha;
+  constexpr const Transform& t = kTransform<R>;
+  constexpr int m = kTransform<R>.m;
+  const int64_t blocks = s.o / kLanes, plane = s.oh * s.ow;
+  const int64_t step = (s.rows ? 1 : s.ow) * kLanes;
+  for (int64_t p = p0; p < p1; ++p) {
+    const TileAt at = tile_at(s, p);
+    const int64_t outputs = std::min<int64_t>(m, s.out_length - at.first);
+    const float* pixel0 = dy + (at.img * blocks * plane + s.out_pixel(at.line, at.first)) * kLanes;
+    float* row0 = z + (p - p0) * s.o;
+    for (int64_t half = 0; half < blocks * 2; ++half) {
+      const int64_t ob = half / 2, lane = half % 2 * kWidth;
+      const float* line = pixel0 + ob * plane * kLanes + lane;
+      Lanes d[m];
+      for (int j = 0; j < m; ++j) {
+        if (j < outputs)
+          load(d[j], line + j * step);
+        else
+          d[j] = Lanes{};
+      }
+#pragma GCC unroll 16
+      for (int xi = 0; xi < alpha; ++xi) {
+        Lanes acc{};
+#pragma GCC unroll 8
+        for (int j = 0; j < m; ++j)
+          if (t.at[j][xi] != 0) acc += static_cast<float>(t.at[j][xi]) * d[j];
+        store(row0 + xi * count * s.o + ob * kLanes + lane, acc);
+      }
+    }
+  }
+}
+
 // The three steps for tiles [p0, p1) on the calling thread, in its own buffers: V and M of a chunk stay in
 // its cache (through memory, the whole batch's V and M cost more than the multiplications they save).
 template <int R>
@@ -264,6 +303,50 @@ void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed
     part_range(total, chunks, k, 1, p0, p1);
     run_chunk<R>(s, x, u, u_transposed, bias, relu, y, p0, p1);
   });
+}
+
+// The weight gradient's transformed sums D[xi] = sum_p Z[xi][p]^T V[xi][p] (O x C each) over every tile:
+// each thread sums its share of the tiles, in chunks of at most kGradientChunkBytes of V and Z, into its own
+// D (products with K = the chunk's tiles, accumulated), and the threads' D are added at the end into d.
+constexpr int64_t kGradientChunkBytes = 4 << 20;
+template <int R>
+void weight_sums(const Strip& s, const float* x, const float* dy, float* d) {
+  constexpr int alpha = kTransform<R>.alpha;
+  const int64_t total = s.tiles_total(), size = alpha * s.o * s.c;
+  const int64_t per_chunk = std::max<int64_t>(16, kGradientChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)}));
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(free_threads(), total / 16)));
+  thread_local ScratchBuffer partial_buffer;
+  float* partial = static_cast<float*>(
+      partial_buffer.reserve(sizeof(float) * static_cast<size_t>(size * (threads - 1)), "Winograd weight sums"));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int id = omp_get_thread_num(), team = omp_get_num_threads();
+    int64_t p0 = 0, p1 = 0;
+    part_range(total, team, id, 1, p0, p1);
+    float* sums = id == 0 ? d : partial + (id - 1) * size;
+    thread_local ScratchBuffer v_buffer, z_buffer;
+    float beta = 0;
+    for (int64_t c0 = p0; c0 < p1; c0 += per_chunk) {
+      const int64_t c1 = std::min(p1, c0 + per_chunk), count = c1 - c0;
+      float* v = static_cast<float*>(v_buffer.reserve(sizeof(float) * static_cast<size_t>(alpha * count * s.c),
+                                                      "Winograd input tiles"));
+      float* z = static_cast<float*>(z_buffer.reserve(sizeof(float) * static_cast<size_t>(alpha * count * s.o),
+                                                      "Winograd gradient tiles"));
+      transform_input<R>(s, x, c0, c1, count, v);
+      transform_gradient<R>(s, dy, c0, c1, count, z);
+      if (!onednn_matmul(true, false, s.o, s.c, count, 1.0f, z, s.o, count * s.o, v, s.c, count * s.c, beta, sums, s.c,
+                         s.o * s.c, alpha))
+        gemm<float>(true, false, s.o, s.c, count, 1.0f, z, s.o, count * s.o, v, s.c, count * s.c, beta, sums, s.c,
+                    s.o * s.c, alpha);
+      beta = 1;
+    }
+    if (beta == 0) std::memset(sums, 0, sizeof(float) * static_cast<size_t>(size));
+  }
+  for (int id = 1; id < threads; ++id) {
+    const float* from = partial + (id - 1) * size;
+#pragma omp parallel for schedule(static) if (size >= kParallelWork)
+    for (int64_t i = 0; i < size; ++i) d[i] += from[i];
+  }
 }
 
 // U from the weights (rows of r taps, (O, C, across) of them), as one matrix product G w^T: U[xi] comes out
@@ -407,6 +490,34 @@ void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx
     case 5: run_tiles<5>(s, dy, u, false, nullptr, false, dx); break;
     default: run_tiles<7>(s, dy, u, false, nullptr, false, dx); break;
   }
+}
+
+bool conv_winograd_1d_backward_weights(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                       const ConvLayouts& l) {
+  return (g.kernel_h == 1) != (g.kernel_w == 1) && conv_winograd_1d(g, out_channels, groups, l);
+}
+
+void conv2d_backward_weights_winograd_1d(const float* x, const float* dy, float* dw, bool accumulate, int64_t n,
+                                         const ops::ConvGeometry& g, int64_t out_channels) {
+  const Strip s = strip_of(n, g, out_channels);
+  MPNCOV_CHECK(s.t && s.across == 1, "conv2d_backward_weights_winograd_1d: not a 1 x r / r x 1 problem it takes");
+  const Transform& t = *s.t;
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  const int64_t rows = s.o * s.c;
+  float* d = static_cast<float*>(u_buffer.reserve(sizeof(float) * static_cast<size_t>(t.alpha * rows),
+                                                  "Winograd weight sums"));
+  switch (t.r) {
+    case 3: weight_sums<3>(s, x, dy, d); break;
+    case 5: weight_sums<5>(s, x, dy, d); break;
+    default: weight_sums<7>(s, x, dy, d); break;
+  }
+  // dw[(o, c)][k] = sum_xi D[xi][(o, c)] G[xi][k]: one product, D^T G, added to dw or written.
+  float gm[kMaxAlpha * kMaxAlpha];
+  for (int xi = 0; xi < t.alpha; ++xi)
+    for (int k = 0; k < t.r; ++k) gm[xi * t.r + k] = static_cast<float>(t.g[xi][k]);
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (!onednn_matmul(true, false, rows, t.r, t.alpha, 1.0f, d, rows, 0, gm, t.r, 0, beta, dw, t.r, 0, 1))
+    gemm<float>(true, false, rows, t.r, t.alpha, 1.0f, d, rows, 0, gm, t.r, 0, beta, dw, t.r, 0, 1);
 }
 
 }  // namespace mpncov::cpu

@@ -95,6 +95,13 @@ bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_chan
                                     const ConvLayouts& l);
 void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,
                                       const ops::ConvGeometry& g, int64_t out_channels);
+// The weight gradient likewise, for 1 x r and r x 1 kernels where conv_winograd_1d holds: over every tile,
+// the transformed input times the transposed output transform of dy, back through G; added to dw when
+// accumulate, else written. (A bias gradient keeps oneDNN's kernel, which then does the weights too.)
+bool conv_winograd_1d_backward_weights(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                       const ConvLayouts& l);
+void conv2d_backward_weights_winograd_1d(const float* x, const float* dy, float* dw, bool accumulate, int64_t n,
+                                         const ops::ConvGeometry& g, int64_t out_channels);
 // The cache's buffer grown to at least `bytes` (old contents lost); `what` names it in the error.
 void* reserve_weight_cache(ops::ConvWeightCache& cache, size_t bytes, const char* what);
 // "auto", "direct" or "winograd"; anything else fails, naming the variable.

@@ -172,7 +172,7 @@ TEST_CASE("conv winograd 1d: forward equals float64 within its rounding, partial
   }
 }
 
-TEST_CASE("conv winograd 1d: the input gradient equals float64 within its rounding, the weight gradient stays") {
+TEST_CASE("conv winograd 1d: input and weight gradients equal float64 within its rounding, written and accumulated") {
   for (const Case& k : kCases) {
     if (k.kh == k.kw) continue;  // square kernels keep oneDNN's input gradient
     CAPTURE(std::string(k.name));
@@ -188,17 +188,30 @@ TEST_CASE("conv winograd 1d: the input gradient equals float64 within its roundi
     }
     {
       AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
-      CHECK(cpu::conv_winograd_1d_backward_data(ops::conv_geometry(f.x.shape(), f.w.shape(), params(k)), k.o, 1,
-                                                {Layout::Blocked16, Layout::Blocked16}));
+      const ops::ConvGeometry g = ops::conv_geometry(f.x.shape(), f.w.shape(), params(k));
+      CHECK(cpu::conv_winograd_1d_backward_data(g, k.o, 1, {Layout::Blocked16, Layout::Blocked16}));
+      CHECK(cpu::conv_winograd_1d_backward_weights(g, k.o, 1, {Layout::Blocked16, Layout::Blocked16}));
       wino = backward_f32(k, f);
     }
     CHECK(scaled_diff(direct.dx, dx) < 1e-6);
     CHECK(scaled_diff(wino.dx, dx) < (k.kh == 7 || k.kw == 7 ? 4e-5 : 4e-6));  // 1.5e-5 and 1e-6 measured
-    CHECK(wino.dx.to_vector() != direct.dx.to_vector());       // another algorithm ran
-    CHECK(wino.dw.to_vector() == direct.dw.to_vector());       // oneDNN's, as before
-    CHECK(scaled_diff(wino.dw, dw) < 1e-5);
+    CHECK(wino.dx.to_vector() != direct.dx.to_vector());  // another algorithm ran
+    CHECK(wino.dw.to_vector() != direct.dw.to_vector());
+    CHECK(scaled_diff(direct.dw, dw) < 1e-6);
+    CHECK(scaled_diff(wino.dw, dw) < (k.kh == 7 || k.kw == 7 ? 4e-5 : 4e-6));  // written over NaN: never read
     MESSAGE(std::string(k.name), ": input gradient, Winograd ", scaled_diff(wino.dx, dx), ", direct ",
-            scaled_diff(direct.dx, dx));
+            scaled_diff(direct.dx, dx), "; weight gradient, Winograd ", scaled_diff(wino.dw, dw), ", direct ",
+            scaled_diff(direct.dw, dw));
+    {  // accumulated: added to what dw held
+      AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+      const Tensor x = test::in_layout(f.x.to(DType::F32), Layout::Blocked16);
+      const Tensor dy32 = test::in_layout(dy.to(DType::F32), Layout::Blocked16);
+      const Tensor sum = Tensor::full(f.w.shape(), 1.0, DType::F32);
+      ops::conv2d_backward(x, f.w.to(DType::F32), dy32, Tensor(), sum, Tensor(), params(k), true);
+      const Tensor want = Tensor::full(f.w.shape(), 1.0, DType::F64);
+      ops::binary(ops::Binary::Add, want, dw, want);
+      CHECK(scaled_diff(sum, want) < 4e-5);
+    }
   }
   // Padding beyond r - 1 along the axis (outputs past the input's edge) keeps oneDNN's input gradient.
   ops::Conv2dParams wide;
