@@ -9,7 +9,9 @@
 //   V[xi][p][c] = sum_i BT[xi][i] d_p[i][c]     the tile's alpha input pixels, transformed
 //   M[xi] = V[xi] U[xi]                         alpha products (P x C by C x O) on oneDNN's matmul
 //   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to m outputs, plus the bias, then the ReLU
-// with U[xi][c][o] = s[o] sum_k G[xi][k] w[o][c][k] (s: an evaluation batch norm's scale, else 1).
+// with U[xi][c][o] = s[o] sum_k G[xi][k] w[o][c][k] (s: an evaluation batch norm's scale, else 1). For
+// 5x5, c runs over (kernel row, channel) and d_p over the tile's five input rows. The gradients use the same
+// transforms (conv2d_backward_data_winograd_1d, conv2d_backward_weights_winograd_1d).
 //
 // The matrices interpolate at alpha - 1 finite points and infinity (Toom-Cook; Lavin and Gray 2016):
 // AT[j][i] = p_i^j and G[i][k] = p_i^k / f_i with f_i = prod_{l != i} (p_i - p_l); BT's row i holds the
@@ -37,7 +39,7 @@ namespace {
 
 constexpr int kMaxOutputs = 6;  // m: outputs per tile along the axis
 constexpr int kMaxAlpha = 12;   // m + r - 1 for F(6, 7)
-constexpr int kLanes = 16;     // channels per nChw16c block
+constexpr int kLanes = 16;      // channels per nChw16c block
 
 struct Transform {
   int m = 0, r = 0, alpha = 0;
