@@ -173,14 +173,15 @@ MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t 
         for (int xi = 0; xi < alpha; ++xi) std::memset(row0 + xi * count * depth, 0, sizeof(float) * s.c);
         continue;
       }
-      const float* pixel0 = x + (at.img * blocks * plane + s.in_pixel(line_in, 0)) * kLanes + first * step;
+      // The line's first pixel; the tile starts at `first` along it, before it where padded.
+      const float* start = x + (at.img * blocks * plane + s.in_pixel(line_in, 0)) * kLanes;
       for (int64_t half = 0; half < blocks * 2; ++half) {
         const int64_t cb = half / 2, lane = half % 2 * kWidth;
-        const float* line = pixel0 + cb * plane * kLanes + lane;
+        const float* line = start + cb * plane * kLanes + lane;
         Lanes d[alpha];
         for (int i = 0; i < alpha; ++i) {
           if (present[i])
-            load(d[i], line + i * step);
+            load(d[i], line + (first + i) * step);
           else
             d[i] = Lanes{};
         }
