@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/cpu/nn_cpu.h"
 #include "core/layout.h"
 #include "core/ops.h"
 #include "core/tensor.h"
@@ -19,6 +20,13 @@ namespace mpncov::test {
 struct LayoutModeGuard {
   LayoutMode saved = layout_mode();
   ~LayoutModeGuard() { set_layout_mode(saved); }
+};
+
+// Sets the CPU convolution algorithm (core/cpu/nn_cpu.h) for one scope and restores the one before.
+struct AlgorithmScope {
+  cpu::ConvAlgorithm before = cpu::conv_algorithm();
+  explicit AlgorithmScope(cpu::ConvAlgorithm a) { cpu::set_conv_algorithm(a); }
+  ~AlgorithmScope() { cpu::set_conv_algorithm(before); }
 };
 
 // A CPU tensor of uniform values in [low, high) drawn from (seed, stream).

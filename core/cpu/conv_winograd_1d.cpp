@@ -465,7 +465,7 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
 bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                     const ConvLayouts& l) {
   const int64_t r = std::max(g.kernel_h, g.kernel_w), pad = g.kernel_h == 1 ? g.pad_w : g.pad_h;
-  return (g.kernel_h == 1) != (g.kernel_w == 1) && conv_winograd_1d(g, out_channels, groups, l) && pad <= r - 1;
+  return conv_winograd_1d_backward_weights(g, out_channels, groups, l) && pad <= r - 1;
 }
 
 void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx, int64_t n,

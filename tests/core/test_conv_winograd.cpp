@@ -10,16 +10,10 @@
 
 using namespace mpncov;
 using test::max_rel_diff;
+using test::AlgorithmScope;
 using test::random_tensor;
 
 namespace {
-
-// Sets the algorithm for one scope and restores the one before.
-struct AlgorithmScope {
-  cpu::ConvAlgorithm before = cpu::conv_algorithm();
-  explicit AlgorithmScope(cpu::ConvAlgorithm a) { cpu::set_conv_algorithm(a); }
-  ~AlgorithmScope() { cpu::set_conv_algorithm(before); }
-};
 
 struct Case {
   const char* name;

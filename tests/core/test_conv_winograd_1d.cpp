@@ -9,16 +9,11 @@
 #include "tests/helpers.h"
 
 using namespace mpncov;
+using test::AlgorithmScope;
 using test::random_tensor;
 using test::scaled_diff;
 
 namespace {
-
-struct AlgorithmScope {
-  cpu::ConvAlgorithm before = cpu::conv_algorithm();
-  explicit AlgorithmScope(cpu::ConvAlgorithm a) { cpu::set_conv_algorithm(a); }
-  ~AlgorithmScope() { cpu::set_conv_algorithm(before); }
-};
 
 struct Case {
   const char* name;
