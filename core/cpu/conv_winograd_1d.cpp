@@ -37,7 +37,7 @@
 namespace mpncov::cpu {
 namespace {
 
-constexpr int kMaxOutputs = 6;  // m: outputs per tile along the axis
+constexpr int kMaxOutputs = 8;  // m: outputs per tile along the axis, F(8, 3)'s
 constexpr int kMaxAlpha = 12;   // m + r - 1 for F(6, 7)
 constexpr int kLanes = 16;      // channels per nChw16c block
 
@@ -85,15 +85,34 @@ constexpr Transform make_transform(int m, int r, const double* points) {
 }
 
 // The points, chosen for the smallest float32 error among the candidates tried (docs/layers.md).
-constexpr double kPoints3[] = {0, 1, -1, 2, -2};
-constexpr double kPoints5[] = {0, 1, -1, 2, -2, 0.5, -0.5};
-constexpr double kPoints7[] = {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75, 1.5, -1.5};
-template <int R>
-constexpr Transform kTransform = make_transform(R == 7 ? 6 : 4, R, R == 3 ? kPoints3 : R == 5 ? kPoints5 : kPoints7);
+constexpr double kPoints43[] = {0, 1, -1, 2, -2};
+constexpr double kPoints45[] = {0, 1, -1, 2, -2, 0.5, -0.5};
+constexpr double kPoints67[] = {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75, 1.5, -1.5};
+constexpr double kPoints73[] = {0, 1, -1, 2, -2, 0.75, -0.75, -0.25};
+constexpr double kPoints83[] = {0, 1, -1, 2, -2, 0.5, -0.5, -1.5, 0.75};
+// F(4, 3), F(4, 5), F(6, 7) for strips and 5x5; F(7, 3), F(8, 3) for 3x3 layers of 7 or 8 outputs a line,
+// one tile covering the line.
+constexpr Transform kTransforms[] = {make_transform(4, 3, kPoints43), make_transform(4, 5, kPoints45),
+                                     make_transform(6, 7, kPoints67), make_transform(7, 3, kPoints73),
+                                     make_transform(8, 3, kPoints83)};
 
-// F(4, 3), F(4, 5), F(6, 7), or null.
-const Transform* transform_for(int64_t r) {
-  return r == 3 ? &kTransform<3> : r == 5 ? &kTransform<5> : r == 7 ? &kTransform<7> : nullptr;
+// The transform for kernels of r taps along lines of `length` outputs (square: r x r), or null.
+const Transform* transform_for(int64_t r, bool square, int64_t length) {
+  if (square && r == 3) return length == 7 ? &kTransforms[3] : length == 8 ? &kTransforms[4] : nullptr;
+  if (square && r != 5) return nullptr;
+  return r == 3 ? &kTransforms[0] : r == 5 ? &kTransforms[1] : r == 7 ? &kTransforms[2] : nullptr;
+}
+
+// f(std::integral_constant<int, K>) for t = &kTransforms[K]: the steps below are compiled per transform.
+template <typename F>
+void with_transform(const Transform* t, F&& f) {
+  switch (t - kTransforms) {
+    case 0: f(std::integral_constant<int, 0>{}); break;
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    default: f(std::integral_constant<int, 4>{}); break;
+  }
 }
 
 // The problem along the long axis. Pixel (line q, position s along the axis) of an h x w plane sits at
@@ -116,7 +135,6 @@ struct Strip {
 Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   Strip s;
   s.rows = g.kernel_w != 1;
-  s.t = transform_for(s.rows ? g.kernel_w : g.kernel_h);
   s.n = n;
   s.c = g.channels;
   s.o = out_channels;
@@ -128,6 +146,7 @@ Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   s.out_length = s.rows ? s.ow : s.oh;
   s.pad = s.rows ? g.pad_w : g.pad_h;
   s.lines = s.rows ? s.oh : s.ow;
+  s.t = transform_for(s.rows ? g.kernel_w : g.kernel_h, g.kernel_h == g.kernel_w, s.out_length);
   s.tiles = s.t ? (s.out_length + s.t->m - 1) / s.t->m : 0;
   s.across = s.rows ? g.kernel_h : g.kernel_w;
   s.pad_across = s.rows ? g.pad_h : g.pad_w;
@@ -153,11 +172,11 @@ inline TileAt tile_at(const Strip& s, int64_t p) {
 
 // V for tiles [p0, p1) (row p - p0 of each V[xi], `count` rows apart), input line after input line (one for
 // a strip), channel block after channel block.
-template <int R>
+template <int K>
 MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t p0, int64_t p1, int64_t count,
                                         float* v) {
-  constexpr int alpha = kTransform<R>.alpha;
-  constexpr const Transform& t = kTransform<R>;
+  constexpr int alpha = kTransforms[K].alpha;
+  constexpr const Transform& t = kTransforms[K];
   const int64_t blocks = s.c / kLanes, plane = s.h * s.w;
   const int64_t step = (s.rows ? 1 : s.w) * kLanes;  // floats between neighbours along the axis
   const int64_t depth = s.k();
@@ -198,34 +217,46 @@ MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t 
   }
 }
 
-// y for tiles [p0, p1) from M (laid out as V), plus the bias, then the ReLU.
-template <int R>
+// What the output transform adds: the bias, a residual (y's layout; may be y itself), then the ReLU.
+struct Epilogue {
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  bool relu = false;
+};
+
+// y for tiles [p0, p1) from M (laid out as V), with the epilogue.
+template <int K>
 MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t p0, int64_t p1, int64_t count,
-                                         const float* bias, bool relu, float* y) {
-  constexpr int alpha = kTransform<R>.alpha;
-  constexpr const Transform& t = kTransform<R>;
+                                         const Epilogue& e, float* y) {
+  constexpr int alpha = kTransforms[K].alpha;
+  constexpr const Transform& t = kTransforms[K];
   const int64_t blocks = s.o / kLanes, plane = s.oh * s.ow;
   const int64_t step = (s.rows ? 1 : s.ow) * kLanes;
   for (int64_t p = p0; p < p1; ++p) {
     const TileAt at = tile_at(s, p);
     const int64_t outputs = std::min<int64_t>(t.m, s.out_length - at.first);
-    float* pixel0 = y + (at.img * blocks * plane + s.out_pixel(at.line, at.first)) * kLanes;
+    const int64_t pixel0 = (at.img * blocks * plane + s.out_pixel(at.line, at.first)) * kLanes;
     const float* row0 = m + (p - p0) * s.o;
     for (int64_t half = 0; half < blocks * 2; ++half) {
-      const int64_t ob = half / 2, lane = half % 2 * kWidth;
-      float* line = pixel0 + ob * plane * kLanes + lane;
+      const int64_t ob = half / 2, lane = half % 2 * kWidth, line = pixel0 + ob * plane * kLanes + lane;
       Lanes mv[alpha];
       for (int xi = 0; xi < alpha; ++xi) load(mv[xi], row0 + xi * count * s.o + ob * kLanes + lane);
       Lanes b{};
-      if (bias) load(b, bias + ob * kLanes + lane);
+      if (e.bias) load(b, e.bias + ob * kLanes + lane);
 #pragma GCC unroll 8
       for (int j = 0; j < t.m; ++j) {
         Lanes acc = b;
 #pragma GCC unroll 16
         for (int xi = 0; xi < alpha; ++xi)
           if (t.at[j][xi] != 0) acc += static_cast<float>(t.at[j][xi]) * mv[xi];
-        if (relu) acc = acc > 0 ? acc : Lanes{};
-        if (j < outputs) store(line + j * step, acc);
+        if (j >= outputs) continue;
+        if (e.residual) {
+          Lanes r;
+          load(r, e.residual + line + j * step);
+          acc += r;
+        }
+        if (e.relu) acc = acc > 0 ? acc : Lanes{};
+        store(y + line + j * step, acc);
       }
     }
   }
@@ -233,12 +264,12 @@ MPNCOV_AVX2_CLONES void transform_output(const Strip& s, const float* m, int64_t
 
 // Z for tiles [p0, p1) from dy (laid out as V): the output transform transposed, Z[xi][p][o] =
 // sum_j AT[j][xi] dy_p[j][o], outputs past the line's end counting as zero.
-template <int R>
+template <int K>
 MPNCOV_AVX2_CLONES void transform_gradient(const Strip& s, const float* dy, int64_t p0, int64_t p1, int64_t count,
                                            float* z) {
-  constexpr int alpha = kTransform<R>.alpha;
-  constexpr const Transform& t = kTransform<R>;
-  constexpr int m = kTransform<R>.m;
+  constexpr int alpha = kTransforms[K].alpha;
+  constexpr const Transform& t = kTransforms[K];
+  constexpr int m = kTransforms[K].m;
   const int64_t blocks = s.o / kLanes, plane = s.oh * s.ow;
   const int64_t step = (s.rows ? 1 : s.ow) * kLanes;
   for (int64_t p = p0; p < p1; ++p) {
@@ -268,43 +299,78 @@ MPNCOV_AVX2_CLONES void transform_gradient(const Strip& s, const float* dy, int6
   }
 }
 
-// The three steps for tiles [p0, p1) on the calling thread, in its own buffers: V and M of a chunk stay in
-// its cache (through memory, the whole batch's V and M cost more than the multiplications they save).
-template <int R>
-void run_chunk(const Strip& s, const float* x, const float* u, bool u_transposed, const float* bias, bool relu,
-               float* y, int64_t p0, int64_t p1) {
-  constexpr int alpha = kTransform<R>.alpha;
-  thread_local ScratchBuffer v_buffer, m_buffer;
-  const int64_t count = p1 - p0;
-  const int64_t depth = s.k();
-  float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(alpha * count * depth) * sizeof(float),
-                                                  "Winograd input tiles"));
-  float* m = static_cast<float*>(m_buffer.reserve(static_cast<size_t>(alpha * count * s.o) * sizeof(float),
-                                                  "Winograd output tiles"));
-  transform_input<R>(s, x, p0, p1, count, v);
-  const int64_t ldu = u_transposed ? depth : s.o;
+// M = V U for `count` tiles: alpha products (count x depth by depth x O), on oneDNN's matmul.
+template <int K>
+void multiply(const Strip& s, const float* v, const float* u, bool u_transposed, int64_t count, float* m) {
+  constexpr int alpha = kTransforms[K].alpha;
+  const int64_t depth = s.k(), ldu = u_transposed ? depth : s.o;
   if (!onednn_matmul(false, u_transposed, count, s.o, depth, 1.0f, v, depth, count * depth, u, ldu, depth * s.o, 0.0f,
                      m, s.o, count * s.o, alpha))
     gemm<float>(false, u_transposed, count, s.o, depth, 1.0f, v, depth, count * depth, u, ldu, depth * s.o, 0.0f, m,
                 s.o, count * s.o, alpha);
-  transform_output<R>(s, m, p0, p1, count, bias, relu, y);
 }
 
-// Every tile, in chunks of about kChunkBytes of V and M, spread over the threads.
+// The three steps for tiles [p0, p1) on the calling thread, in its own buffers: V and M of a chunk stay in
+// its cache (through memory, the whole batch's V and M cost more than the multiplications they save).
+template <int K>
+void run_chunk(const Strip& s, const float* x, const float* u, bool u_transposed, const Epilogue& e, float* y,
+               int64_t p0, int64_t p1) {
+  constexpr int alpha = kTransforms[K].alpha;
+  thread_local ScratchBuffer v_buffer, m_buffer;
+  const int64_t count = p1 - p0;
+  float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(alpha * count * s.k()) * sizeof(float),
+                                                  "Winograd input tiles"));
+  float* m = static_cast<float*>(m_buffer.reserve(static_cast<size_t>(alpha * count * s.o) * sizeof(float),
+                                                  "Winograd output tiles"));
+  transform_input<K>(s, x, p0, p1, count, v);
+  multiply<K>(s, v, u, u_transposed, count, m);
+  transform_output<K>(s, m, p0, p1, count, e, y);
+}
+
+// The three steps over every tile at once, each across the threads: for deep products over few tiles
+// (resnet's 7x7 3x3 layers), where a thread's chunk that fits its cache would hold too few tiles for the
+// products to run well, and the batch's V and M still fit the shared cache.
+ScratchBuffer whole_v_buffer, whole_m_buffer;  // under scratch_mutex, as the callers hold it
+template <int K>
+void run_whole(const Strip& s, const float* x, const float* u, bool u_transposed, const Epilogue& e, float* y) {
+  constexpr int alpha = kTransforms[K].alpha;
+  const int64_t total = s.tiles_total(), depth = s.k();
+  float* v = static_cast<float*>(whole_v_buffer.reserve(static_cast<size_t>(alpha * total * depth) * sizeof(float),
+                                                        "Winograd input tiles"));
+  float* m = static_cast<float*>(whole_m_buffer.reserve(static_cast<size_t>(alpha * total * s.o) * sizeof(float),
+                                                        "Winograd output tiles"));
+  const int64_t parts = std::min<int64_t>(free_threads(), total);
+  run_tasks(parts, true, [&](int64_t k) {
+    int64_t p0 = 0, p1 = 0;
+    part_range(total, parts, k, 1, p0, p1);
+    transform_input<K>(s, x, p0, p1, total, v + p0 * depth);
+  });
+  multiply<K>(s, v, u, u_transposed, total, m);
+  run_tasks(parts, true, [&](int64_t k) {
+    int64_t p0 = 0, p1 = 0;
+    part_range(total, parts, k, 1, p0, p1);
+    transform_output<K>(s, m + p0 * s.o, p0, p1, total, e, y);
+  });
+}
+
+// Every tile, in chunks of about kChunkBytes of V and M spread over the threads, or all at once where a
+// chunk would hold fewer than kThinChunk tiles and the whole batch's V and M take at most kWholeBytes.
 constexpr int64_t kChunkBytes = 512 << 10;
-template <int R>
-void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed, const float* bias, bool relu,
-               float* y) {
-  constexpr int alpha = kTransform<R>.alpha;
-  const int64_t total = s.tiles_total();
-  const int64_t cached = kChunkBytes / (alpha * (s.k() + s.o) * int64_t{sizeof(float)});
+constexpr int64_t kThinChunk = 32;
+constexpr int64_t kWholeBytes = 16 << 20;
+template <int K>
+void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed, const Epilogue& e, float* y) {
+  constexpr int alpha = kTransforms[K].alpha;
+  const int64_t total = s.tiles_total(), tile_bytes = alpha * (s.k() + s.o) * int64_t{sizeof(float)};
+  const int64_t cached = kChunkBytes / tile_bytes;
+  if (cached < kThinChunk && total * tile_bytes <= kWholeBytes) return run_whole<K>(s, x, u, u_transposed, e, y);
   const int64_t shared = (total + free_threads() - 1) / free_threads();  // a chunk for every thread at least
   const int64_t per_chunk = std::max<int64_t>(4, std::min(cached, shared));
   const int64_t chunks = (total + per_chunk - 1) / per_chunk;
   run_tasks(chunks, true, [&](int64_t k) {
     int64_t p0 = 0, p1 = 0;
     part_range(total, chunks, k, 1, p0, p1);
-    run_chunk<R>(s, x, u, u_transposed, bias, relu, y, p0, p1);
+    run_chunk<K>(s, x, u, u_transposed, e, y, p0, p1);
   });
 }
 
@@ -312,9 +378,9 @@ void run_tiles(const Strip& s, const float* x, const float* u, bool u_transposed
 // each thread sums its share of the tiles, in chunks of at most kGradientChunkBytes of V and Z, into its own
 // D (products with K = the chunk's tiles, accumulated), and the threads' D are added at the end into d.
 constexpr int64_t kGradientChunkBytes = 4 << 20;
-template <int R>
+template <int K>
 void weight_sums(const Strip& s, const float* x, const float* dy, float* d) {
-  constexpr int alpha = kTransform<R>.alpha;
+  constexpr int alpha = kTransforms[K].alpha;
   const int64_t total = s.tiles_total(), size = alpha * s.o * s.c;
   const int64_t per_chunk = std::max<int64_t>(16, kGradientChunkBytes / (alpha * (s.c + s.o) * int64_t{sizeof(float)}));
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(free_threads(), total / 16)));
@@ -335,8 +401,8 @@ void weight_sums(const Strip& s, const float* x, const float* dy, float* d) {
                                                       "Winograd input tiles"));
       float* z = static_cast<float*>(z_buffer.reserve(sizeof(float) * static_cast<size_t>(alpha * count * s.o),
                                                       "Winograd gradient tiles"));
-      transform_input<R>(s, x, c0, c1, count, v);
-      transform_gradient<R>(s, dy, c0, c1, count, z);
+      transform_input<K>(s, x, c0, c1, count, v);
+      transform_gradient<K>(s, dy, c0, c1, count, z);
       if (!onednn_matmul(true, false, s.o, s.c, count, 1.0f, z, s.o, count * s.o, v, s.c, count * s.c, beta, sums, s.c,
                          s.o * s.c, alpha))
         gemm<float>(true, false, s.o, s.c, count, 1.0f, z, s.o, count * s.o, v, s.c, count * s.c, beta, sums, s.c,
@@ -353,30 +419,32 @@ void weight_sums(const Strip& s, const float* x, const float* dy, float* d) {
 }
 
 // U from the weights (rows of r taps, (O, C, across) of them), as one matrix product G w^T: U[xi] comes out
-// (O, C, across), the weights' own order. A forward's U is its strip's (across * C, O) transposed
-// (u_transposed): an r x r kernel's rows are put line-major, (O, across, C), to match V; each row o times
-// scale[o] (null: 1). An input gradient's (flipped: a strip, across = 1, from dy's s.c = O channels to dx's
-// s.o = C) is its strip's (s.c, s.o) as it is, with G's taps reversed (the weights read backwards along the
-// axis).
+// in the rows' order. A forward's U is its strip's (across * C, O) transposed (u_transposed): an r x r
+// kernel's rows are put line-major first, (O, across, C), to match V; each row o times scale[o] (null: 1).
+// An input gradient's (flipped: a strip, across = 1, from dy's s.c = O channels to dx's s.o = C) is its
+// strip's (s.c, s.o) as it is, with G's taps reversed (the weights read backwards along the axis).
 void transform_weights(const Strip& s, const float* w, bool flipped, const float* scale, float* u) {
   const Transform& t = *s.t;
   const int64_t r = t.r, rows = s.c * s.o * s.across;
   float g[kMaxAlpha * kMaxAlpha];
   for (int xi = 0; xi < t.alpha; ++xi)
     for (int64_t i = 0; i < r; ++i) g[xi * r + i] = static_cast<float>(t.g[xi][flipped ? r - 1 - i : i]);
-  thread_local ScratchBuffer lines_buffer;
-  float* out = s.across == 1 ? u : static_cast<float*>(lines_buffer.reserve(sizeof(float) * t.alpha * rows,
-                                                                             "Winograd weights"));
-  if (!onednn_matmul(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, out, rows, 0, 1))
-    gemm<float>(false, true, t.alpha, rows, r, 1.0f, g, r, 0, w, r, 0, 0.0f, out, rows, 0, 1);
-  const int64_t outputs = s.o, depth = s.k();
-  if (s.across > 1) {  // (xi, o, c, a) -> (xi, o, a, c)
-#pragma omp parallel for schedule(static) if (t.alpha * rows >= kParallelWork)
-    for (int64_t row = 0; row < t.alpha * outputs; ++row)
+  const float* taps = w;
+  if (s.across > 1) {  // (o, c, a) -> (o, a, c): the weights, a third of U's size
+    thread_local ScratchBuffer lines_buffer;
+    float* lines = static_cast<float*>(lines_buffer.reserve(sizeof(float) * rows * r, "Winograd weights"));
+#pragma omp parallel for schedule(static) if (rows * r >= kParallelWork)
+    for (int64_t oa = 0; oa < s.o * s.across; ++oa) {
+      const int64_t o = oa / s.across, a = oa % s.across;
       for (int64_t c = 0; c < s.c; ++c)
-        for (int64_t a = 0; a < s.across; ++a) u[row * depth + a * s.c + c] = out[row * depth + c * s.across + a];
+        std::memcpy(lines + (oa * s.c + c) * r, w + ((o * s.c + c) * s.across + a) * r, sizeof(float) * r);
+    }
+    taps = lines;
   }
+  if (!onednn_matmul(false, true, t.alpha, rows, r, 1.0f, g, r, 0, taps, r, 0, 0.0f, u, rows, 0, 1))
+    gemm<float>(false, true, t.alpha, rows, r, 1.0f, g, r, 0, taps, r, 0, 0.0f, u, rows, 0, 1);
   if (!scale) return;
+  const int64_t outputs = s.o, depth = s.k();
 #pragma omp parallel for schedule(static) if (t.alpha * rows >= kParallelWork)
   for (int64_t row = 0; row < t.alpha * outputs; ++row) {
     const float k = scale[row % outputs];
@@ -396,24 +464,27 @@ bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t 
   if (a == ConvAlgorithm::Direct) return false;
   const bool rows = g.kernel_h == 1, columns = g.kernel_w == 1;
   const bool strip = rows != columns && (rows ? g.pad_h : g.pad_w) == 0;
-  // 5x5 as five rows of 1x5 taps (2.5x fewer products). Not 3x3: oneDNN's F(4x4, 3x3) makes a quarter of
-  // the direct kernel's, and where it is not wanted (8x8 images) a 3 x 448 deep product left our chunks
-  // too few rows to beat the direct kernel (bench/RESULTS.md).
-  const bool square = g.kernel_h == 5 && g.kernel_w == 5;
-  const bool fits = groups == 1 && (strip || square) && transform_for(columns ? g.kernel_h : g.kernel_w) &&
+  // 5x5 as five rows of 1x5 taps (2.5x fewer products); 3x3 as three rows of 1x3 only where a row of 7 or 8
+  // outputs is one F(7, 3) or F(8, 3) tile (2.3-2.4x fewer), the 7x7 and 8x8 layers that oneDNN's F(4x4,
+  // 3x3) covers with partial or few tiles. Elsewhere its 4x fewer products win (on 8x8, F(4, 3) tiles with
+  // 3 x 448 deep products did not beat the direct kernel: bench/RESULTS.md).
+  const bool square = g.kernel_h == g.kernel_w && (g.kernel_h == 5 || g.kernel_h == 3);
+  const bool fits = groups == 1 && (strip || square) &&
+                    transform_for(columns ? g.kernel_h : g.kernel_w, square, columns ? g.out_h() : g.out_w()) &&
                     g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
                     g.channels % kLanes == 0 && out_channels % kLanes == 0 && l.x == Layout::Blocked16 &&
                     l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
   if (!fits || a == ConvAlgorithm::Winograd) return fits;
-  // Auto: lines of at least 8 outputs (shorter ones leave much of a tile empty). Any batch: at batch 1 the
-  // 17x17 1x7 layers still run 1.7-2x faster than the direct kernel, the 8x8 1x3 ones 1.2x.
-  return (columns ? g.out_h() : g.out_w()) >= 8;
+  // Auto: lines of at least 8 outputs (shorter ones leave much of a tile empty; a 3x3 one is a whole tile).
+  // Any batch: at batch 1 the 17x17 1x7 layers still run 1.7-2x faster than the direct kernel, the 8x8 1x3
+  // ones 1.2x.
+  return (square && g.kernel_h == 3) || (columns ? g.out_h() : g.out_w()) >= 8;
 }
 
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e) {
   const Strip s = strip_of(n, g, out_channels);
-  MPNCOV_CHECK(s.t && !e.residual, "conv2d_forward_winograd_1d: not a problem it takes");
+  MPNCOV_CHECK(s.t, "conv2d_forward_winograd_1d: not a problem it takes");
   const Transform& t = *s.t;
   std::lock_guard<std::mutex> lock(scratch_mutex);
   const size_t u_floats = static_cast<size_t>(t.alpha * s.k() * s.o);
@@ -455,11 +526,8 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
     }
   }
 
-  switch (t.r) {
-    case 3: run_tiles<3>(s, x, u, true, bias, e.relu, y); break;
-    case 5: run_tiles<5>(s, x, u, true, bias, e.relu, y); break;
-    default: run_tiles<7>(s, x, u, true, bias, e.relu, y); break;
-  }
+  const Epilogue epilogue{bias, e.residual, e.relu};
+  with_transform(s.t, [&](auto k) { run_tiles<decltype(k)::value>(s, x, u, true, epilogue, y); });
 }
 
 bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
@@ -488,11 +556,7 @@ void conv2d_backward_data_winograd_1d(const float* w, const float* dy, float* dx
   float* u = static_cast<float*>(u_buffer.reserve(static_cast<size_t>(t.alpha * s.c * s.o) * sizeof(float),
                                                   "Winograd weights"));
   transform_weights(s, w, true, nullptr, u);
-  switch (t.r) {
-    case 3: run_tiles<3>(s, dy, u, false, nullptr, false, dx); break;
-    case 5: run_tiles<5>(s, dy, u, false, nullptr, false, dx); break;
-    default: run_tiles<7>(s, dy, u, false, nullptr, false, dx); break;
-  }
+  with_transform(s.t, [&](auto k) { run_tiles<decltype(k)::value>(s, dy, u, false, Epilogue{}, dx); });
 }
 
 bool conv_winograd_1d_backward_weights(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
@@ -509,11 +573,7 @@ void conv2d_backward_weights_winograd_1d(const float* x, const float* dy, float*
   const int64_t rows = s.o * s.c;
   float* d = static_cast<float*>(u_buffer.reserve(sizeof(float) * static_cast<size_t>(t.alpha * rows),
                                                   "Winograd weight sums"));
-  switch (t.r) {
-    case 3: weight_sums<3>(s, x, dy, d); break;
-    case 5: weight_sums<5>(s, x, dy, d); break;
-    default: weight_sums<7>(s, x, dy, d); break;
-  }
+  with_transform(s.t, [&](auto k) { weight_sums<decltype(k)::value>(s, x, dy, d); });
   // dw[(o, c)][k] = sum_xi D[xi][(o, c)] G[xi][k]: one product, D^T G, added to dw or written.
   float gm[kMaxAlpha * kMaxAlpha];
   for (int xi = 0; xi < t.alpha; ++xi)

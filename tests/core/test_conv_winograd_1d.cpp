@@ -1,6 +1,7 @@
-// Winograd's F(m, r) for 1 x r, r x 1 and 5x5 convolutions (core/cpu/conv_winograd_1d.cpp): where the rule
-// takes it, and that its forward, plain and with the evaluation epilogue (batch norm scale and shift, ReLU,
-// weights prepared once), matches float64 within its rounding at sizes that leave partial tiles.
+// Winograd's F(m, r) for 1 x r, r x 1, 5x5 and short-lined 3x3 convolutions (core/cpu/conv_winograd_1d.cpp):
+// where the rule takes it, and that its forward, plain and with the evaluation epilogue (batch norm scale and
+// shift, residual add, ReLU, weights prepared once), matches float64 within its rounding at sizes that leave
+// partial tiles, in chunks per thread and all tiles at once.
 #include <cmath>
 
 #include "core/cpu/nn_cpu.h"
@@ -30,7 +31,14 @@ const Case kCases[] = {
     {"5x1 with padding 1: 8 of 10 rows out", 2, 16, 10, 5, 16, 5, 1, 1, 0, false},
     {"5x5 on 13x11 (Inception's 5x5), padding 2", 2, 16, 13, 11, 32, 5, 5, 2, 2, true},
     {"5x5 on 9x12 without padding", 1, 16, 9, 12, 16, 5, 5, 0, 0, false},
+    {"3x3 on 7x7 (resnet's layer4): F(7, 3), all tiles at once, 128 -> 64", 2, 128, 7, 7, 64, 3, 3, 1, 1, false},
+    {"3x3 on 8x8 (Inception's): F(8, 3), with bias", 2, 32, 8, 8, 16, 3, 3, 1, 1, true},
+    {"3x3 on 9x9 without padding: 7x7 out", 1, 16, 9, 9, 32, 3, 3, 0, 0, true},
 };
+
+// The largest error against float64, relative to the largest output, that a case's transform may leave:
+// the twelve points of F(6, 7) and the nine or ten of F(7, 3) and F(8, 3) round more than F(4, 3)'s five.
+double tolerance(const Case& k) { return k.kh == 7 || k.kw == 7 || (k.kh == 3 && k.kw == 3) ? 4e-5 : 4e-6; }
 
 ops::Conv2dParams params(const Case& k) {
   ops::Conv2dParams p;
@@ -115,7 +123,10 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on block
     CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));
     CHECK(cpu::conv_winograd_1d(geometry(48, 35, 35, 1, 5), 64, 1, blocked));
     CHECK(cpu::conv_winograd_1d(geometry(48, 35, 35, 5, 5), 64, 1, blocked));  // five rows of 1x5 taps
-    CHECK_FALSE(cpu::conv_winograd_1d(geometry(448, 8, 8, 3, 3), 384, 1, blocked));  // 3x3: oneDNN's
+    CHECK(cpu::conv_winograd_1d(geometry(448, 8, 8, 3, 3), 384, 1, blocked));    // 3x3: one F(8, 3) a row
+    CHECK(cpu::conv_winograd_1d(geometry(512, 7, 7, 3, 3), 512, 1, blocked));    // one F(7, 3) a row
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(256, 14, 14, 3, 3), 256, 1, blocked));  // oneDNN's F(4x4, 3x3)
+    CHECK_FALSE(cpu::conv_winograd_1d(geometry(512, 7, 7, 3, 3, 2), 512, 1, blocked));  // stride 2
     CHECK_FALSE(cpu::conv_winograd_1d(geometry(48, 35, 35, 5, 3), 64, 1, blocked));  // neither
     CHECK_FALSE(cpu::conv_winograd_1d(small, 128, 1, blocked));    // lines of 3 outputs
     CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {}));          // NCHW
@@ -159,9 +170,10 @@ TEST_CASE("conv winograd 1d: forward equals float64 within its rounding, partial
     }
     // Against the largest output: the direct kernel's sums are within a few 1e-7; the transforms add
     // roundings of their own, most for F(6, 7) with its twelve points (measured 5e-7 to 1.1e-6 for r = 3
-    // and 5, 9e-6 for r = 7; oneDNN's F(4x4, 3x3) up to 5e-5, tests/core/test_conv_winograd.cpp).
+    // and 5, 9e-6 for r = 7, 3e-6 to 1e-5 for F(7, 3) and F(8, 3); oneDNN's F(4x4, 3x3) up to 5e-5,
+    // tests/core/test_conv_winograd.cpp).
     CHECK(scaled_diff(direct, want) < 1e-6);
-    CHECK(scaled_diff(wino, want) < (k.kh == 7 || k.kw == 7 ? 4e-5 : 4e-6));
+    CHECK(scaled_diff(wino, want) < tolerance(k));
     CHECK(wino.to_vector() != direct.to_vector());  // another algorithm ran
     MESSAGE(std::string(k.name), ": Winograd ", scaled_diff(wino, want), ", direct ", scaled_diff(direct, want));
   }
@@ -217,7 +229,7 @@ TEST_CASE("conv winograd 1d: input and weight gradients equal float64 within its
 }
 
 TEST_CASE("conv winograd 1d: the evaluation epilogue (scale, shift, ReLU) and its prepared weights") {
-  for (const Case& k : {kCases[0], kCases[1], kCases[4], kCases[6], kCases[7]}) {
+  for (const Case& k : {kCases[0], kCases[1], kCases[4], kCases[6], kCases[7], kCases[8], kCases[9]}) {
     CAPTURE(std::string(k.name));
     AlgorithmScope scope(ours(k));
     const Operands f = operands(k);
@@ -256,6 +268,41 @@ TEST_CASE("conv winograd 1d: the evaluation epilogue (scale, shift, ReLU) and it
     ops::binary_scalar(ops::Binary::Mul, half, 0.5, half);
     CHECK(run(half, shift.to(DType::F32), &kept).to_vector() == run(half, shift.to(DType::F32), nullptr).to_vector());
     CHECK(run(half, shift.to(DType::F32), &kept).to_vector() != fresh.to_vector());
+  }
+}
+TEST_CASE("conv winograd 1d: a residual add before the ReLU, from another tensor and in place") {
+  for (const Case& k : {kCases[0], kCases[8], kCases[9]}) {
+    CAPTURE(std::string(k.name));
+    AlgorithmScope scope(ours(k));
+    const Operands f = operands(k);
+    const Tensor scale = random_tensor({k.o}, DType::F64, 44, 0.5, 2), shift = random_tensor({k.o}, DType::F64, 45);
+    const Tensor conv = reference(k, f);
+    const Tensor residual = random_tensor(conv.shape(), DType::F64, 47);
+    // float64: relu(scale * (conv + b) + shift + residual)
+    std::vector<double> want = conv.to_vector(), s = scale.to_vector(), t = shift.to_vector();
+    const std::vector<double> r = residual.to_vector();
+    const int64_t plane = conv.dim(2) * conv.dim(3);
+    for (size_t i = 0; i < want.size(); ++i) {
+      const size_t o = static_cast<size_t>(static_cast<int64_t>(i) / plane % k.o);
+      want[i] = std::max(0.0, s[o] * want[i] + t[o] + r[i]);
+    }
+    const Tensor x = test::in_layout(f.x.to(DType::F32), Layout::Blocked16);
+    const Tensor w = f.w.to(DType::F32), b = f.b.defined() ? f.b.to(DType::F32) : Tensor();
+    const Tensor res = test::in_layout(residual.to(DType::F32), Layout::Blocked16);
+    const Tensor apart = output_like(k, f.x, f.w, DType::F32, Layout::Blocked16);
+    REQUIRE(ops::conv2d_forward_affine(x, w, b, apart, params(k), scale.to(DType::F32), shift.to(DType::F32), true,
+                                       nullptr, res));
+    const Tensor in_place = res.clone();  // y holds the residual on entry
+    REQUIRE(ops::conv2d_forward_affine(x, w, b, in_place, params(k), scale.to(DType::F32), shift.to(DType::F32), true,
+                                       nullptr, in_place));
+    const std::vector<double> got = ops::to_nchw(apart).to_vector();
+    CHECK(ops::to_nchw(in_place).to_vector() == got);
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      worst = std::max(worst, std::abs(got[i] - want[i]));
+      largest = std::max(largest, std::abs(want[i]));
+    }
+    CHECK(worst < tolerance(k) * largest);
   }
 }
 }  // TEST_SUITE
