@@ -575,7 +575,7 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
 bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
-  if (mul == kF32 && conv_winograd_1d(g, out_channels, groups, l)) {
+  if (mul == kF32 && conv_winograd_1d_forward(g, out_channels, groups, l, n, e.scale && e.prepared)) {
     conv2d_forward_winograd_1d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
     return true;
   }

@@ -356,6 +356,7 @@ void run_whole(const Strip& s, const float* x, const float* u, bool u_transposed
 // Every tile, in chunks of about kChunkBytes of V and M spread over the threads, or all at once where a
 // chunk would hold fewer than kThinChunk tiles and the whole batch's V and M take at most kWholeBytes.
 constexpr int64_t kChunkBytes = 512 << 10;
+constexpr int64_t kSquareRows = 48;  // conv_winograd_1d_forward's least rows of a batch for a 3x3 layer
 constexpr int64_t kThinChunk = 32;
 constexpr int64_t kWholeBytes = 16 << 20;
 template <int K>
@@ -418,38 +419,38 @@ void weight_sums(const Strip& s, const float* x, const float* dy, float* d) {
   }
 }
 
-// U from the weights (rows of r taps, (O, C, across) of them), as one matrix product G w^T: U[xi] comes out
-// in the rows' order. A forward's U is its strip's (across * C, O) transposed (u_transposed): an r x r
-// kernel's rows are put line-major first, (O, across, C), to match V; each row o times scale[o] (null: 1).
-// An input gradient's (flipped: a strip, across = 1, from dy's s.c = O channels to dx's s.o = C) is its
-// strip's (s.c, s.o) as it is, with G's taps reversed (the weights read backwards along the axis).
-void transform_weights(const Strip& s, const float* w, bool flipped, const float* scale, float* u) {
+// U from the weights w (O, C, across, r): U[xi] row by row, C entries a row, each sum_k G[xi][k] w[o][c][a][k]
+// (times scale[o]; null: 1). A forward's U is its strip's (across * C, O) transposed (u_transposed): row (o,
+// a), so that a row's depth runs line-major as V's does. An input gradient's (flipped: from dy's s.c = O
+// channels to dx's s.o = C) is its strip's (across * O, C) as it is: row (across - 1 - a, o), G's taps
+// reversed (the weights read backwards along both axes). One pass over the weights, U written once: in
+// training this runs at every step, and U is three times the weights' size.
+MPNCOV_AVX2_CLONES void transform_weights(const Strip& s, const float* w, bool flipped, const float* scale, float* u) {
   const Transform& t = *s.t;
-  const int64_t r = t.r, rows = s.c * s.o * s.across;
-  float g[kMaxAlpha * kMaxAlpha];
-  for (int xi = 0; xi < t.alpha; ++xi)
-    for (int64_t i = 0; i < r; ++i) g[xi * r + i] = static_cast<float>(t.g[xi][flipped ? r - 1 - i : i]);
-  const float* taps = w;
-  if (s.across > 1) {  // (o, c, a) -> (o, a, c): the weights, a third of U's size
-    thread_local ScratchBuffer lines_buffer;
-    float* lines = static_cast<float*>(lines_buffer.reserve(sizeof(float) * rows * r, "Winograd weights"));
-#pragma omp parallel for schedule(static) if (rows * r >= kParallelWork)
-    for (int64_t oa = 0; oa < s.o * s.across; ++oa) {
-      const int64_t o = oa / s.across, a = oa % s.across;
-      for (int64_t c = 0; c < s.c; ++c)
-        std::memcpy(lines + (oa * s.c + c) * r, w + ((o * s.c + c) * s.across + a) * r, sizeof(float) * r);
+  const int64_t r = t.r, across = s.across;
+  const int64_t outs = flipped ? s.c : s.o, ins = flipped ? s.o : s.c;  // the weights' O and C
+  const int64_t size = outs * across * ins;                            // U[xi]'s
+#pragma omp parallel for schedule(static) if (size * t.alpha >= kParallelWork)
+  for (int64_t o = 0; o < outs; ++o) {
+    thread_local std::vector<float> taps;  // w[o] as (a, k, c): every tap's C values side by side
+    taps.resize(static_cast<size_t>(across * r * ins));
+    const float* wo = w + o * ins * across * r;
+    for (int64_t c = 0; c < ins; ++c)
+      for (int64_t ak = 0; ak < across * r; ++ak) taps[static_cast<size_t>(ak * ins + c)] = wo[c * across * r + ak];
+    const float k = scale ? scale[o] : 1.0f;
+    for (int64_t a = 0; a < across; ++a) {
+      const int64_t row = flipped ? (across - 1 - a) * outs + o : o * across + a;
+      for (int xi = 0; xi < t.alpha; ++xi) {
+        float* to = u + xi * size + row * ins;
+        std::fill(to, to + ins, 0.0f);
+        for (int64_t i = 0; i < r; ++i) {
+          const float gk = k * static_cast<float>(t.g[xi][flipped ? r - 1 - i : i]);
+          if (gk == 0) continue;
+          const float* from = taps.data() + (a * r + i) * ins;
+          for (int64_t c = 0; c < ins; ++c) to[c] += gk * from[c];
+        }
+      }
     }
-    taps = lines;
-  }
-  if (!onednn_matmul(false, true, t.alpha, rows, r, 1.0f, g, r, 0, taps, r, 0, 0.0f, u, rows, 0, 1))
-    gemm<float>(false, true, t.alpha, rows, r, 1.0f, g, r, 0, taps, r, 0, 0.0f, u, rows, 0, 1);
-  if (!scale) return;
-  const int64_t outputs = s.o, depth = s.k();
-#pragma omp parallel for schedule(static) if (t.alpha * rows >= kParallelWork)
-  for (int64_t row = 0; row < t.alpha * outputs; ++row) {
-    const float k = scale[row % outputs];
-    float* p = u + row * depth;
-    for (int64_t c = 0; c < depth; ++c) p[c] *= k;
   }
 }
 
@@ -479,6 +480,18 @@ bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t 
   // Any batch: at batch 1 the 17x17 1x7 layers still run 1.7-2x faster than the direct kernel, the 8x8 1x3
   // ones 1.2x.
   return (square && g.kernel_h == 3) || (columns ? g.out_h() : g.out_w()) >= 8;
+}
+
+bool conv_winograd_1d_forward(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l,
+                              int64_t n, bool weights_kept) {
+  if (!conv_winograd_1d(g, out_channels, groups, l)) return false;
+  // A 3x3 layer's transformed weights are three times its weights (a 512-channel one's 28 MB), made in about
+  // the time its products take at batch 8 on 7x7 and read from memory at every call: only where they are
+  // kept between calls (evaluation), where the batch holds enough rows to pay for reading them (7x7,
+  // forward ms direct / ours: batch 1 1.1 / 1.5-1.9, 4 2.9 / 2.1-3.5, 8 5.4 / 3.0) and where oneDNN's F(4x4,
+  // 3x3) is not wanted (at batch 32 it runs 5-10% faster than ours; bench/RESULTS.md).
+  if (g.kernel_h != 3 || g.kernel_w != 3 || conv_algorithm() == ConvAlgorithm::Winograd) return true;
+  return weights_kept && n * g.out_h() >= kSquareRows && !conv_wants_winograd(n, g, groups);
 }
 
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,

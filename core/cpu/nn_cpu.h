@@ -79,13 +79,19 @@ enum class ConvAlgorithm { Auto, Direct, Winograd };
 ConvAlgorithm conv_algorithm();
 void set_conv_algorithm(ConvAlgorithm a);
 // Whether a float32 forward runs as Winograd's F(m, r) along the long axis of a 1 x r or r x 1 kernel
-// (r = 3, 5, 7), or along the rows of a 5x5 one (conv_winograd_1d.cpp), rather than oneDNN's direct kernel: stride 1, one group, channel
-// counts that are multiples of 16, float32 nChw16c input and output. Auto takes it for lines of 8 outputs
-// or more, at any batch; Direct never; Winograd wherever it fits.
+// (r = 3, 5, 7), or along the rows of a 5x5 one, or of a 3x3 one with rows of 7 or 8 outputs
+// (conv_winograd_1d.cpp), rather than oneDNN's kernels: stride 1, one group, channel counts that are
+// multiples of 16, float32 nChw16c input and output. Auto takes it for lines of 8 outputs or more (3x3: 7
+// or 8), at any batch; Direct never; Winograd wherever it fits.
 bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                       const ConvLayouts& l);
-// That forward, with conv2d_forward_onednn's contract but no residual add; e.prepared keeps the
-// transformed weights and folded bias between calls.
+// The same for the forward of n images, whose transformed weights are kept between calls (evaluation's
+// prepared weights) or not: Auto takes a 3x3 layer only with kept weights, 48 rows of output in the batch
+// or more, and where conv_wants_winograd does not.
+bool conv_winograd_1d_forward(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l,
+                              int64_t n, bool weights_kept);
+// That forward, with conv2d_forward_onednn's contract; e.prepared keeps the transformed weights and folded
+// bias between calls.
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
 // The input gradient by the same algorithm (a forward strip from dy to dx with the weights reversed along

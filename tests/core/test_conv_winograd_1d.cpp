@@ -103,7 +103,7 @@ Tensor reference(const Case& k, const Operands& f) {
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on blocked float32, the setting overrides") {
+TEST_CASE("conv winograd 1d: the rule takes long 1 x r, r x 1, 5x5 and short 3x3 layers on blocked float32, the setting overrides") {
   const auto geometry = [](int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride = 1,
                            int64_t dilation = 1) {
     ops::Conv2dParams p;
@@ -141,6 +141,16 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on block
     ops::ConvGeometry across = row7;  // padding across the axis widens the output: not a strip
     across.pad_h = 1;
     CHECK_FALSE(cpu::conv_winograd_1d(across, 192, 1, blocked));
+    // A forward's 3x3 layer: with transformed weights kept between calls, a batch of 48 rows or more, and
+    // where oneDNN's F(4x4, 3x3) is not wanted; strips at any batch, kept or not.
+    const ops::ConvGeometry square7 = geometry(512, 7, 7, 3, 3), square8 = geometry(448, 8, 8, 3, 3);
+    CHECK(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 8, true));
+    CHECK(cpu::conv_winograd_1d_forward(square8, 384, 1, blocked, 8, true));
+    CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 8, false));  // training: made every step
+    CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 1, true));   // 7 rows
+    CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 32, true));  // oneDNN's 128 tiles
+    CHECK(cpu::conv_winograd_1d_forward(row7, 192, 1, blocked, 1, false));
+    CHECK_FALSE(cpu::conv_winograd_1d_forward(small, 128, 1, blocked, 8, true));
   }
   {
     AlgorithmScope scope(cpu::ConvAlgorithm::Direct);
@@ -150,6 +160,7 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r and r x 1 layers on block
     AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
     CHECK(cpu::conv_winograd_1d(small, 128, 1, blocked));
     CHECK(cpu::conv_winograd_1d(row3, 384, 1, blocked));
+    CHECK(cpu::conv_winograd_1d_forward(geometry(512, 7, 7, 3, 3), 512, 1, blocked, 1, false));
     CHECK_FALSE(cpu::conv_winograd_1d(row7, 192, 1, {}));
   }
 }
