@@ -47,6 +47,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cpu/blocked_weights.h"
 #include "core/cpu/nn_cpu.h"
 #include "core/cpu/onednn_support.h"
 #include "core/error.h"
@@ -76,17 +77,24 @@ memory scratchpad(size_t bytes) {
                 scratch(kScratchpad, bytes));
 }
 
-// An operand in our layout and in the kernel's, with the reorder between them when the two differ.
+// An operand in our layout and in the kernel's, with the reorder between them when the two differ. A float32
+// weight gradient tiled 16x16 comes back through our copy (blocked_weights.h): oneDNN's reorder, accumulating,
+// took 2.5-7 ms for a 512 x 2048 or 2048 x 2048 1x1 layer's, ours 0.3-1 (bench/RESULTS.md).
 struct Operand {
   memory::desc ours, kernel;
   dnnl::reorder reorder;
   bool needs_reorder = false;
+  bool tiled_weights = false;  // an output: ours plain (O, I, kh, kw), the kernel's tiled 16x16
+  bool accumulate = false;
 
   Operand() = default;
   // to_kernel: ours -> kernel (inputs); otherwise kernel -> ours (outputs), accumulating if asked.
-  Operand(const memory::desc& ours_md, const memory::desc& kernel_md, bool to_kernel, bool accumulate = false)
-      : ours(ours_md), kernel(kernel_md), needs_reorder(accumulate || ours_md != kernel_md) {
+  Operand(const memory::desc& ours_md, const memory::desc& kernel_md, bool to_kernel, bool accumulate_into = false)
+      : ours(ours_md), kernel(kernel_md), needs_reorder(accumulate_into || ours_md != kernel_md),
+        accumulate(accumulate_into) {
     if (!needs_reorder) return;
+    tiled_weights = !to_kernel && ours_md != kernel_md && blocked_weights_fit(ours_md, kernel_md);
+    if (tiled_weights) return;
     dnnl::primitive_attr attr;
     if (accumulate) {
       dnnl::post_ops ops;
@@ -113,6 +121,12 @@ struct Operand {
   }
   void finish(memory result, void* data, dnnl::stream& s) const {
     if (!needs_reorder) return;
+    if (tiled_weights) {
+      s.wait();  // the kernel's result complete before our copy reads it
+      weights_from_blocked(static_cast<const float*>(result.get_data_handle()), static_cast<float*>(data), kernel,
+                           accumulate);
+      return;
+    }
     memory user(ours, engine(), data);
     reorder.execute(s, result, user);
   }

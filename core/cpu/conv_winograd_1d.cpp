@@ -1,6 +1,8 @@
 // Float32 1 x r and r x 1 convolutions (r = 3, 5, 7; stride 1, one group, nChw16c activations) as
-// Winograd's minimal filtering F(m, r) along their one long axis: F(6, 7), F(4, 5), F(4, 3); and 5x5 ones as
-// five rows of 1x5 taps, F(4, 5) along the rows. oneDNN 2.6 has Winograd kernels only for 3x3, and
+// Winograd's minimal filtering F(m, r) along their one long axis: F(6, 7), F(4, 5), F(4, 3); 5x5 ones as
+// five rows of 1x5 taps, F(4, 5) along the rows; 3x3 ones with rows of 7 or 8 outputs as three rows of 1x3
+// taps, one F(7, 3) or F(8, 3) tile a row (where oneDNN's F(4x4, 3x3) would leave tiles partial or too
+// few). oneDNN 2.6 has Winograd kernels only for 3x3, and
 // Inception's 1x7 / 7x1 layers (about a quarter of inception_v3's evaluation time) and 5x5 ones ran its
 // direct kernel. m outputs along the axis take alpha = m + r - 1 products instead
 // of m r: 12 instead of 42 for F(6, 7), 6 instead of 12 for F(4, 3).
@@ -8,17 +10,17 @@
 // Three steps over P tiles (an image, a line across the axis, m outputs along it):
 //   V[xi][p][c] = sum_i BT[xi][i] d_p[i][c]     the tile's alpha input pixels, transformed
 //   M[xi] = V[xi] U[xi]                         alpha products (P x C by C x O) on oneDNN's matmul
-//   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to m outputs, plus the bias, then the ReLU
+//   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to m outputs, plus the bias (and a residual), ReLU
 // with U[xi][c][o] = s[o] sum_k G[xi][k] w[o][c][k] (s: an evaluation batch norm's scale, else 1). For
-// 5x5, c runs over (kernel row, channel) and d_p over the tile's five input rows. The gradients use the same
+// 5x5 and 3x3, c runs over (kernel row, channel) and d_p over the tile's five or three input rows. The gradients use the same
 // transforms (conv2d_backward_data_winograd_1d, conv2d_backward_weights_winograd_1d).
 //
 // The matrices interpolate at alpha - 1 finite points and infinity (Toom-Cook; Lavin and Gray 2016):
 // AT[j][i] = p_i^j and G[i][k] = p_i^k / f_i with f_i = prod_{l != i} (p_i - p_l); BT's row i holds the
 // coefficients of prod_{l != i} (x - p_l), its last row those of prod_l (x - p_l). The points are the ones
 // whose float32 rounding error came out smallest among the sets tried (docs/layers.md): F(6, 7)'s results
-// are within 1e-5 to 2e-5 of the largest output, F(4, 3)'s and F(4, 5)'s within 1e-6, the direct kernel's
-// within 4e-7 (oneDNN's own F(4x4, 3x3) within 5e-5).
+// are within 1e-5 to 2e-5 of the largest output, F(7, 3)'s and F(8, 3)'s within 1e-5, F(4, 3)'s and F(4,
+// 5)'s within 1e-6, the direct kernel's within 4e-7 (oneDNN's own F(4x4, 3x3) within 5e-5).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
