@@ -95,7 +95,8 @@ bool blocked_weights_fit(const dnnl::memory::desc& plain, const dnnl::memory::de
   }
   if (pb.inner_nblks != 0 || db.inner_nblks != 2 || db.inner_blks[0] != kBlock || db.inner_blks[1] != kBlock)
     return false;
-  const bool nesting = (db.inner_idxs[0] == 0 && db.inner_idxs[1] == 1) || (db.inner_idxs[0] == 1 && db.inner_idxs[1] == 0);
+  const bool nesting =
+      (db.inner_idxs[0] == 0 && db.inner_idxs[1] == 1) || (db.inner_idxs[0] == 1 && db.inner_idxs[1] == 0);
   return nesting && d.dims[0] % kBlock == 0 && d.dims[1] % kBlock == 0;
 }
 

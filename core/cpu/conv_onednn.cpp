@@ -25,9 +25,10 @@
 //
 // Float32 3x3 convolutions with stride 1 run oneDNN's Winograd kernel (F(4x4, 3x3): forward, input and
 // weight gradients) where conv_wants_winograd says so, the direct one elsewhere and wherever oneDNN has no
-// Winograd kernel for the problem (the plan falls back). A float32 1 x r or r x 1 forward without a residual
-// add, its input gradient and (without a bias) its weight gradient, go to our own one-axis Winograd
-// (conv_winograd_1d.cpp) where conv_winograd_1d says so; so does a 5x5 forward.
+// Winograd kernel for the problem (the plan falls back). A float32 1 x r or r x 1 forward, its input
+// gradient and (without a bias) its weight gradient, go to our own one-axis Winograd (conv_winograd_1d.cpp)
+// where conv_winograd_1d says so; so does a 5x5 forward, and an evaluation forward of a 3x3 layer on 7x7 or
+// 8x8 where conv_winograd_1d_forward says so.
 //
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates

@@ -12,8 +12,9 @@
 //   M[xi] = V[xi] U[xi]                         alpha products (P x C by C x O) on oneDNN's matmul
 //   y_p[j][o] = sum_xi AT[j][xi] M[xi][p][o]    back to m outputs, plus the bias (and a residual), ReLU
 // with U[xi][c][o] = s[o] sum_k G[xi][k] w[o][c][k] (s: an evaluation batch norm's scale, else 1). For
-// 5x5 and 3x3, c runs over (kernel row, channel) and d_p over the tile's five or three input rows. The gradients use the same
-// transforms (conv2d_backward_data_winograd_1d, conv2d_backward_weights_winograd_1d).
+// 5x5 and 3x3, c runs over (kernel row, channel) and d_p over the tile's five or three input rows. The
+// gradients of the strips use the same transforms (conv2d_backward_data_winograd_1d,
+// conv2d_backward_weights_winograd_1d).
 //
 // The matrices interpolate at alpha - 1 finite points and infinity (Toom-Cook; Lavin and Gray 2016):
 // AT[j][i] = p_i^j and G[i][k] = p_i^k / f_i with f_i = prod_{l != i} (p_i - p_l); BT's row i holds the
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include <omp.h>
@@ -313,7 +315,8 @@ void multiply(const Strip& s, const float* v, const float* u, bool u_transposed,
 }
 
 // The three steps for tiles [p0, p1) on the calling thread, in its own buffers: V and M of a chunk stay in
-// its cache (through memory, the whole batch's V and M cost more than the multiplications they save).
+// its cache (for Inception's 17x17 layers at batch 8 and up, the whole batch's V and M through memory cost
+// more than the multiplications they save).
 template <int K>
 void run_chunk(const Strip& s, const float* x, const float* u, bool u_transposed, const Epilogue& e, float* y,
                int64_t p0, int64_t p1) {
@@ -513,7 +516,8 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
   const auto same = [o](const std::vector<float>& v, const float* p) {
     return v.size() == o && std::memcmp(v.data(), p, o * sizeof(float)) == 0;
   };
-  if (kept && kept->weights.plan == &t && kept->weights.weights == w && kept->weights.bytes >= u_floats * sizeof(float) &&
+  if (kept && kept->weights.plan == &t && kept->weights.weights == w &&
+      kept->weights.bytes >= u_floats * sizeof(float) &&
       same(kept->scale, e.scale) && same(kept->shift, e.shift)) {
     u = static_cast<const float*>(kept->weights.data);
     bias = kept->bias.data();

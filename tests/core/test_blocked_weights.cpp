@@ -77,8 +77,9 @@ TEST_CASE("blocked weights: other layouts, types and channel counts are left to 
   CHECK_FALSE(cpu::blocked_weights_fit(plain, memory::desc(dims, memory::data_type::f32, Tag::Ohwi16o)));   // one block
   CHECK_FALSE(cpu::blocked_weights_fit(plain, memory::desc(dims, memory::data_type::f32, Tag::OIhw4i16o4i)));
   CHECK_FALSE(cpu::blocked_weights_fit(plain, memory::desc(dims, memory::data_type::bf16, Tag::OIhw16i16o)));
+  // plain in another order than (O, I, kh, kw)
   CHECK_FALSE(cpu::blocked_weights_fit(memory::desc(dims, memory::data_type::f32, Tag::ohwi),
-                                       memory::desc(dims, memory::data_type::f32, Tag::OIhw16i16o)));  // not (O, I, kh, kw)
+                                       memory::desc(dims, memory::data_type::f32, Tag::OIhw16i16o)));
   const memory::dims odd{24, 32, 3, 3};  // 24 outputs: the tiled layout pads them to 32
   CHECK_FALSE(cpu::blocked_weights_fit(memory::desc(odd, memory::data_type::f32, Tag::oihw),
                                        memory::desc(odd, memory::data_type::f32, Tag::OIhw16i16o)));

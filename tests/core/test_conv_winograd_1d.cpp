@@ -103,7 +103,7 @@ Tensor reference(const Case& k, const Operands& f) {
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("conv winograd 1d: the rule takes long 1 x r, r x 1, 5x5 and short 3x3 layers on blocked float32, the setting overrides") {
+TEST_CASE("conv winograd 1d: the rule takes long 1 x r, r x 1, 5x5 and short 3x3 layers on blocked float32") {
   const auto geometry = [](int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride = 1,
                            int64_t dilation = 1) {
     ops::Conv2dParams p;
