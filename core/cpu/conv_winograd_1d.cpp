@@ -430,9 +430,9 @@ void weight_sums(const Strip& s, const float* x, const float* dy, float* d) {
 
 // U from the weights w (O, C, across, r): U[xi] row by row, C entries a row, each sum_k G[xi][k] w[o][c][a][k]
 // (times scale[o]; null: 1). A forward's U is its strip's (across * C, O) transposed (u_transposed): row (o,
-// a), so that a row's depth runs line-major as V's does. An input gradient's (flipped: from dy's s.c = O
-// channels to dx's s.o = C) is its strip's (across * O, C) as it is: row (across - 1 - a, o), G's taps
-// reversed (the weights read backwards along both axes). One pass over the weights, U written once: in
+// a), so that a row's depth runs line-major as V's does. An input gradient's (flipped: a strip, across = 1,
+// from dy's s.c = O channels to dx's s.o = C) is its strip's (O, C) as it is, G's taps reversed (the weights
+// read backwards along the axis). One pass over the weights, U written once: in
 // training this runs at every step, and U is three times the weights' size.
 MPNCOV_AVX2_CLONES void transform_weights(const Strip& s, const float* w, bool flipped, const float* scale, float* u) {
   const Transform& t = *s.t;
@@ -448,7 +448,7 @@ MPNCOV_AVX2_CLONES void transform_weights(const Strip& s, const float* w, bool f
       for (int64_t ak = 0; ak < across * r; ++ak) taps[static_cast<size_t>(ak * ins + c)] = wo[c * across * r + ak];
     const float k = scale ? scale[o] : 1.0f;
     for (int64_t a = 0; a < across; ++a) {
-      const int64_t row = flipped ? (across - 1 - a) * outs + o : o * across + a;
+      const int64_t row = o * across + a;
       for (int xi = 0; xi < t.alpha; ++xi) {
         float* to = u + xi * size + row * ins;
         std::fill(to, to + ins, 0.0f);
@@ -476,8 +476,7 @@ bool conv_winograd_1d(const ops::ConvGeometry& g, int64_t out_channels, int64_t 
   const bool strip = rows != columns && (rows ? g.pad_h : g.pad_w) == 0;
   // 5x5 as five rows of 1x5 taps (2.5x fewer products); 3x3 as three rows of 1x3 only where a row of 7 or 8
   // outputs is one F(7, 3) or F(8, 3) tile (2.3-2.4x fewer), the 7x7 and 8x8 layers that oneDNN's F(4x4,
-  // 3x3) covers with partial or few tiles. Elsewhere its 4x fewer products win (on 8x8, F(4, 3) tiles with
-  // 3 x 448 deep products did not beat the direct kernel: bench/RESULTS.md).
+  // 3x3) covers with partial or few tiles; elsewhere its 4x fewer products win.
   const bool square = g.kernel_h == g.kernel_w && (g.kernel_h == 5 || g.kernel_h == 3);
   const bool fits = groups == 1 && (strip || square) &&
                     transform_for(columns ? g.kernel_h : g.kernel_w, square, columns ? g.out_h() : g.out_w()) &&
