@@ -28,7 +28,8 @@
 // Winograd kernel for the problem (the plan falls back). A float32 1 x r or r x 1 forward, its input
 // gradient and (without a bias) its weight gradient, go to our own one-axis Winograd (conv_winograd_1d.cpp)
 // where conv_winograd_1d says so; so does a 5x5 forward, and an evaluation forward of a 3x3 layer on 7x7 or
-// 8x8 where conv_winograd_1d_forward says so.
+// 8x8 where conv_winograd_1d_forward says so. An evaluation forward of a deep 3x3 layer on whole 7x7 tiles
+// goes to our F(7x7, 3x3) (conv_winograd_2d.cpp) where conv_winograd_2d_forward says so.
 //
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
@@ -590,6 +591,10 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
 bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
+  if (mul == kF32 && conv_winograd_2d_forward(g, out_channels, groups, l, n, e.scale && e.prepared)) {
+    conv2d_forward_winograd_2d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
+    return true;
+  }
   if (mul == kF32 && conv_winograd_1d_forward(g, out_channels, groups, l, n, e.scale && e.prepared)) {
     conv2d_forward_winograd_1d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
     return true;

@@ -16,15 +16,14 @@
 // gradients of the strips use the same transforms (conv2d_backward_data_winograd_1d,
 // conv2d_backward_weights_winograd_1d).
 //
-// The matrices interpolate at alpha - 1 finite points and infinity (Toom-Cook; Lavin and Gray 2016):
-// AT[j][i] = p_i^j and G[i][k] = p_i^k / f_i with f_i = prod_{l != i} (p_i - p_l); BT's row i holds the
-// coefficients of prod_{l != i} (x - p_l), its last row those of prod_l (x - p_l). The points are the ones
-// whose float32 rounding error came out smallest among the sets tried (docs/layers.md): F(6, 7)'s results
-// are within 1e-5 to 2e-5 of the largest output, F(7, 3)'s and F(8, 3)'s within 1e-5, F(4, 3)'s and F(4,
-// 5)'s within 1e-6, the direct kernel's within 4e-7 (oneDNN's own F(4x4, 3x3) within 5e-5).
+// The matrices (winograd_transform.h) interpolate at alpha - 1 finite points and infinity. The points are
+// the ones whose float32 rounding error came out smallest among the sets tried (docs/layers.md): F(6, 7)'s
+// results are within 1e-5 to 2e-5 of the largest output, F(7, 3)'s and F(8, 3)'s within 1e-5, F(4, 3)'s and
+// F(4, 5)'s within 1e-6, the direct kernel's within 4e-7 (oneDNN's own F(4x4, 3x3) within 5e-5).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <type_traits>
 #include <vector>
@@ -36,63 +35,27 @@
 #include "core/cpu/nn_cpu.h"
 #include "core/cpu/onednn_support.h"
 #include "core/cpu/parallel.h"
+#include "core/cpu/winograd_transform.h"
 #include "core/error.h"
 
 namespace mpncov::cpu {
 namespace {
 
-constexpr int kMaxOutputs = 8;  // m: outputs per tile along the axis, F(8, 3)'s
-constexpr int kMaxAlpha = 12;   // m + r - 1 for F(6, 7)
-constexpr int kLanes = 16;      // channels per nChw16c block
-
-struct Transform {
-  int m = 0, r = 0, alpha = 0;
-  double bt[kMaxAlpha][kMaxAlpha] = {};  // input: alpha x alpha
-  double g[kMaxAlpha][kMaxAlpha] = {};   // weights: alpha x r
-  double at[kMaxOutputs][kMaxAlpha] = {};  // output: m x alpha
-};
-
-// Coefficients (ascending, alpha of them) of prod_{l != skip} (x - p_l) over the alpha - 1 points.
-constexpr void product(const double* points, int finite, int skip, double* c) {
-  for (int k = 0; k <= finite; ++k) c[k] = k == 0 ? 1 : 0;
-  int degree = 0;
-  for (int l = 0; l < finite; ++l) {
-    if (l == skip) continue;
-    for (int k = degree + 1; k > 0; --k) c[k] = c[k - 1] - points[l] * c[k];
-    c[0] = -points[l] * c[0];
-    ++degree;
-  }
-}
-
-// Compile-time constants, so that the transforms' unrolled loops multiply by literals and skip the zeros.
-constexpr Transform make_transform(int m, int r, const double* points) {
-  Transform t;
-  t.m = m;
-  t.r = r;
-  t.alpha = m + r - 1;
-  const int finite = t.alpha - 1;
-  for (int i = 0; i < finite; ++i) {
-    const double p = points[i];
-    double f = 1;
-    for (int l = 0; l < finite; ++l)
-      if (l != i) f *= p - points[l];
-    double power = 1;
-    for (int j = 0; j < m; ++j, power *= p) t.at[j][i] = power;
-    power = 1;
-    for (int k = 0; k < r; ++k, power *= p) t.g[i][k] = power / f;
-    product(points, finite, i, t.bt[i]);
-  }
-  t.at[m - 1][finite] = 1;
-  t.g[finite][r - 1] = 1;
-  product(points, finite, -1, t.bt[finite]);
-  return t;
-}
+using winograd::make_transform;
+using winograd::Transform;
+using winograd::kMaxAlpha;
+using winograd::kPoints73;
+using winograd::Epilogue;
+using winograd::kWidth;
+using winograd::Lanes;
+using winograd::load;
+using winograd::store;
+constexpr int kLanes = 16;  // channels per nChw16c block
 
 // The points, chosen for the smallest float32 error among the candidates tried (docs/layers.md).
 constexpr double kPoints43[] = {0, 1, -1, 2, -2};
 constexpr double kPoints45[] = {0, 1, -1, 2, -2, 0.5, -0.5};
 constexpr double kPoints67[] = {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75, 1.5, -1.5};
-constexpr double kPoints73[] = {0, 1, -1, 2, -2, 0.75, -0.75, -0.25};
 constexpr double kPoints83[] = {0, 1, -1, 2, -2, 0.5, -0.5, -1.5, 0.75};
 // F(4, 3), F(4, 5), F(6, 7) for strips and 5x5; F(7, 3), F(8, 3) for 3x3 layers of 7 or 8 outputs a line,
 // one tile covering the line.
@@ -158,13 +121,6 @@ Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   return s;
 }
 
-// Half an nChw16c block of channels as a vector: one AVX2 register, so that a tile's alpha pixels and
-// the sum stay in registers (a whole block in two would spill them to the stack).
-constexpr int kWidth = 8;
-using Lanes = float __attribute__((vector_size(kWidth * sizeof(float))));
-// (By reference: a vector passed by value would change the ABI between the clones.)
-inline MPNCOV_CLONE_INLINE void load(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
-inline MPNCOV_CLONE_INLINE void store(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
 
 // Tile p's image, line and first output along the axis.
 struct TileAt {
@@ -221,12 +177,6 @@ MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t 
   }
 }
 
-// What the output transform adds: the bias, a residual (y's layout; may be y itself), then the ReLU.
-struct Epilogue {
-  const float* bias = nullptr;
-  const float* residual = nullptr;
-  bool relu = false;
-};
 
 // y for tiles [p0, p1) from M (laid out as V), with the epilogue.
 template <int K>
@@ -509,47 +459,50 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
   const Transform& t = *s.t;
   std::lock_guard<std::mutex> lock(scratch_mutex);
   const size_t u_floats = static_cast<size_t>(t.alpha * s.k() * s.o);
-  const size_t o = static_cast<size_t>(s.o);
 
-  // The transformed weights and the bias: kept in e.prepared where they were made for these weights, this
-  // transform and this scale and shift (as conv_onednn.cpp's prepared operands), else made.
-  const float* u = nullptr;
   const float* bias = b;
+  const float* u = winograd_weights(w, b, e, &t, u_floats, s.o, u_buffer, bias_buffer,
+                                    [&](float* made) { transform_weights(s, w, false, e.scale, made); }, bias);
+
+  const Epilogue epilogue{bias, e.residual, e.relu};
+  with_transform(s.t, [&](auto k) { run_tiles<decltype(k)::value>(s, x, u, true, epilogue, y); });
+}
+
+const float* winograd_weights(const float* w, const float* b, const ConvEpilogue& e, const void* plan,
+                              size_t u_floats, int64_t out_channels, ScratchBuffer& scratch, std::vector<float>& folded,
+                              const std::function<void(float*)>& make, const float*& bias) {
+  const size_t o = static_cast<size_t>(out_channels);
   ops::PreparedConv* kept = e.scale ? e.prepared : nullptr;
   const auto same = [o](const std::vector<float>& v, const float* p) {
     return v.size() == o && std::memcmp(v.data(), p, o * sizeof(float)) == 0;
   };
-  if (kept && kept->weights.plan == &t && kept->weights.weights == w &&
-      kept->weights.bytes >= u_floats * sizeof(float) &&
-      same(kept->scale, e.scale) && same(kept->shift, e.shift)) {
-    u = static_cast<const float*>(kept->weights.data);
+  if (kept && kept->weights.plan == plan && kept->weights.weights == w &&
+      kept->weights.bytes >= u_floats * sizeof(float) && same(kept->scale, e.scale) && same(kept->shift, e.shift)) {
     bias = kept->bias.data();
+    return static_cast<const float*>(kept->weights.data);
+  }
+  float* made = nullptr;
+  if (kept) {
+    kept->weights.plan = nullptr;
+    made = static_cast<float*>(reserve_weight_cache(kept->weights, u_floats * sizeof(float), "the prepared weights"));
   } else {
-    float* made = nullptr;
+    made = static_cast<float*>(scratch.reserve(u_floats * sizeof(float), "Winograd weights"));
+  }
+  make(made);
+  bias = b;
+  if (e.scale) {
+    std::vector<float>& to = kept ? kept->bias : folded;
+    to.resize(o);
+    for (size_t c = 0; c < o; ++c) to[c] = b ? e.scale[c] * b[c] + e.shift[c] : e.shift[c];
+    bias = to.data();
     if (kept) {
-      kept->weights.plan = nullptr;
-      made = static_cast<float*>(reserve_weight_cache(kept->weights, u_floats * sizeof(float), "the prepared weights"));
-    } else {
-      made = static_cast<float*>(u_buffer.reserve(u_floats * sizeof(float), "Winograd weights"));
-    }
-    transform_weights(s, w, false, e.scale, made);
-    u = made;
-    if (e.scale) {
-      std::vector<float>& folded = kept ? kept->bias : bias_buffer;
-      folded.resize(o);
-      for (size_t c = 0; c < o; ++c) folded[c] = b ? e.scale[c] * b[c] + e.shift[c] : e.shift[c];
-      bias = folded.data();
-      if (kept) {
-        kept->scale.assign(e.scale, e.scale + o);
-        kept->shift.assign(e.shift, e.shift + o);
-        kept->weights.weights = w;
-        kept->weights.plan = &t;
-      }
+      kept->scale.assign(e.scale, e.scale + o);
+      kept->shift.assign(e.shift, e.shift + o);
+      kept->weights.weights = w;
+      kept->weights.plan = plan;
     }
   }
-
-  const Epilogue epilogue{bias, e.residual, e.relu};
-  with_transform(s.t, [&](auto k) { run_tiles<decltype(k)::value>(s, x, u, true, epilogue, y); });
+  return made;
 }
 
 bool conv_winograd_1d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,

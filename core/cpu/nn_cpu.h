@@ -2,13 +2,18 @@
 // arguments. The CUDA backend (core/cuda_nn_backend.h) has the same functions in float.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "core/layout.h"
 #include "core/nn_ops.h"
 
 namespace mpncov::cpu {
+
+class ScratchBuffer;  // core/cpu/onednn_support.h
 
 // g: the geometry of one group (g.channels = C / groups); y (n, out_channels, oh, ow).
 template <typename T>
@@ -94,6 +99,22 @@ bool conv_winograd_1d_forward(const ops::ConvGeometry& g, int64_t out_channels, 
 // bias between calls.
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
+// Whether a float32 3x3 forward of n images runs as Winograd's F(7x7, 3x3) over both axes
+// (conv_winograd_2d.cpp) rather than oneDNN's kernels or the one-axis route: stride 1, one group, channel
+// counts that are multiples of 16, float32 nChw16c input and output, its transformed weights kept between
+// calls (evaluation); under Auto only, on maps that are whole 7x7 tiles with enough of them in the batch.
+bool conv_winograd_2d_forward(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l,
+                              int64_t n, bool weights_kept);
+// That forward (any 3x3 stride-1 problem that fits, whatever the rule), with conv2d_forward_onednn's contract.
+void conv2d_forward_winograd_2d(const float* x, const float* w, const float* b, float* y, int64_t n,
+                                const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
+// A Winograd forward's transformed weights U (returned) and bias (into `bias`): kept in e.prepared (with an
+// evaluation batch norm folded in) where made there for these weights, this transform (`plan`), this scale
+// and shift; else made by make(U) into e.prepared or `scratch`, the bias folded (scale * b + shift) into
+// e.prepared or `folded`. Shared by conv_winograd_1d.cpp and conv_winograd_2d.cpp.
+const float* winograd_weights(const float* w, const float* b, const ConvEpilogue& e, const void* plan,
+                              size_t u_floats, int64_t out_channels, ScratchBuffer& scratch, std::vector<float>& folded,
+                              const std::function<void(float*)>& make, const float*& bias);
 // The input gradient by the same algorithm (a forward strip from dy to dx with the weights reversed along
 // the axis), for 1 x r and r x 1 kernels where conv_winograd_1d holds and the padding along the axis is at
 // most r - 1; written, not accumulated.
