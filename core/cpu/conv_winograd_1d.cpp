@@ -121,7 +121,6 @@ Strip strip_of(int64_t n, const ops::ConvGeometry& g, int64_t out_channels) {
   return s;
 }
 
-
 // Tile p's image, line and first output along the axis.
 struct TileAt {
   int64_t img, line, first;
@@ -176,7 +175,6 @@ MPNCOV_AVX2_CLONES void transform_input(const Strip& s, const float* x, int64_t 
     }
   }
 }
-
 
 // y for tiles [p0, p1) from M (laid out as V), with the epilogue.
 template <int K>

@@ -16,7 +16,6 @@
 // largest output, as oneDNN's F(4x4, 3x3) (tests/core/test_conv_winograd_2d.cpp).
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -32,7 +31,7 @@ namespace mpncov::cpu {
 namespace {
 
 constexpr winograd::Transform kF73 = winograd::make_transform(7, 3, winograd::kPoints73);
-constexpr int kM = 7, kAlpha = 9, kPoints = kAlpha * kAlpha;
+constexpr int kM = kF73.m, kAlpha = kF73.alpha, kPoints = kAlpha * kAlpha;
 constexpr int kLanes = 16;  // channels per nChw16c block
 
 using winograd::Epilogue;
@@ -106,7 +105,6 @@ MPNCOV_AVX2_CLONES void transform_input(const Plane& s, const float* x, int64_t 
     }
   }
 }
-
 
 // Lane indices, for __builtin_shuffle.
 using Index = int32_t __attribute__((vector_size(kWidth * sizeof(int32_t))));
