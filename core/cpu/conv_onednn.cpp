@@ -36,6 +36,8 @@
 // nothing. DNNL_VERBOSE=1 in the environment prints the kernel oneDNN chose for each call.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -508,17 +510,36 @@ ConvAlgorithm conv_algorithm() {
 
 void set_conv_algorithm(ConvAlgorithm a) { chosen_algorithm.store(static_cast<int>(a)); }
 
+int64_t winograd_tiles(int64_t n, const ops::ConvGeometry& g) {
+  return n * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
+}
+
+bool avx512_in_halves() {
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d) || b != 0x68747541) return false;  // "AuthenticAMD"
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    unsigned family = (a >> 8) & 0xf;
+    if (family == 0xf) family += (a >> 20) & 0xff;
+    return family == 0x19 && __builtin_cpu_supports("avx512f");  // 0x19 with AVX-512: Zen 4
+  }();
+  return yes;
+}
+
+int64_t winograd_least_tiles(bool avx512_halves) { return avx512_halves ? 32 : kWinogradManyTiles; }
+
 bool conv_wants_winograd(int64_t n, const ops::ConvGeometry& g, int64_t groups) {
   const ConvAlgorithm a = conv_algorithm();
   const bool fits = groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
                     g.dilation_h == 1 && g.dilation_w == 1;
   if (!fits || a == ConvAlgorithm::Direct) return false;
   if (a == ConvAlgorithm::Winograd) return true;
-  // Auto: the kernel splits the work by 4x4 output tiles; with fewer than 48 in the batch (a 14x14 image
-  // has 16, a 7x7 one 4) the threads idle and the direct kernel is faster here: 8 images of 7x7 (32 tiles)
-  // run 1.2-1.4x faster direct, one of 28x28 (49 tiles) 1.4x faster in Winograd (bench/RESULTS.md).
-  const int64_t tiles = n * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
-  return tiles >= 48;
+  // Auto: the kernel splits the work by 4x4 output tiles; with too few in the batch (a 14x14 image has 16,
+  // a 7x7 one 4) the threads idle and the direct kernel is faster. On Zen 5, 8 images of 7x7 (32 tiles)
+  // ran 1.2-1.4x faster direct, one of 28x28 (49 tiles) 1.4x faster in Winograd; on Zen 4, whose cores run
+  // a 512-bit FMA as two halves (the direct kernel's rate halved, not the transforms' memory traffic), the
+  // 32 tiles ran 1.1-1.2x faster in Winograd (bench/RESULTS.md).
+  return winograd_tiles(n, g) >= winograd_least_tiles(avx512_in_halves());
 }
 
 std::string onednn_summary() {

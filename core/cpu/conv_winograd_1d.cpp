@@ -445,9 +445,10 @@ bool conv_winograd_1d_forward(const ops::ConvGeometry& g, int64_t out_channels, 
   // the time its products take at batch 8 on 7x7 and read from memory at every call: only where they are
   // kept between calls (evaluation), where the batch holds enough rows to pay for reading them (7x7,
   // forward ms direct / ours: batch 1 1.1 / 1.5-1.9, 4 2.9 / 2.1-3.5, 8 5.4 / 3.0) and where oneDNN's F(4x4,
-  // 3x3) is not wanted (at batch 32 it runs 5-10% faster than ours; bench/RESULTS.md).
+  // 3x3) has many tiles (at batch 32 it runs 5-10% faster than ours; bench/RESULTS.md). With fewer, ours
+  // is the faster on either kind of core, also where Auto trains with oneDNN's (conv_wants_winograd).
   if (g.kernel_h != 3 || g.kernel_w != 3 || conv_algorithm() == ConvAlgorithm::Winograd) return true;
-  return weights_kept && n * g.out_h() >= kSquareRows && !conv_wants_winograd(n, g, groups);
+  return weights_kept && n * g.out_h() >= kSquareRows && winograd_tiles(n, g) < kWinogradManyTiles;
 }
 
 void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, float* y, int64_t n,

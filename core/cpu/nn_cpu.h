@@ -137,6 +137,13 @@ ConvAlgorithm conv_algorithm_named(const std::string& name);
 // setting (it runs the direct kernel where oneDNN has no Winograd one, e.g. for channel counts it cannot
 // block).
 bool conv_wants_winograd(int64_t n, const ops::ConvGeometry& g, int64_t groups);
+// The 4x4 output tiles of n images: the unit oneDNN's Winograd kernel splits its work by.
+int64_t winograd_tiles(int64_t n, const ops::ConvGeometry& g);
+// Auto's least tiles for oneDNN's Winograd: kWinogradManyTiles, or 32 on cores that run a 512-bit FMA as
+// two 256-bit halves (avx512_in_halves: AMD Zen 4), where the direct kernel is relatively slower.
+constexpr int64_t kWinogradManyTiles = 48;
+int64_t winograd_least_tiles(bool avx512_halves);
+bool avx512_in_halves();
 
 // Pooling over s.planes = N * C images (see ops::detail::PoolShape).
 using ops::detail::PoolShape;

@@ -77,8 +77,15 @@ TEST_CASE("conv winograd: the rule takes 3x3 stride-1 layers with enough 4x4 out
     CHECK(cpu::conv_wants_winograd(1, geometry(128, 28, 3, 1, 1), 1));  // 49 tiles
     CHECK(cpu::conv_wants_winograd(16, body7, 1));  // 16 images x 4 tiles
     CHECK(cpu::conv_wants_winograd(3, body14, 1));  // 3 x 16 tiles
-    CHECK_FALSE(cpu::conv_wants_winograd(8, body7, 1));   // 32 tiles: the direct kernel is faster
-    CHECK_FALSE(cpu::conv_wants_winograd(2, body14, 1));  // likewise
+    // 32 tiles: Winograd only where the cores split 512-bit FMAs (Zen 4), the direct kernel elsewhere.
+    const bool halves = cpu::avx512_in_halves();
+    CHECK(cpu::conv_wants_winograd(8, body7, 1) == halves);
+    CHECK(cpu::conv_wants_winograd(2, body14, 1) == halves);
+    CHECK(cpu::winograd_tiles(8, body7) == 32);
+    CHECK(cpu::winograd_least_tiles(true) == 32);
+    CHECK(cpu::winograd_least_tiles(false) == cpu::kWinogradManyTiles);
+    CHECK(cpu::conv_wants_winograd(12, body7, 1));        // 48 tiles: on either kind of core
+    CHECK_FALSE(cpu::conv_wants_winograd(7, body7, 1));   // 28 tiles: on neither
     CHECK_FALSE(cpu::conv_wants_winograd(1, body14, 1));  // 16 tiles: too few for the threads
     CHECK_FALSE(cpu::conv_wants_winograd(1, body7, 1));
     CHECK_FALSE(cpu::conv_wants_winograd(8, geometry(64, 56, 3, 2, 1), 1));  // stride 2

@@ -149,6 +149,7 @@ TEST_CASE("conv winograd 1d: the rule takes long 1 x r, r x 1, 5x5 and short 3x3
     CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 8, false));  // training: made every step
     CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 1, true));   // 7 rows
     CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 32, true));  // oneDNN's 128 tiles
+    CHECK_FALSE(cpu::conv_winograd_1d_forward(square7, 512, 1, blocked, 12, true));  // 48: from there oneDNN's
     CHECK(cpu::conv_winograd_1d_forward(row7, 192, 1, blocked, 1, false));
     CHECK_FALSE(cpu::conv_winograd_1d_forward(small, 128, 1, blocked, 8, true));
   }
