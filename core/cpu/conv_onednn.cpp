@@ -268,6 +268,11 @@ struct BackwardPlan {
 // a layout its fast kernels do not take (e.g. a 3-channel input); the plan then lets it choose instead.
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
+// The most scratchpad one convolution call may take (set_conv_scratchpad_cap), and the calls that ran
+// on halves of their batch to stay within it.
+std::atomic<size_t> scratchpad_cap{size_t{64} << 20};
+std::atomic<int64_t> batch_splits{0};
+
 // A Winograd plan oneDNN cannot make (no kernel for these channel counts, or only a reference one) falls
 // back to the direct algorithm.
 template <typename Make>
@@ -528,6 +533,10 @@ bool avx512_in_halves() {
 
 int64_t winograd_least_tiles(bool avx512_halves) { return avx512_halves ? 32 : kWinogradManyTiles; }
 
+void set_conv_scratchpad_cap(size_t bytes) { scratchpad_cap.store(bytes); }
+size_t conv_scratchpad_cap() { return scratchpad_cap.load(); }
+int64_t conv_batch_splits() { return batch_splits.load(); }
+
 bool conv_wants_winograd(int64_t n, const ops::ConvGeometry& g, int64_t groups) {
   const ConvAlgorithm a = conv_algorithm();
   const bool fits = groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
@@ -620,13 +629,29 @@ bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
     conv2d_forward_winograd_1d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
     return true;
   }
-  std::lock_guard<std::mutex> lock(plans_mutex);
+  std::unique_lock<std::mutex> lock(plans_mutex);
   const bool affine = e.scale != nullptr;
   const Problem::Residual residual = !e.residual ? Problem::kNone : e.residual == y ? Problem::kSum : Problem::kBinary;
   if (cache) cache->plan = nullptr;  // refilled below, or left empty if this forward fails
   try {
     const ForwardPlan& plan = plan_for(forward_plans, &make_forward, n, g, out_channels, groups,
                                        b != nullptr || affine, mul, l, affine, e.relu, residual);
+    // Over the cap: halves, where a half still takes Winograd and needs less (on small maps the scratchpad
+    // is mostly the transformed weights, which a smaller batch does not shrink).
+    if (!affine && residual == Problem::kNone && plan.winograd && plan.scratchpad > scratchpad_cap.load() &&
+        n > 1 && conv_wants_winograd(n / 2, g, groups) &&
+        4 * plan_for(forward_plans, &make_forward, n / 2, g, out_channels, groups, b != nullptr, mul, l, false,
+                     e.relu, residual).scratchpad < 3 * plan.scratchpad) {
+      const size_t x_image = plan.src.ours.get_size() / static_cast<size_t>(n),
+                   y_image = plan.dst.ours.get_size() / static_cast<size_t>(n);
+      const int64_t h = n / 2;
+      lock.unlock();
+      ++batch_splits;
+      forward(x, w, b, y, h, g, out_channels, groups, mul, l, e, cache);
+      forward(static_cast<const char*>(x) + h * x_image, w, b, static_cast<char*>(y) + h * y_image, n - h, g,
+              out_channels, groups, mul, l, e, cache);
+      return true;
+    }
     // The post-ops read the residual (or the output's old values) where the kernel writes: in our layout.
     MPNCOV_CHECK(residual == Problem::kNone || !plan.dst.needs_reorder,
                  "convolution: a residual add needs the output in a kernel layout (nChw16c or NHWC), got ",
@@ -697,10 +722,29 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
     dw = nullptr;
   }
   if (!dx && !dw && !db) return;
-  std::lock_guard<std::mutex> lock(plans_mutex);
+  std::unique_lock<std::mutex> lock(plans_mutex);
   try {
     BackwardPlan& plan = const_cast<BackwardPlan&>(
         plan_for(backward_plans, &make_backward, n, g, out_channels, groups, db != nullptr, mul, l));
+    const size_t cap = scratchpad_cap.load();
+    const auto needs = [&](const BackwardPlan& q) {
+      return std::max(dx ? q.data_scratchpad : 0, dw || db ? q.weights_scratchpad : 0);
+    };
+    if (needs(plan) > cap && mul == kF32 && n > 1 && conv_wants_winograd(n, g, groups) &&
+        conv_wants_winograd(n / 2, g, groups) &&
+        4 * needs(plan_for(backward_plans, &make_backward, n / 2, g, out_channels, groups, db != nullptr, mul, l)) <
+            3 * needs(plan)) {
+      const size_t x_image = plan.weights_src.ours.get_size() / static_cast<size_t>(n),
+                   y_image = plan.data_dy.ours.get_size() / static_cast<size_t>(n);
+      const int64_t h = n / 2;
+      lock.unlock();
+      ++batch_splits;
+      backward(x, w, dy, dx, dw, db, h, g, out_channels, groups, mul, l, accumulate_dw, cache);
+      backward(static_cast<const char*>(x) + h * x_image, w, static_cast<const char*>(dy) + h * y_image,
+               dx ? static_cast<char*>(dx) + h * x_image : nullptr, dw, db, n - h, g, out_channels, groups, mul, l,
+               /*accumulate_dw=*/true, cache);
+      return;
+    }
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
     if (dx && plan.strided_data) {

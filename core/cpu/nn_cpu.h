@@ -144,6 +144,15 @@ int64_t winograd_tiles(int64_t n, const ops::ConvGeometry& g);
 constexpr int64_t kWinogradManyTiles = 48;
 int64_t winograd_least_tiles(bool avx512_halves);
 bool avx512_in_halves();
+// The most scratchpad one oneDNN convolution call may take (default 64 MiB). A float32 Winograd pass whose
+// plan asks for more (oneDNN keeps transformed copies of its operands there, which on large maps outgrow
+// the activations: 615 MB for Inception-v3's 147x147 layer's weight gradient at batch 32, 415 and 461 for
+// its 73x73 layer's forward and input gradient) runs on halves of the batch where a half still takes
+// Winograd and its plan needs under three quarters of the whole one's; weight gradients add up over the
+// halves. conv_batch_splits counts such calls.
+void set_conv_scratchpad_cap(size_t bytes);
+size_t conv_scratchpad_cap();
+int64_t conv_batch_splits();
 
 // Pooling over s.planes = N * C images (see ops::detail::PoolShape).
 using ops::detail::PoolShape;

@@ -160,4 +160,37 @@ TEST_CASE("conv winograd: blocked layout equals NCHW bit for bit, written weight
     CHECK(max_rel_diff(written.dw, d.dw) < 2e-4);
   }
 }
+
+TEST_CASE("conv winograd: a pass over the scratchpad cap runs on halves of the batch with the same results") {
+  AlgorithmScope scope(cpu::ConvAlgorithm::Winograd);
+  // Large maps: oneDNN's forward and input-gradient scratchpads shrink with the batch (25, 16, 11 MB for 4, 2
+  // and 1 images), so the halves are taken.
+  const Case k{"four images of 128x128, with bias", 4, 16, 128, 128, 16, 1, true};
+  const size_t cap = cpu::conv_scratchpad_cap();
+  CHECK(cap == size_t{64} << 20);
+  for (Layout layout : {Layout::NCHW, Layout::Blocked16})
+    for (bool accumulate : {true, false}) {
+      CAPTURE(static_cast<int>(layout));
+      CAPTURE(accumulate);
+      const Results whole = run(k, DType::F32, layout, accumulate);
+      const int64_t before = cpu::conv_batch_splits();
+      cpu::set_conv_scratchpad_cap(1);  // every Winograd pass splits, down to one image
+      Results halves;
+      try {
+        halves = run(k, DType::F32, layout, accumulate);
+      } catch (...) {
+        cpu::set_conv_scratchpad_cap(cap);
+        throw;
+      }
+      cpu::set_conv_scratchpad_cap(cap);
+      // 4 -> 2 + 2 -> 1 + 1 + 1 + 1 where each half needs less: at least once in each pass.
+      CHECK(cpu::conv_batch_splits() - before >= 2);
+      const Results d = run(k, DType::F64, Layout::NCHW, accumulate);
+      CHECK(max_rel_diff(halves.y, d.y) < 2e-4);
+      CHECK(max_rel_diff(halves.dx, d.dx) < 2e-4);
+      CHECK(max_rel_diff(halves.dw, d.dw) < 2e-4);  // accumulated over the halves, into ours when asked
+      CHECK(max_rel_diff(halves.db, d.db) < 2e-4);
+      CHECK(max_rel_diff(halves.y, whole.y) < 2e-4);
+    }
+}
 }  // TEST_SUITE
