@@ -174,7 +174,7 @@ TEST_CASE("conv winograd: a pass over the scratchpad cap runs on halves of the b
       CAPTURE(accumulate);
       const Results whole = run(k, DType::F32, layout, accumulate);
       const int64_t before = cpu::conv_batch_splits();
-      cpu::set_conv_scratchpad_cap(1);  // every Winograd pass splits, down to one image
+      cpu::set_conv_scratchpad_cap(1);  // every pass whose halves need less splits
       Results halves;
       try {
         halves = run(k, DType::F32, layout, accumulate);
