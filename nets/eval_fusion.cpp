@@ -15,18 +15,10 @@ bool eval_fusion_enabled() {
   return enabled;
 }
 
-namespace {
-
-// Whether a pooling's output has its input's size (stride 1, the padding making up for the window).
-bool keeps_size(const ops::Pool2dParams& p) {
-  return p.stride_h == 1 && p.stride_w == 1 && 2 * p.pad_h == p.kernel_h - 1 && 2 * p.pad_w == p.kernel_w - 1;
-}
-
-}  // namespace
-
 void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
                       const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
-                      const std::vector<bool>& shared, const std::vector<Layout>& layouts) {
+                      const std::vector<bool>& shared, const std::vector<Layout>& layouts,
+                      const CommutedPooling& pooling) {
   const size_t n = layers.size();
   head_of_.assign(n, -1);
   runs_.assign(n, Run());
@@ -55,7 +47,8 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
     run.relu = relu_after(static_cast<size_t>(bn));
     if (run.relu >= 0) run.last = run.relu;
     const size_t b = static_cast<size_t>(bn);
-    if (run.relu < 0 && consumers[b].size() == 1) {  // a residual add (see the header)
+    const int pool = pooling.pool_of(static_cast<int>(i));
+    if (run.relu < 0 && consumers[b].size() == 1 && pool < 0) {  // a residual add (see the header)
       const size_t add = static_cast<size_t>(consumers[b][0]);
       const std::vector<int>& in = inputs[add];
       if (layers[add]->type() == "add" && in.size() == 2 && in_place[add] && !shared[add] && in[0] != in[1] &&
@@ -69,13 +62,9 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
         head_of_[add] = static_cast<int>(i);
       }
     }
-    // An average pooling right before, read by this convolution alone (see the header).
-    const int pool = inputs[i].size() == 1 ? inputs[i][0] : -1;
-    if (run.add < 0 && pool >= 0 && static_cast<size_t>(pool) + 1 == i && consumers[static_cast<size_t>(pool)].size() == 1 &&
-        !shared[static_cast<size_t>(pool)] && inputs[static_cast<size_t>(pool)].size() == 1 &&
-        layers[static_cast<size_t>(pool)]->average_pool(run.pool_params) && keeps_size(run.pool_params) &&
-        layers[i]->pointwise()) {
+    if (pool >= 0) {  // a commuted average pooling right before (see the header)
       run.pool = pool;
+      run.pool_params = pooling.params(pool);
       head_of_[static_cast<size_t>(pool)] = static_cast<int>(i);
     }
     head_of_[i] = static_cast<int>(i);
@@ -110,7 +99,8 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
     return fused_[h];
   }
   Run& run = runs_[at];
-  if (pooled_[at]) return true;  // ran at the pooling's turn; else the pooling ran as usual
+  if (pooled_[at]) return true;  // ran at the pooling's turn
+  if (run.pool >= 0) return false;  // could not: the pair runs commuted, unfolded (the pooling's output is not kept)
   // The batch norm must be an affine map now (evaluation mode, 4-D, not synced), from its current values.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
   if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();

@@ -18,15 +18,14 @@
 // Winograd algorithm to the add, the add (and ReLU) runs in a pass of its own after the folded convolution
 // (a run that adds in place on its shortcut then stays unfused).
 //
-// An average pooling whose only reader is a pointwise convolution (1x1, stride 1, unpadded, no bias: each
-// pixel's channels mapped linearly, Layer::pointwise) run right after it joins that convolution's run when it
-// keeps the spatial size, as Inception's branch pools do (3x3, stride 1, padding 1): the two maps commute, so
-// the convolution (batch norm scale folded in) runs first on the pooling's input and the pooling after it,
-// over its fewer output channels (32-192 against 192-2048 in inception_v3), then the batch norm's shift and
-// the ReLU in one pass (ops::channel_bias). The shift comes after the pooling because a pooling that counts
-// the padding in its divisor does not keep constants at the borders. The pooling's output is left unwritten,
-// as the convolution's; the convolution's result lives in a buffer of the fusion's own (one, sized for the
-// largest run).
+// An average pooling that runs after its pointwise convolution (nets/commuted_pooling.h) joins that
+// convolution's run, there being no residual add: the convolution (batch norm scale folded in) runs first
+// on the pooling's input and the pooling after it, over the convolution's fewer output channels, then the
+// batch norm's shift and the ReLU in one pass (ops::channel_bias). The shift comes after the pooling because a
+// pooling that counts the padding in its divisor does not keep constants at the borders. The convolution's
+// output is left unwritten; its result before pooling lives in a buffer of the fusion's own (one, sized for
+// the largest run). Where such a run cannot fuse, the pair runs commuted as in training and the batch norm
+// and ReLU on their own.
 //
 // Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
 // (core/nn_ops.h conv2d_forward_affine: every layout but NHWC 1x1). Elsewhere, in training, with in-place
@@ -42,6 +41,7 @@
 
 #include "core/nn_ops.h"
 #include "layers/layer.h"
+#include "nets/commuted_pooling.h"
 
 namespace mpncov {
 
@@ -52,10 +52,10 @@ class EvalFusion {
  public:
   // Finds the runs: per layer its inputs and readers (net indices, -1 the net input), whether it runs in
   // place on its first input, and whether its output lives in storage shared by recomputed chains.
-  // layouts: of each layer's output.
+  // layouts: of each layer's output; pooling: the average poolings that run after their convolution.
   void plan(const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<std::vector<int>>& inputs,
             const std::vector<std::vector<int>>& consumers, const std::vector<bool>& in_place,
-            const std::vector<bool>& shared, const std::vector<Layout>& layouts);
+            const std::vector<bool>& shared, const std::vector<Layout>& layouts, const CommutedPooling& pooling);
   // Starts a forward: fusion applies in it when `allowed` (evaluation, float32 CPU, in place on).
   void begin(bool allowed);
   // Whether the fused convolutions keep their prepared weights between forwards (Net::set_weights_fixed).

@@ -195,6 +195,12 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     if (position_bytes.size() < next) position_bytes.push_back(0);
     position_bytes[position[i]] = std::max(position_bytes[position[i]], output_bytes(i));
   }
+  // Average poolings run after their pointwise convolution (nets/commuted_pooling.h): their outputs are
+  // never stored, nor their gradients.
+  std::vector<bool> shared(n);
+  for (size_t i = 0; i < n; ++i) shared[i] = chain_head_[i] >= 0;
+  pooling_.plan(layers_, inputs_, consumers_, shared, layouts_, output_shapes_, output_dtypes_, dtype, device,
+                in_place_allowed_ && pooling_commuted_on_);
   // Buffers shared by tensors of several types hold whole elements of the net's type.
   const auto buffer = [&](int64_t bytes) {
     const int64_t size = static_cast<int64_t>(dtype_size(dtype));
@@ -206,7 +212,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   for (size_t i = 0; i < n; ++i) {
     if (in_place_[i]) outputs_[i] = outputs_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
     else if (chain_head_[i] >= 0) outputs_[i] = shared_storage_[position[i]].view(output_dtypes_[i], output_shapes_[i]);
-    else outputs_[i] = Tensor::empty(output_shapes_[i], output_dtypes_[i], device);
+    else if (pooling_.conv_of(static_cast<int>(i)) < 0) outputs_[i] = Tensor::empty(output_shapes_[i], output_dtypes_[i], device);
   }
   // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
   needs_grad_.assign(n, false);
@@ -220,16 +226,19 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   // i's last reader and read for the last time at i itself, so it lives over [i, last reader]; a layer in
   // place on its input shares that input's gradient, which then lives until the layer's last reader. A
   // reader that is not the last of its input writes that input's gradient into a scratch buffer, added
-  // right after its own backward: a life of [reader, reader]. Buffers whose lives do not meet share
-  // storage (slots).
+  // right after its own backward: a life of [reader, reader]. A commuted pooling's input gradient is written
+  // at its convolution's turn, one layer later, and its own gradient is never made. Buffers whose lives do
+  // not meet share storage (slots).
+  const auto written_at = [&](int reader) { return pooling_.conv_of(reader) >= 0 ? reader + 1 : reader; };
   std::vector<int> owner(n, -1), last(n, -1);  // per gradient: the layer owning its buffer; per owner: span end
   for (size_t i = 0; i < n; ++i) {
-    if (!needs_grad_[i]) continue;
+    if (!needs_grad_[i] || pooling_.conv_of(static_cast<int>(i)) >= 0) continue;
     // (An add in place over a frozen input, whose gradient is not needed, owns its own.)
     const int up = in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : -1;
     const size_t o = up >= 0 ? static_cast<size_t>(up) : i;
     owner[i] = static_cast<int>(o);
-    const int end = consumers_[i].empty() ? static_cast<int>(n) : *std::max_element(consumers_[i].begin(), consumers_[i].end());
+    int end = consumers_[i].empty() ? static_cast<int>(n) : -1;
+    for (int c : consumers_[i]) end = std::max(end, written_at(c));
     last[o] = std::max(last[o], end);
   }
   struct Life {
@@ -253,7 +262,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
       // The same layer may read j twice (add(x, x)): only its first slot writes directly.
       const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
       if (!(last_reader && first_slot))
-        lives.push_back({output_bytes(static_cast<size_t>(j)), static_cast<int>(i), static_cast<int>(i),
+        lives.push_back({output_bytes(static_cast<size_t>(j)), static_cast<int>(i), written_at(static_cast<int>(i)),
                          static_cast<int>(i), static_cast<int>(k)});
     }
   }
@@ -311,9 +320,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   for (size_t i = 0; i < n; ++i)
     if (owner[i] >= 0 && owner[i] != static_cast<int>(i)) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   apply_layouts();
-  std::vector<bool> shared(n);
-  for (size_t i = 0; i < n; ++i) shared[i] = chain_head_[i] >= 0;
-  fusion_.plan(layers_, inputs_, consumers_, in_place_, shared, layouts_);
+  fusion_.plan(layers_, inputs_, consumers_, in_place_, shared, layouts_, pooling_);
   plan_train_fusion();
   set_training(training_);
   reset_timing();
@@ -347,8 +354,12 @@ const Tensor& Net::forward(const Tensor& input) {
       } else if (add >= 0) {
         in.push_back(input_tensor(add, train_fusion_.residual_input_of(add)));
         layers_[i]->forward(in, {outputs_[static_cast<size_t>(add)]});
-      } else if (!fusion_.forward(static_cast<int>(i), layers_, in, outputs_) &&
-                 !train_fusion_.skips(static_cast<int>(i))) {
+      } else if (fusion_.forward(static_cast<int>(i), layers_, in, outputs_) ||
+                 train_fusion_.skips(static_cast<int>(i)) || pooling_.conv_of(static_cast<int>(i)) >= 0) {
+        // done in another layer's turn (a commuted pooling: by its convolution)
+      } else if (const int pool = pooling_.pool_of(static_cast<int>(i)); pool >= 0) {
+        pooling_.forward(static_cast<int>(i), *layers_[i], input_tensor(pool, 0), outputs_[i]);
+      } else {
         layers_[i]->forward(in, {outputs_[i]});
       }
     } catch (const Error& e) {
@@ -400,7 +411,16 @@ void Net::backward(const Tensor& output_grad) {
           if (memory_debug_.poison) for (const Tensor& t : shared_storage_) poison(t);
           recompute(j);
         }
-      if (!train_fusion_.skips(static_cast<int>(i))) layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+      if (const int pool = pooling_.pool_of(static_cast<int>(i)); pool >= 0) {
+        // The pooling's input gradient, where the pooling's backward would write it (its turn adds a scratch).
+        const int j = inputs_[static_cast<size_t>(pool)][0];
+        const Tensor dx = j < 0 || !needs_grad_[static_cast<size_t>(j)] ? Tensor()
+                          : scratch_[static_cast<size_t>(pool)][0].defined() ? scratch_[static_cast<size_t>(pool)][0]
+                                                                              : grads_[static_cast<size_t>(j)];
+        pooling_.backward(static_cast<int>(i), *layers_[i], input_tensor(pool, 0), outputs_[i], grads_[i], dx);
+      } else if (!train_fusion_.skips(static_cast<int>(i)) && pooling_.conv_of(static_cast<int>(i)) < 0) {
+        layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
+      }
     } catch (const Error& e) {
       rethrow_at(spec_.layers[i], e);
     }
@@ -450,9 +470,9 @@ MemoryPlan Net::memory_plan() const {
     for (const Buffer& b : layer->buffers()) plan.parameters += static_cast<double>(b.value.nbytes());
   }
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (!in_place_[i] && chain_head_[i] < 0)
+    if (!in_place_[i] && chain_head_[i] < 0 && pooling_.conv_of(static_cast<int>(i)) < 0)
       plan.activations += static_cast<double>(output_shapes_[i].numel()) * static_cast<double>(dtype_size(output_dtypes_[i]));
-  plan.activations += static_cast<double>(shared_bytes());
+  plan.activations += static_cast<double>(shared_bytes()) + static_cast<double>(pooling_.scratch_bytes());
   for (const Tensor& t : gradient_slots_) plan.activation_grads += static_cast<double>(t.nbytes());
   return plan;
 }
@@ -489,7 +509,7 @@ void Net::set_precision(Precision precision) {
 
 void Net::apply_layouts() {
   for (size_t i = 0; i < layers_.size(); ++i) {
-    outputs_[i] = outputs_[i].with_layout(layouts_[i]);
+    if (outputs_[i].defined()) outputs_[i] = outputs_[i].with_layout(layouts_[i]);
     if (grads_[i].defined()) grads_[i] = grads_[i].with_layout(layouts_[i]);
     for (size_t k = 0; k < inputs_[i].size(); ++k)
       if (scratch_[i][k].defined()) scratch_[i][k] = scratch_[i][k].with_layout(layouts_[static_cast<size_t>(inputs_[i][k])]);
@@ -545,8 +565,20 @@ void Net::set_in_place(bool allowed) {
   }
 }
 
+void Net::set_pooling_commuted(bool on) {
+  pooling_commuted_on_ = on;
+  if (is_setup()) {
+    const Shape input = input_shape_;
+    setup(input, dtype_, device_);
+  }
+}
+
 const Tensor& Net::output(const std::string& name) const {
   const int i = index_of(name);
+  const int conv = pooling_.conv_of(i);
+  MPNCOV_CHECK(conv < 0, "net '", spec_.name, "': the output of layer '", name, "' is not kept: the convolution '",
+               spec_.layers[static_cast<size_t>(conv)].name, "' after it runs first and pools its own output ",
+               "(nets/commuted_pooling.h); set_in_place(false) keeps every output");
   MPNCOV_CHECK(!fusion_.left_unwritten(i), "net '", spec_.name, "': the output of layer '", name,
                "' was not written: the last forward fused it into a convolution's run with its batch norm ",
                "(evaluation mode); ",
@@ -559,7 +591,7 @@ const Tensor& Net::output(const std::string& name) const {
 }
 
 bool Net::output_written(int i) const {
-  if (fusion_.left_unwritten(i)) return false;
+  if (fusion_.left_unwritten(i) || pooling_.conv_of(i) >= 0) return false;
   const int add = residual_fused_ ? train_fusion_.residual_add_of(i) : -1;
   return add < 0 || outputs_[static_cast<size_t>(i)].same_storage(outputs_[static_cast<size_t>(add)]);
 }

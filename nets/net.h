@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "layers/layer.h"
+#include "nets/commuted_pooling.h"
 #include "nets/eval_fusion.h"
 #include "nets/net_spec.h"
 #include "nets/train_fusion.h"
@@ -93,6 +94,11 @@ class Net {
   // In-place execution and shared storage on or off: off keeps every layer's own output (e.g. for
   // extract) and gives every output gradient and scratch buffer its own storage (the plan off).
   void set_in_place(bool allowed);
+  // Average poolings run after their pointwise convolution, their outputs never stored
+  // (nets/commuted_pooling.h): on by default; it applies only with in-place execution on. Sets up again.
+  void set_pooling_commuted(bool on);
+  // For an average pooling that runs commuted, the convolution that runs it, else -1.
+  int pooled_by(int i) const { return pooling_.conv_of(i); }
   // Evaluation-mode fusion of convolution -> batch norm (-> ReLU) into one convolution (nets/eval_fusion.h):
   // on by default (unless MPNCOV_EVAL_FUSION=0); it applies only with in-place execution on.
   void set_eval_fusion(bool on) { eval_fusion_on_ = on; }
@@ -149,7 +155,8 @@ class Net {
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
   // set_in_place(false) keeps each one's own. A convolution whose output the last forward did not write
   // (fused with its batch norm, see set_eval_fusion) is refused, as is a batch norm whose training forward
-  // wrote the residual add's output instead of its own (nets/train_fusion.h).
+  // wrote the residual add's output instead of its own (nets/train_fusion.h), and an average pooling that
+  // runs after its convolution (nets/commuted_pooling.h).
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
   // Whether output(i) is readable: false for the outputs the last forward left unwritten (above).
@@ -198,6 +205,8 @@ class Net {
   std::function<void(int)> backward_hook_;
   bool timing_ = false;
   std::vector<double> forward_seconds_, backward_seconds_;
+  CommutedPooling pooling_;
+  bool pooling_commuted_on_ = true;
   EvalFusion fusion_;
   bool eval_fusion_on_ = true;
   bool weights_fixed_ = false;
