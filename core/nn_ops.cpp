@@ -592,21 +592,20 @@ void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y) {
       });
 }
 
-void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1, const Tensor& extra) {
+void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1) {
   const char* op = "add_relu_backward";
-  check_same(op, {&y, &dy, &dx0, &dx1, &extra}, kStorageTypes);
+  check_same(op, {&y, &dy, &dx0, &dx1}, kStorageTypes);
   MPNCOV_CHECK(y.defined() && dy.defined(), op, ": y and dy are required");
   MPNCOV_CHECK(y.device().is_cpu(), op, ": a fused ReLU is for CPU tensors, got ", y.str());
   check_shape(op, "output gradient", dy, y.shape());
   check_shape(op, "first input gradient", dx0, y.shape());
   check_shape(op, "second input gradient", dx1, y.shape());
-  check_shape(op, "extra output gradient", extra, y.shape());
-  check_layouts(op, {&y, &dy, &dx0, &dx1, &extra});
+  check_layouts(op, {&y, &dy, &dx0, &dx1});
   dispatch<kStorageTypes>(
       y, [&](auto) {},
       [&](auto zero) {
         using T = decltype(zero);
-        cpu::add_relu_backward<T>(y.data<T>(), dy.data<T>(), ptr<T>(extra), ptr<T>(dx0), ptr<T>(dx1), y.numel());
+        cpu::add_relu_backward<T>(y.data<T>(), dy.data<T>(), ptr<T>(dx0), ptr<T>(dx1), y.numel());
       });
 }
 

@@ -152,12 +152,10 @@ void softmax_cross_entropy_backward(const Tensor& prob, const Tensor& labels, co
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx);
 // A residual add and the ReLU after it in one pass (nets/train_fusion.h), bit for bit the two ops:
 // y = max(0, a + b), y may alias a or b; backward: dx0 and dx1 (either undefined, or aliasing dy) = dy
-// where y > 0, else 0, as relu_backward. With `extra` defined the output gradient is dy + extra, summed in
-// the same pass (as axpby(1, extra, 1, dy) before it, bit for bit). CPU only (float32, float64, bfloat16
-// storage); all operands of one shape and layout.
+// where y > 0, else 0, as relu_backward. CPU only (float32, float64, bfloat16 storage); all operands of one
+// shape and layout.
 void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
-void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1,
-                       const Tensor& extra = Tensor());
+void add_relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx0, const Tensor& dx1);
 // y += bias (C) per channel (dimension 1), then y = max(0, y) when relu (as Unary::Relu, 0 where not > 0): in
 // place, any layout. CPU only, float32 and float64; the epilogue of evaluation fusion's
 // commuted average pooling (nets/eval_fusion.h).

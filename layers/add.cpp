@@ -1,7 +1,6 @@
 // add: the elementwise sum of two or more inputs of one shape (residual connections). No keys. May run in
 // place on its first input: the backward needs no inputs. With a ReLU fused in (fuse_relu, two inputs:
-// nets/train_fusion.h) forward writes max(0, a + b) and backward masks the gradient by that output > 0, also
-// of a gradient given in two parts (Layer::backward_summed: a block input's, nets/net.cpp).
+// nets/train_fusion.h) forward writes max(0, a + b) and backward masks the gradient by that output > 0.
 #include "core/nn_ops.h"
 #include "core/ops.h"
 #include "layers/layer_util.h"
@@ -44,13 +43,6 @@ class AddLayer : public Layer {
     if (relu_) return ops::add_relu_backward(out[0], dout[0], din[0], din[1]);
     for (const Tensor& d : din)
       if (d.defined() && !d.same_storage(dout[0])) ops::unary(ops::Unary::Copy, dout[0], d);
-  }
-  // With its ReLU: the mask's pass adds the second part too.
-  bool summed_backward() const override { return relu_; }
-  void backward_summed(const std::vector<Tensor>&, const std::vector<Tensor>& out, const std::vector<Tensor>& dout,
-                       const Tensor& extra, const std::vector<Tensor>& din) override {
-    MPNCOV_CHECK(relu_, "add: a summed backward needs its ReLU fused in");
-    ops::add_relu_backward(out[0], dout[0], din[0], din[1], extra);
   }
 
  private:

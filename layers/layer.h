@@ -141,21 +141,6 @@ class Layer {
     (void)on;
     return false;
   }
-  // Backward with the output gradient in two parts, dout[0] + extra (same shape, type and layout), summed
-  // inside the layer's own pass instead of in one of their own before it: a residual add with its ReLU
-  // fused in takes a block input's two gradients so (nets/net.cpp). summed_backward says whether it can, as
-  // set up and fused now; backward_summed is called only then.
-  virtual bool summed_backward() const { return false; }
-  virtual void backward_summed(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
-                               const std::vector<Tensor>& output_grads, const Tensor& extra,
-                               const std::vector<Tensor>& input_grads) {
-    (void)inputs;
-    (void)outputs;
-    (void)output_grads;
-    (void)extra;
-    (void)input_grads;
-    MPNCOV_FAIL(type(), ": no summed backward");
-  }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.

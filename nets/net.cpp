@@ -201,7 +201,6 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   for (size_t i = 0; i < n; ++i) shared[i] = chain_head_[i] >= 0;
   pooling_.plan(layers_, inputs_, consumers_, shared, layouts_, output_shapes_, output_dtypes_, dtype, device,
                 in_place_allowed_ && pooling_commuted_on_);
-  plan_train_fusion();
   // Buffers shared by tensors of several types hold whole elements of the net's type.
   const auto buffer = [&](int64_t bytes) {
     const int64_t size = static_cast<int64_t>(dtype_size(dtype));
@@ -254,23 +253,6 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     const int end = memory_debug_.shorten_gradient_lives && last[i] > static_cast<int>(i) + 1 ? last[i] - 1 : last[i];
     lives.push_back({output_bytes(i), static_cast<int>(i), end, static_cast<int>(i), -1});
   }
-  // A block input's two gradients: where the first reader's scratch would be added to the gradient of a
-  // ReLU fused into a residual add (nets/train_fusion.h), the add's backward sums the two in its mask's pass
-  // instead (Layer::backward_summed; the addition bit for bit the same), and the scratch lives until then.
-  summed_into_.assign(n, {});
-  summed_from_.assign(n, {-1, -1});
-  for (size_t i = 0; i < n; ++i) summed_into_[i].assign(inputs_[i].size(), -1);
-  const auto summed_by = [&](size_t i, int j) {
-    const size_t r = static_cast<size_t>(j);
-    const int a = train_fusion_.fused_into(j);
-    if (a < 0 || !in_place_[r] || inputs_[r][0] != a || chain_head_[r] >= 0 || chain_head_[static_cast<size_t>(a)] >= 0 ||
-        !layers_[static_cast<size_t>(a)]->summed_backward() || summed_from_[static_cast<size_t>(a)].first >= 0 ||
-        pooling_.conv_of(static_cast<int>(i)) >= 0 || !in_place_allowed_)
-      return -1;
-    const std::vector<int>& readers = consumers_[r];
-    const bool first_reader = *std::min_element(readers.begin(), readers.end()) == static_cast<int>(i);
-    return first_reader && std::count(inputs_[i].begin(), inputs_[i].end(), j) == 1 ? a : -1;
-  };
   for (size_t i = 0; i < n; ++i) {
     for (size_t k = 0; k < inputs_[i].size(); ++k) {
       const int j = inputs_[i][k];
@@ -279,14 +261,9 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
       const bool last_reader = *std::max_element(readers.begin(), readers.end()) == static_cast<int>(i);
       // The same layer may read j twice (add(x, x)): only its first slot writes directly.
       const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
-      if (last_reader && first_slot) continue;
-      const int a = summed_by(i, j);
-      if (a >= 0) {
-        summed_into_[i][k] = a;
-        summed_from_[static_cast<size_t>(a)] = {static_cast<int>(i), static_cast<int>(k)};
-      }
-      lives.push_back({output_bytes(static_cast<size_t>(j)), a >= 0 ? a : static_cast<int>(i),
-                       written_at(static_cast<int>(i)), static_cast<int>(i), static_cast<int>(k)});
+      if (!(last_reader && first_slot))
+        lives.push_back({output_bytes(static_cast<size_t>(j)), static_cast<int>(i), written_at(static_cast<int>(i)),
+                         static_cast<int>(i), static_cast<int>(k)});
     }
   }
   std::stable_sort(lives.begin(), lives.end(), [](const Life& a, const Life& b) { return a.start < b.start; });
@@ -344,6 +321,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     if (owner[i] >= 0 && owner[i] != static_cast<int>(i)) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   apply_layouts();
   fusion_.plan(layers_, inputs_, consumers_, in_place_, shared, layouts_, pooling_);
+  plan_train_fusion();
   set_training(training_);
   reset_timing();
 }
@@ -440,9 +418,6 @@ void Net::backward(const Tensor& output_grad) {
                           : scratch_[static_cast<size_t>(pool)][0].defined() ? scratch_[static_cast<size_t>(pool)][0]
                                                                               : grads_[static_cast<size_t>(j)];
         pooling_.backward(static_cast<int>(i), *layers_[i], input_tensor(pool, 0), outputs_[i], grads_[i], dx);
-      } else if (const auto [r, k] = summed_from_[i]; r >= 0) {
-        layers_[i]->backward_summed(in, {outputs_[i]}, {grads_[i]},
-                                    scratch_[static_cast<size_t>(r)][static_cast<size_t>(k)], in_grads);
       } else if (!train_fusion_.skips(static_cast<int>(i)) && pooling_.conv_of(static_cast<int>(i)) < 0) {
         layers_[i]->backward(in, {outputs_[i]}, {grads_[i]}, in_grads);
       }
@@ -450,13 +425,9 @@ void Net::backward(const Tensor& output_grad) {
       rethrow_at(spec_.layers[i], e);
     }
     for (size_t k = 0; k < inputs_[i].size(); ++k)
-      if (scratch_[i][k].defined() && summed_into_[i][k] < 0)
-        ops::axpby(1.0, scratch_[i][k], 1.0, grads_[static_cast<size_t>(inputs_[i][k])]);
-    if (memory_debug_.poison) {  // the lives that end here: the scratch buffers added and i's own gradient
-      for (size_t k = 0; k < inputs_[i].size(); ++k)
-        if (scratch_slots_[i][k] >= 0 && summed_into_[i][k] < 0) poison(gradient_slots_[static_cast<size_t>(scratch_slots_[i][k])]);
-      if (const auto [r, k] = summed_from_[i]; r >= 0)
-        poison(gradient_slots_[static_cast<size_t>(scratch_slots_[static_cast<size_t>(r)][static_cast<size_t>(k)])]);
+      if (scratch_[i][k].defined()) ops::axpby(1.0, scratch_[i][k], 1.0, grads_[static_cast<size_t>(inputs_[i][k])]);
+    if (memory_debug_.poison) {  // the lives that end here: the scratch buffers and i's own gradient
+      for (int slot : scratch_slots_[i]) if (slot >= 0) poison(gradient_slots_[static_cast<size_t>(slot)]);
       if (grad_slot_[i] >= 0) poison(gradient_slots_[static_cast<size_t>(grad_slot_[i])]);
     }
     if (timing_) backward_seconds_[i] += now_seconds(device_) - start;
@@ -583,10 +554,7 @@ void Net::plan_train_fusion() {
 
 void Net::set_train_fusion(bool on) {
   train_fusion_on_ = on;
-  if (is_setup()) {  // the gradient plan depends on it (summed block-input gradients)
-    const Shape input = input_shape_;
-    setup(input, dtype_, device_);
-  }
+  if (is_setup()) plan_train_fusion();
 }
 
 void Net::set_in_place(bool allowed) {

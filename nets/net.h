@@ -11,7 +11,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "layers/layer.h"
@@ -121,15 +120,12 @@ class Net {
     return head >= 0 && head != i && fused(head) && (i > head || fused(i));
   }
   // Batch norm + ReLU and add + ReLU fusion (nets/train_fusion.h): on by default (unless MPNCOV_TRAIN_FUSION=0) on the CPU
-  // in float32 nets; it applies only with in-place execution on. Sets up again.
+  // in float32 nets; it applies only with in-place execution on. Takes effect from the next forward.
   void set_train_fusion(bool on);
   // The batch norm or add a ReLU runs inside (its own forward and backward skipped), else -1.
   int relu_fused_into(int i) const { return train_fusion_.fused_into(i); }
   // The batch norm that runs an add (and its ReLU) in training (nets/train_fusion.h), else -1.
   int add_fused_into(int i) const { return train_fusion_.residual_bn_of(i); }
-  // For an add with its ReLU fused in, the layer whose scratch gradient its backward sums in (a block
-  // input's first reader), else -1.
-  int sums_gradient_of(int i) const { return summed_from_[static_cast<size_t>(i)].first; }
   // Per-layer timing (for `mpncov time`): when on, every layer's forward and backward is timed (the device
   // synchronised around it) and the seconds accumulate until reset_timing().
   void set_timing(bool on) { timing_ = on; }
@@ -203,8 +199,6 @@ class Net {
   std::vector<Tensor> gradient_slots_;         // the storage of grads_ and scratch_
   std::vector<int> grad_slot_;                 // per layer owning its gradient buffer: its slot, else -1
   std::vector<std::vector<int>> scratch_slots_;  // per layer and input: the scratch's slot, else -1
-  std::vector<std::vector<int>> summed_into_;  // per layer and input: the add whose backward adds its scratch, or -1
-  std::vector<std::pair<int, int>> summed_from_;  // per such add: that scratch's layer and input, else (-1, -1)
   MemoryDebug memory_debug_;
   static void poison(const Tensor& t);
   Tensor input_;

@@ -213,12 +213,11 @@ void softmax_cross_entropy_backward(const T* prob, const int64_t* labels, const 
 // T: float, double or bfloat16 (storage, computed in float32: core/bfloat16.h).
 template <typename T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n);
-// y = max(0, a + b); dx0, dx1 (null: not wanted) = dy (+ extra unless null) where y > 0, else 0 (nn_ops.h
-// add_relu_*).
+// y = max(0, a + b); dx0, dx1 (null: not wanted) = dy where y > 0, else 0 (nn_ops.h add_relu_*).
 template <typename T>
 void add_relu_forward(const T* a, const T* b, T* y, int64_t n);
 template <typename T>
-void add_relu_backward(const T* y, const T* dy, const T* extra, T* dx0, T* dx1, int64_t n);
+void add_relu_backward(const T* y, const T* dy, T* dx0, T* dx1, int64_t n);
 // y += bias per channel, then y = max(0, y) when relu, over `segments` runs of `inner` pixels of `block`
 // channels each (NCHW: block 1; NHWC: block C; nChw16c: 16), run r holding channels (r % (C / block)) * block
 // onwards (nn_ops.h channel_bias).

@@ -1,8 +1,6 @@
 // Small layer helpers on the CPU: relu's backward (also on bfloat16 storage) and channel-range copies
 // (concat).
 #include <algorithm>
-#include <cstdint>
-#include <cstring>
 #include <type_traits>
 
 #include "core/bfloat16.h"
@@ -33,44 +31,24 @@ MPNCOV_AVX2_CLONES void add_relu_forward(const S* a, const S* b, S* y, int64_t n
   }
 }
 
-// v where keep, else +0, on the bits: no select for the compiler to convert (GCC 12 leaves the summed
-// loop's select a branch in its AVX2 clone, which a ReLU's mask mispredicts: 10x slower).
 template <typename S>
-S kept_or_zero(S v, bool keep) {
-  using Bits = std::conditional_t<sizeof(S) == 8, uint64_t, std::conditional_t<sizeof(S) == 4, uint32_t, uint16_t>>;
-  static_assert(sizeof(Bits) == sizeof(S));
-  Bits b;
-  std::memcpy(&b, &v, sizeof b);
-  b &= static_cast<Bits>(Bits(0) - static_cast<Bits>(keep));
-  S out;
-  std::memcpy(&out, &b, sizeof b);
-  return out;
-}
-
-// One or both stores, with or without the extra addend, as template arguments so that each loop vectorises.
-// The stores alias dy only element for element (in place).
-template <bool kBoth, bool kSummed, typename S>
-MPNCOV_AVX2_CLONES void masked_gradient(const S* y, const S* dy, const S* extra, S* first, S* second, int64_t n) {
+MPNCOV_AVX2_CLONES void add_relu_backward(const S* y, const S* dy, S* dx0, S* dx1, int64_t n) {
   using T = compute_t<S>;
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-  for (int64_t i = 0; i < n; ++i) {
-    T g = widen(dy[i]);
-    if constexpr (kSummed) g += widen(extra[i]);  // rounded to S below, as axpby's sum
-    const S d = kept_or_zero(narrow<S>(g), widen(y[i]) > T(0));
-    first[i] = d;
-    if constexpr (kBoth) second[i] = d;
-  }
-}
-
-template <typename S>
-void add_relu_backward(const S* y, const S* dy, const S* extra, S* dx0, S* dx1, int64_t n) {
   S* first = dx0 ? dx0 : dx1;
   S* second = dx0 && dx1 != dx0 ? dx1 : nullptr;
   if (!first) return;
-  if (second && extra) masked_gradient<true, true>(y, dy, extra, first, second, n);
-  else if (second) masked_gradient<true, false>(y, dy, extra, first, second, n);
-  else if (extra) masked_gradient<false, true>(y, dy, extra, first, second, n);
-  else masked_gradient<false, false>(y, dy, extra, first, second, n);
+  // Stores to one or both, decided outside the loop so that it vectorises.
+  const auto run = [&](auto both) {
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i) {
+      const T g = widen(dy[i]);  // loaded unconditionally, so the select vectorises
+      const S d = narrow<S>(widen(y[i]) > T(0) ? g : T(0));
+      first[i] = d;
+      if constexpr (decltype(both)::value) second[i] = d;
+    }
+  };
+  if (second) run(std::true_type());
+  else run(std::false_type());
 }
 
 template <typename T>
@@ -112,7 +90,7 @@ void copy_channels(const T* src, int64_t src_channels, int64_t src_offset, T* ds
 #define MPNCOV_INSTANTIATE(T)                                                    \
   template void relu_backward<T>(const T*, const T*, T*, int64_t);              \
   template void add_relu_forward<T>(const T*, const T*, T*, int64_t);          \
-  template void add_relu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t); \
+  template void add_relu_backward<T>(const T*, const T*, T*, T*, int64_t);     \
   template void channel_bias<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, bool); \
   template void copy_channels<T>(const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t, int64_t, int64_t);
 MPNCOV_INSTANTIATE(float)
@@ -120,7 +98,6 @@ MPNCOV_INSTANTIATE(double)
 #undef MPNCOV_INSTANTIATE
 template void relu_backward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t);
 template void add_relu_forward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, int64_t);
-template void add_relu_backward<bfloat16>(const bfloat16*, const bfloat16*, const bfloat16*, bfloat16*, bfloat16*,
-                                          int64_t);
+template void add_relu_backward<bfloat16>(const bfloat16*, const bfloat16*, bfloat16*, bfloat16*, int64_t);
 
 }  // namespace mpncov::cpu
