@@ -3,10 +3,14 @@
 #include <algorithm>
 
 namespace mpncov {
+namespace {
 
+// Whether a pooling's output has its input's size (stride 1, the padding making up for the window).
 bool keeps_size(const ops::Pool2dParams& p) {
   return p.stride_h == 1 && p.stride_w == 1 && 2 * p.pad_h == p.kernel_h - 1 && 2 * p.pad_w == p.kernel_w - 1;
 }
+
+}  // namespace
 
 void CommutedPooling::plan(const std::vector<std::unique_ptr<Layer>>& layers,
                            const std::vector<std::vector<int>>& inputs, const std::vector<std::vector<int>>& consumers,

@@ -37,6 +37,8 @@ class CommutedPooling {
   int pool_of(int conv) const { return at(pool_of_, conv); }
   const ops::Pool2dParams& params(int pool) const { return params_[static_cast<size_t>(pool)]; }
   size_t scratch_bytes() const { return scratch_.defined() ? scratch_.nbytes() : 0; }
+  // The scratch as a tensor like `like` (a paired convolution's output or its gradient).
+  Tensor scratch_for(const Tensor& like) const;
 
   // The pair's forward, at the convolution's turn: conv(x) into the scratch, pooled into out.
   void forward(int conv, Layer& layer, const Tensor& x, const Tensor& out);
@@ -46,13 +48,9 @@ class CommutedPooling {
 
  private:
   static int at(const std::vector<int>& v, int i) { return v.empty() ? -1 : v[static_cast<size_t>(i)]; }
-  Tensor scratch_for(const Tensor& like) const;
   std::vector<int> conv_of_, pool_of_;
   std::vector<ops::Pool2dParams> params_;  // per commuted pooling
   Tensor scratch_;                         // a convolution's output before pooling; its gradient pooled back
 };
-
-// Whether a pooling's output has its input's size (stride 1, the padding making up for the window).
-bool keeps_size(const ops::Pool2dParams& p);
 
 }  // namespace mpncov

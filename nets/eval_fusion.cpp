@@ -64,7 +64,6 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
     }
     if (pool >= 0) {  // a commuted average pooling right before (see the header)
       run.pool = pool;
-      run.pool_params = pooling.params(pool);
       head_of_[static_cast<size_t>(pool)] = static_cast<int>(i);
     }
     head_of_[i] = static_cast<int>(i);
@@ -86,14 +85,14 @@ void EvalFusion::begin(bool allowed) {
 }
 
 bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
-                         const std::vector<Tensor>& outputs) {
+                         const std::vector<Tensor>& outputs, const CommutedPooling& pooling) {
   const size_t at = static_cast<size_t>(i);
   const int head = head_of_[at];
   if (!allowed_ || head < 0) return false;
   if (head != i) {  // a folded layer: nothing left to do when fused; a commuted pooling runs the whole run
     const size_t h = static_cast<size_t>(head);
     if (runs_[h].pool == i) {
-      pooled_[h] = fused_[h] = forward_pooled(head, layers, in, outputs);
+      pooled_[h] = fused_[h] = forward_pooled(head, layers, in, outputs, pooling);
       fused_any_ = fused_any_ || fused_[h];
     }
     return fused_[h];
@@ -120,22 +119,21 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
 }
 
 bool EvalFusion::forward_pooled(int conv, const std::vector<std::unique_ptr<Layer>>& layers,
-                                const std::vector<Tensor>& in, const std::vector<Tensor>& outputs) {
+                                const std::vector<Tensor>& in, const std::vector<Tensor>& outputs,
+                                const CommutedPooling& pooling) {
   Run& run = runs_[static_cast<size_t>(conv)];
   const Tensor& x = in[0];
   const Tensor& out = outputs[static_cast<size_t>(run.last)];
   // The plan took only a pooling that keeps the size: the pointwise convolution's output has the run's shape.
   if (!layers[static_cast<size_t>(run.bn)]->eval_affine(run.scale, run.shift)) return false;
-  if (!pooled_scratch_.defined() || pooled_scratch_.nbytes() < out.nbytes() || pooled_scratch_.dtype() != out.dtype())
-    pooled_scratch_ = Tensor::empty(Shape{out.numel()}, out.dtype(), out.device());
   if (!zero_shift_.defined() || zero_shift_.numel() < run.shift.numel() || zero_shift_.dtype() != run.shift.dtype())
     zero_shift_ = Tensor::zeros(Shape{run.shift.numel()}, run.shift.dtype(), run.shift.device());
-  const Tensor conv_out = pooled_scratch_.view(out.dtype(), out.shape()).with_layout(out.layout());
+  const Tensor conv_out = pooling.scratch_for(out);
   const Tensor zero = zero_shift_.view(run.shift.dtype(), run.shift.shape());
   if (keep_ && !run.prepared) run.prepared = std::make_shared<ops::PreparedConv>();
   ops::PreparedConv* prepared = keep_ ? run.prepared.get() : nullptr;
   if (!layers[static_cast<size_t>(conv)]->forward_affine({x}, {conv_out}, run.scale, zero, false, prepared)) return false;
-  ops::avg_pool2d_forward(conv_out, out, run.pool_params);
+  ops::avg_pool2d_forward(conv_out, out, pooling.params(run.pool));
   ops::channel_bias(out, run.shift, run.relu >= 0);
   return true;
 }

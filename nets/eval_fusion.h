@@ -23,8 +23,8 @@
 // on the pooling's input and the pooling after it, over the convolution's fewer output channels, then the
 // batch norm's shift and the ReLU in one pass (ops::channel_bias). The shift comes after the pooling because a
 // pooling that counts the padding in its divisor does not keep constants at the borders. The convolution's
-// output is left unwritten; its result before pooling lives in a buffer of the fusion's own (one, sized for
-// the largest run). Where such a run cannot fuse, the pair runs commuted as in training and the batch norm
+// output is left unwritten; its result before pooling lives in the commuted pooling's scratch. Where such a
+// run cannot fuse, the pair runs commuted as in training and the batch norm
 // and ReLU on their own.
 //
 // Only where one kernel does it all: CPU float32 nets with float32 precision, the convolution in oneDNN
@@ -63,9 +63,9 @@ class EvalFusion {
   void keep_prepared(bool on);
   // Runs layer i's part in a fused run: the convolution with the epilogue (true), or nothing for a batch
   // norm or ReLU folded into it (true). False: layer i runs as usual (not in a run, or the run could not
-  // fuse this time).
+  // fuse this time). pooling: the plan given to plan(), whose scratch a commuted run uses.
   bool forward(int i, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
-               const std::vector<Tensor>& outputs);
+               const std::vector<Tensor>& outputs, const CommutedPooling& pooling);
   // Whether the last forward fused any run, and whether it left layer i's own output unwritten.
   bool fused_any() const { return fused_any_; }
   bool left_unwritten(int i) const {
@@ -82,20 +82,18 @@ class EvalFusion {
     int add = -1;            // a folded residual add (-1: none)
     int residual = -1;       // the add's other input
     int pool = -1;           // a commuted average pooling before the convolution (-1: none)
-    ops::Pool2dParams pool_params;
     int last = -1;           // whose output the fused convolution writes
     Tensor scale, shift;
     std::shared_ptr<ops::PreparedConv> prepared;  // kept operands, with keep_prepared on
   };
   // The commuted run of convolution `conv`, at its pooling's turn (in: the pooling's input).
   bool forward_pooled(int conv, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
-                      const std::vector<Tensor>& outputs);
+                      const std::vector<Tensor>& outputs, const CommutedPooling& pooling);
 
   std::vector<int> head_of_;  // per layer: its run's convolution, or -1
   std::vector<Run> runs_;     // per layer: set for a run's convolution
   std::vector<bool> fused_;   // per convolution: whether the current (last) forward fused its run
   std::vector<bool> pooled_;  // per convolution: whether it ran commuted with its pooling (at the pooling's turn)
-  Tensor pooled_scratch_;     // a commuted run's convolution output, before its pooling
   Tensor zero_shift_;         // the convolution's (zero) shift in a commuted run
   bool allowed_ = false, fused_any_ = false, keep_ = false;
 };

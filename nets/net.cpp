@@ -354,7 +354,7 @@ const Tensor& Net::forward(const Tensor& input) {
       } else if (add >= 0) {
         in.push_back(input_tensor(add, train_fusion_.residual_input_of(add)));
         layers_[i]->forward(in, {outputs_[static_cast<size_t>(add)]});
-      } else if (fusion_.forward(static_cast<int>(i), layers_, in, outputs_) ||
+      } else if (fusion_.forward(static_cast<int>(i), layers_, in, outputs_, pooling_) ||
                  train_fusion_.skips(static_cast<int>(i)) || pooling_.conv_of(static_cast<int>(i)) >= 0) {
         // done in another layer's turn (a commuted pooling: by its convolution)
       } else if (const int pool = pooling_.pool_of(static_cast<int>(i)); pool >= 0) {
