@@ -137,7 +137,7 @@ bool conv2d_forward_affine(const Tensor& x, const Tensor& w, const Tensor& b, co
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Tensor& dx, const Tensor& dw,
-                     const Tensor& db, const Conv2dParams& p, bool accumulate_dw) {
+                     const Tensor& db, const Conv2dParams& p, bool accumulate_dw, bool accumulate_dx) {
   check_same("conv2d_backward", {&x, &w, &dy, &dx, &dw, &db});
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   const int64_t n = x.dim(0), o = w.dim(0);
@@ -149,15 +149,23 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
     if (dw.defined() && !accumulate_dw) fill(dw, 0.0);
     return;
   }
+  const bool onednn = !is_nchw({&x, &dy, &dx}) && !cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), dy.layout()});
+  if (dx.defined() && accumulate_dx && !onednn) {
+    // Only oneDNN's route adds in its own passes: elsewhere the gradient goes to a buffer and is added.
+    Tensor part = Tensor::empty(dx.shape(), dx.dtype(), dx.device()).with_layout(dx.layout());
+    conv2d_backward(x, w, dy, part, dw, db, p, accumulate_dw);
+    axpby(1.0, part, 1.0, dx);
+    return;
+  }
   if (!is_nchw({&x, &dy, &dx})) {
     check_layouts("conv2d_backward", {&x, &dx});
     check_layouts("conv2d_backward", {&dy});
-    if (cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), dy.layout()}))
+    if (!onednn)
       return cpu::conv2d_backward_nhwc_pointwise(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
                                                  ptr<float>(dw), ptr<float>(db), n, g, o, accumulate_dw);
     return cpu::conv2d_backward_onednn(x.data<float>(), w.data<float>(), dy.data<float>(), ptr<float>(dx),
                                        ptr<float>(dw), ptr<float>(db), n, g, o, p.groups, {x.layout(), dy.layout()},
-                                       accumulate_dw);
+                                       accumulate_dw, accumulate_dx);
   }
   if (dw.defined() && !accumulate_dw) fill(dw, 0.0);  // the routes below accumulate
   dispatch(
@@ -171,6 +179,15 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
         cpu::conv2d_backward<T>(x.data<T>(), w.data<T>(), dy.data<T>(), ptr<T>(dx), ptr<T>(dw), ptr<T>(db), n, g, o,
                                 p.groups);
       });
+}
+
+bool conv2d_adds_input_grad(const Shape& weight, const Conv2dParams& p, DType dtype, Device device, Layout x_layout,
+                            Layout y_layout) {
+  // The oneDNN route's pointwise case (cpu::conv2d_backward_onednn): not NCHW, nor NHWC's GEMM route.
+  const bool pointwise = weight.ndim() == 4 && weight[2] == 1 && weight[3] == 1 && p.stride_h == 1 &&
+                         p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && p.groups == 1;
+  return pointwise && dtype == DType::F32 && device.is_cpu() && x_layout != Layout::NCHW &&
+         y_layout != Layout::NCHW && !(x_layout == Layout::NHWC && y_layout == Layout::NHWC);
 }
 
 // ---- pooling ------------------------------------------------------------------------------------

@@ -69,9 +69,15 @@ struct PreparedConv {
 // From dy (N, O, oh, ow): dx (written; undefined: not needed), dweight and dbias (ACCUMULATED;
 // undefined: not needed). accumulate_dweight false: dweight is written instead, its old contents never
 // read (a gradient known to be zero needs no zeroing first, layers/layer.h's Parameter::overwrite_grad).
+// accumulate_dx: dx is added to instead (+=), as one route does in its own passes (a float32 pointwise
+// convolution on activations in a kernel layout, conv2d_adds_input_grad) and the others through a buffer.
 void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, const Tensor& dx,
                      const Tensor& dweight, const Tensor& dbias, const Conv2dParams& p,
-                     bool accumulate_dweight = true);
+                     bool accumulate_dweight = true, bool accumulate_dx = false);
+// Whether conv2d_backward adds the input gradient (accumulate_dx) within its own passes for such operands:
+// x and dy in layouts x_layout and y_layout (else through a buffer and a pass of its own).
+bool conv2d_adds_input_grad(const Shape& weight, const Conv2dParams& p, DType dtype, Device device, Layout x_layout,
+                            Layout y_layout);
 
 // ---- pooling ------------------------------------------------------------------------------------
 struct Pool2dParams {

@@ -101,12 +101,19 @@ class ConvLayer : public Layer {
     // Written, not accumulated, when zero_grad left the zeroing to us (Parameter::grad_zero_pending).
     const bool accumulate = !(dw.defined() && w.grad_zero_pending);
     if (precision() == Precision::BFloat16) {
+      MPNCOV_CHECK(!adds_input_grad(0), "conv: adding the input gradient is float32's (can_add_input_grad)");
       ops::conv2d_backward_bf16(in[0], w.value, dout[0], din[0], dw, db, p_, accumulate, &weights_bf16_);
     } else {
       weights_bf16_.plan = nullptr;
-      ops::conv2d_backward(in[0], w.value, dout[0], din[0], dw, db, p_, accumulate);
+      ops::conv2d_backward(in[0], w.value, dout[0], din[0], dw, db, p_, accumulate, adds_input_grad(0));
     }
     if (dw.defined()) w.grad_zero_pending = false;
+  }
+
+  // In float32, where the route adds it in its own passes (a pointwise layer's, ops::conv2d_adds_input_grad).
+  bool can_add_input_grad(size_t k, Layout in, Layout out, DType dtype, Device device) const override {
+    return k == 0 && precision() == Precision::Float32 &&
+           ops::conv2d_adds_input_grad(parameters()[0].value.shape(), p_, dtype, device, in, out);
   }
 
   double flops() const override { return flops_; }

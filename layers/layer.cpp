@@ -26,6 +26,11 @@ void Layer::to(Device device) {
   for (Buffer& b : buffers_) b.value = b.value.to(device);
 }
 
+void Layer::set_adds_input_grad(size_t k, bool on) {
+  if (adds_input_grad_.size() <= k) adds_input_grad_.resize(k + 1, false);
+  adds_input_grad_[k] = on;
+}
+
 void Layer::zero_grad() {
   for (Parameter& p : parameters_) {
     if (p.overwrite_grad && p.grad.defined()) p.grad_zero_pending = true;

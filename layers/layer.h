@@ -141,6 +141,21 @@ class Layer {
     (void)on;
     return false;
   }
+  // Whether backward can add input k's gradient to what input_grads[k] holds, instead of writing it, within
+  // its own passes, for an input in layout `in`, the output in `out`, of this dtype on this device. A net
+  // asks it to (set_adds_input_grad) for an input that other layers read too: its gradient is the sum of
+  // theirs, already written by those whose backward ran before, and adding it here saves a buffer and
+  // the pass that would add it.
+  virtual bool can_add_input_grad(size_t k, Layout in, Layout out, DType dtype, Device device) const {
+    (void)k;
+    (void)in;
+    (void)out;
+    (void)dtype;
+    (void)device;
+    return false;
+  }
+  void set_adds_input_grad(size_t k, bool on);
+  bool adds_input_grad(size_t k) const { return k < adds_input_grad_.size() && adds_input_grad_[k]; }
   // Numbers worth reporting (e.g. guarded samples of a covariance layer), by name.
   virtual std::map<std::string, double> diagnostics() const { return {}; }
   // FLOPs of one forward pass for the shapes of the last setup (multiply-add = 2), for inspect.
@@ -195,6 +210,7 @@ class Layer {
   bool training_ = true;
   uint64_t step_ = 0;
   Precision precision_ = Precision::Float32;
+  std::vector<bool> adds_input_grad_;  // per input: backward adds its gradient (set_adds_input_grad)
   std::vector<Parameter> parameters_;
   std::vector<Buffer> buffers_;
 };

@@ -247,6 +247,8 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     int layer, input;  // whose: layer's output gradient (input -1) or its scratch for input k
   };
   std::vector<Life> lives;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < inputs_[i].size(); ++k) layers_[i]->set_adds_input_grad(k, false);
   for (size_t i = 0; i < n; ++i) {
     if (owner[i] != static_cast<int>(i)) continue;
     // The debug fault: a life one layer too short, so its buffer is reused while it is still read.
@@ -261,9 +263,15 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
       const bool last_reader = *std::max_element(readers.begin(), readers.end()) == static_cast<int>(i);
       // The same layer may read j twice (add(x, x)): only its first slot writes directly.
       const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);
-      if (!(last_reader && first_slot))
-        lives.push_back({output_bytes(static_cast<size_t>(j)), static_cast<int>(i), written_at(static_cast<int>(i)),
-                         static_cast<int>(i), static_cast<int>(k)});
+      if (last_reader && first_slot) continue;
+      // A reader that can add its gradient to what the later readers wrote needs no scratch (Layer::can_add_input_grad).
+      if (first_slot && grad_adding_on_ &&
+          layers_[i]->can_add_input_grad(k, layouts_[static_cast<size_t>(j)], layouts_[i], output_dtypes_[static_cast<size_t>(j)], device)) {
+        layers_[i]->set_adds_input_grad(k, true);
+        continue;
+      }
+      lives.push_back({output_bytes(static_cast<size_t>(j)), static_cast<int>(i), written_at(static_cast<int>(i)),
+                       static_cast<int>(i), static_cast<int>(k)});
     }
   }
   std::stable_sort(lives.begin(), lives.end(), [](const Life& a, const Life& b) { return a.start < b.start; });
@@ -559,6 +567,14 @@ void Net::set_train_fusion(bool on) {
 
 void Net::set_in_place(bool allowed) {
   in_place_allowed_ = allowed;
+  if (is_setup()) {
+    const Shape input = input_shape_;
+    setup(input, dtype_, device_);
+  }
+}
+
+void Net::set_grad_adding(bool on) {
+  grad_adding_on_ = on;
   if (is_setup()) {
     const Shape input = input_shape_;
     setup(input, dtype_, device_);

@@ -97,6 +97,13 @@ class Net {
   // Average poolings run after their pointwise convolution, their outputs never stored
   // (nets/commuted_pooling.h): on by default; it applies only with in-place execution on. Sets up again.
   void set_pooling_commuted(bool on);
+  // Gradients added by the layers that read an input other layers read too (Layer::can_add_input_grad), as
+  // they compute them: on by default, with in-place execution on or off (a kernel's route, like the
+  // algorithm it runs, not a matter of where buffers live: its sum may round differently). Off, such a
+  // layer writes into a scratch buffer added by a pass of its own. Sets up again.
+  void set_grad_adding(bool on);
+  // Whether layer i's backward adds its gradient for input k to what the layers after it wrote.
+  bool adds_grad(int i, int k) const { return layers_[static_cast<size_t>(i)]->adds_input_grad(static_cast<size_t>(k)); }
   // For an average pooling that runs commuted, the convolution that runs it, else -1.
   int pooled_by(int i) const { return pooling_.conv_of(i); }
   // Evaluation-mode fusion of convolution -> batch norm (-> ReLU) into one convolution (nets/eval_fusion.h):
@@ -207,6 +214,7 @@ class Net {
   std::vector<double> forward_seconds_, backward_seconds_;
   CommutedPooling pooling_;
   bool pooling_commuted_on_ = true;
+  bool grad_adding_on_ = true;
   EvalFusion fusion_;
   bool eval_fusion_on_ = true;
   bool weights_fixed_ = false;

@@ -234,6 +234,7 @@ struct BackwardPlan {
   // Input gradient.
   dnnl::convolution_backward_data data;
   Operand data_dy, data_weights, dx;
+  Operand dx_add;  // dx added to ours (accumulate_dx): the kernel writes scratch, a summing reorder adds it
   size_t data_scratchpad = 0;
   // The forward's copy of the weights (ops::ConvWeightCache) into the data pass's layout, built at first
   // use for the forward plan forward_weights_plan.
@@ -405,6 +406,7 @@ BackwardPlan make_backward_as(const Problem& p, bool with_bias) {
   plan.data_dy = Operand(p.dst_md(), data_pd.diff_dst_desc(), true);
   plan.data_weights = Operand(p.weights_md(), data_pd.weights_desc(), true);
   plan.dx = Operand(p.src_md(), data_pd.diff_src_desc(), false);
+  plan.dx_add = Operand(p.src_md(), data_pd.diff_src_desc(), false, /*accumulate=*/true);
   plan.data_scratchpad = data_pd.scratchpad_desc().get_size();
 
   const auto weights_pd =
@@ -689,6 +691,45 @@ bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
   return true;
 }
 
+// A pointwise layer's input gradient added to dx (accumulate_dx): dx += W^T dy is the forward pass of a 1x1
+// convolution from O to C channels whose weights are W read transposed (an (C, O) view, "iohw"), and
+// oneDNN's forward kernels take a sum post-op, so the gradient is added as the kernel writes it instead of
+// being written to scratch and added by a pass of its own (the input-gradient kernel takes no post-op).
+// A net asks for this where an input is read by several layers (its gradient the sum of theirs). Float32,
+// 1x1, stride 1, unpadded, one group, activations in a kernel layout; false, writing nothing, elsewhere.
+std::map<Key, std::unique_ptr<ForwardPlan>> data_add_plans;
+
+bool add_pointwise_input_gradient(const float* w, const float* dy, float* dx, int64_t n, const ops::ConvGeometry& g,
+                                  int64_t out_channels, int64_t groups, ConvLayouts l) {
+  const bool pointwise = groups == 1 && g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+                         g.pad_h == 0 && g.pad_w == 0;
+  if (!pointwise || l.x == Layout::NCHW || l.y == Layout::NCHW || l.x_bf16 || l.y_bf16) return false;
+  ops::ConvGeometry t;  // the transposed problem: O channels in, C out, same pixels
+  t.channels = out_channels;
+  t.height = g.height;
+  t.width = g.width;
+  const ConvLayouts tl{l.y, l.x};
+  const Key key = key_of(n, t, g.channels, 1, false, kF32, tl, false, false, false, Problem::kSum);
+  auto it = data_add_plans.find(key);
+  if (it == data_add_plans.end()) {
+    Problem p(n, t, g.channels, 1, kF32, tl);
+    p.residual = Problem::kSum;
+    ForwardPlan plan = make_forward_as(p, false);
+    plan.weights = Operand(memory::desc({g.channels, out_channels, 1, 1}, kF32, Tag::iohw), plan.weights.kernel, true);
+    it = data_add_plans.emplace(key, std::make_unique<ForwardPlan>(std::move(plan))).first;
+  }
+  const ForwardPlan& plan = *it->second;
+  // The sum reads dx where the kernel writes: only without reorders of the activations.
+  if (plan.reference || plan.src.needs_reorder || plan.dst.needs_reorder) return false;
+  dnnl::stream s(engine());
+  plan.conv.execute(s, {{DNNL_ARG_SRC, memory(plan.src.ours, engine(), const_cast<float*>(dy))},
+                        {DNNL_ARG_WEIGHTS, plan.weights.input(w, kWeights, s)},
+                        {DNNL_ARG_DST, memory(plan.dst.ours, engine(), dx)},
+                        {DNNL_ARG_SCRATCHPAD, scratchpad(plan.scratchpad)}});
+  s.wait();
+  return true;
+}
+
 // The weights as the data pass reads them: from the copy the forward made in `cache` when it holds these
 // weights (a bfloat16 to bfloat16 reorder, about half the cost of converting the float32 weights again),
 // else from w. Plans live as long as the program, so the cache's plan pointer stays valid.
@@ -711,8 +752,18 @@ memory backward_data_weights(BackwardPlan& plan, const float* w, const ops::Conv
 
 void backward(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db, int64_t n,
               const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l,
-              bool accumulate_dw, ops::ConvWeightCache* cache = nullptr) {
-  if (dx && mul == kF32 && conv_winograd_1d_backward_data(g, out_channels, groups, l)) {
+              bool accumulate_dw, bool accumulate_dx, ops::ConvWeightCache* cache = nullptr) {
+  if (dx && accumulate_dx && mul == kF32) {
+    std::lock_guard<std::mutex> lock(plans_mutex);
+    try {
+      if (add_pointwise_input_gradient(w, static_cast<const float*>(dy), static_cast<float*>(dx), n, g, out_channels,
+                                       groups, l))
+        dx = nullptr;
+    } catch (const dnnl::error& e) {
+      rethrow(e, "backward, input gradient added");
+    }
+  }
+  if (dx && !accumulate_dx && mul == kF32 && conv_winograd_1d_backward_data(g, out_channels, groups, l)) {
     conv2d_backward_data_winograd_1d(w, static_cast<const float*>(dy), static_cast<float*>(dx), n, g, out_channels);
     dx = nullptr;
   }
@@ -739,15 +790,15 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
       const int64_t h = n / 2;
       lock.unlock();
       ++batch_splits;
-      backward(x, w, dy, dx, dw, db, h, g, out_channels, groups, mul, l, accumulate_dw, cache);
+      backward(x, w, dy, dx, dw, db, h, g, out_channels, groups, mul, l, accumulate_dw, accumulate_dx, cache);
       backward(static_cast<const char*>(x) + h * x_image, w, static_cast<const char*>(dy) + h * y_image,
                dx ? static_cast<char*>(dx) + h * x_image : nullptr, dw, db, n - h, g, out_channels, groups, mul, l,
-               /*accumulate_dw=*/true, cache);
+               /*accumulate_dw=*/true, accumulate_dx, cache);
       return;
     }
     dnnl::stream s(engine());
     memory data_dy;  // dy as the data kernel reads it, when that pass runs
-    if (dx && plan.strided_data) {
+    if (dx && plan.strided_data && !accumulate_dx) {
       memory weights(plan.dx_weights, engine(), scratch(kWeights, plan.dx_weights.get_size()));
       memory user(plan.data_weights.ours, engine(), const_cast<float*>(w));
       plan.weights_bf16.execute(s, user, weights);
@@ -761,12 +812,13 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
     } else if (dx) {
       data_dy = plan.data_dy.input(dy, kDiffDst, s);
       memory weights = backward_data_weights(plan, w, cache, s);
-      memory diff_src = plan.dx.output(dx, kSrc);
+      const Operand& dx_op = accumulate_dx ? plan.dx_add : plan.dx;
+      memory diff_src = dx_op.output(dx, kSrc);
       plan.data.execute(s, {{DNNL_ARG_DIFF_DST, data_dy},
                             {DNNL_ARG_WEIGHTS, weights},
                             {DNNL_ARG_DIFF_SRC, diff_src},
                             {DNNL_ARG_SCRATCHPAD, scratchpad(plan.data_scratchpad)}});
-      plan.dx.finish(diff_src, dx, s);
+      dx_op.finish(diff_src, dx, s);
     }
     if (cache) cache->plan = nullptr;  // used once: the next backward needs the next forward's copy
     if (dw && plan.pointwise_matmul) {
@@ -821,8 +873,8 @@ bool conv2d_forward_onednn(const float* x, const float* w, const float* b, float
 }
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                            ConvLayouts l, bool accumulate_dw) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l, accumulate_dw);
+                            ConvLayouts l, bool accumulate_dw, bool accumulate_dx) {
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kF32, l, accumulate_dw, accumulate_dx);
 }
 void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, void* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l,
@@ -832,7 +884,7 @@ void conv2d_forward_onednn_bf16(const void* x, const float* w, const float* b, v
 void conv2d_backward_onednn_bf16(const void* x, const float* w, const void* dy, void* dx, float* dw, float* db,
                                  int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
                                  ConvLayouts l, bool accumulate_dw, ops::ConvWeightCache* cache) {
-  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l, accumulate_dw, cache);
+  backward(x, w, dy, dx, dw, db, n, g, out_channels, groups, kBF16, l, accumulate_dw, /*accumulate_dx=*/false, cache);
 }
 
 }  // namespace mpncov::cpu

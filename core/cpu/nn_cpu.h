@@ -48,10 +48,11 @@ struct ConvEpilogue {
 bool conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {},
                            const ConvEpilogue& e = {});
-// accumulate_dw false: dw is written (=), not accumulated (ops::conv2d_backward).
+// accumulate_dw false: dw is written (=), not accumulated; accumulate_dx true: dx is added to (+=), not
+// written (ops::conv2d_backward).
 void conv2d_backward_onednn(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                             int64_t n, const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
-                            ConvLayouts l = {}, bool accumulate_dw = true);
+                            ConvLayouts l = {}, bool accumulate_dw = true, bool accumulate_dx = false);
 // The same in mixed precision: the multiplications in bfloat16 with float32 accumulation (conv_onednn.cpp).
 // x, y, dy, dx point to float32 or bfloat16 activations as l says; float32 ones are rounded to bfloat16
 // for the multiplications, results are rounded to a bfloat16 destination. Weights, bias and their

@@ -126,4 +126,41 @@ TEST_CASE("conv op: a written weight gradient equals one accumulated into zeros,
         }
       }
 }
+TEST_CASE("conv op: an added input gradient is the written one plus what dx held, in every route") {
+  // accumulate_dx (a net's input read by several layers): oneDNN adds a float32 pointwise layer's in its
+  // kernel's pass (conv2d_adds_input_grad; the kernel sums in its own order, hence the tolerance), the
+  // other routes through a buffer added after (bit for bit).
+  const Case pointwise{"1x1 pointwise, 48 -> 32 on 7x5", 2, 48, 7, 5, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1, false};
+  for (const Case& k : {kCases[0], kCases[1], kCases[6], kCases[7], kCases[8], pointwise})
+    for (DType dt : {DType::F32, DType::F64})
+      for (Layout layout : {Layout::NCHW, Layout::NHWC, Layout::Blocked16}) {
+        if (dt == DType::F64 && layout != Layout::NCHW) continue;
+        if (layout == Layout::Blocked16 && (k.c % 16 != 0 || k.o % 16 != 0)) continue;
+        const std::string what = str(k.name, ", ", dtype_name(dt), ", ", layout_name(layout));
+        CAPTURE(what);
+        ops::Conv2dParams p;
+        p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
+        p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
+        const auto in_layout = [&](const Tensor& t) { return test::in_layout(t, layout); };
+        const Tensor x = in_layout(random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 31).to(dt));
+        const Tensor w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, 32).to(dt);
+        const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), p);
+        const Tensor dy = in_layout(random_tensor({k.n, k.o, g.out_h(), g.out_w()}, DType::F64, 33).to(dt));
+        const Tensor held = in_layout(random_tensor(x.shape(), DType::F64, 34).to(dt));
+        const Tensor written = in_layout(Tensor::full(x.shape(), NAN, dt));
+        ops::conv2d_backward(x, w, dy, written, Tensor(), Tensor(), p);
+        const Tensor expected = held.clone();
+        ops::axpby(1.0, written, 1.0, expected);
+        // The weight gradient alongside is unchanged by the adding.
+        const Tensor dw_alone = Tensor::zeros(w.shape(), dt), dw = Tensor::zeros(w.shape(), dt);
+        ops::conv2d_backward(x, w, dy, Tensor(), dw_alone, Tensor(), p);
+        const Tensor added = held.clone();
+        ops::conv2d_backward(x, w, dy, added, dw, Tensor(), p, /*accumulate_dweight=*/true, /*accumulate_dx=*/true);
+        const bool in_pass = ops::conv2d_adds_input_grad(w.shape(), p, dt, Device::cpu(), layout, layout);
+        CHECK(in_pass == (dt == DType::F32 && layout == Layout::Blocked16 && k.kh == 1 && k.kw == 1 && k.sh == 1));
+        if (in_pass) CHECK(max_rel_diff(added, expected) < 1e-6);
+        else CHECK(added.to_vector() == expected.to_vector());
+        CHECK(dw.to_vector() == dw_alone.to_vector());
+      }
+}
 }  // TEST_SUITE
