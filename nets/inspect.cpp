@@ -79,13 +79,23 @@ std::string topology_table(const Net& net) {
     std::string inputs = short_inputs(net, i);
     if (inputs.size() > 28) inputs = inputs.substr(0, 25) + "...";
     std::snprintf(line, sizeof line, "%-34s %-18s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),
-                  (l.type + (fused ? " (fused)" : net.runs_in_place(i) ? " (in place)" : net.shares_storage(i) ? " (shared)" : "")).c_str(),
+                  (l.type + (!net.reaches_output(i) ? " (unused)"
+                             : fused                    ? " (fused)"
+                             : net.runs_in_place(i)     ? " (in place)"
+                             : net.shares_storage(i)    ? " (shared)"
+                                                        : "")).c_str(),
                   inputs.c_str(),
                   shape_without_batch(net.output_shape(i)).c_str(), params ? human(params, "").c_str() : "-",
                   flops ? human(flops, "").c_str() : "-", act ? bytes(act).c_str() : "-");
     out += line;
   }
   out += std::string(138, '-') + "\n";
+  std::string unused;
+  for (int i = 0; i < net.size(); ++i)
+    if (!net.reaches_output(i)) unused += (unused.empty() ? "" : ", ") + net.layer_spec(i).name;
+  if (!unused.empty())
+    out += str("unused: ", unused, " (no path from their outputs to the net's output: they add nothing to "
+               "the loss and their parameters get no gradient; check the `inputs:` of the layers after them)\n");
   total_bytes += static_cast<double>(net.shared_bytes());  // one buffer for every "(shared)" layer
   out += str(net.size(), " layers, batch ", net.input_shape()[0], ", input ", shape_without_batch(net.input_shape()),
              ": ", human(total_params, ""), " parameters (", static_cast<int64_t>(total_params), "), ",

@@ -214,14 +214,29 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     else if (chain_head_[i] >= 0) outputs_[i] = shared_storage_[position[i]].view(output_dtypes_[i], output_shapes_[i]);
     else if (pooling_.conv_of(static_cast<int>(i)) < 0) outputs_[i] = Tensor::empty(output_shapes_[i], output_dtypes_[i], device);
   }
-  // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs.
-  needs_grad_.assign(n, false);
+  // Which outputs need gradients: those of layers with trainable parameters or fed by such outputs, on a
+  // path to the net's output. A layer off every such path (an output nothing reads on the way) adds
+  // nothing to the loss: its backward is skipped, its parameters' gradients stay zero.
+  std::vector<bool> trainable_above(n, false);
+  std::vector<bool>& reaches_output = reaches_output_;
+  reaches_output.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
     bool need = false;
     for (const Parameter& p : layers_[i]->parameters()) need = need || !p.frozen;
-    for (int j : inputs_[i]) need = need || (j >= 0 && needs_grad_[static_cast<size_t>(j)]);
-    needs_grad_[i] = need;
+    for (int j : inputs_[i]) need = need || (j >= 0 && trainable_above[static_cast<size_t>(j)]);
+    trainable_above[i] = need;
   }
+  if (n > 0) reaches_output[n - 1] = true;
+  for (size_t i = n; i-- > 0;)
+    for (int c : consumers_[i]) reaches_output[i] = reaches_output[i] || reaches_output[static_cast<size_t>(c)];
+  needs_grad_.assign(n, false);
+  for (size_t i = 0; i < n; ++i) needs_grad_[i] = trainable_above[i] && reaches_output[i];
+  // The readers whose backward runs, which give an output its gradient.
+  const auto grad_readers = [&](size_t j) {
+    std::vector<int> readers;
+    for (int c : consumers_[j]) if (needs_grad_[static_cast<size_t>(c)]) readers.push_back(c);
+    return readers;
+  };
   // Gradient buffers by lifetime. Backward runs from the last layer down: dL/d(output i) is written at
   // i's last reader and read for the last time at i itself, so it lives over [i, last reader]; a layer in
   // place on its input shares that input's gradient, which then lives until the layer's last reader. A
@@ -237,8 +252,8 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     const int up = in_place_[i] ? owner[static_cast<size_t>(inputs_[i][0])] : -1;
     const size_t o = up >= 0 ? static_cast<size_t>(up) : i;
     owner[i] = static_cast<int>(o);
-    int end = consumers_[i].empty() ? static_cast<int>(n) : -1;
-    for (int c : consumers_[i]) end = std::max(end, written_at(c));
+    int end = i + 1 == n ? static_cast<int>(n) : -1;
+    for (int c : grad_readers(i)) end = std::max(end, written_at(c));
     last[o] = std::max(last[o], end);
   }
   struct Life {
@@ -256,10 +271,11 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     lives.push_back({output_bytes(i), static_cast<int>(i), end, static_cast<int>(i), -1});
   }
   for (size_t i = 0; i < n; ++i) {
+    if (!needs_grad_[i]) continue;  // its backward does not run
     for (size_t k = 0; k < inputs_[i].size(); ++k) {
       const int j = inputs_[i][k];
       if (j < 0 || !needs_grad_[static_cast<size_t>(j)]) continue;
-      const std::vector<int>& readers = consumers_[static_cast<size_t>(j)];
+      const std::vector<int> readers = grad_readers(static_cast<size_t>(j));
       const bool last_reader = *std::max_element(readers.begin(), readers.end()) == static_cast<int>(i);
       // The same layer may read j twice (add(x, x)): only its first slot writes directly.
       const bool first_slot = std::find(inputs_[i].begin(), inputs_[i].end(), j) == inputs_[i].begin() + static_cast<long>(k);

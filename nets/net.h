@@ -155,6 +155,9 @@ class Net {
   DType output_dtype(int i) const { return output_dtypes_[static_cast<size_t>(i)]; }
   std::vector<Shape> input_shapes(int i) const;
   bool runs_in_place(int i) const { return in_place_[static_cast<size_t>(i)]; }
+  // Whether layer i's output leads to the net's output (the last layer). One that does not adds nothing to
+  // the loss: its backward is skipped and its parameters' gradients stay zero (inspect marks it unused).
+  bool reaches_output(int i) const { return reaches_output_[static_cast<size_t>(i)]; }
   // Whether a layer's output lives in the shared storage (recomputed for backward), and that storage's size.
   bool shares_storage(int i) const { return chain_head_[static_cast<size_t>(i)] >= 0; }
   size_t shared_bytes() const;
@@ -202,6 +205,7 @@ class Net {
   std::vector<Tensor> outputs_;
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
+  std::vector<bool> reaches_output_;           // whether a layer's output leads to the net's output
   std::vector<std::vector<Tensor>> scratch_;   // per layer and input: where a non-last reader writes
   std::vector<Tensor> gradient_slots_;         // the storage of grads_ and scratch_
   std::vector<int> grad_slot_;                 // per layer owning its gradient buffer: its slot, else -1

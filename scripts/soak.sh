@@ -116,12 +116,14 @@ while [ "$done_kills" -lt "$kills" ]; do
   echo "soak: kill $done_kills ($(printf '%s' "step validation checkpoint" | cut -d' ' -f$((moment + 1))) intended, landed in $at; last row: $(last_row))"
 done
 rm -f "$out"/*.tmp.*
-until [ -f "$out/metrics.csv" ] && [ "$(awk 'END {print NR - 1}' "$out/metrics.csv")" -ge "$epochs" ] && ! temp_checkpoint; do
-  resume=()
-  [ -f "$out/last.safetensors" ] && resume=(--resume) && resumes=$((resumes + 1))
-  train "$out" "${resume[@]}"
-  "${cmd[@]}" >>"$dir/soak.stdout" 2>&1 || { echo "soak: FAILED: resume failed (see $dir/soak.stdout)"; exit 1; }
-done
+# The last resume runs to the end; its metrics.csv must then hold every epoch (one run suffices: a resume
+# writes the file again from the checkpoint's history, whatever a kill cut short).
+resume=()
+[ -f "$out/last.safetensors" ] && resume=(--resume) && resumes=$((resumes + 1))
+train "$out" "${resume[@]}"
+"${cmd[@]}" >>"$dir/soak.stdout" 2>&1 || { echo "soak: FAILED: resume failed (see $dir/soak.stdout)"; exit 1; }
+logged=$(awk 'END {print NR - 1}' "$out/metrics.csv" 2>/dev/null || echo 0)
+[ "$logged" -eq "$epochs" ] || { echo "soak: FAILED: the finished run's metrics.csv holds $logged of $epochs epochs"; exit 1; }
 echo "soak: $done_kills kills (step ${landed[step]}, validation ${landed[validation]}, checkpoint ${landed[checkpoint]}), $resumes resumes"
 
 # Every tensor of the final checkpoint, byte for byte (the metadata holds timings, so it is not compared).

@@ -335,6 +335,9 @@ class Training {
     for (const std::string& c : state_.classes) class_list += c + "\n";
     write_text(out_ / "classes.txt", class_list);
     write_text(out_ / "net.dot", topology_dot(*net_));
+    // A resumed run's metrics as its checkpoint holds them: a kill after a checkpoint was saved and before
+    // these files were written would leave them an epoch short, which no later epoch would write again.
+    if (!state_.history.empty()) write_metrics();
     iteration_log_.open(out_ / "iterations.csv", std::ios::app);
     if (fs::file_size(out_ / "iterations.csv") == 0)  // this batch's figures, then the epoch's running means
       iteration_log_ << "epoch,iteration,batch_loss,batch_top1,batch_top5,mean_loss,mean_top1,mean_top5,lr\n";
@@ -511,6 +514,11 @@ class Training {
     if (best) save("best.safetensors");
     if (e_.run.keep_every_epoch) save(str("epoch-", m.epoch, ".safetensors"));
     --state_.epoch;
+    write_metrics();
+  }
+
+  // metrics.csv and curves.svg from the history (every finished epoch's metrics, kept in the checkpoints).
+  void write_metrics() {
     if (!writer_) return;
     write_text(out_ / "metrics.csv", metrics_csv(state_.history));
     write_text(out_ / "curves.svg", curves_svg(state_.history, str(net_->spec().name, ": ", e_.file)));

@@ -4,6 +4,7 @@
 // below a stated bound.
 #include <cmath>
 
+#include "nets/inspect.h"
 #include "nets/net.h"
 #include "nets/model.h"
 #include "tests/helpers.h"
@@ -105,6 +106,70 @@ TEST_CASE("buffer plan: in bfloat16 resnet50 stores its kernel-layout activation
   set_layout_mode(LayoutMode::Off);  // no kernel layouts, nothing in bfloat16
   net.setup(Shape{8, 3, 224, 224});
   CHECK(net.memory_plan().activations == f32.activations);
+}
+
+TEST_CASE("buffer plan: a branch nothing reads on the way to the output gets zero gradients and changes no other") {
+  // c1 (and its ReLU) read r0 but lead nowhere; d reads r0 after the others, so a plan that counted it
+  // would leave r0's gradient to a backward that never runs. Its gradient must not reach r0: the other
+  // gradients equal the net without the branch, bit for bit, with freed buffers poisoned too.
+  const std::string head = R"(name: branch
+input: [8, 9, 9]
+features:
+  - {name: c0, type: conv, out_channels: 16, kernel_size: 3, padding: 1}
+  - {name: b0, type: batchnorm}
+  - {name: r0, type: relu}
+)";
+  const std::string body = R"(  - {name: c2, type: conv, out_channels: 16, kernel_size: 1, inputs: r0}
+  - {name: c3, type: conv, out_channels: 16, kernel_size: 3, padding: 1, inputs: r0}
+)";
+  const std::string tail = R"(  - {name: add, type: add, inputs: [c2, c3]}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)";
+  const std::string branch = R"(  - {name: c1, type: conv, out_channels: 16, kernel_size: 1}
+  - {name: r1, type: relu}
+)";
+  const std::string late = R"(  - {name: d, type: conv, out_channels: 4, kernel_size: 1, inputs: r0}
+)";
+  test::LayoutModeGuard guard;
+  for (LayoutMode mode : {LayoutMode::Off, LayoutMode::Auto}) {
+    for (bool poison : {false, true}) {
+      set_layout_mode(mode);
+      INFO("layout mode ", static_cast<int>(mode), ", poison ", poison);
+      Net with(parse_net(head + branch + body + late + tail, "branch.yaml")), without(parse_net(head + body + tail, "plain.yaml"));
+      const Shape shape{2, 8, 9, 9};
+      for (Net* net : {&with, &without}) {
+        net->set_memory_debug({poison, false});
+        net->setup(shape);
+      }
+      std::vector<NamedTensor> from = without.state(), to = with.state();
+      for (const NamedTensor& t : from)
+        for (NamedTensor& u : to)
+          if (u.name == t.name) u.tensor.copy_from(t.tensor);
+      for (const char* name : {"c1", "r1", "d"}) CHECK(!with.reaches_output(with.index_of(name)));
+      CHECK(with.reaches_output(with.index_of("r0")));
+      CHECK(topology_table(with).find("unused: c1, r1, d (") != std::string::npos);
+      CHECK(topology_table(without).find("unused") == std::string::npos);
+      const Tensor x = test::random_tensor(shape, DType::F32, 3), w = test::random_tensor({2, 5}, DType::F32, 4);
+      const std::vector<std::vector<double>> a = run(with, x, w), b = run(without, x, w);
+      CHECK(a[0] == b[0]);  // the logits
+      std::vector<NetParameter> pa = with.parameters(), pb = without.parameters();
+      for (const NetParameter& p : pa) {
+        CAPTURE(p.name);
+        bool found = false;
+        for (const NetParameter& q : pb)
+          if (q.name == p.name) {
+            found = true;
+            CHECK(p.parameter->grad.to_vector() == q.parameter->grad.to_vector());
+          }
+        if (!found) {  // c1's and d's: nothing they compute reaches the loss
+          zero_pending_grad(*p.parameter);
+          for (double g : p.parameter->grad.to_vector()) CHECK(g == 0.0);
+        }
+      }
+    }
+  }
 }
 
 }  // TEST_SUITE

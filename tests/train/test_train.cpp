@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "core/npy.h"
 #include "core/safetensors.h"
@@ -133,6 +134,19 @@ TEST_CASE("training: two epochs straight and 1.5 + resume give identical weights
   CHECK(fs::exists(resumed / "run/best.safetensors"));
   CHECK(fs::exists(resumed / "run/config.yaml"));
   CHECK(fs::exists(resumed / "run/net.dot"));
+  // A kill after the last checkpoint was saved and before metrics.csv was written leaves the file an epoch
+  // short (here: only its header) with nothing left to train: a resume writes it again from the checkpoint.
+  csv.close();
+  const auto read_text = [](const fs::path& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string full = read_text(resumed / "run/metrics.csv");
+  std::ofstream(resumed / "run/metrics.csv") << full.substr(0, full.find('\n') + 1);
+  fs::remove(resumed / "run/curves.svg");
+  CHECK(train(load_experiment(exp), resume) == 0);
+  CHECK(read_text(resumed / "run/metrics.csv") == full);
+  CHECK(fs::exists(resumed / "run/curves.svg"));
 }
 
 TEST_CASE("training: frozen features keep their weights - the rest trains") {
