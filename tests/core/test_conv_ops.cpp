@@ -19,6 +19,35 @@ struct Case {
   bool bias;
 };
 
+// A case's operands in one dtype and layout: x, w and dy drawn from seed, seed + 1, seed + 2.
+struct Operands {
+  ops::Conv2dParams p;
+  Tensor x, w, dy;
+};
+
+ops::Conv2dParams params_of(const Case& k) {
+  ops::Conv2dParams p;
+  p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
+  p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
+  return p;
+}
+
+// Kernel layouts are float32's, and nChw16c holds whole blocks of 16 channels.
+bool fits(const Case& k, DType dt, Layout layout) {
+  if (dt == DType::F64 && layout != Layout::NCHW) return false;
+  return layout != Layout::Blocked16 || (k.c % 16 == 0 && k.o % 16 == 0);
+}
+
+Operands operands(const Case& k, DType dt, Layout layout, uint64_t seed) {
+  Operands o;
+  o.p = params_of(k);
+  o.x = test::in_layout(random_tensor({k.n, k.c, k.h, k.w}, DType::F64, seed).to(dt), layout);
+  o.w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, seed + 1).to(dt);
+  const ops::ConvGeometry g = ops::conv_geometry(o.x.shape(), o.w.shape(), o.p);
+  o.dy = test::in_layout(random_tensor({k.n, k.o, g.out_h(), g.out_w()}, DType::F64, seed + 2).to(dt), layout);
+  return o;
+}
+
 // Every combination of requested gradients; the weight and bias gradients start non-zero to prove they
 // accumulate, and the input gradient starts as garbage to prove it is overwritten.
 struct Results {
@@ -26,9 +55,7 @@ struct Results {
 };
 
 Results run(const Case& k, DType dt, bool want_dx, bool want_dw, bool want_db) {
-  ops::Conv2dParams p;
-  p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
-  p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
+  const ops::Conv2dParams p = params_of(k);
   const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 11).to(dt);
   const Tensor w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, 12).to(dt);
   const Tensor b = k.bias ? random_tensor({k.o}, DType::F64, 13).to(dt) : Tensor();
@@ -99,21 +126,12 @@ TEST_CASE("conv op: a written weight gradient equals one accumulated into zeros,
   for (const Case& k : {kCases[0], kCases[2], kCases[6], kCases[7], kCases[8], kCases[9], kCases[11]})
     for (DType dt : {DType::F32, DType::F64})
       for (Layout layout : {Layout::NCHW, Layout::NHWC, Layout::Blocked16}) {
-        if (dt == DType::F64 && layout != Layout::NCHW) continue;  // kernel layouts are float32's
-        // nChw16c holds whole blocks of 16 channels
-        if (layout == Layout::Blocked16 && (k.c % 16 != 0 || k.o % 16 != 0)) continue;
+        if (!fits(k, dt, layout)) continue;
         const std::string what = str(k.name, ", ", dtype_name(dt), ", ", layout_name(layout));
         CAPTURE(what);
-        ops::Conv2dParams p;
-        p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
-        p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
-        const auto in_layout = [&](const Tensor& t) { return test::in_layout(t, layout); };
-        const Tensor x = in_layout(random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 21).to(dt));
-        const Tensor w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, 22).to(dt);
-        const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), p);
-        const Tensor dy = in_layout(random_tensor({k.n, k.o, g.out_h(), g.out_w()}, DType::F64, 23).to(dt));
+        const auto [p, x, w, dy] = operands(k, dt, layout, 21);
         for (bool want_dx : {false, true}) {
-          Tensor dx = want_dx ? in_layout(Tensor::zeros(x.shape(), dt)) : Tensor();
+          Tensor dx = want_dx ? test::in_layout(Tensor::zeros(x.shape(), dt), layout) : Tensor();
           Tensor accumulated = Tensor::zeros(w.shape(), dt), written = Tensor::full(w.shape(), NAN, dt);
           ops::conv2d_backward(x, w, dy, dx, accumulated, Tensor(), p);
           ops::conv2d_backward(x, w, dy, dx, written, Tensor(), p, /*accumulate_dweight=*/false);
@@ -126,6 +144,7 @@ TEST_CASE("conv op: a written weight gradient equals one accumulated into zeros,
         }
       }
 }
+
 TEST_CASE("conv op: an added input gradient is the written one plus what dx held, in every route") {
   // accumulate_dx (a net's input read by several layers): oneDNN adds a float32 pointwise layer's in its
   // kernel's pass (conv2d_adds_input_grad; the kernel sums in its own order, hence the tolerance), the
@@ -134,20 +153,12 @@ TEST_CASE("conv op: an added input gradient is the written one plus what dx held
   for (const Case& k : {kCases[0], kCases[1], kCases[6], kCases[7], kCases[8], pointwise})
     for (DType dt : {DType::F32, DType::F64})
       for (Layout layout : {Layout::NCHW, Layout::NHWC, Layout::Blocked16}) {
-        if (dt == DType::F64 && layout != Layout::NCHW) continue;
-        if (layout == Layout::Blocked16 && (k.c % 16 != 0 || k.o % 16 != 0)) continue;
+        if (!fits(k, dt, layout)) continue;
         const std::string what = str(k.name, ", ", dtype_name(dt), ", ", layout_name(layout));
         CAPTURE(what);
-        ops::Conv2dParams p;
-        p.stride_h = k.sh; p.stride_w = k.sw; p.pad_h = k.ph; p.pad_w = k.pw;
-        p.dilation_h = k.dh; p.dilation_w = k.dw; p.groups = k.groups;
-        const auto in_layout = [&](const Tensor& t) { return test::in_layout(t, layout); };
-        const Tensor x = in_layout(random_tensor({k.n, k.c, k.h, k.w}, DType::F64, 31).to(dt));
-        const Tensor w = random_tensor({k.o, k.c / k.groups, k.kh, k.kw}, DType::F64, 32).to(dt);
-        const ops::ConvGeometry g = ops::conv_geometry(x.shape(), w.shape(), p);
-        const Tensor dy = in_layout(random_tensor({k.n, k.o, g.out_h(), g.out_w()}, DType::F64, 33).to(dt));
-        const Tensor held = in_layout(random_tensor(x.shape(), DType::F64, 34).to(dt));
-        const Tensor written = in_layout(Tensor::full(x.shape(), NAN, dt));
+        const auto [p, x, w, dy] = operands(k, dt, layout, 31);
+        const Tensor held = test::in_layout(random_tensor(x.shape(), DType::F64, 34).to(dt), layout);
+        const Tensor written = test::in_layout(Tensor::full(x.shape(), NAN, dt), layout);
         ops::conv2d_backward(x, w, dy, written, Tensor(), Tensor(), p);
         const Tensor expected = held.clone();
         ops::axpby(1.0, written, 1.0, expected);
