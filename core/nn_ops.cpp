@@ -149,9 +149,10 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const T
     if (dw.defined() && !accumulate_dw) fill(dw, 0.0);
     return;
   }
+  // oneDNN on kernel-layout activations: the one route that adds the input gradient (accumulate_dx) itself;
+  // elsewhere the gradient goes to a buffer that is added after.
   const bool onednn = !is_nchw({&x, &dy, &dx}) && !cpu::conv_nhwc_pointwise(g, p.groups, {x.layout(), dy.layout()});
   if (dx.defined() && accumulate_dx && !onednn) {
-    // Only oneDNN's route adds in its own passes: elsewhere the gradient goes to a buffer and is added.
     Tensor part = Tensor::empty(dx.shape(), dx.dtype(), dx.device()).with_layout(dx.layout());
     conv2d_backward(x, w, dy, part, dw, db, p, accumulate_dw);
     axpby(1.0, part, 1.0, dx);

@@ -218,19 +218,18 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
   // path to the net's output. A layer off every such path (an output nothing reads on the way) adds
   // nothing to the loss: its backward is skipped, its parameters' gradients stay zero.
   std::vector<bool> trainable_above(n, false);
-  std::vector<bool>& reaches_output = reaches_output_;
-  reaches_output.assign(n, false);
+  reaches_output_.assign(n, false);
   for (size_t i = 0; i < n; ++i) {
     bool need = false;
     for (const Parameter& p : layers_[i]->parameters()) need = need || !p.frozen;
     for (int j : inputs_[i]) need = need || (j >= 0 && trainable_above[static_cast<size_t>(j)]);
     trainable_above[i] = need;
   }
-  if (n > 0) reaches_output[n - 1] = true;
+  if (n > 0) reaches_output_[n - 1] = true;
   for (size_t i = n; i-- > 0;)
-    for (int c : consumers_[i]) reaches_output[i] = reaches_output[i] || reaches_output[static_cast<size_t>(c)];
+    for (int c : consumers_[i]) reaches_output_[i] = reaches_output_[i] || reaches_output_[static_cast<size_t>(c)];
   needs_grad_.assign(n, false);
-  for (size_t i = 0; i < n; ++i) needs_grad_[i] = trainable_above[i] && reaches_output[i];
+  for (size_t i = 0; i < n; ++i) needs_grad_[i] = trainable_above[i] && reaches_output_[i];
   // The readers whose backward runs, which give an output its gradient.
   const auto grad_readers = [&](size_t j) {
     std::vector<int> readers;
