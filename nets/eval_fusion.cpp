@@ -57,6 +57,7 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
           layouts[static_cast<size_t>(in[0])] == layouts[static_cast<size_t>(in[1])]) {
         run.add = run.last = static_cast<int>(add);
         run.residual = in[0] == bn ? in[1] : in[0];
+        run.bn_apart = in[1] == bn;
         run.relu = relu_after(add);
         if (run.relu >= 0) run.last = run.relu;
         head_of_[add] = static_cast<int>(i);

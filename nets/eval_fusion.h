@@ -66,12 +66,20 @@ class EvalFusion {
   // fuse this time). pooling: the plan given to plan(), whose scratch a commuted run uses.
   bool forward(int i, const std::vector<std::unique_ptr<Layer>>& layers, const std::vector<Tensor>& in,
                const std::vector<Tensor>& outputs, const CommutedPooling& pooling);
-  // Whether the last forward fused any run, and whether it left layer i's own output unwritten.
+  // Whether the last forward fused any run, and whether it ran layer i's part fused: the convolution, or a
+  // commuted pooling before it.
   bool fused_any() const { return fused_any_; }
-  bool left_unwritten(int i) const {
+  bool ran_fused(int i) const {
     const int head = head_of_[static_cast<size_t>(i)];
     if (head == i) return fused_[static_cast<size_t>(i)];
     return head >= 0 && pooled_[static_cast<size_t>(head)] && runs_[static_cast<size_t>(head)].pool == i;
+  }
+  // Whether it left layer i's own output unwritten: those above, and a batch norm that is its add's second
+  // input (the run wrote the add's output, which is the first input's storage).
+  bool left_unwritten(int i) const {
+    const int head = head_of_[static_cast<size_t>(i)];
+    return ran_fused(i) || (head >= 0 && fused_[static_cast<size_t>(head)] && runs_[static_cast<size_t>(head)].bn == i &&
+                            runs_[static_cast<size_t>(head)].bn_apart);
   }
   // The convolution a layer would be folded into in evaluation (-1: none); the convolution itself is its own.
   int head_of(int i) const { return head_of_[static_cast<size_t>(i)]; }
@@ -81,6 +89,7 @@ class EvalFusion {
     int bn = -1, relu = -1;  // the folded layers (relu -1: none; after the add when there is one)
     int add = -1;            // a folded residual add (-1: none)
     int residual = -1;       // the add's other input
+    bool bn_apart = false;   // the batch norm is the add's second input: its own storage is not the add's
     int pool = -1;           // a commuted average pooling before the convolution (-1: none)
     int last = -1;           // whose output the fused convolution writes
     Tensor scale, shift;

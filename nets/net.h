@@ -119,7 +119,7 @@ class Net {
   // The convolution layer i is folded into in evaluation (itself for that convolution), else -1.
   int fused_into(int i) const { return in_place_allowed_ && eval_fusion_on_ ? fusion_.head_of(i) : -1; }
   // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.
-  bool fused(int i) const { return fusion_.left_unwritten(i); }
+  bool fused(int i) const { return fusion_.ran_fused(i); }
   // Whether the last forward ran layer i inside another layer's fused run (a folded batch norm, ReLU or add,
   // a commuted average pooling), so that its work is that layer's.
   bool folded(int i) const {
@@ -164,9 +164,9 @@ class Net {
   // The output of a layer after forward (by name; throws naming the nearest layer). A layer that a
   // later one overwrote in place shows that layer's output, one in shared storage the last such output;
   // set_in_place(false) keeps each one's own. A convolution whose output the last forward did not write
-  // (fused with its batch norm, see set_eval_fusion) is refused, as is a batch norm whose training forward
-  // wrote the residual add's output instead of its own (nets/train_fusion.h), and an average pooling that
-  // runs after its convolution (nets/commuted_pooling.h).
+  // (fused with its batch norm, see set_eval_fusion) is refused, as is a batch norm whose forward wrote the
+  // residual add's output, the add's first input's storage, instead of its own (as the add's second input,
+  // in an evaluation run or in training: nets/train_fusion.h), and an average pooling that runs after its convolution (nets/commuted_pooling.h).
   const Tensor& output(const std::string& layer) const;
   const Tensor& output() const { return outputs_.back(); }
   // Whether output(i) is readable: false for the outputs the last forward left unwritten (above).

@@ -174,6 +174,11 @@ TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in
       CHECK(net.fused_into(net.index_of(relu)) == (kernel_layout ? net.index_of(conv) : -1));
     }
     CHECK(net.fused_into(net.index_of("b3")) == net.index_of("c3"));  // the add's earlier input: no add
+    // d1, the add's second input, was folded into d0's run, which wrote add2's output (b3's storage): d1's
+    // own output is refused, not read stale. b3's, the add's first input, is the add's output (in place).
+    CHECK(net.output_written(net.index_of("d1")) == !kernel_layout);
+    if (kernel_layout) CHECK_THROWS_WITH_AS(net.output("d1"), doctest::Contains("was not written"), Error);
+    CHECK(net.output("b3").same_storage(net.output("add2")));
     // A backward after the fused forward sees the unfused one: the gradients bit for bit.
     std::vector<std::vector<double>> grads[2];
     for (bool fusion : {true, false}) {
