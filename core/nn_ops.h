@@ -28,8 +28,9 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
 // residual add and a ReLU folded in (nets/eval_fusion.h). Only where one kernel does it all: CPU float32
 // through oneDNN, which it takes for every layout but NHWC 1x1 convolutions (a GEMM of ours), and with a
 // residual only where y is in a kernel layout (not NCHW), the residual in y's layout and shape (it may
-// be y itself, holding the residual on entry) and the add would not cost the kernel its Winograd algorithm
-// (whose kernels take no such post-op); elsewhere it writes nothing and returns false.
+// be y itself, holding the residual on entry), the add would not cost the kernel its Winograd algorithm
+// (whose kernels take no such post-op) and a kernel takes it writing y's layout (not for an NCHW x and an
+// NHWC y adding a separate residual); elsewhere it writes nothing and returns false.
 // prepared (may be null): keeps the kernel's operands between calls (see PreparedConv).
 struct PreparedConv;
 bool conv2d_forward_affine(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,

@@ -619,7 +619,8 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
 }
 
 // False, writing nothing, where a residual add would cost the kernel its Winograd algorithm (whose
-// kernels take no binary post-op here): adding in a pass of its own is cheaper than the direct kernel.
+// kernels take no binary post-op here): adding in a pass of its own is cheaper than the direct kernel;
+// and where no kernel takes the add writing our layout.
 bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
@@ -655,9 +656,9 @@ bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, 
       return true;
     }
     // The post-ops read the residual (or the output's old values) where the kernel writes: in our layout.
-    MPNCOV_CHECK(residual == Problem::kNone || !plan.dst.needs_reorder,
-                 "convolution: a residual add needs the output in a kernel layout (nChw16c or NHWC), got ",
-                 layout_name(l.y));
+    // Where only a kernel writing another one takes the problem (an NCHW input and an NHWC output with a
+    // binary post-op fall to oneDNN's reference kernel, which the plan refuses), the caller adds apart.
+    if (residual != Problem::kNone && plan.dst.needs_reorder) return false;
     if (residual != Problem::kNone && !plan.winograd && mul == kF32 && conv_wants_winograd(n, g, groups)) {
       const ForwardPlan& plain = plan_for(forward_plans, &make_forward, n, g, out_channels, groups,
                                           b != nullptr || affine, mul, l, affine, e.relu);

@@ -43,8 +43,8 @@ struct ConvEpilogue {
   ops::PreparedConv* prepared = nullptr;
   const float* residual = nullptr;
 };
-// False, writing nothing, where the epilogue's residual add would cost the kernel its Winograd algorithm
-// (conv_onednn.cpp); true otherwise.
+// False, writing nothing, where the epilogue's residual add would cost the kernel its Winograd algorithm,
+// or where no kernel takes the add writing y's layout (conv_onednn.cpp); true otherwise.
 bool conv2d_forward_onednn(const float* x, const float* w, const float* b, float* y, int64_t n,
                            const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, ConvLayouts l = {},
                            const ConvEpilogue& e = {});

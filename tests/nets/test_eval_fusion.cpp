@@ -192,6 +192,35 @@ TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in
   }
 }
 
+TEST_CASE("eval fusion: a residual run whose convolution reads NCHW and writes NHWC adds in a pass of its own") {
+  // 24 channels: NHWC in the default mode. t reads the net input (NCHW); its batch norm is the add's first
+  // input and r0 a separate residual: only oneDNN's reference kernel takes that binary post-op writing
+  // NHWC, which the plan refuses. The forward threw; now the add runs after the folded convolution.
+  ModeGuard guard;
+  set_layout_mode(LayoutMode::Auto);
+  Net net(parse_net(R"(name: nchw_in
+input: [3, 7, 5]
+features:
+  - {name: c0, type: conv, out_channels: 24, kernel_size: 3, padding: 1, bias: false}
+  - {name: b0, type: batchnorm}
+  - {name: r0, type: relu}
+  - {name: t, type: conv, out_channels: 24, kernel_size: 1, bias: false, inputs: input}
+  - {name: bt, type: batchnorm}
+  - {name: add, type: add, inputs: [bt, r0]}
+  - {name: r, type: relu}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)", "nchw_in.yaml"));
+  const Shape input{3, 3, 7, 5};
+  net.setup(input);
+  randomise_batch_norms(net, 3);
+  REQUIRE(net.fused_into(net.index_of("add")) == net.index_of("t"));
+  const Both b = eval_both(net, test::random_tensor(input, DType::F32, 9));
+  CHECK(net.fused(net.index_of("t")));
+  CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+}
+
 // Average poolings before pointwise convolutions (nets/eval_fusion.h): p1 (counting the padding, as
 // Inception's) and p2 (not counting it) commute into their runs; p3 (stride 2: another size), p4 (its
 // convolution has a bias), p5 (read twice) and p6 (its convolution is 3x3) do not.
