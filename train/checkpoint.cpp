@@ -107,14 +107,30 @@ TrainingState parse_training_state(const std::string& json, const std::string& p
   return state;
 }
 
-TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
-  load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
-  SafetensorsReader file(path);
+namespace {
+
+// The training state's JSON in a checkpoint's metadata; an error for a weights file.
+const std::string& state_of_checkpoint(const SafetensorsReader& file, const std::string& path) {
   const auto meta = file.metadata().find("state");
   if (meta == file.metadata().end())
     throw Error(str(path, " is a weights file, not a checkpoint (it has no training state); use it as model.weights"));
+  return meta->second;
+}
+
+}  // namespace
+
+void check_checkpoint_file(const std::string& path) {
+  check_not_pytorch_file(path);
+  const SafetensorsReader file(path);  // validates the header
+  parse_training_state(state_of_checkpoint(file, path), path);
+}
+
+TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
+  load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
+  SafetensorsReader file(path);
+  const std::string& meta = state_of_checkpoint(file, path);
   SgdState o;
-  TrainingState state = parse_training_state(meta->second, path, sgd ? &o : nullptr);
+  TrainingState state = parse_training_state(meta, path, sgd ? &o : nullptr);
   if (sgd) {
     const std::string prefix = kMomentumPrefix;
     for (const SafetensorsEntry& e : file.entries()) {

@@ -41,6 +41,9 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
                      const std::string& experiment);
 // Loads the net's tensors (strict), the optimiser's buffers when sgd is given, and the state.
 TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd);
+// Checks that path is a checkpoint (a safetensors file with a training state) without loading it; the
+// error names the file and what is wrong.
+void check_checkpoint_file(const std::string& path);
 // The training state from the checkpoint metadata's JSON (errors name path); with sgd, also the
 // optimiser's group rates and step count (its momentum buffers are tensors, not metadata).
 TrainingState parse_training_state(const std::string& json, const std::string& path, SgdState* sgd = nullptr);

@@ -152,6 +152,12 @@ void ensure_setup(Net& net, const Shape& input, Device device, uint64_t seed) {
 
 }  // namespace
 
+std::string resume_checkpoint(const Experiment& e, const TrainOptions& options) {
+  if (!options.resume_path.empty()) return options.resume_path;
+  if (options.resume) return (fs::path(e.run.out) / "last.safetensors").string();
+  return e.run.resume;
+}
+
 Device resolve_device(const std::string& name, int local_rank) {
   if (name == "auto") return cuda_device_count() > 0 ? Device::cuda(local_rank % cuda_device_count()) : Device::cpu();
   const Device d = Device::parse(name);
@@ -252,6 +258,10 @@ class Training {
     loader_options_.world_size = comm_.size();
     loader_options_.log = [&](const std::string& m) { log_.line(m); };
     train_loader_ = std::make_unique<data::Loader>(train_set_, make_pipeline(e_.data, true, 1), loader_options_);
+    if (train_loader_->batches_per_epoch() == 0)  // an epoch without a step: nothing would train
+      throw Error(str(e_.file, ": data.drop_last leaves no training batch: ", e_.data.train, " gives ",
+                      comm_.size() > 1 ? "each process " : "", (train_set_->size() + comm_.size() - 1) / comm_.size(), " images, fewer than data.batch ",
+                      e_.data.batch, " (turn drop_last off or lower the batch)"));
     if (val_set_) {
       data::LoaderOptions vo = loader_options_;
       vo.shuffle = false;
@@ -298,20 +308,21 @@ class Training {
       log_.line(line.rfind("warning:", 0) == 0 ? line : str("weights: ", path, ": ", line));
   }
 
-  bool resuming() const { return options_.resume || !e_.run.resume.empty(); }
+  bool resuming() const { return !resume_checkpoint(e_, options_).empty(); }
 
   void setup_state() {
     state_.classes = train_set_->classes();
     state_.world_size = comm_.size();
     if (!resuming()) return;
-    const std::string path = !options_.resume_path.empty() ? options_.resume_path
-                             : options_.resume            ? (out_ / "last.safetensors").string()
-                                                          : e_.run.resume;
+    const std::string path = resume_checkpoint(e_, options_);
     const TrainingState saved = load_checkpoint(path, *net_, sgd_.get());
     if (saved.classes != state_.classes)
       throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ",
                       e_.data.train, " (", state_.classes.size(), ")"));
     state_ = saved;
+    // best_top1 is the score of this folder's best.safetensors: a run started from another run's checkpoint
+    // (a second stage) has none yet, and would never write one unless it beat the first stage.
+    if (!fs::exists(out_ / "best.safetensors")) state_.best_top1 = -1;
     if (saved.world_size != comm_.size()) {
       // The shards of the interrupted epoch differ: continue from about the same fraction of it.
       state_.batch = std::min(state_.batch * saved.world_size / comm_.size(), train_loader_->batches_per_epoch());
@@ -568,6 +579,16 @@ class Training {
 
 int train(const Experiment& e, const TrainOptions& options) {
   check_experiment(e);
+  // Before anything is written: a failed --resume would leave a log.txt that makes the run folder refuse
+  // the fresh start that follows it.
+  const std::string resume = resume_checkpoint(e, options);
+  if (!resume.empty()) {
+    if (!fs::is_regular_file(resume))
+      throw Error(options.resume && options.resume_path.empty()
+                      ? str("nothing to resume: ", resume, " does not exist (start the run without --resume)")
+                      : str("the checkpoint to resume from, ", resume, ", is not a file"));
+    check_checkpoint_file(resume);
+  }
   // Data-parallel: rank 0 alone owns the run folder; the others wait until it has checked it (or ended
   // the run, tools/train.cpp), so none of them sees rank 0's new files as an earlier run's.
   dist::Communicator& comm = dist::world();

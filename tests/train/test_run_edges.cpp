@@ -1,0 +1,76 @@
+// Runs at the edges a user meets: a second stage started from another run's checkpoint, --resume with
+// nothing to resume, a training folder smaller than one batch.
+#include <fstream>
+#include <iterator>
+
+#include "core/json.h"
+#include "core/safetensors.h"
+#include "tests/helpers.h"
+#include "train/trainer.h"
+
+using namespace mpncov;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TrainOptions quiet() {
+  TrainOptions o;
+  o.quiet = true;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a second stage that never beats the first stage's best still has its own best.safetensors") {
+  const fs::path dir = test::temp_dir("edge_two_stage_best");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  const std::string stage1 = (dir / "stage1").string(), stage2 = (dir / "stage2").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + stage1}), quiet()) == 0);
+  // Stage 1's best is out of reach (above 100%), so no epoch of stage 2 improves on it.
+  const std::string last = stage1 + "/last.safetensors";
+  SafetensorsFile f = load_safetensors(last);
+  Json state = parse_json(f.metadata.at("state"));
+  state["best_top1"] = 101.0;
+  f.metadata["state"] = dump_json(state);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& n : f.names) tensors.emplace_back(n, f.tensors.at(n));
+  save_safetensors(last, tensors, f.metadata);
+  // The final 2-crop evaluation reads this run folder's best.safetensors (as eval does by default).
+  REQUIRE(train(load_experiment(exp, {"solver.epochs=2", "run.out=" + stage2, "run.resume=" + last, "data.eval_crops=2"}),
+                quiet()) == 0);
+  CHECK(fs::exists(fs::path(stage2) / "best.safetensors"));
+  CHECK(read_text(fs::path(stage2) / "log.txt").find("2-crop evaluation") != std::string::npos);
+}
+
+TEST_CASE("run edges: --resume with no checkpoint is refused before the run folder is written") {
+  const fs::path dir = test::temp_dir("edge_resume_nothing");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp), resume), doctest::Contains("nothing to resume"), Error);
+  resume.resume_path = (dir / "missing.safetensors").string();
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp), resume), doctest::Contains("missing.safetensors"), Error);
+  // A weights file (no training state) is not a checkpoint to continue.
+  std::ofstream(dir / "bad.safetensors") << "not a safetensors file at all";
+  resume.resume_path = (dir / "bad.safetensors").string();
+  CHECK_THROWS_AS(train(load_experiment(exp), resume), Error);
+  CHECK_FALSE(fs::exists(dir / "run"));
+  // So the run starts afresh without --force.
+  CHECK(train(load_experiment(exp), quiet()) == 0);
+}
+
+TEST_CASE("run edges: drop_last with fewer training images than a batch is an error naming the keys") {
+  const fs::path dir = test::temp_dir("edge_drop_last");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp, {"data.drop_last=true", "data.batch=30"}), quiet()),
+                       doctest::Contains("data.drop_last"), Error);
+}
+
+}  // TEST_SUITE
