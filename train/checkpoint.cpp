@@ -71,7 +71,8 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
             {"partial_top1", state.partial_top1},
             {"partial_top5", state.partial_top5},
             {"partial_images", state.partial_images},
-            {"world_size", state.world_size}};
+            {"world_size", state.world_size},
+            {"batch_size", state.batch_size}};
   if (sgd) {
     const SgdState o = sgd->state();
     for (const auto& [name, buffer] : o.momentum) tensors.emplace_back(kMomentumPrefix + name, buffer);
@@ -97,11 +98,13 @@ TrainingState parse_training_state(const std::string& json, const std::string& p
     state.partial_top5 = number(s.at("partial_top5"));
     state.partial_images = s.at("partial_images").get<int64_t>();
     if (s.contains("world_size")) state.world_size = s.at("world_size").get<int64_t>();  // older ones: 1
+    if (s.contains("batch_size")) state.batch_size = s.at("batch_size").get<int64_t>();  // older ones: unknown
     if (sgd && s.contains("group_lr")) sgd->group_lr = s.at("group_lr").get<std::map<std::string, double>>();
     if (sgd && s.contains("optimizer_steps")) sgd->steps = s.at("optimizer_steps").get<int64_t>();
   });
   // Counters index batches and random streams: a negative one is a damaged file, not a position.
-  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0 || state.world_size < 1)
+  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0 || state.world_size < 1 ||
+      state.batch_size < 0)
     throw Error(str(path, ": the checkpoint's training state is damaged: epoch, batch, step and partial_images must "
                           "not be negative, world_size at least 1"));
   return state;

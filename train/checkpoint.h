@@ -35,6 +35,7 @@ struct TrainingState {
   double partial_loss = 0, partial_top1 = 0, partial_top5 = 0;
   int64_t partial_images = 0;
   int64_t world_size = 1;  // processes of the data-parallel run that saved it (its data order depends on it)
+  int64_t batch_size = 0;  // its data.batch (the batches depend on it too); 0: not recorded (older checkpoints)
 };
 
 void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const TrainingState& state,

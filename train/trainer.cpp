@@ -313,6 +313,7 @@ class Training {
   void setup_state() {
     state_.classes = train_set_->classes();
     state_.world_size = comm_.size();
+    state_.batch_size = e_.data.batch;
     if (!resuming()) return;
     const std::string path = resume_checkpoint(e_, options_);
     const TrainingState saved = load_checkpoint(path, *net_, sgd_.get());
@@ -328,8 +329,16 @@ class Training {
       state_.batch = std::min(state_.batch * saved.world_size / comm_.size(), train_loader_->batches_per_epoch());
       log_.line(str("the checkpoint was saved by ", saved.world_size, " process(es), this run has ", comm_.size(),
                     ": weights, momentum and epoch continue, the data order changed"));
+    } else if (state_.batch > 0 && saved.batch_size != e_.data.batch &&
+               (saved.batch_size > 0 || state_.batch > train_loader_->batches_per_epoch())) {
+      // Another data.batch mid-epoch: continue after about as many images as the interrupted epoch had seen.
+      const int64_t global = e_.data.batch * comm_.size();
+      state_.batch = std::min((state_.partial_images + global - 1) / global, train_loader_->batches_per_epoch());
+      log_.line(str("the checkpoint was saved with data.batch ", saved.batch_size > 0 ? str(saved.batch_size) : "unknown",
+                    ", this run has ", e_.data.batch, ": weights, momentum and epoch continue, the batches changed"));
     }
     state_.world_size = comm_.size();
+    state_.batch_size = e_.data.batch;
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
                   state_.batch ? str(", batch ", state_.batch + 1) : ""));
   }

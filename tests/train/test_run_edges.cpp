@@ -1,5 +1,6 @@
 // Runs at the edges a user meets: a second stage started from another run's checkpoint, --resume with
 // nothing to resume, a training folder smaller than one batch.
+#include <csignal>
 #include <fstream>
 #include <iterator>
 
@@ -71,6 +72,25 @@ TEST_CASE("run edges: drop_last with fewer training images than a batch is an er
   const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
   CHECK_THROWS_WITH_AS(train(load_experiment(exp, {"data.drop_last=true", "data.batch=30"}), quiet()),
                        doctest::Contains("data.drop_last"), Error);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch from about the same image") {
+  const fs::path dir = test::temp_dir("edge_resume_batch");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 4;  // 16 of the 18 images, batch 4
+  REQUIRE(train(load_experiment(exp), stop) == 128 + SIGINT);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"data.batch=8"}), resume) == 0);  // batches of 8: the third (2 images) is left
+  const std::string log = read_text(dir / "run/log.txt");
+  CHECK(log.find("saved with data.batch 4, this run has 8") != std::string::npos);
+  CHECK(log.find("resumed from " + (dir / "run/last.safetensors").string() + " at epoch 1, batch 3") != std::string::npos);
+  CHECK(log.find("epoch 1/1: train loss") != std::string::npos);
 }
 
 }  // TEST_SUITE
