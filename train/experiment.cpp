@@ -19,6 +19,35 @@
 
 namespace mpncov {
 
+namespace {
+
+// A copy of a --set value whose nodes have no place in any file, so an error inside it (a schedule's key,
+// a transform step) names --set instead of the experiment file's line of the same number.
+YAML::Node without_marks(const YAML::Node& v) {
+  switch (v.Type()) {
+    case YAML::NodeType::Scalar: {
+      YAML::Node out(v.Scalar());
+      out.SetTag(v.Tag());
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const YAML::Node& item : v) out.push_back(without_marks(item));
+      out.SetStyle(v.Style());  // config.yaml writes it as it was given
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& kv : v) out[without_marks(kv.first)] = without_marks(kv.second);
+      out.SetStyle(v.Style());
+      return out;
+    }
+    default: return YAML::Node(v.Type());
+  }
+}
+
+}  // namespace
+
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
@@ -27,7 +56,7 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     const std::string path = o.substr(0, eq);
     YAML::Node value;
     try {
-      value = YAML::Load(o.substr(eq + 1));
+      value = without_marks(YAML::Load(o.substr(eq + 1)));
     } catch (const YAML::Exception& e) {
       throw ConfigError(str("--set ", path, ": the value is not valid YAML: ", e.msg));
     }

@@ -94,3 +94,26 @@ TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch fr
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: an error inside a --set mapping names --set, not the file's line 1") {
+  const fs::path dir = test::temp_dir("edge_set_nested");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  auto error = [&](const std::string& set) -> std::string {
+    try {
+      load_experiment(exp, {set});
+      check_experiment(load_experiment(exp, {set}));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK(error("solver.schedule={type: step, milestones: [3], gama: 0.5}") ==
+        exp + " (--set): solver schedule: unknown key 'gama', did you mean 'gamma'? (valid keys: gamma, milestones, per, type, warmup)");
+  CHECK(error("solver.schedule={type: cosine, warmup: {epochs: 0}}").rfind(exp + " (--set): solver schedule warmup:", 0) == 0);
+  CHECK(error("model.representation={type: mpncov, reduce: -1}") == exp + ": representation: reduce must be a positive channel count");
+  CHECK(error("data.train_transform=[resize: [8, 8], bogus: 1]").rfind(exp + ": data.train_transform[1]: unknown step", 0) == 0);
+}
+
+}  // TEST_SUITE
