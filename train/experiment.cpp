@@ -181,6 +181,16 @@ Experiment read_experiment(const std::string& path, const std::vector<std::strin
   const std::string where = line > 0 ? str(path, ":", line) : path;
   if (!e.root.IsMap()) throw ConfigError(str(where, ": an experiment is a mapping with model, data, solver and run"));
   apply_overrides(e.root, overrides);
+  // A key given no value (`resume:`, `~`, `null`, or --set run.resume=) takes its default, as if absent:
+  // read as text it would be the string "null" (run.out: ~ trained into a folder named null).
+  for (const char* name : {"model", "data", "solver", "run"}) {
+    YAML::Node section = e.root[name];
+    if (!section || !section.IsMap()) continue;
+    std::vector<std::string> empty;
+    for (const auto& kv : section)
+      if (kv.first.IsScalar() && kv.second.IsNull()) empty.push_back(kv.first.Scalar());
+    for (const std::string& key : empty) section.remove(key);
+  }
   Config top(e.root, path, "experiment");
   for (const char* section : {"model", "data", "solver", "run", "description"}) top.ignore(section);
   top.finish();

@@ -117,3 +117,20 @@ TEST_CASE("run edges: an error inside a --set mapping names --set, not the file'
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a key with no value (~, null, --set key=) takes its default instead of the text 'null'") {
+  const fs::path dir = test::temp_dir("edge_null_keys");
+  std::ofstream(dir / "exp.yaml") << "model: {net: small_cnn, weights: null}\ndata: {train: t, val: ~}\n"
+                                  << "solver: {schedule: ~}\nrun:\n  out:\n  resume: /x.safetensors\n";
+  const Experiment e = load_experiment((dir / "exp.yaml").string(), {"run.resume="});
+  CHECK(e.run.out == "runs/exp");  // was a run folder named "null"
+  CHECK(e.run.resume.empty());
+  CHECK(e.data.val.empty());
+  CHECK(e.model.weights.empty());
+  CHECK(e.solver.schedule.kind() == Schedule::Kind::Constant);
+  CHECK(resolved_config(e).find("  out: runs/exp\n") != std::string::npos);
+}
+
+}  // TEST_SUITE
