@@ -324,19 +324,21 @@ class Training {
     // best_top1 is the score of this folder's best.safetensors: a run started from another run's checkpoint
     // (a second stage) has none yet, and would never write one unless it beat the first stage.
     if (!fs::exists(out_ / "best.safetensors")) state_.best_top1 = -1;
-    if (saved.world_size != comm_.size()) {
-      // The shards of the interrupted epoch differ: continue from about the same fraction of it.
-      state_.batch = std::min(state_.batch * saved.world_size / comm_.size(), train_loader_->batches_per_epoch());
-      log_.line(str("the checkpoint was saved by ", saved.world_size, " process(es), this run has ", comm_.size(),
-                    ": weights, momentum and epoch continue, the data order changed"));
-    } else if (state_.batch > 0 && saved.batch_size != e_.data.batch &&
-               (saved.batch_size > 0 || state_.batch > train_loader_->batches_per_epoch())) {
-      // Another data.batch mid-epoch: continue after about as many images as the interrupted epoch had seen.
+    // Other processes or another data.batch: the interrupted epoch's batches differ, so it continues after
+    // about as many images as it had seen (an older checkpoint does not record data.batch).
+    const bool other_processes = saved.world_size != comm_.size();
+    const bool other_batch = state_.batch > 0 && saved.batch_size != e_.data.batch &&
+                             (saved.batch_size > 0 || state_.batch > train_loader_->batches_per_epoch());
+    if (other_processes || other_batch) {
       const int64_t global = e_.data.batch * comm_.size();
       state_.batch = std::min((state_.partial_images + global - 1) / global, train_loader_->batches_per_epoch());
+    }
+    if (other_processes)
+      log_.line(str("the checkpoint was saved by ", saved.world_size, " process(es), this run has ", comm_.size(),
+                    ": weights, momentum and epoch continue, the data order changed"));
+    if (other_batch)
       log_.line(str("the checkpoint was saved with data.batch ", saved.batch_size > 0 ? str(saved.batch_size) : "unknown",
                     ", this run has ", e_.data.batch, ": weights, momentum and epoch continue, the batches changed"));
-    }
     state_.world_size = comm_.size();
     state_.batch_size = e_.data.batch;
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "core/json.h"
 #include "core/safetensors.h"
@@ -17,6 +18,17 @@ namespace {
 std::string read_text(const fs::path& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Rewrites entries of a checkpoint's training state (as another run would have saved it).
+void edit_state(const std::string& path, const std::map<std::string, double>& values) {
+  SafetensorsFile f = load_safetensors(path);
+  Json state = parse_json(f.metadata.at("state"));
+  for (const auto& [key, value] : values) state[key] = value;
+  f.metadata["state"] = dump_json(state);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& n : f.names) tensors.emplace_back(n, f.tensors.at(n));
+  save_safetensors(path, tensors, f.metadata);
 }
 
 TrainOptions quiet() {
@@ -36,13 +48,7 @@ TEST_CASE("run edges: a second stage that never beats the first stage's best sti
   REQUIRE(train(load_experiment(exp, {"run.out=" + stage1}), quiet()) == 0);
   // Stage 1's best is out of reach (above 100%), so no epoch of stage 2 improves on it.
   const std::string last = stage1 + "/last.safetensors";
-  SafetensorsFile f = load_safetensors(last);
-  Json state = parse_json(f.metadata.at("state"));
-  state["best_top1"] = 101.0;
-  f.metadata["state"] = dump_json(state);
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const std::string& n : f.names) tensors.emplace_back(n, f.tensors.at(n));
-  save_safetensors(last, tensors, f.metadata);
+  edit_state(last, {{"best_top1", 101.0}});
   // The final 2-crop evaluation reads this run folder's best.safetensors (as eval does by default).
   REQUIRE(train(load_experiment(exp, {"solver.epochs=2", "run.out=" + stage2, "run.resume=" + last, "data.eval_crops=2"}),
                 quiet()) == 0);
@@ -91,6 +97,17 @@ TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch fr
   CHECK(log.find("saved with data.batch 4, this run has 8") != std::string::npos);
   CHECK(log.find("resumed from " + (dir / "run/last.safetensors").string() + " at epoch 1, batch 3") != std::string::npos);
   CHECK(log.find("epoch 1/1: train loss") != std::string::npos);
+  // Saved by 2 processes of batch 4 after 2 steps (16 images): one process of batch 16 goes on with the
+  // second batch, not past the end of the epoch (the batch count scaled by the processes alone).
+  const fs::path again = test::temp_dir("edge_resume_batch_processes");
+  const std::string exp2 = test::write_tiny_experiment(again, "{lr: 0.02, epochs: 1}");
+  stop.stop_after_steps = 2;
+  REQUIRE(train(load_experiment(exp2, {"data.batch=8"}), stop) == 128 + SIGINT);
+  edit_state((again / "run/last.safetensors").string(), {{"world_size", 2}, {"batch_size", 4}});
+  REQUIRE(train(load_experiment(exp2, {"data.batch=16"}), resume) == 0);
+  const std::string log2 = read_text(again / "run/log.txt");
+  CHECK(log2.find("saved by 2 process(es), this run has 1") != std::string::npos);
+  CHECK(log2.find("at epoch 1, batch 2") != std::string::npos);
 }
 
 }  // TEST_SUITE
