@@ -227,11 +227,15 @@ class Training {
 
   int run() {
     SignalGuard signals;
-    for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
-      if (const int code = train_epoch()) return code;
-      end_epoch(validate());
+    try {
+      for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
+        if (const int code = train_epoch()) return code;
+        end_epoch(validate());
+      }
+      finish();
+    } catch (const SignalDuringEvaluation&) {
+      return interrupt_evaluation();
     }
-    finish();
     return 0;
   }
 
@@ -473,6 +477,28 @@ class Training {
     return 0;
   }
 
+  // A validation or the final multi-crop evaluation stops at its next batch on SIGINT/SIGTERM (they may
+  // take many minutes), where a data-parallel run's processes need not agree: validation only in a
+  // single-process run (the others' would wait for it), the final evaluation (rank 0 alone) always.
+  struct SignalDuringEvaluation {};
+  void stop_evaluation_on_signal(bool alone) const {
+    if (alone && g_signal.load() != 0) throw SignalDuringEvaluation{};
+  }
+
+  int interrupt_evaluation() {
+    const int sig = g_signal.load();
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (state_.epoch < e_.solver.epochs) {  // in validation: the epoch's steps are done, its validation is not
+      save("last.safetensors");
+      log_.line(str("interrupted (", name, ") validating epoch ", state_.epoch + 1, ": checkpoint saved to ",
+                    (out_ / "last.safetensors").string(), "; --resume validates it and continues"));
+    } else {
+      log_.line(str("interrupted (", name, ") in the best model's multi-crop evaluation: training is complete (",
+                    (out_ / "last.safetensors").string(), "); --resume runs the evaluation again"));
+    }
+    return 128 + sig;
+  }
+
   int interrupt(int64_t epoch, int64_t it, int signal) {
     train_loader_->stop();
     save("last.safetensors");
@@ -508,6 +534,7 @@ class Training {
     if (val_loader_) {
       const EvalResult r = evaluate(*net_, *val_loader_, device_, state_.epoch, [&](int64_t done, int64_t total) {
         log_.progress(str("validating [", done, "/", total, "]"), false);
+        stop_evaluation_on_signal(comm_.size() == 1);
       }, &comm_);
       m.val_loss = r.loss;
       m.val_top1 = r.top1;
@@ -557,7 +584,7 @@ class Training {
       vo.shuffle = false;
       vo.batch_size = std::max<int64_t>(1, (e_.data.val_batch ? e_.data.val_batch : e_.data.batch) / e_.data.eval_crops);
       data::Loader crops_loader(val_set_, make_pipeline(e_.data, false, e_.data.eval_crops), vo);
-      const EvalResult r = evaluate(*net_, crops_loader, device_, 0);
+      const EvalResult r = evaluate(*net_, crops_loader, device_, 0, [&](int64_t, int64_t) { stop_evaluation_on_signal(true); });
       log_.line(str("best model, ", e_.data.eval_crops, "-crop evaluation: loss ", fmt_fixed(r.loss, 4), " top1 ",
                     fmt_fixed(r.top1, 2), " top5 ", fmt_fixed(r.top5, 2), " on ", r.images, " images"));
     }

@@ -4,6 +4,9 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <thread>
+
+#include <unistd.h>
 
 #include "core/json.h"
 #include "core/safetensors.h"
@@ -148,6 +151,39 @@ TEST_CASE("run edges: a key with no value (~, null, --set key=) takes its defaul
   CHECK(e.model.weights.empty());
   CHECK(e.solver.schedule.kind() == Schedule::Kind::Constant);
   CHECK(resolved_config(e).find("  out: runs/exp\n") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: SIGINT during validation or the final multi-crop evaluation stops the run there (status 130)") {
+  const fs::path dir = test::temp_dir("edge_sigint_validation");
+  test::write_tiny_image_folder(dir, 2, 150);  // 6 training images (2 steps), 450 to validate 3 times over
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  // The signal comes once the last step is logged: while validating or evaluating, never during a step.
+  // Ignored outside train() (which installs its own handler), should it come late.
+  const auto previous = std::signal(SIGINT, SIG_IGN);
+  std::thread signaller([&] {
+    const fs::path rows = dir / "run/iterations.csv";
+    for (int i = 0; i < 20000; ++i) {
+      if (read_text(rows).find("\n1,2,") != std::string::npos) break;
+      usleep(500);
+    }
+    kill(getpid(), SIGINT);
+  });
+  const int status = train(load_experiment(exp, {"data.eval_crops=2", "data.val_batch=50"}), quiet());
+  signaller.join();
+  std::signal(SIGINT, previous);
+  CHECK(status == 128 + SIGINT);
+  const std::string log = read_text(dir / "run/log.txt");
+  CHECK(log.find("interrupted (SIGINT)") != std::string::npos);
+  CHECK(log.find("done: best top-1") == std::string::npos);
+  // Either way the run finishes with --resume.
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  CHECK(train(load_experiment(exp, {"data.eval_crops=2", "data.val_batch=50"}), resume) == 0);
+  CHECK(read_text(dir / "run/log.txt").find("2-crop evaluation") != std::string::npos);
 }
 
 }  // TEST_SUITE
