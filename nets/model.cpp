@@ -31,11 +31,16 @@ LayerSpec make_layer_spec(const std::string& name, const std::string& type, cons
   return l;
 }
 
+// "file:line" of a node, or the file alone for a node of no file (a --set value).
+std::string place(const std::string& file, const YAML::Node& node) {
+  return node.Mark().line >= 0 ? str(file, ":", node.Mark().line + 1) : file;
+}
+
 // The representation layers an experiment asks for, fed by `input`.
 std::vector<LayerSpec> representation_layers(const YAML::Node& rep, const std::string& input, const std::string& file) {
   const int line = rep.Mark().line + 1;
   if (!rep.IsMap() || !rep["type"])
-    throw ConfigError(str(file, ":", line, ": representation must be a mapping with a type (mpncov, bcnn, cbp, gavp) or 'none'"));
+    throw ConfigError(str(place(file, rep), ": representation must be a mapping with a type (mpncov, bcnn, cbp, gavp) or 'none'"));
   std::vector<LayerSpec> layers;
   std::string previous = input;
   if (const YAML::Node reduce = rep["reduce"]) {
@@ -44,7 +49,7 @@ std::vector<LayerSpec> representation_layers(const YAML::Node& rep, const std::s
       d = reduce.as<int64_t>();
     } catch (const YAML::Exception&) {
     }
-    if (d < 1) throw ConfigError(str(file, ":", reduce.Mark().line + 1, ": representation: reduce must be a positive channel count"));
+    if (d < 1) throw ConfigError(str(place(file, reduce), ": representation: reduce must be a positive channel count"));
     const std::string prefix = "representation.conv_dr_block.";
     LayerSpec conv = make_layer_spec(prefix + "0", "conv", previous, NetPart::Representation, file, line);
     conv.overrides = {{"out_channels", YAML::Node(d)}, {"kernel_size", YAML::Node(1)}, {"bias", YAML::Node(false)},

@@ -206,7 +206,7 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
           c.fail("milestones", str("must increase, got ", milestones[i - 1], " then ", milestones[i]));
       }
       const double gamma = c.get<double>("gamma", 0.1);
-      c.check(gamma > 0, "gamma", str("must be positive, got ", gamma));
+      c.check(gamma > 0 && std::isfinite(gamma), "gamma", str("must be positive and finite, got ", gamma));
       s = step(epochs, milestones, gamma);
       break;
     }
@@ -220,7 +220,7 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
     }
     case Kind::Exponential: {
       const double gamma = c.require<double>("gamma");
-      c.check(gamma > 0, "gamma", str("must be positive, got ", gamma));
+      c.check(gamma > 0 && std::isfinite(gamma), "gamma", str("must be positive and finite, got ", gamma));
       s = exponential(epochs, gamma);
       break;
     }
@@ -229,7 +229,7 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
       const double min_factor = c.get<double>("min_factor", 0.0);
       c.check(min_factor >= 0 && min_factor <= 1, "min_factor", str("must lie in [0, 1], got ", min_factor));
       const double min_lr = c.get<double>("min_lr", -1.0);
-      if (c.has("min_lr")) c.check(min_lr >= 0, "min_lr", str("must not be negative, got ", min_lr));
+      if (c.has("min_lr")) c.check(min_lr >= 0 && std::isfinite(min_lr), "min_lr", str("must not be negative (and finite), got ", min_lr));
       s = cosine(epochs, min_factor, min_lr);
       break;
     }
@@ -250,7 +250,8 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
     const std::string length_key = w.has("epochs") ? "epochs" : "iterations";
     warmup.in_iterations = length_key == "iterations";
     warmup.length = w.require<double>(length_key);
-    w.check(warmup.length > 0, length_key, str("must be positive, got ", warmup.length));
+    // An infinite one would never end: the rate would stay at start_factor for the whole run.
+    w.check(warmup.length > 0 && std::isfinite(warmup.length), length_key, str("must be positive and finite, got ", warmup.length));
     warmup.start_factor = w.get<double>("start_factor", 0.1);
     w.check(warmup.start_factor >= 0 && warmup.start_factor <= 1, "start_factor",
             str("must lie in [0, 1], got ", warmup.start_factor));

@@ -1,28 +1,32 @@
 #include "optim/solver_config.h"
 
+#include <cmath>
+
 namespace mpncov {
 
 SolverConfig SolverConfig::from_config(Config& c) {
   SolverConfig s;
   s.lr = c.get<double>("lr", s.lr);
-  c.check(s.lr > 0, "lr", str("must be positive, got ", s.lr));
+  c.check(s.lr > 0 && std::isfinite(s.lr), "lr", str("must be positive and finite, got ", s.lr));
   s.momentum = c.get<double>("momentum", s.momentum);
   c.check(s.momentum >= 0 && s.momentum < 1, "momentum", str("must lie in [0, 1), got ", s.momentum));
   s.weight_decay = c.get<double>("weight_decay", s.weight_decay);
-  c.check(s.weight_decay >= 0, "weight_decay", str("must not be negative, got ", s.weight_decay));
+  c.check(s.weight_decay >= 0 && std::isfinite(s.weight_decay), "weight_decay",
+          str("must not be negative (and finite), got ", s.weight_decay));
   s.nesterov = c.get<bool>("nesterov", s.nesterov);
   c.check(!s.nesterov || s.momentum > 0, "nesterov", "needs momentum > 0");
   s.epochs = c.get<int64_t>("epochs", s.epochs);
   c.check(s.epochs >= 1, "epochs", str("must be at least 1, got ", s.epochs));
   s.classifier_lr_mult = c.get<double>("classifier_lr_mult", s.classifier_lr_mult);
-  c.check(s.classifier_lr_mult >= 0, "classifier_lr_mult", str("must not be negative, got ", s.classifier_lr_mult));
+  c.check(s.classifier_lr_mult >= 0 && std::isfinite(s.classifier_lr_mult), "classifier_lr_mult",
+          str("must not be negative (and finite), got ", s.classifier_lr_mult));
   if (c.has("classifier_weight_decay") && c.value("classifier_weight_decay").IsScalar() &&
       c.value("classifier_weight_decay").Scalar() == "auto") {
     c.ignore("classifier_weight_decay");
   } else if (c.has("classifier_weight_decay")) {
     s.classifier_weight_decay = c.require<double>("classifier_weight_decay");
-    c.check(*s.classifier_weight_decay >= 0, "classifier_weight_decay",
-            str("must not be negative, got ", *s.classifier_weight_decay));
+    c.check(*s.classifier_weight_decay >= 0 && std::isfinite(*s.classifier_weight_decay), "classifier_weight_decay",
+            str("must not be negative (and finite), got ", *s.classifier_weight_decay));
   } else {
     c.ignore("classifier_weight_decay");
   }

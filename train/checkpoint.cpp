@@ -71,7 +71,8 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
             {"partial_top1", state.partial_top1},
             {"partial_top5", state.partial_top5},
             {"partial_images", state.partial_images},
-            {"world_size", state.world_size}};
+            {"world_size", state.world_size},
+            {"batch_size", state.batch_size}};
   if (sgd) {
     const SgdState o = sgd->state();
     for (const auto& [name, buffer] : o.momentum) tensors.emplace_back(kMomentumPrefix + name, buffer);
@@ -97,24 +98,42 @@ TrainingState parse_training_state(const std::string& json, const std::string& p
     state.partial_top5 = number(s.at("partial_top5"));
     state.partial_images = s.at("partial_images").get<int64_t>();
     if (s.contains("world_size")) state.world_size = s.at("world_size").get<int64_t>();  // older ones: 1
+    if (s.contains("batch_size")) state.batch_size = s.at("batch_size").get<int64_t>();  // older ones: unknown
     if (sgd && s.contains("group_lr")) sgd->group_lr = s.at("group_lr").get<std::map<std::string, double>>();
     if (sgd && s.contains("optimizer_steps")) sgd->steps = s.at("optimizer_steps").get<int64_t>();
   });
   // Counters index batches and random streams: a negative one is a damaged file, not a position.
-  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0 || state.world_size < 1)
+  if (state.epoch < 0 || state.batch < 0 || state.step < 0 || state.partial_images < 0 || state.world_size < 1 ||
+      state.batch_size < 0)
     throw Error(str(path, ": the checkpoint's training state is damaged: epoch, batch, step and partial_images must "
                           "not be negative, world_size at least 1"));
   return state;
 }
 
-TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
-  load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
-  SafetensorsReader file(path);
+namespace {
+
+// The training state's JSON in a checkpoint's metadata; an error for a weights file.
+const std::string& state_of_checkpoint(const SafetensorsReader& file, const std::string& path) {
   const auto meta = file.metadata().find("state");
   if (meta == file.metadata().end())
     throw Error(str(path, " is a weights file, not a checkpoint (it has no training state); use it as model.weights"));
+  return meta->second;
+}
+
+}  // namespace
+
+void check_checkpoint_file(const std::string& path) {
+  check_not_pytorch_file(path);
+  const SafetensorsReader file(path);  // validates the header
+  parse_training_state(state_of_checkpoint(file, path), path);
+}
+
+TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd) {
+  load_weights(net, path);  // strict: the net's tensors must all be there with their shapes
+  SafetensorsReader file(path);
+  const std::string& meta = state_of_checkpoint(file, path);
   SgdState o;
-  TrainingState state = parse_training_state(meta->second, path, sgd ? &o : nullptr);
+  TrainingState state = parse_training_state(meta, path, sgd ? &o : nullptr);
   if (sgd) {
     const std::string prefix = kMomentumPrefix;
     for (const SafetensorsEntry& e : file.entries()) {

@@ -35,12 +35,16 @@ struct TrainingState {
   double partial_loss = 0, partial_top1 = 0, partial_top5 = 0;
   int64_t partial_images = 0;
   int64_t world_size = 1;  // processes of the data-parallel run that saved it (its data order depends on it)
+  int64_t batch_size = 0;  // its data.batch (the batches depend on it too); 0: not recorded (older checkpoints)
 };
 
 void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const TrainingState& state,
                      const std::string& experiment);
 // Loads the net's tensors (strict), the optimiser's buffers when sgd is given, and the state.
 TrainingState load_checkpoint(const std::string& path, Net& net, SGD* sgd);
+// Checks that path is a checkpoint (a safetensors file with a training state) without loading it; the
+// error names the file and what is wrong.
+void check_checkpoint_file(const std::string& path);
 // The training state from the checkpoint metadata's JSON (errors name path); with sgd, also the
 // optimiser's group rates and step count (its momentum buffers are tensors, not metadata).
 TrainingState parse_training_state(const std::string& json, const std::string& path, SgdState* sgd = nullptr);

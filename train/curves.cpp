@@ -16,6 +16,19 @@ std::string fmt(double v, const char* format = "%.6g") {
   return buf;
 }
 
+// Text for an SVG (XML) element: a title taken from a file path may hold & or <, which would leave the
+// file unreadable to every SVG viewer.
+std::string xml_text(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '&') out += "&amp;";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+
 struct Series {
   const char* label;
   const char* color;
@@ -122,7 +135,7 @@ std::string curves_svg(const std::vector<EpochMetrics>& history, const std::stri
   const double w = 330, h = 260;
   std::string out = str("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", 3 * w, "\" height=\"", h + 24,
                         "\" font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-                        "<text x=\"8\" y=\"16\" font-size=\"12\" fill=\"#555\">", title, "</text>\n");
+                        "<text x=\"8\" y=\"16\" font-size=\"12\" fill=\"#555\">", xml_text(title), "</text>\n");
   out += panel(0, 24, w, h, "objective", {{"train", "#1f77b4", series(&EpochMetrics::train_loss, false)},
                                           {"val", "#d62728", series(&EpochMetrics::val_loss, false)}}, epochs);
   out += panel(w, 24, w, h, "top-1 error (%)", {{"train", "#1f77b4", series(&EpochMetrics::train_top1, true)},

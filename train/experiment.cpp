@@ -19,6 +19,35 @@
 
 namespace mpncov {
 
+namespace {
+
+// A copy of a --set value whose nodes have no place in any file, so an error inside it (a schedule's key,
+// a transform step) names --set instead of the experiment file's line of the same number.
+YAML::Node without_marks(const YAML::Node& v) {
+  switch (v.Type()) {
+    case YAML::NodeType::Scalar: {
+      YAML::Node out(v.Scalar());
+      out.SetTag(v.Tag());
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const YAML::Node& item : v) out.push_back(without_marks(item));
+      out.SetStyle(v.Style());  // config.yaml writes it as it was given
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& kv : v) out[without_marks(kv.first)] = without_marks(kv.second);
+      out.SetStyle(v.Style());
+      return out;
+    }
+    default: return YAML::Node(v.Type());
+  }
+}
+
+}  // namespace
+
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
@@ -27,7 +56,7 @@ void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides
     const std::string path = o.substr(0, eq);
     YAML::Node value;
     try {
-      value = YAML::Load(o.substr(eq + 1));
+      value = without_marks(YAML::Load(o.substr(eq + 1)));
     } catch (const YAML::Exception& e) {
       throw ConfigError(str("--set ", path, ": the value is not valid YAML: ", e.msg));
     }
@@ -152,6 +181,16 @@ Experiment read_experiment(const std::string& path, const std::vector<std::strin
   const std::string where = line > 0 ? str(path, ":", line) : path;
   if (!e.root.IsMap()) throw ConfigError(str(where, ": an experiment is a mapping with model, data, solver and run"));
   apply_overrides(e.root, overrides);
+  // A key given no value (`resume:`, `~`, `null`, or --set run.resume=) takes its default, as if absent:
+  // read as text it would be the string "null" (run.out: ~ trained into a folder named null).
+  for (const char* name : {"model", "data", "solver", "run"}) {
+    YAML::Node section = e.root[name];
+    if (!section || !section.IsMap()) continue;
+    std::vector<std::string> empty;
+    for (const auto& kv : section)
+      if (kv.first.IsScalar() && kv.second.IsNull()) empty.push_back(kv.first.Scalar());
+    for (const std::string& key : empty) section.remove(key);
+  }
   Config top(e.root, path, "experiment");
   for (const char* section : {"model", "data", "solver", "run", "description"}) top.ignore(section);
   top.finish();

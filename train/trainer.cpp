@@ -152,6 +152,12 @@ void ensure_setup(Net& net, const Shape& input, Device device, uint64_t seed) {
 
 }  // namespace
 
+std::string resume_checkpoint(const Experiment& e, const TrainOptions& options) {
+  if (!options.resume_path.empty()) return options.resume_path;
+  if (options.resume) return (fs::path(e.run.out) / "last.safetensors").string();
+  return e.run.resume;
+}
+
 Device resolve_device(const std::string& name, int local_rank) {
   if (name == "auto") return cuda_device_count() > 0 ? Device::cuda(local_rank % cuda_device_count()) : Device::cpu();
   const Device d = Device::parse(name);
@@ -221,11 +227,15 @@ class Training {
 
   int run() {
     SignalGuard signals;
-    for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
-      if (const int code = train_epoch()) return code;
-      end_epoch(validate());
+    try {
+      for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
+        if (const int code = train_epoch()) return code;
+        end_epoch(validate());
+      }
+      finish();
+    } catch (const SignalDuringEvaluation&) {
+      return interrupt_evaluation();
     }
-    finish();
     return 0;
   }
 
@@ -252,6 +262,10 @@ class Training {
     loader_options_.world_size = comm_.size();
     loader_options_.log = [&](const std::string& m) { log_.line(m); };
     train_loader_ = std::make_unique<data::Loader>(train_set_, make_pipeline(e_.data, true, 1), loader_options_);
+    if (train_loader_->batches_per_epoch() == 0)  // an epoch without a step: nothing would train
+      throw Error(str(e_.file, ": data.drop_last leaves no training batch: ", e_.data.train, " gives ",
+                      comm_.size() > 1 ? "each process " : "", (train_set_->size() + comm_.size() - 1) / comm_.size(), " images, fewer than data.batch ",
+                      e_.data.batch, " (turn drop_last off or lower the batch)"));
     if (val_set_) {
       data::LoaderOptions vo = loader_options_;
       vo.shuffle = false;
@@ -298,27 +312,39 @@ class Training {
       log_.line(line.rfind("warning:", 0) == 0 ? line : str("weights: ", path, ": ", line));
   }
 
-  bool resuming() const { return options_.resume || !e_.run.resume.empty(); }
+  bool resuming() const { return !resume_checkpoint(e_, options_).empty(); }
 
   void setup_state() {
     state_.classes = train_set_->classes();
     state_.world_size = comm_.size();
+    state_.batch_size = e_.data.batch;
     if (!resuming()) return;
-    const std::string path = !options_.resume_path.empty() ? options_.resume_path
-                             : options_.resume            ? (out_ / "last.safetensors").string()
-                                                          : e_.run.resume;
+    const std::string path = resume_checkpoint(e_, options_);
     const TrainingState saved = load_checkpoint(path, *net_, sgd_.get());
     if (saved.classes != state_.classes)
       throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ",
                       e_.data.train, " (", state_.classes.size(), ")"));
     state_ = saved;
-    if (saved.world_size != comm_.size()) {
-      // The shards of the interrupted epoch differ: continue from about the same fraction of it.
-      state_.batch = std::min(state_.batch * saved.world_size / comm_.size(), train_loader_->batches_per_epoch());
+    // best_top1 is the score of this folder's best.safetensors: a run started from another run's checkpoint
+    // (a second stage) has none yet, and would never write one unless it beat the first stage.
+    if (!fs::exists(out_ / "best.safetensors")) state_.best_top1 = -1;
+    // Other processes or another data.batch: the interrupted epoch's batches differ, so it continues after
+    // about as many images as it had seen (an older checkpoint does not record data.batch).
+    const bool other_processes = saved.world_size != comm_.size();
+    const bool other_batch = state_.batch > 0 && saved.batch_size != e_.data.batch &&
+                             (saved.batch_size > 0 || state_.batch > train_loader_->batches_per_epoch());
+    if (other_processes || other_batch) {
+      const int64_t global = e_.data.batch * comm_.size();
+      state_.batch = std::min((state_.partial_images + global - 1) / global, train_loader_->batches_per_epoch());
+    }
+    if (other_processes)
       log_.line(str("the checkpoint was saved by ", saved.world_size, " process(es), this run has ", comm_.size(),
                     ": weights, momentum and epoch continue, the data order changed"));
-    }
+    if (other_batch)
+      log_.line(str("the checkpoint was saved with data.batch ", saved.batch_size > 0 ? str(saved.batch_size) : "unknown",
+                    ", this run has ", e_.data.batch, ": weights, momentum and epoch continue, the batches changed"));
     state_.world_size = comm_.size();
+    state_.batch_size = e_.data.batch;
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
                   state_.batch ? str(", batch ", state_.batch + 1) : ""));
   }
@@ -451,6 +477,28 @@ class Training {
     return 0;
   }
 
+  // A validation or the final multi-crop evaluation stops at its next batch on SIGINT/SIGTERM (they may
+  // take many minutes), where a data-parallel run's processes need not agree: validation only in a
+  // single-process run (the others' would wait for it), the final evaluation (rank 0 alone) always.
+  struct SignalDuringEvaluation {};
+  void stop_evaluation_on_signal(bool alone) const {
+    if (alone && g_signal.load() != 0) throw SignalDuringEvaluation{};
+  }
+
+  int interrupt_evaluation() {
+    const int sig = g_signal.load();
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (state_.epoch < e_.solver.epochs) {  // in validation: the epoch's steps are done, its validation is not
+      save("last.safetensors");
+      log_.line(str("interrupted (", name, ") validating epoch ", state_.epoch + 1, ": checkpoint saved to ",
+                    (out_ / "last.safetensors").string(), "; --resume validates it and continues"));
+    } else {
+      log_.line(str("interrupted (", name, ") in the best model's multi-crop evaluation: training is complete (",
+                    (out_ / "last.safetensors").string(), "); --resume runs the evaluation again"));
+    }
+    return 128 + sig;
+  }
+
   int interrupt(int64_t epoch, int64_t it, int signal) {
     train_loader_->stop();
     save("last.safetensors");
@@ -486,6 +534,7 @@ class Training {
     if (val_loader_) {
       const EvalResult r = evaluate(*net_, *val_loader_, device_, state_.epoch, [&](int64_t done, int64_t total) {
         log_.progress(str("validating [", done, "/", total, "]"), false);
+        stop_evaluation_on_signal(comm_.size() == 1);
       }, &comm_);
       m.val_loss = r.loss;
       m.val_top1 = r.top1;
@@ -535,7 +584,7 @@ class Training {
       vo.shuffle = false;
       vo.batch_size = std::max<int64_t>(1, (e_.data.val_batch ? e_.data.val_batch : e_.data.batch) / e_.data.eval_crops);
       data::Loader crops_loader(val_set_, make_pipeline(e_.data, false, e_.data.eval_crops), vo);
-      const EvalResult r = evaluate(*net_, crops_loader, device_, 0);
+      const EvalResult r = evaluate(*net_, crops_loader, device_, 0, [&](int64_t, int64_t) { stop_evaluation_on_signal(true); });
       log_.line(str("best model, ", e_.data.eval_crops, "-crop evaluation: loss ", fmt_fixed(r.loss, 4), " top1 ",
                     fmt_fixed(r.top1, 2), " top5 ", fmt_fixed(r.top5, 2), " on ", r.images, " images"));
     }
@@ -568,6 +617,16 @@ class Training {
 
 int train(const Experiment& e, const TrainOptions& options) {
   check_experiment(e);
+  // Before anything is written: a failed --resume would leave a log.txt that makes the run folder refuse
+  // the fresh start that follows it.
+  const std::string resume = resume_checkpoint(e, options);
+  if (!resume.empty()) {
+    if (!fs::is_regular_file(resume))
+      throw Error(options.resume && options.resume_path.empty()
+                      ? str("nothing to resume: ", resume, " does not exist (start the run without --resume)")
+                      : str("the checkpoint to resume from, ", resume, ", is not a file"));
+    check_checkpoint_file(resume);
+  }
   // Data-parallel: rank 0 alone owns the run folder; the others wait until it has checked it (or ended
   // the run, tools/train.cpp), so none of them sees rank 0's new files as an earlier run's.
   dist::Communicator& comm = dist::world();

@@ -43,6 +43,10 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
                     const std::function<void(int64_t done, int64_t total)>& progress = {},
                     dist::Communicator* shards = nullptr);
 
+// The checkpoint a run continues from: --resume FILE, --resume's run.out/last.safetensors, or run.resume;
+// "" for a fresh start.
+std::string resume_checkpoint(const Experiment& experiment, const TrainOptions& options);
+
 // The device an experiment's run.device names ("auto": the CUDA device local_rank % count when there
 // are any, so each process of a data-parallel run on a machine gets its own; else cpu).
 Device resolve_device(const std::string& name, int local_rank = 0);

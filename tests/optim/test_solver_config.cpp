@@ -69,6 +69,13 @@ TEST_CASE("solver config: bad values and keys") {
   CHECK(parse_error("{nesterov: true, momentum: 0}").find("needs momentum") != std::string::npos);
   CHECK(parse_error("{epochs: 0}").find("at least 1") != std::string::npos);
   CHECK(parse_error("{lr: fast}").find("expected a number") != std::string::npos);
+  // Infinite values are not numbers to train with (an endless warm-up keeps the rate at start_factor).
+  CHECK(parse_error("{lr: .inf}").find("'lr' must be positive and finite") != std::string::npos);
+  CHECK(parse_error("{weight_decay: .inf}").find("'weight_decay' must not be negative (and finite)") != std::string::npos);
+  CHECK(parse_error("{schedule: {type: cosine, warmup: {epochs: .inf}}}").find("'epochs' must be positive and finite") !=
+        std::string::npos);
+  CHECK(parse_error("{schedule: {type: exponential, gamma: .inf}}").find("'gamma' must be positive and finite") !=
+        std::string::npos);
   CHECK(parse_error("{learning_rate: 0.1}").find("unknown key 'learning_rate'") != std::string::npos);
   CHECK(parse_error("{weight_decy: 0.1}").find("did you mean 'weight_decay'") != std::string::npos);
   const std::string nested = parse_error("lr: 0.1\nschedule:\n  type: step\n  milestones: [3]\n  gama: 0.5\n");

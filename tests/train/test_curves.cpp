@@ -43,6 +43,9 @@ TEST_CASE("curves: the svg labels its axes with the round ticks") {
   CHECK(svg.find(">8</text>") != std::string::npos);
   CHECK(svg.find(">-") == std::string::npos);  // no negative tick label
   CHECK(svg.find("7.68</text>") == std::string::npos);
+  // The title (the net and the experiment's path) is escaped: a raw & or < makes the file invalid XML.
+  const std::string escaped = curves_svg({m}, "small_cnn: runs/R&D <old>/exp.yaml");
+  CHECK(escaped.find(">small_cnn: runs/R&amp;D &lt;old&gt;/exp.yaml</text>") != std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -1,0 +1,189 @@
+// Runs at the edges a user meets: a second stage started from another run's checkpoint, --resume with
+// nothing to resume, a training folder smaller than one batch.
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <thread>
+
+#include <unistd.h>
+
+#include "core/json.h"
+#include "core/safetensors.h"
+#include "tests/helpers.h"
+#include "train/trainer.h"
+
+using namespace mpncov;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Rewrites entries of a checkpoint's training state (as another run would have saved it).
+void edit_state(const std::string& path, const std::map<std::string, double>& values) {
+  SafetensorsFile f = load_safetensors(path);
+  Json state = parse_json(f.metadata.at("state"));
+  for (const auto& [key, value] : values) state[key] = value;
+  f.metadata["state"] = dump_json(state);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& n : f.names) tensors.emplace_back(n, f.tensors.at(n));
+  save_safetensors(path, tensors, f.metadata);
+}
+
+TrainOptions quiet() {
+  TrainOptions o;
+  o.quiet = true;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a second stage that never beats the first stage's best still has its own best.safetensors") {
+  const fs::path dir = test::temp_dir("edge_two_stage_best");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  const std::string stage1 = (dir / "stage1").string(), stage2 = (dir / "stage2").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + stage1}), quiet()) == 0);
+  // Stage 1's best is out of reach (above 100%), so no epoch of stage 2 improves on it.
+  const std::string last = stage1 + "/last.safetensors";
+  edit_state(last, {{"best_top1", 101.0}});
+  // The final 2-crop evaluation reads this run folder's best.safetensors (as eval does by default).
+  REQUIRE(train(load_experiment(exp, {"solver.epochs=2", "run.out=" + stage2, "run.resume=" + last, "data.eval_crops=2"}),
+                quiet()) == 0);
+  CHECK(fs::exists(fs::path(stage2) / "best.safetensors"));
+  CHECK(read_text(fs::path(stage2) / "log.txt").find("2-crop evaluation") != std::string::npos);
+}
+
+TEST_CASE("run edges: --resume with no checkpoint is refused before the run folder is written") {
+  const fs::path dir = test::temp_dir("edge_resume_nothing");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp), resume), doctest::Contains("nothing to resume"), Error);
+  resume.resume_path = (dir / "missing.safetensors").string();
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp), resume), doctest::Contains("missing.safetensors"), Error);
+  // A weights file (no training state) is not a checkpoint to continue.
+  std::ofstream(dir / "bad.safetensors") << "not a safetensors file at all";
+  resume.resume_path = (dir / "bad.safetensors").string();
+  CHECK_THROWS_AS(train(load_experiment(exp), resume), Error);
+  CHECK_FALSE(fs::exists(dir / "run"));
+  // So the run starts afresh without --force.
+  CHECK(train(load_experiment(exp), quiet()) == 0);
+}
+
+TEST_CASE("run edges: drop_last with fewer training images than a batch is an error naming the keys") {
+  const fs::path dir = test::temp_dir("edge_drop_last");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp, {"data.drop_last=true", "data.batch=30"}), quiet()),
+                       doctest::Contains("data.drop_last"), Error);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch from about the same image") {
+  const fs::path dir = test::temp_dir("edge_resume_batch");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 4;  // 16 of the 18 images, batch 4
+  REQUIRE(train(load_experiment(exp), stop) == 128 + SIGINT);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"data.batch=8"}), resume) == 0);  // batches of 8: the third (2 images) is left
+  const std::string log = read_text(dir / "run/log.txt");
+  CHECK(log.find("saved with data.batch 4, this run has 8") != std::string::npos);
+  CHECK(log.find("resumed from " + (dir / "run/last.safetensors").string() + " at epoch 1, batch 3") != std::string::npos);
+  CHECK(log.find("epoch 1/1: train loss") != std::string::npos);
+  // Saved by 2 processes of batch 4 after 2 steps (16 images): one process of batch 16 goes on with the
+  // second batch, not past the end of the epoch (the batch count scaled by the processes alone).
+  const fs::path again = test::temp_dir("edge_resume_batch_processes");
+  const std::string exp2 = test::write_tiny_experiment(again, "{lr: 0.02, epochs: 1}");
+  stop.stop_after_steps = 2;
+  REQUIRE(train(load_experiment(exp2, {"data.batch=8"}), stop) == 128 + SIGINT);
+  edit_state((again / "run/last.safetensors").string(), {{"world_size", 2}, {"batch_size", 4}});
+  REQUIRE(train(load_experiment(exp2, {"data.batch=16"}), resume) == 0);
+  const std::string log2 = read_text(again / "run/log.txt");
+  CHECK(log2.find("saved by 2 process(es), this run has 1") != std::string::npos);
+  CHECK(log2.find("at epoch 1, batch 2") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: an error inside a --set mapping names --set, not the file's line 1") {
+  const fs::path dir = test::temp_dir("edge_set_nested");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  auto error = [&](const std::string& set) -> std::string {
+    try {
+      load_experiment(exp, {set});
+      check_experiment(load_experiment(exp, {set}));
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK(error("solver.schedule={type: step, milestones: [3], gama: 0.5}") ==
+        exp + " (--set): solver schedule: unknown key 'gama', did you mean 'gamma'? (valid keys: gamma, milestones, per, type, warmup)");
+  CHECK(error("solver.schedule={type: cosine, warmup: {epochs: 0}}").rfind(exp + " (--set): solver schedule warmup:", 0) == 0);
+  CHECK(error("model.representation={type: mpncov, reduce: -1}") == exp + ": representation: reduce must be a positive channel count");
+  CHECK(error("data.train_transform=[resize: [8, 8], bogus: 1]").rfind(exp + ": data.train_transform[1]: unknown step", 0) == 0);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a key with no value (~, null, --set key=) takes its default instead of the text 'null'") {
+  const fs::path dir = test::temp_dir("edge_null_keys");
+  std::ofstream(dir / "exp.yaml") << "model: {net: small_cnn, weights: null}\ndata: {train: t, val: ~}\n"
+                                  << "solver: {schedule: ~}\nrun:\n  out:\n  resume: /x.safetensors\n";
+  const Experiment e = load_experiment((dir / "exp.yaml").string(), {"run.resume="});
+  CHECK(e.run.out == "runs/exp");  // was a run folder named "null"
+  CHECK(e.run.resume.empty());
+  CHECK(e.data.val.empty());
+  CHECK(e.model.weights.empty());
+  CHECK(e.solver.schedule.kind() == Schedule::Kind::Constant);
+  CHECK(resolved_config(e).find("  out: runs/exp\n") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: SIGINT during validation or the final multi-crop evaluation stops the run there (status 130)") {
+  const fs::path dir = test::temp_dir("edge_sigint_validation");
+  test::write_tiny_image_folder(dir, 2, 150);  // 6 training images (2 steps), 450 to validate 3 times over
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  // The signal comes once the last step is logged: while validating or evaluating, never during a step.
+  // Ignored outside train() (which installs its own handler), should it come late.
+  const auto previous = std::signal(SIGINT, SIG_IGN);
+  std::thread signaller([&] {
+    const fs::path rows = dir / "run/iterations.csv";
+    for (int i = 0; i < 20000; ++i) {
+      if (read_text(rows).find("\n1,2,") != std::string::npos) break;
+      usleep(500);
+    }
+    kill(getpid(), SIGINT);
+  });
+  const int status = train(load_experiment(exp, {"data.eval_crops=2", "data.val_batch=50"}), quiet());
+  signaller.join();
+  std::signal(SIGINT, previous);
+  CHECK(status == 128 + SIGINT);
+  const std::string log = read_text(dir / "run/log.txt");
+  CHECK(log.find("interrupted (SIGINT)") != std::string::npos);
+  CHECK(log.find("done: best top-1") == std::string::npos);
+  // Either way the run finishes with --resume.
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  CHECK(train(load_experiment(exp, {"data.eval_crops=2", "data.val_batch=50"}), resume) == 0);
+  CHECK(read_text(dir / "run/log.txt").find("2-crop evaluation") != std::string::npos);
+}
+
+}  // TEST_SUITE
