@@ -107,6 +107,24 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   bmp.resize(bmp.size() - 1);
   CHECK_THROWS_WITH_AS(decode_image(bmp.data(), bmp.size()), doctest::Contains("truncated BMP: 64x64 pixels of 24 bits"),
                        DecodeError);
+  // Shorter than its headers: of an 8-bit BMP's 29 first bytes, stb_image made a 64x64 image.
+  bmp.resize(29);
+  bmp[10] = 0x36, bmp[11] = 0x04, bmp[28] = 8;  // pixels at byte 1078 (after a palette), 8 bits each
+  CHECK_THROWS_WITH_AS(decode_image(bmp.data(), bmp.size()), doctest::Contains("truncated BMP"), DecodeError);
+  // stb_image does not check that a PNM holds its pixels: truncated ones must be refused, as PIL does.
+  for (const std::string magic : {"P5", "P6"}) {
+    CAPTURE(magic);
+    const std::string header = magic + " 4\n# comment\n3 255\n";
+    std::vector<uint8_t> pnm(header.begin(), header.end());
+    pnm.resize(pnm.size() + (magic == "P5" ? 12 : 36), 200);
+    const Image whole = decode_image(pnm.data(), pnm.size());
+    CHECK(whole.width() == 4);
+    CHECK(whole.pixel(3, 2)[2] == 200);
+    for (size_t cut : {pnm.size() - 1, header.size(), size_t{6}}) {
+      CAPTURE(cut);
+      CHECK_THROWS_WITH_AS(decode_image(pnm.data(), cut), doctest::Contains("truncated PNM"), DecodeError);
+    }
+  }
   // Garbage inside the entropy-coded data still decodes (as with PIL) or fails cleanly, never crashes.
   std::vector<uint8_t> noisy = jpg;
   for (size_t i = noisy.size() / 2; i < noisy.size() - 2; i += 7) noisy[i] ^= 0x5A;
