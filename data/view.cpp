@@ -10,6 +10,7 @@ namespace mpncov::data {
 View whole_image_view(int width, int height) {
   MPNCOV_CHECK(width > 0 && height > 0, "empty image ", width, "x", height);
   View v;
+  v.image = Size{width, height};
   v.source = Rect{0, 0, width, height};
   v.resized = Size{width, height};
   v.window = Rect{0, 0, width, height};
@@ -20,16 +21,20 @@ namespace {
 bool window_is_whole(const View& v) {
   return v.window == Rect{0, 0, v.resized.width, v.resized.height};
 }
+bool source_inside(const View& v) {
+  return v.source.x >= 0 && v.source.y >= 0 && v.source.x + v.source.width <= v.image.width &&
+         v.source.y + v.source.height <= v.image.height;
+}
 }  // namespace
 
 void view_crop(View& v, const Rect& box_in) {
   MPNCOV_CHECK(box_in.width > 0 && box_in.height > 0, "empty crop ", box_in.str());
   Rect box = box_in;
   if (v.flip) box.x = v.window.width - box.x - box.width;  // the same pixels, before the mirror
-  const bool inside = box.x >= 0 && box.y >= 0 && box.x + box.width <= v.window.width &&
-                      box.y + box.height <= v.window.height;
-  if (!v.resize_applied && window_is_whole(v) && inside) {
-    // Crop before any resize: it narrows what gets resized (PIL crops, then resizes the crop).
+  if (!v.resize_applied && window_is_whole(v)) {
+    // Crop before any resize: it narrows what gets resized (PIL crops, then resizes the crop). A box past
+    // the image's edge (CenterCrop's padding) makes a source with zeros around the image, which a later
+    // resize filters with the image as PIL does.
     v.source = Rect{v.source.x + box.x, v.source.y + box.y, box.width, box.height};
     v.resized = Size{box.width, box.height};
     v.window = Rect{0, 0, box.width, box.height};
@@ -51,27 +56,30 @@ void view_resize(View& v, Size size) {
 void view_hflip(View& v) { v.flip = !v.flip; }
 
 Rect view_source_region(const View& v) {
-  auto axis = [](int src0, int src_len, int resized, int win0, int win_len, int* lo, int* hi) {
+  auto axis = [](int image_len, int src0, int src_len, int resized, int win0, int win_len, int* lo, int* hi) {
     const int a = std::max(0, win0), b = std::min(resized, win0 + win_len);
-    if (a >= b) {  // the window shows only padding
-      *lo = src0;
-      *hi = src0 + 1;
-      return;
+    *lo = *hi = 0;
+    if (a < b) {  // else the window shows only padding
+      const double scale = static_cast<double>(src_len) / resized;
+      const double support = std::max(scale, 1.0);
+      const int l = static_cast<int>(std::floor(a * scale - support)) - 1;
+      const int h = static_cast<int>(std::ceil(b * scale + support)) + 1;
+      *lo = std::max(0, src0 + std::max(0, l));
+      *hi = std::min(image_len, src0 + std::min(src_len, h));
     }
-    const double scale = static_cast<double>(src_len) / resized;
-    const double support = std::max(scale, 1.0);
-    const int l = static_cast<int>(std::floor(a * scale - support)) - 1;
-    const int h = static_cast<int>(std::ceil(b * scale + support)) + 1;
-    *lo = src0 + std::max(0, l);
-    *hi = src0 + std::min(src_len, h);
+    if (*lo >= *hi) {  // nothing of the image is read: one pixel, for a region that is not empty
+      *lo = std::clamp(src0, 0, image_len - 1);
+      *hi = *lo + 1;
+    }
   };
   int x0, x1, y0, y1;
-  axis(v.source.x, v.source.width, v.resized.width, v.window.x, v.window.width, &x0, &x1);
-  axis(v.source.y, v.source.height, v.resized.height, v.window.y, v.window.height, &y0, &y1);
+  axis(v.image.width, v.source.x, v.source.width, v.resized.width, v.window.x, v.window.width, &x0, &x1);
+  axis(v.image.height, v.source.y, v.source.height, v.resized.height, v.window.y, v.window.height, &y0, &y1);
   return Rect{x0, y0, x1 - x0, y1 - y0};
 }
 
 int view_max_scale_denom(const View& v, double margin) {
+  if (!source_inside(v)) return 1;  // its padding is added at full scale (resample_inside)
   for (int d : {8, 4, 2}) {
     if (v.source.width >= margin * d * v.resized.width && v.source.height >= margin * d * v.resized.height)
       return d;
@@ -104,10 +112,23 @@ struct Inside {
   int xa, xb, ya, yb, cols, rows;
 };
 
+// A source reaching past the image, copied with its zeros (PIL resizes the padded crop: the zeros enter
+// the filter at its edges). Only the decoded pixels are copied: they cover all that the filter reads.
+const Image& padded_source(const Decoded& d, const View& v, Image& out) {
+  MPNCOV_CHECK(d.scale_denom == 1, "internal error: a padded view source at a reduced scale");
+  out.resize(v.source.width, v.source.height);
+  std::fill(out.data(), out.data() + out.stride() * out.height(), uint8_t{0});
+  const int x0 = std::max(v.source.x, d.x0), x1 = std::min(v.source.x + v.source.width, d.x0 + d.image.width());
+  const int y0 = std::max(v.source.y, d.y0), y1 = std::min(v.source.y + v.source.height, d.y0 + d.image.height());
+  for (int y = y0; y < y1 && x0 < x1; ++y)
+    std::copy(d.image.pixel(x0 - d.x0, y - d.y0), d.image.pixel(x1 - d.x0, y - d.y0),
+              out.pixel(x0 - v.source.x, y - v.source.y));
+  return out;
+}
+
 Inside resample_inside(const Decoded& d, const View& v, RenderScratch& s) {
-  MPNCOV_CHECK(v.source.x >= 0 && v.source.y >= 0 && v.source.x + v.source.width <= d.full_width &&
-                   v.source.y + v.source.height <= d.full_height,
-               "view source ", v.source.str(), " is outside the ", d.full_width, "x", d.full_height, " image");
+  MPNCOV_CHECK(v.image.width == d.full_width && v.image.height == d.full_height, "view of a ", v.image.width,
+               "x", v.image.height, " image applied to a ", d.full_width, "x", d.full_height, " one");
   const int W = v.window.width, H = v.window.height;
   Inside in;
   in.xa = std::clamp(v.window.x, 0, v.resized.width);
@@ -117,13 +138,20 @@ Inside resample_inside(const Decoded& d, const View& v, RenderScratch& s) {
   in.cols = std::max(0, in.xb - in.xa);
   in.rows = std::max(0, in.yb - in.ya);
   if (in.cols > 0 && in.rows > 0) {
-    view_axis(v.source.x, v.source.width, v.resized.width, in.xa, in.xb, d.scale_denom, d.scaled_width, d.x0,
-              d.image.width(), s.x_axis);
-    view_axis(v.source.y, v.source.height, v.resized.height, in.ya, in.yb, d.scale_denom, d.scaled_height, d.y0,
-              d.image.height(), s.y_axis);
+    const Image* from = &d.image;
+    if (source_inside(v)) {
+      view_axis(v.source.x, v.source.width, v.resized.width, in.xa, in.xb, d.scale_denom, d.scaled_width, d.x0,
+                d.image.width(), s.x_axis);
+      view_axis(v.source.y, v.source.height, v.resized.height, in.ya, in.yb, d.scale_denom, d.scaled_height, d.y0,
+                d.image.height(), s.y_axis);
+    } else {  // the padded copy is the whole source, at full scale
+      from = &padded_source(d, v, s.padded);
+      view_axis(0, v.source.width, v.resized.width, in.xa, in.xb, 1, v.source.width, 0, v.source.width, s.x_axis);
+      view_axis(0, v.source.height, v.resized.height, in.ya, in.yb, 1, v.source.height, 0, v.source.height,
+                s.y_axis);
+    }
     s.window.resize(static_cast<size_t>(in.cols) * in.rows * 3);
-    resample(d.image.data(), d.image.stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{in.cols} * 3,
-             s.resample);
+    resample(from->data(), from->stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{in.cols} * 3, s.resample);
   }
   return in;
 }
