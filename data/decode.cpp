@@ -330,6 +330,37 @@ void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
                           " need ", needed, " bytes, the file has ", size));
 }
 
+// stb_image returns a GIF whose first image's data stops short as it got it (the rest black), where PIL
+// refuses the file as truncated. So the blocks up to the end of the first image must all be in the file.
+void check_gif_data(const uint8_t* b, size_t size) {
+  auto truncated = [] { return DecodeError("truncated GIF: the first image's data is cut short"); };
+  size_t i = 13;  // signature and logical screen descriptor
+  if (size < i) throw truncated();
+  if (b[10] & 0x80) i += 3u << ((b[10] & 7) + 1);  // global colour table
+  auto skip_sub_blocks = [&] {  // data sub-blocks, each a length byte and its bytes, ending with length 0
+    while (i < size && b[i] != 0) i += 1 + b[i];
+    if (i >= size) throw truncated();
+    ++i;
+  };
+  while (i < size) {
+    if (b[i] == 0x21) {  // extension: label, then sub-blocks
+      i += 2;
+      skip_sub_blocks();
+    } else if (b[i] == 0x2C) {  // image descriptor, local colour table, LZW code size, then its data
+      if (i + 10 > size) throw truncated();
+      const uint8_t flags = b[i + 9];
+      i += 10;
+      if (flags & 0x80) i += 3u << ((flags & 7) + 1);
+      i += 1;
+      skip_sub_blocks();
+      return;
+    } else {
+      return;  // a trailer or a corrupt block: stb_image reports that
+    }
+  }
+  throw truncated();
+}
+
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
@@ -339,6 +370,7 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
     check_size(w, h, size);
     if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
+    if (format == ImageFormat::Gif) check_gif_data(bytes, size);
   }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));

@@ -125,6 +125,18 @@ TEST_CASE("data decode: bad files throw DecodeError") {
       CHECK_THROWS_WITH_AS(decode_image(pnm.data(), cut), doctest::Contains("truncated PNM"), DecodeError);
     }
   }
+  // stb_image returns a GIF whose image data stops short with the rest black; PIL refuses it.
+  const std::vector<uint8_t> gif = {  // 4x3, palette red, green, blue, white (PIL's encoder)
+      0x47, 0x49, 0x46, 0x38, 0x37, 0x61, 0x04, 0x00, 0x03, 0x00, 0x81, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff,
+      0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x03, 0x00, 0x00, 0x08,
+      0x0f, 0x00, 0x01, 0x04, 0x10, 0x30, 0x60, 0x80, 0x80, 0x00, 0x00, 0x12, 0x06, 0x08, 0x10, 0x10, 0x00, 0x3b};
+  const Image whole = decode_image(gif.data(), gif.size());
+  CHECK(whole.pixel(1, 1)[2] == 255);  // row 1 is white, blue, green, red
+  CHECK(whole.pixel(3, 1)[0] == 255);
+  for (size_t cut : {size_t{20}, size_t{36}, size_t{44}, size_t{50}}) {
+    CAPTURE(cut);
+    CHECK_THROWS_WITH_AS(decode_image(gif.data(), cut), doctest::Contains("truncated GIF"), DecodeError);
+  }
   // Garbage inside the entropy-coded data still decodes (as with PIL) or fails cleanly, never crashes.
   std::vector<uint8_t> noisy = jpg;
   for (size_t i = noisy.size() / 2; i < noisy.size() - 2; i += 7) noisy[i] ^= 0x5A;
