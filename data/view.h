@@ -14,9 +14,11 @@ namespace mpncov::data {
 
 struct View {
   Size image;      // the whole image's size
-  Rect source;     // in image pixels; may reach past the image (a crop larger than it, before the resize)
+  Rect source;     // in image pixels; may reach past `visible` (a crop larger than the image so far)
+  Rect visible;    // the image pixels the crops so far kept (inside the image): the rest of source is zero
   Size resized;    // the size source is resized to
   Rect window;     // in resized pixels; may extend outside it
+  Rect visible_resized;  // the resized pixels the crops after the resize kept: the rest of window is zero
   bool flip = false;
   bool resize_applied = false;  // a resize step has run (a second one cannot be fused)
 
