@@ -368,6 +368,8 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   int w = 0, h = 0, channels = 0;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
+    // A top-down BMP stores its height negated; stbi_info passes it on as is (stbi_load does not).
+    if (format == ImageFormat::Bmp && h < 0 && h > INT32_MIN) h = -h;
     check_size(w, h, size);
     if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
     if (format == ImageFormat::Gif) check_gif_data(bytes, size);

@@ -147,6 +147,20 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   CHECK_THROWS_WITH(decode_file("/nonexistent/file.jpg"), doctest::Contains("/nonexistent/file.jpg"));
 }
 
+TEST_CASE("data decode: a top-down BMP (negative height) is the same image") {
+  const Image img = synthetic_image(7, 5, 8);
+  const std::vector<uint8_t> bmp = test::encode_bmp(img);  // bottom-up, 24 bits, pixels at byte 54
+  const long offset = 54, stride = (7 * 3 + 3) / 4 * 4;
+  REQUIRE(static_cast<long>(bmp.size()) == offset + 5 * stride);
+  // The rows top first and the height negated, as some writers store them (PIL reads them).
+  std::vector<uint8_t> down(bmp.begin(), bmp.begin() + offset);
+  for (long y = 4; y >= 0; --y)
+    down.insert(down.end(), bmp.begin() + offset + y * stride, bmp.begin() + offset + (y + 1) * stride);
+  const int32_t height = -5;
+  std::memcpy(&down[22], &height, 4);  // little-endian
+  CHECK(decode_image(down.data(), down.size()).same_pixels(img));
+}
+
 TEST_CASE("data decode: JPEG regions are the full decode's pixels") {
   const Image img = synthetic_image(301, 203, 4);
   for (JpegOptions o : {JpegOptions{}, JpegOptions{90, false, false, false, false}, JpegOptions{90, true},
