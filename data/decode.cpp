@@ -279,12 +279,15 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   png_read_image(st.png, st.rows.data());
 }
 
-// Two bugs of stb_image 2.27 found by fuzz_decode, kept away by checking the PNM header first: it reads
-// the header's numbers into an int without checking for overflow (refused: more than 9 digits), and on
-// 16-bit files (maxval above 255) it reads past its pixel buffer (refused: 8-bit PNM only).
-void check_pnm_header(const uint8_t* bytes, size_t size) {
+// stb_image 2.27 trusts a PNM header, so it is read here first. Two of its bugs found by fuzz_decode: it
+// reads the header's numbers into an int without checking for overflow (refused: more than 9 digits), and
+// on 16-bit files (maxval above 255) it reads past its pixel buffer (refused: 8-bit PNM only). And it does
+// not check that the file holds the pixels: a truncated file (or a header alone) gave a whole image, the
+// missing part uninitialised memory, where PIL refuses it; so the file must hold every pixel.
+void check_pnm(const uint8_t* bytes, size_t size) {
   size_t i = 2;
-  for (int number = 0; number < 3 && i < size; ++number) {  // width, height, maxval
+  int64_t numbers[3] = {};  // width, height, maxval
+  for (int number = 0; number < 3; ++number) {
     while (i < size && (std::isspace(bytes[i]) || bytes[i] == '#')) {
       if (bytes[i] == '#')
         while (i < size && bytes[i] != '\n' && bytes[i] != '\r') ++i;
@@ -296,16 +299,23 @@ void check_pnm_header(const uint8_t* bytes, size_t size) {
     for (; i < size && std::isdigit(bytes[i]); ++i, ++digits)
       if (digits < 10) value = value * 10 + (bytes[i] - '0');
     if (digits > 9) throw DecodeError("corrupt PNM: a header number has more than 9 digits");
-    if (digits == 0) return;  // not a number: stb_image reports the error
-    if (number == 2 && value > 255) throw DecodeError(str("unsupported PNM with maxval ", value, " (16-bit)"));
+    if (digits == 0 || i == size) throw DecodeError(i == size ? "truncated PNM header" : "corrupt PNM header");
+    numbers[number] = value;
   }
+  if (numbers[2] > 255) throw DecodeError(str("unsupported PNM with maxval ", numbers[2], " (16-bit)"));
+  // One whitespace byte ends the header (bytes[i]); the pixels follow, 1 byte (P5) or 3 (P6) each.
+  const int64_t needed = static_cast<int64_t>(i) + 1 + numbers[0] * numbers[1] * (bytes[1] == '5' ? 1 : 3);
+  if (static_cast<int64_t>(size) < needed)
+    throw DecodeError(str("truncated PNM: ", numbers[0], "x", numbers[1], " pixels need ", needed,
+                          " bytes, the file has ", size));
 }
 
 // stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
 // refuses it as truncated; fuzz_decode found an 809-byte BMP claiming 378x31918 pixels that made it
 // allocate and fill 48 MB. So the file must hold every row its header promises.
 void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
-  if (size < 30) return;  // stb_image reports the error
+  // Shorter than any BMP's headers: stb_image reads the missing bytes as zeros and made an image of them.
+  if (size < 30) throw DecodeError(str("truncated BMP: ", size, " bytes"));
   auto le = [b](size_t at, int n) {
     uint32_t v = 0;
     for (int i = n - 1; i >= 0; --i) v = v << 8 | b[at + static_cast<size_t>(i)];
@@ -320,15 +330,49 @@ void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
                           " need ", needed, " bytes, the file has ", size));
 }
 
+// stb_image returns a GIF whose first image's data stops short as it got it (the rest black), where PIL
+// refuses the file as truncated. So the blocks up to the end of the first image must all be in the file.
+void check_gif_data(const uint8_t* b, size_t size) {
+  auto truncated = [] { return DecodeError("truncated GIF: the first image's data is cut short"); };
+  size_t i = 13;  // signature and logical screen descriptor
+  if (size < i) throw truncated();
+  if (b[10] & 0x80) i += 3u << ((b[10] & 7) + 1);  // global colour table
+  auto skip_sub_blocks = [&] {  // data sub-blocks, each a length byte and its bytes, ending with length 0
+    while (i < size && b[i] != 0) i += 1 + b[i];
+    if (i >= size) throw truncated();
+    ++i;
+  };
+  while (i < size) {
+    if (b[i] == 0x21) {  // extension: label, then sub-blocks
+      i += 2;
+      skip_sub_blocks();
+    } else if (b[i] == 0x2C) {  // image descriptor, local colour table, LZW code size, then its data
+      if (i + 10 > size) throw truncated();
+      const uint8_t flags = b[i + 9];
+      i += 10;
+      if (flags & 0x80) i += 3u << ((flags & 7) + 1);
+      i += 1;
+      skip_sub_blocks();
+      return;
+    } else {
+      return;  // a trailer or a corrupt block: stb_image reports that
+    }
+  }
+  throw truncated();
+}
+
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
-  if (format == ImageFormat::Pnm) check_pnm_header(bytes, size);
+  if (format == ImageFormat::Pnm) check_pnm(bytes, size);
   int w = 0, h = 0, channels = 0;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
+    // A top-down BMP stores its height negated; stbi_info passes it on as is (stbi_load does not).
+    if (format == ImageFormat::Bmp && h < 0 && h > INT32_MIN) h = -h;
     check_size(w, h, size);
     if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
+    if (format == ImageFormat::Gif) check_gif_data(bytes, size);
   }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));

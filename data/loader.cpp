@@ -338,6 +338,10 @@ void Loader::make_sample(int64_t index, int64_t epoch, Slot& slot, int64_t row, 
         return;
       } catch (const DecodeError& e) {
         reason = e.what();
+      } catch (const Error& e) {
+        // The file decodes but a step cannot apply to it (a crop larger than the image): not a bad file
+        // to skip but an error, which must say which image.
+        throw Error(str(sample.path, ": ", e.what()));
       }
     }
     // A bad file: count it, name it once, then stop (strict) or try the next dataset index.

@@ -1,6 +1,7 @@
 #include "data/pipeline.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "core/error.h"
@@ -84,6 +85,10 @@ Pipeline& Pipeline::random_resized_crop(int height, int width, double scale_min,
   MPNCOV_CHECK(height > 0 && width > 0, "RandomResizedCrop size must be positive");
   MPNCOV_CHECK(0 < scale_min && scale_min <= scale_max && 0 < ratio_min && ratio_min <= ratio_max,
                "RandomResizedCrop needs 0 < scale_min <= scale_max and 0 < ratio_min <= ratio_max");
+  // An infinite bound makes every draw miss the image, so every crop would be the central fallback
+  // (torchvision refuses it: a bound out of float's range).
+  MPNCOV_CHECK(std::isfinite(scale_max) && std::isfinite(ratio_max) && std::isfinite(std::log(ratio_min)),
+               "RandomResizedCrop scale and ratio must be finite");
   Step s = make_step(Kind::RandomResizedCrop, width, height);
   s.scale = {scale_min, scale_max};
   s.ratio = {ratio_min, ratio_max};

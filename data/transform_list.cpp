@@ -1,6 +1,7 @@
 #include "data/transform_list.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -128,16 +129,15 @@ void read_step(Pipeline& p, const std::string& name, Config& c) {
     c.ignore("padding");
     if (c.has("padding")) {
       const YAML::Node v = c.value("padding");
-      if (v.IsScalar() || (v.IsSequence() && v.size() == 1)) {
-        const int x = static_cast<int>(read_numbers(c, "padding", 1, true)[0]);
-        padding = {x, x, x, x};
-      } else if (v.IsSequence() && v.size() == 2) {  // [left/right, top/bottom]
-        const auto x = read_numbers(c, "padding", 2, false);
-        padding = {int(x[0]), int(x[1]), int(x[0]), int(x[1])};
-      } else {
-        const auto x = read_numbers(c, "padding", 4, false);  // [left, top, right, bottom]
-        padding = {int(x[0]), int(x[1]), int(x[2]), int(x[3])};
+      const size_t n = v.IsScalar() || (v.IsSequence() && v.size() == 1) ? 1 : v.IsSequence() && v.size() == 2 ? 2 : 4;
+      std::vector<int> x;
+      for (double d : read_numbers(c, "padding", n, n == 1)) {  // torchvision refuses fractions
+        c.check(d == std::floor(d) && std::abs(d) < 1e9, "padding", "must be whole numbers of pixels");
+        x.push_back(static_cast<int>(d));
       }
+      if (n == 1) padding = {x[0], x[0], x[0], x[0]};
+      else if (n == 2) padding = {x[0], x[1], x[0], x[1]};  // [left/right, top/bottom]
+      else padding = {x[0], x[1], x[2], x[3]};               // [left, top, right, bottom]
     }
     const bool pad_if_needed = c.get<bool>("pad_if_needed", false);
     only<int>(c, "fill", 0, "padding is black");

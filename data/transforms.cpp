@@ -25,12 +25,13 @@ Rect random_resized_crop_box(int width, int height, SampleRng& rng, double scale
   for (int attempt = 0; attempt < 10; ++attempt) {
     const double target_area = area * rng.uniform(scale_min, scale_max);
     const double aspect = std::exp(rng.uniform(log_lo, log_hi));
-    const int w = py_round(std::sqrt(target_area * aspect));
-    const int h = py_round(std::sqrt(target_area / aspect));
+    // Compared as doubles: an extreme ratio can give sizes beyond int's range.
+    const double w = std::nearbyint(std::sqrt(target_area * aspect));
+    const double h = std::nearbyint(std::sqrt(target_area / aspect));
     if (0 < w && w <= width && 0 < h && h <= height) {
-      const int y = static_cast<int>(rng.randint(0, height - h + 1));
-      const int x = static_cast<int>(rng.randint(0, width - w + 1));
-      return Rect{x, y, w, h};
+      const int y = static_cast<int>(rng.randint(0, height - static_cast<int>(h) + 1));
+      const int x = static_cast<int>(rng.randint(0, width - static_cast<int>(w) + 1));
+      return Rect{x, y, static_cast<int>(w), static_cast<int>(h)};
     }
   }
   // Fallback: the central crop with the aspect ratio clamped to the range.

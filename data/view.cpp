@@ -10,9 +10,10 @@ namespace mpncov::data {
 View whole_image_view(int width, int height) {
   MPNCOV_CHECK(width > 0 && height > 0, "empty image ", width, "x", height);
   View v;
-  v.source = Rect{0, 0, width, height};
+  v.image = Size{width, height};
+  v.source = v.visible = Rect{0, 0, width, height};
   v.resized = Size{width, height};
-  v.window = Rect{0, 0, width, height};
+  v.window = v.visible_resized = Rect{0, 0, width, height};
   return v;
 }
 
@@ -20,21 +21,35 @@ namespace {
 bool window_is_whole(const View& v) {
   return v.window == Rect{0, 0, v.resized.width, v.resized.height};
 }
+// Whether the source is all image pixels (no padding).
+bool source_inside(const View& v) {
+  const Rect& s = v.source;
+  const Rect& in = v.visible;
+  return s.x >= in.x && s.y >= in.y && s.x + s.width <= in.x + in.width && s.y + s.height <= in.y + in.height;
+}
+Rect intersect(const Rect& a, const Rect& b) {
+  const int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
+  const int x1 = std::min(a.x + a.width, b.x + b.width), y1 = std::min(a.y + a.height, b.y + b.height);
+  return Rect{x0, y0, std::max(0, x1 - x0), std::max(0, y1 - y0)};
+}
 }  // namespace
 
 void view_crop(View& v, const Rect& box_in) {
   MPNCOV_CHECK(box_in.width > 0 && box_in.height > 0, "empty crop ", box_in.str());
   Rect box = box_in;
   if (v.flip) box.x = v.window.width - box.x - box.width;  // the same pixels, before the mirror
-  const bool inside = box.x >= 0 && box.y >= 0 && box.x + box.width <= v.window.width &&
-                      box.y + box.height <= v.window.height;
-  if (!v.resize_applied && window_is_whole(v) && inside) {
-    // Crop before any resize: it narrows what gets resized (PIL crops, then resizes the crop).
+  if (!v.resize_applied && window_is_whole(v)) {
+    // Crop before any resize: it narrows what gets resized (PIL crops, then resizes the crop). A box past
+    // the edge of what earlier crops kept (CenterCrop's padding) makes a source with zeros around the
+    // visible pixels, which a later resize filters with them as PIL does.
     v.source = Rect{v.source.x + box.x, v.source.y + box.y, box.width, box.height};
+    v.visible = intersect(v.visible, v.source);
     v.resized = Size{box.width, box.height};
-    v.window = Rect{0, 0, box.width, box.height};
+    v.window = v.visible_resized = Rect{0, 0, box.width, box.height};
   } else {
+    // After the resize: a box past what earlier crops kept shows zeros there, not the pixels they cut off.
     v.window = Rect{v.window.x + box.x, v.window.y + box.y, box.width, box.height};
+    v.visible_resized = intersect(v.visible_resized, v.window);
   }
 }
 
@@ -44,34 +59,41 @@ void view_resize(View& v, Size size) {
   MPNCOV_CHECK(!v.resize_applied && !v.flip && window_is_whole(v),
                "a resize after a resize, a flip or a padded crop cannot be fused into one view");
   v.resized = size;
-  v.window = Rect{0, 0, size.width, size.height};
+  v.window = v.visible_resized = Rect{0, 0, size.width, size.height};
   v.resize_applied = true;
 }
 
 void view_hflip(View& v) { v.flip = !v.flip; }
 
 Rect view_source_region(const View& v) {
-  auto axis = [](int src0, int src_len, int resized, int win0, int win_len, int* lo, int* hi) {
-    const int a = std::max(0, win0), b = std::min(resized, win0 + win_len);
-    if (a >= b) {  // the window shows only padding
-      *lo = src0;
-      *hi = src0 + 1;
-      return;
+  auto axis = [](int image_len, int vis0, int vis_len, int src0, int src_len, int resized, int kept0, int kept_len,
+                 int win0, int win_len, int* lo, int* hi) {
+    const int a = std::max(kept0, win0), b = std::min(kept0 + kept_len, win0 + win_len);
+    *lo = *hi = 0;
+    if (a < b) {  // else the window shows only padding
+      const double scale = static_cast<double>(src_len) / resized;
+      const double support = std::max(scale, 1.0);
+      const int l = static_cast<int>(std::floor(a * scale - support)) - 1;
+      const int h = static_cast<int>(std::ceil(b * scale + support)) + 1;
+      *lo = std::max(vis0, src0 + std::max(0, l));
+      *hi = std::min(vis0 + vis_len, src0 + std::min(src_len, h));
     }
-    const double scale = static_cast<double>(src_len) / resized;
-    const double support = std::max(scale, 1.0);
-    const int l = static_cast<int>(std::floor(a * scale - support)) - 1;
-    const int h = static_cast<int>(std::ceil(b * scale + support)) + 1;
-    *lo = src0 + std::max(0, l);
-    *hi = src0 + std::min(src_len, h);
+    if (*lo >= *hi) {  // no image pixel is read: one pixel, for a region that is not empty
+      *lo = std::clamp(src0, 0, image_len - 1);
+      *hi = *lo + 1;
+    }
   };
   int x0, x1, y0, y1;
-  axis(v.source.x, v.source.width, v.resized.width, v.window.x, v.window.width, &x0, &x1);
-  axis(v.source.y, v.source.height, v.resized.height, v.window.y, v.window.height, &y0, &y1);
+  const Rect& kept = v.visible_resized;
+  axis(v.image.width, v.visible.x, v.visible.width, v.source.x, v.source.width, v.resized.width, kept.x, kept.width,
+       v.window.x, v.window.width, &x0, &x1);
+  axis(v.image.height, v.visible.y, v.visible.height, v.source.y, v.source.height, v.resized.height, kept.y,
+       kept.height, v.window.y, v.window.height, &y0, &y1);
   return Rect{x0, y0, x1 - x0, y1 - y0};
 }
 
 int view_max_scale_denom(const View& v, double margin) {
+  if (!source_inside(v)) return 1;  // its padding is added at full scale (resample_inside)
   for (int d : {8, 4, 2}) {
     if (v.source.width >= margin * d * v.resized.width && v.source.height >= margin * d * v.resized.height)
       return d;
@@ -104,26 +126,48 @@ struct Inside {
   int xa, xb, ya, yb, cols, rows;
 };
 
+// A source reaching past the visible pixels, copied with its zeros (PIL resizes the padded crop: the zeros
+// enter the filter at its edges). Only the decoded pixels are copied: they cover all that the filter reads.
+const Image& padded_source(const Decoded& d, const View& v, Image& out) {
+  MPNCOV_CHECK(d.scale_denom == 1, "internal error: a padded view source at a reduced scale");
+  out.resize(v.source.width, v.source.height);
+  std::fill(out.data(), out.data() + out.stride() * out.height(), uint8_t{0});
+  const Rect r = intersect(v.visible, Rect{d.x0, d.y0, d.image.width(), d.image.height()});
+  const int x0 = std::max(v.source.x, r.x), x1 = std::min(v.source.x + v.source.width, r.x + r.width);
+  const int y0 = std::max(v.source.y, r.y), y1 = std::min(v.source.y + v.source.height, r.y + r.height);
+  for (int y = y0; y < y1 && x0 < x1; ++y)
+    std::copy(d.image.pixel(x0 - d.x0, y - d.y0), d.image.pixel(x1 - d.x0, y - d.y0),
+              out.pixel(x0 - v.source.x, y - v.source.y));
+  return out;
+}
+
 Inside resample_inside(const Decoded& d, const View& v, RenderScratch& s) {
-  MPNCOV_CHECK(v.source.x >= 0 && v.source.y >= 0 && v.source.x + v.source.width <= d.full_width &&
-                   v.source.y + v.source.height <= d.full_height,
-               "view source ", v.source.str(), " is outside the ", d.full_width, "x", d.full_height, " image");
+  MPNCOV_CHECK(v.image.width == d.full_width && v.image.height == d.full_height, "view of a ", v.image.width,
+               "x", v.image.height, " image applied to a ", d.full_width, "x", d.full_height, " one");
   const int W = v.window.width, H = v.window.height;
   Inside in;
-  in.xa = std::clamp(v.window.x, 0, v.resized.width);
-  in.xb = std::clamp(v.window.x + W, 0, v.resized.width);
-  in.ya = std::clamp(v.window.y, 0, v.resized.height);
-  in.yb = std::clamp(v.window.y + H, 0, v.resized.height);
+  const Rect& kept = v.visible_resized;  // inside the resized image
+  in.xa = std::clamp(v.window.x, kept.x, kept.x + kept.width);
+  in.xb = std::clamp(v.window.x + W, kept.x, kept.x + kept.width);
+  in.ya = std::clamp(v.window.y, kept.y, kept.y + kept.height);
+  in.yb = std::clamp(v.window.y + H, kept.y, kept.y + kept.height);
   in.cols = std::max(0, in.xb - in.xa);
   in.rows = std::max(0, in.yb - in.ya);
   if (in.cols > 0 && in.rows > 0) {
-    view_axis(v.source.x, v.source.width, v.resized.width, in.xa, in.xb, d.scale_denom, d.scaled_width, d.x0,
-              d.image.width(), s.x_axis);
-    view_axis(v.source.y, v.source.height, v.resized.height, in.ya, in.yb, d.scale_denom, d.scaled_height, d.y0,
-              d.image.height(), s.y_axis);
+    const Image* from = &d.image;
+    if (source_inside(v)) {
+      view_axis(v.source.x, v.source.width, v.resized.width, in.xa, in.xb, d.scale_denom, d.scaled_width, d.x0,
+                d.image.width(), s.x_axis);
+      view_axis(v.source.y, v.source.height, v.resized.height, in.ya, in.yb, d.scale_denom, d.scaled_height, d.y0,
+                d.image.height(), s.y_axis);
+    } else {  // the padded copy is the whole source, at full scale
+      from = &padded_source(d, v, s.padded);
+      view_axis(0, v.source.width, v.resized.width, in.xa, in.xb, 1, v.source.width, 0, v.source.width, s.x_axis);
+      view_axis(0, v.source.height, v.resized.height, in.ya, in.yb, 1, v.source.height, 0, v.source.height,
+                s.y_axis);
+    }
     s.window.resize(static_cast<size_t>(in.cols) * in.rows * 3);
-    resample(d.image.data(), d.image.stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{in.cols} * 3,
-             s.resample);
+    resample(from->data(), from->stride(), s.x_axis, s.y_axis, s.window.data(), int64_t{in.cols} * 3, s.resample);
   }
   return in;
 }
@@ -179,8 +223,20 @@ void render_view_pixels(const Decoded& d, const View& v, Image& out, RenderScrat
 
 Image render_view_reference(const Image& image, const View& v) {
   Image part = crop(image, v.source);
+  for (int y = 0; y < part.height(); ++y)  // outside what the crops kept: padding
+    for (int x = 0; x < part.width(); ++x) {
+      const int ix = v.source.x + x, iy = v.source.y + y;
+      if (ix < v.visible.x || ix >= v.visible.x + v.visible.width || iy < v.visible.y ||
+          iy >= v.visible.y + v.visible.height)
+        std::fill(part.pixel(x, y), part.pixel(x, y) + 3, uint8_t{0});
+    }
   if (part.width() != v.resized.width || part.height() != v.resized.height)
     part = resize_bilinear(part, v.resized.width, v.resized.height);
+  const Rect& kept = v.visible_resized;
+  for (int y = 0; y < part.height(); ++y)  // cut off by the crops after the resize
+    for (int x = 0; x < part.width(); ++x)
+      if (x < kept.x || x >= kept.x + kept.width || y < kept.y || y >= kept.y + kept.height)
+        std::fill(part.pixel(x, y), part.pixel(x, y) + 3, uint8_t{0});
   part = crop(part, v.window);
   if (v.flip) return hflip(part);
   return part;

@@ -13,9 +13,12 @@
 namespace mpncov::data {
 
 struct View {
-  Rect source;     // in image pixels, inside the image
+  Size image;      // the whole image's size
+  Rect source;     // in image pixels; may reach past `visible` (a crop larger than the image so far)
+  Rect visible;    // the image pixels the crops so far kept (inside the image): the rest of source is zero
   Size resized;    // the size source is resized to
   Rect window;     // in resized pixels; may extend outside it
+  Rect visible_resized;  // the resized pixels the crops after the resize kept: the rest of window is zero
   bool flip = false;
   bool resize_applied = false;  // a resize step has run (a second one cannot be fused)
 
@@ -28,16 +31,17 @@ void view_crop(View& view, const Rect& box);
 void view_resize(View& view, Size size);
 void view_hflip(View& view);
 
-// The image pixels render_view reads (a superset; inside the image).
+// The image pixels render_view reads (a superset, clipped to the image).
 Rect view_source_region(const View& view);
 // The largest JPEG DCT downscale (1, 2, 4, 8) that keeps the source at least margin times larger than
-// resized on both axes, so that most of the downscaling is still PIL's filter.
+// resized on both axes, so that most of the downscaling is still PIL's filter; 1 for a padded source.
 int view_max_scale_denom(const View& view, double margin);
 
 struct RenderScratch {
   AxisWeights x_axis, y_axis;
   ResampleScratch resample;
   std::vector<uint8_t> window;
+  Image padded;  // a source that reaches past the image, with its zeros
 };
 
 // Writes the view of the decoded image to out as (3, window.height, window.width) floats. At full

@@ -107,6 +107,36 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   bmp.resize(bmp.size() - 1);
   CHECK_THROWS_WITH_AS(decode_image(bmp.data(), bmp.size()), doctest::Contains("truncated BMP: 64x64 pixels of 24 bits"),
                        DecodeError);
+  // Shorter than its headers: of an 8-bit BMP's 29 first bytes, stb_image made a 64x64 image.
+  bmp.resize(29);
+  bmp[10] = 0x36, bmp[11] = 0x04, bmp[28] = 8;  // pixels at byte 1078 (after a palette), 8 bits each
+  CHECK_THROWS_WITH_AS(decode_image(bmp.data(), bmp.size()), doctest::Contains("truncated BMP"), DecodeError);
+  // stb_image does not check that a PNM holds its pixels: truncated ones must be refused, as PIL does.
+  for (const std::string magic : {"P5", "P6"}) {
+    CAPTURE(magic);
+    const std::string header = magic + " 4\n# comment\n3 255\n";
+    std::vector<uint8_t> pnm(header.begin(), header.end());
+    pnm.resize(pnm.size() + (magic == "P5" ? 12 : 36), 200);
+    const Image whole = decode_image(pnm.data(), pnm.size());
+    CHECK(whole.width() == 4);
+    CHECK(whole.pixel(3, 2)[2] == 200);
+    for (size_t cut : {pnm.size() - 1, header.size(), size_t{6}}) {
+      CAPTURE(cut);
+      CHECK_THROWS_WITH_AS(decode_image(pnm.data(), cut), doctest::Contains("truncated PNM"), DecodeError);
+    }
+  }
+  // stb_image returns a GIF whose image data stops short with the rest black; PIL refuses it.
+  const std::vector<uint8_t> gif = {  // 4x3, palette red, green, blue, white (PIL's encoder)
+      0x47, 0x49, 0x46, 0x38, 0x37, 0x61, 0x04, 0x00, 0x03, 0x00, 0x81, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff,
+      0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x03, 0x00, 0x00, 0x08,
+      0x0f, 0x00, 0x01, 0x04, 0x10, 0x30, 0x60, 0x80, 0x80, 0x00, 0x00, 0x12, 0x06, 0x08, 0x10, 0x10, 0x00, 0x3b};
+  const Image whole = decode_image(gif.data(), gif.size());
+  CHECK(whole.pixel(1, 1)[2] == 255);  // row 1 is white, blue, green, red
+  CHECK(whole.pixel(3, 1)[0] == 255);
+  for (size_t cut : {size_t{20}, size_t{36}, size_t{44}, size_t{50}}) {
+    CAPTURE(cut);
+    CHECK_THROWS_WITH_AS(decode_image(gif.data(), cut), doctest::Contains("truncated GIF"), DecodeError);
+  }
   // Garbage inside the entropy-coded data still decodes (as with PIL) or fails cleanly, never crashes.
   std::vector<uint8_t> noisy = jpg;
   for (size_t i = noisy.size() / 2; i < noisy.size() - 2; i += 7) noisy[i] ^= 0x5A;
@@ -115,6 +145,20 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   } catch (const DecodeError&) {
   }
   CHECK_THROWS_WITH(decode_file("/nonexistent/file.jpg"), doctest::Contains("/nonexistent/file.jpg"));
+}
+
+TEST_CASE("data decode: a top-down BMP (negative height) is the same image") {
+  const Image img = synthetic_image(7, 5, 8);
+  const std::vector<uint8_t> bmp = test::encode_bmp(img);  // bottom-up, 24 bits, pixels at byte 54
+  const long offset = 54, stride = (7 * 3 + 3) / 4 * 4;
+  REQUIRE(static_cast<long>(bmp.size()) == offset + 5 * stride);
+  // The rows top first and the height negated, as some writers store them (PIL reads them).
+  std::vector<uint8_t> down(bmp.begin(), bmp.begin() + offset);
+  for (long y = 4; y >= 0; --y)
+    down.insert(down.end(), bmp.begin() + offset + y * stride, bmp.begin() + offset + (y + 1) * stride);
+  const int32_t height = -5;
+  std::memcpy(&down[22], &height, 4);  // little-endian
+  CHECK(decode_image(down.data(), down.size()).same_pixels(img));
 }
 
 TEST_CASE("data decode: JPEG regions are the full decode's pixels") {

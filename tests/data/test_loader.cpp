@@ -173,6 +173,28 @@ TEST_CASE("data loader: strict mode stops at the first bad file with its path") 
   CHECK_THROWS_WITH(loader.next(), doctest::Contains("d05_truncated.jpg"));
 }
 
+TEST_CASE("data loader: a transform that cannot apply to an image is an error naming the file") {
+  const fs::path root = test::process_temp_dir("data_loader_small_image");
+  test::write_bytes(root / "a/big.png", test::encode_png(test::synthetic_image(20, 20, 1)));
+  test::write_bytes(root / "a/small one.png", test::encode_png(test::synthetic_image(8, 6, 2)));
+  for (int workers : {0, 2}) {
+    LoaderOptions o = options(workers, 1);
+    o.shuffle = false;
+    Loader loader(ImageFolder(root.string()), Pipeline().random_crop(16, 16), o);
+    loader.start_epoch(0);
+    CHECK(loader.next().has_value());
+    std::string error;
+    try {
+      loader.next();
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    CAPTURE(error);
+    CHECK(error.find("small one.png") != std::string::npos);
+    CHECK(error.find("larger than the 6x8 image") != std::string::npos);
+  }
+}
+
 TEST_CASE("data loader: drop_last and position and stop and resume") {
   auto folder = test_folder();
   SUBCASE("drop_last") {

@@ -200,6 +200,13 @@ TEST_CASE("data transforms: the fused path equals whole-image steps bit for bit"
   pipelines.push_back(Pipeline().resize(100, 90).center_crop(120, 130));
   pipelines.push_back(Pipeline().center_crop(50).resize(64, 48).random_hflip(1.0));
   pipelines.push_back(Pipeline().center_crop(80).random_hflip(1.0).ten_crop(33));
+  // A centre crop larger than the image before the resize: PIL resizes the black padding with the image.
+  pipelines.push_back(Pipeline().center_crop(70, 110).resize(40, 64).random_hflip(1.0));
+  pipelines.push_back(Pipeline().center_crop(140, 640).random_resized_crop(36, 0.5, 1.0, 0.2, 5.0));
+  // A crop larger than an earlier one pads with zeros, not with the pixels the earlier one cut off.
+  pipelines.push_back(Pipeline().center_crop(50, 40).center_crop(64, 56).resize(30, 30));
+  pipelines.push_back(Pipeline().resize(60).center_crop(40).random_hflip(1.0).center_crop(52, 44));
+  pipelines.push_back(Pipeline().center_crop(30).random_crop(36, 36, {4, 4, 4, 4}));
   pipelines.push_back(Pipeline().resize(77).random_hflip(0.5).center_crop_with_flip(61));
   pipelines.push_back(Pipeline().random_resized_crop(96, 0.3, 0.9, 0.5, 2.0).random_hflip());
   // RandomCrop with every kind of padding, before and after the resize; FiveCrop; Resize's max_size.

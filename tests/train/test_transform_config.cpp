@@ -49,6 +49,29 @@ TEST_CASE("transform lists: errors name the file, line, step and nearest name") 
   contains(error("    - center_crop: 224\n  val_transform: {resize: 3}\n"), e + ":7: data.val_transform: expected a list");
 }
 
+TEST_CASE("transform lists: values torchvision refuses are refused, not silently changed") {
+  auto error = [](const std::string& list) -> std::string {
+    try {
+      data::read_transform_list(YAML::Load(list), "e.yaml", "data.train_transform");
+    } catch (const Error& ex) {
+      return ex.what();
+    }
+    return "no error";
+  };
+  // An infinite range made every draw fail, so every crop was the central fallback: no augmentation.
+  CHECK(error("[random_resized_crop: {size: 8, ratio: [0.5, .inf]}]").find("finite") != std::string::npos);
+  CHECK(error("[random_resized_crop: {size: 8, scale: [0.5, .inf]}]").find("finite") != std::string::npos);
+  // Fractional padding was truncated; 1e10 overflowed into a negative number.
+  for (const char* padding : {"2.5", "[1, 2.5]", "[1, 1, 1, 0.5]", "1e10"}) {
+    CAPTURE(padding);
+    const std::string e = error(str("[random_crop: {size: 8, padding: ", padding, "}]"));
+    CAPTURE(e);
+    CHECK(e.find("e.yaml:1: data.train_transform[0] (random_crop): key 'padding' must be whole numbers") !=
+          std::string::npos);
+  }
+  CHECK(error("[random_crop: {size: 8, padding: [1, 2]}]") == "no error");
+}
+
 TEST_CASE("transform lists: the file's lists, --set, presets, and --print-config's lists read back") {
   const fs::path dir = test::temp_dir("transform_lists_ok");
   const std::string file = (dir / "e.yaml").string();
