@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -283,8 +284,9 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
 // reads the header's numbers into an int without checking for overflow (refused: more than 9 digits), and
 // on 16-bit files (maxval above 255) it reads past its pixel buffer (refused: 8-bit PNM only). And it does
 // not check that the file holds the pixels: a truncated file (or a header alone) gave a whole image, the
-// missing part uninitialised memory, where PIL refuses it; so the file must hold every pixel.
-void check_pnm(const uint8_t* bytes, size_t size) {
+// missing part uninitialised memory, where PIL refuses it; so the file must hold every pixel. Returns the
+// maxval.
+int check_pnm(const uint8_t* bytes, size_t size) {
   size_t i = 2;
   int64_t numbers[3] = {};  // width, height, maxval
   for (int number = 0; number < 3; ++number) {
@@ -303,11 +305,23 @@ void check_pnm(const uint8_t* bytes, size_t size) {
     numbers[number] = value;
   }
   if (numbers[2] > 255) throw DecodeError(str("unsupported PNM with maxval ", numbers[2], " (16-bit)"));
+  if (numbers[2] == 0) throw DecodeError("corrupt PNM: maxval 0");
   // One whitespace byte ends the header (bytes[i]); the pixels follow, 1 byte (P5) or 3 (P6) each.
   const int64_t needed = static_cast<int64_t>(i) + 1 + numbers[0] * numbers[1] * (bytes[1] == '5' ? 1 : 3);
   if (static_cast<int64_t>(size) < needed)
     throw DecodeError(str("truncated PNM: ", numbers[0], "x", numbers[1], " pixels need ", needed,
                           " bytes, the file has ", size));
+  return static_cast<int>(numbers[2]);
+}
+
+// stb_image returns a PNM's samples as stored; PIL scales them from 0..maxval to 0..255 (when maxval is
+// not 255) as min(255, round(v / maxval * 255)), Python's round: a file with maxval 15 is not near-black.
+void scale_pnm_samples(Image& image, int maxval) {
+  uint8_t table[256];
+  for (int v = 0; v < 256; ++v)
+    table[v] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(static_cast<double>(v) / maxval * 255.0)));
+  uint8_t* p = image.data();
+  for (int64_t i = 0, n = image.stride() * image.height(); i < n; ++i) p[i] = table[p[i]];
 }
 
 // stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
@@ -364,7 +378,7 @@ void check_gif_data(const uint8_t* b, size_t size) {
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
-  if (format == ImageFormat::Pnm) check_pnm(bytes, size);
+  const int pnm_maxval = format == ImageFormat::Pnm ? check_pnm(bytes, size) : 255;
   int w = 0, h = 0, channels = 0;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
@@ -389,6 +403,7 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   out.format = format;
   out.image.resize(w, h);
   std::memcpy(out.image.data(), pixels, static_cast<size_t>(w) * h * 3);
+  if (pnm_maxval != 255) scale_pnm_samples(out.image, pnm_maxval);
 }
 
 }  // namespace

@@ -147,6 +147,27 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   CHECK_THROWS_WITH(decode_file("/nonexistent/file.jpg"), doctest::Contains("/nonexistent/file.jpg"));
 }
 
+TEST_CASE("data decode: PNM samples are scaled from 0..maxval to 0..255 as PIL does") {
+  // PIL: min(255, round(v / maxval * 255)); stb_image returned the stored values (a near-black image).
+  const std::string header = "P5 4 1 15\n";
+  std::vector<uint8_t> pgm(header.begin(), header.end());
+  for (uint8_t v : {0, 5, 15, 20}) pgm.push_back(v);  // 20 > maxval: clipped
+  const Image g = decode_image(pgm.data(), pgm.size());
+  CHECK(g.pixel(1, 0)[0] == 85);
+  CHECK(g.pixel(1, 0)[2] == 85);
+  CHECK(g.pixel(2, 0)[1] == 255);
+  CHECK(g.pixel(3, 0)[0] == 255);
+  const std::string header6 = "P6 1 1 100\n";
+  std::vector<uint8_t> ppm(header6.begin(), header6.end());
+  for (uint8_t v : {1, 50, 99}) ppm.push_back(v);  // 2.55 -> 3, 127.5 -> 128 (half to even), 252.45 -> 252
+  const Image c = decode_image(ppm.data(), ppm.size());
+  CHECK(int(c.pixel(0, 0)[0]) == 3);
+  CHECK(int(c.pixel(0, 0)[1]) == 128);
+  CHECK(int(c.pixel(0, 0)[2]) == 252);
+  const std::string zero = "P5 1 1 0\n\x01";
+  CHECK_THROWS_AS(decode_image(reinterpret_cast<const uint8_t*>(zero.data()), zero.size()), DecodeError);
+}
+
 TEST_CASE("data decode: a top-down BMP (negative height) is the same image") {
   const Image img = synthetic_image(7, 5, 8);
   const std::vector<uint8_t> bmp = test::encode_bmp(img);  // bottom-up, 24 bits, pixels at byte 54
