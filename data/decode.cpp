@@ -344,6 +344,38 @@ void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
                           " need ", needed, " bytes, the file has ", size));
 }
 
+// stb_image widens a 16-bit BMP's 5- and 6-bit samples by repeating their bits (v << 3 | v >> 2), PIL as
+// v * 255 / 31 (or / 63), rounded down: they differ by 1 for half the values. Each widened sample gives
+// back v, so stb_image's output is mapped to PIL's, for the two layouts PIL reads (5-5-5, and 5-6-5 by
+// bit fields).
+void bmp16_samples_as_pil(const uint8_t* b, size_t size, Image& image) {
+  if (size < 54) return;
+  auto le = [b](size_t at) { return uint32_t{b[at]} | uint32_t{b[at + 1]} << 8 | uint32_t{b[at + 2]} << 16 |
+                                    uint32_t{b[at + 3]} << 24; };
+  const uint32_t header = le(14), bits = le(28) & 0xFFFF, compression = le(30);
+  if (header < 40 || bits != 16) return;
+  bool green6 = false;
+  if (compression == 3) {  // BI_BITFIELDS: red, green and blue masks after the 40-byte header
+    if (size < 66) return;
+    const uint32_t r = le(54), g = le(58), bl = le(62);
+    green6 = r == 0xF800 && g == 0x07E0 && bl == 0x001F;
+    if (!green6 && !(r == 0x7C00 && g == 0x03E0 && bl == 0x001F)) return;
+  } else if (compression != 0) {
+    return;
+  }
+  uint8_t five[256], six[256];
+  for (int x = 0; x < 256; ++x) {
+    five[x] = static_cast<uint8_t>((x >> 3) * 255 / 31);
+    six[x] = static_cast<uint8_t>((x >> 2) * 255 / 63);
+  }
+  uint8_t* p = image.data();
+  for (int64_t i = 0, n = int64_t{image.width()} * image.height(); i < n; ++i, p += 3) {
+    p[0] = five[p[0]];
+    p[1] = green6 ? six[p[1]] : five[p[1]];
+    p[2] = five[p[2]];
+  }
+}
+
 // stb_image returns a GIF whose first image's data stops short as it got it (the rest black), where PIL
 // refuses the file as truncated. So the blocks up to the end of the first image must all be in the file.
 void check_gif_data(const uint8_t* b, size_t size) {
@@ -404,6 +436,7 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   out.image.resize(w, h);
   std::memcpy(out.image.data(), pixels, static_cast<size_t>(w) * h * 3);
   if (pnm_maxval != 255) scale_pnm_samples(out.image, pnm_maxval);
+  if (format == ImageFormat::Bmp) bmp16_samples_as_pil(bytes, size, out.image);
 }
 
 }  // namespace

@@ -168,6 +168,37 @@ TEST_CASE("data decode: PNM samples are scaled from 0..maxval to 0..255 as PIL d
   CHECK_THROWS_AS(decode_image(reinterpret_cast<const uint8_t*>(zero.data()), zero.size()), DecodeError);
 }
 
+TEST_CASE("data decode: 16-bit BMP samples are widened as PIL widens them") {
+  // A 2x1 BMP of 16-bit pixels, 5-5-5 (BI_RGB) or by bit fields (masks after the 40-byte header).
+  auto bmp16 = [](std::vector<uint16_t> pixels, std::vector<uint32_t> masks) {
+    std::vector<uint8_t> b;
+    auto put = [&](uint32_t v, int n) {
+      for (int i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    };
+    const uint32_t offset = 54 + 4 * static_cast<uint32_t>(masks.size());
+    b = {'B', 'M'};
+    put(offset + 4, 4), put(0, 4), put(offset, 4);
+    put(40, 4), put(2, 4), put(1, 4), put(1, 2), put(16, 2), put(masks.empty() ? 0 : 3, 4), put(4, 4);
+    put(2835, 4), put(2835, 4), put(0, 4), put(0, 4);
+    for (uint32_t m : masks) put(m, 4);
+    for (uint16_t p : pixels) put(p, 2);
+    return b;
+  };
+  auto rgb = [](const Image& im, int x) {
+    return std::vector<int>{im.pixel(x, 0)[0], im.pixel(x, 0)[1], im.pixel(x, 0)[2]};
+  };
+  // v * 255 / 31 rounded down: 4 -> 32, 16 -> 131, 13 -> 106, 8 -> 65 (bit repetition gave 33, 132, 107, 66).
+  const std::vector<uint8_t> b555 = bmp16({4 << 10 | 16 << 5 | 31, 13 << 10 | 0 << 5 | 8}, {});
+  const Image a = decode_image(b555.data(), b555.size());
+  CHECK(rgb(a, 0) == std::vector<int>{32, 131, 255});
+  CHECK(rgb(a, 1) == std::vector<int>{106, 0, 65});
+  // 5-6-5: green v * 255 / 63, 16 -> 64 (65 by bit repetition).
+  const std::vector<uint8_t> b565 = bmp16({4 << 11 | 16 << 5 | 8, 0xFFFF}, {0xF800, 0x07E0, 0x001F});
+  const Image c = decode_image(b565.data(), b565.size());
+  CHECK(rgb(c, 0) == std::vector<int>{32, 64, 65});
+  CHECK(rgb(c, 1) == std::vector<int>{255, 255, 255});
+}
+
 TEST_CASE("data decode: a top-down BMP (negative height) is the same image") {
   const Image img = synthetic_image(7, 5, 8);
   const std::vector<uint8_t> bmp = test::encode_bmp(img);  // bottom-up, 24 bits, pixels at byte 54
