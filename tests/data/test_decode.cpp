@@ -199,6 +199,28 @@ TEST_CASE("data decode: 16-bit BMP samples are widened as PIL widens them") {
   CHECK(rgb(c, 1) == std::vector<int>{255, 255, 255});
 }
 
+TEST_CASE("data decode: a GIF's transparent index and the screen around its frame are PIL's colours") {
+  // The 4x3 frame of the truncation test at (1, 1) on a 6x5 screen (background index 3), index 2 (blue)
+  // transparent. PIL's convert("RGB"): transparent pixels keep their colour, the rest of the screen is the
+  // transparent index's colour; stb_image gave black for both.
+  const std::vector<uint8_t> gif = {
+      0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x06, 0x00, 0x05, 0x00, 0x81, 0x03, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff,
+      0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x02, 0x00, 0x2c, 0x01, 0x00,
+      0x01, 0x00, 0x04, 0x00, 0x03, 0x00, 0x00, 0x08, 0x0f, 0x00, 0x01, 0x04, 0x10, 0x30, 0x60, 0x80, 0x80, 0x00,
+      0x00, 0x12, 0x06, 0x08, 0x10, 0x10, 0x00, 0x3b};
+  const Image im = decode_image(gif.data(), gif.size());
+  REQUIRE(im.width() == 6);
+  REQUIRE(im.height() == 5);
+  auto rgb = [&](int x, int y) { return std::vector<int>{im.pixel(x, y)[0], im.pixel(x, y)[1], im.pixel(x, y)[2]}; };
+  const std::vector<int> red{255, 0, 0}, green{0, 255, 0}, blue{0, 0, 255}, white{255, 255, 255};
+  CHECK(rgb(0, 0) == blue);  // outside the frame
+  CHECK(rgb(5, 4) == blue);
+  CHECK(rgb(1, 1) == red);   // frame row 0: red, green, blue (transparent), white
+  CHECK(rgb(2, 1) == green);
+  CHECK(rgb(3, 1) == blue);
+  CHECK(rgb(4, 1) == white);
+}
+
 TEST_CASE("data decode: a top-down BMP (negative height) is the same image") {
   const Image img = synthetic_image(7, 5, 8);
   const std::vector<uint8_t> bmp = test::encode_bmp(img);  // bottom-up, 24 bits, pixels at byte 54
