@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -283,8 +284,9 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
 // reads the header's numbers into an int without checking for overflow (refused: more than 9 digits), and
 // on 16-bit files (maxval above 255) it reads past its pixel buffer (refused: 8-bit PNM only). And it does
 // not check that the file holds the pixels: a truncated file (or a header alone) gave a whole image, the
-// missing part uninitialised memory, where PIL refuses it; so the file must hold every pixel.
-void check_pnm(const uint8_t* bytes, size_t size) {
+// missing part uninitialised memory, where PIL refuses it; so the file must hold every pixel. Returns the
+// maxval.
+int check_pnm(const uint8_t* bytes, size_t size) {
   size_t i = 2;
   int64_t numbers[3] = {};  // width, height, maxval
   for (int number = 0; number < 3; ++number) {
@@ -303,11 +305,23 @@ void check_pnm(const uint8_t* bytes, size_t size) {
     numbers[number] = value;
   }
   if (numbers[2] > 255) throw DecodeError(str("unsupported PNM with maxval ", numbers[2], " (16-bit)"));
+  if (numbers[2] == 0) throw DecodeError("corrupt PNM: maxval 0");
   // One whitespace byte ends the header (bytes[i]); the pixels follow, 1 byte (P5) or 3 (P6) each.
   const int64_t needed = static_cast<int64_t>(i) + 1 + numbers[0] * numbers[1] * (bytes[1] == '5' ? 1 : 3);
   if (static_cast<int64_t>(size) < needed)
     throw DecodeError(str("truncated PNM: ", numbers[0], "x", numbers[1], " pixels need ", needed,
                           " bytes, the file has ", size));
+  return static_cast<int>(numbers[2]);
+}
+
+// stb_image returns a PNM's samples as stored; PIL scales them from 0..maxval to 0..255 (when maxval is
+// not 255) as min(255, round(v / maxval * 255)), Python's round: a file with maxval 15 is not near-black.
+void scale_pnm_samples(Image& image, int maxval) {
+  uint8_t table[256];
+  for (int v = 0; v < 256; ++v)
+    table[v] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(static_cast<double>(v) / maxval * 255.0)));
+  uint8_t* p = image.data();
+  for (int64_t i = 0, n = image.stride() * image.height(); i < n; ++i) p[i] = table[p[i]];
 }
 
 // stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
@@ -330,13 +344,60 @@ void check_bmp_data(const uint8_t* b, size_t size, int w, int h) {
                           " need ", needed, " bytes, the file has ", size));
 }
 
-// stb_image returns a GIF whose first image's data stops short as it got it (the rest black), where PIL
-// refuses the file as truncated. So the blocks up to the end of the first image must all be in the file.
-void check_gif_data(const uint8_t* b, size_t size) {
+// stb_image widens a 16-bit BMP's 5- and 6-bit samples by repeating their bits (v << 3 | v >> 2), PIL as
+// v * 255 / 31 (or / 63), rounded down: they differ by 1 for half the values. Each widened sample gives
+// back v, so stb_image's output is mapped to PIL's, for the two layouts PIL reads (5-5-5, and 5-6-5 by
+// bit fields).
+void bmp16_samples_as_pil(const uint8_t* b, size_t size, Image& image) {
+  if (size < 54) return;
+  auto le = [b](size_t at) { return uint32_t{b[at]} | uint32_t{b[at + 1]} << 8 | uint32_t{b[at + 2]} << 16 |
+                                    uint32_t{b[at + 3]} << 24; };
+  const uint32_t header = le(14), bits = le(28) & 0xFFFF, compression = le(30);
+  if (header < 40 || bits != 16) return;
+  bool green6 = false;
+  if (compression == 3) {  // BI_BITFIELDS: red, green and blue masks after the 40-byte header
+    if (size < 66) return;
+    const uint32_t r = le(54), g = le(58), bl = le(62);
+    green6 = r == 0xF800 && g == 0x07E0 && bl == 0x001F;
+    if (!green6 && !(r == 0x7C00 && g == 0x03E0 && bl == 0x001F)) return;
+  } else if (compression != 0) {
+    return;
+  }
+  uint8_t five[256], six[256];
+  for (int x = 0; x < 256; ++x) {
+    five[x] = static_cast<uint8_t>((x >> 3) * 255 / 31);
+    six[x] = static_cast<uint8_t>((x >> 2) * 255 / 63);
+  }
+  uint8_t* p = image.data();
+  for (int64_t i = 0, n = int64_t{image.width()} * image.height(); i < n; ++i, p += 3) {
+    p[0] = five[p[0]];
+    p[1] = green6 ? six[p[1]] : five[p[1]];
+    p[2] = five[p[2]];
+  }
+}
+
+// The first image of a GIF, for what PIL does with it and stb_image does not: a transparent index keeps its
+// palette colour (convert("RGB") ignores transparency; stb_image left those pixels black), and the pixels
+// outside a frame smaller than the screen are the colour of palette entry 0, or of the transparent index
+// (stb_image: black, or the background colour with red and blue swapped).
+struct GifFirstFrame {
+  size_t transparency_flag_at = 0;  // the byte whose bit 0 marks a transparent index (0: none)
+  int x = 0, y = 0, width = 0, height = 0;
+  bool fill = false;  // fill_rgb, a colour of the frame's palette, is known
+  uint8_t fill_rgb[3] = {0, 0, 0};
+};
+
+// Walks the blocks up to the end of the first image. They must all be in the file: stb_image returns an
+// image cut short as it got it (the rest black), where PIL refuses the file as truncated.
+GifFirstFrame read_gif_first_frame(const uint8_t* b, size_t size) {
   auto truncated = [] { return DecodeError("truncated GIF: the first image's data is cut short"); };
+  GifFirstFrame f;
   size_t i = 13;  // signature and logical screen descriptor
   if (size < i) throw truncated();
-  if (b[10] & 0x80) i += 3u << ((b[10] & 7) + 1);  // global colour table
+  const size_t global = b[10] & 0x80 ? i : 0;  // where the global palette starts, if any
+  const int global_entries = 2 << (b[10] & 7);
+  if (global) i += 3u * global_entries;
+  int transparent = -1;
   auto skip_sub_blocks = [&] {  // data sub-blocks, each a length byte and its bytes, ending with length 0
     while (i < size && b[i] != 0) i += 1 + b[i];
     if (i >= size) throw truncated();
@@ -344,18 +405,31 @@ void check_gif_data(const uint8_t* b, size_t size) {
   };
   while (i < size) {
     if (b[i] == 0x21) {  // extension: label, then sub-blocks
+      if (i + 6 < size && b[i + 1] == 0xF9 && b[i + 2] >= 4) {  // graphic control: flags, delay, index
+        f.transparency_flag_at = b[i + 3] & 1 ? i + 3 : 0;
+        transparent = b[i + 3] & 1 ? b[i + 6] : -1;
+      }
       i += 2;
       skip_sub_blocks();
-    } else if (b[i] == 0x2C) {  // image descriptor, local colour table, LZW code size, then its data
+    } else if (b[i] == 0x2C) {  // image descriptor, local palette, LZW code size, then its data
       if (i + 10 > size) throw truncated();
+      f.x = b[i + 1] | b[i + 2] << 8, f.y = b[i + 3] | b[i + 4] << 8;
+      f.width = b[i + 5] | b[i + 6] << 8, f.height = b[i + 7] | b[i + 8] << 8;
       const uint8_t flags = b[i + 9];
       i += 10;
-      if (flags & 0x80) i += 3u << ((flags & 7) + 1);
+      const size_t palette = flags & 0x80 ? i : global;  // PIL's frame palette: the local one, if any
+      const int entries = flags & 0x80 ? 2 << (flags & 7) : global_entries;
+      if (flags & 0x80) i += 3u * entries;
+      const int index = transparent >= 0 ? transparent : 0;
+      if (palette && index < entries && palette + 3u * index + 3 <= size) {
+        f.fill = true;
+        std::memcpy(f.fill_rgb, b + palette + 3u * index, 3);
+      }
       i += 1;
       skip_sub_blocks();
-      return;
+      return f;
     } else {
-      return;  // a trailer or a corrupt block: stb_image reports that
+      return f;  // a trailer or a corrupt block: stb_image reports that
     }
   }
   throw truncated();
@@ -364,15 +438,25 @@ void check_gif_data(const uint8_t* b, size_t size) {
 void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& out,
                 const std::function<DecodeRegion(int, int)>& choose) {
   if (size > static_cast<size_t>(INT32_MAX)) throw DecodeError("file too large for stb_image");
-  if (format == ImageFormat::Pnm) check_pnm(bytes, size);
+  const int pnm_maxval = format == ImageFormat::Pnm ? check_pnm(bytes, size) : 255;
   int w = 0, h = 0, channels = 0;
+  GifFirstFrame gif;
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
     // A top-down BMP stores its height negated; stbi_info passes it on as is (stbi_load does not).
     if (format == ImageFormat::Bmp && h < 0 && h > INT32_MIN) h = -h;
     check_size(w, h, size);
     if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
-    if (format == ImageFormat::Gif) check_gif_data(bytes, size);
+    if (format == ImageFormat::Gif) gif = read_gif_first_frame(bytes, size);
+  }
+  // stb_image gets a GIF without its transparency flag and with background index 0: it then draws
+  // transparent pixels in their colour and leaves the outside of the frame black, filled below.
+  std::vector<uint8_t> gif_bytes;
+  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0)) {
+    gif_bytes.assign(bytes, bytes + size);
+    if (gif.transparency_flag_at) gif_bytes[gif.transparency_flag_at] &= 0xFE;
+    gif_bytes[11] = 0;
+    bytes = gif_bytes.data();
   }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
@@ -389,6 +473,14 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   out.format = format;
   out.image.resize(w, h);
   std::memcpy(out.image.data(), pixels, static_cast<size_t>(w) * h * 3);
+  if (pnm_maxval != 255) scale_pnm_samples(out.image, pnm_maxval);
+  if (format == ImageFormat::Bmp) bmp16_samples_as_pil(bytes, size, out.image);
+  if (format == ImageFormat::Gif && gif.fill) {
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        if (x < gif.x || x >= gif.x + gif.width || y < gif.y || y >= gif.y + gif.height)
+          std::memcpy(out.image.pixel(x, y), gif.fill_rgb, 3);
+  }
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 namespace mpncov::data {
 
 void read_file(const std::string& path, std::vector<uint8_t>& bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a named pipe (or a device) listed as an image must not wait for a writer; it is
+  // refused below. Reads of a regular file ignore the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   MPNCOV_CHECK(fd >= 0, path, ": cannot open: ", std::strerror(errno));
   struct Closer {
     int fd;

@@ -49,7 +49,10 @@ Size resize_shorter(int width, int height, int size) {
   MPNCOV_CHECK(width > 0 && height > 0 && size > 0, "cannot resize ", width, "x", height, " to shorter side ", size);
   const int shorter = std::min(width, height), longer = std::max(width, height);
   // Python: int(size * long / short), a correctly rounded float division then truncation.
-  const int new_long = static_cast<int>(static_cast<double>(int64_t{size} * longer) / shorter);
+  const double exact_long = static_cast<double>(int64_t{size} * longer) / shorter;
+  MPNCOV_CHECK(exact_long < (1 << 30), "Resize of a ", width, "x", height, " image to shorter side ", size,
+               " is too large (longer side ", exact_long, ")");
+  const int new_long = static_cast<int>(exact_long);
   return width <= height ? Size{size, new_long} : Size{new_long, size};
 }
 

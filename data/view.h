@@ -1,6 +1,8 @@
 // A View says how one output crop is cut from an image, so the loader computes only the pixels it keeps:
 // the part `source` of the image is resized to `resized` (PIL bilinear), the `window` of that is kept
 // (pixels outside the resized image are zero, like CenterCrop's padding), then mirrored when `flip`.
+// Crops that pad (a box past the image, or past an earlier crop) leave zeros: source pixels outside
+// `visible`, window pixels outside `visible_resized`.
 // Every preset (RandomResizedCrop, Resize, CenterCrop, flips, ten and two crops) is such a view, built
 // by applying torchvision's steps to it one at a time. render_view() then decodes nothing itself: it
 // resamples the window out of a decoded image (possibly a DCT-scaled region) straight into normalised

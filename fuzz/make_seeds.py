@@ -132,6 +132,26 @@ for name, fmt, img, kw in [("rgb.jpg", "JPEG", rgb, {}), ("prog.jpg", "JPEG", rg
     b = io.BytesIO()
     img.save(b, fmt, **kw)
     put("decode", name, b.getvalue())
+# The stb_image formats' fix-ups (data/decode.cpp): a transparent index and a frame smaller than the screen,
+# a PNM maxval below 255, a 5-6-5 BMP and a top-down one.
+b = io.BytesIO()
+rgb.convert("P").save(b, "GIF", transparency=3, optimize=False)
+gif = bytearray(b.getvalue())
+gif[6:10] = struct.pack("<HH", 20, 15)  # the screen larger than the frame
+put("decode", "trns_small_frame.gif", bytes(gif))
+put("decode", "maxval15.pgm", b"P5 17 13 15\n" + (rng.integers(0, 16, 17 * 13, dtype=np.uint8)).tobytes())
+
+
+def bmp(height, bits, compression, masks, rows):
+    info = struct.pack("<IiiHHIIiiII", 40, 17, height, 1, bits, compression, 0, 2835, 2835, 0, 0)
+    info += b"".join(struct.pack("<I", m) for m in masks)
+    data = b"".join(r + b"\0" * (-len(r) % 4) for r in rows)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(data), 0, 0, 14 + len(info)) + info + data
+
+
+put("decode", "565.bmp", bmp(13, 16, 3, [0xF800, 0x07E0, 0x001F],
+                              [rng.integers(0, 65536, 17, dtype=np.uint16).astype("<u2").tobytes() for _ in range(13)]))
+put("decode", "top_down.bmp", bmp(-13, 24, 0, [], [np.asarray(rgb)[y].tobytes() for y in range(13)]))
 
 state = {"epoch": 2, "batch": 5, "step": 17, "best_top1": 0.5,
          "history": [{"epoch": 1, "train_loss": 1.2, "train_top1": 0.3, "train_top5": 1.0, "val_loss": None,

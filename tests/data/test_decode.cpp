@@ -147,6 +147,80 @@ TEST_CASE("data decode: bad files throw DecodeError") {
   CHECK_THROWS_WITH(decode_file("/nonexistent/file.jpg"), doctest::Contains("/nonexistent/file.jpg"));
 }
 
+TEST_CASE("data decode: PNM samples are scaled from 0..maxval to 0..255 as PIL does") {
+  // PIL: min(255, round(v / maxval * 255)); stb_image returned the stored values (a near-black image).
+  const std::string header = "P5 4 1 15\n";
+  std::vector<uint8_t> pgm(header.begin(), header.end());
+  for (uint8_t v : {0, 5, 15, 20}) pgm.push_back(v);  // 20 > maxval: clipped
+  const Image g = decode_image(pgm.data(), pgm.size());
+  CHECK(g.pixel(1, 0)[0] == 85);
+  CHECK(g.pixel(1, 0)[2] == 85);
+  CHECK(g.pixel(2, 0)[1] == 255);
+  CHECK(g.pixel(3, 0)[0] == 255);
+  const std::string header6 = "P6 1 1 100\n";
+  std::vector<uint8_t> ppm(header6.begin(), header6.end());
+  for (uint8_t v : {1, 50, 99}) ppm.push_back(v);  // 2.55 -> 3, 127.5 -> 128 (half to even), 252.45 -> 252
+  const Image c = decode_image(ppm.data(), ppm.size());
+  CHECK(int(c.pixel(0, 0)[0]) == 3);
+  CHECK(int(c.pixel(0, 0)[1]) == 128);
+  CHECK(int(c.pixel(0, 0)[2]) == 252);
+  const std::string zero = "P5 1 1 0\n\x01";
+  CHECK_THROWS_AS(decode_image(reinterpret_cast<const uint8_t*>(zero.data()), zero.size()), DecodeError);
+}
+
+TEST_CASE("data decode: 16-bit BMP samples are widened as PIL widens them") {
+  // A 2x1 BMP of 16-bit pixels, 5-5-5 (BI_RGB) or by bit fields (masks after the 40-byte header).
+  auto bmp16 = [](std::vector<uint16_t> pixels, std::vector<uint32_t> masks) {
+    std::vector<uint8_t> b;
+    auto put = [&](uint32_t v, int n) {
+      for (int i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    };
+    const uint32_t offset = 54 + 4 * static_cast<uint32_t>(masks.size());
+    b = {'B', 'M'};
+    put(offset + 4, 4), put(0, 4), put(offset, 4);
+    put(40, 4), put(2, 4), put(1, 4), put(1, 2), put(16, 2), put(masks.empty() ? 0 : 3, 4), put(4, 4);
+    put(2835, 4), put(2835, 4), put(0, 4), put(0, 4);
+    for (uint32_t m : masks) put(m, 4);
+    for (uint16_t p : pixels) put(p, 2);
+    return b;
+  };
+  auto rgb = [](const Image& im, int x) {
+    return std::vector<int>{im.pixel(x, 0)[0], im.pixel(x, 0)[1], im.pixel(x, 0)[2]};
+  };
+  // v * 255 / 31 rounded down: 4 -> 32, 16 -> 131, 13 -> 106, 8 -> 65 (bit repetition gave 33, 132, 107, 66).
+  const std::vector<uint8_t> b555 = bmp16({4 << 10 | 16 << 5 | 31, 13 << 10 | 0 << 5 | 8}, {});
+  const Image a = decode_image(b555.data(), b555.size());
+  CHECK(rgb(a, 0) == std::vector<int>{32, 131, 255});
+  CHECK(rgb(a, 1) == std::vector<int>{106, 0, 65});
+  // 5-6-5: green v * 255 / 63, 16 -> 64 (65 by bit repetition).
+  const std::vector<uint8_t> b565 = bmp16({4 << 11 | 16 << 5 | 8, 0xFFFF}, {0xF800, 0x07E0, 0x001F});
+  const Image c = decode_image(b565.data(), b565.size());
+  CHECK(rgb(c, 0) == std::vector<int>{32, 64, 65});
+  CHECK(rgb(c, 1) == std::vector<int>{255, 255, 255});
+}
+
+TEST_CASE("data decode: a GIF's transparent index and the screen around its frame are PIL's colours") {
+  // The 4x3 frame of the truncation test at (1, 1) on a 6x5 screen (background index 3), index 2 (blue)
+  // transparent. PIL's convert("RGB"): transparent pixels keep their colour, the rest of the screen is the
+  // transparent index's colour; stb_image gave black for both.
+  const std::vector<uint8_t> gif = {
+      0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x06, 0x00, 0x05, 0x00, 0x81, 0x03, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff,
+      0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x02, 0x00, 0x2c, 0x01, 0x00,
+      0x01, 0x00, 0x04, 0x00, 0x03, 0x00, 0x00, 0x08, 0x0f, 0x00, 0x01, 0x04, 0x10, 0x30, 0x60, 0x80, 0x80, 0x00,
+      0x00, 0x12, 0x06, 0x08, 0x10, 0x10, 0x00, 0x3b};
+  const Image im = decode_image(gif.data(), gif.size());
+  REQUIRE(im.width() == 6);
+  REQUIRE(im.height() == 5);
+  auto rgb = [&](int x, int y) { return std::vector<int>{im.pixel(x, y)[0], im.pixel(x, y)[1], im.pixel(x, y)[2]}; };
+  const std::vector<int> red{255, 0, 0}, green{0, 255, 0}, blue{0, 0, 255}, white{255, 255, 255};
+  CHECK(rgb(0, 0) == blue);  // outside the frame
+  CHECK(rgb(5, 4) == blue);
+  CHECK(rgb(1, 1) == red);   // frame row 0: red, green, blue (transparent), white
+  CHECK(rgb(2, 1) == green);
+  CHECK(rgb(3, 1) == blue);
+  CHECK(rgb(4, 1) == white);
+}
+
 TEST_CASE("data decode: a top-down BMP (negative height) is the same image") {
   const Image img = synthetic_image(7, 5, 8);
   const std::vector<uint8_t> bmp = test::encode_bmp(img);  // bottom-up, 24 bits, pixels at byte 54

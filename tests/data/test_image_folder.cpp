@@ -1,3 +1,12 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "data/file.h"
 #include "data/image_folder.h"
 #include "tests/data/image_files.h"
 #include "tests/helpers.h"
@@ -49,6 +58,31 @@ TEST_CASE("data image folder: errors name the path - an empty class warns") {
   CHECK(folder.classes().size() == 2);
   CHECK(folder.size() == 1);
   CHECK(folder[0].label == 1);
+}
+
+TEST_CASE("data image folder: a named pipe listed as an image is refused, without waiting for a writer") {
+  const fs::path root = test::process_temp_dir("data_image_folder_fifo");
+  fs::create_directories(root / "a");
+  const fs::path fifo = root / "a/pipe.jpg";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  ImageFolder folder(root.string(), [](const std::string&) {});
+  REQUIRE(folder.size() == 1);  // listed, as torchvision lists it
+  std::promise<std::string> result;
+  std::future<std::string> error = result.get_future();
+  std::thread reader([&] {
+    std::vector<uint8_t> bytes;
+    try {
+      read_file(folder[0].path, bytes);
+      result.set_value("read");
+    } catch (const Error& e) {
+      result.set_value(e.what());
+    }
+  });
+  const bool done = error.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+  CHECK(done);
+  if (!done) ::close(::open(fifo.c_str(), O_WRONLY));  // the reader was stuck in open(): let it go
+  reader.join();
+  CHECK(error.get().find("pipe.jpg: not a regular file") != std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -133,6 +133,10 @@ TEST_CASE("data transforms: torchvision's geometry to the integer") {
   CHECK(resize_shorter(375, 500, 256).height == 341);
   CHECK(resize_shorter(300, 300, 448).width == 448);
   CHECK(resize_shorter(1, 1000, 7).height == 7000);
+  // A longer side past int's range is refused as such (it was converted from double to int: undefined, then
+  // "resize to an empty size").
+  CHECK_THROWS_WITH(resize_shorter(500, 375, 2000000000), doctest::Contains("too large"));
+  CHECK_THROWS_WITH(resize_shorter(3, 2000, 2000000), doctest::Contains("too large"));
   // Python's round: halves to even.
   CHECK(center_crop_box(341, 256, 224, 224) == Rect{58, 16, 224, 224});  // 58.5 -> 58
   CHECK(center_crop_box(343, 256, 224, 224) == Rect{60, 16, 224, 224});  // 59.5 -> 60
