@@ -15,8 +15,9 @@
 // before the ReLU (a post-op, core/nn_ops.h), and the add's pass is gone too. Where the batch norm is
 // the add's second input (a downsampling block's shortcut), the add's output is the first input's storage:
 // the residual is already there and the kernel adds to what it overwrites. Where the kernel would lose its
-// Winograd algorithm to the add, the add (and ReLU) runs in a pass of its own after the folded convolution
-// (a run that adds in place on its shortcut then stays unfused).
+// Winograd algorithm to the add, or where no kernel takes it in the output's layout (an NCHW input into
+// NHWC), the add (and ReLU) runs in a pass of its own after the folded convolution (a run that adds in
+// place on its shortcut then stays unfused).
 //
 // An average pooling that runs after its pointwise convolution (nets/commuted_pooling.h) joins that
 // convolution's run, there being no residual add: the convolution (batch norm scale folded in) runs first
