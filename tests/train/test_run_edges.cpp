@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "tests/helpers.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 using namespace mpncov;
@@ -51,6 +52,10 @@ TEST_CASE("run edges: a second stage that never beats the first stage's best sti
   REQUIRE(train(load_experiment(exp, {"run.out=" + stage1}), quiet()) == 0);
   // Stage 1's best is out of reach (above 100%), so no epoch of stage 2 improves on it.
   const std::string last = stage1 + "/last.safetensors";
+  // What a command that loads it prints: the accuracy as the log prints it, with two decimals.
+  const std::string described = describe_weights_file(last);
+  CHECK(described.rfind(last + " (checkpoint after epoch 1, val top-1 ", 0) == 0);
+  CHECK(described.substr(described.size() - 5, 1) == ".");  // "...33.33%)"
   edit_state(last, {{"best_top1", 101.0}});
   // The final 2-crop evaluation reads this run folder's best.safetensors (as eval does by default).
   REQUIRE(train(load_experiment(exp, {"solver.epochs=2", "run.out=" + stage2, "run.resume=" + last, "data.eval_crops=2"}),
