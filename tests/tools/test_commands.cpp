@@ -371,3 +371,20 @@ TEST_CASE("commands: time --loader on a small folder - gradcheck warns on zero g
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("quickstart: --representation mpncov (the default) trains the default representation") {
+  const fs::path dir = test::temp_dir("quickstart_representation");
+  test::write_tiny_image_folder(dir, 2, 1);  // trained instead of the quickstart's textures (--set)
+  const std::string run = (dir / "q").string();
+  const Result r = mpncov_program(str("quickstart --out ", run, " --representation mpncov --quiet --set solver.epochs=1",
+                                      " --set data.train=", (dir / "data/train").string(), " --set data.val=",
+                                      (dir / "data/val").string(), " --set run.device=cpu"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  // The file's reduce: 32 stays (a bare {type: mpncov} would pool the backbone's 64 channels).
+  CHECK(read_text(fs::path(run) / "log.txt").find("representation.conv_dr_block.0") != std::string::npos);
+}
+
+}  // TEST_SUITE
