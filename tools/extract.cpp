@@ -60,9 +60,12 @@ int run_extract(const std::vector<std::string>& argv) {
   const Device device = resolve_device(args.get("device", experiment ? experiment->run.device : "auto"));
   const Precision precision = precision_option(args, experiment ? experiment->solver.precision : Precision::Float32);
   // An experiment that lets the classes default gets them from the checkpoint (what the weights were
-  // trained on), else from the image folder.
+  // trained on), else as train does from data.train's class folders, else from the image folder.
   int64_t classes = 0;
-  if (experiment && experiment->model.classes == 0) classes = static_cast<int64_t>(checkpoint_classes(weights).size());
+  if (experiment && experiment->model.classes == 0) {
+    classes = static_cast<int64_t>(checkpoint_classes(weights).size());
+    if (classes == 0) classes = count_class_folders(experiment->data.train);
+  }
 
   // Images: the experiment's validation transform (a plain net file: ImageNet's).
   std::unique_ptr<data::Loader> loader;
@@ -153,7 +156,8 @@ MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images 
                        "(N, C, H, W) of normalised images, or an image folder DIR/<class>/<image> read with the\n"
                        "experiment's validation transform (ImageNet's for a plain net); then the labels go to\n"
                        "Y-labels.npy and the class names to Y-labels.txt (e.g. to train an SVM as the paper did).\n"
-                       "An experiment that leaves model.classes to the data takes the class count from the checkpoint.\n\n"
+                       "An experiment that leaves model.classes to the data takes the class count from the checkpoint\n"
+                       "(from a weights file: data.train's class folders, as train does).\n\n"
                        "  --weights FILE  weights or checkpoint (safetensors, the net's parameter names); default for an\n"
                        "                  experiment: its run folder's best.safetensors (required for a net)\n"
                        "  --layer NAME    the layer to write, e.g. representation for the iSQRT-COV features\n"

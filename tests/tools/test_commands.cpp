@@ -284,6 +284,22 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(contains(extract.output, "weights: " + (dir / "run/best.safetensors").string() + " (checkpoint after epoch "));
   CHECK(load_npy((dir / "y.npy").string()).shape() == Shape({5, 3}));
   CHECK(!contains(extract.output, "images\nwrote") == false);
+  // A weights file (no training state, so no classes): data.train's class folders, as train counts them,
+  // also for --images of a folder with other classes (one unlabelled folder here).
+  const SafetensorsFile best = load_safetensors((dir / "run/best.safetensors").string());
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (const std::string& n : best.names)
+    if (n[0] != '@') weights.emplace_back(n, best.tensors.at(n));
+  save_safetensors((dir / "weights.safetensors").string(), weights);
+  fs::create_directories(dir / "unlabelled/all");
+  fs::copy(dir / "data/val/class0", dir / "unlabelled/all");
+  for (const std::string& input : {" --input " + (dir / "x.npy").string(), " --images " + (dir / "unlabelled").string()}) {
+    const Result plain = mpncov_program("extract " + exp + input + " --weights " + (dir / "weights.safetensors").string() +
+                                        " --out " + (dir / "yw.npy").string());
+    INFO(plain.output);
+    CHECK(plain.status == 0);
+    CHECK(load_npy((dir / "yw.npy").string()).shape()[1] == 3);
+  }
   // inspect and time build the experiment's model at its image size with its classes.
   const Result inspect = mpncov_program("inspect " + exp);
   REQUIRE(inspect.status == 0);
