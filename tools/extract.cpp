@@ -73,6 +73,7 @@ int run_extract(const std::vector<std::string>& argv) {
   Tensor x;
   Shape image_shape;
   int64_t n = 0;
+  std::string class_names;  // --images: written with the labels, once the features are
   if (args.has("images")) {
     const DataConfig d = experiment ? experiment->data : DataConfig{};
     auto folder = std::make_shared<const data::ImageFolder>(args.get("images"));
@@ -85,9 +86,7 @@ int run_extract(const std::vector<std::string>& argv) {
     loader = std::make_unique<data::Loader>(folder, make_pipeline(d, false, 1), lo);
     image_shape = loader->batch_shape();
     n = folder->size();
-    std::string names;
-    for (const std::string& c : folder->classes()) names += c + "\n";
-    std::ofstream(labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt") << names;
+    for (const std::string& c : folder->classes()) class_names += c + "\n";
   } else {
     x = load_npy(args.get("input"));
     MPNCOV_CHECK(x.ndim() == 4 && x.dtype() == DType::F32, args.get("input"), ": expected a float32 array (N, C, H, W), got ",
@@ -139,6 +138,9 @@ int run_extract(const std::vector<std::string>& argv) {
   std::printf("wrote %s: output of '%s', shape %s\n", args.get("out").c_str(), layer.c_str(), out_shape.str().c_str());
   if (loader) {
     save_npy(labels_path(args.get("out")), Tensor::from_vector(labels, {n}, DType::I64));
+    const std::string names_path = labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt";
+    std::ofstream names(names_path);
+    if (!(names << class_names)) throw Error(str("cannot write '", names_path, "'"));
     std::printf("wrote %s: the class index of each image (class names in the .txt beside it)\n",
                 labels_path(args.get("out")).c_str());
   }

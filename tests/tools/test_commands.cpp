@@ -300,6 +300,10 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
     CHECK(plain.status == 0);
     CHECK(load_npy((dir / "yw.npy").string()).shape()[1] == 3);
   }
+  // A mistake leaves no files behind (the class names were written before the layer was looked up).
+  CHECK(mpncov_program("extract " + exp + " --images " + (dir / "unlabelled").string() + " --layer nope --out " +
+                       (dir / "none.npy").string()).status == 1);
+  CHECK(!fs::exists(dir / "none-labels.txt"));
   // inspect and time build the experiment's model at its image size with its classes.
   const Result inspect = mpncov_program("inspect " + exp);
   REQUIRE(inspect.status == 0);
