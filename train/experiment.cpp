@@ -355,6 +355,8 @@ void check_experiment(const Experiment& e) {
     }
   }
   Config run(e.root["run"], e.file, "run");
+  if (std::filesystem::exists(e.run.out) && !std::filesystem::is_directory(e.run.out))
+    run.fail("out", str("names '", e.run.out, "', which is a file: the run folder must be a folder"));
   if (!e.run.resume.empty() && !std::filesystem::is_regular_file(e.run.resume))
     run.fail("resume", str("names '", e.run.resume, "', which is not a file"));
   if (e.run.device != "auto") {

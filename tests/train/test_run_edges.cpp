@@ -192,3 +192,26 @@ TEST_CASE("run edges: SIGINT during validation or the final multi-crop evaluatio
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a run folder that is a file or cannot be created is named as run.out") {
+  const fs::path dir = test::temp_dir("edge_run_out");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  std::ofstream(dir / "file") << "x";
+  auto error = [&](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const std::string file = (dir / "file").string();
+  CHECK(error([&] { check_experiment(load_experiment(exp, {"run.out=" + file})); })
+            .find("run: key 'out' names '" + file + "', which is a file") != std::string::npos);
+  CHECK(error([&] { train(load_experiment(exp, {"run.out=" + file + "/run"}), quiet()); })
+            .find("cannot create the run folder " + file + "/run (run.out)") != std::string::npos);
+}
+
+}  // TEST_SUITE
