@@ -116,6 +116,17 @@ TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch fr
   const std::string log2 = read_text(again / "run/log.txt");
   CHECK(log2.find("saved by 2 process(es), this run has 1") != std::string::npos);
   CHECK(log2.find("at epoch 1, batch 2") != std::string::npos);
+  // Fewer training images than when it stopped (4 batches in): the epoch's 2 batches are already behind it.
+  const fs::path fewer = test::temp_dir("edge_resume_fewer_images");
+  const std::string exp3 = test::write_tiny_experiment(fewer, "{lr: 0.02, epochs: 1}");
+  stop.stop_after_steps = 4;
+  REQUIRE(train(load_experiment(exp3), stop) == 128 + SIGINT);
+  for (const char* name : {"00002.jpg", "00003.jpg", "00004.jpg", "00005.jpg"}) {
+    fs::remove(fewer / "data/train/class0" / name);
+    fs::remove(fewer / "data/train/class1" / name);
+  }
+  REQUIRE(train(load_experiment(exp3), resume) == 0);
+  CHECK(read_text(fewer / "run/log.txt").find("stopped at batch 4 of an epoch that has 3 batches here") != std::string::npos);
 }
 
 }  // TEST_SUITE
