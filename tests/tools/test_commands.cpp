@@ -212,6 +212,10 @@ TEST_CASE("experiments: --set mistakes name --set - the whole configuration is c
   const Result r = mpncov_program("train " + exp + " --set data.preset=imagnet --print-config");
   CHECK(r.status == 2);
   CHECK(contains(r.output, "did you mean 'imagenet'?"));
+  // So does a freeze count the net does not have: a configuration error, not an internal one.
+  const Result freeze = mpncov_program("train " + exp + " --set model.freeze=9 --print-config");
+  CHECK(freeze.status == 2);
+  CHECK(!contains(freeze.output, "[nets/"));
 }
 
 TEST_CASE("run folders: no silent overwrite - config.yaml is valid YAML that repeats the run") {
