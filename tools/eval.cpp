@@ -21,6 +21,7 @@ int run_eval(const std::vector<std::string>& argv) {
   const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
   const int64_t crops = args.get_int("crops", 1);
   if (crops != 1 && crops != 2 && crops != 10) throw UsageError{"--crops must be 1, 2 or 10"};
+  if (args.get_int("batch", 1) < 1) throw UsageError{"--batch must be at least 1"};  // as extract and time say
   if (e.data.val.empty()) throw Error(str(e.file, ": data.val is not set: nothing to evaluate on"));
   const std::string weights = args.get("weights", e.run.out + "/best.safetensors");
   if (!std::filesystem::exists(weights))

@@ -354,6 +354,7 @@ TEST_CASE("commands: eval with 1 and 2 crops and extract of an image folder afte
   CHECK(load_npy((dir / "f-labels.npy").string()).to_vector() == std::vector<double>{0, 0, 1, 1, 2, 2});
   // A usage error exits 2 and names the problem.
   CHECK(WEXITSTATUS(std::system((binary + " eval " + exp + " --crops 3 2>/dev/null").c_str())) == 2);
+  CHECK(WEXITSTATUS(std::system((binary + " eval " + exp + " --batch 0 > /dev/null 2>&1").c_str())) == 2);
 }
 
 }  // TEST_SUITE
