@@ -146,8 +146,8 @@ Tensor images_on(const data::Batch& b, Device device) {
   return b.to_device_async(flat, device);
 }
 
-void ensure_setup(Net& net, const Shape& input, Device device, uint64_t seed) {
-  if (!net.is_setup() || net.input_shape() != input) net.setup(input, DType::F32, device, seed);
+void ensure_setup(Net& net, const Shape& input, Device device) {
+  if (!net.is_setup() || net.input_shape() != input) net.setup(input, DType::F32, device);  // the net's seed
 }
 
 }  // namespace
@@ -173,12 +173,11 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
   loader.start_epoch(epoch);
   const int64_t total = loader.batches_per_epoch();
   int64_t done = 0;
-  const uint64_t seed = 1;
   while (std::optional<data::Batch> batch = loader.next()) {
     const int64_t n = batch->size();
     const int64_t crops = batch->images.ndim() == 5 ? batch->images.dim(1) : 1;
     const Tensor x = images_on(*batch, device);
-    ensure_setup(net, x.shape(), device, seed);
+    ensure_setup(net, x.shape(), device);
     Tensor logits = net.forward(x);
     if (crops > 1) logits = ops::reduce(ops::Reduce::Mean, logits.reshape({n, crops, -1}), {1});
     const Tensor labels = batch->to_device_async(batch->labels, device);

@@ -10,6 +10,8 @@
 
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "nets/net.h"
+#include "nets/net_spec.h"
 #include "tests/helpers.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -223,6 +225,60 @@ TEST_CASE("run edges: a run folder that is a file or cannot be created is named 
             .find("run: key 'out' names '" + file + "', which is a file") != std::string::npos);
   CHECK(error([&] { train(load_experiment(exp, {"run.out=" + file + "/run"}), quiet()); })
             .find("cannot create the run folder " + file + "/run (run.out)") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: dropout masks follow run.seed through partial batches - a resume stays bit for bit") {
+  // A net with dropout; 18 images in batches of 4 end each epoch with a batch of 2, and validation runs
+  // batches of another shape: the net is set up again for each.
+  const fs::path dir = test::temp_dir("edge_dropout_seed");
+  std::ofstream(dir / "drop.yaml") << "name: drop_cnn\ninput: [3, 16, 16]\nfeatures:\n"
+                                   << "  - {name: conv, type: conv, out_channels: 8, kernel_size: 3, padding: 1}\n"
+                                   << "  - {name: relu, type: relu}\nrepresentation: {name: pool, type: gavp}\n"
+                                   << "classifier:\n  - {name: drop, type: dropout, p: 0.5}\n"
+                                   << "  - {name: fc, type: linear, out_features: 3}\n";
+  test::write_tiny_image_folder(dir);
+  std::ofstream(dir / "exp.yaml") << "model: {net: " << (dir / "drop.yaml").string() << "}\n"
+                                  << "data: {train: " << (dir / "data/train").string() << ", val: "
+                                  << (dir / "data/val").string() << ", preset: plain, image_size: 16, batch: 4, val_batch: 5}\n"
+                                  << "solver: {lr: 0.1, epochs: 2}\nrun: {device: cpu, seed: 7}\n";
+  const std::string exp = (dir / "exp.yaml").string();
+  const std::string straight = (dir / "straight").string(), resumed = (dir / "resumed").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + straight}), quiet()) == 0);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 7;  // in the second epoch, after the partial batch and a validation
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), stop) == 128 + SIGINT);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), resume) == 0);
+  const SafetensorsFile a = load_safetensors(straight + "/last.safetensors"), b = load_safetensors(resumed + "/last.safetensors");
+  REQUIRE(a.names == b.names);
+  for (const std::string& n : a.names) {
+    INFO(n);
+    CHECK(a.tensors.at(n).to_vector() == b.tensors.at(n).to_vector());
+  }
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: run.seed keys the dropout masks, also after the net is set up again (freeze, a last partial batch)") {
+  const NetSpec spec = parse_net("name: d\ninput: [3, 4, 4]\nfeatures:\n  - {name: drop, type: dropout, p: 0.5}\n", "d.yaml");
+  auto mask = [&](uint64_t seed) {
+    Net net(spec);
+    net.setup(Shape({2, 3, 4, 4}), DType::F32, Device::cpu(), seed);  // as train sets it up, with run.seed
+    net.freeze(0);                                                    // which sets it up again
+    net.setup(Shape({1, 3, 4, 4}));                                   // and again for a smaller batch
+    net.set_training(true);
+    net.set_step(3);
+    return net.forward(Tensor::full(Shape({1, 3, 4, 4}), 1.0, DType::F32)).to_vector();
+  };
+  CHECK(mask(7) == mask(7));
+  CHECK(mask(7) != mask(1));  // were both seed 1's: every run's dropout drew the same masks
 }
 
 }  // TEST_SUITE
