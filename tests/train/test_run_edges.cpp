@@ -169,6 +169,7 @@ TEST_CASE("run edges: a key with no value (~, null, --set key=) takes its defaul
   CHECK(e.model.weights.empty());
   CHECK(e.solver.schedule.kind() == Schedule::Kind::Constant);
   CHECK(resolved_config(e).find("  out: runs/exp\n") != std::string::npos);
+  CHECK(resolved_config(e).find("  dist_timeout: 1800\n") != std::string::npos);  // the default, not 1.8e+03
 }
 
 }  // TEST_SUITE
