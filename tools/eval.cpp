@@ -31,6 +31,12 @@ int run_eval(const std::vector<std::string>& argv) {
   const Precision precision = precision_option(args, e.solver.precision);
 
   auto val_set = std::make_shared<const data::ImageFolder>(e.data.val);
+  // Labels are class indices: a checkpoint trained on other class names would be scored against the
+  // wrong ones (as train refuses to resume on other classes).
+  const std::vector<std::string> trained = checkpoint_classes(weights);
+  if (!trained.empty() && trained != val_set->classes())
+    throw Error(str(weights, " was trained on other classes than ", e.data.val, " has (", trained.size(), " vs ",
+                    val_set->classes().size(), " class folders, or other names): its labels would not match"));
   ModelConfig mc = e.model;
   mc.classes = static_cast<int64_t>(val_set->classes().size());
   mc.weights = "";  // the trained weights replace the pretrained ones
