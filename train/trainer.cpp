@@ -226,6 +226,9 @@ class Training {
 
   int run() {
     SignalGuard signals;
+    // --stop-after N with N steps already done (0: the initial state) stops before another step.
+    if (options_.stop_after_steps >= 0 && state_.step >= options_.stop_after_steps && state_.epoch < e_.solver.epochs)
+      return interrupt(state_.epoch, state_.batch - 1, 0);
     try {
       for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
         if (const int code = train_epoch()) return code;

@@ -283,3 +283,18 @@ TEST_CASE("run edges: run.seed keys the dropout masks, also after the net is set
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: --stop-after 0 saves the initial state, before any step") {
+  const fs::path dir = test::temp_dir("edge_stop_after_0");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 0;
+  REQUIRE(train(load_experiment(exp), stop) == 128 + SIGINT);
+  const Json state = parse_json(load_safetensors((dir / "run/last.safetensors").string()).metadata.at("state"));
+  CHECK(state.at("step").get<int64_t>() == 0);  // was 1: the count was checked only after a step
+  CHECK(state.at("batch").get<int64_t>() == 0);
+}
+
+}  // TEST_SUITE
