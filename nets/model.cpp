@@ -170,8 +170,10 @@ NetSpec compose_model(const ModelConfig& m) {
   if (m.sync_bn)
     for (LayerSpec& l : net.layers)
       if (l.type == "batchnorm") l.overrides["sync"] = YAML::Node(true);
-  MPNCOV_CHECK(m.freeze >= 0 && m.freeze <= net.feature_children, m.file, ": model.freeze is ", m.freeze,
-               "; net '", net.name, "' has ", net.feature_children, " top-level feature items");
+  // A configuration error (status 2, like every other wrong key), not an internal check.
+  if (m.freeze < 0 || m.freeze > net.feature_children)
+    throw ConfigError(str(m.file, ": model.freeze is ", m.freeze, "; net '", net.name, "' has ", net.feature_children,
+                          " top-level feature items (freeze 0 to ", net.feature_children, ")"));
   return net;
 }
 

@@ -90,7 +90,8 @@ std::vector<Shape> Net::input_shapes(int i) const {
   return shapes;
 }
 
-void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
+void Net::setup(const Shape& input, DType dtype, Device device, std::optional<uint64_t> seed) {
+  if (seed) seed_ = *seed;
   require_device(device);
   MPNCOV_CHECK(input.ndim() == 4, "net '", spec_.name, "': the input must be (N, C, H, W), got ", input.str());
   MPNCOV_CHECK(outputs_.empty() || (dtype == dtype_ && device == device_), "net '", spec_.name,
@@ -113,7 +114,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, uint64_t seed) {
     SetupContext ctx;
     ctx.dtype = dtype;
     ctx.device = device;
-    ctx.seed = seed;
+    ctx.seed = seed_;
     ctx.name = l.name;
     ctx.planned_bytes = &planned;
     ctx.memory_limit = limit;

@@ -10,6 +10,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,11 @@ class Net {
 
   const NetSpec& spec() const { return spec_; }
   // Infers shapes for an input batch (N, C, H, W), creates parameters the first time and allocates the
-  // activations. Call again when the input shape changes; parameters are kept.
-  void setup(const Shape& input, DType dtype = DType::F32, Device device = Device::cpu(), uint64_t seed = 1);
+  // activations. Call again when the input shape changes; parameters are kept. seed (initial weights,
+  // dropout masks): without one, the seed of the previous setup (1 the first time), so setting up again
+  // (another batch size, freeze, precision) keeps the run's seed.
+  void setup(const Shape& input, DType dtype = DType::F32, Device device = Device::cpu(),
+             std::optional<uint64_t> seed = std::nullopt);
   bool is_setup() const { return !outputs_.empty(); }
   const Shape& input_shape() const { return input_shape_; }
   DType dtype() const { return dtype_; }
@@ -191,6 +195,7 @@ class Net {
   std::vector<std::vector<int>> inputs_;       // per layer: producing layer indices, -1 for the net input
   std::vector<std::vector<int>> consumers_;    // per layer: (consumer layer) for its output
   Shape input_shape_;
+  uint64_t seed_ = 1;  // of the last setup that gave one
   DType dtype_ = DType::F32;
   Device device_;
   bool training_ = true;

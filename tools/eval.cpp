@@ -21,6 +21,7 @@ int run_eval(const std::vector<std::string>& argv) {
   const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), args.all("set"));
   const int64_t crops = args.get_int("crops", 1);
   if (crops != 1 && crops != 2 && crops != 10) throw UsageError{"--crops must be 1, 2 or 10"};
+  if (args.get_int("batch", 1) < 1) throw UsageError{"--batch must be at least 1"};  // as extract and time say
   if (e.data.val.empty()) throw Error(str(e.file, ": data.val is not set: nothing to evaluate on"));
   const std::string weights = args.get("weights", e.run.out + "/best.safetensors");
   if (!std::filesystem::exists(weights))
@@ -30,6 +31,12 @@ int run_eval(const std::vector<std::string>& argv) {
   const Precision precision = precision_option(args, e.solver.precision);
 
   auto val_set = std::make_shared<const data::ImageFolder>(e.data.val);
+  // Labels are class indices: a checkpoint trained on other class names would be scored against the
+  // wrong ones (as train refuses to resume on other classes).
+  const std::vector<std::string> trained = checkpoint_classes(weights);
+  if (!trained.empty() && trained != val_set->classes())
+    throw Error(str(weights, " was trained on other classes than ", e.data.val, " has (", trained.size(), " vs ",
+                    val_set->classes().size(), " class folders, or other names): its labels would not match"));
   ModelConfig mc = e.model;
   mc.classes = static_cast<int64_t>(val_set->classes().size());
   mc.weights = "";  // the trained weights replace the pretrained ones

@@ -60,9 +60,12 @@ int run_extract(const std::vector<std::string>& argv) {
   const Device device = resolve_device(args.get("device", experiment ? experiment->run.device : "auto"));
   const Precision precision = precision_option(args, experiment ? experiment->solver.precision : Precision::Float32);
   // An experiment that lets the classes default gets them from the checkpoint (what the weights were
-  // trained on), else from the image folder.
+  // trained on), else as train does from data.train's class folders, else from the image folder.
   int64_t classes = 0;
-  if (experiment && experiment->model.classes == 0) classes = static_cast<int64_t>(checkpoint_classes(weights).size());
+  if (experiment && experiment->model.classes == 0) {
+    classes = static_cast<int64_t>(checkpoint_classes(weights).size());
+    if (classes == 0) classes = count_class_folders(experiment->data.train);
+  }
 
   // Images: the experiment's validation transform (a plain net file: ImageNet's).
   std::unique_ptr<data::Loader> loader;
@@ -70,6 +73,7 @@ int run_extract(const std::vector<std::string>& argv) {
   Tensor x;
   Shape image_shape;
   int64_t n = 0;
+  std::string class_names;  // --images: written with the labels, once the features are
   if (args.has("images")) {
     const DataConfig d = experiment ? experiment->data : DataConfig{};
     auto folder = std::make_shared<const data::ImageFolder>(args.get("images"));
@@ -82,9 +86,7 @@ int run_extract(const std::vector<std::string>& argv) {
     loader = std::make_unique<data::Loader>(folder, make_pipeline(d, false, 1), lo);
     image_shape = loader->batch_shape();
     n = folder->size();
-    std::string names;
-    for (const std::string& c : folder->classes()) names += c + "\n";
-    std::ofstream(labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt") << names;
+    for (const std::string& c : folder->classes()) class_names += c + "\n";
   } else {
     x = load_npy(args.get("input"));
     MPNCOV_CHECK(x.ndim() == 4 && x.dtype() == DType::F32, args.get("input"), ": expected a float32 array (N, C, H, W), got ",
@@ -136,6 +138,9 @@ int run_extract(const std::vector<std::string>& argv) {
   std::printf("wrote %s: output of '%s', shape %s\n", args.get("out").c_str(), layer.c_str(), out_shape.str().c_str());
   if (loader) {
     save_npy(labels_path(args.get("out")), Tensor::from_vector(labels, {n}, DType::I64));
+    const std::string names_path = labels_path(args.get("out")).substr(0, labels_path(args.get("out")).size() - 4) + ".txt";
+    std::ofstream names(names_path);
+    if (!(names << class_names)) throw Error(str("cannot write '", names_path, "'"));
     std::printf("wrote %s: the class index of each image (class names in the .txt beside it)\n",
                 labels_path(args.get("out")).c_str());
   }
@@ -153,7 +158,8 @@ MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images 
                        "(N, C, H, W) of normalised images, or an image folder DIR/<class>/<image> read with the\n"
                        "experiment's validation transform (ImageNet's for a plain net); then the labels go to\n"
                        "Y-labels.npy and the class names to Y-labels.txt (e.g. to train an SVM as the paper did).\n"
-                       "An experiment that leaves model.classes to the data takes the class count from the checkpoint.\n\n"
+                       "An experiment that leaves model.classes to the data takes the class count from the checkpoint\n"
+                       "(from a weights file: data.train's class folders, as train does).\n\n"
                        "  --weights FILE  weights or checkpoint (safetensors, the net's parameter names); default for an\n"
                        "                  experiment: its run folder's best.safetensors (required for a net)\n"
                        "  --layer NAME    the layer to write, e.g. representation for the iSQRT-COV features\n"

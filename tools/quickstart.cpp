@@ -24,11 +24,17 @@ int run_quickstart(const std::vector<std::string>& argv) {
     std::printf("%lld images: 4 classes of 64x64 colour textures that differ only in how their colours co-vary\n",
                 static_cast<long long>(n));
   }
+  const std::string file = std::string(MPNCOV_SOURCE_DIR) + "/experiments/quickstart.yaml";
   std::vector<std::string> overrides = {"data.train=" + data + "/train", "data.val=" + data + "/val", "run.out=" + out};
   if (args.has("epochs")) overrides.push_back("solver.epochs=" + args.get("epochs"));
-  if (args.has("representation")) overrides.push_back("model.representation={type: " + args.get("representation") + "}");
+  // Another type replaces the file's representation; its own type (mpncov, the default) keeps the file's
+  // settings (reduce: 32, iterations: 5), so naming the default trains the default.
+  const YAML::Node own = YAML::LoadFile(file)["model"]["representation"];
+  const std::string own_type = own && own.IsMap() && own["type"] ? own["type"].as<std::string>() : "";
+  if (args.has("representation") && args.get("representation") != own_type)
+    overrides.push_back("model.representation={type: " + args.get("representation") + "}");
   for (const std::string& s : args.all("set")) overrides.push_back(s);
-  const Experiment e = load_experiment(std::string(MPNCOV_SOURCE_DIR) + "/experiments/quickstart.yaml", overrides);
+  const Experiment e = load_experiment(file, overrides);
   TrainOptions options;
   options.quiet = args.flag("quiet");
   options.force = args.flag("force");

@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/json.h"
 #include "core/safetensors.h"
@@ -171,7 +172,10 @@ std::string describe_weights_file(const std::string& path) {
     const Json& history = s.at("history");
     if (!batch && !history.empty()) {
       const EpochMetrics m = from_json(history.back());
-      what += std::isfinite(m.val_top1) ? str(", val top-1 ", m.val_top1, "%") : str(", train top-1 ", m.train_top1, "%");
+      // Two decimals, as the run's log prints accuracies (66.67%, not 66.6667%).
+      char top1[32];
+      std::snprintf(top1, sizeof top1, "%.2f%%", std::isfinite(m.val_top1) ? m.val_top1 : m.train_top1);
+      what += str(std::isfinite(m.val_top1) ? ", val top-1 " : ", train top-1 ", top1);
     }
     return str(path, " (", what, ")");
   });

@@ -1,6 +1,7 @@
 #include "train/experiment.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -222,9 +223,14 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return out;
 }
 
-// The shortest decimal that reads back as the same double: 0.9, not 0.90000000000000002.
+// The shortest decimal that reads back as the same double: 0.9, not 0.90000000000000002; a whole number
+// as one (1800, not %g's 1.8e+03).
 std::string shortest(double v) {
   char buf[32];
+  if (v == std::floor(v) && std::abs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   for (int digits = 1; digits <= 17; ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (std::strtod(buf, nullptr) == v) break;
@@ -355,6 +361,8 @@ void check_experiment(const Experiment& e) {
     }
   }
   Config run(e.root["run"], e.file, "run");
+  if (std::filesystem::exists(e.run.out) && !std::filesystem::is_directory(e.run.out))
+    run.fail("out", str("names '", e.run.out, "', which is a file: the run folder must be a folder"));
   if (!e.run.resume.empty() && !std::filesystem::is_regular_file(e.run.resume))
     run.fail("resume", str("names '", e.run.resume, "', which is not a file"));
   if (e.run.device != "auto") {

@@ -24,7 +24,13 @@ bool is_epoch_checkpoint(const std::string& name) {
 }  // namespace
 
 void prepare_run_folder(const std::string& out, bool resume, bool force) {
-  if (resume || !fs::is_directory(out)) return;
+  if (!fs::is_directory(out)) {
+    std::error_code ec;  // created here, so a folder that cannot be is named as the run folder
+    fs::create_directories(out, ec);
+    if (ec) throw Error(str("cannot create the run folder ", out, " (run.out): ", ec.message()));
+    return;
+  }
+  if (resume) return;
   std::vector<fs::path> found;
   for (const std::string& f : run_files())
     if (fs::exists(fs::path(out) / f)) found.push_back(fs::path(out) / f);

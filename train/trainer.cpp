@@ -146,8 +146,8 @@ Tensor images_on(const data::Batch& b, Device device) {
   return b.to_device_async(flat, device);
 }
 
-void ensure_setup(Net& net, const Shape& input, Device device, uint64_t seed) {
-  if (!net.is_setup() || net.input_shape() != input) net.setup(input, DType::F32, device, seed);
+void ensure_setup(Net& net, const Shape& input, Device device) {
+  if (!net.is_setup() || net.input_shape() != input) net.setup(input, DType::F32, device);  // the net's seed
 }
 
 }  // namespace
@@ -173,12 +173,11 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
   loader.start_epoch(epoch);
   const int64_t total = loader.batches_per_epoch();
   int64_t done = 0;
-  const uint64_t seed = 1;
   while (std::optional<data::Batch> batch = loader.next()) {
     const int64_t n = batch->size();
     const int64_t crops = batch->images.ndim() == 5 ? batch->images.dim(1) : 1;
     const Tensor x = images_on(*batch, device);
-    ensure_setup(net, x.shape(), device, seed);
+    ensure_setup(net, x.shape(), device);
     Tensor logits = net.forward(x);
     if (crops > 1) logits = ops::reduce(ops::Reduce::Mean, logits.reshape({n, crops, -1}), {1});
     const Tensor labels = batch->to_device_async(batch->labels, device);
@@ -227,6 +226,9 @@ class Training {
 
   int run() {
     SignalGuard signals;
+    // --stop-after N with N steps already done (0: the initial state) stops before another step.
+    if (options_.stop_after_steps >= 0 && state_.step >= options_.stop_after_steps && state_.epoch < e_.solver.epochs)
+      return interrupt(state_.epoch, state_.batch - 1, 0);
     try {
       for (; state_.epoch < e_.solver.epochs; ++state_.epoch) {
         if (const int code = train_epoch()) return code;
@@ -328,21 +330,26 @@ class Training {
     // best_top1 is the score of this folder's best.safetensors: a run started from another run's checkpoint
     // (a second stage) has none yet, and would never write one unless it beat the first stage.
     if (!fs::exists(out_ / "best.safetensors")) state_.best_top1 = -1;
-    // Other processes or another data.batch: the interrupted epoch's batches differ, so it continues after
-    // about as many images as it had seen (an older checkpoint does not record data.batch).
+    // Other processes, another data.batch or fewer training images: the interrupted epoch's batches differ,
+    // so it continues after about as many images as it had seen (older checkpoints do not record data.batch).
+    const int64_t batches = train_loader_->batches_per_epoch();
     const bool other_processes = saved.world_size != comm_.size();
-    const bool other_batch = state_.batch > 0 && saved.batch_size != e_.data.batch &&
-                             (saved.batch_size > 0 || state_.batch > train_loader_->batches_per_epoch());
-    if (other_processes || other_batch) {
+    const bool other_batch = state_.batch > 0 && saved.batch_size > 0 && saved.batch_size != e_.data.batch;
+    const bool past_end = state_.batch > batches;
+    if (other_processes || other_batch || past_end) {
       const int64_t global = e_.data.batch * comm_.size();
-      state_.batch = std::min((state_.partial_images + global - 1) / global, train_loader_->batches_per_epoch());
+      state_.batch = std::min((state_.partial_images + global - 1) / global, batches);
     }
     if (other_processes)
       log_.line(str("the checkpoint was saved by ", saved.world_size, " process(es), this run has ", comm_.size(),
                     ": weights, momentum and epoch continue, the data order changed"));
     if (other_batch)
-      log_.line(str("the checkpoint was saved with data.batch ", saved.batch_size > 0 ? str(saved.batch_size) : "unknown",
-                    ", this run has ", e_.data.batch, ": weights, momentum and epoch continue, the batches changed"));
+      log_.line(str("the checkpoint was saved with data.batch ", saved.batch_size, ", this run has ", e_.data.batch,
+                    ": weights, momentum and epoch continue, the batches changed"));
+    if (past_end && !other_processes && !other_batch)
+      log_.line(str("the checkpoint stopped at batch ", saved.batch, " of an epoch that has ", batches,
+                    " batches here (the training images changed): the interrupted epoch continues from batch ",
+                    state_.batch + 1));
     state_.world_size = comm_.size();
     state_.batch_size = e_.data.batch;
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,

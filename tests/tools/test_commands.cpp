@@ -212,6 +212,10 @@ TEST_CASE("experiments: --set mistakes name --set - the whole configuration is c
   const Result r = mpncov_program("train " + exp + " --set data.preset=imagnet --print-config");
   CHECK(r.status == 2);
   CHECK(contains(r.output, "did you mean 'imagenet'?"));
+  // So does a freeze count the net does not have: a configuration error, not an internal one.
+  const Result freeze = mpncov_program("train " + exp + " --set model.freeze=9 --print-config");
+  CHECK(freeze.status == 2);
+  CHECK(!contains(freeze.output, "[nets/"));
 }
 
 TEST_CASE("run folders: no silent overwrite - config.yaml is valid YAML that repeats the run") {
@@ -284,6 +288,26 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(contains(extract.output, "weights: " + (dir / "run/best.safetensors").string() + " (checkpoint after epoch "));
   CHECK(load_npy((dir / "y.npy").string()).shape() == Shape({5, 3}));
   CHECK(!contains(extract.output, "images\nwrote") == false);
+  // A weights file (no training state, so no classes): data.train's class folders, as train counts them,
+  // also for --images of a folder with other classes (one unlabelled folder here).
+  const SafetensorsFile best = load_safetensors((dir / "run/best.safetensors").string());
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (const std::string& n : best.names)
+    if (n[0] != '@') weights.emplace_back(n, best.tensors.at(n));
+  save_safetensors((dir / "weights.safetensors").string(), weights);
+  fs::create_directories(dir / "unlabelled/all");
+  fs::copy(dir / "data/val/class0", dir / "unlabelled/all");
+  for (const std::string& input : {" --input " + (dir / "x.npy").string(), " --images " + (dir / "unlabelled").string()}) {
+    const Result plain = mpncov_program("extract " + exp + input + " --weights " + (dir / "weights.safetensors").string() +
+                                        " --out " + (dir / "yw.npy").string());
+    INFO(plain.output);
+    CHECK(plain.status == 0);
+    CHECK(load_npy((dir / "yw.npy").string()).shape()[1] == 3);
+  }
+  // A mistake leaves no files behind (the class names were written before the layer was looked up).
+  CHECK(mpncov_program("extract " + exp + " --images " + (dir / "unlabelled").string() + " --layer nope --out " +
+                       (dir / "none.npy").string()).status == 1);
+  CHECK(!fs::exists(dir / "none-labels.txt"));
   // inspect and time build the experiment's model at its image size with its classes.
   const Result inspect = mpncov_program("inspect " + exp);
   REQUIRE(inspect.status == 0);
@@ -368,6 +392,23 @@ TEST_CASE("commands: time --loader on a small folder - gradcheck warns on zero g
   CHECK(contains(zero.output, "zero (no signal)"));
   CHECK(mpncov_program("gradcheck --layer nosuchlayer").status == 2);
   CHECK(mpncov_program("gradcheck nosuchnet").status == 2);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("quickstart: --representation mpncov (the default) trains the default representation") {
+  const fs::path dir = test::temp_dir("quickstart_representation");
+  test::write_tiny_image_folder(dir, 2, 1);  // trained instead of the quickstart's textures (--set)
+  const std::string run = (dir / "q").string();
+  const Result r = mpncov_program(str("quickstart --out ", run, " --representation mpncov --quiet --set solver.epochs=1",
+                                      " --set data.train=", (dir / "data/train").string(), " --set data.val=",
+                                      (dir / "data/val").string(), " --set run.device=cpu"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  // The file's reduce: 32 stays (a bare {type: mpncov} would pool the backbone's 64 channels).
+  CHECK(read_text(fs::path(run) / "log.txt").find("representation.conv_dr_block.0") != std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -10,7 +10,10 @@
 
 #include "core/json.h"
 #include "core/safetensors.h"
+#include "nets/net.h"
+#include "nets/net_spec.h"
 #include "tests/helpers.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 using namespace mpncov;
@@ -51,6 +54,10 @@ TEST_CASE("run edges: a second stage that never beats the first stage's best sti
   REQUIRE(train(load_experiment(exp, {"run.out=" + stage1}), quiet()) == 0);
   // Stage 1's best is out of reach (above 100%), so no epoch of stage 2 improves on it.
   const std::string last = stage1 + "/last.safetensors";
+  // What a command that loads it prints: the accuracy as the log prints it, with two decimals.
+  const std::string described = describe_weights_file(last);
+  CHECK(described.rfind(last + " (checkpoint after epoch 1, val top-1 ", 0) == 0);
+  CHECK(described.substr(described.size() - 5, 1) == ".");  // "...33.33%)"
   edit_state(last, {{"best_top1", 101.0}});
   // The final 2-crop evaluation reads this run folder's best.safetensors (as eval does by default).
   REQUIRE(train(load_experiment(exp, {"solver.epochs=2", "run.out=" + stage2, "run.resume=" + last, "data.eval_crops=2"}),
@@ -111,6 +118,17 @@ TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch fr
   const std::string log2 = read_text(again / "run/log.txt");
   CHECK(log2.find("saved by 2 process(es), this run has 1") != std::string::npos);
   CHECK(log2.find("at epoch 1, batch 2") != std::string::npos);
+  // Fewer training images than when it stopped (4 batches in): the epoch's 2 batches are already behind it.
+  const fs::path fewer = test::temp_dir("edge_resume_fewer_images");
+  const std::string exp3 = test::write_tiny_experiment(fewer, "{lr: 0.02, epochs: 1}");
+  stop.stop_after_steps = 4;
+  REQUIRE(train(load_experiment(exp3), stop) == 128 + SIGINT);
+  for (const char* name : {"00002.jpg", "00003.jpg", "00004.jpg", "00005.jpg"}) {
+    fs::remove(fewer / "data/train/class0" / name);
+    fs::remove(fewer / "data/train/class1" / name);
+  }
+  REQUIRE(train(load_experiment(exp3), resume) == 0);
+  CHECK(read_text(fewer / "run/log.txt").find("stopped at batch 4 of an epoch that has 3 batches here") != std::string::npos);
 }
 
 }  // TEST_SUITE
@@ -151,6 +169,7 @@ TEST_CASE("run edges: a key with no value (~, null, --set key=) takes its defaul
   CHECK(e.model.weights.empty());
   CHECK(e.solver.schedule.kind() == Schedule::Kind::Constant);
   CHECK(resolved_config(e).find("  out: runs/exp\n") != std::string::npos);
+  CHECK(resolved_config(e).find("  dist_timeout: 1800\n") != std::string::npos);  // the default, not 1.8e+03
 }
 
 }  // TEST_SUITE
@@ -184,6 +203,98 @@ TEST_CASE("run edges: SIGINT during validation or the final multi-crop evaluatio
   resume.resume = true;
   CHECK(train(load_experiment(exp, {"data.eval_crops=2", "data.val_batch=50"}), resume) == 0);
   CHECK(read_text(dir / "run/log.txt").find("2-crop evaluation") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a run folder that is a file or cannot be created is named as run.out") {
+  const fs::path dir = test::temp_dir("edge_run_out");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  std::ofstream(dir / "file") << "x";
+  auto error = [&](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const std::string file = (dir / "file").string();
+  CHECK(error([&] { check_experiment(load_experiment(exp, {"run.out=" + file})); })
+            .find("run: key 'out' names '" + file + "', which is a file") != std::string::npos);
+  CHECK(error([&] { train(load_experiment(exp, {"run.out=" + file + "/run"}), quiet()); })
+            .find("cannot create the run folder " + file + "/run (run.out)") != std::string::npos);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: dropout masks follow run.seed through partial batches - a resume stays bit for bit") {
+  // A net with dropout; 18 images in batches of 4 end each epoch with a batch of 2, and validation runs
+  // batches of another shape: the net is set up again for each.
+  const fs::path dir = test::temp_dir("edge_dropout_seed");
+  std::ofstream(dir / "drop.yaml") << "name: drop_cnn\ninput: [3, 16, 16]\nfeatures:\n"
+                                   << "  - {name: conv, type: conv, out_channels: 8, kernel_size: 3, padding: 1}\n"
+                                   << "  - {name: relu, type: relu}\nrepresentation: {name: pool, type: gavp}\n"
+                                   << "classifier:\n  - {name: drop, type: dropout, p: 0.5}\n"
+                                   << "  - {name: fc, type: linear, out_features: 3}\n";
+  test::write_tiny_image_folder(dir);
+  std::ofstream(dir / "exp.yaml") << "model: {net: " << (dir / "drop.yaml").string() << "}\n"
+                                  << "data: {train: " << (dir / "data/train").string() << ", val: "
+                                  << (dir / "data/val").string() << ", preset: plain, image_size: 16, batch: 4, val_batch: 5}\n"
+                                  << "solver: {lr: 0.1, epochs: 2}\nrun: {device: cpu, seed: 7}\n";
+  const std::string exp = (dir / "exp.yaml").string();
+  const std::string straight = (dir / "straight").string(), resumed = (dir / "resumed").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + straight}), quiet()) == 0);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 7;  // in the second epoch, after the partial batch and a validation
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), stop) == 128 + SIGINT);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), resume) == 0);
+  const SafetensorsFile a = load_safetensors(straight + "/last.safetensors"), b = load_safetensors(resumed + "/last.safetensors");
+  REQUIRE(a.names == b.names);
+  for (const std::string& n : a.names) {
+    INFO(n);
+    CHECK(a.tensors.at(n).to_vector() == b.tensors.at(n).to_vector());
+  }
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: run.seed keys the dropout masks, also after the net is set up again (freeze, a last partial batch)") {
+  const NetSpec spec = parse_net("name: d\ninput: [3, 4, 4]\nfeatures:\n  - {name: drop, type: dropout, p: 0.5}\n", "d.yaml");
+  auto mask = [&](uint64_t seed) {
+    Net net(spec);
+    net.setup(Shape({2, 3, 4, 4}), DType::F32, Device::cpu(), seed);  // as train sets it up, with run.seed
+    net.freeze(0);                                                    // which sets it up again
+    net.setup(Shape({1, 3, 4, 4}));                                   // and again for a smaller batch
+    net.set_training(true);
+    net.set_step(3);
+    return net.forward(Tensor::full(Shape({1, 3, 4, 4}), 1.0, DType::F32)).to_vector();
+  };
+  CHECK(mask(7) == mask(7));
+  CHECK(mask(7) != mask(1));  // were both seed 1's: every run's dropout drew the same masks
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: --stop-after 0 saves the initial state, before any step") {
+  const fs::path dir = test::temp_dir("edge_stop_after_0");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 0;
+  REQUIRE(train(load_experiment(exp), stop) == 128 + SIGINT);
+  const Json state = parse_json(load_safetensors((dir / "run/last.safetensors").string()).metadata.at("state"));
+  CHECK(state.at("step").get<int64_t>() == 0);  // was 1: the count was checked only after a step
+  CHECK(state.at("batch").get<int64_t>() == 0);
 }
 
 }  // TEST_SUITE

@@ -354,6 +354,13 @@ TEST_CASE("commands: eval with 1 and 2 crops and extract of an image folder afte
   CHECK(load_npy((dir / "f-labels.npy").string()).to_vector() == std::vector<double>{0, 0, 1, 1, 2, 2});
   // A usage error exits 2 and names the problem.
   CHECK(WEXITSTATUS(std::system((binary + " eval " + exp + " --crops 3 2>/dev/null").c_str())) == 2);
+  CHECK(WEXITSTATUS(std::system((binary + " eval " + exp + " --batch 0 > /dev/null 2>&1").c_str())) == 2);
+  // A validation folder of other classes (same count, other names) is refused, not scored.
+  fs::create_directories(dir / "other");
+  fs::copy(dir / "data/val", dir / "other/val", fs::copy_options::recursive);
+  fs::rename(dir / "other/val/class2", dir / "other/val/zebra");
+  CHECK(WEXITSTATUS(std::system((binary + " eval " + exp + " --set data.val=" + (dir / "other/val").string() +
+                                 " > /dev/null 2>&1").c_str())) == 1);
 }
 
 }  // TEST_SUITE
