@@ -94,6 +94,8 @@ class BatchNormLayer : public Layer {
     return in == out && (in == Layout::NCHW || (four_d_ && !sync_));
   }
 
+  void state_written() override { tracked_ = -1; }  // a loaded num_batches_tracked counts on from its value
+
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
     const Tensor& x = in[0];
     const int64_t c = x.dim(1);
@@ -254,7 +256,7 @@ class BatchNormLayer : public Layer {
   Tensor sums_, grad_sums_, scale_;       // scratch of the synced passes
   Tensor var_, mean_global_;              // the synced forward's global statistics (for recompute)
   Tensor recomputed_mean_, recomputed_invstd_;  // written by recompute, equal to mean_ and invstd_
-  int64_t tracked_ = -1;  // host copy of num_batches_tracked; -1 until first read
+  int64_t tracked_ = -1;  // host copy of num_batches_tracked; -1 until read (again after state_written)
   Tensor mean_, invstd_;  // of the last forward, for the backward
 };
 

@@ -178,6 +178,9 @@ class Layer {
 
   bool training() const { return training_; }
   virtual void set_training(bool training) { training_ = training; }
+  // Its parameters or buffers were written from outside (a weights file, a checkpoint, a broadcast): a
+  // layer that keeps a copy of one elsewhere reads it again (Net::state_written).
+  virtual void state_written() {}
   // The training step, so random layers (dropout) draw a fresh mask each step and the same mask when
   // the step repeats (gradient checks, resumed runs).
   void set_step(uint64_t step) { step_ = step; }

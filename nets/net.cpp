@@ -511,6 +511,11 @@ void Net::set_weights_fixed(bool on) {
   fusion_.keep_prepared(on);
 }
 
+void Net::state_written() {
+  for (auto& l : layers_) l->state_written();
+  set_weights_fixed(weights_fixed_);
+}
+
 void Net::set_training(bool training) {
   if (training && weights_fixed_) set_weights_fixed(false);
   training_ = training;

@@ -120,6 +120,10 @@ class Net {
   // drop what was kept; training mode turns it off. FixedWeights below holds it for a scope (an evaluation pass).
   void set_weights_fixed(bool on);
   bool weights_fixed() const { return weights_fixed_; }
+  // Called after the parameters or buffers of state() were written from outside (load_weights, a
+  // checkpoint, a broadcast): what was kept from the old values is dropped (the prepared weights of fixed
+  // weights, a batch norm's host copy of num_batches_tracked; Layer::state_written).
+  void state_written();
   // The convolution layer i is folded into in evaluation (itself for that convolution), else -1.
   int fused_into(int i) const { return in_place_allowed_ && eval_fusion_on_ ? fusion_.head_of(i) : -1; }
   // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.

@@ -119,7 +119,7 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   }
   for (const std::string& name : file_names)
     if (!used.count(name)) report.unexpected.push_back(name);
-  net.set_weights_fixed(net.weights_fixed());  // whatever was prepared from the old weights is dropped
+  net.state_written();  // whatever was kept from the old values is dropped
   const bool clean = report.missing.empty() && report.unexpected.empty() && report.mismatched.empty();
   if (options.strict && !clean)
     throw Error(str(path, ": the weights do not match net '", net.spec().name, "': ", report.summary(),

@@ -359,6 +359,7 @@ class Training {
   // Every process starts from rank 0's parameters and buffers.
   void same_start() {
     for (const NamedTensor& t : net_->state()) comm_.broadcast(t.tensor, 0);
+    net_->state_written();
   }
 
   void write_run_files() {
@@ -533,6 +534,7 @@ class Training {
       for (const NamedTensor& t : net_->state())
         if (t.name.find("running_") != std::string::npos || t.name.find("num_batches") != std::string::npos)
           comm_.broadcast(t.tensor, 0);
+      net_->state_written();
       Tensor skipped = Tensor::full(Shape({1}), static_cast<double>(train_loader_->stats().epoch_skipped), DType::F64);
       comm_.all_reduce(skipped);
       if (skipped.item() > 0)

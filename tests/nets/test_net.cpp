@@ -216,6 +216,31 @@ TEST_CASE("weights: save and load round trip - strict loading lists every proble
   CHECK(r.loaded.size() == sa.size() - 2);
 }
 
+TEST_CASE("weights: a loaded num_batches_tracked counts on from its value in the next training step") {
+  const auto dir = test::temp_dir("net_tracked");
+  const Tensor x = test::random_tensor({2, 2, 6, 5}, DType::F32, 3);
+  const auto tracked = [](Net& net) {
+    for (const NamedTensor& t : net.state())
+      if (t.name == "bn.num_batches_tracked") return static_cast<int64_t>(t.tensor.item());
+    return int64_t{-1};
+  };
+  Net a(parse_net(kTiny, "tiny.yaml"));
+  a.setup(Shape({2, 2, 6, 5}));
+  a.set_training(true);
+  for (int i = 0; i < 5; ++i) a.forward(x);
+  REQUIRE(tracked(a) == 5);
+  const std::string path = (dir / "w.safetensors").string();
+  save_weights(a, path);
+  Net b(parse_net(kTiny, "tiny.yaml"));
+  b.setup(Shape({2, 2, 6, 5}));
+  b.set_training(true);
+  b.forward(x);  // its count read once: 1
+  load_weights(b, path);
+  CHECK(tracked(b) == 5);
+  b.forward(x);
+  CHECK(tracked(b) == 6);  // not the count before the load plus one
+}
+
 TEST_CASE("model: the seed's representation and classifier rules") {
   YAML::Node node = YAML::Load("net: resnet18\nrepresentation: {type: mpncov, reduce: 16, iterations: 3}\nclasses: 7\n");
   ModelConfig m = read_model_config(node, "exp.yaml");
