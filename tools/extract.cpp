@@ -82,6 +82,7 @@ int run_extract(const std::vector<std::string>& argv) {
     lo.batch_size = batch;
     lo.workers = static_cast<int>(args.get_int("workers", 4));
     lo.shuffle = false;
+    lo.strict = true;  // row i is image i: a bad file is an error, never replaced by the next image
     lo.log = [&](const std::string& m) { progress.message(m); };
     loader = std::make_unique<data::Loader>(folder, make_pipeline(d, false, 1), lo);
     image_shape = loader->batch_shape();

@@ -308,6 +308,15 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(mpncov_program("extract " + exp + " --images " + (dir / "unlabelled").string() + " --layer nope --out " +
                        (dir / "none.npy").string()).status == 1);
   CHECK(!fs::exists(dir / "none-labels.txt"));
+  // Row i is image i: a file that does not decode is an error naming it, not another image's features.
+  { std::ofstream(dir / "unlabelled/all/broken.jpg") << "not a jpeg"; }
+  const Result broken = mpncov_program("extract " + exp + " --images " + (dir / "unlabelled").string() +
+                                       " --weights " + (dir / "weights.safetensors").string() + " --out " +
+                                       (dir / "broken.npy").string());
+  INFO(broken.output);
+  CHECK(broken.status == 1);
+  CHECK(contains(broken.output, "broken.jpg"));
+  CHECK(!fs::exists(dir / "broken.npy"));
   // inspect and time build the experiment's model at its image size with its classes.
   const Result inspect = mpncov_program("inspect " + exp);
   REQUIRE(inspect.status == 0);
