@@ -328,6 +328,8 @@ void Loader::make_sample(int64_t index, int64_t epoch, Slot& slot, int64_t row, 
       read_file(sample.path, scratch.bytes);
     } catch (const Error& e) {
       reason = e.what();
+      const std::string named = sample.path + ": ";  // the messages below name the file themselves
+      if (reason.compare(0, named.size(), named) == 0) reason.erase(0, named.size());
     }
     if (reason.empty()) {
       try {

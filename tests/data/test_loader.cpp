@@ -2,6 +2,8 @@
 #include <cstring>
 #include <set>
 
+#include <sys/stat.h>
+
 #include "data/loader.h"
 #include "data/presets.h"
 #include "tests/data/image_files.h"
@@ -160,6 +162,24 @@ TEST_CASE("data loader: bad files are replaced by the next good one and counted 
   }
   CHECK(warnings == 4);
   CHECK(summaries == 2);
+}
+
+TEST_CASE("data loader: a file that cannot be read is named once in its warning") {
+  const fs::path root = test::process_temp_dir("data_loader_unreadable");
+  fs::create_directories(root / "a");
+  test::write_bytes(root / "a/good.jpg", test::encode_jpeg(test::synthetic_image(8, 8, 1)));
+  REQUIRE(::mkfifo((root / "a/pipe.jpg").c_str(), 0600) == 0);  // listed, but not a regular file
+  std::vector<std::string> log;
+  LoaderOptions o = options(0);
+  o.log = [&](const std::string& m) { log.push_back(m); };
+  Loader loader(std::make_shared<const ImageFolder>(root.string()), Pipeline().resize(8, 8), o);
+  run_epoch(loader, 0);
+  const std::string path = (root / "a/pipe.jpg").string();
+  const auto warning = std::find_if(log.begin(), log.end(), [](const std::string& line) {
+    return line.find("warning: skipping") != std::string::npos;
+  });
+  REQUIRE(warning != log.end());
+  CHECK(*warning == "loader: warning: skipping " + path + ": not a regular file");
 }
 
 TEST_CASE("data loader: strict mode stops at the first bad file with its path") {
