@@ -223,7 +223,7 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   const int64_t samples = samples_per_epoch(), batches = batches_per_epoch();
   MPNCOV_CHECK(first_batch >= 0 && first_batch <= batches, "loader position: batch ", first_batch,
                " is not in [0, ", batches, "] for epoch ", epoch);
-  if (batches == 0)
+  if (batches == 0 && options_.drop_last && !order.empty())  // (a process's empty share is no surprise)
     log(str("loader: warning: drop_last leaves no batch (", order.size(), " samples, batch ", options_.batch_size,
             ")"));
   std::unique_lock<std::mutex> lock(shared_->mutex);

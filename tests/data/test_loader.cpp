@@ -182,6 +182,30 @@ TEST_CASE("data loader: a file that cannot be read is named once in its warning"
   CHECK(*warning == "loader: warning: skipping " + path + ": not a regular file");
 }
 
+TEST_CASE("data loader: drop_last warns when it leaves no batch, an empty share does not") {
+  const fs::path root = test::process_temp_dir("data_loader_no_batch");
+  fs::create_directories(root / "a");
+  for (const char* name : {"1.jpg", "2.jpg"})
+    test::write_bytes(root / "a" / name, test::encode_jpeg(test::synthetic_image(8, 8, 1)));
+  const auto warnings = [&](bool drop_last, int rank, int world_size) {
+    std::vector<std::string> log;
+    LoaderOptions o = options(0);
+    o.batch_size = 4;
+    o.drop_last = drop_last;
+    o.rank = rank;
+    o.world_size = world_size;
+    o.pad_shards = false;
+    o.log = [&](const std::string& m) { log.push_back(m); };
+    Loader loader(std::make_shared<const ImageFolder>(root.string()), Pipeline().resize(8, 8), o);
+    loader.start_epoch(0);
+    return std::count_if(log.begin(), log.end(),
+                         [](const std::string& line) { return line.find("drop_last leaves no batch") != std::string::npos; });
+  };
+  CHECK(warnings(true, 0, 1) == 1);   // 2 images, batch 4
+  CHECK(warnings(false, 2, 3) == 0);  // validation's third process: no image of its own
+  CHECK(warnings(false, 0, 1) == 0);
+}
+
 TEST_CASE("data loader: strict mode stops at the first bad file with its path") {
   LoaderOptions o = options(2);
   o.shuffle = false;
