@@ -266,8 +266,8 @@ class Training {
     train_loader_ = std::make_unique<data::Loader>(train_set_, make_pipeline(e_.data, true, 1), loader_options_);
     if (train_loader_->batches_per_epoch() == 0)  // an epoch without a step: nothing would train
       throw Error(str(e_.file, ": data.drop_last leaves no training batch: ", e_.data.train, " gives ",
-                      comm_.size() > 1 ? "each process " : "", (train_set_->size() + comm_.size() - 1) / comm_.size(), " images, fewer than data.batch ",
-                      e_.data.batch, " (turn drop_last off or lower the batch)"));
+                      comm_.size() > 1 ? "each process " : "", (train_set_->size() + comm_.size() - 1) / comm_.size(),
+                      " images, fewer than data.batch ", e_.data.batch, " (turn drop_last off or lower the batch)"));
     if (val_set_) {
       data::LoaderOptions vo = loader_options_;
       vo.shuffle = false;
