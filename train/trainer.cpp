@@ -582,6 +582,12 @@ class Training {
 
   // After the last epoch: the best model's multi-crop evaluation, when asked for.
   void finish() {
+    // No epoch trained in this folder: a run started from another run's checkpoint at or past its epochs.
+    if (writer_ && !fs::exists(out_ / "best.safetensors")) {
+      log_.line(str("nothing to train: the checkpoint is at epoch ", state_.epoch, " and solver.epochs is ",
+                    e_.solver.epochs, " (raise it to train on); no best model in ", out_.string(), " to evaluate"));
+      return;
+    }
     // The multi-crop evaluation of the best model runs on rank 0 alone (it wrote that checkpoint).
     if (e_.data.eval_crops > 1 && val_set_ && writer_) {
       load_checkpoint((out_ / "best.safetensors").string(), *net_, nullptr);

@@ -64,6 +64,12 @@ TEST_CASE("run edges: a second stage that never beats the first stage's best sti
                 quiet()) == 0);
   CHECK(fs::exists(fs::path(stage2) / "best.safetensors"));
   CHECK(read_text(fs::path(stage2) / "log.txt").find("2-crop evaluation") != std::string::npos);
+  // A second stage whose epochs the first already reached trains nothing and has no best model to
+  // evaluate: it says so instead of failing to open best.safetensors.
+  const std::string stage3 = (dir / "stage3").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + stage3, "run.resume=" + last, "data.eval_crops=2"}), quiet()) == 0);
+  CHECK(read_text(fs::path(stage3) / "log.txt").find("nothing to train: the checkpoint is at epoch 1 and solver.epochs is 1") !=
+        std::string::npos);
 }
 
 TEST_CASE("run edges: --resume with no checkpoint is refused before the run folder is written") {
