@@ -304,3 +304,29 @@ TEST_CASE("run edges: --stop-after 0 saves the initial state, before any step") 
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a key given twice (a second solver section, lr twice) is an error naming both lines") {
+  const fs::path dir = test::temp_dir("edge_duplicate_keys");
+  const std::string file = (dir / "exp.yaml").string();
+  auto error = [&](const std::string& text) -> std::string {
+    std::ofstream(file) << text;
+    try {
+      load_experiment(file);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  // yaml-cpp finds the first of two equal keys: the second section, or lr, was ignored without a word.
+  CHECK(error("model: {net: small_cnn}\ndata: {train: t}\nsolver: {lr: 0.5}\nsolver: {epochs: 3}\n") ==
+        file + ":4: experiment: key 'solver' is given twice (also on line 3); only one may be");
+  CHECK(error("model: {net: small_cnn}\ndata: {train: t}\nsolver:\n  lr: 0.5\n  momentum: 0\n  lr: 0.1\n") ==
+        file + ":6: solver: key 'lr' is given twice (also on line 4); only one may be");
+  CHECK_THROWS_WITH_AS(Net(parse_net("name: n\ninput: [3, 8, 8]\nfeatures:\n  - {name: c, type: conv, out_channels: 4,"
+                                     " kernel_size: 3, kernel_size: 5}\n", "n.yaml")),
+                       doctest::Contains("n.yaml:4: layer 'c' (conv): key 'kernel_size' is given twice"), Error);
+}
+
+}  // TEST_SUITE
