@@ -415,7 +415,9 @@ class Training {
     const int64_t epoch = state_.epoch;
     const int64_t iterations = train_loader_->batches_per_epoch();
     net_->set_training(true);
-    sgd_->apply(e_.solver.schedule, {epoch, state_.batch, iterations});
+    // A run resumed after the epoch's last step (stopped there, or in its validation) keeps that step's
+    // rate: it is the epoch's rate in metrics.csv.
+    sgd_->apply(e_.solver.schedule, {epoch, std::min(state_.batch, iterations - 1), iterations});
     train_loader_->start_epoch(epoch, state_.batch);
     meter_ = Meter{state_.partial_loss, state_.partial_top1, state_.partial_top5, state_.partial_images};
     epoch_started_ = Clock::now();

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -327,6 +328,34 @@ TEST_CASE("run edges: a key given twice (a second solver section, lr twice) is a
   CHECK_THROWS_WITH_AS(Net(parse_net("name: n\ninput: [3, 8, 8]\nfeatures:\n  - {name: c, type: conv, out_channels: 4,"
                                      " kernel_size: 3, kernel_size: 5}\n", "n.yaml")),
                        doctest::Contains("n.yaml:4: layer 'c' (conv): key 'kernel_size' is given twice"), Error);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: resumed after an epoch's last step, metrics.csv keeps that step's rate (per-iteration schedule)") {
+  const fs::path dir = test::temp_dir("edge_resume_end_lr");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.1, epochs: 2, schedule: {type: cosine, per: iteration}}");
+  const std::string straight = (dir / "straight").string(), resumed = (dir / "resumed").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + straight}), quiet()) == 0);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 5;  // the first epoch's last step, before its validation
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), stop) == 128 + SIGINT);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), resume) == 0);
+  auto rates = [](const std::string& csv) {  // the lr column of each row
+    std::vector<std::string> out;
+    std::istringstream in(csv);
+    for (std::string row; std::getline(in, row);) {
+      size_t at = 0;
+      for (int comma = 0; comma < 7; ++comma) at = row.find(',', at) + 1;
+      out.push_back(row.substr(at, row.find(',', at) - at));
+    }
+    return out;
+  };
+  CHECK(rates(read_text(fs::path(resumed) / "metrics.csv")) == rates(read_text(fs::path(straight) / "metrics.csv")));
 }
 
 }  // TEST_SUITE
