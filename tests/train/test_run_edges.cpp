@@ -233,6 +233,10 @@ TEST_CASE("run edges: a run folder that is a file or cannot be created is named 
             .find("run: key 'out' names '" + file + "', which is a file") != std::string::npos);
   CHECK(error([&] { train(load_experiment(exp, {"run.out=" + file + "/run"}), quiet()); })
             .find("cannot create the run folder " + file + "/run (run.out)") != std::string::npos);
+  // A folder that holds a run, named with a trailing slash: the other folder suggested is beside it.
+  std::ofstream(dir / "log.txt") << "x";
+  CHECK(error([&] { train(load_experiment(exp, {"run.out=" + dir.string() + "/"}), quiet()); })
+            .find("--set run.out=" + dir.string() + "-2, or") != std::string::npos);
 }
 
 }  // TEST_SUITE
