@@ -327,6 +327,7 @@ class Training {
       throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ",
                       e_.data.train, " (", state_.classes.size(), ")"));
     state_ = saved;
+    if (writer_) drop_iteration_rows_after(saved.epoch + 1, saved.batch);
     // best_top1 is the score of this folder's best.safetensors: a run started from another run's checkpoint
     // (a second stage) has none yet, and would never write one unless it beat the first stage.
     if (!fs::exists(out_ / "best.safetensors")) state_.best_top1 = -1;
@@ -354,6 +355,23 @@ class Training {
     state_.batch_size = e_.data.batch;
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
                   state_.batch ? str(", batch ", state_.batch + 1) : ""));
+  }
+
+  // Rows of iterations.csv after a checkpoint's position (1-based epoch, batches done) were written by a run
+  // killed after that checkpoint; the resumed run writes them again, so they go.
+  void drop_iteration_rows_after(int64_t epoch, int64_t batches) {
+    const fs::path path = out_ / "iterations.csv";
+    if (!fs::exists(path)) return;
+    std::ifstream in(path);
+    std::string kept, row;
+    while (std::getline(in, row)) {
+      long long e = 0, i = 0;
+      const bool numbered = std::sscanf(row.c_str(), "%lld,%lld", &e, &i) == 2;  // not the header
+      if (numbered && (e > epoch || (e == epoch && i > batches))) continue;
+      kept += row + "\n";
+    }
+    in.close();
+    write_text(path, kept);
   }
 
   // Every process starts from rank 0's parameters and buffers.

@@ -363,3 +363,23 @@ TEST_CASE("run edges: resumed after an epoch's last step, metrics.csv keeps that
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: iterations.csv rows written after the checkpoint (a killed run) are not written twice on resume") {
+  const fs::path dir = test::temp_dir("edge_iteration_rows");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 2}");
+  const std::string straight = (dir / "straight").string(), resumed = (dir / "resumed").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + straight}), quiet()) == 0);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 7;  // epoch 2, batch 2 (rows every 2 iterations)
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), stop) == 128 + SIGINT);
+  // As if the run had gone on to write the row of iteration 4, then been killed before a checkpoint.
+  std::ofstream(fs::path(resumed) / "iterations.csv", std::ios::app) << "2,4,9,9,9,9,9,9,9\n";
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), resume) == 0);
+  CHECK(read_text(fs::path(resumed) / "iterations.csv") == read_text(fs::path(straight) / "iterations.csv"));
+}
+
+}  // TEST_SUITE
