@@ -13,12 +13,23 @@ Config::Config(YAML::Node node, std::string file, std::string owner, ConfigArgs 
       overrides_(std::move(overrides)) {
   if (node_ && !node_.IsNull() && !node_.IsMap())
     throw ConfigError(str(where(), ": ", owner_, ": expected a mapping of keys to values"));
-  // Keys are names; a list or mapping as a key (`? [a, b]: 1`) would break every lookup below.
-  if (node_ && node_.IsMap())
-    for (const auto& kv : node_)
+  // Keys are names; a list or mapping as a key (`? [a, b]: 1`) would break every lookup below. A name given
+  // twice is refused too: YAML parsers keep one of the two silently (yaml-cpp's lookups find the first), so
+  // a second `solver:` section or `lr:` at the end of a file would be ignored.
+  if (node_ && node_.IsMap()) {
+    std::map<std::string, int> seen;  // key -> its line
+    for (const auto& kv : node_) {
       if (!kv.first.IsScalar())
         throw ConfigError(str(file_, ":", kv.first.Mark().line + 1, ": ", owner_, ": a key must be a name, got '",
                               YAML::Dump(kv.first), "'"));
+      const int line = kv.first.Mark().line + 1;
+      const auto [first, fresh] = seen.emplace(kv.first.Scalar(), line);
+      if (!fresh)
+        throw ConfigError(str(line > 0 ? str(file_, ":", line) : str(file_, " (--set)"), ": ", owner_, ": key '",
+                              kv.first.Scalar(), "' is given twice", first->second > 0 ? str(" (also on line ", first->second, ")") : "",
+                              "; only one may be"));
+    }
+  }
 }
 
 bool Config::has(const std::string& key) const {

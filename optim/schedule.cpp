@@ -229,7 +229,8 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
       const double min_factor = c.get<double>("min_factor", 0.0);
       c.check(min_factor >= 0 && min_factor <= 1, "min_factor", str("must lie in [0, 1], got ", min_factor));
       const double min_lr = c.get<double>("min_lr", -1.0);
-      if (c.has("min_lr")) c.check(min_lr >= 0 && std::isfinite(min_lr), "min_lr", str("must not be negative (and finite), got ", min_lr));
+      if (c.has("min_lr"))
+        c.check(min_lr >= 0 && std::isfinite(min_lr), "min_lr", str("must not be negative (and finite), got ", min_lr));
       s = cosine(epochs, min_factor, min_lr);
       break;
     }
@@ -251,7 +252,8 @@ Schedule Schedule::from_config(Config& c, int64_t epochs) {
     warmup.in_iterations = length_key == "iterations";
     warmup.length = w.require<double>(length_key);
     // An infinite one would never end: the rate would stay at start_factor for the whole run.
-    w.check(warmup.length > 0 && std::isfinite(warmup.length), length_key, str("must be positive and finite, got ", warmup.length));
+    w.check(warmup.length > 0 && std::isfinite(warmup.length), length_key,
+            str("must be positive and finite, got ", warmup.length));
     warmup.start_factor = w.get<double>("start_factor", 0.1);
     w.check(warmup.start_factor >= 0 && warmup.start_factor <= 1, "start_factor",
             str("must lie in [0, 1], got ", warmup.start_factor));

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "nets/model.h"
+#include "tools/command.h"
 #include "train/trainer.h"
 
 namespace mpncov::tools {
@@ -12,7 +13,11 @@ ModelSource load_model_source(const std::string& source, const std::vector<std::
   m.spec = load_net_or_experiment(source);  // a bad file or name fails here with its own message
   const YAML::Node root = YAML::LoadFile(std::filesystem::exists(source) ? source : resolve_net_path(source));
   m.input = m.spec.input_shape;
-  if (!root.IsMap() || !root["model"]) return m;
+  if (!root.IsMap() || !root["model"]) {
+    // As extract says: silently ignored, a --set would look applied.
+    if (!overrides.empty()) throw UsageError{"--set changes an experiment's keys; " + source + " is a net"};
+    return m;
+  }
   m.experiment = load_experiment(source, overrides);
   ModelConfig mc = m.experiment->model;
   if (mc.classes == 0) mc.classes = count_class_folders(m.experiment->data.train);

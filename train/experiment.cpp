@@ -321,10 +321,14 @@ std::string resolved_config(const Experiment& e) {
   fill_number(run, "bucket_mb", r.bucket_mb);
   fill_number(run, "dist_timeout", r.dist_timeout);
   for (const char* section : {"model", "data", "solver", "run"}) root[section].SetStyle(YAML::EmitterStyle::Block);
+  std::string header = str("the resolved configuration of ", e.file, ": every key with its value; an experiment itself\n",
+                           "(mpncov train THIS_FILE --set run.out=ANOTHER_FOLDER repeats the run)");
+  // The final multi-crop evaluation's steps, which derive from val_transform and appear nowhere else.
+  if (d.val_transform && d.eval_crops > 1)
+    header += str("\ndata.eval_crops ", d.eval_crops, " evaluates the best model with: ",
+                  data::multi_crop_evaluation(*d.val_transform, static_cast<int>(d.eval_crops)).describe());
   YAML::Emitter out;
-  out << YAML::Comment(str("the resolved configuration of ", e.file, ": every key with its value; an experiment itself\n",
-                           "(mpncov train THIS_FILE --set run.out=ANOTHER_FOLDER repeats the run)"))
-      << YAML::Newline << root;
+  out << YAML::Comment(header) << YAML::Newline << root;
   return std::string(out.c_str()) + "\n";
 }
 

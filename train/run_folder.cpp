@@ -37,10 +37,13 @@ void prepare_run_folder(const std::string& out, bool resume, bool force) {
   for (const auto& entry : fs::directory_iterator(out))
     if (is_epoch_checkpoint(entry.path().filename().string())) found.push_back(entry.path());
   if (found.empty()) return;
-  if (!force)
+  if (!force) {
+    std::string other = out;  // runs/x/ -> runs/x-2, not runs/x/-2 (a folder inside this one)
+    while (other.size() > 1 && other.back() == '/') other.pop_back();
     throw Error(str("the run folder ", out, " already holds a run (", found.front().filename().string(),
                     found.size() > 1 ? str(" and ", found.size() - 1, " more files") : "", "); continue it with --resume, ",
-                    "train into another folder with --set run.out=", fs::path(out).string(), "-2, or replace it with --force"));
+                    "train into another folder with --set run.out=", other, "-2, or replace it with --force"));
+  }
   for (const fs::path& p : found) fs::remove(p);
 }
 

@@ -266,8 +266,8 @@ class Training {
     train_loader_ = std::make_unique<data::Loader>(train_set_, make_pipeline(e_.data, true, 1), loader_options_);
     if (train_loader_->batches_per_epoch() == 0)  // an epoch without a step: nothing would train
       throw Error(str(e_.file, ": data.drop_last leaves no training batch: ", e_.data.train, " gives ",
-                      comm_.size() > 1 ? "each process " : "", (train_set_->size() + comm_.size() - 1) / comm_.size(), " images, fewer than data.batch ",
-                      e_.data.batch, " (turn drop_last off or lower the batch)"));
+                      comm_.size() > 1 ? "each process " : "", (train_set_->size() + comm_.size() - 1) / comm_.size(),
+                      " images, fewer than data.batch ", e_.data.batch, " (turn drop_last off or lower the batch)"));
     if (val_set_) {
       data::LoaderOptions vo = loader_options_;
       vo.shuffle = false;
@@ -327,6 +327,7 @@ class Training {
       throw Error(str(path, ": the checkpoint was trained on other classes (", saved.classes.size(), ") than ",
                       e_.data.train, " (", state_.classes.size(), ")"));
     state_ = saved;
+    if (writer_) drop_iteration_rows_after(saved.epoch + 1, saved.batch);
     // best_top1 is the score of this folder's best.safetensors: a run started from another run's checkpoint
     // (a second stage) has none yet, and would never write one unless it beat the first stage.
     if (!fs::exists(out_ / "best.safetensors")) state_.best_top1 = -1;
@@ -354,6 +355,23 @@ class Training {
     state_.batch_size = e_.data.batch;
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
                   state_.batch ? str(", batch ", state_.batch + 1) : ""));
+  }
+
+  // Rows of iterations.csv after a checkpoint's position (1-based epoch, batches done) were written by a run
+  // killed after that checkpoint; the resumed run writes them again, so they go.
+  void drop_iteration_rows_after(int64_t epoch, int64_t batches) {
+    const fs::path path = out_ / "iterations.csv";
+    if (!fs::exists(path)) return;
+    std::ifstream in(path);
+    std::string kept, row;
+    while (std::getline(in, row)) {
+      long long e = 0, i = 0;
+      const bool numbered = std::sscanf(row.c_str(), "%lld,%lld", &e, &i) == 2;  // not the header
+      if (numbered && (e > epoch || (e == epoch && i > batches))) continue;
+      kept += row + "\n";
+    }
+    in.close();
+    write_text(path, kept);
   }
 
   // Every process starts from rank 0's parameters and buffers.
@@ -416,7 +434,9 @@ class Training {
     const int64_t epoch = state_.epoch;
     const int64_t iterations = train_loader_->batches_per_epoch();
     net_->set_training(true);
-    sgd_->apply(e_.solver.schedule, {epoch, state_.batch, iterations});
+    // A run resumed after the epoch's last step (stopped there, or in its validation) keeps that step's
+    // rate: it is the epoch's rate in metrics.csv.
+    sgd_->apply(e_.solver.schedule, {epoch, std::min(state_.batch, iterations - 1), iterations});
     train_loader_->start_epoch(epoch, state_.batch);
     meter_ = Meter{state_.partial_loss, state_.partial_top1, state_.partial_top5, state_.partial_images};
     epoch_started_ = Clock::now();
@@ -584,6 +604,12 @@ class Training {
 
   // After the last epoch: the best model's multi-crop evaluation, when asked for.
   void finish() {
+    // No epoch trained in this folder: a run started from another run's checkpoint at or past its epochs.
+    if (writer_ && !fs::exists(out_ / "best.safetensors")) {
+      log_.line(str("nothing to train: the checkpoint is at epoch ", state_.epoch, " and solver.epochs is ",
+                    e_.solver.epochs, " (raise it to train on); no best model in ", out_.string(), " to evaluate"));
+      return;
+    }
     // The multi-crop evaluation of the best model runs on rank 0 alone (it wrote that checkpoint).
     if (e_.data.eval_crops > 1 && val_set_ && writer_) {
       load_checkpoint((out_ / "best.safetensors").string(), *net_, nullptr);

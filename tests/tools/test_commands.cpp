@@ -212,6 +212,8 @@ TEST_CASE("experiments: --set mistakes name --set - the whole configuration is c
   const Result r = mpncov_program("train " + exp + " --set data.preset=imagnet --print-config");
   CHECK(r.status == 2);
   CHECK(contains(r.output, "did you mean 'imagenet'?"));
+  // inspect and time take --set for an experiment only, as extract does (a net has no such keys).
+  CHECK(mpncov_program("inspect small_cnn --set solver.lr=1").status == 2);
   // So does a freeze count the net does not have: a configuration error, not an internal one.
   const Result freeze = mpncov_program("train " + exp + " --set model.freeze=9 --print-config");
   CHECK(freeze.status == 2);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -64,6 +65,12 @@ TEST_CASE("run edges: a second stage that never beats the first stage's best sti
                 quiet()) == 0);
   CHECK(fs::exists(fs::path(stage2) / "best.safetensors"));
   CHECK(read_text(fs::path(stage2) / "log.txt").find("2-crop evaluation") != std::string::npos);
+  // A second stage whose epochs the first already reached trains nothing and has no best model to
+  // evaluate: it says so instead of failing to open best.safetensors.
+  const std::string stage3 = (dir / "stage3").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + stage3, "run.resume=" + last, "data.eval_crops=2"}), quiet()) == 0);
+  CHECK(read_text(fs::path(stage3) / "log.txt").find("nothing to train: the checkpoint is at epoch 1 and solver.epochs is 1") !=
+        std::string::npos);
 }
 
 TEST_CASE("run edges: --resume with no checkpoint is refused before the run folder is written") {
@@ -226,6 +233,10 @@ TEST_CASE("run edges: a run folder that is a file or cannot be created is named 
             .find("run: key 'out' names '" + file + "', which is a file") != std::string::npos);
   CHECK(error([&] { train(load_experiment(exp, {"run.out=" + file + "/run"}), quiet()); })
             .find("cannot create the run folder " + file + "/run (run.out)") != std::string::npos);
+  // A folder that holds a run, named with a trailing slash: the other folder suggested is beside it.
+  std::ofstream(dir / "log.txt") << "x";
+  CHECK(error([&] { train(load_experiment(exp, {"run.out=" + dir.string() + "/"}), quiet()); })
+            .find("--set run.out=" + dir.string() + "-2, or") != std::string::npos);
 }
 
 }  // TEST_SUITE
@@ -295,6 +306,80 @@ TEST_CASE("run edges: --stop-after 0 saves the initial state, before any step") 
   const Json state = parse_json(load_safetensors((dir / "run/last.safetensors").string()).metadata.at("state"));
   CHECK(state.at("step").get<int64_t>() == 0);  // was 1: the count was checked only after a step
   CHECK(state.at("batch").get<int64_t>() == 0);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: a key given twice (a second solver section, lr twice) is an error naming both lines") {
+  const fs::path dir = test::temp_dir("edge_duplicate_keys");
+  const std::string file = (dir / "exp.yaml").string();
+  auto error = [&](const std::string& text) -> std::string {
+    std::ofstream(file) << text;
+    try {
+      load_experiment(file);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  // yaml-cpp finds the first of two equal keys: the second section, or lr, was ignored without a word.
+  CHECK(error("model: {net: small_cnn}\ndata: {train: t}\nsolver: {lr: 0.5}\nsolver: {epochs: 3}\n") ==
+        file + ":4: experiment: key 'solver' is given twice (also on line 3); only one may be");
+  CHECK(error("model: {net: small_cnn}\ndata: {train: t}\nsolver:\n  lr: 0.5\n  momentum: 0\n  lr: 0.1\n") ==
+        file + ":6: solver: key 'lr' is given twice (also on line 4); only one may be");
+  CHECK_THROWS_WITH_AS(Net(parse_net("name: n\ninput: [3, 8, 8]\nfeatures:\n  - {name: c, type: conv, out_channels: 4,"
+                                     " kernel_size: 3, kernel_size: 5}\n", "n.yaml")),
+                       doctest::Contains("n.yaml:4: layer 'c' (conv): key 'kernel_size' is given twice"), Error);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: resumed after an epoch's last step, metrics.csv keeps that step's rate (per-iteration schedule)") {
+  const fs::path dir = test::temp_dir("edge_resume_end_lr");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.1, epochs: 2, schedule: {type: cosine, per: iteration}}");
+  const std::string straight = (dir / "straight").string(), resumed = (dir / "resumed").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + straight}), quiet()) == 0);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 5;  // the first epoch's last step, before its validation
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), stop) == 128 + SIGINT);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), resume) == 0);
+  auto rates = [](const std::string& csv) {  // the lr column of each row
+    std::vector<std::string> out;
+    std::istringstream in(csv);
+    for (std::string row; std::getline(in, row);) {
+      size_t at = 0;
+      for (int comma = 0; comma < 7; ++comma) at = row.find(',', at) + 1;
+      out.push_back(row.substr(at, row.find(',', at) - at));
+    }
+    return out;
+  };
+  CHECK(rates(read_text(fs::path(resumed) / "metrics.csv")) == rates(read_text(fs::path(straight) / "metrics.csv")));
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("run edges: iterations.csv rows written after the checkpoint (a killed run) are not written twice on resume") {
+  const fs::path dir = test::temp_dir("edge_iteration_rows");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 2}");
+  const std::string straight = (dir / "straight").string(), resumed = (dir / "resumed").string();
+  REQUIRE(train(load_experiment(exp, {"run.out=" + straight}), quiet()) == 0);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 7;  // epoch 2, batch 2 (rows every 2 iterations)
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), stop) == 128 + SIGINT);
+  // As if the run had gone on to write the row of iteration 4, then been killed before a checkpoint.
+  std::ofstream(fs::path(resumed) / "iterations.csv", std::ios::app) << "2,4,9,9,9,9,9,9,9\n";
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  REQUIRE(train(load_experiment(exp, {"run.out=" + resumed}), resume) == 0);
+  CHECK(read_text(fs::path(resumed) / "iterations.csv") == read_text(fs::path(straight) / "iterations.csv"));
 }
 
 }  // TEST_SUITE

@@ -93,6 +93,9 @@ TEST_CASE("transform lists: the file's lists, --set, presets, and --print-config
   const std::string printed = resolved_config(e);
   CHECK(printed.find("- random_crop: {size: [32, 32], padding: [4, 4, 4, 4], pad_if_needed: false}") != std::string::npos);
   CHECK(printed.find("- resize: {size: 448}") != std::string::npos);
+  // With eval_crops, a comment gives the final multi-crop evaluation's steps (docs/experiments.md).
+  CHECK(printed.find("\n# data.eval_crops 2 evaluates the best model with: " +
+                     data::preset("cub", data::Stage::Evaluate).describe() + "\n") != std::string::npos);
   const YAML::Node data = YAML::Load(printed)["data"];
   CHECK(data::read_transform_list(data["train_transform"], "printed", "train").describe() == train.describe());
   CHECK(data::read_transform_list(data["val_transform"], "printed", "val").describe() ==
