@@ -71,6 +71,6 @@ void fill(int device, void* p, DType dtype, int64_t n, double value);
 void reduce(int device, ops::Reduce op, const float* x, const ops::detail::ReducePlan& plan, float* out,
             int64_t* index);
 void fill_random(int device, ops::detail::Random kind, float* p, int64_t n, double a, double b,
-                 uint64_t seed, uint64_t stream);
+                 uint64_t seed, uint64_t stream, uint64_t first);
 
 }  // namespace mpncov::cuda

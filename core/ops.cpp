@@ -388,14 +388,15 @@ Tensor reduce(Reduce op, const Tensor& x, const std::vector<int>& axes, bool kee
 // ---- random fills -------------------------------------------------------------------------------
 
 namespace {
-void fill_random(detail::Random kind, const Tensor& t, double a, double b, uint64_t seed, uint64_t stream) {
+void fill_random(detail::Random kind, const Tensor& t, double a, double b, uint64_t seed, uint64_t stream,
+                 uint64_t first = 0) {
   check_float("random fill", t);
   if (t.numel() == 0) return;
   dispatch(
-      t, [&](auto device) { cuda::fill_random(device, kind, t.data<float>(), t.numel(), a, b, seed, stream); },
+      t, [&](auto device) { cuda::fill_random(device, kind, t.data<float>(), t.numel(), a, b, seed, stream, first); },
       [&](auto zero) {
         using T = decltype(zero);
-        cpu::fill_random<T>(kind, t.data<T>(), t.numel(), a, b, seed, stream);
+        cpu::fill_random<T>(kind, t.data<T>(), t.numel(), a, b, seed, stream, first);
       });
 }
 }  // namespace
@@ -410,9 +411,9 @@ void fill_normal(const Tensor& t, double mean, double stddev, uint64_t seed, uin
   fill_random(detail::Random::Normal, t, mean, stddev, seed, stream);
 }
 
-void fill_bernoulli(const Tensor& t, double p, uint64_t seed, uint64_t stream) {
+void fill_bernoulli(const Tensor& t, double p, uint64_t seed, uint64_t stream, uint64_t first) {
   MPNCOV_CHECK(p >= 0 && p <= 1, "fill_bernoulli: probability ", p, " outside [0, 1]");
-  fill_random(detail::Random::Bernoulli, t, p, 0.0, seed, stream);
+  fill_random(detail::Random::Bernoulli, t, p, 0.0, seed, stream, first);
 }
 
 }  // namespace mpncov::ops

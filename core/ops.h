@@ -79,8 +79,9 @@ Tensor reduce(Reduce op, const Tensor& x, const std::vector<int>& axes, bool kee
 // ---- random fills (Philox: the same values on CPU and GPU for the same seed, stream, index) ------
 void fill_uniform(const Tensor& t, double low, double high, uint64_t seed, uint64_t stream);
 void fill_normal(const Tensor& t, double mean, double stddev, uint64_t seed, uint64_t stream);
-// Each element 1 with probability p, else 0.
-void fill_bernoulli(const Tensor& t, double p, uint64_t seed, uint64_t stream);
+// Each element 1 with probability p, else 0. Element i draws Philox index first + i, so a part of a larger
+// draw (one process's rows of a batch) can be made alone.
+void fill_bernoulli(const Tensor& t, double p, uint64_t seed, uint64_t stream, uint64_t first = 0);
 
 }  // namespace mpncov::ops
 

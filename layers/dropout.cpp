@@ -1,7 +1,11 @@
 // dropout: inverted dropout. Training zeroes each element with probability p and scales the rest by
 // 1/(1-p); evaluation passes x through. The mask comes from Philox keyed by the run seed, the layer's
-// name and the step, so a repeated step (gradient check, resumed run) draws the same mask on any device.
+// name and the step, so a repeated step (gradient check, resumed run) draws the same mask on any device,
+// and per row of the batch one process would take (Layer::set_batch_rows), so N data-parallel processes
+// draw what one process draws.
 // Keys: p 0.5, in [0, 1). Runs in place.
+#include <algorithm>
+
 #include "core/ops.h"
 #include "layers/layer_util.h"
 
@@ -30,7 +34,15 @@ class DropoutLayer : public Layer {
       return;
     }
     ensure_tensor(mask_, in[0].shape(), in[0].dtype(), in[0].device());
-    ops::fill_bernoulli(mask_, 1 - p_, seed_, stream_of(name_, str("mask/", step())));
+    const uint64_t stream = stream_of(name_, str("mask/", step()));
+    const int64_t rows = mask_.dim(0), row = mask_.numel() / std::max<int64_t>(rows, 1);
+    if (row_stride() == 1) {
+      ops::fill_bernoulli(mask_, 1 - p_, seed_, stream, static_cast<uint64_t>(row_first() * row));
+    } else {
+      for (int64_t j = 0; j < rows; ++j)
+        ops::fill_bernoulli(mask_.slice(j, j + 1), 1 - p_, seed_, stream,
+                            static_cast<uint64_t>((row_first() + j * row_stride()) * row));
+    }
     ops::binary_scalar(ops::Binary::Mul, mask_, 1 / (1 - p_), mask_);
     ops::binary(ops::Binary::Mul, in[0], mask_, out[0]);
   }

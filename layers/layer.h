@@ -185,6 +185,15 @@ class Layer {
   // the step repeats (gradient checks, resumed runs).
   void set_step(uint64_t step) { step_ = step; }
   uint64_t step() const { return step_; }
+  // Which rows of the batch one process would take this process holds: its row j is row first + j * stride
+  // (data-parallel training: rank and number of processes, as data/sampler.h interleaves the shares).
+  // Random layers key their draws by that row, so N processes draw what one process draws.
+  void set_batch_rows(int64_t first, int64_t stride) {
+    row_first_ = first;
+    row_stride_ = stride;
+  }
+  int64_t row_first() const { return row_first_; }
+  int64_t row_stride() const { return row_stride_; }
   // The math of the layers that multiply (conv, linear read it; the others always compute in their dtype).
   void set_precision(Precision precision) { precision_ = precision; }
   Precision precision() const { return precision_; }
@@ -212,6 +221,7 @@ class Layer {
  private:
   bool training_ = true;
   uint64_t step_ = 0;
+  int64_t row_first_ = 0, row_stride_ = 1;
   Precision precision_ = Precision::Float32;
   std::vector<bool> adds_input_grad_;  // per input: backward adds its gradient (set_adds_input_grad)
   std::vector<Parameter> parameters_;

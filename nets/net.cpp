@@ -526,6 +526,11 @@ void Net::set_step(uint64_t step) {
   for (auto& l : layers_) l->set_step(step);
 }
 
+void Net::set_batch_rows(int64_t first, int64_t stride) {
+  MPNCOV_CHECK(first >= 0 && stride >= 1 && first < stride, "batch rows: first ", first, ", stride ", stride);
+  for (auto& l : layers_) l->set_batch_rows(first, stride);
+}
+
 void Net::set_precision(Precision precision) {
   const bool changed = precision != precision_;
   precision_ = precision;

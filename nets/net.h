@@ -88,6 +88,9 @@ class Net {
   void set_training(bool training);
   bool training() const { return training_; }
   void set_step(uint64_t step);
+  // This process's rows of the batch one process would take (Layer::set_batch_rows): data-parallel
+  // training sets (rank, number of processes); one process keeps (0, 1).
+  void set_batch_rows(int64_t first, int64_t stride);
   // The math of the convolution and linear layers (core/precision.h); float32 by default.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }

@@ -449,6 +449,7 @@ class Training {
       const Tensor x = images_on(*batch, device_);
       const Tensor labels = batch->to_device_async(batch->labels, device_);
       net_->set_step(static_cast<uint64_t>(state_.step));
+      net_->set_batch_rows(comm_.rank(), comm_.size());  // the loader's share: every size-th row from rank
       try {
         step_->run(x, labels);
       } catch (const NonFiniteError& bad) {

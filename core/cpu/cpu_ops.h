@@ -42,6 +42,6 @@ template <typename T>
 void reduce(ops::Reduce op, const T* x, const ops::detail::ReducePlan& plan, T* out, int64_t* index);
 template <typename T>
 void fill_random(ops::detail::Random kind, T* p, int64_t n, double a, double b, uint64_t seed,
-                 uint64_t stream);
+                 uint64_t stream, uint64_t first);
 
 }  // namespace mpncov::cpu

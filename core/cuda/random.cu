@@ -13,9 +13,9 @@ namespace mpncov::cuda {
 namespace {
 
 __global__ void fill_random_kernel(ops::detail::Random kind, float* p, int64_t n, double a, double b,
-                                   uint64_t seed, uint64_t stream) {
+                                   uint64_t seed, uint64_t stream, uint64_t first) {
   MPNCOV_GRID_LOOP(i, n) {
-    const uint64_t idx = static_cast<uint64_t>(i);
+    const uint64_t idx = first + static_cast<uint64_t>(i);
     switch (kind) {
       case ops::detail::Random::Uniform:  // a + (b - a) * u
         p[i] = static_cast<float>(__dadd_rn(a, __dmul_rn(b - a, philox::uniform(seed, stream, idx, false))));
@@ -33,11 +33,11 @@ __global__ void fill_random_kernel(ops::detail::Random kind, float* p, int64_t n
 }  // namespace
 
 void fill_random(int device, ops::detail::Random kind, float* p, int64_t n, double a, double b, uint64_t seed,
-                 uint64_t stream) {
+                 uint64_t stream, uint64_t first) {
   if (n == 0) return;
   Context& ctx = context(device);
   DeviceGuard guard(device);
-  fill_random_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(kind, p, n, a, b, seed, stream);
+  fill_random_kernel<<<blocks_for(n), kThreads, 0, ctx.stream()>>>(kind, p, n, a, b, seed, stream, first);
   CUDA_CHECK_LAUNCH();
 }
 

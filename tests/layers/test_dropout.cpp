@@ -57,3 +57,40 @@ TEST_CASE("dropout: inverted scaling, drop rate, same mask for the same step, ne
   CHECK(x.to_vector()[0] == 2.0);
 }
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+TEST_CASE("dropout: processes holding every second row draw the masks of those rows in one process's batch") {
+  LayerCase c;
+  c.type = "dropout";
+  c.yaml = "{p: 0.5}";
+  SetupContext ctx;
+  ctx.dtype = DType::F64;
+  ctx.name = "drop";
+  const Tensor x = test::random_tensor({4, 6, 3}, DType::F64, 7);
+  const auto masked = [&](const Tensor& in, int64_t first, int64_t stride) {
+    std::unique_ptr<Layer> layer = make_case_layer(c);
+    layer->setup({in.shape()}, ctx);
+    layer->set_step(5);
+    layer->set_batch_rows(first, stride);
+    Tensor y = Tensor::zeros(in.shape(), DType::F64);
+    layer->forward({in}, {y});
+    return y;
+  };
+  const Tensor whole = masked(x, 0, 1);
+  const auto rows = [](const Tensor& t, std::vector<int64_t> which) {
+    std::vector<double> v;
+    for (int64_t r : which)
+      for (double e : t.slice(r, r + 1).to_vector()) v.push_back(e);
+    return v;
+  };
+  // Rank k of 2 holds rows k and k + 2 (data/sampler.h's interleaved shares).
+  for (int64_t k = 0; k < 2; ++k) {
+    Tensor share = Tensor::zeros({2, 6, 3}, DType::F64);
+    share.slice(0, 1).copy_from(x.slice(k, k + 1));
+    share.slice(1, 2).copy_from(x.slice(k + 2, k + 3));
+    CHECK(masked(share, k, 2).to_vector() == rows(whole, {k, k + 2}));
+  }
+  CHECK(masked(x.slice(0, 2), 0, 1).to_vector() == rows(whole, {0, 1}));
+  CHECK(rows(whole, {0}) != rows(whole, {1}));  // rows draw masks of their own
+}
+}  // TEST_SUITE
