@@ -23,7 +23,7 @@ bool is_epoch_checkpoint(const std::string& name) {
 
 }  // namespace
 
-void prepare_run_folder(const std::string& out, bool resume, bool force) {
+void prepare_run_folder(const std::string& out, bool resume, bool force, const std::string& start_from) {
   if (!fs::is_directory(out)) {
     std::error_code ec;  // created here, so a folder that cannot be is named as the run folder
     fs::create_directories(out, ec);
@@ -44,6 +44,11 @@ void prepare_run_folder(const std::string& out, bool resume, bool force) {
                     found.size() > 1 ? str(" and ", found.size() - 1, " more files") : "", "); continue it with --resume, ",
                     "train into another folder with --set run.out=", other, "-2, or replace it with --force"));
   }
+  std::error_code ec;
+  for (const fs::path& p : found)
+    if (!start_from.empty() && fs::equivalent(p, start_from, ec))
+      throw Error(str("--force would remove ", p.string(), ", the checkpoint run.resume starts from: train into ",
+                      "another folder (--set run.out=...) or copy the checkpoint out of ", out, " first"));
   for (const fs::path& p : found) fs::remove(p);
 }
 

@@ -11,8 +11,9 @@ namespace mpncov {
 const std::vector<std::string>& run_files();
 
 // Throws when `out` holds a run and neither resume nor force is set; with force (and no resume), removes
-// that run's files so the new run starts with a fresh log, metrics and iteration rows. Creates a missing
-// `out` (an error naming run.out when it cannot be created).
-void prepare_run_folder(const std::string& out, bool resume, bool force);
+// that run's files so the new run starts with a fresh log, metrics and iteration rows, unless one of them
+// is `start_from` (run.resume's checkpoint, which the run is about to load: an error, nothing removed).
+// Creates a missing `out` (an error naming run.out when it cannot be created).
+void prepare_run_folder(const std::string& out, bool resume, bool force, const std::string& start_from = "");
 
 }  // namespace mpncov

@@ -667,7 +667,7 @@ int train(const Experiment& e, const TrainOptions& options) {
   // the run, tools/train.cpp), so none of them sees rank 0's new files as an earlier run's.
   dist::Communicator& comm = dist::world();
   comm.set_timeout(e.run.dist_timeout);
-  if (comm.rank() == 0) prepare_run_folder(e.run.out, options.resume, options.force);
+  if (comm.rank() == 0) prepare_run_folder(e.run.out, options.resume, options.force, resume);
   if (comm.size() > 1) comm.barrier();
   try {
     return Training(e, options).run();

@@ -48,6 +48,24 @@ TrainOptions quiet() {
 
 TEST_SUITE("unit") {
 
+TEST_CASE("run edges: --force does not remove the checkpoint run.resume starts from") {
+  const fs::path dir = test::temp_dir("edge_force_resume");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  const std::string out = (dir / "run").string(), last = out + "/last.safetensors";
+  REQUIRE(train(load_experiment(exp, {"run.out=" + out}), quiet()) == 0);
+  TrainOptions force = quiet();
+  force.force = true;
+  std::string error;
+  try {
+    train(load_experiment(exp, {"run.out=" + out, "run.resume=" + last}), force);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  CHECK(error.find("--force would remove " + last) != std::string::npos);
+  CHECK(fs::exists(last));
+  CHECK(fs::exists(out + "/log.txt"));  // nothing of the run removed
+}
+
 TEST_CASE("run edges: a second stage that never beats the first stage's best still has its own best.safetensors") {
   const fs::path dir = test::temp_dir("edge_two_stage_best");
   const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
