@@ -288,6 +288,7 @@ class Training {
     const std::string notice = bf16_notice_once(e_.solver.precision, device_);
     if (!notice.empty()) log_.line(notice);
     net_->setup(train_loader_->batch_shape(), DType::F32, device_, e_.run.seed);
+    net_->set_batch_rows(comm_.rank(), comm_.size());  // the loader's share: every size-th row from rank
     net_->freeze(mc.freeze);
     if (!mc.weights.empty() && !resuming()) load_backbone(mc.weights);
     std::vector<NamedParameter> parts[3];
@@ -449,7 +450,6 @@ class Training {
       const Tensor x = images_on(*batch, device_);
       const Tensor labels = batch->to_device_async(batch->labels, device_);
       net_->set_step(static_cast<uint64_t>(state_.step));
-      net_->set_batch_rows(comm_.rank(), comm_.size());  // the loader's share: every size-th row from rank
       try {
         step_->run(x, labels);
       } catch (const NonFiniteError& bad) {
