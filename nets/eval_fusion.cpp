@@ -21,6 +21,7 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
                       const CommutedPooling& pooling) {
   const size_t n = layers.size();
   head_of_.assign(n, -1);
+  onto_residual_.assign(n, -1);
   runs_.assign(n, Run());
   fused_.assign(n, false);
   pooled_.assign(n, false);
@@ -61,6 +62,14 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
         run.relu = relu_after(add);
         if (run.relu >= 0) run.last = run.relu;
         head_of_[add] = static_cast<int>(i);
+        // An identity shortcut read by no layer after the add: the add's output can take its storage.
+        const size_t x = static_cast<size_t>(run.residual);
+        const std::vector<int>& readers = consumers[x];
+        if (!run.bn_apart && !shared[x] && pooling.conv_of(run.residual) < 0 && inputs[i][0] != run.residual &&
+            *std::max_element(readers.begin(), readers.end()) == static_cast<int>(add)) {
+          onto_residual_[add] = run.residual;
+          run.onto = true;
+        }
       }
     }
     if (pool >= 0) {  // a commuted average pooling right before (see the header)
@@ -107,13 +116,18 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
   const Tensor& out = outputs[static_cast<size_t>(run.last)];
   const Tensor residual = run.add >= 0 ? outputs[static_cast<size_t>(run.residual)] : Tensor();
   ops::PreparedConv* prepared = keep_ ? run.prepared.get() : nullptr;
+  run.bn_written = false;
   fused_[at] = layers[at]->forward_affine(in, {out}, run.scale, run.shift, run.relu >= 0, prepared, residual);
-  if (!fused_[at] && residual.defined() && residual.data<float>() != out.data<float>()) {
-    // The kernel would not take the add (a Winograd one): the batch norm folded, the add (and its ReLU)
-    // in a pass of its own, over the batch norm's output in the add's storage, as the add layer would.
-    fused_[at] = layers[at]->forward_affine(in, {out}, run.scale, run.shift, false, prepared);
-    if (fused_[at] && run.relu >= 0) ops::add_relu_forward(out, residual, out);
-    else if (fused_[at]) ops::binary(ops::Binary::Add, out, residual, out);
+  if (!fused_[at] && residual.defined() && (run.onto || residual.data<float>() != out.data<float>())) {
+    // The kernel would not take the add (a Winograd one with a second input, or none writing the output's
+    // layout): the batch norm folded, the add (and its ReLU) in a pass of its own, as the add layer would,
+    // from the batch norm's output in the add's storage (or in its own, where the add writes onto the
+    // residual).
+    const Tensor& folded = run.onto ? outputs[static_cast<size_t>(run.bn)] : out;
+    fused_[at] = layers[at]->forward_affine(in, {folded}, run.scale, run.shift, false, prepared);
+    if (fused_[at] && run.relu >= 0) ops::add_relu_forward(folded, residual, out);
+    else if (fused_[at]) ops::binary(ops::Binary::Add, folded, residual, out);
+    run.bn_written = run.onto;
   }
   fused_any_ = fused_any_ || fused_[at];
   return fused_[at];

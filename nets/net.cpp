@@ -345,6 +345,18 @@ void Net::setup(const Shape& input, DType dtype, Device device, std::optional<ui
     if (owner[i] >= 0 && owner[i] != static_cast<int>(i)) grads_[i] = grads_[static_cast<size_t>(inputs_[i][0])].reshape(output_shapes_[i].dims());
   apply_layouts();
   fusion_.plan(layers_, inputs_, consumers_, in_place_, shared, layouts_, pooling_);
+  plain_outputs_ = eval_outputs_ = outputs_;
+  for (size_t i = 0; i < n; ++i) {
+    const int x = fusion_.onto_residual_of(static_cast<int>(i));
+    const int from = x >= 0 ? x : in_place_[i] ? inputs_[i][0] : -1;
+    if (from >= 0)
+      eval_outputs_[i] = eval_outputs_[static_cast<size_t>(from)].reshape(output_shapes_[i].dims()).with_layout(layouts_[i]);
+  }
+  eval_overwritten_.assign(n, false);  // the shortcut and every earlier output in its storage
+  for (size_t a = 0; a < n; ++a)
+    if (fusion_.onto_residual_of(static_cast<int>(a)) >= 0)
+      for (size_t j = 0; j < a; ++j)
+        if (eval_outputs_[j].defined() && eval_outputs_[j].same_storage(eval_outputs_[a])) eval_overwritten_[j] = true;
   plan_train_fusion();
   set_training(training_);
   reset_timing();
@@ -364,6 +376,7 @@ const Tensor& Net::forward(const Tensor& input) {
   input_ = input;
   fusion_.begin(eval_fusion_on_ && in_place_allowed_ && !training_ && precision_ == Precision::Float32 &&
                 dtype_ == DType::F32 && device_.is_cpu());
+  outputs_ = fusion_.allowed() ? eval_outputs_ : plain_outputs_;
   residual_fused_ = training_ && train_fusion_.triples() > 0;  // batch norm + add + ReLU (nets/train_fusion.h)
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
@@ -625,6 +638,9 @@ const Tensor& Net::output(const std::string& name) const {
                "' was not written: the last forward fused it into a convolution's run with its batch norm ",
                "(evaluation mode); ",
                "set_in_place(false) keeps every output (or MPNCOV_EVAL_FUSION=0)");
+  MPNCOV_CHECK(!overwritten(i), "net '", spec_.name, "': the output of layer '", name,
+               "' is gone: the last forward (evaluation) wrote a residual add's output over it, its last reader; ",
+               "set_in_place(false) keeps every output (or MPNCOV_EVAL_FUSION=0)");
   MPNCOV_CHECK(output_written(i), "net '", spec_.name, "': the output of layer '", name,
                "' was not written: the last forward (training) wrote the output of the add '",
                spec_.layers[static_cast<size_t>(train_fusion_.residual_add_of(i))].name, "' in its place; ",
@@ -633,7 +649,7 @@ const Tensor& Net::output(const std::string& name) const {
 }
 
 bool Net::output_written(int i) const {
-  if (fusion_.left_unwritten(i) || pooling_.conv_of(i) >= 0) return false;
+  if (fusion_.left_unwritten(i) || overwritten(i) || pooling_.conv_of(i) >= 0) return false;
   const int add = residual_fused_ ? train_fusion_.residual_add_of(i) : -1;
   return add < 0 || outputs_[static_cast<size_t>(i)].same_storage(outputs_[static_cast<size_t>(add)]);
 }

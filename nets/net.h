@@ -194,6 +194,8 @@ class Net {
   void apply_layouts();
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
+  // Whether the last forward wrote a residual add's output over layer i's (EvalFusion::onto_residual_of).
+  bool overwritten(int i) const { return fusion_.allowed() && eval_overwritten_[static_cast<size_t>(i)]; }
   // Runs the chain of shared-storage layers that ends at `last` again (their outputs were overwritten).
   void recompute(int last);
 
@@ -214,7 +216,10 @@ class Net {
   std::vector<Shape> output_shapes_;
   std::vector<Layout> layouts_;                // per output (and its gradient): the planned layout
   std::vector<DType> output_dtypes_;           // per output (and its gradient): its storage type
-  std::vector<Tensor> outputs_;
+  std::vector<Tensor> outputs_;                // the last forward's: plain_outputs_ or eval_outputs_
+  std::vector<Tensor> plain_outputs_;          // each layer's output storage
+  std::vector<Tensor> eval_outputs_;           // the same, adds onto their shortcut where fusion runs (EvalFusion)
+  std::vector<bool> eval_overwritten_;         // per layer: whether such an add writes over its output there
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
   std::vector<bool> reaches_output_;           // whether a layer's output leads to the net's output

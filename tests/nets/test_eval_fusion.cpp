@@ -192,10 +192,108 @@ TEST_CASE("eval fusion: a residual add and its ReLU fold into the convolution in
   }
 }
 
+// Identity blocks whose add writes onto the shortcut's storage in evaluation (nets/eval_fusion.h): add1's
+// shortcut r0 is read by c1 and add1 (onto: c2's Winograd kernel, which takes no second input, adds it as
+// the sum it writes over), add2's shortcut r2 by c3 and add2 (onto, in c4's 1x1 kernel), add3's shortcut r4
+// also by the concat after it (kept), add4's shortcut cat by the add's own convolution c6 (kept: the kernel
+// would read what it writes).
+const char* kOntoNet = R"(name: onto
+input: [32, 32, 32]
+features:
+  - {name: c0, type: conv, out_channels: 32, kernel_size: 3, padding: 1}
+  - {name: b0, type: batchnorm}
+  - {name: r0, type: relu}
+  - {name: c1, type: conv, out_channels: 32, kernel_size: 3, padding: 1, bias: false}
+  - {name: b1, type: batchnorm}
+  - {name: r1, type: relu}
+  - {name: c2, type: conv, out_channels: 32, kernel_size: 3, padding: 1, bias: false}
+  - {name: b2, type: batchnorm}
+  - {name: add1, type: add, inputs: [b2, r0]}
+  - {name: r2, type: relu}
+  - {name: c3, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b3, type: batchnorm}
+  - {name: r3, type: relu}
+  - {name: c4, type: conv, out_channels: 32, kernel_size: 1, bias: false}
+  - {name: b4, type: batchnorm}
+  - {name: add2, type: add, inputs: [b4, r2]}
+  - {name: r4, type: relu}
+  - {name: c5a, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b5a, type: batchnorm}
+  - {name: r5a, type: relu}
+  - {name: c5, type: conv, out_channels: 32, kernel_size: 1, bias: false}
+  - {name: b5, type: batchnorm}
+  - {name: add3, type: add, inputs: [b5, r4]}
+  - {name: r5, type: relu}
+  - {name: cat, type: concat, inputs: [r5, r4]}
+  - {name: c6, type: conv, out_channels: 64, kernel_size: 1, bias: false}
+  - {name: b6, type: batchnorm}
+  - {name: add4, type: add, inputs: [b6, cat]}
+  - {name: r6, type: relu}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)";
+
+TEST_CASE("eval fusion: an identity block's add writes onto its shortcut where nothing reads the shortcut after") {
+  ModeGuard guard;
+  set_layout_mode(LayoutMode::Auto);
+  const Shape input{2, 32, 32, 32};
+  const Tensor x = test::random_tensor(input, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  Net net(parse_net(kOntoNet, "onto.yaml"));
+  net.setup(input);
+  randomise_batch_norms(net, 3);
+  ops::Conv2dParams p3;
+  p3.pad_h = p3.pad_w = 1;
+  REQUIRE(cpu::conv_wants_winograd(2, ops::conv_geometry(input, {32, 32, 3, 3}, p3), 1));
+  // Every output of the unfused evaluation, to compare the kept ones with.
+  net.set_training(false);
+  net.set_eval_fusion(false);
+  net.forward(x);
+  std::vector<Tensor> unfused;
+  for (int i = 0; i < net.size(); ++i) unfused.push_back(net.output_written(i) ? net.output(net.layer_spec(i).name).clone() : Tensor());
+  const Both b = eval_both(net, x);
+  CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+  for (const char* add : {"add1", "add2", "add3", "add4"}) CHECK(net.fused_into(net.index_of(add)) >= 0);
+  // The overwritten shortcuts (and add1, in r0's storage too) are refused, not read stale; so are the
+  // batch norms' own outputs, which the runs left unwritten.
+  for (const std::string gone : {"r0", "r2", "add1"}) {
+    CAPTURE(gone);
+    CHECK_FALSE(net.output_written(net.index_of(gone)));
+    CHECK_THROWS_WITH_AS(net.output(gone), doctest::Contains("wrote a residual add's output over it"), Error);
+  }
+  for (const std::string unwritten : {"b2", "b4"}) CHECK_THROWS_WITH_AS(net.output(unwritten), doctest::Contains("was not written"), Error);
+  // The kept outputs hold the unfused values.
+  CHECK_THROWS_WITH_AS(net.output("add1"), doctest::Contains("wrote a residual add's output over it"), Error);
+  for (const std::string kept : {"r4", "cat", "r5", "add4"}) {
+    CAPTURE(kept);
+    REQUIRE(net.output_written(net.index_of(kept)));
+    CHECK(scaled_diff(net.output(kept), unfused[static_cast<size_t>(net.index_of(kept))]) <= 1e-5);
+  }
+  CHECK_FALSE(net.output("r4").same_storage(net.output("add3")));
+  CHECK_FALSE(net.output("cat").same_storage(net.output("add4")));
+  // A backward after the fused forward and a training step see the storage they planned: gradients bit
+  // for bit those after an unfused forward.
+  std::vector<std::vector<double>> grads[2];
+  for (bool fusion : {true, false}) {
+    net.set_eval_fusion(fusion);
+    net.forward(x);
+    net.zero_grad();
+    net.backward(dy);
+    for (NetParameter& q : net.parameters()) grads[fusion].push_back(q.parameter->grad.to_vector());
+  }
+  CHECK(grads[0] == grads[1]);
+  // Training forwards keep every shortcut.
+  net.set_training(true);
+  net.forward(x);
+  CHECK(net.output_written(net.index_of("r0")));
+  CHECK_FALSE(net.output("r0").same_storage(net.output("add1")));
+}
+
 TEST_CASE("eval fusion: a residual run whose convolution reads NCHW and writes NHWC adds in a pass of its own") {
   // 24 channels: NHWC in the default mode. t reads the net input (NCHW); its batch norm is the add's first
   // input and r0 a separate residual: only oneDNN's reference kernel takes that binary post-op writing
-  // NHWC, which the plan refuses. The forward threw; now the add runs after the folded convolution.
+  // NHWC, which the plan refuses (a sum post-op too). The forward threw; now the add runs after the folded
+  // convolution.
   ModeGuard guard;
   set_layout_mode(LayoutMode::Auto);
   Net net(parse_net(R"(name: nchw_in
@@ -219,6 +317,13 @@ classifier:
   const Both b = eval_both(net, test::random_tensor(input, DType::F32, 9));
   CHECK(net.fused(net.index_of("t")));
   CHECK(scaled_diff(b.on, b.off) <= 1e-5);
+  // The add wrote onto r0, its shortcut, from bt's own storage, which holds the batch norm's output.
+  CHECK_FALSE(net.output_written(net.index_of("r0")));
+  REQUIRE(net.output_written(net.index_of("bt")));
+  const Tensor bt = net.output("bt").clone();
+  net.set_in_place(false);  // every output its own
+  net.forward(test::random_tensor(input, DType::F32, 9));
+  CHECK(scaled_diff(bt, net.output("bt")) <= 1e-5);
 }
 
 // Average poolings before pointwise convolutions (nets/eval_fusion.h): p1 (counting the padding, as
