@@ -24,6 +24,7 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
   runs_.assign(n, Run());
   fused_.assign(n, false);
   pooled_.assign(n, false);
+  added_apart_.assign(n, false);
   fused_any_ = false;
   // The only reader of layer i, when it reads nothing else and keeps its output in its own storage or in
   // place on i's.
@@ -82,6 +83,7 @@ void EvalFusion::begin(bool allowed) {
   allowed_ = allowed && eval_fusion_enabled();
   fused_.assign(fused_.size(), false);
   pooled_.assign(pooled_.size(), false);
+  added_apart_.assign(added_apart_.size(), false);
   fused_any_ = false;
 }
 
@@ -112,6 +114,7 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
     // The kernel would not take the add (a Winograd one): the batch norm folded, the add (and its ReLU)
     // in a pass of its own, over the batch norm's output in the add's storage, as the add layer would.
     fused_[at] = layers[at]->forward_affine(in, {out}, run.scale, run.shift, false, prepared);
+    added_apart_[at] = fused_[at];
     if (fused_[at] && run.relu >= 0) ops::add_relu_forward(out, residual, out);
     else if (fused_[at]) ops::binary(ops::Binary::Add, out, residual, out);
   }
