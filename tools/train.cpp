@@ -52,7 +52,7 @@ int run_train(const std::vector<std::string>& argv) {
     const Experiment e = load_experiment(positional[0], overrides);
     check_experiment(e);  // so --print-config shows only a configuration that can run
     if (args.flag("print-config")) {
-      std::printf("%s", resolved_config(e).c_str());
+      if (dist::world().rank() == 0) std::printf("%s", resolved_config(e).c_str());  // once, not per process
       return 0;
     }
     options.quiet = args.flag("quiet");
