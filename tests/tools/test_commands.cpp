@@ -373,10 +373,14 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(contains(inference.output, "\nfc "));
   CHECK(contains(inference.output, "ms summed per layer"));
   CHECK(contains(inference.output, "\ninference: "));
-  // The log: the val loader does not report "epoch 0" every epoch; iterations.csv names its columns.
+  // The log: the val loader does not report "epoch 1" every epoch, and counts epochs from 1 as the run's
+  // lines do; iterations.csv names its columns.
   const std::string log = read_text(dir / "run/log.txt");
-  CHECK(log.find("val loader: epoch 0:") == log.rfind("val loader: epoch 0:"));
-  CHECK(contains(log, "val loader: epoch 1:"));
+  CHECK(log.find("val loader: epoch 1:") == log.rfind("val loader: epoch 1:"));
+  CHECK(contains(log, "val loader: epoch 2:"));
+  CHECK(!contains(log, "loader: epoch 0:"));
+  CHECK(contains(log, "\nloader: epoch 2:"));
+  CHECK(contains(log, "\nepoch 2/2: train loss"));
   CHECK(read_text(dir / "run/iterations.csv").rfind("epoch,iteration,batch_loss,batch_top1,batch_top5,mean_loss,mean_top1,mean_top5,lr\n", 0) == 0);
   CHECK(contains(log, "] batch loss "));
   CHECK(contains(log, " | epoch mean loss "));
