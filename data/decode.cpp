@@ -209,7 +209,8 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
 // warning over its chunk-size limit, so every ancillary chunk but tRNS (at most 256 bytes, read into a
 // fixed buffer) is skipped unread: none changes the pixels we return, as there is no gamma or
 // colour-profile transform (like PIL and stb_image). Palette and gray expand to RGB, 16-bit samples keep
-// their high byte, alpha (and tRNS transparency) is dropped.
+// their high byte, alpha (and tRNS transparency) is dropped. 16-bit greyscale is PIL's exception: it opens
+// it as 32-bit integers, which convert("RGB") clips to 255, so its samples are read whole and clipped.
 struct PngState {
   png_structp png = nullptr;
   png_infop info = nullptr;
@@ -257,15 +258,16 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   const int h = static_cast<int>(png_get_image_height(st.png, st.info));
   check_size(w, h, size);  // before anything of the image's size is allocated
   const int color = png_get_color_type(st.png, st.info);
+  const bool grey16 = color == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(st.png, st.info) == 16;
   png_set_palette_to_rgb(st.png);  // these four do nothing to images they do not apply to
   png_set_expand_gray_1_2_4_to_8(st.png);
-  png_set_strip_16(st.png);
+  if (!grey16) png_set_strip_16(st.png);
   png_set_strip_alpha(st.png);
-  if (!(color & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(st.png);
+  if (!(color & PNG_COLOR_MASK_COLOR) && !grey16) png_set_gray_to_rgb(st.png);
   png_set_interlace_handling(st.png);
   png_read_update_info(st.png, st.info);
   const size_t row_bytes = png_get_rowbytes(st.png, st.info);
-  if (row_bytes != static_cast<size_t>(w) * 3)
+  if (row_bytes != static_cast<size_t>(w) * (grey16 ? 2 : 3))
     throw DecodeError(str("unsupported PNG: rows of ", row_bytes, " bytes after conversion to RGB"));
 
   if (choose) (void)choose(w, h);  // no region or scaling for PNG: decode it all
@@ -278,6 +280,17 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   st.rows.resize(static_cast<size_t>(h));
   for (int y = 0; y < h; ++y) st.rows[static_cast<size_t>(y)] = out.image.row(y);
   png_read_image(st.png, st.rows.data());
+  if (grey16) {
+    // Each row holds its big-endian 16-bit samples in its first 2w bytes: widened to RGB in place, from the
+    // right, so no sample is overwritten before it is read.
+    for (int y = 0; y < h; ++y) {
+      uint8_t* row = out.image.row(y);
+      for (int x = w - 1; x >= 0; --x) {
+        const int v = row[2 * x] << 8 | row[2 * x + 1];
+        std::memset(row + 3 * x, std::min(v, 255), 3);
+      }
+    }
+  }
 }
 
 // stb_image 2.27 trusts a PNM header, so it is read here first. Two of its bugs found by fuzz_decode: it

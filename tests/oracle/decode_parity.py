@@ -1,0 +1,44 @@
+"""PIL's decodes of files at the edges of their formats, for tests/data/test_decode_parity.cpp: what
+Image.open(f).convert("RGB") gives, which our decoders must give too.
+
+usage: decode_parity.py OUT_DIR
+Writes OUT_DIR/FILE and OUT_DIR/FILE.npy (PIL's RGB pixels, int64, height x width x 3) for each case, and
+OUT_DIR/cases.txt with one FILE per line.
+"""
+import io
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+cases = []
+
+
+def case(name, data):
+    """Writes the file and PIL's decode of it."""
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+    rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int64)
+    np.save(os.path.join(out, name + ".npy"), rgb)
+    cases.append(name)
+
+
+def encoded(image, fmt, **options):
+    b = io.BytesIO()
+    image.save(b, format=fmt, **options)
+    return b.getvalue()
+
+
+# 16-bit greyscale PNG: PIL opens it as 32-bit integers, and convert("RGB") clips them to 255 (it does not
+# take the high byte). Values across the range, small ones included.
+grey16 = np.array([[0, 1, 7, 128, 254, 255, 256, 300, 511, 4095, 40000, 65535]] * 3, dtype=np.uint16)
+grey16[1] = grey16[1][::-1]
+grey16[2] = np.arange(12, dtype=np.uint16) * 23
+case("grey16.png", encoded(Image.fromarray(grey16), "PNG"))
+
+with open(os.path.join(out, "cases.txt"), "w") as fh:
+    fh.write("\n".join(cases) + "\n")
+print(f"{len(cases)} cases")
