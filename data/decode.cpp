@@ -11,6 +11,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 #include <stb_image.h>
 
 #include "data/file.h"
@@ -243,8 +244,31 @@ void png_read_bytes(png_structp png, png_bytep to, size_t n) {
 // The longest side libpng accepts (its row buffers are sized from it); check_size bounds the area.
 constexpr png_uint_32 kPngMaxSide = 1u << 20;
 
-void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
-                const std::function<DecodeRegion(int, int)>& choose) {
+// PIL checks no CRC of the image data and stops reading after the last IDAT's data: a file cut short
+// inside that chunk's CRC (no IEND after it) gives the whole image. libpng insists on the CRC, so such a
+// file is completed with it, computed; empty: the file's chunks do not end that way.
+std::vector<uint8_t> with_final_idat_crc(const uint8_t* bytes, size_t size) {
+  auto be32 = [bytes](size_t at) {
+    return uint64_t{bytes[at]} << 24 | uint64_t{bytes[at + 1]} << 16 | uint64_t{bytes[at + 2]} << 8 | bytes[at + 3];
+  };
+  uint64_t at = 8;  // the signature
+  while (at + 8 <= size) {
+    const uint64_t data_end = at + 8 + be32(at);
+    if (data_end > size) return {};  // cut inside a chunk's data: libpng says so
+    if (data_end + 4 <= size) {
+      at = data_end + 4;
+      continue;
+    }
+    if (std::memcmp(bytes + at + 4, "IDAT", 4) != 0) return {};
+    std::vector<uint8_t> completed(bytes, bytes + data_end);
+    const uLong crc = crc32(crc32(0, nullptr, 0), bytes + at + 4, static_cast<uInt>(data_end - at - 4));
+    for (int shift = 24; shift >= 0; shift -= 8) completed.push_back(static_cast<uint8_t>(crc >> shift));
+    return completed;
+  }
+  return {};
+}
+
+void read_png(const uint8_t* bytes, size_t size, Decoded& out, const std::function<DecodeRegion(int, int)>& choose) {
   PngState st(bytes, size);
   st.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_on_error, png_on_warning);
   if (!st.png || !(st.info = png_create_info_struct(st.png))) throw DecodeError("libpng could not start");
@@ -291,6 +315,13 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
       }
     }
   }
+}
+
+void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
+                const std::function<DecodeRegion(int, int)>& choose) {
+  const std::vector<uint8_t> completed = with_final_idat_crc(bytes, size);
+  if (completed.empty()) read_png(bytes, size, out, choose);
+  else read_png(completed.data(), completed.size(), out, choose);
 }
 
 // stb_image 2.27 trusts a PNM header, so it is read here first. Two of its bugs found by fuzz_decode: it

@@ -39,6 +39,15 @@ grey16[1] = grey16[1][::-1]
 grey16[2] = np.arange(12, dtype=np.uint16) * 23
 case("grey16.png", encoded(Image.fromarray(grey16), "PNG"))
 
+# A PNG cut short after its image data: without IEND's CRC, without the whole IEND chunk, or without IEND
+# and the last IDAT's CRC. PIL stops reading after the last IDAT's data and gives the whole image.
+rng = np.random.default_rng(1)
+whole = encoded(Image.fromarray(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)), "PNG")
+assert whole[-12:] == b"\0\0\0\0IEND\xaeB`\x82"
+case("png_no_iend_crc.png", whole[:-4])
+case("png_no_iend.png", whole[:-12])
+case("png_no_idat_crc.png", whole[:-16])
+
 with open(os.path.join(out, "cases.txt"), "w") as fh:
     fh.write("\n".join(cases) + "\n")
 print(f"{len(cases)} cases")
