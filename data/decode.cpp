@@ -423,7 +423,8 @@ void bmp16_samples_as_pil(const uint8_t* b, size_t size, Image& image) {
 // The first image of a GIF, for what PIL does with it and stb_image does not: a transparent index keeps its
 // palette colour (convert("RGB") ignores transparency; stb_image left those pixels black), and the pixels
 // outside a frame smaller than the screen are the colour of palette entry 0, or of the transparent index
-// (stb_image: black, or the background colour with red and blue swapped).
+// (stb_image: black, or the background colour with red and blue swapped). A first frame that extends past
+// the logical screen grows the image to hold it (stb_image refused it).
 struct GifFirstFrame {
   size_t transparency_flag_at = 0;  // the byte whose bit 0 marks a transparent index (0: none)
   int x = 0, y = 0, width = 0, height = 0;
@@ -485,21 +486,34 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   const int pnm_maxval = format == ImageFormat::Pnm ? check_pnm(bytes, size) : 255;
   int w = 0, h = 0, channels = 0;
   GifFirstFrame gif;
+  bool gif_grown = false;  // the first frame extends past the logical screen
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
     // A top-down BMP stores its height negated; stbi_info passes it on as is (stbi_load does not).
     if (format == ImageFormat::Bmp && h < 0 && h > INT32_MIN) h = -h;
+    if (format == ImageFormat::Gif) {
+      gif = read_gif_first_frame(bytes, size);
+      gif_grown = gif.x + gif.width > w || gif.y + gif.height > h;
+      w = std::max(w, gif.x + gif.width);
+      h = std::max(h, gif.y + gif.height);
+      if (w > 0xFFFF || h > 0xFFFF) throw DecodeError(str("unsupported GIF: its first frame ends at ", w, "x", h));
+    }
     check_size(w, h, size);
     if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
-    if (format == ImageFormat::Gif) gif = read_gif_first_frame(bytes, size);
   }
   // stb_image gets a GIF without its transparency flag and with background index 0: it then draws
-  // transparent pixels in their colour and leaves the outside of the frame black, filled below.
+  // transparent pixels in their colour and leaves the outside of the frame black, filled below. A screen
+  // too small for the first frame is grown to PIL's size.
   std::vector<uint8_t> gif_bytes;
-  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0)) {
+  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0 || gif_grown)) {
     gif_bytes.assign(bytes, bytes + size);
     if (gif.transparency_flag_at) gif_bytes[gif.transparency_flag_at] &= 0xFE;
     gif_bytes[11] = 0;
+    if (gif_grown) {
+      const uint8_t screen[4] = {static_cast<uint8_t>(w), static_cast<uint8_t>(w >> 8), static_cast<uint8_t>(h),
+                                 static_cast<uint8_t>(h >> 8)};
+      std::memcpy(gif_bytes.data() + 6, screen, 4);
+    }
     bytes = gif_bytes.data();
   }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);

@@ -48,6 +48,47 @@ case("png_no_iend_crc.png", whole[:-4])
 case("png_no_iend.png", whole[:-12])
 case("png_no_idat_crc.png", whole[:-16])
 
+
+
+def gif_descriptor(data):
+    """Where a GIF's first image descriptor starts: after the screen, its palette and any extensions."""
+    i = 13 + (3 * (2 << (data[10] & 7)) if data[10] & 0x80 else 0)
+    while data[i] == 0x21:
+        i += 2
+        while data[i]:
+            i += 1 + data[i]
+        i += 1
+    assert data[i] == 0x2C
+    return i
+
+
+def gif_variant(data, screen=None, at=None, palette=True):
+    """The GIF with another logical screen size, its first frame moved, or its global palette removed."""
+    data = bytearray(data)
+    d = gif_descriptor(data)
+    if screen:
+        data[6:10] = bytes([screen[0], 0, screen[1], 0])
+    if at:
+        data[d + 1:d + 5] = bytes([at[0], 0, at[1], 0])
+    if not palette:
+        del data[13:13 + 3 * (2 << (data[10] & 7))]
+        data[10] &= 0x70
+    return bytes(data)
+
+
+# GIFs from PIL's encoder: 6x5, a palette of 16 colours, the second with a transparent index (5).
+gif_image = Image.new("P", (6, 5))
+gif_image.putpalette([v for i in range(16) for v in (i * 16, 255 - i * 9, (i * 77) % 256)])
+gif_image.putdata([(x * 3 + y * 5) % 16 for y in range(5) for x in range(6)])
+gif = encoded(gif_image, "GIF")
+gif_transparent = encoded(gif_image, "GIF", transparency=5)
+
+# A first frame past its logical screen: PIL grows the image to hold it, the rest the colour of palette
+# entry 0 (or of the transparent index).
+case("gif_frame_past_screen.gif", gif_variant(gif, screen=(3, 2)))
+case("gif_frame_moved_past_screen.gif", gif_variant(gif, at=(2, 1)))
+case("gif_frame_moved_past_screen_transparent.gif", gif_variant(gif_transparent, screen=(4, 4), at=(1, 2)))
+
 with open(os.path.join(out, "cases.txt"), "w") as fh:
     fh.write("\n".join(cases) + "\n")
 print(f"{len(cases)} cases")
