@@ -424,11 +424,13 @@ void bmp16_samples_as_pil(const uint8_t* b, size_t size, Image& image) {
 // palette colour (convert("RGB") ignores transparency; stb_image left those pixels black), and the pixels
 // outside a frame smaller than the screen are the colour of palette entry 0, or of the transparent index
 // (stb_image: black, or the background colour with red and blue swapped). A first frame that extends past
-// the logical screen grows the image to hold it (stb_image refused it).
+// the logical screen grows the image to hold it, and a frame without any palette is greyscale, each
+// index its grey level (stb_image refused both).
 struct GifFirstFrame {
   size_t transparency_flag_at = 0;  // the byte whose bit 0 marks a transparent index (0: none)
   int x = 0, y = 0, width = 0, height = 0;
-  bool fill = false;  // fill_rgb, a colour of the frame's palette, is known
+  bool palette = false;  // the frame has one, its own or the global one
+  bool fill = false;  // fill_rgb, a colour of the frame's palette (or a grey level), is known
   uint8_t fill_rgb[3] = {0, 0, 0};
 };
 
@@ -466,9 +468,13 @@ GifFirstFrame read_gif_first_frame(const uint8_t* b, size_t size) {
       const int entries = flags & 0x80 ? 2 << (flags & 7) : global_entries;
       if (flags & 0x80) i += 3u * entries;
       const int index = transparent >= 0 ? transparent : 0;
+      f.palette = palette != 0;
       if (palette && index < entries && palette + 3u * index + 3 <= size) {
         f.fill = true;
         std::memcpy(f.fill_rgb, b + palette + 3u * index, 3);
+      } else if (!palette) {  // PIL's greyscale image: the index is the grey level
+        f.fill = true;
+        std::memset(f.fill_rgb, index, 3);
       }
       i += 1;
       skip_sub_blocks();
@@ -503,9 +509,10 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   }
   // stb_image gets a GIF without its transparency flag and with background index 0: it then draws
   // transparent pixels in their colour and leaves the outside of the frame black, filled below. A screen
-  // too small for the first frame is grown to PIL's size.
+  // too small for the first frame is grown to PIL's size, and a GIF without a palette is given a grey one.
   std::vector<uint8_t> gif_bytes;
-  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0 || gif_grown)) {
+  const bool gif_grey = format == ImageFormat::Gif && gif.width > 0 && !gif.palette;
+  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0 || gif_grown || gif_grey)) {
     gif_bytes.assign(bytes, bytes + size);
     if (gif.transparency_flag_at) gif_bytes[gif.transparency_flag_at] &= 0xFE;
     gif_bytes[11] = 0;
@@ -514,7 +521,14 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
                                  static_cast<uint8_t>(h >> 8)};
       std::memcpy(gif_bytes.data() + 6, screen, 4);
     }
+    if (gif_grey) {  // a global palette of 256 grey levels, right after the screen descriptor
+      std::vector<uint8_t> greys(3 * 256);
+      for (size_t i = 0; i < greys.size(); ++i) greys[i] = static_cast<uint8_t>(i / 3);
+      gif_bytes.insert(gif_bytes.begin() + 13, greys.begin(), greys.end());
+      gif_bytes[10] |= 0x87;  // a global palette, of 2 << 7 entries
+    }
     bytes = gif_bytes.data();
+    size = gif_bytes.size();
   }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));

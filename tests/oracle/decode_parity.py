@@ -89,6 +89,12 @@ case("gif_frame_past_screen.gif", gif_variant(gif, screen=(3, 2)))
 case("gif_frame_moved_past_screen.gif", gif_variant(gif, at=(2, 1)))
 case("gif_frame_moved_past_screen_transparent.gif", gif_variant(gif_transparent, screen=(4, 4), at=(1, 2)))
 
+# No palette at all, neither global nor the frame's: PIL opens it as greyscale, each index its grey level
+# (around the frame: index 0, or the transparent index).
+case("gif_no_palette.gif", gif_variant(gif, palette=False))
+case("gif_no_palette_moved_transparent.gif", gif_variant(gif_transparent, screen=(8, 6), at=(1, 0), palette=False))
+case("gif_no_palette_past_screen.gif", gif_variant(gif, screen=(4, 4), at=(1, 2), palette=False))
+
 with open(os.path.join(out, "cases.txt"), "w") as fh:
     fh.write("\n".join(cases) + "\n")
 print(f"{len(cases)} cases")
