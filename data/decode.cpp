@@ -6,6 +6,8 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include <jerror.h>
@@ -40,7 +42,7 @@ ImageFormat sniff_format(const uint8_t* b, size_t n) {
   if (starts("\x89PNG\r\n\x1a\n", 8)) return ImageFormat::Png;
   if (starts("BM", 2)) return ImageFormat::Bmp;
   if (starts("GIF87a", 6) || starts("GIF89a", 6)) return ImageFormat::Gif;
-  if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return ImageFormat::Pnm;
+  if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && b[1] != '4') return ImageFormat::Pnm;
   if (starts("II*\0", 4) || starts("MM\0*", 4)) return ImageFormat::Tiff;
   if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return ImageFormat::Webp;
   return ImageFormat::Unknown;
@@ -368,6 +370,86 @@ void scale_pnm_samples(Image& image, int maxval) {
   for (int64_t i = 0, n = image.stride() * image.height(); i < n; ++i) p[i] = table[p[i]];
 }
 
+// Plain (ASCII) PNM, P1 to P3, which stb_image does not read, as PIL reads it: the header's numbers are
+// tokens between whitespace and '#' comments; in the data, each comment is cut out up to and with its line
+// end (so digits either side of it join), then P1's samples are single '0' or '1' bytes, whitespace
+// optional ('1' is black), and P2's and P3's are decimal numbers of at most 10 characters, none above
+// maxval, scaled as round(v / maxval * 255) (a P2 with maxval over 255 is PIL's 32-bit image, scaled to
+// 65535 and then clipped to 255). A file short of samples is refused (PIL repeats the last sample where no
+// line end follows it, a quirk of its reader not followed here); what follows the samples is not read.
+void decode_plain_pnm(const uint8_t* bytes, size_t size, Decoded& out,
+                      const std::function<DecodeRegion(int, int)>& choose) {
+  const char kind = static_cast<char>(bytes[1]);
+  if (size < 3 || !std::isspace(bytes[2])) throw DecodeError("corrupt PNM header");
+  size_t i = 3;
+  int64_t numbers[3] = {0, 0, 255};  // width, height, maxval (none in P1)
+  for (int number = 0; number < (kind == '1' ? 2 : 3); ++number) {
+    std::string token;
+    for (; i < size; ++i) {
+      if (bytes[i] == '#') {  // a comment, to the end of its line
+        while (i + 1 < size && bytes[i + 1] != '\n' && bytes[i + 1] != '\r') ++i;
+        ++i;
+      } else if (std::isspace(bytes[i])) {
+        if (!token.empty()) break;
+      } else {
+        token += static_cast<char>(bytes[i]);
+      }
+    }
+    ++i;  // the whitespace that ends the token
+    if (token.empty()) throw DecodeError("truncated PNM header");
+    if (token.size() > 10 || token.find_first_not_of("0123456789") != std::string::npos)
+      throw DecodeError(str("corrupt PNM header: '", token.substr(0, 11), "' is not a number"));
+    numbers[number] = std::stoll(token);
+  }
+  const int64_t maxval = numbers[2];
+  if (maxval < 1 || maxval > 65535) throw DecodeError(str("corrupt PNM: maxval ", maxval));
+  const int w = static_cast<int>(numbers[0]), h = static_cast<int>(numbers[1]);
+  check_size(w, h, size);
+  // The data with its comments cut out.
+  std::string data;
+  for (; i < size; ++i) {
+    if (bytes[i] != '#') {
+      data += static_cast<char>(bytes[i]);
+      continue;
+    }
+    while (i < size && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+  }
+  const size_t needed = static_cast<size_t>(w) * static_cast<size_t>(h) * (kind == '3' ? 3 : 1);
+  std::vector<uint8_t> samples;
+  samples.reserve(std::min(needed, data.size()));  // a sample takes a byte at least: no more than the file
+  if (kind == '1') {
+    for (size_t k = 0; k < data.size() && samples.size() < needed; ++k) {
+      if (std::isspace(static_cast<unsigned char>(data[k]))) continue;
+      if (data[k] != '0' && data[k] != '1') throw DecodeError(str("corrupt PBM: a sample '", data[k], "'"));
+      samples.push_back(data[k] == '1' ? 0 : 255);
+    }
+  } else {
+    const double scale = kind == '2' && maxval > 255 ? 65535.0 : 255.0;
+    std::istringstream tokens(data);
+    for (std::string token; samples.size() < needed && tokens >> token;) {
+      if (token.size() > 10 || token.find_first_not_of("0123456789") != std::string::npos)
+        throw DecodeError(str("corrupt PNM: a sample '", token.substr(0, 11), "'"));
+      const int64_t v = std::stoll(token);
+      if (v > maxval) throw DecodeError(str("corrupt PNM: a sample ", v, " above maxval ", maxval));
+      samples.push_back(static_cast<uint8_t>(std::min(255.0, std::nearbyint(static_cast<double>(v) / maxval * scale))));
+    }
+  }
+  if (samples.size() < needed)
+    throw DecodeError(str("truncated PNM: ", w, "x", h, " pixels need ", needed, " samples, the file has ", samples.size()));
+  if (choose) (void)choose(w, h);  // no region or scaling for PNM: decode it all
+  out.full_width = out.scaled_width = w;
+  out.full_height = out.scaled_height = h;
+  out.scale_denom = 1;
+  out.x0 = out.y0 = 0;
+  out.format = ImageFormat::Pnm;
+  out.image.resize(w, h);
+  uint8_t* p = out.image.data();
+  for (size_t k = 0; k < static_cast<size_t>(w) * static_cast<size_t>(h); ++k, p += 3) {
+    if (kind == '3') std::memcpy(p, &samples[3 * k], 3);
+    else std::memset(p, samples[k], 3);
+  }
+}
+
 // stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
 // refuses it as truncated; fuzz_decode found an 809-byte BMP claiming 378x31918 pixels that made it
 // allocate and fill 48 MB. So the file must hold every row its header promises.
@@ -568,9 +650,12 @@ void decode(const uint8_t* bytes, size_t size, Decoded& out,
     case ImageFormat::Png:
       decode_png(bytes, size, out, choose);
       return;
+    case ImageFormat::Pnm:
+      if (bytes[1] <= '3') return decode_plain_pnm(bytes, size, out, choose);
+      decode_stb(bytes, size, format, out, choose);
+      return;
     case ImageFormat::Bmp:
     case ImageFormat::Gif:
-    case ImageFormat::Pnm:
       decode_stb(bytes, size, format, out, choose);
       return;
     case ImageFormat::Tiff:

@@ -95,6 +95,26 @@ case("gif_no_palette.gif", gif_variant(gif, palette=False))
 case("gif_no_palette_moved_transparent.gif", gif_variant(gif_transparent, screen=(8, 6), at=(1, 0), palette=False))
 case("gif_no_palette_past_screen.gif", gif_variant(gif, screen=(4, 4), at=(1, 2), palette=False))
 
+# Plain (ASCII) PNM, P1 to P3, with comments in the header and between samples, samples scaled from maxval.
+pnm_rng = np.random.default_rng(2)
+
+
+def plain_pnm(magic, samples, width, height, maxval=None, per_line=7):
+    head = f"{magic}\n# a comment\n{width} {height}\n" + (f"{maxval}\n" if maxval else "")
+    text = [" ".join(str(v) for v in samples[k:k + per_line]) for k in range(0, len(samples), per_line)]
+    text.insert(1, "# a comment between samples")
+    return (head + "\n".join(text) + "\n").encode()
+
+
+bits = pnm_rng.integers(0, 2, 7 * 5)
+case("plain.pbm", plain_pnm("P1", bits, 7, 5))
+case("plain_packed.pbm", b"P1 7 5\n" + "".join(str(v) for v in bits).encode())
+for maxval in (255, 15, 1000):
+    case(f"plain_{maxval}.pgm", plain_pnm("P2", pnm_rng.integers(0, maxval + 1, 7 * 5), 7, 5, maxval))
+    case(f"plain_{maxval}.ppm", plain_pnm("P3", pnm_rng.integers(0, maxval + 1, 3 * 7 * 5), 7, 5, maxval))
+case("plain_small_values_1000.pgm", plain_pnm("P2", np.arange(35) % 6, 7, 5, 1000))
+case("plain_no_final_newline.ppm", b"P3 2 1 255 1 2 3 250 251 252")
+
 with open(os.path.join(out, "cases.txt"), "w") as fh:
     fh.write("\n".join(cases) + "\n")
 print(f"{len(cases)} cases")
