@@ -6,11 +6,14 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include <jerror.h>
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 #include <stb_image.h>
 
 #include "data/file.h"
@@ -39,7 +42,7 @@ ImageFormat sniff_format(const uint8_t* b, size_t n) {
   if (starts("\x89PNG\r\n\x1a\n", 8)) return ImageFormat::Png;
   if (starts("BM", 2)) return ImageFormat::Bmp;
   if (starts("GIF87a", 6) || starts("GIF89a", 6)) return ImageFormat::Gif;
-  if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return ImageFormat::Pnm;
+  if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && b[1] != '4') return ImageFormat::Pnm;
   if (starts("II*\0", 4) || starts("MM\0*", 4)) return ImageFormat::Tiff;
   if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return ImageFormat::Webp;
   return ImageFormat::Unknown;
@@ -209,7 +212,8 @@ void decode_jpeg(const uint8_t* bytes, size_t size, Decoded& out,
 // warning over its chunk-size limit, so every ancillary chunk but tRNS (at most 256 bytes, read into a
 // fixed buffer) is skipped unread: none changes the pixels we return, as there is no gamma or
 // colour-profile transform (like PIL and stb_image). Palette and gray expand to RGB, 16-bit samples keep
-// their high byte, alpha (and tRNS transparency) is dropped.
+// their high byte, alpha (and tRNS transparency) is dropped. 16-bit greyscale is PIL's exception: it opens
+// it as 32-bit integers, which convert("RGB") clips to 255, so its samples are read whole and clipped.
 struct PngState {
   png_structp png = nullptr;
   png_infop info = nullptr;
@@ -242,8 +246,31 @@ void png_read_bytes(png_structp png, png_bytep to, size_t n) {
 // The longest side libpng accepts (its row buffers are sized from it); check_size bounds the area.
 constexpr png_uint_32 kPngMaxSide = 1u << 20;
 
-void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
-                const std::function<DecodeRegion(int, int)>& choose) {
+// PIL checks no CRC of the image data and stops reading after the last IDAT's data: a file cut short
+// inside that chunk's CRC (no IEND after it) gives the whole image. libpng insists on the CRC, so such a
+// file is completed with it, computed; empty: the file's chunks do not end that way.
+std::vector<uint8_t> with_final_idat_crc(const uint8_t* bytes, size_t size) {
+  auto be32 = [bytes](size_t at) {
+    return uint64_t{bytes[at]} << 24 | uint64_t{bytes[at + 1]} << 16 | uint64_t{bytes[at + 2]} << 8 | bytes[at + 3];
+  };
+  uint64_t at = 8;  // the signature
+  while (at + 8 <= size) {
+    const uint64_t data_end = at + 8 + be32(at);
+    if (data_end > size) return {};  // cut inside a chunk's data: libpng says so
+    if (data_end + 4 <= size) {
+      at = data_end + 4;
+      continue;
+    }
+    if (std::memcmp(bytes + at + 4, "IDAT", 4) != 0) return {};
+    std::vector<uint8_t> completed(bytes, bytes + data_end);
+    const uLong crc = crc32(crc32(0, nullptr, 0), bytes + at + 4, static_cast<uInt>(data_end - at - 4));
+    for (int shift = 24; shift >= 0; shift -= 8) completed.push_back(static_cast<uint8_t>(crc >> shift));
+    return completed;
+  }
+  return {};
+}
+
+void read_png(const uint8_t* bytes, size_t size, Decoded& out, const std::function<DecodeRegion(int, int)>& choose) {
   PngState st(bytes, size);
   st.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_on_error, png_on_warning);
   if (!st.png || !(st.info = png_create_info_struct(st.png))) throw DecodeError("libpng could not start");
@@ -257,15 +284,16 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   const int h = static_cast<int>(png_get_image_height(st.png, st.info));
   check_size(w, h, size);  // before anything of the image's size is allocated
   const int color = png_get_color_type(st.png, st.info);
+  const bool grey16 = color == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(st.png, st.info) == 16;
   png_set_palette_to_rgb(st.png);  // these four do nothing to images they do not apply to
   png_set_expand_gray_1_2_4_to_8(st.png);
-  png_set_strip_16(st.png);
+  if (!grey16) png_set_strip_16(st.png);
   png_set_strip_alpha(st.png);
-  if (!(color & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(st.png);
+  if (!(color & PNG_COLOR_MASK_COLOR) && !grey16) png_set_gray_to_rgb(st.png);
   png_set_interlace_handling(st.png);
   png_read_update_info(st.png, st.info);
   const size_t row_bytes = png_get_rowbytes(st.png, st.info);
-  if (row_bytes != static_cast<size_t>(w) * 3)
+  if (row_bytes != static_cast<size_t>(w) * (grey16 ? 2 : 3))
     throw DecodeError(str("unsupported PNG: rows of ", row_bytes, " bytes after conversion to RGB"));
 
   if (choose) (void)choose(w, h);  // no region or scaling for PNG: decode it all
@@ -278,6 +306,24 @@ void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
   st.rows.resize(static_cast<size_t>(h));
   for (int y = 0; y < h; ++y) st.rows[static_cast<size_t>(y)] = out.image.row(y);
   png_read_image(st.png, st.rows.data());
+  if (grey16) {
+    // Each row holds its big-endian 16-bit samples in its first 2w bytes: widened to RGB in place, from the
+    // right, so no sample is overwritten before it is read.
+    for (int y = 0; y < h; ++y) {
+      uint8_t* row = out.image.row(y);
+      for (int x = w - 1; x >= 0; --x) {
+        const int v = row[2 * x] << 8 | row[2 * x + 1];
+        std::memset(row + 3 * x, std::min(v, 255), 3);
+      }
+    }
+  }
+}
+
+void decode_png(const uint8_t* bytes, size_t size, Decoded& out,
+                const std::function<DecodeRegion(int, int)>& choose) {
+  const std::vector<uint8_t> completed = with_final_idat_crc(bytes, size);
+  if (completed.empty()) read_png(bytes, size, out, choose);
+  else read_png(completed.data(), completed.size(), out, choose);
 }
 
 // stb_image 2.27 trusts a PNM header, so it is read here first. Two of its bugs found by fuzz_decode: it
@@ -322,6 +368,86 @@ void scale_pnm_samples(Image& image, int maxval) {
     table[v] = static_cast<uint8_t>(std::min(255.0, std::nearbyint(static_cast<double>(v) / maxval * 255.0)));
   uint8_t* p = image.data();
   for (int64_t i = 0, n = image.stride() * image.height(); i < n; ++i) p[i] = table[p[i]];
+}
+
+// Plain (ASCII) PNM, P1 to P3, which stb_image does not read, as PIL reads it: the header's numbers are
+// tokens between whitespace and '#' comments; in the data, each comment is cut out up to and with its line
+// end (so digits either side of it join), then P1's samples are single '0' or '1' bytes, whitespace
+// optional ('1' is black), and P2's and P3's are decimal numbers of at most 10 characters, none above
+// maxval, scaled as round(v / maxval * 255) (a P2 with maxval over 255 is PIL's 32-bit image, scaled to
+// 65535 and then clipped to 255). A file short of samples is refused (PIL repeats the last sample where no
+// line end follows it, a quirk of its reader not followed here); what follows the samples is not read.
+void decode_plain_pnm(const uint8_t* bytes, size_t size, Decoded& out,
+                      const std::function<DecodeRegion(int, int)>& choose) {
+  const char kind = static_cast<char>(bytes[1]);
+  if (size < 3 || !std::isspace(bytes[2])) throw DecodeError("corrupt PNM header");
+  size_t i = 3;
+  int64_t numbers[3] = {0, 0, 255};  // width, height, maxval (none in P1)
+  for (int number = 0; number < (kind == '1' ? 2 : 3); ++number) {
+    std::string token;
+    for (; i < size; ++i) {
+      if (bytes[i] == '#') {  // a comment, to the end of its line
+        while (i + 1 < size && bytes[i + 1] != '\n' && bytes[i + 1] != '\r') ++i;
+        ++i;
+      } else if (std::isspace(bytes[i])) {
+        if (!token.empty()) break;
+      } else {
+        token += static_cast<char>(bytes[i]);
+      }
+    }
+    ++i;  // the whitespace that ends the token
+    if (token.empty()) throw DecodeError("truncated PNM header");
+    if (token.size() > 10 || token.find_first_not_of("0123456789") != std::string::npos)
+      throw DecodeError(str("corrupt PNM header: '", token.substr(0, 11), "' is not a number"));
+    numbers[number] = std::stoll(token);
+  }
+  const int64_t maxval = numbers[2];
+  if (maxval < 1 || maxval > 65535) throw DecodeError(str("corrupt PNM: maxval ", maxval));
+  const int w = static_cast<int>(numbers[0]), h = static_cast<int>(numbers[1]);
+  check_size(w, h, size);
+  // The data with its comments cut out.
+  std::string data;
+  for (; i < size; ++i) {
+    if (bytes[i] != '#') {
+      data += static_cast<char>(bytes[i]);
+      continue;
+    }
+    while (i < size && bytes[i] != '\n' && bytes[i] != '\r') ++i;
+  }
+  const size_t needed = static_cast<size_t>(w) * static_cast<size_t>(h) * (kind == '3' ? 3 : 1);
+  std::vector<uint8_t> samples;
+  samples.reserve(std::min(needed, data.size()));  // a sample takes a byte at least: no more than the file
+  if (kind == '1') {
+    for (size_t k = 0; k < data.size() && samples.size() < needed; ++k) {
+      if (std::isspace(static_cast<unsigned char>(data[k]))) continue;
+      if (data[k] != '0' && data[k] != '1') throw DecodeError(str("corrupt PBM: a sample '", data[k], "'"));
+      samples.push_back(data[k] == '1' ? 0 : 255);
+    }
+  } else {
+    const double scale = kind == '2' && maxval > 255 ? 65535.0 : 255.0;
+    std::istringstream tokens(data);
+    for (std::string token; samples.size() < needed && tokens >> token;) {
+      if (token.size() > 10 || token.find_first_not_of("0123456789") != std::string::npos)
+        throw DecodeError(str("corrupt PNM: a sample '", token.substr(0, 11), "'"));
+      const int64_t v = std::stoll(token);
+      if (v > maxval) throw DecodeError(str("corrupt PNM: a sample ", v, " above maxval ", maxval));
+      samples.push_back(static_cast<uint8_t>(std::min(255.0, std::nearbyint(static_cast<double>(v) / maxval * scale))));
+    }
+  }
+  if (samples.size() < needed)
+    throw DecodeError(str("truncated PNM: ", w, "x", h, " pixels need ", needed, " samples, the file has ", samples.size()));
+  if (choose) (void)choose(w, h);  // no region or scaling for PNM: decode it all
+  out.full_width = out.scaled_width = w;
+  out.full_height = out.scaled_height = h;
+  out.scale_denom = 1;
+  out.x0 = out.y0 = 0;
+  out.format = ImageFormat::Pnm;
+  out.image.resize(w, h);
+  uint8_t* p = out.image.data();
+  for (size_t k = 0; k < static_cast<size_t>(w) * static_cast<size_t>(h); ++k, p += 3) {
+    if (kind == '3') std::memcpy(p, &samples[3 * k], 3);
+    else std::memset(p, samples[k], 3);
+  }
 }
 
 // stb_image reads a BMP's pixels uncompressed (it refuses RLE) and pads a short file with zeros, where PIL
@@ -379,11 +505,14 @@ void bmp16_samples_as_pil(const uint8_t* b, size_t size, Image& image) {
 // The first image of a GIF, for what PIL does with it and stb_image does not: a transparent index keeps its
 // palette colour (convert("RGB") ignores transparency; stb_image left those pixels black), and the pixels
 // outside a frame smaller than the screen are the colour of palette entry 0, or of the transparent index
-// (stb_image: black, or the background colour with red and blue swapped).
+// (stb_image: black, or the background colour with red and blue swapped). A first frame that extends past
+// the logical screen grows the image to hold it, and a frame without any palette is greyscale, each
+// index its grey level (stb_image refused both).
 struct GifFirstFrame {
   size_t transparency_flag_at = 0;  // the byte whose bit 0 marks a transparent index (0: none)
   int x = 0, y = 0, width = 0, height = 0;
-  bool fill = false;  // fill_rgb, a colour of the frame's palette, is known
+  bool palette = false;  // the frame has one, its own or the global one
+  bool fill = false;  // fill_rgb, a colour of the frame's palette (or a grey level), is known
   uint8_t fill_rgb[3] = {0, 0, 0};
 };
 
@@ -421,9 +550,13 @@ GifFirstFrame read_gif_first_frame(const uint8_t* b, size_t size) {
       const int entries = flags & 0x80 ? 2 << (flags & 7) : global_entries;
       if (flags & 0x80) i += 3u * entries;
       const int index = transparent >= 0 ? transparent : 0;
+      f.palette = palette != 0;
       if (palette && index < entries && palette + 3u * index + 3 <= size) {
         f.fill = true;
         std::memcpy(f.fill_rgb, b + palette + 3u * index, 3);
+      } else if (!palette) {  // PIL's greyscale image: the index is the grey level
+        f.fill = true;
+        std::memset(f.fill_rgb, index, 3);
       }
       i += 1;
       skip_sub_blocks();
@@ -441,22 +574,43 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   const int pnm_maxval = format == ImageFormat::Pnm ? check_pnm(bytes, size) : 255;
   int w = 0, h = 0, channels = 0;
   GifFirstFrame gif;
+  bool gif_grown = false;  // the first frame extends past the logical screen
   // The size from the header first: stb_image would allocate whatever a (hostile) header claims.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &channels)) {
     // A top-down BMP stores its height negated; stbi_info passes it on as is (stbi_load does not).
     if (format == ImageFormat::Bmp && h < 0 && h > INT32_MIN) h = -h;
+    if (format == ImageFormat::Gif) {
+      gif = read_gif_first_frame(bytes, size);
+      gif_grown = gif.x + gif.width > w || gif.y + gif.height > h;
+      w = std::max(w, gif.x + gif.width);
+      h = std::max(h, gif.y + gif.height);
+      if (w > 0xFFFF || h > 0xFFFF) throw DecodeError(str("unsupported GIF: its first frame ends at ", w, "x", h));
+    }
     check_size(w, h, size);
     if (format == ImageFormat::Bmp) check_bmp_data(bytes, size, w, h);
-    if (format == ImageFormat::Gif) gif = read_gif_first_frame(bytes, size);
   }
   // stb_image gets a GIF without its transparency flag and with background index 0: it then draws
-  // transparent pixels in their colour and leaves the outside of the frame black, filled below.
+  // transparent pixels in their colour and leaves the outside of the frame black, filled below. A screen
+  // too small for the first frame is grown to PIL's size, and a GIF without a palette is given a grey one.
   std::vector<uint8_t> gif_bytes;
-  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0)) {
+  const bool gif_grey = format == ImageFormat::Gif && gif.width > 0 && !gif.palette;
+  if (format == ImageFormat::Gif && size >= 13 && (gif.transparency_flag_at || bytes[11] != 0 || gif_grown || gif_grey)) {
     gif_bytes.assign(bytes, bytes + size);
     if (gif.transparency_flag_at) gif_bytes[gif.transparency_flag_at] &= 0xFE;
     gif_bytes[11] = 0;
+    if (gif_grown) {
+      const uint8_t screen[4] = {static_cast<uint8_t>(w), static_cast<uint8_t>(w >> 8), static_cast<uint8_t>(h),
+                                 static_cast<uint8_t>(h >> 8)};
+      std::memcpy(gif_bytes.data() + 6, screen, 4);
+    }
+    if (gif_grey) {  // a global palette of 256 grey levels, right after the screen descriptor
+      std::vector<uint8_t> greys(3 * 256);
+      for (size_t i = 0; i < greys.size(); ++i) greys[i] = static_cast<uint8_t>(i / 3);
+      gif_bytes.insert(gif_bytes.begin() + 13, greys.begin(), greys.end());
+      gif_bytes[10] |= 0x87;  // a global palette, of 2 << 7 entries
+    }
     bytes = gif_bytes.data();
+    size = gif_bytes.size();
   }
   uint8_t* pixels = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &channels, 3);
   if (!pixels) throw DecodeError(str("corrupt or unsupported ", format_name(format), ": ", stbi_failure_reason()));
@@ -496,9 +650,12 @@ void decode(const uint8_t* bytes, size_t size, Decoded& out,
     case ImageFormat::Png:
       decode_png(bytes, size, out, choose);
       return;
+    case ImageFormat::Pnm:
+      if (bytes[1] <= '3') return decode_plain_pnm(bytes, size, out, choose);
+      decode_stb(bytes, size, format, out, choose);
+      return;
     case ImageFormat::Bmp:
     case ImageFormat::Gif:
-    case ImageFormat::Pnm:
       decode_stb(bytes, size, format, out, choose);
       return;
     case ImageFormat::Tiff:

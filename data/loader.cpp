@@ -382,7 +382,8 @@ std::optional<Batch> Loader::next() {
       std::string names;
       for (const std::string& p : s.epoch_bad_names) names += (names.empty() ? ": " : ", ") + p;
       if (s.stats.epoch_skipped > static_cast<int64_t>(s.epoch_bad_names.size())) names += ", ...";
-      const std::string line = str("loader: epoch ", s.epoch, ": ", s.stats.epoch_images, " images in ",
+      // Epochs counted from 1, as the run's own log lines count them.
+      const std::string line = str("loader: epoch ", s.epoch + 1, ": ", s.stats.epoch_images, " images in ",
                                    s.num_batches, " batches, ", s.stats.epoch_skipped, " bad files skipped", names);
       s.running = false;
       lock.unlock();

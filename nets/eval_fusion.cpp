@@ -25,6 +25,7 @@ void EvalFusion::plan(const std::vector<std::unique_ptr<Layer>>& layers, const s
   runs_.assign(n, Run());
   fused_.assign(n, false);
   pooled_.assign(n, false);
+  added_apart_.assign(n, false);
   fused_any_ = false;
   // The only reader of layer i, when it reads nothing else and keeps its output in its own storage or in
   // place on i's.
@@ -91,6 +92,7 @@ void EvalFusion::begin(bool allowed) {
   allowed_ = allowed && eval_fusion_enabled();
   fused_.assign(fused_.size(), false);
   pooled_.assign(pooled_.size(), false);
+  added_apart_.assign(added_apart_.size(), false);
   fused_any_ = false;
 }
 
@@ -125,6 +127,7 @@ bool EvalFusion::forward(int i, const std::vector<std::unique_ptr<Layer>>& layer
     // residual).
     const Tensor& folded = run.onto ? outputs[static_cast<size_t>(run.bn)] : out;
     fused_[at] = layers[at]->forward_affine(in, {folded}, run.scale, run.shift, false, prepared);
+    added_apart_[at] = fused_[at];
     if (fused_[at] && run.relu >= 0) ops::add_relu_forward(folded, residual, out);
     else if (fused_[at]) ops::binary(ops::Binary::Add, folded, residual, out);
     run.bn_written = run.onto;

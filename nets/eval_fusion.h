@@ -93,6 +93,12 @@ class EvalFusion {
     const Run& run = runs_[static_cast<size_t>(head)];
     return run.bn == i && (run.bn_apart || (run.onto && !run.bn_written));
   }
+  // Whether the last forward ran layer i, a run's residual add, in a pass of its own after the folded
+  // convolution (the kernel would not take it: see the header) rather than inside the kernel.
+  bool added_apart(int i) const {
+    const int head = head_of_[static_cast<size_t>(i)];
+    return head >= 0 && runs_[static_cast<size_t>(head)].add == i && added_apart_[static_cast<size_t>(head)];
+  }
   // The convolution a layer would be folded into in evaluation (-1: none); the convolution itself is its own.
   int head_of(int i) const { return head_of_[static_cast<size_t>(i)]; }
   // For an add whose run writes onto its residual's storage in evaluation (see the header): that residual
@@ -124,6 +130,7 @@ class EvalFusion {
   std::vector<Run> runs_;     // per layer: set for a run's convolution
   std::vector<bool> fused_;   // per convolution: whether the current (last) forward fused its run
   std::vector<bool> pooled_;  // per convolution: whether it ran commuted with its pooling (at the pooling's turn)
+  std::vector<bool> added_apart_;  // per convolution: whether the last forward ran its run's add in a pass of its own
   Tensor zero_shift_;         // the convolution's (zero) shift in a commuted run
   bool allowed_ = false, fused_any_ = false, keep_ = false;
 };

@@ -72,10 +72,10 @@ std::string topology_table(const Net& net) {
     total_flops += flops;
     total_bytes += act;
     if (net.output_dtype(i) == DType::BF16) bf16_bytes += act;
-    // Folded into the convolution before it in evaluation (nets/eval_fusion.h), a ReLU run inside its
-    // batch norm (nets/train_fusion.h), or an average pooling its convolution runs (nets/commuted_pooling.h).
-    const bool fused = (!net.training() && net.fused_into(i) >= 0 && net.fused_into(i) != i) ||
-                       net.relu_fused_into(i) >= 0 || net.pooled_by(i) >= 0;
+    // Folded into the convolution before it by the last evaluation forward (nets/eval_fusion.h: what it
+    // did, not what the plan hoped for), a ReLU run inside its batch norm or add (nets/train_fusion.h), or
+    // an average pooling its convolution runs (nets/commuted_pooling.h).
+    const bool fused = (!net.training() && net.folded(i)) || net.relu_fused_into(i) >= 0 || net.pooled_by(i) >= 0;
     std::string inputs = short_inputs(net, i);
     if (inputs.size() > 28) inputs = inputs.substr(0, 25) + "...";
     std::snprintf(line, sizeof line, "%-34s %-18s %-28s %-16s %12s %12s %12s\n", l.name.c_str(),

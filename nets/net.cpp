@@ -374,8 +374,7 @@ const Tensor& Net::forward(const Tensor& input) {
   MPNCOV_CHECK(input.dtype() == dtype_ && input.device() == device_, "net '", spec_.name, "' runs ",
                dtype_name(dtype_), " on ", device_.str(), ", got an input ", input.str());
   input_ = input;
-  fusion_.begin(eval_fusion_on_ && in_place_allowed_ && !training_ && precision_ == Precision::Float32 &&
-                dtype_ == DType::F32 && device_.is_cpu());
+  fusion_.begin(!training_ && eval_fusion_applies());
   outputs_ = fusion_.allowed() ? eval_outputs_ : plain_outputs_;
   residual_fused_ = training_ && train_fusion_.triples() > 0;  // batch norm + add + ReLU (nets/train_fusion.h)
   for (size_t i = 0; i < layers_.size(); ++i) {

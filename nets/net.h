@@ -116,6 +116,12 @@ class Net {
   // Evaluation-mode fusion of convolution -> batch norm (-> ReLU) into one convolution (nets/eval_fusion.h):
   // on by default (unless MPNCOV_EVAL_FUSION=0); it applies only with in-place execution on.
   void set_eval_fusion(bool on) { eval_fusion_on_ = on; }
+  // Whether evaluation forwards fuse runs: fusion on, in-place execution on, a CPU float32 net in float32
+  // precision, and the environment allowing it (MPNCOV_EVAL_FUSION not 0).
+  bool eval_fusion_applies() const {
+    return eval_fusion_on_ && in_place_allowed_ && precision_ == Precision::Float32 && dtype_ == DType::F32 &&
+           device_.is_cpu() && eval_fusion_enabled();
+  }
   // Fixed weights (off by default): the caller answers for no parameter changing while on, and the fused
   // convolutions of evaluation forwards keep the weights they prepare (scaled per channel, in the kernel's
   // layout) from one batch to the next instead of preparing them at every forward (ops::PreparedConv; a
@@ -132,10 +138,11 @@ class Net {
   // Whether the last forward ran layer i (a convolution) fused with the batch norm after it.
   bool fused(int i) const { return fusion_.ran_fused(i); }
   // Whether the last forward ran layer i inside another layer's fused run (a folded batch norm, ReLU or add,
-  // a commuted average pooling), so that its work is that layer's.
+  // a commuted average pooling), so that its work is that layer's. Not a residual add that the run made
+  // in a pass of its own after the convolution (its kernel would not take it).
   bool folded(int i) const {
     const int head = fused_into(i);
-    return head >= 0 && head != i && fused(head) && (i > head || fused(i));
+    return head >= 0 && head != i && fused(head) && (i > head || fused(i)) && !fusion_.added_apart(i);
   }
   // Batch norm + ReLU and add + ReLU fusion (nets/train_fusion.h): on by default (unless MPNCOV_TRAIN_FUSION=0) on the CPU
   // in float32 nets; it applies only with in-place execution on. Takes effect from the next forward.

@@ -27,6 +27,15 @@ int run_inspect(const std::vector<std::string>& argv) {
       precision_option(args, source.experiment ? source.experiment->solver.precision : Precision::Float32);
   net.set_precision(precision);
   net.setup(Shape({batch, input[0], input[1], input[2]}));
+  // Which runs evaluation fusion folds is up to the kernels at this batch (a residual add that would cost
+  // a convolution its Winograd kernel runs in a pass of its own): one evaluation forward, as an evaluation
+  // pass runs it, tells the table.
+  bool runs_planned = false;
+  for (int i = 0; i < net.size(); ++i) runs_planned = runs_planned || net.fused_into(i) >= 0;
+  if (runs_planned && net.eval_fusion_applies()) {
+    const FixedWeights fixed(net);
+    net.forward(Tensor::zeros(net.input_shape(), DType::F32, Device::cpu()));
+  }
   if (precision != Precision::Float32) std::printf("precision: %s\n", precision_name(precision));
   std::printf("%s", topology_table(net).c_str());
   if (args.has("dot")) {
@@ -47,7 +56,9 @@ MPNCOV_COMMAND(Command{"inspect", "show a network's layers, shapes, parameters, 
                        "Builds the net (a zoo name such as resnet50, a net file, or an experiment's model) and prints\n"
                        "one row per layer: name, type, inputs (when not the previous layer), output shape, parameters,\n"
                        "FLOPs and activation memory, with totals. An experiment's model is the one train builds: its\n"
-                       "classes from data.train's class folders, its input the size of its training transform.\n\n"
+                       "classes from data.train's class folders, its input the size of its training transform.\n"
+                       "A layer that runs inside another's pass in evaluation is marked (fused): inspect runs one\n"
+                       "evaluation forward (of zeros, at --batch) to see which do (none with MPNCOV_EVAL_FUSION=0).\n\n"
                        "  --input CxHxW  input size (default: the experiment's image size, or the net's, e.g. 3x224x224)\n"
                        "  --batch N      batch size for the FLOPs and memory figures (default 1)\n"
                        "  --precision P  float32, bfloat16 or tf32 (default: the experiment's solver.precision, else\n"

@@ -1,4 +1,5 @@
 // mpncov train: train a model as an experiment file says.
+#include <algorithm>
 #include <cstdio>
 
 #include "core/dist/communicator.h"
@@ -14,14 +15,16 @@ const std::vector<std::string> kOptions = {"set", "stop-after", "precision"};
 const std::vector<std::string> kFlags = {"print-config", "quiet", "force", "resume"};  // --resume takes an optional value
 
 int run_train(const std::vector<std::string>& argv) {
-  // --resume takes an optional value: "--resume" alone continues the run folder's last checkpoint.
+  // --resume takes an optional value: "--resume" alone continues the run folder's last checkpoint. The
+  // argument after it is its value (a checkpoint file or a run folder, whatever its name) where another
+  // positional is the experiment; alone, it is the experiment (mpncov train --resume EXPERIMENT.yaml).
   std::vector<std::string> rest;
   TrainOptions options;
+  std::string after_resume;
   for (size_t i = 0; i < argv.size(); ++i) {
     if (argv[i] == "--resume") {
       options.resume = true;
-      if (i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0 && argv[i + 1].find(".safetensors") != std::string::npos)
-        options.resume_path = argv[++i];
+      if (i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0) after_resume = argv[i + 1];
     } else if (argv[i].rfind("--resume=", 0) == 0) {
       options.resume = true;
       options.resume_path = argv[i].substr(9);
@@ -30,15 +33,26 @@ int run_train(const std::vector<std::string>& argv) {
     }
   }
   Args args(rest, kOptions, kFlags);
+  std::vector<std::string> positional = args.positional();
+  if (!after_resume.empty() && positional.size() == 2) {
+    const auto at = std::find(positional.begin(), positional.end(), after_resume);
+    if (at != positional.end()) {
+      options.resume_path = after_resume;
+      positional.erase(at);
+    }
+  }
+  if (positional.size() != 1)
+    throw UsageError{positional.empty() ? std::string("missing EXPERIMENT.yaml")
+                                        : str("expected one EXPERIMENT.yaml, got ", positional.size(), " arguments")};
   const auto run = [&]() {
     // --precision is the last override, so it wins over a --set solver.precision (config.yaml records it).
     std::vector<std::string> overrides = args.all("set");
     if (args.has("precision"))
       overrides.push_back(str("solver.precision=", precision_name(precision_option(args, Precision::Float32))));
-    const Experiment e = load_experiment(args.one_positional("EXPERIMENT.yaml"), overrides);
+    const Experiment e = load_experiment(positional[0], overrides);
     check_experiment(e);  // so --print-config shows only a configuration that can run
     if (args.flag("print-config")) {
-      std::printf("%s", resolved_config(e).c_str());
+      if (dist::world().rank() == 0) std::printf("%s", resolved_config(e).c_str());  // once, not per process
       return 0;
     }
     options.quiet = args.flag("quiet");
@@ -70,7 +84,8 @@ MPNCOV_COMMAND(Command{
     "the run folder (run.out): config.yaml, log.txt, metrics.csv, iterations.csv, curves.svg, net.dot,\n"
     "classes.txt, and the checkpoints last.safetensors and best.safetensors.\n\n"
     "  --set key=value   override any key, e.g. --set solver.lr=0.01 --set data.batch=64\n"
-    "  --resume [FILE]   continue from FILE, or from the run folder's last.safetensors; the run continues\n"
+    "  --resume [FILE]   continue from FILE (a checkpoint, whatever its name, or a run folder: its\n"
+    "                    last.safetensors), or from the run folder's last.safetensors; the run continues\n"
     "                    bit for bit (same batches, same random draws, same optimiser state)\n"
     "  --force           start afresh in a run folder that holds a run (its checkpoints, logs and metrics\n"
     "                    are removed first); without it train refuses, to keep a run from being overwritten\n"

@@ -153,7 +153,9 @@ void ensure_setup(Net& net, const Shape& input, Device device) {
 }  // namespace
 
 std::string resume_checkpoint(const Experiment& e, const TrainOptions& options) {
-  if (!options.resume_path.empty()) return options.resume_path;
+  if (!options.resume_path.empty())
+    return fs::is_directory(options.resume_path) ? (fs::path(options.resume_path) / "last.safetensors").string()
+                                                 : options.resume_path;
   if (options.resume) return (fs::path(e.run.out) / "last.safetensors").string();
   return e.run.resume;
 }
@@ -657,10 +659,15 @@ int train(const Experiment& e, const TrainOptions& options) {
   // the fresh start that follows it.
   const std::string resume = resume_checkpoint(e, options);
   if (!resume.empty()) {
-    if (!fs::is_regular_file(resume))
-      throw Error(options.resume && options.resume_path.empty()
-                      ? str("nothing to resume: ", resume, " does not exist (start the run without --resume)")
-                      : str("the checkpoint to resume from, ", resume, ", is not a file"));
+    if (!fs::is_regular_file(resume)) {
+      const std::string& named = options.resume_path;
+      if (options.resume && named.empty())
+        throw Error(str("nothing to resume: ", resume, " does not exist (start the run without --resume)"));
+      if (!named.empty() && fs::is_directory(named))
+        throw Error(str("--resume ", named, ": a run folder without a last.safetensors checkpoint to continue"));
+      throw Error(str("the checkpoint to resume from, ", resume,
+                      fs::exists(resume) ? ", is neither a file nor a run folder" : ", does not exist"));
+    }
     check_checkpoint_file(resume);
   }
   // Data-parallel: rank 0 alone owns the run folder; the others wait until it has checked it (or ended

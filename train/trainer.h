@@ -20,7 +20,7 @@ namespace mpncov {
 
 struct TrainOptions {
   bool resume = false;       // continue from resume_path, or the run folder's last checkpoint
-  std::string resume_path;
+  std::string resume_path;   // a checkpoint file, or a run folder (its last.safetensors)
   bool quiet = false;        // no progress lines on the terminal (log lines still go to the log file)
   bool force = false;        // start afresh in a run folder that holds a run (else that is an error)
   int64_t stop_after_steps = -1;  // for tests: stop as SIGINT would once this many steps are done
@@ -43,8 +43,8 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
                     const std::function<void(int64_t done, int64_t total)>& progress = {},
                     dist::Communicator* shards = nullptr);
 
-// The checkpoint a run continues from: --resume FILE, --resume's run.out/last.safetensors, or run.resume;
-// "" for a fresh start.
+// The checkpoint a run continues from: --resume FILE (FOLDER/last.safetensors where it names a run folder),
+// --resume's run.out/last.safetensors, or run.resume; "" for a fresh start.
 std::string resume_checkpoint(const Experiment& experiment, const TrainOptions& options);
 
 // The device an experiment's run.device names ("auto": the CUDA device local_rank % count when there

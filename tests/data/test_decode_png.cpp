@@ -3,6 +3,7 @@
 #include <png.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -80,8 +81,8 @@ std::vector<uint8_t> write_png(int w, int h, const PngKind& k) {
   return out;
 }
 
-// What the decoder must give for pixel (x, y): gray repeated, palette looked up, 16 bits to their high byte,
-// 1/2/4-bit gray scaled to 0..255, alpha dropped.
+// What the decoder must give for pixel (x, y): gray repeated, palette looked up, 16 bits to their high byte
+// (16-bit gray clipped to 255, as PIL does), 1/2/4-bit gray scaled to 0..255, alpha dropped.
 void expected_rgb(int x, int y, const PngKind& k, uint8_t rgb[3]) {
   const bool gray = !(k.color & PNG_COLOR_MASK_COLOR);
   for (int c = 0; c < 3; ++c) {
@@ -89,6 +90,8 @@ void expected_rgb(int x, int y, const PngKind& k, uint8_t rgb[3]) {
     if (k.color == PNG_COLOR_TYPE_PALETTE) {
       const png_color p = test_palette()[sample(x, y, 0, k.bits)];
       v = c == 0 ? p.red : c == 1 ? p.green : p.blue;
+    } else if (k.bits == 16 && k.color == PNG_COLOR_TYPE_GRAY) {
+      v = std::min(v, 255);
     } else if (k.bits == 16) {
       v >>= 8;
     } else if (k.bits < 8) {

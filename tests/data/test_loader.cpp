@@ -156,6 +156,8 @@ TEST_CASE("data loader: bad files are replaced by the next good one and counted 
     warnings += line.find("warning: skipping") != std::string::npos;
     if (line.find("bad files skipped") != std::string::npos) {
       ++summaries;
+      // Epochs 0 and 1 of start_epoch are the run's epochs 1 and 2, as its log counts them.
+      CHECK(line.rfind(str("loader: epoch ", summaries, ": "), 0) == 0);
       CHECK(line.find("22 images in 6 batches, 4 bad files skipped") != std::string::npos);
       CHECK(line.find("d05_truncated.jpg") != std::string::npos);
     }

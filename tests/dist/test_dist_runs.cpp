@@ -151,6 +151,16 @@ TEST_CASE("dist runs: an error on one rank ends every rank at once with its mess
   CHECK(out.find("missing") != std::string::npos);
 }
 
+TEST_CASE("dist runs: --print-config prints the configuration once, from rank 0" * doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_print_config");
+  const std::string exp = experiment(dir, "");
+  REQUIRE(exit_status(str(MPNCOV_BINARY_DIR, "/mpncov train ", exp, " --print-config > ", (dir / "one.txt").string())) == 0);
+  REQUIRE(exit_status(mpirun("train " + exp + " --print-config > " + (dir / "two.txt").string())) == 0);
+  const std::string one = read_text(dir / "one.txt");
+  REQUIRE(one.find("model:") != std::string::npos);
+  CHECK(read_text(dir / "two.txt") == one);
+}
+
 }  // TEST_SUITE
 
 TEST_SUITE("unit") {

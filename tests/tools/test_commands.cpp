@@ -252,6 +252,40 @@ TEST_CASE("run folders: no silent overwrite - config.yaml is valid YAML that rep
   CHECK(printed.output == config);
 }
 
+TEST_CASE("run folders: --resume takes a checkpoint whatever its name, or a run folder - neither is named") {
+  const fs::path dir = test::temp_dir("resume_any_name");
+  const std::string exp = tiny_experiment(dir);
+  REQUIRE(mpncov_program("train " + exp + " --quiet --stop-after 1").status == 130);
+  const std::string stopped = (dir / "stopped.ckpt").string();
+  fs::copy_file(dir / "run/last.safetensors", stopped);
+  const auto resumed_from = [&](const std::string& out) {
+    return read_text(dir / out / "log.txt").find("resumed from ") != std::string::npos;
+  };
+  // A checkpoint named otherwise, after the experiment or before it; a run folder, its last.safetensors.
+  for (const std::string& args : {exp + " --resume " + stopped, "--resume " + stopped + " " + exp}) {
+    const std::string out = args.rfind("--", 0) == 0 ? "before" : "after";
+    const Result r = mpncov_program("train " + args + " --quiet --set run.out=" + (dir / out).string());
+    CHECK(r.status == 0);
+    CHECK(contains(read_text(dir / out / "log.txt"), "resumed from " + stopped + " at epoch 1"));
+  }
+  const Result folder = mpncov_program("train " + exp + " --resume " + (dir / "run").string() +
+                                       " --quiet --set run.out=" + (dir / "folder").string());
+  CHECK(folder.status == 0);
+  CHECK(contains(read_text(dir / "folder/log.txt"), "resumed from " + (dir / "run/last.safetensors").string()));
+  // Neither a file nor a run folder with a checkpoint: refused, naming it, before anything is written.
+  fs::create_directories(dir / "empty");
+  for (const std::string& bad : {(dir / "missing.ckpt").string(), (dir / "empty").string()}) {
+    const Result r = mpncov_program("train " + exp + " --resume " + bad + " --quiet --set run.out=" + (dir / "bad").string());
+    CHECK(r.status == 1);
+    CHECK(contains(r.output, bad));
+    CHECK(!fs::exists(dir / "bad"));
+  }
+  // Alone after --resume, the argument is still the experiment: the run folder's last checkpoint goes on.
+  CHECK(!resumed_from("run"));
+  CHECK(mpncov_program("train --resume " + exp + " --quiet").status == 0);
+  CHECK(resumed_from("run"));
+}
+
 TEST_CASE("training: the log says which layers are new, which are frozen - errors go to log.txt") {
   const fs::path dir = test::temp_dir("train_log_pretrained");
   const std::string exp = tiny_experiment(dir, "  freeze: 2\n");
@@ -339,10 +373,14 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(contains(inference.output, "\nfc "));
   CHECK(contains(inference.output, "ms summed per layer"));
   CHECK(contains(inference.output, "\ninference: "));
-  // The log: the val loader does not report "epoch 0" every epoch; iterations.csv names its columns.
+  // The log: the val loader does not report "epoch 1" every epoch, and counts epochs from 1 as the run's
+  // lines do; iterations.csv names its columns.
   const std::string log = read_text(dir / "run/log.txt");
-  CHECK(log.find("val loader: epoch 0:") == log.rfind("val loader: epoch 0:"));
-  CHECK(contains(log, "val loader: epoch 1:"));
+  CHECK(log.find("val loader: epoch 1:") == log.rfind("val loader: epoch 1:"));
+  CHECK(contains(log, "val loader: epoch 2:"));
+  CHECK(!contains(log, "loader: epoch 0:"));
+  CHECK(contains(log, "\nloader: epoch 2:"));
+  CHECK(contains(log, "\nepoch 2/2: train loss"));
   CHECK(read_text(dir / "run/iterations.csv").rfind("epoch,iteration,batch_loss,batch_top1,batch_top5,mean_loss,mean_top1,mean_top5,lr\n", 0) == 0);
   CHECK(contains(log, "] batch loss "));
   CHECK(contains(log, " | epoch mean loss "));
