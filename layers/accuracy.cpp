@@ -1,6 +1,7 @@
 #include "layers/accuracy.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mpncov {
 
@@ -17,11 +18,14 @@ std::vector<int64_t> topk_correct(const Tensor& scores, const Tensor& labels, co
     const int64_t label = static_cast<int64_t>(l[static_cast<size_t>(i)]);
     if (label < 0 || label >= classes) continue;
     const double target = s[static_cast<size_t>(i * classes + label)];
-    // Rank of the label: classes scoring higher, or equal with a lower index.
+    // Rank of the label: classes scoring higher, or equal with a lower index. NaN is above every number
+    // and equal to NaN, as torch.topk orders it: a NaN label score must not rank first by comparing false.
     int64_t rank = 0;
     for (int64_t j = 0; j < classes; ++j) {
       const double v = s[static_cast<size_t>(i * classes + j)];
-      if (v > target || (v == target && j < label)) ++rank;
+      const bool higher = std::isnan(v) ? !std::isnan(target) : v > target;
+      const bool equal = std::isnan(v) ? std::isnan(target) : v == target;
+      if (higher || (equal && j < label)) ++rank;
     }
     for (size_t q = 0; q < ks.size(); ++q)
       if (rank < ks[q]) ++correct[q];

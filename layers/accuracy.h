@@ -1,5 +1,6 @@
 // Top-k accuracy: a metric, not a layer. A sample counts when its label is among the k largest scores
-// (ties broken towards the lower class index, as torch.topk on CPU in practice).
+// (ties broken towards the lower class index, as torch.topk on CPU in practice; NaN above every number and
+// equal to NaN, as torch.topk orders it, so a model whose scores are NaN does not score 100%).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -32,14 +32,14 @@ namespace {
 class BatchNormLayer : public Layer {
  public:
   explicit BatchNormLayer(Config& c) {
-    eps_ = c.get<double>("eps", 1e-5);
+    eps_ = get_finite(c, "eps", 1e-5);
     c.check(eps_ > 0, "eps", "must be positive");
-    momentum_ = c.get<double>("momentum", 0.1);
+    momentum_ = get_finite(c, "momentum", 0.1);
     c.check(momentum_ >= 0 && momentum_ <= 1, "momentum", "must lie in [0, 1]");
     affine_ = c.get<bool>("affine", true);
-    lr_mult_ = c.get<double>("lr_mult", 1.0);
+    lr_mult_ = get_finite(c, "lr_mult", 1.0);
     c.check(lr_mult_ >= 0, "lr_mult", "must be non-negative");
-    decay_mult_ = c.get<double>("decay_mult", 1.0);
+    decay_mult_ = get_finite(c, "decay_mult", 1.0);
     c.check(decay_mult_ >= 0, "decay_mult", "must be non-negative");
     sync_ = c.get<bool>("sync", false);
   }

@@ -13,7 +13,7 @@ constexpr double kNormEps = 1e-12;
 
 class BcnnLayer : public Layer {
  public:
-  explicit BcnnLayer(Config& c) : thresh_(c.get<double>("thresh", 1e-8)) {
+  explicit BcnnLayer(Config& c) : thresh_(get_finite(c, "thresh", 1e-8)) {
     c.check(thresh_ >= 0, "thresh", "must be non-negative");
   }
   std::string type() const override { return "bcnn"; }

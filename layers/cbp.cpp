@@ -32,7 +32,7 @@ constexpr int64_t kWorkspaceElements = int64_t(1) << 25;  // sketches and spectr
 
 class CbpLayer : public Layer {
  public:
-  explicit CbpLayer(Config& c) : dim_(c.get<int64_t>("dim", 8192)), thresh_(c.get<double>("thresh", 1e-8)) {
+  explicit CbpLayer(Config& c) : dim_(c.get<int64_t>("dim", 8192)), thresh_(get_finite(c, "thresh", 1e-8)) {
     c.check(dim_ >= 2 && dim_ <= (int64_t(1) << 24), "dim", "must be in [2, 2^24]");
     c.check(thresh_ >= 0, "thresh", "must be non-negative");
   }

@@ -67,7 +67,7 @@ class CovpoolLayer : public Layer {
 class SqrtmLayer : public Layer {
  public:
   // Full products: the layer's input may be any (symmetric) matrix, not only a covariance this layer made.
-  explicit SqrtmLayer(Config& c) : ns_(c.get<int>("iterations", 5), c.get<double>("eps", 1e-10), false) {
+  explicit SqrtmLayer(Config& c) : ns_(c.get<int>("iterations", 5), get_finite(c, "eps", 1e-10), false) {
     c.check(ns_.iterations() >= 1, "iterations", "must be at least 1");
     c.check(ns_.eps() > 0, "eps", "must be positive");
   }

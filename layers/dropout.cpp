@@ -15,7 +15,7 @@ namespace {
 class DropoutLayer : public Layer {
  public:
   explicit DropoutLayer(Config& c) {
-    p_ = c.get<double>("p", 0.5);
+    p_ = get_finite(c, "p", 0.5);
     c.check(p_ >= 0 && p_ < 1, "p", "must lie in [0, 1)");
   }
   std::string type() const override { return "dropout"; }

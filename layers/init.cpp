@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "core/text.h"
+#include "layers/layer_util.h"
 
 namespace mpncov {
 
@@ -20,12 +21,12 @@ WeightOptions read_weight_options(Config& c, const std::string& fallback_init) {
     for (const std::string& k : kinds) all += (all.empty() ? "" : ", ") + k;
     c.fail("init", str("has unknown value '", o.init, "'", did_you_mean(o.init, kinds), " (one of: ", all, ")"));
   }
-  o.std = c.get<double>("init_std", 0.01);
+  o.std = get_finite(c, "init_std", 0.01);
   c.check(o.std >= 0, "init_std", "must be non-negative");
-  o.value = c.get<double>("init_value", 0.0);
-  o.lr_mult = c.get<double>("lr_mult", 1.0);
+  o.value = get_finite(c, "init_value", 0.0);
+  o.lr_mult = get_finite(c, "lr_mult", 1.0);
   c.check(o.lr_mult >= 0, "lr_mult", "must be non-negative");
-  o.decay_mult = c.get<double>("decay_mult", 1.0);
+  o.decay_mult = get_finite(c, "decay_mult", 1.0);
   c.check(o.decay_mult >= 0, "decay_mult", "must be non-negative");
   return o;
 }

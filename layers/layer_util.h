@@ -1,6 +1,7 @@
 // Helpers the layers share: checking inputs at setup and keeping per-layer state tensors (saved
 // statistics, max-pool indices, dropout masks) on the inputs' device and dtype.
 #pragma once
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@ inline void check_arity(const Layer& layer, const std::vector<Shape>& inputs, si
 // Fails unless the key is present (Config names a present key spelled close to it as a likely typo).
 inline void require_key(Config& c, const std::string& key) {
   if (!c.has(key)) c.fail(key, "is required");
+}
+
+// A number key, which must be finite: YAML reads .nan and .inf as numbers, and no layer key means anything
+// by them (an lrn beta of .nan made every output NaN, an eps of .inf every covariance guarded).
+inline double get_finite(Config& c, const std::string& key, double fallback) {
+  const double v = c.get<double>(key, fallback);
+  c.check(std::isfinite(v), key, str("expected a finite number, got ", v));
+  return v;
 }
 
 // Makes t a tensor of this shape, dtype and device, reusing its storage when it already is one.

@@ -13,9 +13,9 @@ class LrnLayer : public Layer {
     require_key(c, "size");
     p_.size = c.require<int64_t>("size");
     c.check(p_.size >= 1, "size", "must be at least 1");
-    p_.alpha = c.get<double>("alpha", 1e-4);
-    p_.beta = c.get<double>("beta", 0.75);
-    p_.k = c.get<double>("k", 1.0);
+    p_.alpha = get_finite(c, "alpha", 1e-4);
+    p_.beta = get_finite(c, "beta", 0.75);
+    p_.k = get_finite(c, "k", 1.0);
     c.check(p_.k > 0, "k", "must be positive");
     c.check(p_.alpha >= 0, "alpha", "must be non-negative");
   }

@@ -27,7 +27,7 @@ class MpncovLayer : public Layer {
   explicit MpncovLayer(Config& c)
       : sqrt_(c.get<bool>("sqrt", true)),
         vectorize_(c.get<bool>("vectorize", true)),
-        ns_(c.get<int>("iterations", 5), c.get<double>("eps", 1e-10), true, c.get<int64_t>("spectral_min", 128)) {
+        ns_(c.get<int>("iterations", 5), get_finite(c, "eps", 1e-10), true, c.get<int64_t>("spectral_min", 128)) {
     c.check(ns_.iterations() >= 1, "iterations", "must be at least 1");
     c.check(ns_.eps() > 0, "eps", "must be positive");
   }

@@ -10,7 +10,7 @@ namespace {
 class SoftmaxCrossEntropyLayer : public Layer {
  public:
   explicit SoftmaxCrossEntropyLayer(Config& c) {
-    smoothing_ = c.get<double>("label_smoothing", 0.0);
+    smoothing_ = get_finite(c, "label_smoothing", 0.0);
     c.check(smoothing_ >= 0 && smoothing_ <= 1, "label_smoothing", "must lie in [0, 1]");
   }
   std::string type() const override { return "softmax_cross_entropy"; }

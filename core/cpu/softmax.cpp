@@ -30,6 +30,12 @@ void softmax_cross_entropy_forward(const T* logits, const int64_t* labels, T* pr
       continue;
     }
     const double nll = log_sum - z[label];
+    // Without smoothing the uniform term is left out, as PyTorch does: a -inf logit makes it infinite,
+    // and 0 * inf would turn a finite loss into NaN.
+    if (smoothing == 0) {
+      total += nll;
+      continue;
+    }
     const double uniform = log_sum - sum_z / static_cast<double>(k);  // mean over classes of -log p
     total += (1 - smoothing) * nll + smoothing * uniform;
   }

@@ -30,6 +30,8 @@ __global__ void softmax_ce_rows_kernel(const float* logits, const int64_t* label
     const int64_t label = labels[i];
     if (label < 0 || label >= k) {
       row_loss[i] = nan("");
+    } else if (smoothing == 0) {  // as the CPU kernel: no uniform term, which a -inf logit makes infinite
+      row_loss[i] = log_sum - z[label];
     } else {
       row_loss[i] = (1 - smoothing) * (log_sum - z[label]) + smoothing * (log_sum - sum_z / static_cast<double>(k));
     }

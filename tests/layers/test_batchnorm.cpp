@@ -11,6 +11,8 @@ TEST_SUITE("unit") {
 TEST_CASE("batchnorm: bad keys are errors naming the layer, key and place") {
   test::expect_config_error("batchnorm", "{momentum: 2}", {"key 'momentum'", "[0, 1]"});
   test::expect_config_error("batchnorm", "{eps: 0}", {"key 'eps'", "must be positive"});
+  test::expect_config_error("batchnorm", "{eps: .inf}", {"key 'eps'", "expected a finite number, got inf"});
+  test::expect_config_error("batchnorm", "{lr_mult: .inf}", {"key 'lr_mult'", "expected a finite number"});
   test::expect_config_error("batchnorm", "{affine: yes_please}", {"key 'affine'", "expected true or false"});
   test::expect_config_error("batchnorm", "{epsilon: 0.1}", {"unknown key 'epsilon'"});
 }

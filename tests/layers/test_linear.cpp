@@ -15,6 +15,9 @@ TEST_CASE("linear: bad keys are errors naming the layer, key and place") {
   test::expect_config_error("linear", "{out_features: 3, bias: 2}", {"key 'bias'", "expected true or false"});
   test::expect_config_error("linear", "{out_features: 3, biass: true}", {"unknown key 'biass'", "did you mean 'bias'"});
   test::expect_config_error("linear", "{out_features: 3, lr_mult: -1}", {"key 'lr_mult'", "non-negative"});
+  test::expect_config_error("linear", "{out_features: 3, init: constant, init_value: .nan}",
+                            {"key 'init_value'", "expected a finite number, got nan"});
+  test::expect_config_error("linear", "{out_features: 3, decay_mult: .inf}", {"key 'decay_mult'", "expected a finite number"});
 }
 }  // TEST_SUITE
 

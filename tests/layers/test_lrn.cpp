@@ -12,6 +12,9 @@ TEST_CASE("lrn: bad keys are errors naming the layer, key and place") {
   test::expect_config_error("lrn", "{size: 0}", {"key 'size'", "at least 1"});
   test::expect_config_error("lrn", "{alpha: 1}", {"key 'size'", "is required"});
   test::expect_config_error("lrn", "{size: 3, k: 0}", {"key 'k'", "must be positive"});
+  // YAML's .nan and .inf are numbers: a beta of .nan made every output NaN.
+  test::expect_config_error("lrn", "{size: 3, beta: .nan}", {"key 'beta'", "expected a finite number, got nan"});
+  test::expect_config_error("lrn", "{size: 3, k: .inf}", {"key 'k'", "expected a finite number, got inf"});
 }
 }  // TEST_SUITE
 

@@ -4,6 +4,7 @@
 
 #include "core/matrix_ops.h"
 #include "layers/gradcheck.h"
+#include "tests/layers/layer_test.h"
 #include "tests/representations/rep_helpers.h"
 
 using namespace mpncov;
@@ -68,6 +69,14 @@ TEST_CASE("mpncov: gradient for one-dimensional features (B, C, L)") {
 }  // TEST_SUITE
 
 TEST_SUITE("unit") {
+
+// An eps of .inf guarded every sample (a NaN output), a thresh of .inf made every signed root infinite.
+TEST_CASE("mpncov, sqrtm, bcnn, cbp: non-finite eps and thresh are errors naming the key") {
+  for (const char* type : {"mpncov", "sqrtm"})
+    test::expect_config_error(type, "{eps: .inf}", {"key 'eps'", "expected a finite number, got inf"});
+  for (const char* type : {"bcnn", "cbp"})
+    test::expect_config_error(type, "{thresh: .inf}", {"key 'thresh'", "expected a finite number, got inf"});
+}
 
 TEST_CASE("mpncov: output size d(d+1)/2 and the row-major upper-triangle order") {
   auto layer = rep_layer("mpncov", "{sqrt: false}");
