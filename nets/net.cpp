@@ -353,10 +353,13 @@ void Net::setup(const Shape& input, DType dtype, Device device, std::optional<ui
       eval_outputs_[i] = eval_outputs_[static_cast<size_t>(from)].reshape(output_shapes_[i].dims()).with_layout(layouts_[i]);
   }
   eval_overwritten_.assign(n, false);  // the shortcut and every earlier output in its storage
-  for (size_t a = 0; a < n; ++a)
-    if (fusion_.onto_residual_of(static_cast<int>(a)) >= 0)
-      for (size_t j = 0; j < a; ++j)
-        if (eval_outputs_[j].defined() && eval_outputs_[j].same_storage(eval_outputs_[a])) eval_overwritten_[j] = true;
+  eval_moves_outputs_ = false;
+  for (size_t a = 0; a < n; ++a) {
+    if (fusion_.onto_residual_of(static_cast<int>(a)) < 0) continue;
+    eval_moves_outputs_ = true;
+    for (size_t j = 0; j < a; ++j)
+      if (eval_outputs_[j].defined() && eval_outputs_[j].same_storage(eval_outputs_[a])) eval_overwritten_[j] = true;
+  }
   plan_train_fusion();
   set_training(training_);
   reset_timing();
@@ -375,7 +378,8 @@ const Tensor& Net::forward(const Tensor& input) {
                dtype_name(dtype_), " on ", device_.str(), ", got an input ", input.str());
   input_ = input;
   fusion_.begin(!training_ && eval_fusion_applies());
-  outputs_ = fusion_.allowed() ? eval_outputs_ : plain_outputs_;
+  outputs_moved_ = fusion_.allowed() && eval_moves_outputs_;
+  outputs_ = outputs_moved_ ? eval_outputs_ : plain_outputs_;
   residual_fused_ = training_ && train_fusion_.triples() > 0;  // batch norm + add + ReLU (nets/train_fusion.h)
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;
@@ -411,9 +415,10 @@ void Net::backward(const Tensor& output_grad) {
   MPNCOV_CHECK(output_grad.shape() == output_shapes_.back(), "net '", spec_.name, "': the output gradient is ",
                output_grad.shape().str(), ", the output ", output_shapes_.back().str());
   if (!needs_grad_[n - 1]) return;  // everything frozen
-  if (fusion_.fused_any()) {
-    // The fused convolutions' outputs, which backward reads, are not there: the same (evaluation) forward
-    // again, unfused, even if training was turned on since (it would move the running statistics).
+  if (fusion_.fused_any() || outputs_moved_) {
+    // The fused convolutions' outputs, which backward reads, are not there, or a shortcut that backward
+    // reads was written over: the same (evaluation) forward again, unfused, even if training was turned on
+    // since (it would move the running statistics).
     const bool on = eval_fusion_on_, training = training_;
     const auto restore = [&] {
       eval_fusion_on_ = on;

@@ -202,7 +202,7 @@ class Net {
   void build_graph();
   const Tensor& input_tensor(int layer, int k) const;
   // Whether the last forward wrote a residual add's output over layer i's (EvalFusion::onto_residual_of).
-  bool overwritten(int i) const { return fusion_.allowed() && eval_overwritten_[static_cast<size_t>(i)]; }
+  bool overwritten(int i) const { return outputs_moved_ && eval_overwritten_[static_cast<size_t>(i)]; }
   // Runs the chain of shared-storage layers that ends at `last` again (their outputs were overwritten).
   void recompute(int last);
 
@@ -227,6 +227,8 @@ class Net {
   std::vector<Tensor> plain_outputs_;          // each layer's output storage
   std::vector<Tensor> eval_outputs_;           // the same, adds onto their shortcut where fusion runs (EvalFusion)
   std::vector<bool> eval_overwritten_;         // per layer: whether such an add writes over its output there
+  bool eval_moves_outputs_ = false;            // whether eval_outputs_ differs from plain_outputs_
+  bool outputs_moved_ = false;                 // whether the last forward used eval_outputs_
   std::vector<Tensor> grads_;                  // dL/d(output) per layer (undefined when not needed)
   std::vector<bool> needs_grad_;               // whether a layer's output needs a gradient
   std::vector<bool> reaches_output_;           // whether a layer's output leads to the net's output

@@ -289,6 +289,45 @@ TEST_CASE("eval fusion: an identity block's add writes onto its shortcut where n
   CHECK_FALSE(net.output("r0").same_storage(net.output("add1")));
 }
 
+TEST_CASE("eval fusion: a backward after an evaluation forward that wrote onto a shortcut, nothing fused, runs it again") {
+  // NHWC: every convolution here is 1x1, which keeps its GEMM there (no run fuses), but the add still wrote
+  // onto r0, which c1's weight gradient reads.
+  ModeGuard guard;
+  set_layout_mode(LayoutMode::NHWC);
+  Net net(parse_net(R"(name: unfused_onto
+input: [16, 6, 6]
+features:
+  - {name: c0, type: conv, out_channels: 16, kernel_size: 1}
+  - {name: r0, type: relu}
+  - {name: c1, type: conv, out_channels: 8, kernel_size: 1, bias: false}
+  - {name: b1, type: batchnorm}
+  - {name: r1, type: relu}
+  - {name: c2, type: conv, out_channels: 16, kernel_size: 1, bias: false}
+  - {name: b2, type: batchnorm}
+  - {name: add, type: add, inputs: [b2, r0]}
+  - {name: r2, type: relu}
+representation: {name: pool, type: adaptive_avgpool}
+classifier:
+  - {name: fc, type: linear, out_features: 5}
+)", "unfused_onto.yaml"));
+  const Shape input{2, 16, 6, 6};
+  const Tensor x = test::random_tensor(input, DType::F32, 9), dy = test::random_tensor({2, 5}, DType::F32, 4);
+  net.setup(input);
+  randomise_batch_norms(net, 3);
+  net.set_training(false);
+  std::vector<std::vector<double>> grads[2];
+  for (bool fusion : {true, false}) {
+    net.set_eval_fusion(fusion);
+    net.forward(x);
+    for (int i = 0; i < net.size(); ++i) CHECK_FALSE(net.fused(i));
+    CHECK(net.output_written(net.index_of("r0")) == !fusion);
+    net.zero_grad();
+    net.backward(dy);
+    for (NetParameter& q : net.parameters()) grads[fusion].push_back(q.parameter->grad.to_vector());
+  }
+  CHECK(grads[0] == grads[1]);
+}
+
 TEST_CASE("eval fusion: a residual run whose convolution reads NCHW and writes NHWC adds in a pass of its own") {
   // 24 channels: NHWC in the default mode. t reads the net input (NCHW); its batch norm is the add's first
   // input and r0 a separate residual: only oneDNN's reference kernel takes that binary post-op writing
