@@ -98,6 +98,12 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   std::vector<std::string> optional_missing;
   for (NamedTensor& t : state) {
     const auto in_file = file_name_of.find(t.name);
+    if (in_file == file_name_of.end() && ends_with(t.name, ".num_batches_tracked")) {
+      // Weights saved before PyTorch 0.4.1 (torchvision's original ResNet and VGG files among them) have no
+      // counter: it starts at 0, as PyTorch's BatchNorm loads such a state dict.
+      t.tensor.zero();
+      continue;
+    }
     if (in_file == file_name_of.end()) {
       const auto part = part_of.find(t.name);
       const bool may = part != part_of.end() && std::find(options.may_be_missing.begin(), options.may_be_missing.end(),

@@ -27,7 +27,8 @@ struct WeightsLoadReport {
 };
 
 // The net must be set up (its parameters exist). Values are converted to the net's dtype and device.
-// Buffers named num_batches_tracked (torchvision's batch-norm counter) are accepted but not needed.
+// Buffers named num_batches_tracked (torchvision's batch-norm counter) are accepted but not needed: one the
+// file lacks (weights saved before PyTorch 0.4.1) is set to 0, as PyTorch does.
 WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsLoadOptions& options = {});
 void save_weights(Net& net, const std::string& path, const std::map<std::string, std::string>& metadata = {});
 

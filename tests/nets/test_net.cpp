@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/ops.h"
+#include "core/safetensors.h"
 #include "nets/model.h"
 #include "nets/net.h"
 #include "nets/net_gradcheck.h"
@@ -239,6 +240,36 @@ TEST_CASE("weights: a loaded num_batches_tracked counts on from its value in the
   CHECK(tracked(b) == 5);
   b.forward(x);
   CHECK(tracked(b) == 6);  // not the count before the load plus one
+}
+
+TEST_CASE("weights: a file without num_batches_tracked (saved before PyTorch 0.4.1) loads strictly, the count at 0") {
+  const auto dir = test::temp_dir("net_untracked");
+  const Tensor x = test::random_tensor({2, 2, 6, 5}, DType::F32, 3);
+  Net a(parse_net(kTiny, "tiny.yaml"));
+  a.setup(Shape({2, 2, 6, 5}));
+  std::vector<std::pair<std::string, Tensor>> old;  // torchvision's original resnet50 file has no counters
+  for (const NamedTensor& t : a.state())
+    if (t.name.find("num_batches_tracked") == std::string::npos) old.emplace_back(t.name, t.tensor);
+  const std::string path = (dir / "old.safetensors").string();
+  save_safetensors(path, old);
+  Net b(parse_net(kTiny, "tiny.yaml"));
+  b.setup(Shape({2, 2, 6, 5}), DType::F32, Device::cpu(), 2);
+  b.set_training(true);
+  for (int i = 0; i < 3; ++i) b.forward(x);
+  const WeightsLoadReport r = load_weights(b, path);
+  CHECK(r.missing.empty());
+  CHECK(r.loaded.size() == old.size());
+  const auto tracked = [&] {
+    for (const NamedTensor& t : b.state())
+      if (t.name == "bn.num_batches_tracked") return static_cast<int64_t>(t.tensor.item());
+    return int64_t{-1};
+  };
+  CHECK(tracked() == 0);
+  b.forward(x);
+  CHECK(tracked() == 1);
+  Net c(parse_net(kTiny, "tiny.yaml"));
+  c.setup(Shape({2, 2, 6, 5}));
+  CHECK(load_pretrained(c, path).load.loaded.size() == old.size());  // not "does not fit the backbone"
 }
 
 TEST_CASE("model: the seed's representation and classifier rules") {
