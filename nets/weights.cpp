@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <regex>
 #include <set>
 
 #include "core/safetensors.h"
@@ -22,6 +23,13 @@ std::string list(const std::vector<std::string>& names, size_t limit = 20) {
 
 // "layer1.0.conv1.weight" -> "layer1.0.conv1" (parameter and buffer names have no dots).
 std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor.rfind('.')); }
+
+// torchvision's published DenseNet files name a dense layer's modules "norm.1", "conv.2" (dots PyTorch
+// later forbade in module names); torchvision renames them as it loads them, to "norm1", "conv2", and so do we.
+std::string current_torchvision_name(const std::string& name) {
+  static const std::regex old(R"(^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.[A-Za-z_]+)$)");
+  return std::regex_replace(name, old, "$1$2");
+}
 
 // Names of the file that are weights: not a checkpoint's optimiser state ("@...") nor batch-norm counters.
 bool is_weight(const std::string& name) { return !name.empty() && name[0] != '@' && !ends_with(name, ".num_batches_tracked"); }
@@ -83,14 +91,15 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   std::vector<NamedTensor> state = net.state();
   std::vector<std::string> file_names, net_names;
   for (const SafetensorsEntry& e : file.entries())
-    if (is_weight(e.name)) file_names.push_back(e.name);
+    if (is_weight(e.name)) file_names.push_back(current_torchvision_name(e.name));
   for (const NamedTensor& t : state) net_names.push_back(t.name);
   report.stripped_prefix = shared_prefix(file_names, net_names);
   std::map<std::string, std::string> file_name_of;  // net name -> the file's name for it
   for (const SafetensorsEntry& e : file.entries()) {
     const std::string& p = report.stripped_prefix;
-    const bool strip = !p.empty() && e.name.compare(0, p.size(), p) == 0;
-    file_name_of.emplace(strip ? e.name.substr(p.size()) : e.name, e.name);
+    const std::string name = current_torchvision_name(e.name);
+    const bool strip = !p.empty() && name.compare(0, p.size(), p) == 0;
+    file_name_of.emplace(strip ? name.substr(p.size()) : name, e.name);
   }
   std::set<std::string> used;
   std::map<std::string, NetPart> part_of;
@@ -123,8 +132,8 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
     t.tensor.copy_from(value.to(t.tensor.device()));
     report.loaded.push_back(t.name);
   }
-  for (const std::string& name : file_names)
-    if (!used.count(name)) report.unexpected.push_back(name);
+  for (const SafetensorsEntry& e : file.entries())
+    if (is_weight(e.name) && !used.count(e.name)) report.unexpected.push_back(e.name);
   net.state_written();  // whatever was kept from the old values is dropped
   const bool clean = report.missing.empty() && report.unexpected.empty() && report.mismatched.empty();
   if (options.strict && !clean)
