@@ -151,6 +151,22 @@ TEST_CASE("dist runs: an error on one rank ends every rank at once with its mess
   CHECK(out.find("missing") != std::string::npos);
 }
 
+TEST_CASE("dist runs: mpirun -np 2 mpncov quickstart makes the dataset once, on rank 0, and trains on it" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_quickstart");
+  fs::remove_all(dir / "qs");
+  // Each rank used to write the dataset too, or read rank 0's half-written folder and stop.
+  const int status = exit_status(mpirun(str("quickstart --out ", (dir / "qs").string(), " --epochs 1 --quiet ",
+                                            "--set data.image_size=16 > ", (dir / "out.txt").string(), " 2>&1")));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status == 0);
+  const size_t making = out.find("making the dataset");
+  CHECK(making != std::string::npos);
+  CHECK(out.find("making the dataset", making + 1) == std::string::npos);
+  CHECK(read_text(dir / "qs/log.txt").find("global batch") != std::string::npos);
+}
+
 }  // TEST_SUITE
 
 TEST_SUITE("unit") {
