@@ -31,6 +31,10 @@ std::string current_torchvision_name(const std::string& name) {
   return std::regex_replace(name, old, "$1$2");
 }
 
+// torchvision's inception_v3 files hold its auxiliary classifier, which the zoo's inception_v3 leaves out as
+// the seed does (torchvision drops it too when built without aux_logits).
+bool auxiliary_classifier(const std::string& name) { return name.rfind("AuxLogits.", 0) == 0; }
+
 // Names of the file that are weights: not a checkpoint's optimiser state ("@...") nor batch-norm counters.
 bool is_weight(const std::string& name) { return !name.empty() && name[0] != '@' && !ends_with(name, ".num_batches_tracked"); }
 
@@ -42,6 +46,8 @@ std::string WeightsLoadReport::summary() const {
   if (!missing.empty()) s += str(", ", missing.size(), " missing from the file:", list(missing));
   if (!unexpected.empty()) s += str("\n  ", unexpected.size(), " in the file but not in the net:", list(unexpected));
   if (!mismatched.empty()) s += str("\n  ", mismatched.size(), " with other shapes:", list(mismatched));
+  if (!set_aside.empty())
+    s += str("\n  ", set_aside.size(), " of torchvision's auxiliary classifier (AuxLogits) not used: the net has none");
   return s;
 }
 
@@ -132,8 +138,12 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
     t.tensor.copy_from(value.to(t.tensor.device()));
     report.loaded.push_back(t.name);
   }
-  for (const SafetensorsEntry& e : file.entries())
-    if (is_weight(e.name) && !used.count(e.name)) report.unexpected.push_back(e.name);
+  for (const SafetensorsEntry& e : file.entries()) {
+    if (!is_weight(e.name) || used.count(e.name)) continue;
+    const std::string& p = report.stripped_prefix;
+    const bool strip = !p.empty() && e.name.compare(0, p.size(), p) == 0;
+    (auxiliary_classifier(strip ? e.name.substr(p.size()) : e.name) ? report.set_aside : report.unexpected).push_back(e.name);
+  }
   net.state_written();  // whatever was kept from the old values is dropped
   const bool clean = report.missing.empty() && report.unexpected.empty() && report.mismatched.empty();
   if (options.strict && !clean)
@@ -162,6 +172,9 @@ std::vector<std::string> PretrainedReport::lines() const {
   };
   if (!new_layers.empty()) out.push_back("new (not in the weights, initialised afresh): " + joined(new_layers));
   if (!replaced.empty()) out.push_back("not used (the net's own head, replaced by the model's): " + joined(replaced));
+  if (!load.set_aside.empty())
+    out.push_back(str("not used: ", load.set_aside.size(), " tensors of torchvision's auxiliary classifier (AuxLogits), ",
+                      "which the net does not have"));
   if (!ignored.empty())
     out.push_back(str("warning: ", ignored.size(), " tensors of the weights file are not in the net and were ignored ",
                       "(are they the weights of another net?):", list(ignored)));

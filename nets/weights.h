@@ -22,6 +22,9 @@ struct WeightsLoadOptions {
 
 struct WeightsLoadReport {
   std::vector<std::string> loaded, missing, unexpected, mismatched;  // mismatched: "name: file (..) net (..)"
+  // Tensors of torchvision's inception_v3 auxiliary classifier (AuxLogits.*) that the net does not have:
+  // not used, and not a mismatch even when strict.
+  std::vector<std::string> set_aside;
   std::string stripped_prefix;  // removed from every file name that had it ("module."), or ""
   std::string summary() const;
 };

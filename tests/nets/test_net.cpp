@@ -272,6 +272,32 @@ TEST_CASE("weights: a file without num_batches_tracked (saved before PyTorch 0.4
   CHECK(load_pretrained(c, path).load.loaded.size() == old.size());  // not "does not fit the backbone"
 }
 
+TEST_CASE("weights: torchvision's auxiliary classifier (AuxLogits) the net lacks is set aside, even when strict") {
+  const auto dir = test::temp_dir("net_aux_logits");
+  Net a(parse_net(kTiny, "tiny.yaml"));
+  a.setup(Shape({1, 2, 6, 5}));
+  std::vector<std::pair<std::string, Tensor>> file;  // inception_v3_google's file holds AuxLogits.*
+  for (const NamedTensor& t : a.state()) file.emplace_back(t.name, t.tensor);
+  file.emplace_back("AuxLogits.fc.weight", Tensor::zeros(Shape({3, 4})));
+  file.emplace_back("AuxLogits.fc.bias", Tensor::zeros(Shape({3})));
+  const std::string path = (dir / "aux.safetensors").string();
+  save_safetensors(path, file);
+  Net b(parse_net(kTiny, "tiny.yaml"));
+  b.setup(Shape({1, 2, 6, 5}));
+  const WeightsLoadReport r = load_weights(b, path);  // strict
+  CHECK(r.unexpected.empty());
+  CHECK(r.set_aside.size() == 2);
+  CHECK(r.summary().find("auxiliary classifier (AuxLogits)") != std::string::npos);
+  Net c(parse_net(kTiny, "tiny.yaml"));
+  c.setup(Shape({1, 2, 6, 5}));
+  const PretrainedReport p = load_pretrained(c, path);
+  CHECK(p.ignored.empty());  // no "are they the weights of another net?"
+  // Any other tensor the net lacks is still a mismatch.
+  file.emplace_back("Other.fc.weight", Tensor::zeros(Shape({3})));
+  save_safetensors(path, file);
+  CHECK_THROWS_WITH_AS(load_weights(b, path), doctest::Contains("Other.fc.weight"), Error);
+}
+
 TEST_CASE("model: the seed's representation and classifier rules") {
   YAML::Node node = YAML::Load("net: resnet18\nrepresentation: {type: mpncov, reduce: 16, iterations: 3}\nclasses: 7\n");
   ModelConfig m = read_model_config(node, "exp.yaml");
