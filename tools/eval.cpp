@@ -39,7 +39,8 @@ int run_eval(const std::vector<std::string>& argv) {
                     val_set->classes().size(), " class folders, or other names): its labels would not match"));
   ModelConfig mc = e.model;
   mc.classes = static_cast<int64_t>(val_set->classes().size());
-  mc.weights = "";  // the trained weights replace the pretrained ones
+  // mc.weights stays: it is not loaded here (the trained weights are), but it decides the classifier, as
+  // in train (a pretrained net under a new representation gets one linear layer, fc).
   Net net(compose_model(mc));
   Progress progress;
   data::LoaderOptions lo;

@@ -348,6 +348,30 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(contains(log, " | epoch mean loss "));
 }
 
+TEST_CASE("commands: eval builds a pretrained run's model as train did - its new fc, not the net's own classifier") {
+  const fs::path dir = test::temp_dir("commands_eval_pretrained");
+  // small_cnn with a VGG-like head (classifier.0, classifier.2): a pretrained net whose classifier is not
+  // named fc, as VGG, AlexNet and the DenseNets have; under a new representation train replaces it by fc.
+  const std::string zoo = read_text(fs::path(MPNCOV_SOURCE_DIR) / "nets/zoo/small_cnn.yaml");
+  const std::string net_file = (dir / "vgg_like.yaml").string();
+  std::ofstream(net_file) << zoo.substr(0, zoo.find("classifier:"))
+                          << "classifier:\n  - {type: linear, out_features: 8}\n  - {type: relu}\n"
+                          << "  - {type: linear, out_features: 10}\n";
+  ModelConfig mc;
+  mc.net = net_file;
+  Net backbone(compose_model(mc));
+  backbone.setup(Shape({1, 3, 16, 16}));
+  const std::string weights = (dir / "pretrained.safetensors").string();
+  save_weights(backbone, weights);
+  const std::string exp = tiny_experiment(dir);
+  const std::vector<std::string> sets = {"model.net=" + net_file, "model.weights=" + weights};
+  REQUIRE(train(load_experiment(exp, sets), quiet()) == 0);
+  const Result eval = mpncov_program(str("eval ", exp, " --set model.net=", net_file, " --set model.weights=", weights));
+  INFO(eval.output);
+  CHECK(eval.status == 0);
+  CHECK(contains(eval.output, "top-1"));
+}
+
 TEST_CASE("commands: version, help, misspellings, --set hints - every option is in its usage and the docs") {
   const Result version = mpncov_program("--version");
   CHECK(version.status == 0);
