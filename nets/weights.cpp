@@ -111,12 +111,23 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   std::map<std::string, NetPart> part_of;
   for (const NetParameter& p : net.parameters()) part_of[p.name] = p.part;
   std::vector<std::string> optional_missing;
+  // A scalar may be stored 0-d or as one element; any other shape must match exactly.
+  const auto fits = [](const NamedTensor& t, const SafetensorsEntry& e) {
+    return e.shape == t.tensor.shape() || (e.shape.numel() == 1 && t.tensor.numel() == 1);
+  };
+  std::set<std::string> incomplete;  // whole_layers: layers with a tensor missing from the file or misfit there
+  if (options.whole_layers)
+    for (const NamedTensor& t : state) {
+      const auto in_file = file_name_of.find(t.name);
+      if (ends_with(t.name, ".num_batches_tracked")) continue;
+      if (in_file == file_name_of.end() || !fits(t, file.entry(in_file->second))) incomplete.insert(layer_of(t.name));
+    }
   for (NamedTensor& t : state) {
     const auto in_file = file_name_of.find(t.name);
     if (in_file == file_name_of.end() && ends_with(t.name, ".num_batches_tracked")) {
       // Weights saved before PyTorch 0.4.1 (torchvision's original ResNet and VGG files among them) have no
       // counter: it starts at 0, as PyTorch's BatchNorm loads such a state dict.
-      t.tensor.zero();
+      if (!incomplete.count(layer_of(t.name))) t.tensor.zero();
       continue;
     }
     if (in_file == file_name_of.end()) {
@@ -128,12 +139,12 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
     }
     used.insert(in_file->second);
     const SafetensorsEntry& e = file.entry(in_file->second);
-    // A scalar may be stored 0-d or as one element; any other shape must match exactly.
-    const bool scalar = e.shape.numel() == 1 && t.tensor.numel() == 1;
-    if (e.shape != t.tensor.shape() && !scalar) {
+    if (!fits(t, e)) {
       report.mismatched.push_back(str(t.name, ": file ", e.shape.str(), ", net ", t.tensor.shape().str()));
       continue;
     }
+    // Part of a layer that starts afresh: none of it loads, not even what fits (a bias of the same size).
+    if (incomplete.count(layer_of(t.name))) continue;
     Tensor value = file.read(e.name).to(t.tensor.dtype());
     t.tensor.copy_from(value.to(t.tensor.device()));
     report.loaded.push_back(t.name);
@@ -184,6 +195,7 @@ std::vector<std::string> PretrainedReport::lines() const {
 PretrainedReport load_pretrained(Net& net, const std::string& path, const NetSpec* original) {
   WeightsLoadOptions options;
   options.strict = false;
+  options.whole_layers = true;  // a new layer starts afresh as a whole
   PretrainedReport r;
   r.load = load_weights(net, path, options);
   std::vector<std::string> features_bad;

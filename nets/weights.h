@@ -18,6 +18,9 @@ struct WeightsLoadOptions {
   bool strict = true;
   // Net parts allowed to be missing from the file even when strict (e.g. a new classifier).
   std::vector<NetPart> may_be_missing;
+  // A layer loads whole or not at all: where one of its tensors is missing from the file or has another
+  // shape there, its other tensors keep their values too (a new layer starts afresh, not half pretrained).
+  bool whole_layers = false;
 };
 
 struct WeightsLoadReport {

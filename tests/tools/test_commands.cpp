@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -114,6 +115,31 @@ TEST_CASE("pretrained: a new representation's layers and classifier start afresh
     if (t.name.rfind("stem.", 0) == 0 || t.name.rfind("stage", 0) == 0) CHECK(t.tensor.to_vector() == file.tensors.at(t.name).to_vector());
   const std::vector<std::string> lines = r.lines();
   CHECK(contains(lines.at(1), "new (not in the weights, initialised afresh): representation.conv_dr_block.0"));
+}
+
+TEST_CASE("pretrained: a new layer starts afresh as a whole - a bias of the file's size does not load into it") {
+  const fs::path dir = test::temp_dir("pretrained_whole_layers");
+  const std::string exp = tiny_experiment(dir);
+  const std::string weights = backbone_weights(dir);  // small_cnn's fc: weight (10, 64), bias (10)
+  ModelConfig mc = load_experiment(exp, {"model.weights=" + weights, "model.classes=10"}).model;
+  Net net(compose_model(mc));  // fc: weight (10, 21) after MPN-COV, bias (10) as in the file
+  net.setup(Shape({2, 3, 16, 16}));
+  const auto value = [&](const std::string& name) {
+    for (const NamedTensor& t : net.state())
+      if (t.name == name) return t.tensor.to_vector();
+    return std::vector<double>{};
+  };
+  const std::vector<double> fresh_bias = value("fc.bias");
+  ModelConfig original;
+  original.net = "small_cnn";
+  const NetSpec small_cnn = compose_model(original);
+  const PretrainedReport r = load_pretrained(net, weights, &small_cnn);
+  CHECK(std::find(r.new_layers.begin(), r.new_layers.end(), "fc (linear, weight (10, 21))") != r.new_layers.end());
+  CHECK(value("fc.bias") == fresh_bias);
+  CHECK(value("fc.bias") != load_safetensors(weights).tensors.at("fc.bias").to_vector());
+  CHECK(r.ignored.empty());
+  // The backbone still loads.
+  CHECK(value("stem.conv.weight") == load_safetensors(weights).tensors.at("stem.conv.weight").to_vector());
 }
 
 TEST_CASE("pretrained: a shared prefix (DataParallel's module.) is recognised and stripped") {
