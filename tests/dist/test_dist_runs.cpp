@@ -151,6 +151,29 @@ TEST_CASE("dist runs: an error on one rank ends every rank at once with its mess
   CHECK(out.find("missing") != std::string::npos);
 }
 
+TEST_CASE("dist runs: mpirun -np 2 mpncov eval splits the images and prints once what one process prints" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_eval");
+  const std::string exp = experiment(dir);
+  TrainOptions options;
+  options.quiet = true;
+  options.force = true;
+  REQUIRE(train(load_experiment(exp, {"solver.epochs=1"}), options) == 0);
+  for (const char* crops : {"1", "2"}) {
+    INFO("--crops ", crops);
+    const std::string args = str("eval ", exp, " --crops ", crops, " --set data.val_batch=2");
+    REQUIRE(exit_status(str(MPNCOV_BINARY_DIR, "/mpncov ", args, " > ", (dir / "one.txt").string(), " 2>&1")) == 0);
+    REQUIRE(exit_status(mpirun(str(args, " > ", (dir / "two.txt").string(), " 2>&1"))) == 0);
+    const std::string one = read_text(dir / "one.txt"), two = read_text(dir / "two.txt");
+    INFO(one, "\n---\n", two);
+    const std::string result = one.substr(one.rfind("data/val: "));  // "data/val: 9 images, 1-crop: loss ..."
+    CHECK(result.find("9 images") != std::string::npos);
+    const size_t at = two.find(result);
+    CHECK(at != std::string::npos);
+    CHECK(two.find("data/val: ", at + 1) == std::string::npos);  // rank 1 prints no result of its own
+  }
+}
+
 TEST_CASE("dist runs: mpirun -np 2 mpncov quickstart makes the dataset once, on rank 0, and trains on it" *
           doctest::skip(!mpi_ready())) {
   const fs::path dir = test::temp_dir("dist_quickstart");
