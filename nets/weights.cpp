@@ -26,9 +26,15 @@ std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor
 
 // torchvision's published DenseNet files name a dense layer's modules "norm.1", "conv.2" (dots PyTorch
 // later forbade in module names); torchvision renames them as it loads them, to "norm1", "conv2", and so do we.
+// A part of a model wrapped in DataParallel on its own, as the seed does with a VGG's or AlexNet's features,
+// saves its names with "module." inside them ("features.module.0.weight"): read without it. (A "module."
+// in front of every name is a shared prefix, found and stripped by shared_prefix.)
 std::string current_torchvision_name(const std::string& name) {
   static const std::regex old(R"(^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.[A-Za-z_]+)$)");
-  return std::regex_replace(name, old, "$1$2");
+  std::string current = std::regex_replace(name, old, "$1$2");
+  for (size_t at = current.find(".module."); at != std::string::npos; at = current.find(".module.", at))
+    current.erase(at, 7);  // ".module." -> "."
+  return current;
 }
 
 // torchvision's inception_v3 files hold its auxiliary classifier, which the zoo's inception_v3 leaves out as

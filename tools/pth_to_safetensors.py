@@ -4,8 +4,9 @@ that mpncov loads directly: tensor names stay the state_dict keys (torchvision's
 
 usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--strip-prefix PREFIX ...] [--key state_dict]
 
-  --strip-prefix P  removes P from the start of every name (e.g. 'module.' left by DataParallel, or
-                    'features.module.' in the seed's fast-MPN-COV checkpoints); may be repeated
+  --strip-prefix P  removes P from the start of every name (e.g. 'module.' left by DataParallel; mpncov
+                    also finds and strips such a prefix itself, and reads the seed's 'features.module.0.weight'
+                    as 'features.0.weight'); may be repeated
   --key K           the entry of a checkpoint dict that holds the state_dict (default: 'state_dict'
                     when present, else the whole file; a file with its tensors under another entry,
                     e.g. 'model', is an error naming it). A pickled whole module (torch.save(model))

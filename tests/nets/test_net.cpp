@@ -298,6 +298,30 @@ TEST_CASE("weights: torchvision's auxiliary classifier (AuxLogits) the net lacks
   CHECK_THROWS_WITH_AS(load_weights(b, path), doctest::Contains("Other.fc.weight"), Error);
 }
 
+TEST_CASE("weights: the seed's VGG checkpoints (features wrapped in DataParallel: features.module.0.weight) load") {
+  const auto dir = test::temp_dir("net_inner_module");
+  const char* numbered = "name: numbered\ninput: [2, 6, 5]\nfeatures:\n  - {type: conv, out_channels: 3, kernel_size: 3}\n"
+                         "  - {type: relu}\n  - {type: conv, out_channels: 4, kernel_size: 1}\n"
+                         "classifier:\n  - {type: linear, out_features: 3}\n";
+  Net a(parse_net(numbered, "numbered.yaml"));
+  a.setup(Shape({1, 2, 6, 5}));
+  std::vector<std::pair<std::string, Tensor>> seed;  // as the seed's train loop saves a fine-tuned VGG
+  for (const NamedTensor& t : a.state()) {
+    std::string name = t.name;
+    if (name.rfind("features.", 0) == 0) name.insert(9, "module.");
+    seed.emplace_back(name, t.tensor);
+  }
+  REQUIRE(seed.front().first == "features.module.0.weight");
+  const std::string path = (dir / "seed.safetensors").string();
+  save_safetensors(path, seed);
+  Net b(parse_net(numbered, "numbered.yaml"));
+  b.setup(Shape({1, 2, 6, 5}), DType::F32, Device::cpu(), 3);
+  const WeightsLoadReport r = load_weights(b, path);  // strict
+  CHECK(r.loaded.size() == seed.size());
+  const std::vector<NamedTensor> sa = a.state(), sb = b.state();
+  for (size_t i = 0; i < sa.size(); ++i) CHECK(sa[i].tensor.to_vector() == sb[i].tensor.to_vector());
+}
+
 TEST_CASE("model: the seed's representation and classifier rules") {
   YAML::Node node = YAML::Load("net: resnet18\nrepresentation: {type: mpncov, reduce: 16, iterations: 3}\nclasses: 7\n");
   ModelConfig m = read_model_config(node, "exp.yaml");
