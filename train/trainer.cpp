@@ -652,7 +652,7 @@ class Training {
 }  // namespace
 
 int train(const Experiment& e, const TrainOptions& options) {
-  check_experiment(e);
+  check_experiment(e, !resume_checkpoint(e, options).empty());
   // Before anything is written: a failed --resume would leave a log.txt that makes the run folder refuse
   // the fresh start that follows it.
   const std::string resume = resume_checkpoint(e, options);

@@ -142,6 +142,25 @@ TEST_CASE("pretrained: a new layer starts afresh as a whole - a bias of the file
   CHECK(value("stem.conv.weight") == load_safetensors(weights).tensors.at("stem.conv.weight").to_vector());
 }
 
+TEST_CASE("pretrained: --resume does not need model.weights any more - the checkpoint holds every weight") {
+  const fs::path dir = test::temp_dir("pretrained_resume_moved");
+  const std::string exp = tiny_experiment(dir);
+  const std::string weights = backbone_weights(dir);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 1;
+  train(load_experiment(exp, {"model.weights=" + weights}), stop);
+  REQUIRE(fs::exists(dir / "run/last.safetensors"));
+  fs::remove(weights);  // moved or deleted since: the run continues from its checkpoint all the same
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  CHECK(train(load_experiment(exp, {"model.weights=" + weights}), resume) == 0);
+  // A fresh start still needs the file.
+  TrainOptions fresh = quiet();
+  fresh.force = true;
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp, {"model.weights=" + weights}), fresh), doctest::Contains("not a file"),
+                       Error);
+}
+
 TEST_CASE("pretrained: a shared prefix (DataParallel's module.) is recognised and stripped") {
   const fs::path dir = test::temp_dir("pretrained_prefix");
   const std::string exp = tiny_experiment(dir);
