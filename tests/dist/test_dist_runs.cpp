@@ -151,6 +151,31 @@ TEST_CASE("dist runs: an error on one rank ends every rank at once with its mess
   CHECK(out.find("missing") != std::string::npos);
 }
 
+TEST_CASE("dist runs: a rank that finds other training images stops the run, naming both counts" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_other_data");
+  const std::string exp = experiment(dir, "");
+  // Rank 1's copy of the data has more images (a machine's own, different copy): its steps and collectives
+  // would not match rank 0's (it crashed with a corrupted heap, or waited until run.dist_timeout).
+  const fs::path other = dir / "other";
+  fs::remove_all(other);
+  fs::copy(dir / "data/train", other, fs::copy_options::recursive);
+  for (const auto& entry : fs::recursive_directory_iterator(dir / "data/train"))
+    if (entry.is_regular_file())
+      for (int copy = 0; copy < 3; ++copy)
+        fs::copy_file(entry.path(), other / fs::relative(entry.path(), dir / "data/train").parent_path() /
+                                        str("copy", copy, "_", entry.path().filename().string()));
+  const std::string rank_cmd = str("sh -c 'extra=; if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then extra=\"--set data.train=",
+                                   other.string(), "\"; fi; exec ", MPNCOV_BINARY_DIR, "/mpncov train ", exp,
+                                   " --quiet --set run.dist_timeout=5 $extra'");
+  const int status = exit_status(str(launcher(), rank_cmd, " > ", (dir / "out.txt").string(), " 2>&1"));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  CHECK(out.find("mpncov rank 1 of 2: error: data.train") != std::string::npos);
+  CHECK(out.find("finds 84 images, rank 0 21") != std::string::npos);
+}
+
 TEST_CASE("dist runs: mpirun -np 2 mpncov eval splits the images and prints once what one process prints" *
           doctest::skip(!mpi_ready())) {
   const fs::path dir = test::temp_dir("dist_eval");
