@@ -41,6 +41,11 @@ class MpncovLayer : public Layer {
     channels_ = s[1];
     positions_ = s.numel() / std::max<int64_t>(1, batch_ * channels_);
     MPNCOV_CHECK(channels_ > 0 && positions_ > 0, "mpncov layer: empty feature map ", s.str());
+    // One position has zero covariance in every image: the output would be constant and nothing before
+    // the layer would learn (the trace guard keeps it finite, so training would run on silently).
+    MPNCOV_CHECK(positions_ > 1, "mpncov layer: its input ", s.str(), " has one spatial position, whose covariance is ",
+                 "zero for every image, so nothing before it would learn; give the net a larger input (data.image_size, ",
+                 "--input) or pool an earlier, larger feature map");
     if (vectorize_) return {Shape({batch_, channels_ * (channels_ + 1) / 2})};
     return {Shape({batch_, channels_, channels_})};
   }

@@ -85,6 +85,10 @@ ModelConfig read_model_config(const YAML::Node& node, const std::string& file) {
   c.check(m.classifier == "auto" || m.classifier == "keep" || m.classifier == "linear", "classifier",
           "must be auto, keep or linear");
   m.sync_bn = c.get<bool>("sync_bn", false);
+  // The seed's --pretrained flag, as a key: the nearest valid key ('net') would not help.
+  c.check(!c.has("pretrained"), "pretrained",
+          "has no meaning here: pretrained weights are a file, model.weights: FILE.safetensors (convert torchvision's .pth "
+          "once with tools/pth_to_safetensors.py)");
   c.finish();
   return m;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <regex>
 #include <set>
 
 #include "core/safetensors.h"
@@ -23,6 +24,23 @@ std::string list(const std::vector<std::string>& names, size_t limit = 20) {
 // "layer1.0.conv1.weight" -> "layer1.0.conv1" (parameter and buffer names have no dots).
 std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor.rfind('.')); }
 
+// torchvision's published DenseNet files name a dense layer's modules "norm.1", "conv.2" (dots PyTorch
+// later forbade in module names); torchvision renames them as it loads them, to "norm1", "conv2", and so do we.
+// A part of a model wrapped in DataParallel on its own, as the seed does with a VGG's or AlexNet's features,
+// saves its names with "module." inside them ("features.module.0.weight"): read without it. (A "module."
+// in front of every name is a shared prefix, found and stripped by shared_prefix.)
+std::string current_torchvision_name(const std::string& name) {
+  static const std::regex old(R"(^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.[A-Za-z_]+)$)");
+  std::string current = std::regex_replace(name, old, "$1$2");
+  for (size_t at = current.find(".module."); at != std::string::npos; at = current.find(".module.", at))
+    current.erase(at, 7);  // ".module." -> "."
+  return current;
+}
+
+// torchvision's inception_v3 files hold its auxiliary classifier, which the zoo's inception_v3 leaves out as
+// the seed does (torchvision drops it too when built without aux_logits).
+bool auxiliary_classifier(const std::string& name) { return name.rfind("AuxLogits.", 0) == 0; }
+
 // Names of the file that are weights: not a checkpoint's optimiser state ("@...") nor batch-norm counters.
 bool is_weight(const std::string& name) { return !name.empty() && name[0] != '@' && !ends_with(name, ".num_batches_tracked"); }
 
@@ -34,6 +52,8 @@ std::string WeightsLoadReport::summary() const {
   if (!missing.empty()) s += str(", ", missing.size(), " missing from the file:", list(missing));
   if (!unexpected.empty()) s += str("\n  ", unexpected.size(), " in the file but not in the net:", list(unexpected));
   if (!mismatched.empty()) s += str("\n  ", mismatched.size(), " with other shapes:", list(mismatched));
+  if (!set_aside.empty())
+    s += str("\n  ", set_aside.size(), " of torchvision's auxiliary classifier (AuxLogits) not used: the net has none");
   return s;
 }
 
@@ -83,21 +103,39 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   std::vector<NamedTensor> state = net.state();
   std::vector<std::string> file_names, net_names;
   for (const SafetensorsEntry& e : file.entries())
-    if (is_weight(e.name)) file_names.push_back(e.name);
+    if (is_weight(e.name)) file_names.push_back(current_torchvision_name(e.name));
   for (const NamedTensor& t : state) net_names.push_back(t.name);
   report.stripped_prefix = shared_prefix(file_names, net_names);
   std::map<std::string, std::string> file_name_of;  // net name -> the file's name for it
   for (const SafetensorsEntry& e : file.entries()) {
     const std::string& p = report.stripped_prefix;
-    const bool strip = !p.empty() && e.name.compare(0, p.size(), p) == 0;
-    file_name_of.emplace(strip ? e.name.substr(p.size()) : e.name, e.name);
+    const std::string name = current_torchvision_name(e.name);
+    const bool strip = !p.empty() && name.compare(0, p.size(), p) == 0;
+    file_name_of.emplace(strip ? name.substr(p.size()) : name, e.name);
   }
   std::set<std::string> used;
   std::map<std::string, NetPart> part_of;
   for (const NetParameter& p : net.parameters()) part_of[p.name] = p.part;
   std::vector<std::string> optional_missing;
+  // A scalar may be stored 0-d or as one element; any other shape must match exactly.
+  const auto fits = [](const NamedTensor& t, const SafetensorsEntry& e) {
+    return e.shape == t.tensor.shape() || (e.shape.numel() == 1 && t.tensor.numel() == 1);
+  };
+  std::set<std::string> incomplete;  // whole_layers: layers with a tensor missing from the file or misfit there
+  if (options.whole_layers)
+    for (const NamedTensor& t : state) {
+      const auto in_file = file_name_of.find(t.name);
+      if (ends_with(t.name, ".num_batches_tracked")) continue;
+      if (in_file == file_name_of.end() || !fits(t, file.entry(in_file->second))) incomplete.insert(layer_of(t.name));
+    }
   for (NamedTensor& t : state) {
     const auto in_file = file_name_of.find(t.name);
+    if (in_file == file_name_of.end() && ends_with(t.name, ".num_batches_tracked")) {
+      // Weights saved before PyTorch 0.4.1 (torchvision's original ResNet and VGG files among them) have no
+      // counter: it starts at 0, as PyTorch's BatchNorm loads such a state dict.
+      if (!incomplete.count(layer_of(t.name))) t.tensor.zero();
+      continue;
+    }
     if (in_file == file_name_of.end()) {
       const auto part = part_of.find(t.name);
       const bool may = part != part_of.end() && std::find(options.may_be_missing.begin(), options.may_be_missing.end(),
@@ -107,18 +145,22 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
     }
     used.insert(in_file->second);
     const SafetensorsEntry& e = file.entry(in_file->second);
-    // A scalar may be stored 0-d or as one element; any other shape must match exactly.
-    const bool scalar = e.shape.numel() == 1 && t.tensor.numel() == 1;
-    if (e.shape != t.tensor.shape() && !scalar) {
+    if (!fits(t, e)) {
       report.mismatched.push_back(str(t.name, ": file ", e.shape.str(), ", net ", t.tensor.shape().str()));
       continue;
     }
+    // Part of a layer that starts afresh: none of it loads, not even what fits (a bias of the same size).
+    if (incomplete.count(layer_of(t.name))) continue;
     Tensor value = file.read(e.name).to(t.tensor.dtype());
     t.tensor.copy_from(value.to(t.tensor.device()));
     report.loaded.push_back(t.name);
   }
-  for (const std::string& name : file_names)
-    if (!used.count(name)) report.unexpected.push_back(name);
+  for (const SafetensorsEntry& e : file.entries()) {
+    if (!is_weight(e.name) || used.count(e.name)) continue;
+    const std::string& p = report.stripped_prefix;
+    const bool strip = !p.empty() && e.name.compare(0, p.size(), p) == 0;
+    (auxiliary_classifier(strip ? e.name.substr(p.size()) : e.name) ? report.set_aside : report.unexpected).push_back(e.name);
+  }
   net.state_written();  // whatever was kept from the old values is dropped
   const bool clean = report.missing.empty() && report.unexpected.empty() && report.mismatched.empty();
   if (options.strict && !clean)
@@ -147,6 +189,9 @@ std::vector<std::string> PretrainedReport::lines() const {
   };
   if (!new_layers.empty()) out.push_back("new (not in the weights, initialised afresh): " + joined(new_layers));
   if (!replaced.empty()) out.push_back("not used (the net's own head, replaced by the model's): " + joined(replaced));
+  if (!load.set_aside.empty())
+    out.push_back(str("not used: ", load.set_aside.size(), " tensors of torchvision's auxiliary classifier (AuxLogits), ",
+                      "which the net does not have"));
   if (!ignored.empty())
     out.push_back(str("warning: ", ignored.size(), " tensors of the weights file are not in the net and were ignored ",
                       "(are they the weights of another net?):", list(ignored)));
@@ -156,6 +201,7 @@ std::vector<std::string> PretrainedReport::lines() const {
 PretrainedReport load_pretrained(Net& net, const std::string& path, const NetSpec* original) {
   WeightsLoadOptions options;
   options.strict = false;
+  options.whole_layers = true;  // a new layer starts afresh as a whole
   PretrainedReport r;
   r.load = load_weights(net, path, options);
   std::vector<std::string> features_bad;

@@ -18,16 +18,23 @@ struct WeightsLoadOptions {
   bool strict = true;
   // Net parts allowed to be missing from the file even when strict (e.g. a new classifier).
   std::vector<NetPart> may_be_missing;
+  // A layer loads whole or not at all: where one of its tensors is missing from the file or has another
+  // shape there, its other tensors keep their values too (a new layer starts afresh, not half pretrained).
+  bool whole_layers = false;
 };
 
 struct WeightsLoadReport {
   std::vector<std::string> loaded, missing, unexpected, mismatched;  // mismatched: "name: file (..) net (..)"
+  // Tensors of torchvision's inception_v3 auxiliary classifier (AuxLogits.*) that the net does not have:
+  // not used, and not a mismatch even when strict.
+  std::vector<std::string> set_aside;
   std::string stripped_prefix;  // removed from every file name that had it ("module."), or ""
   std::string summary() const;
 };
 
 // The net must be set up (its parameters exist). Values are converted to the net's dtype and device.
-// Buffers named num_batches_tracked (torchvision's batch-norm counter) are accepted but not needed.
+// Buffers named num_batches_tracked (torchvision's batch-norm counter) are accepted but not needed: one the
+// file lacks (weights saved before PyTorch 0.4.1) is set to 0, as PyTorch does.
 WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsLoadOptions& options = {});
 void save_weights(Net& net, const std::string& path, const std::map<std::string, std::string>& metadata = {});
 

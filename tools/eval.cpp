@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/dist/communicator.h"
 #include "data/image_folder.h"
 #include "nets/weights.h"
 #include "tools/args.h"
@@ -39,30 +40,56 @@ int run_eval(const std::vector<std::string>& argv) {
                     val_set->classes().size(), " class folders, or other names): its labels would not match"));
   ModelConfig mc = e.model;
   mc.classes = static_cast<int64_t>(val_set->classes().size());
-  mc.weights = "";  // the trained weights replace the pretrained ones
+  // mc.weights stays: it is not loaded here (the trained weights are), but it decides the classifier, as
+  // in train (a pretrained net under a new representation gets one linear layer, fc).
   Net net(compose_model(mc));
+  // Under a launcher (mpirun -np N mpncov eval) each process evaluates its shard of the images, as a
+  // training run's validation does, and rank 0 alone prints the sums over all of them.
+  dist::Communicator& comm = dist::world();
+  const bool printing = comm.rank() == 0;
   Progress progress;
   data::LoaderOptions lo;
+  lo.rank = comm.rank();
+  lo.world_size = comm.size();
+  lo.pad_shards = false;  // every image counted once
   lo.batch_size = std::max<int64_t>(1, args.get_int("batch", e.data.val_batch ? e.data.val_batch : e.data.batch) / crops);
   lo.workers = e.data.workers;
   lo.shuffle = false;
   lo.strict = e.data.strict;
-  lo.log = [&](const std::string& m) { progress.message(m); };
+  lo.log = [&](const std::string& m) {
+    if (printing) progress.message(m);
+  };
   data::Loader loader(val_set, make_pipeline(e.data, false, crops), lo);
   Shape shape = loader.batch_shape();
   if (shape.ndim() == 5) shape = Shape({shape[0] * shape[1], shape[2], shape[3], shape[4]});
   use_precision(net, precision, device);
   net.setup(shape, DType::F32, device, e.run.seed);
-  std::fprintf(stderr, "weights: %s\n", describe_weights_file(weights).c_str());
-  std::fprintf(stderr, "  %s\n", load_weights(net, weights).summary().c_str());
-  const EvalResult r = evaluate(net, loader, device, 0, [&](int64_t done, int64_t total) {
-    progress.update(str("[", done, "/", total, "]"));
-  });
+  const std::string loaded = load_weights(net, weights).summary();
+  if (printing) std::fprintf(stderr, "weights: %s\n  %s\n", describe_weights_file(weights).c_str(), loaded.c_str());
+  const EvalResult r = evaluate(
+      net, loader, device, 0,
+      [&](int64_t done, int64_t total) {
+        if (printing) progress.update(str("[", done, "/", total, "]"));
+      },
+      &comm);
   progress.end();
+  if (!printing) return 0;
   std::printf("%s: %lld images, %lld-crop: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (error %.2f%% / %.2f%%)\n",
               e.data.val.c_str(), static_cast<long long>(r.images), static_cast<long long>(crops), r.loss, r.top1, r.top5,
               100 - r.top1, 100 - r.top5);
   return 0;
+}
+
+int run_eval_everywhere(const std::vector<std::string>& argv) {
+  dist::Communicator& comm = dist::world();
+  if (comm.size() == 1) return run_eval(argv);
+  // An error on one process ends all of them at once (the others would wait for its sums), as in train.
+  try {
+    return run_eval(argv);
+  } catch (const std::exception& error) {
+    comm.abort(1, str("error: ", error.what(), " (stopping every process of the run)"));
+  }
+  return 1;  // not reached: abort ends the process
 }
 
 }  // namespace
@@ -81,6 +108,6 @@ MPNCOV_COMMAND(Command{"eval", "evaluate a trained model on the experiment's val
                        "                  bfloat16 runs the convolution and linear layers in bfloat16 mixed precision,\n"
                        "                  as PyTorch's autocast does\n"
                        "  --set key=value override an experiment key, e.g. --set data.val=other/val\n",
-                       run_eval, kOptions, {}});
+                       run_eval_everywhere, kOptions, {}});
 
 }  // namespace mpncov::tools

@@ -4,10 +4,13 @@ that mpncov loads directly: tensor names stay the state_dict keys (torchvision's
 
 usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--strip-prefix PREFIX ...] [--key state_dict]
 
-  --strip-prefix P  removes P from the start of every name (e.g. 'module.' left by DataParallel, or
-                    'features.module.' in the seed's fast-MPN-COV checkpoints); may be repeated
+  --strip-prefix P  removes P from the start of every name (e.g. 'module.' left by DataParallel; mpncov
+                    also finds and strips such a prefix itself, and reads the seed's 'features.module.0.weight'
+                    as 'features.0.weight'); may be repeated
   --key K           the entry of a checkpoint dict that holds the state_dict (default: 'state_dict'
-                    when present, else the whole file)
+                    when present, else the whole file; a file with its tensors under another entry,
+                    e.g. 'model', is an error naming it). A pickled whole module (torch.save(model))
+                    gives its state_dict
 
 Needs PyTorch (Debian: python3-torch): run it with a python3 that has it (`/usr/bin/python3 tools/...` when
 the python3 first on PATH, e.g. a virtual environment's, lacks it). Tensors are written as they are stored
@@ -94,9 +97,22 @@ def main():
     torch = import_torch()
     checkpoint = torch.load(args.input, map_location="cpu")
     if args.key:
+        if not isinstance(checkpoint, dict) or args.key not in checkpoint:
+            keys = list(checkpoint) if isinstance(checkpoint, dict) else []
+            sys.exit(f"error: {args.input} has no entry '{args.key}'" + (f"; its entries: {keys}" if keys else ""))
         checkpoint = checkpoint[args.key]
     elif isinstance(checkpoint, dict) and "state_dict" in checkpoint:
         checkpoint = checkpoint["state_dict"]
+    if isinstance(checkpoint, torch.nn.Module):  # torch.save(model) pickles the whole module
+        checkpoint = checkpoint.state_dict()
+    if not isinstance(checkpoint, dict):
+        sys.exit(f"error: {args.input} holds a {type(checkpoint).__name__}, not a state_dict (a dict of tensors)")
+    if not any(torch.is_tensor(v) for v in checkpoint.values()):
+        # A checkpoint dict that keeps its state_dict under another name ('model', 'state_dict_ema'):
+        # writing no tensors would make an empty weights file.
+        holders = [k for k, v in checkpoint.items() if isinstance(v, dict) and any(torch.is_tensor(t) for t in v.values())]
+        hint = f"; the tensors are under {holders}: choose one with --key {holders[0]}" if holders else ""
+        sys.exit(f"error: {args.input} has no tensors at its top level{hint}")
     tensors = {}
     for name, value in checkpoint.items():
         if not torch.is_tensor(value):

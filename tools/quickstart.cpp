@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/dist/communicator.h"
 #include "data/synthetic.h"
 #include "tools/args.h"
 #include "tools/command.h"
@@ -18,12 +19,16 @@ int run_quickstart(const std::vector<std::string>& argv) {
   if (!args.positional().empty()) throw UsageError{"quickstart takes no positional arguments"};
   const std::string out = args.get("out", "runs/quickstart");
   const std::string data = out + "/data";
-  if (!std::filesystem::exists(data + "/train")) {
+  dist::Communicator& comm = dist::world();
+  // Under a launcher (mpirun -np N mpncov quickstart) rank 0 alone writes the dataset and the others wait
+  // for it: they would otherwise write the same files at once, or read a half-written folder.
+  if (comm.rank() == 0 && !std::filesystem::exists(data + "/train")) {
     std::printf("making the dataset in %s ...\n", data.c_str());
     const int64_t n = data::write_synthetic_dataset(data);
     std::printf("%lld images: 4 classes of 64x64 colour textures that differ only in how their colours co-vary\n",
                 static_cast<long long>(n));
   }
+  if (comm.size() > 1) comm.barrier();
   const std::string file = std::string(MPNCOV_SOURCE_DIR) + "/experiments/quickstart.yaml";
   std::vector<std::string> overrides = {"data.train=" + data + "/train", "data.val=" + data + "/val", "run.out=" + out};
   if (args.has("epochs")) overrides.push_back("solver.epochs=" + args.get("epochs"));
@@ -39,8 +44,23 @@ int run_quickstart(const std::vector<std::string>& argv) {
   options.quiet = args.flag("quiet");
   options.force = args.flag("force");
   const int status = train(e, options);
-  if (status == 0) std::printf("quickstart done: see %s/metrics.csv and %s/curves.svg\n", out.c_str(), out.c_str());
+  if (status == 0 && comm.rank() == 0) std::printf("quickstart done: see %s/metrics.csv and %s/curves.svg\n", out.c_str(), out.c_str());
   return status;
+}
+
+int run_quickstart_everywhere(const std::vector<std::string>& argv) {
+  dist::Communicator& comm = dist::world();
+  if (comm.size() == 1) return run_quickstart(argv);
+  // Data-parallel: an error on one process ends all of them at once (they would wait for it), as in train.
+  try {
+    return run_quickstart(argv);
+  } catch (const StoppedEverywhere& stop) {
+    std::fprintf(stderr, "mpncov quickstart: rank %d: error: %s\n", comm.rank(), stop.what());
+    return 1;
+  } catch (const std::exception& error) {
+    comm.abort(1, str("error: ", error.what(), " (stopping every process of the run)"));
+  }
+  return 1;  // not reached: abort ends the process
 }
 
 }  // namespace
@@ -59,6 +79,6 @@ MPNCOV_COMMAND(Command{"quickstart", "make a small dataset and train an MPN-COV 
                        "  --set key=value    override any experiment key\n"
                        "  --quiet            no progress on the terminal\n"
                        "  --force            start the run afresh when DIR already holds one\n",
-                       run_quickstart, kOptions, kFlags});
+                       run_quickstart_everywhere, kOptions, kFlags});
 
 }  // namespace mpncov::tools

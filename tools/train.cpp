@@ -50,7 +50,7 @@ int run_train(const std::vector<std::string>& argv) {
     if (args.has("precision"))
       overrides.push_back(str("solver.precision=", precision_name(precision_option(args, Precision::Float32))));
     const Experiment e = load_experiment(positional[0], overrides);
-    check_experiment(e);  // so --print-config shows only a configuration that can run
+    check_experiment(e, options.resume);  // so --print-config shows only a configuration that can run
     if (args.flag("print-config")) {
       if (dist::world().rank() == 0) std::printf("%s", resolved_config(e).c_str());  // once, not per process
       return 0;

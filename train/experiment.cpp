@@ -332,7 +332,7 @@ std::string resolved_config(const Experiment& e) {
   return std::string(out.c_str()) + "\n";
 }
 
-void check_experiment(const Experiment& e) {
+void check_experiment(const Experiment& e, bool resuming) {
   Config data(e.root["data"], e.file, "data");
   std::string preset;
   for (char ch : e.data.preset) preset += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -355,9 +355,11 @@ void check_experiment(const Experiment& e) {
   if (!e.data.val.empty() && class_folders(e.data.val) != class_folders(e.data.train))
     data.fail("val", str("has other class folders than data.train (", count_class_folders(e.data.val), " vs ", folders,
                          "): both need the same class names"));
-  if (!e.model.weights.empty() && !std::filesystem::is_regular_file(e.model.weights))
+  // A run that starts from a checkpoint does not read the pretrained weights (they may have moved since).
+  const bool reads_weights = !e.model.weights.empty() && !resuming && e.run.resume.empty();
+  if (reads_weights && !std::filesystem::is_regular_file(e.model.weights))
     model.fail("weights", str("names '", e.model.weights, "', which is not a file"));
-  if (!e.model.weights.empty()) {
+  if (reads_weights) {
     try {
       check_not_pytorch_file(e.model.weights);
     } catch (const Error& err) {

@@ -60,7 +60,9 @@ std::string resolved_config(const Experiment& e);
 // Checks everything a run needs that can be checked before anything is written: the data preset, the
 // folders and files named (data.train, data.val, model.weights, run.resume), the device (present), and
 // the model (net, representation, freeze count). Errors name the file, line (or --set) and key.
-void check_experiment(const Experiment& e);
+// resuming: the run continues a checkpoint (--resume), which holds every weight: model.weights is not
+// read then and need not be there (nor is it with run.resume).
+void check_experiment(const Experiment& e, bool resuming = false);
 // The class folders of an image folder root (0 when it does not exist).
 int64_t count_class_folders(const std::string& root);
 // Every key of an experiment as "section.key" (to point `--epochs` to `--set solver.epochs=...`).

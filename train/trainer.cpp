@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -220,6 +221,7 @@ class Training {
     log_.line(str("mpncov train ", e.file, " -> ", out_.string(), " on ", device_.str(), " (", backends_summary(), ")"));
     if (comm_.size() > 1) log_.line(str("data-parallel: ", comm_.describe(), "; rank 0 on ", device_.str()));
     setup_data();
+    if (comm_.size() > 1) same_data();
     setup_model();
     setup_state();
     if (comm_.size() > 1) same_start();
@@ -378,6 +380,44 @@ class Training {
   }
 
   // Every process starts from rank 0's parameters and buffers.
+  // Every process must read the same folders: a process with other images (a machine's incomplete copy of
+  // the data) would run other steps than the others, and their collectives would not match (a crash, a hang
+  // or silently wrong shards). Rank 0's counts and a hash of the file names, compared before any other
+  // collective; a process that differs stops the run, naming what it found.
+  void same_data() {
+    const auto fingerprint = [](const data::ImageFolder* folder, std::vector<double>& out) {
+      uint64_t hash = 1469598103934665603ull;  // FNV-1a over the class names and each sample's path below the root
+      const auto add = [&](const std::string& text) {
+        for (const unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+        hash = (hash ^ 0xffu) * 1099511628211ull;  // a separator no name contains
+      };
+      if (folder) {
+        for (const std::string& c : folder->classes()) add(c);
+        const std::string& root = folder->root();  // the names below it: no file system call per image
+        for (const data::Sample& sample : folder->samples())
+          add(sample.path.compare(0, root.size(), root) == 0 ? sample.path.substr(root.size()) : sample.path);
+      }
+      out.push_back(folder ? static_cast<double>(folder->size()) : 0.0);
+      out.push_back(static_cast<double>(hash >> 32));  // two exact halves in float64
+      out.push_back(static_cast<double>(hash & 0xffffffffu));
+    };
+    std::vector<double> mine;
+    fingerprint(train_set_.get(), mine);
+    fingerprint(val_set_.get(), mine);
+    Tensor first = Tensor::from_vector(mine, Shape({static_cast<int64_t>(mine.size())}), DType::F64);
+    comm_.broadcast(first, 0);
+    const std::vector<double> rank0 = first.to_vector();
+    for (size_t part = 0; part < 2; ++part) {
+      const size_t at = part * 3;
+      if (std::equal(mine.begin() + at, mine.begin() + at + 3, rank0.begin() + at)) continue;
+      const std::string key = part == 0 ? "data.train" : "data.val", folder = part == 0 ? e_.data.train : e_.data.val;
+      const int64_t here = static_cast<int64_t>(mine[at]), there = static_cast<int64_t>(rank0[at]);
+      throw Error(str(key, " (", folder, "): this process (rank ", comm_.rank(), ") finds ", here, " images, rank 0 ", there,
+                      here == there ? " but with other file or class names" : "",
+                      ": every process must read the same images (the same files at the same paths on every machine)"));
+    }
+  }
+
   void same_start() {
     for (const NamedTensor& t : net_->state()) comm_.broadcast(t.tensor, 0);
     net_->state_written();
@@ -654,7 +694,7 @@ class Training {
 }  // namespace
 
 int train(const Experiment& e, const TrainOptions& options) {
-  check_experiment(e);
+  check_experiment(e, !resume_checkpoint(e, options).empty());
   // Before anything is written: a failed --resume would leave a log.txt that makes the run folder refuse
   // the fresh start that follows it.
   const std::string resume = resume_checkpoint(e, options);

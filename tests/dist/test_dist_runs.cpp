@@ -161,6 +161,70 @@ TEST_CASE("dist runs: --print-config prints the configuration once, from rank 0"
   CHECK(read_text(dir / "two.txt") == one);
 }
 
+TEST_CASE("dist runs: a rank that finds other training images stops the run, naming both counts" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_other_data");
+  const std::string exp = experiment(dir, "");
+  // Rank 1's copy of the data has more images (a machine's own, different copy): its steps and collectives
+  // would not match rank 0's (it crashed with a corrupted heap, or waited until run.dist_timeout).
+  const fs::path other = dir / "other";
+  fs::remove_all(other);
+  fs::copy(dir / "data/train", other, fs::copy_options::recursive);
+  for (const auto& entry : fs::recursive_directory_iterator(dir / "data/train"))
+    if (entry.is_regular_file())
+      for (int copy = 0; copy < 3; ++copy)
+        fs::copy_file(entry.path(), other / fs::relative(entry.path(), dir / "data/train").parent_path() /
+                                        str("copy", copy, "_", entry.path().filename().string()));
+  const std::string rank_cmd = str("sh -c 'extra=; if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then extra=\"--set data.train=",
+                                   other.string(), "\"; fi; exec ", MPNCOV_BINARY_DIR, "/mpncov train ", exp,
+                                   " --quiet --set run.dist_timeout=5 $extra'");
+  const int status = exit_status(str(launcher(), rank_cmd, " > ", (dir / "out.txt").string(), " 2>&1"));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  CHECK(out.find("mpncov rank 1 of 2: error: data.train") != std::string::npos);
+  CHECK(out.find("finds 84 images, rank 0 21") != std::string::npos);
+}
+
+TEST_CASE("dist runs: mpirun -np 2 mpncov eval splits the images and prints once what one process prints" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_eval");
+  const std::string exp = experiment(dir);
+  TrainOptions options;
+  options.quiet = true;
+  options.force = true;
+  REQUIRE(train(load_experiment(exp, {"solver.epochs=1"}), options) == 0);
+  for (const char* crops : {"1", "2"}) {
+    INFO("--crops ", crops);
+    const std::string args = str("eval ", exp, " --crops ", crops, " --set data.val_batch=2");
+    REQUIRE(exit_status(str(MPNCOV_BINARY_DIR, "/mpncov ", args, " > ", (dir / "one.txt").string(), " 2>&1")) == 0);
+    REQUIRE(exit_status(mpirun(str(args, " > ", (dir / "two.txt").string(), " 2>&1"))) == 0);
+    const std::string one = read_text(dir / "one.txt"), two = read_text(dir / "two.txt");
+    INFO(one, "\n---\n", two);
+    const std::string result = one.substr(one.rfind("data/val: "));  // "data/val: 9 images, 1-crop: loss ..."
+    CHECK(result.find("9 images") != std::string::npos);
+    const size_t at = two.find(result);
+    CHECK(at != std::string::npos);
+    CHECK(two.find("data/val: ", at + 1) == std::string::npos);  // rank 1 prints no result of its own
+  }
+}
+
+TEST_CASE("dist runs: mpirun -np 2 mpncov quickstart makes the dataset once, on rank 0, and trains on it" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_quickstart");
+  fs::remove_all(dir / "qs");
+  // Each rank used to write the dataset too, or read rank 0's half-written folder and stop.
+  const int status = exit_status(mpirun(str("quickstart --out ", (dir / "qs").string(), " --epochs 1 --quiet ",
+                                            "--set data.image_size=16 > ", (dir / "out.txt").string(), " 2>&1")));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status == 0);
+  const size_t making = out.find("making the dataset");
+  CHECK(making != std::string::npos);
+  CHECK(out.find("making the dataset", making + 1) == std::string::npos);
+  CHECK(read_text(dir / "qs/log.txt").find("global batch") != std::string::npos);
+}
+
 }  // TEST_SUITE
 
 TEST_SUITE("unit") {

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/safetensors.h"
 #include "core/text.h"
 #include "nets/model.h"
 #include "nets/net.h"
 #include "nets/net_gradcheck.h"
+#include "nets/weights.h"
 #include "optim/sgd.h"
 #include "tests/helpers.h"
 
@@ -210,6 +212,40 @@ TEST_CASE("zoo: the DenseNets have torchvision's names, the seed's split and 13 
   CHECK(*std::max_element(weight.begin(), weight.end()) > 0.9 * bound);
   net.freeze(12);  // everything but the final ReLU (which has no parameters)
   for (NetParameter& p : net.parameters()) CHECK(p.parameter->frozen == (p.part == NetPart::Features));
+}
+
+TEST_CASE("weights: torchvision's published DenseNet names (denselayer1.norm.1, conv.2) load as norm1, conv2") {
+  const auto dir = test::temp_dir("densenet_old_names");
+  Net a(parse_net(kSmallDenseNet, "small_densenet.yaml"));
+  a.setup(Shape({2, 3, 12, 10}));
+  std::vector<std::pair<std::string, Tensor>> old;  // as densenet121-a639ec97.pth names them, 'module.' too
+  size_t renamed = 0;
+  for (const NamedTensor& t : a.state()) {
+    std::string name = t.name;
+    for (const char* m : {"norm", "relu", "conv"})
+      for (const char* k : {"1", "2"}) {
+        const std::string now = str(".", m, k, "."), before = str(".", m, ".", k, ".");
+        const size_t at = name.find(now);
+        if (name.find("denselayer") != std::string::npos && at != std::string::npos) {
+          name.replace(at, now.size(), before);
+          ++renamed;
+        }
+      }
+    old.emplace_back("module." + name, t.tensor);
+  }
+  REQUIRE(renamed == 5 * 12);  // 5 dense layers: norm1, norm2 (5 tensors each), conv1, conv2
+  const std::string path = (dir / "old.safetensors").string();
+  save_safetensors(path, old);
+  Net b(parse_net(kSmallDenseNet, "small_densenet.yaml"));
+  b.setup(Shape({2, 3, 12, 10}), DType::F32, Device::cpu(), 7);
+  const WeightsLoadReport r = load_weights(b, path);  // strict
+  CHECK(r.loaded.size() == old.size());
+  CHECK(r.stripped_prefix == "module.");
+  const std::vector<NamedTensor> sa = a.state(), sb = b.state();
+  for (size_t i = 0; i < sa.size(); ++i) CHECK(sa[i].tensor.to_vector() == sb[i].tensor.to_vector());
+  Net c(parse_net(kSmallDenseNet, "small_densenet.yaml"));
+  c.setup(Shape({2, 3, 12, 10}));
+  CHECK(load_pretrained(c, path).ignored.empty());
 }
 
 TEST_CASE("model: densenet121 with MPN-COV (reduce 64) composes and a training step lowers the loss") {

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/ops.h"
+#include "core/safetensors.h"
 #include "nets/model.h"
 #include "nets/net.h"
 #include "nets/net_gradcheck.h"
@@ -239,6 +240,86 @@ TEST_CASE("weights: a loaded num_batches_tracked counts on from its value in the
   CHECK(tracked(b) == 5);
   b.forward(x);
   CHECK(tracked(b) == 6);  // not the count before the load plus one
+}
+
+TEST_CASE("weights: a file without num_batches_tracked (saved before PyTorch 0.4.1) loads strictly, the count at 0") {
+  const auto dir = test::temp_dir("net_untracked");
+  const Tensor x = test::random_tensor({2, 2, 6, 5}, DType::F32, 3);
+  Net a(parse_net(kTiny, "tiny.yaml"));
+  a.setup(Shape({2, 2, 6, 5}));
+  std::vector<std::pair<std::string, Tensor>> old;  // torchvision's original resnet50 file has no counters
+  for (const NamedTensor& t : a.state())
+    if (t.name.find("num_batches_tracked") == std::string::npos) old.emplace_back(t.name, t.tensor);
+  const std::string path = (dir / "old.safetensors").string();
+  save_safetensors(path, old);
+  Net b(parse_net(kTiny, "tiny.yaml"));
+  b.setup(Shape({2, 2, 6, 5}), DType::F32, Device::cpu(), 2);
+  b.set_training(true);
+  for (int i = 0; i < 3; ++i) b.forward(x);
+  const WeightsLoadReport r = load_weights(b, path);
+  CHECK(r.missing.empty());
+  CHECK(r.loaded.size() == old.size());
+  const auto tracked = [&] {
+    for (const NamedTensor& t : b.state())
+      if (t.name == "bn.num_batches_tracked") return static_cast<int64_t>(t.tensor.item());
+    return int64_t{-1};
+  };
+  CHECK(tracked() == 0);
+  b.forward(x);
+  CHECK(tracked() == 1);
+  Net c(parse_net(kTiny, "tiny.yaml"));
+  c.setup(Shape({2, 2, 6, 5}));
+  CHECK(load_pretrained(c, path).load.loaded.size() == old.size());  // not "does not fit the backbone"
+}
+
+TEST_CASE("weights: torchvision's auxiliary classifier (AuxLogits) the net lacks is set aside, even when strict") {
+  const auto dir = test::temp_dir("net_aux_logits");
+  Net a(parse_net(kTiny, "tiny.yaml"));
+  a.setup(Shape({1, 2, 6, 5}));
+  std::vector<std::pair<std::string, Tensor>> file;  // inception_v3_google's file holds AuxLogits.*
+  for (const NamedTensor& t : a.state()) file.emplace_back(t.name, t.tensor);
+  file.emplace_back("AuxLogits.fc.weight", Tensor::zeros(Shape({3, 4})));
+  file.emplace_back("AuxLogits.fc.bias", Tensor::zeros(Shape({3})));
+  const std::string path = (dir / "aux.safetensors").string();
+  save_safetensors(path, file);
+  Net b(parse_net(kTiny, "tiny.yaml"));
+  b.setup(Shape({1, 2, 6, 5}));
+  const WeightsLoadReport r = load_weights(b, path);  // strict
+  CHECK(r.unexpected.empty());
+  CHECK(r.set_aside.size() == 2);
+  CHECK(r.summary().find("auxiliary classifier (AuxLogits)") != std::string::npos);
+  Net c(parse_net(kTiny, "tiny.yaml"));
+  c.setup(Shape({1, 2, 6, 5}));
+  const PretrainedReport p = load_pretrained(c, path);
+  CHECK(p.ignored.empty());  // no "are they the weights of another net?"
+  // Any other tensor the net lacks is still a mismatch.
+  file.emplace_back("Other.fc.weight", Tensor::zeros(Shape({3})));
+  save_safetensors(path, file);
+  CHECK_THROWS_WITH_AS(load_weights(b, path), doctest::Contains("Other.fc.weight"), Error);
+}
+
+TEST_CASE("weights: the seed's VGG checkpoints (features wrapped in DataParallel: features.module.0.weight) load") {
+  const auto dir = test::temp_dir("net_inner_module");
+  const char* numbered = "name: numbered\ninput: [2, 6, 5]\nfeatures:\n  - {type: conv, out_channels: 3, kernel_size: 3}\n"
+                         "  - {type: relu}\n  - {type: conv, out_channels: 4, kernel_size: 1}\n"
+                         "classifier:\n  - {type: linear, out_features: 3}\n";
+  Net a(parse_net(numbered, "numbered.yaml"));
+  a.setup(Shape({1, 2, 6, 5}));
+  std::vector<std::pair<std::string, Tensor>> seed;  // as the seed's train loop saves a fine-tuned VGG
+  for (const NamedTensor& t : a.state()) {
+    std::string name = t.name;
+    if (name.rfind("features.", 0) == 0) name.insert(9, "module.");
+    seed.emplace_back(name, t.tensor);
+  }
+  REQUIRE(seed.front().first == "features.module.0.weight");
+  const std::string path = (dir / "seed.safetensors").string();
+  save_safetensors(path, seed);
+  Net b(parse_net(numbered, "numbered.yaml"));
+  b.setup(Shape({1, 2, 6, 5}), DType::F32, Device::cpu(), 3);
+  const WeightsLoadReport r = load_weights(b, path);  // strict
+  CHECK(r.loaded.size() == seed.size());
+  const std::vector<NamedTensor> sa = a.state(), sb = b.state();
+  for (size_t i = 0; i < sa.size(); ++i) CHECK(sa[i].tensor.to_vector() == sb[i].tensor.to_vector());
 }
 
 TEST_CASE("model: the seed's representation and classifier rules") {

@@ -117,4 +117,15 @@ TEST_CASE("tools: pth_to_safetensors turns a seed-style .pth.tar checkpoint into
     if (p.name == "fc.weight") CHECK(test::max_rel_diff(p.parameter->value, want) == 0);
 }
 
+TEST_CASE("tools: pth_to_safetensors takes a pickled whole module, and names --key for a state_dict under 'model'") {
+  const auto dir = test::temp_dir("pth_forms");
+  test::run_oracle("pth_forms.py", {dir.string()});  // it checks the refusals itself
+  for (const char* name : {"module", "keyed"}) {
+    INFO(name);
+    Net net(load_net(resolve_net_path("resnet18")));
+    net.setup(Shape({1, 3, 64, 64}));
+    CHECK(load_weights(net, (dir / (std::string(name) + ".safetensors")).string()).loaded.size() == net.state().size());
+  }
+}
+
 }  // TEST_SUITE

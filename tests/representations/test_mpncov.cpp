@@ -5,6 +5,8 @@
 #include "core/matrix_ops.h"
 #include "layers/gradcheck.h"
 #include "tests/layers/layer_test.h"
+#include "nets/model.h"
+#include "nets/net.h"
 #include "tests/representations/rep_helpers.h"
 
 using namespace mpncov;
@@ -96,6 +98,22 @@ TEST_CASE("mpncov: output size d(d+1)/2 and the row-major upper-triangle order")
       CHECK(yv[k] == doctest::Approx(s).epsilon(1e-12));
     }
   CHECK(k == yv.size());
+}
+
+TEST_CASE("mpncov: a 1x1 feature map (zero covariance in every image) is refused at setup, naming the input size") {
+  for (const char* type : {"mpncov", "covpool"})
+    for (const Shape& s : {Shape({2, 4, 1, 1}), Shape({2, 4, 1})}) {
+      INFO(type, " ", s.str());
+      SetupContext ctx;
+      CHECK_THROWS_WITH_AS(rep_layer(type)->setup({s}, ctx), doctest::Contains("has one spatial position"), Error);
+    }
+  // A backbone that pools 4x4 images down to 1x1 under an MPN-COV head: the net says where and what to change.
+  const NetSpec spec = compose_model(read_model_config(
+      YAML::Load("net: small_cnn\nrepresentation: {type: mpncov, reduce: 4, iterations: 3}\nclasses: 3\n"), "e.yaml"));
+  Net net(spec);
+  CHECK_THROWS_WITH_AS(net.setup(Shape({2, 3, 4, 4})), doctest::Contains("data.image_size"), Error);
+  Net larger(spec);
+  larger.setup(Shape({2, 3, 8, 8}));  // 2x2 positions: fine
 }
 
 TEST_CASE("mpncov: a zero or constant feature map is guarded: no NaN, counted in diagnostics") {

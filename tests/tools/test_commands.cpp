@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -114,6 +115,50 @@ TEST_CASE("pretrained: a new representation's layers and classifier start afresh
     if (t.name.rfind("stem.", 0) == 0 || t.name.rfind("stage", 0) == 0) CHECK(t.tensor.to_vector() == file.tensors.at(t.name).to_vector());
   const std::vector<std::string> lines = r.lines();
   CHECK(contains(lines.at(1), "new (not in the weights, initialised afresh): representation.conv_dr_block.0"));
+}
+
+TEST_CASE("pretrained: a new layer starts afresh as a whole - a bias of the file's size does not load into it") {
+  const fs::path dir = test::temp_dir("pretrained_whole_layers");
+  const std::string exp = tiny_experiment(dir);
+  const std::string weights = backbone_weights(dir);  // small_cnn's fc: weight (10, 64), bias (10)
+  ModelConfig mc = load_experiment(exp, {"model.weights=" + weights, "model.classes=10"}).model;
+  Net net(compose_model(mc));  // fc: weight (10, 21) after MPN-COV, bias (10) as in the file
+  net.setup(Shape({2, 3, 16, 16}));
+  const auto value = [&](const std::string& name) {
+    for (const NamedTensor& t : net.state())
+      if (t.name == name) return t.tensor.to_vector();
+    return std::vector<double>{};
+  };
+  const std::vector<double> fresh_bias = value("fc.bias");
+  ModelConfig original;
+  original.net = "small_cnn";
+  const NetSpec small_cnn = compose_model(original);
+  const PretrainedReport r = load_pretrained(net, weights, &small_cnn);
+  CHECK(std::find(r.new_layers.begin(), r.new_layers.end(), "fc (linear, weight (10, 21))") != r.new_layers.end());
+  CHECK(value("fc.bias") == fresh_bias);
+  CHECK(value("fc.bias") != load_safetensors(weights).tensors.at("fc.bias").to_vector());
+  CHECK(r.ignored.empty());
+  // The backbone still loads.
+  CHECK(value("stem.conv.weight") == load_safetensors(weights).tensors.at("stem.conv.weight").to_vector());
+}
+
+TEST_CASE("pretrained: --resume does not need model.weights any more - the checkpoint holds every weight") {
+  const fs::path dir = test::temp_dir("pretrained_resume_moved");
+  const std::string exp = tiny_experiment(dir);
+  const std::string weights = backbone_weights(dir);
+  TrainOptions stop = quiet();
+  stop.stop_after_steps = 1;
+  train(load_experiment(exp, {"model.weights=" + weights}), stop);
+  REQUIRE(fs::exists(dir / "run/last.safetensors"));
+  fs::remove(weights);  // moved or deleted since: the run continues from its checkpoint all the same
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  CHECK(train(load_experiment(exp, {"model.weights=" + weights}), resume) == 0);
+  // A fresh start still needs the file.
+  TrainOptions fresh = quiet();
+  fresh.force = true;
+  CHECK_THROWS_WITH_AS(train(load_experiment(exp, {"model.weights=" + weights}), fresh), doctest::Contains("not a file"),
+                       Error);
 }
 
 TEST_CASE("pretrained: a shared prefix (DataParallel's module.) is recognised and stripped") {
@@ -386,6 +431,30 @@ TEST_CASE("commands: eval and extract name their checkpoint - extract takes its 
   CHECK(contains(log, " | epoch mean loss "));
 }
 
+TEST_CASE("commands: eval builds a pretrained run's model as train did - its new fc, not the net's own classifier") {
+  const fs::path dir = test::temp_dir("commands_eval_pretrained");
+  // small_cnn with a VGG-like head (classifier.0, classifier.2): a pretrained net whose classifier is not
+  // named fc, as VGG, AlexNet and the DenseNets have; under a new representation train replaces it by fc.
+  const std::string zoo = read_text(fs::path(MPNCOV_SOURCE_DIR) / "nets/zoo/small_cnn.yaml");
+  const std::string net_file = (dir / "vgg_like.yaml").string();
+  std::ofstream(net_file) << zoo.substr(0, zoo.find("classifier:"))
+                          << "classifier:\n  - {type: linear, out_features: 8}\n  - {type: relu}\n"
+                          << "  - {type: linear, out_features: 10}\n";
+  ModelConfig mc;
+  mc.net = net_file;
+  Net backbone(compose_model(mc));
+  backbone.setup(Shape({1, 3, 16, 16}));
+  const std::string weights = (dir / "pretrained.safetensors").string();
+  save_weights(backbone, weights);
+  const std::string exp = tiny_experiment(dir);
+  const std::vector<std::string> sets = {"model.net=" + net_file, "model.weights=" + weights};
+  REQUIRE(train(load_experiment(exp, sets), quiet()) == 0);
+  const Result eval = mpncov_program(str("eval ", exp, " --set model.net=", net_file, " --set model.weights=", weights));
+  INFO(eval.output);
+  CHECK(eval.status == 0);
+  CHECK(contains(eval.output, "top-1"));
+}
+
 TEST_CASE("commands: version, help, misspellings, --set hints - every option is in its usage and the docs") {
   const Result version = mpncov_program("--version");
   CHECK(version.status == 0);
@@ -434,9 +503,11 @@ TEST_CASE("commands: time --loader on a small folder - gradcheck warns on zero g
   REQUIRE(loader.status == 0);
   CHECK(contains(loader.output, "loader: 44 images in "));
   CHECK(!contains(loader.output, "in 0.00 s"));
-  const Result zero = mpncov_program("gradcheck --layer mpncov --input 2x4x1x1");
+  // One channel at one position: B-CNN's normalised output is +-1 whatever the input (mpncov refuses a
+  // 1x1 input at setup).
+  const Result zero = mpncov_program("gradcheck --layer bcnn --input 2x1x1x1");
   CHECK(zero.status == 0);
-  CHECK(contains(zero.output, "warning: mpncov"));
+  CHECK(contains(zero.output, "warning: bcnn"));
   CHECK(contains(zero.output, "every checked gradient is 0"));
   CHECK(contains(zero.output, "zero (no signal)"));
   CHECK(mpncov_program("gradcheck --layer nosuchlayer").status == 2);

@@ -160,6 +160,22 @@ TEST_CASE("run edges: a run stopped mid-epoch resumes with another data.batch fr
 
 TEST_SUITE("unit") {
 
+TEST_CASE("run edges: model.pretrained (the seed's --pretrained) is an error naming model.weights, not 'did you mean net'") {
+  const fs::path dir = test::temp_dir("edge_pretrained_key");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
+  std::string message;
+  try {
+    load_experiment(exp, {"model.pretrained=true"});
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("model: key 'pretrained' has no meaning here") != std::string::npos);
+  CHECK(message.find("model.weights: FILE.safetensors") != std::string::npos);
+  CHECK(message.find("tools/pth_to_safetensors.py") != std::string::npos);
+  CHECK(message.find("did you mean") == std::string::npos);
+}
+
 TEST_CASE("run edges: an error inside a --set mapping names --set, not the file's line 1") {
   const fs::path dir = test::temp_dir("edge_set_nested");
   const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 1}");
