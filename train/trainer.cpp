@@ -206,6 +206,16 @@ EvalResult evaluate(Net& net, data::Loader& loader, Device device, int64_t epoch
 
 namespace {
 
+// The samples the covariance layers guarded in the last forward (their trace below eps: Layer::diagnostics).
+int64_t guarded_samples(Net& net) {
+  double total = 0;
+  for (int i = 0; i < net.size(); ++i) {
+    const std::map<std::string, double> d = net.layer(i).diagnostics();
+    if (auto it = d.find("guarded_samples"); it != d.end()) total += it->second;
+  }
+  return static_cast<int64_t>(total);
+}
+
 // Everything one run holds. The constructor is the setup (data, model, weights, optimiser, resumed
 // state, the run folder's files); run() is the loop: an epoch of steps, validation, the end-of-epoch
 // bookkeeping.
@@ -484,6 +494,7 @@ class Training {
     meter_ = Meter{state_.partial_loss, state_.partial_top1, state_.partial_top5, state_.partial_images};
     epoch_started_ = Clock::now();
     images_this_run_ = 0;
+    guarded_this_run_ = 0;
     const int64_t first_batch = state_.batch;
     const double wait_before = train_loader_->stats().wait_seconds;
     while (std::optional<data::Batch> batch = train_loader_->next()) {
@@ -507,18 +518,22 @@ class Training {
       double value = step_->loss();
       std::vector<int64_t> correct = topk_correct(step_->logits(), labels, {1, 5});
       int64_t n = batch->size();
+      int64_t guarded = guarded_samples(*net_);
       int stop_signal = g_signal.load();
       if (comm_.size() > 1) {  // the step's numbers over all processes, and whether any was signalled
         Tensor sums = Tensor::from_vector({value * static_cast<double>(n), static_cast<double>(correct[0]),
                                            static_cast<double>(correct[1]), static_cast<double>(n),
-                                           static_cast<double>(stop_signal)}, Shape({5}), DType::F64);
+                                           static_cast<double>(stop_signal), static_cast<double>(guarded)},
+                                          Shape({6}), DType::F64);
         comm_.all_reduce(sums);
         const std::vector<double> s = sums.to_vector();
         n = static_cast<int64_t>(s[3]);
         value = s[0] / s[3];
         correct = {static_cast<int64_t>(s[1]), static_cast<int64_t>(s[2])};
         if (stop_signal == 0 && s[4] > 0) stop_signal = s[4] >= SIGTERM ? SIGTERM : SIGINT;
+        guarded = static_cast<int64_t>(s[5]);
       }
+      guarded_this_run_ += guarded;
       meter_.add(value, n, correct[0], correct[1]);
       images_this_run_ += n;
       state_.batch = it + 1;
@@ -617,6 +632,11 @@ class Training {
 
   // Logs the epoch, keeps its metrics and saves the checkpoints, metrics.csv and curves.svg.
   void end_epoch(const EpochMetrics& m) {
+    if (guarded_this_run_ > 0)
+      log_.line(str("warning: epoch ", m.epoch, ": ", guarded_this_run_, " of ", images_this_run_,
+                    " training images reached a covariance layer with a trace below its eps (feature maps zero or "
+                    "constant): their output there is 0 and no gradient passes it (docs/representations.md, "
+                    "the trace guard)"));
     log_.line(str("epoch ", m.epoch, "/", e_.solver.epochs, ": train loss ", fmt_fixed(m.train_loss, 4), " top1 ",
                   fmt_fixed(m.train_top1, 2), " top5 ", fmt_fixed(m.train_top5, 2),
                   val_loader_ ? str(" | val loss ", fmt_fixed(m.val_loss, 4), " top1 ", fmt_fixed(m.val_top1, 2),
@@ -689,6 +709,7 @@ class Training {
   Meter meter_;
   Clock::time_point epoch_started_;
   int64_t images_this_run_ = 0;
+  int64_t guarded_this_run_ = 0;  // samples the covariance layers guarded in this run's steps of the epoch
 };
 
 }  // namespace

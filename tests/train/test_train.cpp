@@ -364,3 +364,43 @@ TEST_CASE("commands: eval with 1 and 2 crops and extract of an image folder afte
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("training: an epoch whose samples the covariance layer guarded says so in the log") {
+  // The features before the representation are zero (a conv initialised to 0, no bias): every sample's
+  // trace is below eps, its output 0 and no gradient passes. The run trains on, and the log says so.
+  const fs::path dir = test::temp_dir("train_guarded");
+  test::write_tiny_image_folder(dir);
+  std::ofstream(dir / "zero.yaml") << R"(name: zero_features
+input: [3, 16, 16]
+features:
+  - {name: conv1, type: conv, out_channels: 4, kernel_size: 3, padding: 1, bias: false, init: constant, init_value: 0}
+  - {name: relu1, type: relu}
+representation: {name: representation, type: mpncov, iterations: 3}
+classifier:
+  - {name: fc, type: linear, out_features: 3}
+)";
+  std::ofstream(dir / "exp.yaml") << "model: {net: " << (dir / "zero.yaml").string() << "}\n"
+                                  << "data: {train: " << (dir / "data/train").string()
+                                  << ", preset: plain, image_size: 16, batch: 4, workers: 1}\n"
+                                  << "solver: {lr: 0.01, epochs: 1}\n"
+                                  << "run: {device: cpu, out: " << (dir / "run").string() << "}\n";
+  TrainOptions quiet;
+  quiet.quiet = true;
+  quiet.force = true;
+  REQUIRE(train(load_experiment((dir / "exp.yaml").string(), {}), quiet) == 0);
+  std::ifstream in(dir / "run/log.txt");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(log);
+  CHECK(log.find("warning: epoch 1: 18 of 18 training images reached a covariance layer with a trace below its eps") !=
+        std::string::npos);
+  // Features that are not zero: no such line.
+  const fs::path other = test::temp_dir("train_not_guarded");
+  REQUIRE(train(load_experiment(test::write_tiny_experiment(other, "{lr: 0.01, epochs: 1}"), {}), quiet) == 0);
+  std::ifstream in2(other / "run/log.txt");
+  const std::string log2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
+  CHECK(log2.find("trace below its eps") == std::string::npos);
+}
+
+}  // TEST_SUITE
