@@ -513,6 +513,14 @@ class Training {
                                       "; try a lower solver.lr"));
         throw Error(str("epoch ", epoch + 1, " iteration ", it + 1, ": ", bad.what(), ". The last good checkpoint is ",
                         (out_ / "last.safetensors").string(), " (this state is in failed.safetensors); try a lower solver.lr"));
+      } catch (const Error& err) {
+        // A last batch of one image, whose maps are 1x1 where a batch norm reads them: as in PyTorch, no
+        // batch statistics. The fix is the experiment's.
+        const std::string what = err.what();
+        if (batch->size() != 1 || what.find("more than one value per channel") == std::string::npos) throw;
+        throw Error(str(what, " (epoch ", epoch + 1, " iteration ", it + 1, " holds one image",
+                        comm_.size() > 1 ? " on this process" : "", ": data.drop_last: true drops a last batch "
+                        "this small, or use a larger data.image_size)"));
       }
       ++state_.step;
       double value = step_->loss();

@@ -367,6 +367,32 @@ TEST_CASE("commands: eval with 1 and 2 crops and extract of an image folder afte
 
 TEST_SUITE("unit") {
 
+TEST_CASE("training: a last batch of one image that a batch norm cannot normalise names the fix") {
+  // 21 images in batches of 4: the last batch holds one image, whose maps in resnet18's layer4 are 1x1 at 16
+  // pixels. PyTorch stops there too; the error says what in the experiment to change.
+  const fs::path dir = test::temp_dir("train_last_one");
+  test::write_tiny_image_folder(dir, 7, 1, 16);
+  std::ofstream(dir / "exp.yaml") << "model: {net: resnet18}\n"
+                                  << "data: {train: " << (dir / "data/train").string()
+                                  << ", preset: plain, image_size: 16, batch: 4, workers: 1}\n"
+                                  << "solver: {lr: 0.01, epochs: 1}\n"
+                                  << "run: {device: cpu, out: " << (dir / "run").string() << "}\n";
+  TrainOptions quiet;
+  quiet.quiet = true;
+  quiet.force = true;
+  std::string message;
+  try {
+    train(load_experiment((dir / "exp.yaml").string(), {}), quiet);
+  } catch (const Error& err) {
+    message = err.what();
+  }
+  INFO(message);
+  CHECK(message.find("more than one value per channel") != std::string::npos);
+  CHECK(message.find("iteration 6 holds one image: data.drop_last: true drops a last batch") != std::string::npos);
+  // With drop_last the epoch trains.
+  CHECK(train(load_experiment((dir / "exp.yaml").string(), {"data.drop_last=true"}), quiet) == 0);
+}
+
 TEST_CASE("training: an epoch whose samples the covariance layer guarded says so in the log") {
   // The features before the representation are zero (a conv initialised to 0, no bias): every sample's
   // trace is below eps, its output 0 and no gradient passes. The run trains on, and the log says so.
