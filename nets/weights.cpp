@@ -1,8 +1,8 @@
 #include "nets/weights.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
-#include <regex>
 #include <set>
 
 #include "core/safetensors.h"
@@ -30,8 +30,23 @@ std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor
 // saves its names with "module." inside them ("features.module.0.weight"): read without it. (A "module."
 // in front of every name is a shared prefix, found and stripped by shared_prefix.)
 std::string current_torchvision_name(const std::string& name) {
-  static const std::regex old(R"(^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.[A-Za-z_]+)$)");
-  std::string current = std::regex_replace(name, old, "$1$2");
+  std::string current = name;
+  // "...denselayer<digits>.<norm|relu|conv>.<1|2>.<parameter>": the dot before the 1 or 2 goes.
+  const size_t layer = current.rfind("denselayer");
+  if (layer != std::string::npos) {
+    size_t at = layer + 10;
+    const size_t digits = at;
+    while (at < current.size() && std::isdigit(static_cast<unsigned char>(current[at]))) ++at;
+    for (const char* module : {".norm.", ".relu.", ".conv."}) {
+      const size_t dot = at + 5;  // the dot after the module's name
+      if (at == digits || current.compare(at, 6, module) != 0 || dot + 3 > current.size()) continue;
+      const char n = current[dot + 1];
+      const std::string parameter = current.substr(dot + 3);
+      if ((n == '1' || n == '2') && current[dot + 2] == '.' && !parameter.empty() &&
+          parameter.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos)
+        current.erase(dot, 1);
+    }
+  }
   for (size_t at = current.find(".module."); at != std::string::npos; at = current.find(".module.", at))
     current.erase(at, 7);  // ".module." -> "."
   return current;
