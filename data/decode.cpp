@@ -270,6 +270,18 @@ std::vector<uint8_t> with_final_idat_crc(const uint8_t* bytes, size_t size) {
   return {};
 }
 
+// A format without region or scaled decoding (all but JPEG): the whole w x h image, out's image sized for it.
+// choose still hears the size, as the JPEG path's does.
+void whole_image(Decoded& out, int w, int h, ImageFormat format, const std::function<DecodeRegion(int, int)>& choose) {
+  if (choose) (void)choose(w, h);
+  out.full_width = out.scaled_width = w;
+  out.full_height = out.scaled_height = h;
+  out.scale_denom = 1;
+  out.x0 = out.y0 = 0;
+  out.format = format;
+  out.image.resize(w, h);
+}
+
 void read_png(const uint8_t* bytes, size_t size, Decoded& out, const std::function<DecodeRegion(int, int)>& choose) {
   PngState st(bytes, size);
   st.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, png_on_error, png_on_warning);
@@ -296,13 +308,7 @@ void read_png(const uint8_t* bytes, size_t size, Decoded& out, const std::functi
   if (row_bytes != static_cast<size_t>(w) * (grey16 ? 2 : 3))
     throw DecodeError(str("unsupported PNG: rows of ", row_bytes, " bytes after conversion to RGB"));
 
-  if (choose) (void)choose(w, h);  // no region or scaling for PNG: decode it all
-  out.full_width = out.scaled_width = w;
-  out.full_height = out.scaled_height = h;
-  out.scale_denom = 1;
-  out.x0 = out.y0 = 0;
-  out.format = ImageFormat::Png;
-  out.image.resize(w, h);
+  whole_image(out, w, h, ImageFormat::Png, choose);
   st.rows.resize(static_cast<size_t>(h));
   for (int y = 0; y < h; ++y) st.rows[static_cast<size_t>(y)] = out.image.row(y);
   png_read_image(st.png, st.rows.data());
@@ -436,13 +442,7 @@ void decode_plain_pnm(const uint8_t* bytes, size_t size, Decoded& out,
   }
   if (samples.size() < needed)
     throw DecodeError(str("truncated PNM: ", w, "x", h, " pixels need ", needed, " samples, the file has ", samples.size()));
-  if (choose) (void)choose(w, h);  // no region or scaling for PNM: decode it all
-  out.full_width = out.scaled_width = w;
-  out.full_height = out.scaled_height = h;
-  out.scale_denom = 1;
-  out.x0 = out.y0 = 0;
-  out.format = ImageFormat::Pnm;
-  out.image.resize(w, h);
+  whole_image(out, w, h, ImageFormat::Pnm, choose);
   uint8_t* p = out.image.data();
   for (size_t k = 0; k < static_cast<size_t>(w) * static_cast<size_t>(h); ++k, p += 3) {
     if (kind == '3') std::memcpy(p, &samples[3 * k], 3);
@@ -619,13 +619,7 @@ void decode_stb(const uint8_t* bytes, size_t size, ImageFormat format, Decoded& 
   };
   std::unique_ptr<uint8_t, Free> owner(pixels);
   check_size(w, h, size);
-  if (choose) (void)choose(w, h);  // no region or scaling for these formats: decode it all
-  out.full_width = out.scaled_width = w;
-  out.full_height = out.scaled_height = h;
-  out.scale_denom = 1;
-  out.x0 = out.y0 = 0;
-  out.format = format;
-  out.image.resize(w, h);
+  whole_image(out, w, h, format, choose);
   std::memcpy(out.image.data(), pixels, static_cast<size_t>(w) * h * 3);
   if (pnm_maxval != 255) scale_pnm_samples(out.image, pnm_maxval);
   if (format == ImageFormat::Bmp) bmp16_samples_as_pil(bytes, size, out.image);

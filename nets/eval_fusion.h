@@ -23,7 +23,7 @@
 // no layer reads the shortcut after the add, evaluation writes the add's output (and what runs in place on
 // it) onto the shortcut's storage instead of the batch norm's (Net keeps a second map of the outputs for
 // such forwards): the kernel adds to what it overwrites as in a downsampling block, one stream over the
-// activation less than reading the shortcut beside a fresh output (in resnet50 at batch 8, 0.3-0.6 ms per
+// activation less than reading the shortcut beside a fresh output (in resnet50 at batch 8, 0.2-0.6 ms per
 // block). The shortcut's own output is gone after such a forward (Net::output refuses it); training, which
 // reads the shortcut again in its backward pass, keeps the storage it had.
 //

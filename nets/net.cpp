@@ -346,6 +346,7 @@ void Net::setup(const Shape& input, DType dtype, Device device, std::optional<ui
   apply_layouts();
   fusion_.plan(layers_, inputs_, consumers_, in_place_, shared, layouts_, pooling_);
   plain_outputs_ = eval_outputs_ = outputs_;
+  outputs_moved_ = false;
   for (size_t i = 0; i < n; ++i) {
     const int x = fusion_.onto_residual_of(static_cast<int>(i));
     const int from = x >= 0 ? x : in_place_[i] ? inputs_[i][0] : -1;
@@ -378,8 +379,10 @@ const Tensor& Net::forward(const Tensor& input) {
                dtype_name(dtype_), " on ", device_.str(), ", got an input ", input.str());
   input_ = input;
   fusion_.begin(!training_ && eval_fusion_applies());
-  outputs_moved_ = fusion_.allowed() && eval_moves_outputs_;
-  outputs_ = outputs_moved_ ? eval_outputs_ : plain_outputs_;
+  if (const bool moved = fusion_.allowed() && eval_moves_outputs_; moved != outputs_moved_) {
+    outputs_ = moved ? eval_outputs_ : plain_outputs_;
+    outputs_moved_ = moved;
+  }
   residual_fused_ = training_ && train_fusion_.triples() > 0;  // batch norm + add + ReLU (nets/train_fusion.h)
   for (size_t i = 0; i < layers_.size(); ++i) {
     std::vector<Tensor> in;

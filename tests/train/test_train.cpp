@@ -43,6 +43,21 @@ std::string tiny_experiment(const fs::path& dir) {
   return test::write_tiny_experiment(dir, "{lr: 0.02, epochs: 2, schedule: {type: step, milestones: [1]}}");
 }
 
+// An experiment over dir's tiny image folder (data/train only): `net` at 16 pixels, batches of 4, one epoch.
+std::string one_epoch_experiment(const fs::path& dir, const std::string& net) {
+  std::ofstream(dir / "exp.yaml") << "model: {net: " << net << "}\n"
+                                  << "data: {train: " << (dir / "data/train").string()
+                                  << ", preset: plain, image_size: 16, batch: 4, workers: 1}\n"
+                                  << "solver: {lr: 0.01, epochs: 1}\n"
+                                  << "run: {device: cpu, out: " << (dir / "run").string() << "}\n";
+  return (dir / "exp.yaml").string();
+}
+
+std::string text_of(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 // Every tensor of two safetensors files, compared exactly.
 void check_identical(const std::string& a, const std::string& b) {
   const SafetensorsFile fa = load_safetensors(a), fb = load_safetensors(b);
@@ -372,17 +387,13 @@ TEST_CASE("training: a last batch of one image that a batch norm cannot normalis
   // pixels. PyTorch stops there too; the error says what in the experiment to change.
   const fs::path dir = test::temp_dir("train_last_one");
   test::write_tiny_image_folder(dir, 7, 1, 16);
-  std::ofstream(dir / "exp.yaml") << "model: {net: resnet18}\n"
-                                  << "data: {train: " << (dir / "data/train").string()
-                                  << ", preset: plain, image_size: 16, batch: 4, workers: 1}\n"
-                                  << "solver: {lr: 0.01, epochs: 1}\n"
-                                  << "run: {device: cpu, out: " << (dir / "run").string() << "}\n";
+  const std::string exp = one_epoch_experiment(dir, "resnet18");
   TrainOptions quiet;
   quiet.quiet = true;
   quiet.force = true;
   std::string message;
   try {
-    train(load_experiment((dir / "exp.yaml").string(), {}), quiet);
+    train(load_experiment(exp, {}), quiet);
   } catch (const Error& err) {
     message = err.what();
   }
@@ -390,7 +401,7 @@ TEST_CASE("training: a last batch of one image that a batch norm cannot normalis
   CHECK(message.find("more than one value per channel") != std::string::npos);
   CHECK(message.find("iteration 6 holds one image: data.drop_last: true drops a last batch") != std::string::npos);
   // With drop_last the epoch trains.
-  CHECK(train(load_experiment((dir / "exp.yaml").string(), {"data.drop_last=true"}), quiet) == 0);
+  CHECK(train(load_experiment(exp, {"data.drop_last=true"}), quiet) == 0);
 }
 
 TEST_CASE("training: an epoch whose samples the covariance layer guarded says so in the log") {
@@ -407,26 +418,19 @@ representation: {name: representation, type: mpncov, iterations: 3}
 classifier:
   - {name: fc, type: linear, out_features: 3}
 )";
-  std::ofstream(dir / "exp.yaml") << "model: {net: " << (dir / "zero.yaml").string() << "}\n"
-                                  << "data: {train: " << (dir / "data/train").string()
-                                  << ", preset: plain, image_size: 16, batch: 4, workers: 1}\n"
-                                  << "solver: {lr: 0.01, epochs: 1}\n"
-                                  << "run: {device: cpu, out: " << (dir / "run").string() << "}\n";
+  const std::string exp = one_epoch_experiment(dir, (dir / "zero.yaml").string());
   TrainOptions quiet;
   quiet.quiet = true;
   quiet.force = true;
-  REQUIRE(train(load_experiment((dir / "exp.yaml").string(), {}), quiet) == 0);
-  std::ifstream in(dir / "run/log.txt");
-  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(train(load_experiment(exp, {}), quiet) == 0);
+  const std::string log = text_of(dir / "run/log.txt");
   INFO(log);
   CHECK(log.find("warning: epoch 1: 18 of 18 training images reached a covariance layer with a trace below its eps") !=
         std::string::npos);
   // Features that are not zero: no such line.
   const fs::path other = test::temp_dir("train_not_guarded");
   REQUIRE(train(load_experiment(test::write_tiny_experiment(other, "{lr: 0.01, epochs: 1}"), {}), quiet) == 0);
-  std::ifstream in2(other / "run/log.txt");
-  const std::string log2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
-  CHECK(log2.find("trace below its eps") == std::string::npos);
+  CHECK(text_of(other / "run/log.txt").find("trace below its eps") == std::string::npos);
 }
 
 }  // TEST_SUITE
