@@ -28,8 +28,9 @@
 // Winograd kernel for the problem (the plan falls back). A float32 1 x r or r x 1 forward, its input
 // gradient and (without a bias) its weight gradient, go to our own one-axis Winograd (conv_winograd_1d.cpp)
 // where conv_winograd_1d says so; so does a 5x5 forward, and an evaluation forward of a 3x3 layer on 7x7 or
-// 8x8 where conv_winograd_1d_forward says so. An evaluation forward of a deep 3x3 layer on whole 7x7 tiles
-// goes to our F(7x7, 3x3) (conv_winograd_2d.cpp) where conv_winograd_2d_forward says so.
+// 8x8 where conv_winograd_1d_forward says so. A forward of a deep 3x3 layer on whole 7x7 tiles, and in
+// training its input gradient, go to our F(7x7, 3x3) (conv_winograd_2d.cpp) where conv_winograd_2d_forward
+// and conv_winograd_2d_backward_data say so.
 //
 // Plans (primitive descriptors, primitives and reorders) are built once per problem shape and kept;
 // blocked copies live in per-role scratch buffers that only grow, so a steady-state step allocates
@@ -624,7 +625,7 @@ memory affine_operands(const ForwardPlan& plan, const float* w, const float* b, 
 bool forward(const void* x, const float* w, const float* b, void* y, int64_t n, const ops::ConvGeometry& g,
              int64_t out_channels, int64_t groups, memory::data_type mul, ConvLayouts l, const ConvEpilogue& e = {},
              ops::ConvWeightCache* cache = nullptr) {
-  if (mul == kF32 && conv_winograd_2d_forward(g, out_channels, groups, l, n, e.scale && e.prepared)) {
+  if (mul == kF32 && conv_winograd_2d_forward(g, out_channels, groups, l, n)) {
     conv2d_forward_winograd_2d(static_cast<const float*>(x), w, b, static_cast<float*>(y), n, g, out_channels, e);
     return true;
   }
@@ -763,6 +764,10 @@ void backward(const void* x, const float* w, const void* dy, void* dx, float* dw
     } catch (const dnnl::error& e) {
       rethrow(e, "backward, input gradient added");
     }
+  }
+  if (dx && !accumulate_dx && mul == kF32 && conv_winograd_2d_backward_data(g, out_channels, groups, l, n)) {
+    conv2d_backward_data_winograd_2d(w, static_cast<const float*>(dy), static_cast<float*>(dx), n, g, out_channels);
+    dx = nullptr;
   }
   if (dx && !accumulate_dx && mul == kF32 && conv_winograd_1d_backward_data(g, out_channels, groups, l)) {
     conv2d_backward_data_winograd_1d(w, static_cast<const float*>(dy), static_cast<float*>(dx), n, g, out_channels);

@@ -10,10 +10,14 @@
 //   y_p[i][j][o] = sum_{xi,eta} AT[i][xi] M^T[xi][eta][o][p] AT[j][eta]   7x7 outputs, bias, residual, ReLU
 // with U[xi][eta][o][c] = s[o] sum_kl G[xi][k] w[o][c][k][l] G[eta][l] (s: an evaluation batch norm's scale,
 // else 1). U is 9 times the weights (a 512-channel layer's 85 MB), made once and kept where the weights are
-// fixed (evaluation); the products stream it from memory at every call, so that they need deep channels
-// and a few dozen tiles to run at the machine's rate (conv_winograd_2d_forward's rule). The points are
+// fixed (evaluation), made at every call in training (0.9 ms for 256 channels, 3.5 for 512); the products
+// stream it from memory, so that they need deep channels and a few dozen tiles to run at the machine's rate
+// (conv_winograd_2d_forward's rule). Training runs the input gradient the same way: a padding-1 layer's dx
+// is the padding-1 convolution of dy with the weights turned 180 degrees and transposed. The points are
 // F(7, 3)'s (winograd_transform.h); over both axes the float32 results are within 3e-5 to 5e-5 of the
 // largest output, as oneDNN's F(4x4, 3x3) (tests/core/test_conv_winograd_2d.cpp).
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
@@ -193,25 +197,46 @@ MPNCOV_AVX2_CLONES void transform_output(const Plane& s, const float* mt, int64_
   }
 }
 
-// U from the weights w (O, C, 3, 3): U[point] is (O, C), row o scaled by scale[o] (null: 1).
-void transform_weights(const Plane& s, const float* w, const float* scale, float* u) {
-  const int64_t size = s.o * s.c;
+// U[point] (s.o x s.c, the products' left operand) from the weights w. Forward: w is (s.o, s.c, 3, 3), row o
+// scaled by scale[o] (null: 1). Flipped (the input gradient's U): w is (s.c, s.o, 3, 3), read turned 180
+// degrees and transposed, so that the forward kernel run from dy gives dx. A row's columns go 64 at a time
+// through a buffer that holds their 81 points, then out as 81 runs of 64: stored straight, each point's
+// matrix U[point]'s size apart from the next (a multiple of 4 KiB), the stores fought over one cache set,
+// and the float64 scalar version took 15 ms for a 256-channel layer, more than its products.
+MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool flipped, const float* scale, float* u) {
+  const int64_t rows = s.o, cols = s.c, size = rows * cols;
+  constexpr int64_t kRun = 64;
 #pragma omp parallel for schedule(static) if (size * kPoints >= kParallelWork)
-  for (int64_t o = 0; o < s.o; ++o) {
-    const double k = scale ? scale[o] : 1.0;
-    for (int64_t c = 0; c < s.c; ++c) {
-      const float* wc = w + (o * s.c + c) * 9;
-      double half[kAlpha][3];  // G w: [xi][l]
-      for (int xi = 0; xi < kAlpha; ++xi)
-        for (int l = 0; l < 3; ++l)
-          half[xi][l] = kF73.g[xi][0] * wc[l] + kF73.g[xi][1] * wc[3 + l] + kF73.g[xi][2] * wc[6 + l];
-      float* to = u + o * s.c + c;
-      for (int xi = 0; xi < kAlpha; ++xi)
-        for (int eta = 0; eta < kAlpha; ++eta)
-          to[(xi * kAlpha + eta) * size] = static_cast<float>(
-              k * (half[xi][0] * kF73.g[eta][0] + half[xi][1] * kF73.g[eta][1] + half[xi][2] * kF73.g[eta][2]));
+  for (int64_t row = 0; row < rows; ++row) {
+    const float k = scale ? scale[row] : 1.0f;
+    for (int64_t col0 = 0; col0 < cols; col0 += kRun) {
+      const int64_t run = std::min(kRun, cols - col0);  // a multiple of kWidth: the channels are of kLanes
+      alignas(64) float points[kPoints][kRun];
+      for (int64_t at = 0; at < run; at += kWidth) {
+        Lanes taps[9];  // [3 a + b]: tap (a, b) of eight kernels
+        for (int t = 0; t < 9; ++t)
+          for (int i = 0; i < kWidth; ++i) {
+            const int64_t c = col0 + at + i;
+            taps[t][i] = flipped ? w[(c * rows + row) * 9 + 8 - t] : w[(row * cols + c) * 9 + t];
+          }
+        Lanes g_w[kAlpha][3];  // G w: [xi][b]
+        for (int xi = 0; xi < kAlpha; ++xi)
+          for (int b = 0; b < 3; ++b)
+            g_w[xi][b] = static_cast<float>(kF73.g[xi][0]) * taps[b] + static_cast<float>(kF73.g[xi][1]) * taps[3 + b] +
+                         static_cast<float>(kF73.g[xi][2]) * taps[6 + b];
+        for (int xi = 0; xi < kAlpha; ++xi)
+          for (int eta = 0; eta < kAlpha; ++eta)
+            store(points[xi * kAlpha + eta] + at,
+                  k * (g_w[xi][0] * static_cast<float>(kF73.g[eta][0]) + g_w[xi][1] * static_cast<float>(kF73.g[eta][1]) +
+                       g_w[xi][2] * static_cast<float>(kF73.g[eta][2])));
+      }
+      for (int point = 0; point < kPoints; ++point) {
+        float* to = u + point * size + row * cols + col0;
+        for (int64_t i = 0; i < run; i += 4) _mm_stream_ps(to + i, _mm_load_ps(points[point] + i));
+      }
     }
   }
+  _mm_sfence();  // the streamed stores, seen by the products' threads
 }
 
 // Tiles go through in groups whose V and M take at most this much (the whole batch where it fits: each
@@ -267,19 +292,27 @@ void run_tiles(const Plane& s, const float* x, const float* u, const Epilogue& e
 
 }  // namespace
 
-bool conv_winograd_2d_forward(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l,
-                              int64_t n, bool weights_kept) {
-  const ConvAlgorithm a = conv_algorithm();
+namespace {
+
+// Whether F(7x7, 3x3) takes this problem: the kernel fits, Auto, maps of whole 7x7 tiles, enough of them and
+// deep enough channels for the products (bench/RESULTS.md); U kept (evaluation) or not (training: made at
+// every call, about 0.9 ms for 256 channels, so the same least size pays for it).
+bool takes(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l, int64_t n) {
   const bool fits = groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
-                    g.dilation_h == 1 && g.dilation_w == 1 &&
-                    g.channels % kLanes == 0 && out_channels % kLanes == 0 && l.x == Layout::Blocked16 &&
-                    l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
-  // Auto only (`winograd` keeps meaning oneDNN's F(4x4, 3x3) and the one-axis route, `direct` neither), with
-  // U kept, on maps that are whole 7x7 tiles, enough of them for the products (bench/RESULTS.md).
-  if (!fits || a != ConvAlgorithm::Auto || !weights_kept) return false;
+                    g.dilation_h == 1 && g.dilation_w == 1 && g.channels % kLanes == 0 && out_channels % kLanes == 0 &&
+                    l.x == Layout::Blocked16 && l.y == Layout::Blocked16 && !l.x_bf16 && !l.y_bf16;
+  // Auto only: `winograd` keeps meaning oneDNN's F(4x4, 3x3) and the one-axis route, `direct` neither.
+  if (!fits || conv_algorithm() != ConvAlgorithm::Auto) return false;
   const int64_t th = (g.out_h() + kM - 1) / kM, tw = (g.out_w() + kM - 1) / kM;
   return g.out_h() % kM == 0 && g.out_w() % kM == 0 && n * th * tw >= kLeastTiles && g.channels >= kLeastChannels &&
          out_channels >= kLeastChannels;
+}
+
+}  // namespace
+
+bool conv_winograd_2d_forward(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l,
+                              int64_t n) {
+  return takes(g, out_channels, groups, l, n);
 }
 
 void conv2d_forward_winograd_2d(const float* x, const float* w, const float* b, float* y, int64_t n,
@@ -289,8 +322,27 @@ void conv2d_forward_winograd_2d(const float* x, const float* w, const float* b, 
   const size_t u_floats = static_cast<size_t>(kPoints * s.c * s.o);
   const float* bias = b;
   const float* u = winograd_weights(w, b, e, &kF73, u_floats, s.o, u_buffer, bias_buffer,
-                                    [&](float* made) { transform_weights(s, w, e.scale, made); }, bias);
+                                    [&](float* made) { transform_weights(s, w, false, e.scale, made); }, bias);
   run_tiles(s, x, u, Epilogue{bias, e.residual, e.relu}, y);
+}
+
+// The input gradient of a padding-1 layer is a padding-1 3x3 convolution of dy with the weights turned 180
+// degrees and transposed (O in, C out), on the same maps.
+bool conv_winograd_2d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                    const ConvLayouts& l, int64_t n) {
+  return g.pad_h == 1 && g.pad_w == 1 && takes(g, out_channels, groups, l, n);
+}
+
+void conv2d_backward_data_winograd_2d(const float* w, const float* dy, float* dx, int64_t n,
+                                      const ops::ConvGeometry& g, int64_t out_channels) {
+  ops::ConvGeometry back = g;  // from dy (O channels) to dx (C)
+  back.channels = out_channels;
+  const Plane s = plane_of(n, back, g.channels);
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  float* u = static_cast<float*>(u_buffer.reserve(static_cast<size_t>(kPoints * s.c * s.o) * sizeof(float),
+                                                  "Winograd weights"));
+  transform_weights(s, w, true, nullptr, u);
+  run_tiles(s, dy, u, Epilogue{nullptr, nullptr, false}, dx);
 }
 
 }  // namespace mpncov::cpu

@@ -102,10 +102,16 @@ void conv2d_forward_winograd_1d(const float* x, const float* w, const float* b, 
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
 // Whether a float32 3x3 forward of n images runs as Winograd's F(7x7, 3x3) over both axes
 // (conv_winograd_2d.cpp) rather than oneDNN's kernels or the one-axis route: stride 1, one group, channel
-// counts that are multiples of 16, float32 nChw16c input and output, its transformed weights kept between
-// calls (evaluation); under Auto only, on maps that are whole 7x7 tiles with enough of them in the batch.
+// counts that are multiples of 16, float32 nChw16c input and output; under Auto only, 256 or more input and
+// output channels, on maps that are whole 7x7 tiles with 32 or more of them in the batch.
 bool conv_winograd_2d_forward(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l,
-                              int64_t n, bool weights_kept);
+                              int64_t n);
+// Whether the input gradient of such a layer runs the same way (padding 1; dx written, not added), and that
+// input gradient (any padding-1 problem that fits, whatever the rule).
+bool conv_winograd_2d_backward_data(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups,
+                                    const ConvLayouts& l, int64_t n);
+void conv2d_backward_data_winograd_2d(const float* w, const float* dy, float* dx, int64_t n,
+                                      const ops::ConvGeometry& g, int64_t out_channels);
 // That forward (any 3x3 stride-1 problem that fits, whatever the rule), with conv2d_forward_onednn's contract.
 void conv2d_forward_winograd_2d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);

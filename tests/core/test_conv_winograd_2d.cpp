@@ -32,8 +32,11 @@ const Case kCases[] = {
 };
 
 // Against the largest output: F(7, 3)'s nine points over both axes round more than the direct sum (measured
-// 2.4e-5 to 8.4e-5 here, growing with the channels; oneDNN's F(4x4, 3x3) on the 256-channel case below X).
+// 2.4e-5 to 8.4e-5 here up to 64 channels, growing with them; oneDNN's F(4x4, 3x3) on the 256-channel case
+// below 1.7e-6). With 256 channels and no batch norm to scale the outputs: 1.4e-4 (input gradient) and 1.6e-4
+// (forward).
 constexpr double kTolerance = 1.2e-4;
+constexpr double kDeepTolerance = 2.5e-4;
 
 ops::Conv2dParams params(const Case& k) {
   ops::Conv2dParams p;
@@ -98,7 +101,7 @@ Tensor forward_2d(const Case& k, const Operands& f, const cpu::ConvEpilogue& e =
 }  // namespace
 
 TEST_SUITE("unit") {
-TEST_CASE("conv winograd 2d: the rule takes deep 3x3 layers on whole 7x7 tiles, in evaluation, with enough tiles") {
+TEST_CASE("conv winograd 2d: the rule takes deep 3x3 layers on whole 7x7 tiles with enough tiles, and their input gradients") {
   const auto geometry = [](int64_t c, int64_t side, int64_t stride = 1, int64_t dilation = 1) {
     ops::Conv2dParams p;
     p.stride_h = p.stride_w = stride;
@@ -109,29 +112,37 @@ TEST_CASE("conv winograd 2d: the rule takes deep 3x3 layers on whole 7x7 tiles, 
   const cpu::ConvLayouts blocked{Layout::Blocked16, Layout::Blocked16};
   const ops::ConvGeometry g14 = geometry(512, 14), g7 = geometry(512, 7);
   AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
-  CHECK(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8, true));  // mpncov_resnet50's layer4: 32 tiles
-  CHECK(cpu::conv_winograd_2d_forward(geometry(256, 14), 256, 1, blocked, 8, true));  // resnet's layer3
-  CHECK(cpu::conv_winograd_2d_forward(g7, 512, 1, blocked, 32, true));  // resnet's layer4 at batch 32
-  CHECK(cpu::conv_winograd_2d_forward(geometry(256, 28), 256, 1, blocked, 2, true));  // 448x448 input
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8, false));  // U made at every call
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 4, true));   // 16 tiles
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g7, 512, 1, blocked, 8, true));    // 8 tiles: the one-axis route
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(128, 28), 128, 1, blocked, 8, true));  // shallow: oneDNN's
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 128, 1, blocked, 8, true));    // 128 outputs
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(512, 8), 512, 1, blocked, 32, true));  // partial tiles
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(512, 28, 2), 512, 1, blocked, 8, true));  // stride 2
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(512, 14, 1, 2), 512, 1, blocked, 8, true));  // dilation
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 2, blocked, 8, true));    // groups
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, {}, 8, true));         // NCHW
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, {Layout::NHWC, Layout::NHWC}, 8, true));
-  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, {Layout::Blocked16, Layout::Blocked16, true, true}, 8, true));
+  CHECK(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8));  // mpncov_resnet50's layer4: 32 tiles
+  CHECK(cpu::conv_winograd_2d_forward(geometry(256, 14), 256, 1, blocked, 8));  // resnet's layer3
+  CHECK(cpu::conv_winograd_2d_forward(g7, 512, 1, blocked, 32));  // resnet's layer4 at batch 32
+  CHECK(cpu::conv_winograd_2d_forward(geometry(256, 28), 256, 1, blocked, 2));  // 448x448 input
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 4));   // 16 tiles
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g7, 512, 1, blocked, 8));    // 8 tiles: the one-axis route
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(128, 28), 128, 1, blocked, 8));  // shallow: oneDNN's
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 128, 1, blocked, 8));    // 128 outputs
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(512, 8), 512, 1, blocked, 32));  // partial tiles
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(512, 28, 2), 512, 1, blocked, 8));  // stride 2
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(geometry(512, 14, 1, 2), 512, 1, blocked, 8));  // dilation
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 2, blocked, 8));    // groups
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, {}, 8));         // NCHW
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, {Layout::NHWC, Layout::NHWC}, 8));
+  CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, {Layout::Blocked16, Layout::Blocked16, true, true}, 8));
+  // The input gradient where the forward goes, with padding 1 (dx on the same maps).
+  CHECK(cpu::conv_winograd_2d_backward_data(g14, 512, 1, blocked, 8));
+  CHECK(cpu::conv_winograd_2d_backward_data(geometry(256, 14), 256, 1, blocked, 8));
+  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g14, 512, 1, blocked, 4));
+  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(geometry(128, 28), 128, 1, blocked, 8));
+  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(geometry(512, 14, 1, 2), 512, 1, blocked, 8));  // padding 2
+  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g14, 512, 1, {}, 8));
   {
     AlgorithmScope direct(cpu::ConvAlgorithm::Direct);
-    CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8, true));
+    CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8));
+    CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g14, 512, 1, blocked, 8));
   }
   {
     AlgorithmScope winograd(cpu::ConvAlgorithm::Winograd);  // oneDNN's F(4x4, 3x3) and the one-axis route
-    CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8, true));
+    CHECK_FALSE(cpu::conv_winograd_2d_forward(g14, 512, 1, blocked, 8));
+    CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g14, 512, 1, blocked, 8));
   }
 }
 
@@ -178,7 +189,7 @@ TEST_CASE("conv winograd 2d: the evaluation epilogue, a residual add and prepare
   }
 }
 
-TEST_CASE("conv winograd 2d: an evaluation convolution the rule gives it (256 channels on 14x14, batch 8)") {
+TEST_CASE("conv winograd 2d: a convolution the rule gives it (256 channels on 14x14, batch 8), U kept or not") {
   const Case k{"256 -> 256 on 14x14", 8, 256, 14, 14, 256, 1, false};
   const Operands f = operands(k);
   const Tensor scale = random_tensor({k.o}, DType::F32, 57, 0.5, 2), shift = random_tensor({k.o}, DType::F32, 58);
@@ -190,16 +201,53 @@ TEST_CASE("conv winograd 2d: an evaluation convolution the rule gives it (256 ch
     return ops::to_nchw(y).to_vector();
   };
   AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
-  REQUIRE(cpu::conv_winograd_2d_forward(geometry_of(k), k.o, 1, {Layout::Blocked16, Layout::Blocked16}, k.n, true));
+  REQUIRE(cpu::conv_winograd_2d_forward(geometry_of(k), k.o, 1, {Layout::Blocked16, Layout::Blocked16}, k.n));
   ops::PreparedConv kept;
   const std::vector<double> ours = run(&kept);
   CHECK(run(&kept) == ours);  // from the kept U
   const cpu::ConvEpilogue e{scale.data<float>(), shift.data<float>(), true, nullptr, nullptr};
   CHECK(forward_2d(k, f, e).to_vector() == ours);  // this route ran
-  const std::vector<double> onednn = run(nullptr);  // without kept weights, oneDNN's F(4x4, 3x3)
+  CHECK(run(nullptr) == ours);  // U made afresh: the same bits as the kept U
+  std::vector<double> onednn;
+  {
+    AlgorithmScope winograd(cpu::ConvAlgorithm::Winograd);  // oneDNN's F(4x4, 3x3)
+    onednn = run(nullptr);
+  }
   CHECK(onednn != ours);
   const std::vector<double> want = reference(k, f, scale.to(DType::F64), shift.to(DType::F64), Tensor(), true);
   CHECK(relative_error(ours, want) < kTolerance);
   MESSAGE("F(7x7, 3x3) ", relative_error(ours, want), ", oneDNN's F(4x4, 3x3) ", relative_error(onednn, want));
+}
+TEST_CASE("conv winograd 2d: the input gradient equals float64's, called directly and through the rule") {
+  // Padding 1 only (the rule's); maps with partial tiles and tile counts that leave part of a transpose.
+  const Case cases[] = {kCases[0], kCases[1], kCases[2], kCases[5], {"256 -> 256 on 14x14, batch 8", 8, 256, 14, 14, 256, 1, false}};
+  for (const Case& k : cases) {
+    CAPTURE(std::string(k.name));
+    const Operands f = operands(k);
+    const ops::ConvGeometry g = geometry_of(k);
+    const Tensor dy = random_tensor({k.n, k.o, g.out_h(), g.out_w()}, DType::F64, 59);
+    const Tensor want = Tensor::zeros({k.n, k.c, k.h, k.w}, DType::F64);
+    ops::conv2d_backward(f.x, f.w, dy, want, Tensor(), Tensor(), params(k));
+    const Tensor w = f.w.to(DType::F32), dy32 = test::in_layout(dy.to(DType::F32), Layout::Blocked16);
+    const Tensor dx = Tensor::zeros({k.n, k.c, k.h, k.w}, DType::F32).with_layout(Layout::Blocked16);
+    ops::fill(dx, 7.0);  // written, not added to
+    cpu::conv2d_backward_data_winograd_2d(w.data<float>(), dy32.data<float>(), dx.data<float>(), k.n, g, k.o);
+    const std::vector<double> ours = ops::to_nchw(dx).to_vector();
+    const double error = relative_error(ours, want.to_vector());
+    CHECK(error < (k.c >= 256 ? kDeepTolerance : kTolerance));
+    CHECK(error > 0);
+    MESSAGE(std::string(k.name), ": ", error);
+    if (k.n != 8) continue;
+    // Through the backward op where the rule takes it: the same bits; the weight gradient stays oneDNN's.
+    AlgorithmScope scope(cpu::ConvAlgorithm::Auto);
+    REQUIRE(cpu::conv_winograd_2d_backward_data(g, k.o, 1, {Layout::Blocked16, Layout::Blocked16}, k.n));
+    const Tensor x32 = test::in_layout(f.x.to(DType::F32), Layout::Blocked16);
+    const Tensor dx_op = Tensor::zeros({k.n, k.c, k.h, k.w}, DType::F32).with_layout(Layout::Blocked16);
+    const Tensor dw = Tensor::zeros({k.o, k.c, 3, 3}, DType::F32), dw_want = Tensor::zeros({k.o, k.c, 3, 3}, DType::F64);
+    ops::conv2d_backward(x32, w, dy32, dx_op, dw, Tensor(), params(k));
+    CHECK(ops::to_nchw(dx_op).to_vector() == ours);
+    ops::conv2d_backward(f.x, f.w, dy, Tensor(), dw_want, Tensor(), params(k));
+    CHECK(relative_error(dw.to_vector(), dw_want.to_vector()) < 1e-5);
+  }
 }
 }  // TEST_SUITE
