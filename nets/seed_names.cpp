@@ -76,8 +76,9 @@ class Mapper {
                         "' has ", items_.size(), " feature items (features.0-", items_.size() - 1, ": ", joined(items_),
                         "): is the checkpoint of another net?"));
       const std::string from = str("features.", item);
-      if (items_[static_cast<size_t>(item)] == from) return n;  // VGG, AlexNet: the zoo numbers them too
-      return renamed(from, items_[static_cast<size_t>(item)], rest);
+      const std::string& to = items_[static_cast<size_t>(item)];
+      if (to == from || to.empty()) return n;  // VGG, AlexNet: the zoo numbers them too ("": an item of no one name)
+      return renamed(from, to, rest);
     }
     const std::string block = "representation.conv_dr_block.";
     if (reduction_ >= 0 && starts_with(n, block) && n.size() > block.size() + 2 && n[block.size() + 1] == '.') {

@@ -13,6 +13,8 @@ CASE: resnet18_gavp            resnet18 as the seed builds it without a represen
       mpncov_resnet50_finetuned  the seed's mpncovresnet50 as fine-tuned from its pretrained weights: features are
                                its children but fc (layer_reduce, layer_reduce_bn, layer_reduce_relu as
                                features.8-10), MPNCOV without reduction
+      inception_v3_gavp        inception_v3's features as the seed lists them (with two new max pools: features.3, .6)
+      densenet121_gavp         densenet121's features with the seed's last ReLU, the classifier keeps its name
       mpncov_resnet50_scratch  the seed's mpncovresnet50 trained from scratch: features are conv1 .. layer4,
                                MPNCOV reducing 2048 -> 256 (conv_dr_block), the whole model wrapped for distributed
                                training (every name starts with module.)
@@ -63,6 +65,18 @@ def build(case):
             return Newmodel(features, GAvP(), torch.nn.Linear(512, CLASSES))
         features = torch.nn.DataParallel(features)  # on the CPU it only wraps: names features.module.N
         return Newmodel(features, MPNCOV(512, reduce=32), torch.nn.Linear(32 * 33 // 2, CLASSES))
+    if case == "inception_v3_gavp":
+        base = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
+        features = torch.nn.Sequential(
+            base.Conv2d_1a_3x3, base.Conv2d_2a_3x3, base.Conv2d_2b_3x3, torch.nn.MaxPool2d(kernel_size=3, stride=2),
+            base.Conv2d_3b_1x1, base.Conv2d_4a_3x3, torch.nn.MaxPool2d(kernel_size=3, stride=2),
+            base.Mixed_5b, base.Mixed_5c, base.Mixed_5d, base.Mixed_6a, base.Mixed_6b, base.Mixed_6c, base.Mixed_6d,
+            base.Mixed_6e, base.Mixed_7a, base.Mixed_7b, base.Mixed_7c)
+        return Newmodel(features, torch.nn.AdaptiveAvgPool2d((1, 1)), torch.nn.Linear(2048, CLASSES))
+    if case == "densenet121_gavp":
+        features = torchvision.models.densenet121(weights=None).features
+        features.add_module("last_relu", torch.nn.ReLU(inplace=True))
+        return Newmodel(features, torch.nn.AdaptiveAvgPool2d((1, 1)), torch.nn.Linear(1024, CLASSES))
     children = list(MPNCOVResNet([3, 4, 6, 3]).children())
     if case == "mpncov_resnet50_finetuned":
         return Newmodel(torch.nn.Sequential(*children[:-1]), MPNCOV(256), torch.nn.Linear(32896, CLASSES))
