@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/safetensors.h"
+#include "nets/seed_names.h"
 
 namespace mpncov {
 namespace {
@@ -63,6 +64,7 @@ bool is_weight(const std::string& name) { return !name.empty() && name[0] != '@'
 
 std::string WeightsLoadReport::summary() const {
   std::string s = str(loaded.size(), " tensors loaded");
+  if (!seed_names.empty()) s += str(" (", seed_names, ")");
   if (!stripped_prefix.empty()) s += str(" (prefix '", stripped_prefix, "' of the file's names stripped)");
   if (!missing.empty()) s += str(", ", missing.size(), " missing from the file:", list(missing));
   if (!unexpected.empty()) s += str("\n  ", unexpected.size(), " in the file but not in the net:", list(unexpected));
@@ -116,15 +118,38 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
   SafetensorsReader file(path);
   WeightsLoadReport report;
   std::vector<NamedTensor> state = net.state();
-  std::vector<std::string> file_names, net_names;
+  std::vector<std::string> tensor_names, net_names;  // tensor_names: the file's, less the optimiser state
+  std::map<std::string, std::string> entry_of;        // a tensor name -> the file's entry
   for (const SafetensorsEntry& e : file.entries())
-    if (is_weight(e.name)) file_names.push_back(current_torchvision_name(e.name));
-  for (const NamedTensor& t : state) net_names.push_back(t.name);
+    if (e.name.empty() || e.name[0] != '@') {
+      tensor_names.push_back(current_torchvision_name(e.name));
+      entry_of[tensor_names.back()] = e.name;
+    }
+  std::map<std::string, Shape> net_shapes;
+  for (const NamedTensor& t : state) {
+    net_names.push_back(t.name);
+    net_shapes[t.name] = t.tensor.shape();
+  }
+  // A checkpoint of the seed's main.py names the backbone features.N (nets/seed_names.h).
+  const SeedNames seed = map_seed_names(tensor_names, net.spec(), net_names, path, [&](const std::string& f, const std::string& n) {
+    const auto at = net_shapes.find(n);
+    return at != net_shapes.end() && file.entry(entry_of.at(f)).shape == at->second;
+  });
+  report.seed_names = seed.note;
+  // The name a tensor of the file goes by: torchvision's current name, then the net's for the seed's.
+  const auto name_in_net = [&](const std::string& file_name) {
+    const std::string name = current_torchvision_name(file_name);
+    const auto renamed = seed.net_name.find(name);
+    return renamed == seed.net_name.end() ? name : renamed->second;
+  };
+  std::vector<std::string> file_names;
+  for (const SafetensorsEntry& e : file.entries())
+    if (is_weight(e.name)) file_names.push_back(name_in_net(e.name));
   report.stripped_prefix = shared_prefix(file_names, net_names);
   std::map<std::string, std::string> file_name_of;  // net name -> the file's name for it
   for (const SafetensorsEntry& e : file.entries()) {
     const std::string& p = report.stripped_prefix;
-    const std::string name = current_torchvision_name(e.name);
+    const std::string name = name_in_net(e.name);
     const bool strip = !p.empty() && name.compare(0, p.size(), p) == 0;
     file_name_of.emplace(strip ? name.substr(p.size()) : name, e.name);
   }
@@ -202,6 +227,7 @@ std::vector<std::string> PretrainedReport::lines() const {
     for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
     return s;
   };
+  if (!load.seed_names.empty()) out.push_back(load.seed_names);
   if (!new_layers.empty()) out.push_back("new (not in the weights, initialised afresh): " + joined(new_layers));
   if (!replaced.empty()) out.push_back("not used (the net's own head, replaced by the model's): " + joined(replaced));
   if (!load.set_aside.empty())

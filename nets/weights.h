@@ -28,6 +28,8 @@ struct WeightsLoadReport {
   // Tensors of torchvision's inception_v3 auxiliary classifier (AuxLogits.*) that the net does not have:
   // not used, and not a mismatch even when strict.
   std::vector<std::string> set_aside;
+  // One line where the file's names were the seed's checkpoint names, mapped to the net's (nets/seed_names.h).
+  std::string seed_names;
   std::string stripped_prefix;  // removed from every file name that had it ("module."), or ""
   std::string summary() const;
 };

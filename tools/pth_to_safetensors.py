@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Converts a PyTorch checkpoint (.pth / .pth.tar holding a state_dict) to a safetensors weights file
-that mpncov loads directly: tensor names stay the state_dict keys (torchvision's names).
+that mpncov loads directly: tensor names stay the state_dict keys (torchvision's names, or the seed's
+features.N / representation / classifier names of a checkpoint saved by fast-MPN-COV's main.py, which
+mpncov maps to the net's as it loads them; its epoch and optimiser state are not converted).
 
 usage: tools/pth_to_safetensors.py IN.pth OUT.safetensors [--strip-prefix PREFIX ...] [--key state_dict]
 
