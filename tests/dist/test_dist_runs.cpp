@@ -225,6 +225,26 @@ TEST_CASE("dist runs: mpirun -np 2 mpncov quickstart makes the dataset once, on 
   CHECK(read_text(dir / "qs/log.txt").find("global batch") != std::string::npos);
 }
 
+TEST_CASE("dist runs: a launch whose processes MPI does not connect stops, naming the variable seen and the launchers "
+          "supported" * doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_pmi_only");
+  const std::string exp = experiment(dir);
+  // PMI_SIZE alone (MPICH's mpiexec, srun --mpi=pmi2) with Open MPI's library: MPI connects this process
+  // alone. The message named srun only.
+  const int status = exit_status(str("env -u OMPI_COMM_WORLD_SIZE -u SLURM_STEP_NUM_TASKS PMI_SIZE=2 ", MPNCOV_BINARY_DIR,
+                                     "/mpncov train ", exp, " --quiet > ", (dir / "out.txt").string(), " 2>&1"));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  CHECK(out.find("PMI_SIZE=2 says a launcher started 2 processes (PMI_SIZE is set by a PMI launcher") !=
+        std::string::npos);
+  CHECK(out.find("), but MPI (") != std::string::npos);
+  CHECK(out.find("connected 1 (this process alone)") != std::string::npos);
+  CHECK(out.find("mpirun -np N") != std::string::npos);
+  CHECK(out.find("srun --mpi=pmix") != std::string::npos);
+  CHECK(!fs::exists(dir / "run/log.txt"));
+}
+
 }  // TEST_SUITE
 
 TEST_SUITE("unit") {
