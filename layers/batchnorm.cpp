@@ -1,6 +1,7 @@
 // batchnorm: batch normalisation over dimension 1 (PyTorch's BatchNorm1d/2d). Keys: eps 1e-5,
-// momentum 0.1 (running = (1 - momentum) running + momentum batch, unbiased variance), affine true, and
-// lr_mult/decay_mult. Parameters weight (C) = 1, bias (C) = 0; buffers running_mean, running_var,
+// momentum 0.1 (running = (1 - momentum) running + momentum batch, unbiased variance; null: the cumulative
+// average of every batch so far, PyTorch's momentum=None, whose factor is 1 / num_batches_tracked after this
+// batch's count), affine true, and lr_mult/decay_mult. Parameters weight (C) = 1, bias (C) = 0; buffers running_mean, running_var,
 // num_batches_tracked (int64, as torchvision saves it). Training normalises with the batch statistics,
 // evaluation with the running ones.
 //
@@ -34,8 +35,13 @@ class BatchNormLayer : public Layer {
   explicit BatchNormLayer(Config& c) {
     eps_ = get_finite(c, "eps", 1e-5);
     c.check(eps_ > 0, "eps", "must be positive");
-    momentum_ = get_finite(c, "momentum", 0.1);
-    c.check(momentum_ >= 0 && momentum_ <= 1, "momentum", "must lie in [0, 1]");
+    cumulative_ = c.has("momentum") && c.value("momentum").IsNull();
+    if (cumulative_) {
+      c.ignore("momentum");
+    } else {
+      momentum_ = get_finite(c, "momentum", 0.1);
+      c.check(momentum_ >= 0 && momentum_ <= 1, "momentum", "must lie in [0, 1], or be null (the cumulative average)");
+    }
     affine_ = c.get<bool>("affine", true);
     lr_mult_ = get_finite(c, "lr_mult", 1.0);
     c.check(lr_mult_ >= 0, "lr_mult", "must be non-negative");
@@ -113,13 +119,16 @@ class BatchNormLayer : public Layer {
     MPNCOV_CHECK(!residual || (residual_ && training()),
                  "batchnorm: a residual input is for a training forward with a residual add fused in");
     if (training()) {
-      if (comm_) forward_synced(x, w, b, out[0], rm, rv);
-      else if (residual)
-        ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, true, in[1]);
-      else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, momentum_, eps_, relu_);
       // num_batches_tracked counts training steps; kept on the host and written back, so no device sync.
       Tensor& tracked = buffer("num_batches_tracked").value;
       if (tracked_ < 0) tracked_ = static_cast<int64_t>(tracked.item());
+      // momentum: null averages every batch so far with equal weights (PyTorch: 1 / num_batches_tracked,
+      // counting this batch).
+      const double factor = cumulative_ ? 1.0 / static_cast<double>(tracked_ + 1) : momentum_;
+      if (comm_) forward_synced(x, w, b, out[0], rm, rv, factor);
+      else if (residual)
+        ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, factor, eps_, true, in[1]);
+      else ops::batch_norm_forward_train(x, w, b, out[0], mean_, invstd_, rm, rv, factor, eps_, relu_);
       ops::fill(tracked, static_cast<double>(++tracked_));
     } else {
       ops::batch_norm_forward_eval(x, w, b, out[0], mean_, invstd_, rm, rv, eps_, relu_);
@@ -187,7 +196,7 @@ class BatchNormLayer : public Layer {
   // Training statistics over every process: the mean from the summed sums and counts, then the variance
   // from the summed centred squares (two passes, no cancellation); y is the scratch for (x - mean)^2.
   void forward_synced(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Tensor& rm,
-                      const Tensor& rv) {
+                      const Tensor& rv, double momentum) {
     const int64_t c = x.dim(1);
     ensure_tensor(sums_, Shape{c + 1}, x.dtype(), x.device());
     ensure_tensor(var_, Shape{c}, x.dtype(), x.device());
@@ -205,8 +214,8 @@ class BatchNormLayer : public Layer {
     ops::reduce(ops::Reduce::Sum, y, axes, var_);
     comm_->all_reduce(var_);
     // Running statistics PyTorch's way (unbiased variance), before var_ becomes the biased one.
-    ops::axpby(momentum_, mean_global_, 1 - momentum_, rm);
-    ops::axpby(momentum_ / (count_ - 1), var_, 1 - momentum_, rv);
+    ops::axpby(momentum, mean_global_, 1 - momentum, rm);
+    ops::axpby(momentum / (count_ - 1), var_, 1 - momentum, rv);
     ops::binary_scalar(ops::Binary::Div, var_, count_, var_);
     // Normalise with the global statistics (the evaluation kernel takes them as given); it writes mean_
     // and invstd_ for the backward.
@@ -246,6 +255,7 @@ class BatchNormLayer : public Layer {
  private:
   double eps_ = 1e-5, momentum_ = 0.1, lr_mult_ = 1, decay_mult_ = 1;
   bool affine_ = true;
+  bool cumulative_ = false;  // momentum: null
   bool stats_from_batch_ = true;
   bool sync_ = false;
   bool four_d_ = false;  // the input of the last setup is (N, C, H, W)
@@ -268,6 +278,7 @@ MPNCOV_REGISTER_LAYER({"batchnorm", "batch normalisation over channels (dimensio
                        {{"{}", {{3, 4, 3, 3}}},
                         {"{}", {{3, 4, 3, 3}}, false},
                         {"{affine: false, eps: 0.001}", {{4, 3}}},
-                        {"{momentum: 0.5}", {{5, 2, 2, 1}}}}});
+                        {"{momentum: 0.5}", {{5, 2, 2, 1}}},
+                        {"{momentum: null}", {{5, 2, 2, 1}}}}});
 
 }  // namespace mpncov

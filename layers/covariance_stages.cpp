@@ -73,7 +73,9 @@ class SqrtmLayer : public Layer {
  public:
   // Full products: the layer's input may be any (symmetric) matrix, not only a covariance this layer made.
   explicit SqrtmLayer(Config& c) : ns_(c.get<int>("iterations", 5), get_finite(c, "eps", 1e-10), false) {
-    c.check(ns_.iterations() >= 1, "iterations", "must be at least 1");
+    c.check(ns_.iterations() >= 1 && ns_.iterations() <= kMaxNewtonSchulzIterations, "iterations",
+            str("must lie in [1, ", kMaxNewtonSchulzIterations, "] (the iteration has converged by then), got ",
+                ns_.iterations()));
     c.check(ns_.eps() > 0, "eps", "must be positive");
   }
   std::string type() const override { return "sqrtm"; }

@@ -1,6 +1,6 @@
 // lrn: local response normalisation across channels (PyTorch's LocalResponseNorm):
 // y = x / (k + alpha/size * sum of x^2 over `size` neighbouring channels)^beta.
-// Keys: size (required), alpha 1e-4, beta 0.75, k 1.
+// Keys: size (required), alpha 1e-4, beta 0.75, k 1. Input (N, C, L) or (N, C, H, W), not (N, C).
 #include "core/nn_ops.h"
 #include "layers/layer_util.h"
 
@@ -22,7 +22,11 @@ class LrnLayer : public Layer {
   std::string type() const override { return "lrn"; }
   std::vector<Shape> setup(const std::vector<Shape>& in, const SetupContext& ctx) override {
     check_arity(*this, in, 1);
-    MPNCOV_CHECK(in[0].ndim() >= 2, "lrn layer '", ctx.name, "': input must be (N, C, ...), got ", in[0].str());
+    // PyTorch's LocalResponseNorm refuses a 2-D (N, C) input too: its channel window runs over a
+    // feature map or sequence.
+    MPNCOV_CHECK(in[0].ndim() >= 3, "lrn layer '", ctx.name, "': input must have 3 or more dimensions, (N, C, L) or ",
+                 "(N, C, H, W), as PyTorch's LocalResponseNorm requires; got ", in[0].str(),
+                 " (put it before the layer that flattens the features)");
     return {in[0]};
   }
   void forward(const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {

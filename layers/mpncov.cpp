@@ -28,7 +28,9 @@ class MpncovLayer : public Layer {
       : sqrt_(c.get<bool>("sqrt", true)),
         vectorize_(c.get<bool>("vectorize", true)),
         ns_(c.get<int>("iterations", 5), get_finite(c, "eps", 1e-10), true, c.get<int64_t>("spectral_min", 128)) {
-    c.check(ns_.iterations() >= 1, "iterations", "must be at least 1");
+    c.check(ns_.iterations() >= 1 && ns_.iterations() <= kMaxNewtonSchulzIterations, "iterations",
+            str("must lie in [1, ", kMaxNewtonSchulzIterations, "] (the iteration has converged by then), got ",
+                ns_.iterations()));
     c.check(ns_.eps() > 0, "eps", "must be positive");
   }
   std::string type() const override { return "mpncov"; }

@@ -40,6 +40,7 @@ SolverConfig SolverConfig::from_config(Config& c) {
     const std::optional<Precision> p = parse_precision(name);
     c.check(p.has_value(), "precision", str("must be ", kPrecisionChoices, ", got '", name, "'"));
     s.precision = *p;
+    s.precision_from = c.where("precision");
   }
   c.ignore("schedule");
   if (c.has("schedule")) {

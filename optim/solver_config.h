@@ -23,6 +23,9 @@ struct SolverConfig {
   double label_smoothing = 0;                     // of the softmax cross-entropy loss
   std::string scale_lr = "none";                  // none | linear: lr times the number of processes
   Precision precision = Precision::Float32;       // of the convolution and linear layers (core/precision.h)
+  // Where precision came from, for the log: "" (the default), "FILE:LINE" or "FILE (--set)" (--set
+  // solver.precision or train's --precision).
+  std::string precision_from;
   Schedule schedule = Schedule::constant(100);
 
   // Reads the section (strict keys; errors name file, line and key).

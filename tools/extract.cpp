@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/context.h"
+#include "core/dist/communicator.h"
 #include "core/layout_ops.h"
 #include "core/npy.h"
 #include "data/image_folder.h"
@@ -34,6 +35,17 @@ const std::vector<std::string> kOptions = {"weights", "input", "images", "layer"
 const std::vector<std::string> kFlags = {"non-strict"};
 
 int run_extract(const std::vector<std::string>& argv) {
+  // Under a launcher (mpirun -np N) rank 0 alone extracts: the output is one array in image order, and
+  // every process writing all of it (as they did) repeated the work and raced on the same files.
+  dist::Communicator& comm = dist::world();
+  if (comm.rank() != 0) {
+    std::fprintf(stderr, "mpncov extract: rank %d of %d: nothing to do here; rank 0 extracts alone\n", comm.rank(),
+                 comm.size());
+    return 0;
+  }
+  if (comm.size() > 1)
+    std::fprintf(stderr, "mpncov extract: %d processes were started; rank 0 extracts alone (extract is not split "
+                 "over processes: start it without mpirun/srun)\n", comm.size());
   Args args(argv, kOptions, kFlags);
   const std::string source = args.one_positional("NET.yaml or EXPERIMENT.yaml");
   if (!args.has("out")) throw UsageError{"--out is required"};
@@ -160,7 +172,8 @@ MPNCOV_COMMAND(Command{"extract", "run a net in eval mode on an array of images 
                        "experiment's validation transform (ImageNet's for a plain net); then the labels go to\n"
                        "Y-labels.npy and the class names to Y-labels.txt (e.g. to train an SVM as the paper did).\n"
                        "An experiment that leaves model.classes to the data takes the class count from the checkpoint\n"
-                       "(from a weights file: data.train's class folders, as train does).\n\n"
+                       "(from a weights file: data.train's class folders, as train does). Under mpirun or srun,\n"
+                       "rank 0 alone extracts (the others have nothing to do): start it as one process.\n\n"
                        "  --weights FILE  weights or checkpoint (safetensors, the net's parameter names); default for an\n"
                        "                  experiment: its run folder's best.safetensors (required for a net)\n"
                        "  --layer NAME    the layer to write, e.g. representation for the iSQRT-COV features\n"

@@ -73,7 +73,8 @@ void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const Tr
             {"partial_top5", state.partial_top5},
             {"partial_images", state.partial_images},
             {"world_size", state.world_size},
-            {"batch_size", state.batch_size}};
+            {"batch_size", state.batch_size},
+            {"precision", state.precision}};
   if (sgd) {
     const SgdState o = sgd->state();
     for (const auto& [name, buffer] : o.momentum) tensors.emplace_back(kMomentumPrefix + name, buffer);
@@ -100,6 +101,7 @@ TrainingState parse_training_state(const std::string& json, const std::string& p
     state.partial_images = s.at("partial_images").get<int64_t>();
     if (s.contains("world_size")) state.world_size = s.at("world_size").get<int64_t>();  // older ones: 1
     if (s.contains("batch_size")) state.batch_size = s.at("batch_size").get<int64_t>();  // older ones: unknown
+    if (s.contains("precision")) state.precision = s.at("precision").get<std::string>();  // older ones: unknown
     if (sgd && s.contains("group_lr")) sgd->group_lr = s.at("group_lr").get<std::map<std::string, double>>();
     if (sgd && s.contains("optimizer_steps")) sgd->steps = s.at("optimizer_steps").get<int64_t>();
   });

@@ -36,6 +36,7 @@ struct TrainingState {
   int64_t partial_images = 0;
   int64_t world_size = 1;  // processes of the data-parallel run that saved it (its data order depends on it)
   int64_t batch_size = 0;  // its data.batch (the batches depend on it too); 0: not recorded (older checkpoints)
+  std::string precision;  // its solver.precision ("float32", "bfloat16", "tf32"); "": not recorded (older ones)
 };
 
 void save_checkpoint(const std::string& path, Net& net, const SGD* sgd, const TrainingState& state,

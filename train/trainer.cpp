@@ -331,10 +331,21 @@ class Training {
 
   bool resuming() const { return !resume_checkpoint(e_, options_).empty(); }
 
+  // Where solver.precision came from, for the log.
+  std::string precision_source() const {
+    const std::string& from = e_.solver.precision_from;
+    if (from.empty()) return "the default (the experiment sets no solver.precision)";
+    const std::string set = " (--set)";  // Config::where of a key given on the command line
+    if (from.size() > set.size() && from.compare(from.size() - set.size(), set.size(), set) == 0)
+      return "the command line (--precision or --set solver.precision)";
+    return "the experiment (solver.precision at " + from + ")";
+  }
+
   void setup_state() {
     state_.classes = train_set_->classes();
     state_.world_size = comm_.size();
     state_.batch_size = e_.data.batch;
+    state_.precision = precision_name(e_.solver.precision);
     if (!resuming()) return;
     const std::string path = resume_checkpoint(e_, options_);
     const TrainingState saved = load_checkpoint(path, *net_, sgd_.get());
@@ -368,6 +379,18 @@ class Training {
                     state_.batch + 1));
     state_.world_size = comm_.size();
     state_.batch_size = e_.data.batch;
+    state_.precision = precision_name(e_.solver.precision);
+    // The experiment decides the precision, as it does data.batch; a checkpoint trained in another one
+    // would otherwise switch silently (a run started with --precision bfloat16, resumed without it).
+    if (saved.precision.empty())
+      log_.line(str("the checkpoint does not record the precision it was trained in (an older mpncov): this run uses ",
+                    state_.precision, ", from ", precision_source()));
+    else if (saved.precision == state_.precision)
+      log_.line(str("the checkpoint was trained in ", saved.precision, " too: the precision continues"));
+    else
+      log_.line(str("warning: the checkpoint was trained in ", saved.precision, ", but this run continues in ",
+                    state_.precision, ", from ", precision_source(), ": resume with --precision ", saved.precision,
+                    " to continue as it was trained"));
     log_.line(str("resumed from ", path, " at epoch ", state_.epoch + 1,
                   state_.batch ? str(", batch ", state_.batch + 1) : ""));
   }
@@ -465,7 +488,7 @@ class Training {
                                    : ""));
     log_.line(str("solver: SGD momentum ", e_.solver.momentum, e_.solver.nesterov ? " (Nesterov)" : "", ", ",
                   e_.solver.epochs, " epochs, schedule ", e_.solver.schedule.describe(), ", precision ",
-                  precision_name(e_.solver.precision)));
+                  precision_name(e_.solver.precision), " from ", precision_source()));
     for (const ParamGroup& g : sgd_->groups()) {
       int64_t count = 0, trainable = 0;
       for (const NamedParameter& p : g.params) {

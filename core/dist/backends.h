@@ -15,6 +15,12 @@ std::string mpi_version();  // the library's own version line; "" without MPI
 // The MPI_COMM_WORLD communicator (initialises MPI); throws without MPI.
 std::unique_ptr<Communicator> make_mpi_world();
 
+// The errors of a launch whose processes are not connected: `variable` (OMPI_COMM_WORLD_SIZE, PMI_SIZE or
+// SLURM_STEP_NUM_TASKS) announced `expected` processes and MPI `library` connected `connected`, or the build
+// has no MPI. Each names the variable, the launcher that sets it, the launchers supported and what to do.
+std::string launcher_mismatch(const std::string& variable, int expected, int connected, const std::string& library);
+std::string launcher_without_mpi(const std::string& variable, int expected);
+
 // ---- NCCL: collectives over the CUDA tensors of one device ----
 class DeviceCollectives {
  public:

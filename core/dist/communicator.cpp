@@ -52,42 +52,82 @@ class SingleProcess : public Communicator {
   }
 };
 
-// The process count the launcher announced (0: none did). The MPI launchers' own variables come first
-// (Open MPI, then PMI-1/2 as MPICH's Hydra and srun --mpi=pmi2 set it): mpirun inside a Slurm allocation
-// starts its daemons with srun, and its processes inherit that step's SLURM_STEP_NUM_TASKS (one per
-// machine). srun --mpi=pmix sets only SLURM_STEP_NUM_TASKS (and PMIX_RANK), which an sbatch script's
-// own process does not have.
-int launcher_size() {
+// The launcher variable that announced the process count, and its value ({nullptr, 0}: none did). The MPI
+// launchers' own variables come first (Open MPI, then PMI-1/2 as MPICH's Hydra and srun --mpi=pmi2 set it):
+// mpirun inside a Slurm allocation starts its daemons with srun, and its processes inherit that step's
+// SLURM_STEP_NUM_TASKS (one per machine). srun --mpi=pmix sets only SLURM_STEP_NUM_TASKS (and PMIX_RANK),
+// which an sbatch script's own process does not have.
+struct LauncherSize {
+  const char* variable = nullptr;
+  int size = 0;
+};
+
+LauncherSize launcher_size() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
-    if (const char* s = std::getenv(v)) return std::max(1, std::atoi(s));
-  return 0;
+    if (const char* s = std::getenv(v)) return {v, std::max(1, std::atoi(s))};
+  return {};
 }
 
 bool launcher_present() {
-  return launcher_size() > 0 || std::getenv("PMIX_RANK") != nullptr || std::getenv("MPI_LOCALNRANKS") != nullptr;
+  return launcher_size().size > 0 || std::getenv("PMIX_RANK") != nullptr || std::getenv("MPI_LOCALNRANKS") != nullptr;
 }
+
+// Which launcher sets the variable, for the messages.
+const char* launcher_of(const std::string& variable) {
+  if (variable == "OMPI_COMM_WORLD_SIZE") return "Open MPI's mpirun/mpiexec";
+  if (variable == "PMI_SIZE") return "a PMI launcher: MPICH's or Intel MPI's mpiexec (Hydra), or srun --mpi=pmi2";
+  return "Slurm's srun";
+}
+
+const char* kSupportedLaunchers =
+    "mpncov trains data-parallel under the mpirun (or mpiexec) of the MPI library it was built with (Open MPI: "
+    "mpirun -np N mpncov ...), or under srun with that library's plugin (Open MPI: srun --mpi=pmix)";
 
 }  // namespace
 
+namespace detail {
+
+std::string launcher_mismatch(const std::string& variable, int expected, int connected, const std::string& library) {
+  std::string what = str(variable, "=", expected, " says a launcher started ", expected, " processes (", variable,
+                         " is set by ", launcher_of(variable), "), but MPI (", library.empty() ? "this build's library" : library, ") connected ",
+                         connected, connected == 1 ? " (this process alone)" : "", ": each would train apart from the others. ",
+                         kSupportedLaunchers, ". ");
+  if (variable == "SLURM_STEP_NUM_TASKS")
+    what += "Under srun, give the plugin that matches the MPI library (srun --mpi=list shows a site's)";
+  else if (variable == "PMI_SIZE")
+    what += "Start it with Open MPI's mpirun -np N instead of this launcher, or with srun --mpi=pmix";
+  else
+    what += "Start it with the mpirun of the MPI library mpncov was built with (mpncov info names it)";
+  return what;
+}
+
+std::string launcher_without_mpi(const std::string& variable, int expected) {
+  return str(variable, "=", expected, " says a launcher started ", expected, " processes (", variable, " is set by ",
+             launcher_of(variable), "), but this build of mpncov has no MPI: each process would train alone. Install Open MPI ",
+             "(scripts/install-deps.sh) and build again; then ", kSupportedLaunchers);
+}
+
+}  // namespace detail
+
 std::unique_ptr<Communicator> single_process() { return std::make_unique<SingleProcess>(); }
 
-bool launched_by_mpi() { return launcher_size() > 1; }
+bool launched_by_mpi() { return launcher_size().size > 1; }
 
 Communicator& world() {
   static std::unique_ptr<Communicator> comm;
   static std::once_flag once;
   std::call_once(once, [] {
+    const LauncherSize launched = launcher_size();
     if (launcher_present() && detail::mpi_built()) {
       std::unique_ptr<Communicator> mpi = detail::make_mpi_world();
-      // srun --mpi=none (or a site whose default MPI plugin does not match the MPI library) starts the
-      // processes without connecting them: each would train alone, all writing the same run folder.
-      if (const int expected = launcher_size(); expected > 0 && mpi->size() != expected)
-        throw Error(str("the launcher started ", expected, " processes, but MPI connected ", mpi->size(),
-                        ": under srun, give the MPI plugin that matches the MPI library (Open MPI: srun --mpi=pmix)"));
+      // srun --mpi=none, MPICH's mpiexec for an Open MPI build (or a site whose default MPI plugin does not
+      // match the MPI library) starts the processes without connecting them: each would train alone, all
+      // writing the same run folder.
+      if (launched.size > 0 && mpi->size() != launched.size)
+        throw Error(detail::launcher_mismatch(launched.variable, launched.size, mpi->size(), detail::mpi_version()));
       comm = std::move(mpi);
-    } else if (launched_by_mpi()) {
-      throw Error("started by an MPI launcher with several processes, but this build of mpncov has no MPI: "
-                  "each process would train alone. Install Open MPI (scripts/install-deps.sh) and build again");
+    } else if (launched.size > 1) {
+      throw Error(detail::launcher_without_mpi(launched.variable, launched.size));
     } else {
       comm = single_process();
     }

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/dist/communicator.h"
+#include "core/npy.h"
 #include "core/safetensors.h"
 #include "data/synthetic.h"
 #include "tests/helpers.h"
@@ -209,6 +210,30 @@ TEST_CASE("dist runs: mpirun -np 2 mpncov eval splits the images and prints once
   }
 }
 
+TEST_CASE("dist runs: mpirun -np 2 mpncov extract runs on rank 0 alone, writing what one process writes" *
+          doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_extract");
+  const std::string exp = experiment(dir);
+  TrainOptions options;
+  options.quiet = true;
+  options.force = true;
+  REQUIRE(train(load_experiment(exp, {"solver.epochs=1"}), options) == 0);
+  const std::string args = str("extract ", exp, " --images ", (dir / "data/val").string(), " --layer representation");
+  REQUIRE(exit_status(str(MPNCOV_BINARY_DIR, "/mpncov ", args, " --out ", (dir / "one.npy").string(), " > ",
+                          (dir / "one.txt").string(), " 2>&1")) == 0);
+  // Each rank ran the whole extraction and wrote the same files.
+  REQUIRE(exit_status(mpirun(str(args, " --out ", (dir / "two.npy").string(), " > ", (dir / "two.txt").string(), " 2>&1"))) == 0);
+  const std::string two = read_text(dir / "two.txt");
+  INFO(two);
+  const size_t wrote = two.find("wrote " + (dir / "two.npy").string());
+  CHECK(wrote != std::string::npos);
+  CHECK(two.find("wrote " + (dir / "two.npy").string(), wrote + 1) == std::string::npos);  // once
+  CHECK(two.find("2 processes were started; rank 0 extracts alone") != std::string::npos);
+  CHECK(two.find("rank 1 of 2: nothing to do here") != std::string::npos);
+  CHECK(load_npy((dir / "two.npy").string()).to_vector() == load_npy((dir / "one.npy").string()).to_vector());
+  CHECK(read_text(dir / "two-labels.txt") == read_text(dir / "one-labels.txt"));
+}
+
 TEST_CASE("dist runs: mpirun -np 2 mpncov quickstart makes the dataset once, on rank 0, and trains on it" *
           doctest::skip(!mpi_ready())) {
   const fs::path dir = test::temp_dir("dist_quickstart");
@@ -223,6 +248,26 @@ TEST_CASE("dist runs: mpirun -np 2 mpncov quickstart makes the dataset once, on 
   CHECK(making != std::string::npos);
   CHECK(out.find("making the dataset", making + 1) == std::string::npos);
   CHECK(read_text(dir / "qs/log.txt").find("global batch") != std::string::npos);
+}
+
+TEST_CASE("dist runs: a launch whose processes MPI does not connect stops, naming the variable seen and the launchers "
+          "supported" * doctest::skip(!mpi_ready())) {
+  const fs::path dir = test::temp_dir("dist_pmi_only");
+  const std::string exp = experiment(dir);
+  // PMI_SIZE alone (MPICH's mpiexec, srun --mpi=pmi2) with Open MPI's library: MPI connects this process
+  // alone. The message named srun only.
+  const int status = exit_status(str("env -u OMPI_COMM_WORLD_SIZE -u SLURM_STEP_NUM_TASKS PMI_SIZE=2 ", MPNCOV_BINARY_DIR,
+                                     "/mpncov train ", exp, " --quiet > ", (dir / "out.txt").string(), " 2>&1"));
+  const std::string out = read_text(dir / "out.txt");
+  INFO(out);
+  CHECK(status != 0);
+  CHECK(out.find("PMI_SIZE=2 says a launcher started 2 processes (PMI_SIZE is set by a PMI launcher") !=
+        std::string::npos);
+  CHECK(out.find("), but MPI (") != std::string::npos);
+  CHECK(out.find("connected 1 (this process alone)") != std::string::npos);
+  CHECK(out.find("mpirun -np N") != std::string::npos);
+  CHECK(out.find("srun --mpi=pmix") != std::string::npos);
+  CHECK(!fs::exists(dir / "run/log.txt"));
 }
 
 }  // TEST_SUITE

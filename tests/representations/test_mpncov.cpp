@@ -80,6 +80,28 @@ TEST_CASE("mpncov, sqrtm, bcnn, cbp: non-finite eps and thresh are errors naming
     test::expect_config_error(type, "{thresh: .inf}", {"key 'thresh'", "expected a finite number, got inf"});
 }
 
+// iterations was unbounded: a typo (500, 5000) cost that many matrix products per sample and the memory for
+// their backward, without changing the converged root.
+TEST_CASE("mpncov, sqrtm: iterations outside [1, 50] are errors naming the key and the bound") {
+  for (const char* type : {"mpncov", "sqrtm"}) {
+    for (const char* n : {"0", "-1", "51", "5000"})
+      test::expect_config_error(type, str("{iterations: ", n, "}"),
+                                {"key 'iterations'", "must lie in [1, 50]", str("got ", n)});
+    for (const char* n : {"1", "50"}) CHECK_NOTHROW(rep_layer(type, str("{iterations: ", n, "}")));
+  }
+  // An experiment's representation: the error names its file and line.
+  std::string message;
+  try {
+    Net net(compose_model(read_model_config(
+        YAML::Load("net: small_cnn\nrepresentation: {type: mpncov, reduce: 8, iterations: 0}\nclasses: 3\n"), "e.yaml")));
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("e.yaml:2: layer 'representation' (mpncov): key 'iterations' must lie in [1, 50]") !=
+        std::string::npos);
+}
+
 TEST_CASE("mpncov: output size d(d+1)/2 and the row-major upper-triangle order") {
   auto layer = rep_layer("mpncov", "{sqrt: false}");
   SetupContext ctx;

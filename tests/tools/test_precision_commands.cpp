@@ -134,6 +134,44 @@ TEST_CASE("precision: --precision on train, eval and extract overrides solver.pr
   CHECK(di < 0.03);
 }
 
+// A run trained in bfloat16 and resumed with plain --resume continued in the experiment's float32 without a
+// word. The experiment still decides (as it does data.batch), and the log says where its precision came from
+// and warns when the checkpoint was trained in another one.
+TEST_CASE("precision: the log names the precision and where it came from - a resume in another one than the "
+          "checkpoint's warns") {
+  const fs::path dir = test::temp_dir("precision_resume");
+  const std::string exp = test::write_tiny_experiment(dir, "{lr: 0.02, momentum: 0.9, epochs: 3}");
+  const auto log_of = [&](const std::string& args, const fs::path& run) {
+    const Result r = run_mpncov("train " + args + " --quiet");
+    INFO(r.output);
+    CHECK((r.status == 130 || r.status == 0));
+    return read_text(run / "log.txt");
+  };
+  const fs::path run = dir / "run";
+  fs::remove_all(run);
+  std::string log = log_of(exp + " --precision bfloat16 --stop-after 2", run);
+  CHECK(contains(log, "precision bfloat16 from the command line (--precision or --set solver.precision)"));
+  log = log_of(exp + " --resume --stop-after 3", run);
+  INFO(log);
+  CHECK(contains(log, "warning: the checkpoint was trained in bfloat16, but this run continues in float32, from the "
+                      "default (the experiment sets no solver.precision): resume with --precision bfloat16 to continue "
+                      "as it was trained"));
+  CHECK(contains(log, "precision float32 from the default (the experiment sets no solver.precision)"));
+  log = log_of(exp + " --resume --stop-after 4", run);
+  CHECK(contains(log, "the checkpoint was trained in float32 too: the precision continues"));
+  CHECK(count(log, "warning: the checkpoint was trained in") == 1);  // the earlier resume's only
+
+  // The experiment's own key, named with its line; --precision on the resume overrides it, with a warning.
+  const fs::path other = test::temp_dir("precision_resume_file");
+  const std::string exp2 = test::write_tiny_experiment(other, "{lr: 0.02, momentum: 0.9, epochs: 3, precision: bfloat16}");
+  fs::remove_all(other / "run");
+  log = log_of(exp2 + " --stop-after 1", other / "run");
+  CHECK(contains(log, "precision bfloat16 from the experiment (solver.precision at " + exp2 + ":5)"));
+  log = log_of(exp2 + " --resume --precision float32 --stop-after 2", other / "run");
+  CHECK(contains(log, "warning: the checkpoint was trained in bfloat16, but this run continues in float32, from the "
+                      "command line (--precision or --set solver.precision): resume with --precision bfloat16"));
+}
+
 TEST_CASE("precision: a CPU without native bfloat16 says so once and gives the same results") {
   const fs::path dir = test::temp_dir("precision_no_bf16");
   const std::string exp = tiny_experiment(dir);
