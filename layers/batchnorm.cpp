@@ -121,7 +121,12 @@ class BatchNormLayer : public Layer {
     if (training()) {
       // num_batches_tracked counts training steps; kept on the host and written back, so no device sync.
       Tensor& tracked = buffer("num_batches_tracked").value;
-      if (tracked_ < 0) tracked_ = static_cast<int64_t>(tracked.item());
+      if (tracked_ < 0) {
+        const double loaded = tracked.item();
+        MPNCOV_CHECK(loaded >= 0, "batchnorm: num_batches_tracked is ", loaded,
+                     ": a count of training batches cannot be negative (a damaged or hand-edited weights file?)");
+        tracked_ = static_cast<int64_t>(loaded);
+      }
       // momentum: null averages every batch so far with equal weights (PyTorch: 1 / num_batches_tracked,
       // counting this batch).
       const double factor = cumulative_ ? 1.0 / static_cast<double>(tracked_ + 1) : momentum_;

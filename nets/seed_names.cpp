@@ -44,8 +44,8 @@ std::string single_layer_type(const NetSpec& spec, int item) {
 
 class Mapper {
  public:
-  Mapper(const NetSpec& spec, const std::vector<std::string>& net_names, const std::string& path)
-      : spec_(spec), net_(net_names.begin(), net_names.end()), path_(path),
+  Mapper(const NetSpec& spec, const std::vector<std::string>& net_names, const std::string& path, bool strict)
+      : spec_(spec), net_(net_names.begin(), net_names.end()), path_(path), strict_(strict),
         items_(frozen_items(spec, spec.feature_children)) {
     for (const LayerSpec& l : spec.layers)
       if (l.part == NetPart::Classifier && l.type == "linear") linears_.push_back(l.name);
@@ -71,10 +71,12 @@ class Mapper {
     std::string rest;
     const int item = features_item(n, &rest);
     if (item >= 0) {
-      if (item >= static_cast<int>(items_.size()))
+      if (item >= static_cast<int>(items_.size())) {
+        if (!strict_) return n;  // left as it is: the loader lists it as not in the net
         throw Error(str(path_, ": the tensor '", n, "' is the seed's features item ", item, ", but net '", spec_.name,
                         "' has ", items_.size(), " feature items (features.0-", items_.size() - 1, ": ", joined(items_),
                         "): is the checkpoint of another net?"));
+      }
       const std::string from = str("features.", item);
       const std::string& to = items_[static_cast<size_t>(item)];
       if (to == from || to.empty()) return n;  // VGG, AlexNet: the zoo numbers them too ("": an item of no one name)
@@ -95,7 +97,7 @@ class Mapper {
   std::string map_classifier(const std::string& n, const std::string& file_name, bool seed, const SameShape& same_shape) {
     if (net_.count(n) || (n != "classifier.weight" && n != "classifier.bias")) return n;
     if (linears_.size() != 1) {
-      if (!seed) return n;
+      if (!seed || !strict_) return n;
       throw Error(str(path_, ": the tensor '", n, "' is the seed's classifier as one linear layer, but the classifier ",
                       "of net '", spec_.name, "' has ", linears_.size(), " linear layers",
                       linears_.empty() ? "" : " (" + joined(linears_) + ")",
@@ -118,6 +120,7 @@ class Mapper {
   const NetSpec& spec_;
   const std::set<std::string> net_;
   const std::string path_;
+  const bool strict_;  // refuse what does not map (else leave it unmapped, for the loader to list)
   const std::vector<std::string> items_;  // the net's top-level feature items, in the seed's children order
   std::vector<std::string> linears_;      // the net's classifier's linear layers
   int reduction_ = -1;                    // the first of the three feature items conv_dr_block maps to
@@ -128,7 +131,7 @@ class Mapper {
 }  // namespace
 
 SeedNames map_seed_names(const std::vector<std::string>& file_names, const NetSpec& spec,
-                         const std::vector<std::string>& net_names, const std::string& path,
+                         const std::vector<std::string>& net_names, const std::string& path, bool strict,
                          const SameShape& same_shape) {
   // The seed's distributed runs save the whole model wrapped: "module." in front of every name.
   const std::string module = "module.";
@@ -137,7 +140,7 @@ SeedNames map_seed_names(const std::vector<std::string>& file_names, const NetSp
   std::vector<std::string> names;
   for (const std::string& n : file_names) names.push_back(wrapped ? n.substr(module.size()) : n);
 
-  Mapper mapper(spec, net_names, path);
+  Mapper mapper(spec, net_names, path, strict);
   mapper.find_reduction(names);
   std::vector<std::string> targets;
   for (const std::string& n : names) targets.push_back(mapper.map(n));
@@ -149,9 +152,15 @@ SeedNames map_seed_names(const std::vector<std::string>& file_names, const NetSp
   std::map<std::string, std::string> source;  // the net's name -> the file's name for it
   for (size_t i = 0; i < names.size(); ++i) {
     const auto [at, fresh] = source.emplace(targets[i], file_names[i]);
-    if (!fresh)
+    if (!fresh && strict)
       throw Error(str(path, ": the tensors '", at->second, "' and '", file_names[i], "' both stand for the net's '",
                       targets[i], "' (the seed's names and the net's own mixed in one file): which to load is ambiguous"));
+    if (!fresh) {  // not strict: the net's own name wins, the renamed one stays unmapped (listed as not in the net)
+      if (targets[i] != file_names[i]) continue;
+      out.net_name.erase(at->second);
+      at->second = file_names[i];
+      continue;
+    }
     if (targets[i] != file_names[i]) out.net_name[file_names[i]] = targets[i];
   }
   out.note = str("the seed's checkpoint names (features / representation / classifier) recognised and mapped to net '",

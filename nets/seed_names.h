@@ -30,13 +30,14 @@ using SameShape = std::function<bool(const std::string&, const std::string&)>;
 
 // file_names: the weight names of the file (DataParallel's ".module." inside them already dropped);
 // net_names: the net's state names. A leading "module." on every name (the seed's distributed runs wrap the
-// whole model) is part of the mapping. Throws, naming `path`, the tensor and what the net expected, where
-// the seed's structure does not map onto the net: a features item past the net's last, the seed's single
-// linear classifier against a net whose classifier is not one linear layer, two of the file's names for
-// one of the net's. same_shape (optional) tells the seed's one-linear classifier from torchvision's DenseNet
+// whole model) is part of the mapping. Strict, throws, naming `path`, the tensor and what the net expected,
+// where the seed's structure does not map onto the net: a features item past the net's last, the seed's
+// single linear classifier against a net whose classifier is not one linear layer, two of the file's names
+// for one of the net's. Not strict (load what matches), leaves such names unmapped instead (the net's own
+// name wins over a renamed one), for the loader to list as not in the net. same_shape (optional) tells the seed's one-linear classifier from torchvision's DenseNet
 // head, also named `classifier`, in a file that shows no other sign of the seed's names.
 SeedNames map_seed_names(const std::vector<std::string>& file_names, const NetSpec& spec,
-                         const std::vector<std::string>& net_names, const std::string& path,
+                         const std::vector<std::string>& net_names, const std::string& path, bool strict,
                          const SameShape& same_shape = nullptr);
 
 }  // namespace mpncov

@@ -131,7 +131,7 @@ WeightsLoadReport load_weights(Net& net, const std::string& path, const WeightsL
     net_shapes[t.name] = t.tensor.shape();
   }
   // A checkpoint of the seed's main.py names the backbone features.N (nets/seed_names.h).
-  const SeedNames seed = map_seed_names(tensor_names, net.spec(), net_names, path, [&](const std::string& f, const std::string& n) {
+  const SeedNames seed = map_seed_names(tensor_names, net.spec(), net_names, path, options.strict, [&](const std::string& f, const std::string& n) {
     const auto at = net_shapes.find(n);
     return at != net_shapes.end() && file.entry(entry_of.at(f)).shape == at->second;
   });

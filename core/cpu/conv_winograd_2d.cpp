@@ -206,37 +206,42 @@ MPNCOV_AVX2_CLONES void transform_output(const Plane& s, const float* mt, int64_
 MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool flipped, const float* scale, float* u) {
   const int64_t rows = s.o, cols = s.c, size = rows * cols;
   constexpr int64_t kRun = 64;
-#pragma omp parallel for schedule(static) if (size * kPoints >= kParallelWork)
-  for (int64_t row = 0; row < rows; ++row) {
-    const float k = scale ? scale[row] : 1.0f;
-    for (int64_t col0 = 0; col0 < cols; col0 += kRun) {
-      const int64_t run = std::min(kRun, cols - col0);  // a multiple of kWidth: the channels are of kLanes
-      alignas(64) float points[kPoints][kRun];
-      for (int64_t at = 0; at < run; at += kWidth) {
-        Lanes taps[9];  // [3 a + b]: tap (a, b) of eight kernels
-        for (int t = 0; t < 9; ++t)
-          for (int i = 0; i < kWidth; ++i) {
-            const int64_t c = col0 + at + i;
-            taps[t][i] = flipped ? w[(c * rows + row) * 9 + 8 - t] : w[(row * cols + c) * 9 + t];
-          }
-        Lanes g_w[kAlpha][3];  // G w: [xi][b]
-        for (int xi = 0; xi < kAlpha; ++xi)
-          for (int b = 0; b < 3; ++b)
-            g_w[xi][b] = static_cast<float>(kF73.g[xi][0]) * taps[b] + static_cast<float>(kF73.g[xi][1]) * taps[3 + b] +
-                         static_cast<float>(kF73.g[xi][2]) * taps[6 + b];
-        for (int xi = 0; xi < kAlpha; ++xi)
-          for (int eta = 0; eta < kAlpha; ++eta)
-            store(points[xi * kAlpha + eta] + at,
-                  k * (g_w[xi][0] * static_cast<float>(kF73.g[eta][0]) + g_w[xi][1] * static_cast<float>(kF73.g[eta][1]) +
-                       g_w[xi][2] * static_cast<float>(kF73.g[eta][2])));
-      }
-      for (int point = 0; point < kPoints; ++point) {
-        float* to = u + point * size + row * cols + col0;
-        for (int64_t i = 0; i < run; i += 4) _mm_stream_ps(to + i, _mm_load_ps(points[point] + i));
+#pragma omp parallel if (size * kPoints >= kParallelWork)
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t row = 0; row < rows; ++row) {
+      const float k = scale ? scale[row] : 1.0f;
+      for (int64_t col0 = 0; col0 < cols; col0 += kRun) {
+        const int64_t run = std::min(kRun, cols - col0);  // a multiple of kWidth: the channels are of kLanes
+        alignas(64) float points[kPoints][kRun];
+        for (int64_t at = 0; at < run; at += kWidth) {
+          Lanes taps[9];  // [3 a + b]: tap (a, b) of eight kernels
+          for (int t = 0; t < 9; ++t)
+            for (int i = 0; i < kWidth; ++i) {
+              const int64_t c = col0 + at + i;
+              taps[t][i] = flipped ? w[(c * rows + row) * 9 + 8 - t] : w[(row * cols + c) * 9 + t];
+            }
+          Lanes g_w[kAlpha][3];  // G w: [xi][b]
+          for (int xi = 0; xi < kAlpha; ++xi)
+            for (int b = 0; b < 3; ++b)
+              g_w[xi][b] = static_cast<float>(kF73.g[xi][0]) * taps[b] +
+                           static_cast<float>(kF73.g[xi][1]) * taps[3 + b] +
+                           static_cast<float>(kF73.g[xi][2]) * taps[6 + b];
+          for (int xi = 0; xi < kAlpha; ++xi)
+            for (int eta = 0; eta < kAlpha; ++eta)
+              store(points[xi * kAlpha + eta] + at,
+                    k * (g_w[xi][0] * static_cast<float>(kF73.g[eta][0]) +
+                         g_w[xi][1] * static_cast<float>(kF73.g[eta][1]) +
+                         g_w[xi][2] * static_cast<float>(kF73.g[eta][2])));
+        }
+        for (int point = 0; point < kPoints; ++point) {
+          float* to = u + point * size + row * cols + col0;
+          for (int64_t i = 0; i < run; i += 4) _mm_stream_ps(to + i, _mm_load_ps(points[point] + i));
+        }
       }
     }
+  _mm_sfence();  // this thread's streamed stores ordered before the region's closing barrier
   }
-  _mm_sfence();  // the streamed stores, seen by the products' threads
 }
 
 // Tiles go through in groups whose V and M take at most this much (the whole batch where it fits: each
@@ -335,6 +340,10 @@ bool conv_winograd_2d_backward_data(const ops::ConvGeometry& g, int64_t out_chan
 
 void conv2d_backward_data_winograd_2d(const float* w, const float* dy, float* dx, int64_t n,
                                       const ops::ConvGeometry& g, int64_t out_channels) {
+  MPNCOV_CHECK(g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+                   g.dilation_w == 1 && g.pad_h == 1 && g.pad_w == 1 && g.channels % kLanes == 0 &&
+                   out_channels % kLanes == 0,
+               "conv2d_backward_data_winograd_2d: not a problem it takes (3x3, stride 1, padding 1, channels of 16)");
   ops::ConvGeometry back = g;  // from dy (O channels) to dx (C)
   back.channels = out_channels;
   const Plane s = plane_of(n, back, g.channels);

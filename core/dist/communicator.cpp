@@ -90,11 +90,11 @@ namespace detail {
 std::string launcher_mismatch(const std::string& variable, int expected, int connected, const std::string& library) {
   std::string what = str(variable, "=", expected, " says a launcher started ", expected, " processes (", variable,
                          " is set by ", launcher_of(variable), "), but MPI (", library.empty() ? "this build's library" : library, ") connected ",
-                         connected, connected == 1 ? " (this process alone)" : "", ": each would train apart from the others. ",
+                         connected, connected == 1 ? " (this process alone)" : "", ": each would run apart from the others. ",
                          kSupportedLaunchers, ". ");
   if (variable == "SLURM_STEP_NUM_TASKS")
     what += "Under srun, give the plugin that matches the MPI library (srun --mpi=list shows a site's)";
-  else if (variable == "PMI_SIZE")
+  else if (variable == "PMI_SIZE" && library.find("Open MPI") != std::string::npos)
     what += "Start it with Open MPI's mpirun -np N instead of this launcher, or with srun --mpi=pmix";
   else
     what += "Start it with the mpirun of the MPI library mpncov was built with (mpncov info names it)";
@@ -103,7 +103,7 @@ std::string launcher_mismatch(const std::string& variable, int expected, int con
 
 std::string launcher_without_mpi(const std::string& variable, int expected) {
   return str(variable, "=", expected, " says a launcher started ", expected, " processes (", variable, " is set by ",
-             launcher_of(variable), "), but this build of mpncov has no MPI: each process would train alone. Install Open MPI ",
+             launcher_of(variable), "), but this build of mpncov has no MPI: each process would run alone. Install Open MPI ",
              "(scripts/install-deps.sh) and build again; then ", kSupportedLaunchers);
 }
 

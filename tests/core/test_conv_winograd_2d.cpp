@@ -1,7 +1,8 @@
-// Winograd's F(7x7, 3x3) for 3x3 convolutions in evaluation (core/cpu/conv_winograd_2d.cpp): where the rule
-// takes it, and that its forward, plain and with the evaluation epilogue (batch norm scale and shift, residual
-// add, ReLU, weights prepared once), matches float64 within its rounding on maps that leave partial tiles,
-// with tile counts that fill the 8 x 8 transposes and that leave some over.
+// Winograd's F(7x7, 3x3) for 3x3 convolutions (core/cpu/conv_winograd_2d.cpp): where the rule takes it, and
+// that its forward, plain and with the evaluation epilogue (batch norm scale and shift, residual add, ReLU,
+// weights prepared once or made at every call as in training), and its input gradient match float64 within
+// their rounding on maps that leave partial tiles, with tile counts that fill the 8 x 8 transposes and that
+// leave some over.
 #include <cmath>
 
 #include "core/cpu/nn_cpu.h"
@@ -132,7 +133,12 @@ TEST_CASE("conv winograd 2d: the rule takes deep 3x3 layers on whole 7x7 tiles w
   CHECK(cpu::conv_winograd_2d_backward_data(geometry(256, 14), 256, 1, blocked, 8));
   CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g14, 512, 1, blocked, 4));
   CHECK_FALSE(cpu::conv_winograd_2d_backward_data(geometry(128, 28), 128, 1, blocked, 8));
-  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(geometry(512, 14, 1, 2), 512, 1, blocked, 8));  // padding 2
+  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(geometry(512, 14, 1, 2), 512, 1, blocked, 8));  // dilation 2
+  // An unpadded layer (9x9 in, 7x7 out) whose forward the rule takes: its input gradient would need padding 2.
+  ops::Conv2dParams unpadded;
+  const ops::ConvGeometry g9 = ops::conv_geometry({1, 256, 9, 9}, {256, 256, 3, 3}, unpadded);
+  CHECK(cpu::conv_winograd_2d_forward(g9, 256, 1, blocked, 32));
+  CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g9, 256, 1, blocked, 32));
   CHECK_FALSE(cpu::conv_winograd_2d_backward_data(g14, 512, 1, {}, 8));
   {
     AlgorithmScope direct(cpu::ConvAlgorithm::Direct);

@@ -221,7 +221,7 @@ TEST_CASE("dist runs: mpirun -np 2 mpncov extract runs on rank 0 alone, writing 
   const std::string args = str("extract ", exp, " --images ", (dir / "data/val").string(), " --layer representation");
   REQUIRE(exit_status(str(MPNCOV_BINARY_DIR, "/mpncov ", args, " --out ", (dir / "one.npy").string(), " > ",
                           (dir / "one.txt").string(), " 2>&1")) == 0);
-  // Each rank ran the whole extraction and wrote the same files.
+  // Under mpirun rank 0 alone extracts and writes; rank 1 says so and exits.
   REQUIRE(exit_status(mpirun(str(args, " --out ", (dir / "two.npy").string(), " > ", (dir / "two.txt").string(), " 2>&1"))) == 0);
   const std::string two = read_text(dir / "two.txt");
   INFO(two);

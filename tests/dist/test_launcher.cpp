@@ -15,6 +15,10 @@ TEST_CASE("dist: a launch MPI does not connect names the variable seen, its laun
                  "Intel MPI's mpiexec (Hydra), or srun --mpi=pmi2), but MPI (Open MPI v4.1.4) connected 1 (this "
                  "process alone)") != std::string::npos);
   CHECK(pmi.find("Open MPI's mpirun -np N instead of this launcher, or with srun --mpi=pmix") != std::string::npos);
+  // Built with another MPI library: its own mpirun, not Open MPI's.
+  const std::string mpich = dist::detail::launcher_mismatch("PMI_SIZE", 4, 1, "MPICH Version: 4.0.2");
+  CHECK(mpich.find("Open MPI's mpirun") == std::string::npos);
+  CHECK(mpich.find("the mpirun of the MPI library mpncov was built with") != std::string::npos);
   const std::string slurm = dist::detail::launcher_mismatch("SLURM_STEP_NUM_TASKS", 2, 1, "");
   INFO(slurm);
   CHECK(slurm.find("SLURM_STEP_NUM_TASKS=2 says a launcher started 2 processes (SLURM_STEP_NUM_TASKS is set by "

@@ -86,6 +86,30 @@ TEST_CASE("batchnorm: momentum null (cumulative average) and 0.3 match PyTorch's
       CHECK(test::rel_inf_error(y, load_npy((dir / "eval.npy").string())) <= tol);
     }
 }
+
+}  // TEST_SUITE
+
+TEST_SUITE("unit") {
+TEST_CASE("batchnorm: a negative num_batches_tracked loaded is refused by the next training forward") {
+  LayerCase c;
+  c.type = "batchnorm";
+  c.yaml = "{momentum: null}";
+  std::unique_ptr<Layer> layer = make_case_layer(c);
+  SetupContext ctx;
+  ctx.name = "bn";
+  ctx.dtype = DType::F64;
+  const Shape shape({2, 3, 2, 2});
+  layer->setup({shape}, ctx);
+  ops::fill(layer->buffers()[2].value, -1.0);
+  layer->state_written();
+  layer->set_training(true);
+  const Tensor x = test::random_tensor(shape, DType::F64, 5), y = Tensor::empty(shape, DType::F64);
+  CHECK_THROWS_WITH_AS(layer->forward({x}, {y}), doctest::Contains("num_batches_tracked is -1"), Error);
+  ops::fill(layer->buffers()[2].value, 2.0);  // a count again: trains
+  layer->state_written();
+  layer->forward({x}, {y});
+  CHECK(layer->buffers()[2].value.item() == 3);
+}
 }  // TEST_SUITE
 
 TEST_SUITE("gpu") {

@@ -26,7 +26,7 @@ std::vector<std::string> state_names(Net& net) {
 
 // The net's name for each of the file's names (unchanged where the mapping leaves it).
 std::map<std::string, std::string> mapped(const std::vector<std::string>& file, const NetSpec& spec, Net& net) {
-  const SeedNames s = map_seed_names(file, spec, state_names(net), "ck.safetensors");
+  const SeedNames s = map_seed_names(file, spec, state_names(net), "ck.safetensors", true);
   std::map<std::string, std::string> out;
   for (const std::string& f : file) out[f] = s.net_name.count(f) ? s.net_name.at(f) : f;
   return out;
@@ -65,11 +65,11 @@ TEST_CASE("seed names: a ResNet's features.N, its representation and classifier 
   CHECK(m.at("representation.conv_dr_block.0.weight") == "representation.conv_dr_block.0.weight");  // the zoo's own
   CHECK(m.at("classifier.weight") == "fc.weight");
   CHECK(m.at("classifier.bias") == "fc.bias");
-  const SeedNames s = map_seed_names(file, spec, state_names(net), "ck.safetensors");
+  const SeedNames s = map_seed_names(file, spec, state_names(net), "ck.safetensors", true);
   CHECK(s.note.find("features.0 -> conv1, features.1 -> bn1, features.4 -> layer1, features.7 -> layer4, classifier -> fc") !=
         std::string::npos);
   // Names that are the net's already (torchvision's resnet18 file) are not the seed's.
-  CHECK_FALSE(map_seed_names({"conv1.weight", "fc.weight"}, spec, state_names(net), "tv.safetensors").recognised());
+  CHECK_FALSE(map_seed_names({"conv1.weight", "fc.weight"}, spec, state_names(net), "tv.safetensors", true).recognised());
 }
 
 TEST_CASE("seed names: Inception's features count its two max pools, and a VGG's features.N stay") {
@@ -120,13 +120,13 @@ TEST_CASE("seed names: a file that does not map onto the net is refused, naming 
   net.setup(Shape({1, 3, 32, 32}));
   const std::vector<std::string> names = state_names(net);
   // An MPN-COV ResNet's features.8 (layer_reduce) has no place in a resnet18.
-  CHECK_THROWS_WITH_AS(map_seed_names({"features.0.weight", "features.8.weight"}, spec, names, "ck.safetensors"),
+  CHECK_THROWS_WITH_AS(map_seed_names({"features.0.weight", "features.8.weight"}, spec, names, "ck.safetensors", true),
                        doctest::Contains("ck.safetensors: the tensor 'features.8.weight' is the seed's features item 8, "
                                          "but net 'resnet18' has 8 feature items (features.0-7: conv1, bn1, relu, "
                                          "maxpool, layer1, layer2, layer3, layer4)"),
                        Error);
   // The seed's name and the net's own for one tensor: which one is meant is ambiguous.
-  CHECK_THROWS_WITH_AS(map_seed_names({"features.0.weight", "conv1.weight"}, spec, names, "mixed.safetensors"),
+  CHECK_THROWS_WITH_AS(map_seed_names({"features.0.weight", "conv1.weight"}, spec, names, "mixed.safetensors", true),
                        doctest::Contains("mixed.safetensors: the tensors 'features.0.weight' and 'conv1.weight' both stand "
                                          "for the net's 'conv1.weight'"),
                        Error);
@@ -134,15 +134,37 @@ TEST_CASE("seed names: a file that does not map onto the net is refused, naming 
   const NetSpec two = parse_net(kTwoLinears, "two_linears.yaml");
   Net t(two);
   t.setup(Shape({1, 3, 8, 8}));
-  CHECK_THROWS_WITH_AS(map_seed_names({"features.0.weight", "classifier.weight"}, two, state_names(t), "ck.safetensors"),
+  CHECK_THROWS_WITH_AS(map_seed_names({"features.0.weight", "classifier.weight"}, two, state_names(t), "ck.safetensors", true),
                        doctest::Contains("ck.safetensors: the tensor 'classifier.weight' is the seed's classifier as one "
                                          "linear layer, but the classifier of net 'two_linears' has 2 linear layers (fc1, fc2)"),
                        Error);
   // Without other signs of the seed (torchvision's DenseNet head is `classifier` too) nothing is refused, and
   // the classifier is renamed only where its shape fits.
-  CHECK_FALSE(map_seed_names({"conv1.weight", "classifier.weight"}, two, state_names(t), "tv.safetensors").recognised());
+  CHECK_FALSE(map_seed_names({"conv1.weight", "classifier.weight"}, two, state_names(t), "tv.safetensors", true).recognised());
   const auto unfit = [](const std::string&, const std::string&) { return false; };
-  CHECK_FALSE(map_seed_names({"conv1.weight", "classifier.weight"}, spec, names, "tv.safetensors", unfit).recognised());
+  CHECK_FALSE(map_seed_names({"conv1.weight", "classifier.weight"}, spec, names, "tv.safetensors", true, unfit).recognised());
+}
+
+TEST_CASE("seed names: loading what matches (not strict), what does not map stays unmapped instead of refused") {
+  const NetSpec spec = model("{net: resnet18}");
+  Net net(spec);
+  net.setup(Shape({1, 3, 32, 32}));
+  const std::vector<std::string> names = state_names(net);
+  const SeedNames past = map_seed_names({"features.0.weight", "features.8.weight"}, spec, names, "ck.safetensors", false);
+  CHECK(past.net_name.at("features.0.weight") == "conv1.weight");
+  CHECK(past.net_name.count("features.8.weight") == 0);
+  // The net's own name wins over the seed's for the same tensor, whichever comes first.
+  for (const std::vector<std::string>& file : {std::vector<std::string>{"features.0.weight", "conv1.weight", "features.1.weight"},
+                                               std::vector<std::string>{"conv1.weight", "features.0.weight", "features.1.weight"}}) {
+    const SeedNames mixed = map_seed_names(file, spec, names, "mixed.safetensors", false);
+    CHECK(mixed.net_name.count("features.0.weight") == 0);
+    CHECK(mixed.net_name.at("features.1.weight") == "bn1.weight");
+  }
+  const NetSpec two = parse_net(kTwoLinears, "two_linears.yaml");
+  Net t(two);
+  t.setup(Shape({1, 3, 8, 8}));
+  const SeedNames head = map_seed_names({"features.0.weight", "classifier.weight"}, two, state_names(t), "ck.safetensors", false);
+  CHECK(head.net_name.count("classifier.weight") == 0);
 }
 
 TEST_CASE("seed names: a seed-named checkpoint loads strictly into the zoo's net, with one log line saying so") {
