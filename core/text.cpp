@@ -51,4 +51,10 @@ std::string format_bytes(double bytes) {
   return buf;
 }
 
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
 }  // namespace mpncov

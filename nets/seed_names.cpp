@@ -11,14 +11,6 @@
 namespace mpncov {
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string s;
-  for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-
 // "features.12.weight" -> 12 and rest "weight"; -1 for a name that is not a numbered features item.
 int features_item(const std::string& name, std::string* rest) {
   const std::string prefix = "features.";
@@ -74,7 +66,7 @@ class Mapper {
       if (item >= static_cast<int>(items_.size())) {
         if (!strict_) return n;  // left as it is: the loader lists it as not in the net
         throw Error(str(path_, ": the tensor '", n, "' is the seed's features item ", item, ", but net '", spec_.name,
-                        "' has ", items_.size(), " feature items (features.0-", items_.size() - 1, ": ", joined(items_),
+                        "' has ", items_.size(), " feature items (features.0-", items_.size() - 1, ": ", join(items_),
                         "): is the checkpoint of another net?"));
       }
       const std::string from = str("features.", item);
@@ -100,7 +92,7 @@ class Mapper {
       if (!seed || !strict_) return n;
       throw Error(str(path_, ": the tensor '", n, "' is the seed's classifier as one linear layer, but the classifier ",
                       "of net '", spec_.name, "' has ", linears_.size(), " linear layers",
-                      linears_.empty() ? "" : " (" + joined(linears_) + ")",
+                      linears_.empty() ? "" : " (" + join(linears_) + ")",
                       ": build the model with the seed's head (model.classifier: linear)"));
     }
     const std::string target = linears_[0] + n.substr(n.find('.'));
@@ -164,7 +156,7 @@ SeedNames map_seed_names(const std::vector<std::string>& file_names, const NetSp
     if (targets[i] != file_names[i]) out.net_name[file_names[i]] = targets[i];
   }
   out.note = str("the seed's checkpoint names (features / representation / classifier) recognised and mapped to net '",
-                 spec.name, "': ", wrapped ? "prefix 'module.' stripped, " : "", joined(mapper.changes()));
+                 spec.name, "': ", wrapped ? "prefix 'module.' stripped, " : "", join(mapper.changes()));
   return out;
 }
 

@@ -6,14 +6,11 @@
 #include <set>
 
 #include "core/safetensors.h"
+#include "core/text.h"
 #include "nets/seed_names.h"
 
 namespace mpncov {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string list(const std::vector<std::string>& names, size_t limit = 20) {
   std::string out;
@@ -222,14 +219,9 @@ std::vector<std::string> PretrainedReport::lines() const {
   std::vector<std::string> out;
   out.push_back(str(load.loaded.size(), " tensors loaded",
                     load.stripped_prefix.empty() ? "" : str(" (prefix '", load.stripped_prefix, "' of the file's names stripped)")));
-  auto joined = [](const std::vector<std::string>& names) {
-    std::string s;
-    for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
-    return s;
-  };
   if (!load.seed_names.empty()) out.push_back(load.seed_names);
-  if (!new_layers.empty()) out.push_back("new (not in the weights, initialised afresh): " + joined(new_layers));
-  if (!replaced.empty()) out.push_back("not used (the net's own head, replaced by the model's): " + joined(replaced));
+  if (!new_layers.empty()) out.push_back("new (not in the weights, initialised afresh): " + join(new_layers));
+  if (!replaced.empty()) out.push_back("not used (the net's own head, replaced by the model's): " + join(replaced));
   if (!load.set_aside.empty())
     out.push_back(str("not used: ", load.set_aside.size(), " tensors of torchvision's auxiliary classifier (AuxLogits), ",
                       "which the net does not have"));

@@ -25,12 +25,6 @@ const std::map<std::string, std::vector<std::string>>& kind_keys() {
   return keys;
 }
 
-std::string join(const std::vector<std::string>& items, const char* sep) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
 }  // namespace
 
 const char* schedule_kind_name(Schedule::Kind kind) { return kind_names()[static_cast<size_t>(kind)].c_str(); }

@@ -60,6 +60,16 @@ double scaled_diff(const Tensor& a, const Tensor& b) {
   return worst / scale;
 }
 
+void check_logits(const Tensor& got_logits, const Tensor& want_logits, const std::string& what) {
+  const std::vector<double> got = got_logits.to_vector(), want = want_logits.to_vector();
+  REQUIRE(got.size() == want.size());
+  double scale = 0, worst = 0;
+  for (double v : want) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+  INFO(what, ": max |diff| ", worst, " against max |logit| ", scale);
+  CHECK(worst <= 1e-4 * std::max(scale, 1.0));
+}
+
 Tensor in_layout(const Tensor& x, Layout l) { return in_layout(x, l, x.dtype()); }
 
 Tensor in_layout(const Tensor& x, Layout l, DType dtype) {

@@ -54,6 +54,10 @@ inline double max_rel_diff(const Tensor& a, const Tensor& b) { return max_rel_di
 // float32 or bfloat16 arithmetic), both read in NCHW whatever their layout; a NaN in a counts as infinite.
 double scaled_diff(const Tensor& a, const Tensor& b);
 
+// A net's logits against a reference's (the oracle tests of whole nets): the largest |difference| within
+// 1e-4 of the largest |logit|, or of 1 where every logit is smaller; `what` and both figures in the message.
+void check_logits(const Tensor& got, const Tensor& want, const std::string& what);
+
 // x converted into a new tensor of dtype `dtype` (x's by default) in layout l, in one pass.
 Tensor in_layout(const Tensor& x, Layout l);
 Tensor in_layout(const Tensor& x, Layout l, DType dtype);

@@ -217,12 +217,6 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
 
 namespace {
 
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const std::string& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
-
 // The shortest decimal that reads back as the same double: 0.9, not 0.90000000000000002; a whole number
 // as one (1800, not %g's 1.8e+03).
 std::string shortest(double v) {

@@ -14,6 +14,7 @@
 #include "core/context.h"
 #include "core/dist/communicator.h"
 #include "core/ops.h"
+#include "core/text.h"
 #include "data/presets.h"
 #include "layers/accuracy.h"
 #include "nets/inspect.h"
@@ -335,8 +336,7 @@ class Training {
   std::string precision_source() const {
     const std::string& from = e_.solver.precision_from;
     if (from.empty()) return "the default (the experiment sets no solver.precision)";
-    const std::string set = " (--set)";  // Config::where of a key given on the command line
-    if (from.size() > set.size() && from.compare(from.size() - set.size(), set.size(), set) == 0)
+    if (ends_with(from, " (--set)"))  // Config::where of a key given on the command line
       return "the command line (--precision or --set solver.precision)";
     return "the experiment (solver.precision at " + from + ")";
   }

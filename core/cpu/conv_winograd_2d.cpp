@@ -10,7 +10,7 @@
 //   y_p[i][j][o] = sum_{xi,eta} AT[i][xi] M^T[xi][eta][o][p] AT[j][eta]   7x7 outputs, bias, residual, ReLU
 // with U[xi][eta][o][c] = s[o] sum_kl G[xi][k] w[o][c][k][l] G[eta][l] (s: an evaluation batch norm's scale,
 // else 1). U is 9 times the weights (a 512-channel layer's 85 MB), made once and kept where the weights are
-// fixed (evaluation), made at every call in training (0.9 ms for 256 channels, 3.5 for 512); the products
+// fixed (evaluation), made at every call in training (0.9 ms for 256 channels); the products
 // stream it from memory, so that they need deep channels and a few dozen tiles to run at the machine's rate
 // (conv_winograd_2d_forward's rule). Training runs the input gradient the same way: a padding-1 layer's dx
 // is the padding-1 convolution of dy with the weights turned 180 degrees and transposed. The points are
@@ -202,7 +202,7 @@ MPNCOV_AVX2_CLONES void transform_output(const Plane& s, const float* mt, int64_
 // degrees and transposed, so that the forward kernel run from dy gives dx. A row's columns go 64 at a time
 // through a buffer that holds their 81 points, then out as 81 runs of 64: stored straight, each point's
 // matrix U[point]'s size apart from the next (a multiple of 4 KiB), the stores fought over one cache set,
-// and the float64 scalar version took 15 ms for a 256-channel layer, more than its products.
+// and the float64 scalar version cost about 15 ms of a 256-channel layer's forward, more than its products.
 MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool flipped, const float* scale, float* u) {
   const int64_t rows = s.o, cols = s.c, size = rows * cols;
   constexpr int64_t kRun = 64;

@@ -232,13 +232,7 @@ void check_against_seed(const std::string& oracle_case, const std::string& exper
       // DenseNet's names are the zoo's already: nothing to map, nothing said.
       CHECK(r.seed_names.empty() == (oracle_case == "densenet121_gavp"));
     }
-    const std::vector<double> got = net.forward(x).to_vector(), want = y.to_vector();
-    REQUIRE(got.size() == want.size());
-    double scale = 0, worst = 0;
-    for (double v : want) scale = std::max(scale, std::abs(v));
-    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
-    INFO(oracle_case, " at ", sizes[k], ": max |diff| ", worst, " against max |logit| ", scale);
-    CHECK(worst <= 1e-4 * std::max(scale, 1.0));
+    test::check_logits(net.forward(x), y, str(oracle_case, " at ", sizes[k]));
   }
   std::filesystem::remove_all(dir);
 }

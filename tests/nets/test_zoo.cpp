@@ -36,13 +36,7 @@ void check_against_torch(const std::string& name, const std::vector<std::string>
       count >> torch_params;
       CHECK(net.parameter_count() == torch_params);
     }
-    const std::vector<double> got = net.forward(x).to_vector(), want = y.to_vector();
-    REQUIRE(got.size() == want.size());
-    double scale = 0, worst = 0;
-    for (double v : want) scale = std::max(scale, std::abs(v));
-    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
-    INFO(name, " at ", sizes[k], ": max |diff| ", worst, " against max |logit| ", scale);
-    CHECK(worst <= 1e-4 * std::max(scale, 1.0));
+    test::check_logits(net.forward(x), y, str(name, " at ", sizes[k]));
   }
   std::filesystem::remove_all(dir);  // the weights are large
 }

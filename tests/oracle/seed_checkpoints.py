@@ -23,13 +23,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import torch
 import torchvision
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from zoo_nets import MPNCOV, MPNCOVResNet, randomise_batchnorm  # noqa: E402
+from zoo_nets import MPNCOV, MPNCOVResNet, randomise_batchnorm, save_logits  # noqa: E402
 
 CLASSES = 10
 
@@ -91,14 +90,7 @@ def main():
     with torch.no_grad():  # a classifier bias that is not zero, so that a bias left out shows
         model.classifier.bias.copy_(0.1 * torch.randn_like(model.classifier.bias))
     model.eval()
-    os.makedirs(out, exist_ok=True)
-    for size in sizes:
-        height, width = (int(v) for v in size.split("x"))
-        x = torch.randn(2, 3, height, width)
-        with torch.no_grad():
-            y = model(x)
-        np.save(os.path.join(out, f"x_{size}.npy"), x.numpy())
-        np.save(os.path.join(out, f"y_{size}.npy"), y.numpy())
+    save_logits(model, out, sizes)
     saved = model
     if case == "mpncov_resnet50_scratch":
         # DistributedDataParallel needs a process group; its state_dict is the model's with module. in front.

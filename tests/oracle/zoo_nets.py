@@ -101,11 +101,8 @@ def randomise_batchnorm(model):
                 m.bias.copy_(0.1 * torch.randn_like(m.bias))
 
 
-def main():
-    out, name, sizes = sys.argv[1], sys.argv[2], sys.argv[3:]
-    model = build(name)
-    randomise_batchnorm(model)
-    model.eval()
+def save_logits(model, out, sizes):
+    """Per input size HxW: OUTDIR/x_HxW.npy (2 random images) and OUTDIR/y_HxW.npy (the model's output)."""
     os.makedirs(out, exist_ok=True)
     for size in sizes:
         height, width = (int(v) for v in size.split("x"))
@@ -114,6 +111,14 @@ def main():
             y = model(x)
         np.save(os.path.join(out, f"x_{size}.npy"), x.numpy())
         np.save(os.path.join(out, f"y_{size}.npy"), y.numpy())
+
+
+def main():
+    out, name, sizes = sys.argv[1], sys.argv[2], sys.argv[3:]
+    model = build(name)
+    randomise_batchnorm(model)
+    model.eval()
+    save_logits(model, out, sizes)
     write_safetensors(os.path.join(out, "weights.safetensors"), model.state_dict())
     with open(os.path.join(out, "count.txt"), "w") as f:
         f.write(str(sum(p.numel() for p in model.parameters())))
