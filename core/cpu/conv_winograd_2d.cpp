@@ -6,21 +6,27 @@
 //
 // Three steps over P tiles (an image, a 7x7 block of outputs), each across the threads:
 //   V[xi][eta][p][c] = sum_ij BT[xi][i] d_p[i][j][c] BT[eta][j]     the tile's 9x9 input pixels, transformed
-//   M^T[xi][eta] = U[xi][eta] V[xi][eta]^T                       81 products (O x C by C x P), oneDNN's matmul
-//   y_p[i][j][o] = sum_{xi,eta} AT[i][xi] M^T[xi][eta][o][p] AT[j][eta]   7x7 outputs, bias, residual, ReLU
-// with U[xi][eta][o][c] = s[o] sum_kl G[xi][k] w[o][c][k][l] G[eta][l] (s: an evaluation batch norm's scale,
+//   M[xi][eta] = V[xi][eta] U[xi][eta]                              81 products (P x C by C x O)
+//   y_p[i][j][o] = sum_{xi,eta} AT[i][xi] M[xi][eta][p][o] AT[j][eta]   7x7 outputs, bias, residual, ReLU
+// with U[xi][eta][c][o] = s[o] sum_kl G[xi][k] w[o][c][k][l] G[eta][l] (s: an evaluation batch norm's scale,
 // else 1). U is 9 times the weights (a 512-channel layer's 85 MB), made once and kept where the weights are
-// fixed (evaluation), made at every call in training (0.9 ms for 256 channels); the products
-// stream it from memory, so that they need deep channels and a few dozen tiles to run at the machine's rate
-// (conv_winograd_2d_forward's rule). Training runs the input gradient the same way: a padding-1 layer's dx
-// is the padding-1 convolution of dy with the weights turned 180 degrees and transposed. The points are
-// F(7, 3)'s (winograd_transform.h); over both axes the float32 results are within 3e-5 to 5e-5 of the
-// largest output, as oneDNN's F(4x4, 3x3) (tests/core/test_conv_winograd_2d.cpp).
-#include <xmmintrin.h>
+// fixed (evaluation), made at every call in training; the products stream it from memory, so that they need
+// deep channels and a few dozen tiles to run at the machine's rate (conv_winograd_2d_forward's rule). U is
+// stored in panels of 32 output channels, each panel's C rows of 32 one after the other, so that the
+// products read it in one sequential pass (oneDNN's matmul on U as a plain O x C matrix read it as many
+// short rows and ran at 70 GFLOP/s a core from memory against 108 here, bench/RESULTS.md). Training runs
+// the input gradient the same way: a padding-1 layer's dx is the padding-1 convolution of dy with the
+// weights turned 180 degrees and transposed. The points are F(7, 3)'s (winograd_transform.h); over both
+// axes the float32 results are within 3e-5 to 5e-5 of the largest output, as oneDNN's F(4x4, 3x3)
+// (tests/core/test_conv_winograd_2d.cpp).
+#include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "core/cpu/cpu_ops.h"
@@ -110,25 +116,6 @@ MPNCOV_AVX2_CLONES void transform_input(const Plane& s, const float* x, int64_t 
   }
 }
 
-// Lane indices, for __builtin_shuffle.
-using Index = int32_t __attribute__((vector_size(kWidth * sizeof(int32_t))));
-
-// r[i][j] becomes r[j][i]: rows s apart exchange their s-lane blocks, for s = 4, 2, 1.
-template <int S>
-inline MPNCOV_CLONE_INLINE void exchange(Lanes (&r)[kWidth], const Index& low, const Index& high) {
-  for (int i = 0; i < kWidth; ++i) {
-    if (i / S % 2) continue;
-    const Lanes a = r[i], b = r[i + S];
-    r[i] = __builtin_shuffle(a, b, low);
-    r[i + S] = __builtin_shuffle(a, b, high);
-  }
-}
-inline MPNCOV_CLONE_INLINE void transpose(Lanes (&r)[kWidth]) {
-  exchange<4>(r, Index{0, 1, 2, 3, 8, 9, 10, 11}, Index{4, 5, 6, 7, 12, 13, 14, 15});
-  exchange<2>(r, Index{0, 1, 8, 9, 4, 5, 12, 13}, Index{2, 3, 10, 11, 6, 7, 14, 15});
-  exchange<1>(r, Index{0, 8, 2, 10, 4, 12, 6, 14}, Index{1, 9, 3, 11, 5, 13, 7, 15});
-}
-
 // One tile's 7x7 outputs for 8 channels (lane..lane + 7 of block ob) from its 81 products mv[point], with
 // the epilogue.
 inline MPNCOV_CLONE_INLINE void output_tile(const Plane& s, const Lanes* mv, int64_t p, int64_t ob, int64_t lane,
@@ -168,59 +155,54 @@ inline MPNCOV_CLONE_INLINE void output_tile(const Plane& s, const Lanes* mv, int
   }
 }
 
-// y for the group's tiles [p0, p1) (the group's first tile is `first`, its `count` tiles the columns of
-// M^T[point], O x count), with the epilogue. Eight tiles at a time: their products for 8 channels come out
-// of M^T as 8 x 8 blocks, transposed in registers into channel vectors.
+// y for the group's tiles [p0, p1) (the group's first tile is `first`, its `count` tiles the rows of
+// M[point], count x O), with the epilogue.
 MPNCOV_AVX2_CLONES void transform_output(const Plane& s, const float* mt, int64_t p0, int64_t p1, int64_t count,
                                          int64_t first, const Epilogue& e, float* y) {
   const int64_t blocks = s.o / kLanes, stride = count * s.o;
-  for (int64_t pb = p0; pb < p1; pb += kWidth) {
-    const int64_t tiles = std::min<int64_t>(kWidth, p1 - pb);
+  for (int64_t p = p0; p < p1; ++p) {
     for (int64_t half = 0; half < blocks * 2; ++half) {
       const int64_t ob = half / 2, lane = half % 2 * kWidth;
-      const float* from = mt + (ob * kLanes + lane) * count + pb;
-      Lanes mv[kWidth][kPoints];  // [tile][point]
-      for (int point = 0; point < kPoints; ++point) {
-        const float* at = from + point * stride;
-        if (tiles == kWidth) {
-          Lanes r[kWidth];  // [channel][tile], then [tile][channel]
-          for (int i = 0; i < kWidth; ++i) load(r[i], at + i * count);
-          transpose(r);
-          for (int t = 0; t < kWidth; ++t) mv[t][point] = r[t];
-        } else {
-          for (int t = 0; t < tiles; ++t)
-            for (int i = 0; i < kWidth; ++i) mv[t][point][i] = at[i * count + t];
-        }
-      }
-      for (int t = 0; t < tiles; ++t) output_tile(s, mv[t], first + pb + t, ob, lane, e, y);
+      const float* from = mt + p * s.o + ob * kLanes + lane;
+      Lanes mv[kPoints];
+      for (int point = 0; point < kPoints; ++point) load(mv[point], from + point * stride);
+      output_tile(s, mv, first + p, ob, lane, e, y);
     }
   }
 }
 
-// U[point] (s.o x s.c, the products' left operand) from the weights w. Forward: w is (s.o, s.c, 3, 3), row o
-// scaled by scale[o] (null: 1). Flipped (the input gradient's U): w is (s.c, s.o, 3, 3), read turned 180
-// degrees and transposed, so that the forward kernel run from dy gives dx. A row's columns go 64 at a time
-// through a buffer that holds their 81 points, then out as 81 runs of 64: stored straight, each point's
-// matrix U[point]'s size apart from the next (a multiple of 4 KiB), the stores fought over one cache set,
-// and the float64 scalar version cost about 15 ms of a 256-channel layer's forward, more than its products.
+// U's panels: output channels [32 q, 32 q + 32) (the last 16 wide where O is an odd number of 16s), each
+// the C rows of its channels' values for one point, one after the other.
+constexpr int64_t kPanel = 32;
+inline int64_t panel_width(int64_t o, int64_t panel) { return std::min(kPanel, o - panel * kPanel); }
+
+// U[point] (C x O in panels, the products' right operand) from the weights w. Forward: w is (s.o, s.c, 3, 3),
+// output channel o scaled by scale[o] (null: 1). Flipped (the input gradient's U): w is (s.c, s.o, 3, 3), read
+// turned 180 degrees and transposed, so that the forward kernel run from dy gives dx. Eight input channels
+// of a panel at a time go through a buffer that holds their 81 points, then out as 81 runs of 8 panel rows
+// (1 KiB), streamed past the cache: the products read U once, from memory (stored straight, each point's
+// matrix a multiple of 4 KiB from the next, the stores fought over one cache set).
 MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool flipped, const float* scale, float* u) {
-  const int64_t rows = s.o, cols = s.c, size = rows * cols;
-  constexpr int64_t kRun = 64;
+  const int64_t size = s.o * s.c, panels = (s.o + kPanel - 1) / kPanel;
+  constexpr int64_t kRows = 8;  // input channels (panel rows) per run
+  const int64_t runs = (s.c + kRows - 1) / kRows;
 #pragma omp parallel if (size * kPoints >= kParallelWork)
   {
 #pragma omp for schedule(static) nowait
-    for (int64_t row = 0; row < rows; ++row) {
-      const float k = scale ? scale[row] : 1.0f;
-      for (int64_t col0 = 0; col0 < cols; col0 += kRun) {
-        const int64_t run = std::min(kRun, cols - col0);  // a multiple of kWidth: the channels are of kLanes
-        alignas(64) float points[kPoints][kRun];
-        for (int64_t at = 0; at < run; at += kWidth) {
-          Lanes taps[9];  // [3 a + b]: tap (a, b) of eight kernels
-          for (int t = 0; t < 9; ++t)
-            for (int i = 0; i < kWidth; ++i) {
-              const int64_t c = col0 + at + i;
-              taps[t][i] = flipped ? w[(c * rows + row) * 9 + 8 - t] : w[(row * cols + c) * 9 + t];
-            }
+    for (int64_t item = 0; item < panels * runs; ++item) {
+      const int64_t panel = item / runs, c0 = item % runs * kRows, o0 = panel * kPanel;
+      const int64_t width = panel_width(s.o, panel), rows = std::min(kRows, s.c - c0);
+      alignas(64) float points[kPoints][kRows * kPanel];
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t c = c0 + r;
+        for (int64_t at = 0; at < width; at += kWidth) {  // a multiple of kWidth: the channels are of kLanes
+          Lanes taps[9];  // [3 a + b]: tap (a, b) of eight kernels (output channels o0 + at...)
+          Lanes k;
+          for (int i = 0; i < kWidth; ++i) {
+            const int64_t o = o0 + at + i;
+            k[i] = scale ? scale[o] : 1.0f;
+            for (int t = 0; t < 9; ++t) taps[t][i] = flipped ? w[(c * s.o + o) * 9 + 8 - t] : w[(o * s.c + c) * 9 + t];
+          }
           Lanes g_w[kAlpha][3];  // G w: [xi][b]
           for (int xi = 0; xi < kAlpha; ++xi)
             for (int b = 0; b < 3; ++b)
@@ -229,18 +211,84 @@ MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool f
                            static_cast<float>(kF73.g[xi][2]) * taps[6 + b];
           for (int xi = 0; xi < kAlpha; ++xi)
             for (int eta = 0; eta < kAlpha; ++eta)
-              store(points[xi * kAlpha + eta] + at,
+              store(points[xi * kAlpha + eta] + r * width + at,
                     k * (g_w[xi][0] * static_cast<float>(kF73.g[eta][0]) +
                          g_w[xi][1] * static_cast<float>(kF73.g[eta][1]) +
                          g_w[xi][2] * static_cast<float>(kF73.g[eta][2])));
         }
-        for (int point = 0; point < kPoints; ++point) {
-          float* to = u + point * size + row * cols + col0;
-          for (int64_t i = 0; i < run; i += 4) _mm_stream_ps(to + i, _mm_load_ps(points[point] + i));
-        }
+      }
+      const int64_t run = rows * width;  // floats, a multiple of 16: 64-byte aligned in U
+      for (int point = 0; point < kPoints; ++point) {
+        float* to = u + point * size + o0 * s.c + c0 * width;
+        for (int64_t i = 0; i < run; i += 4) _mm_stream_ps(to + i, _mm_load_ps(points[point] + i));
       }
     }
   _mm_sfence();  // this thread's streamed stores ordered before the region's closing barrier
+  }
+}
+
+// The products of one point, M[p][o] = sum_c V[p][c] U[c][o] for its `count` tiles, with AVX-512: a panel's
+// 32 (or 16) channels in two (one) 16-lane vectors against up to 12 tiles, each V value broadcast, the sum
+// over c in order (the same bits whichever thread and batch). The panel (32 KiB at 256 channels) is read
+// from memory once, then from the cache for the panel's next tiles.
+constexpr int kMostTiles = 12;  // 2 x 12 accumulators, 2 panel vectors and a broadcast: 27 of 32 registers
+
+template <int kVectors, int kTiles>
+__attribute__((target("avx512f"))) void panel_tiles(const float* u, const float* v, int64_t c, float* m, int64_t ldm) {
+  __m512 acc[kTiles][kVectors];
+#pragma GCC unroll 16
+  for (int t = 0; t < kTiles; ++t)
+    for (int q = 0; q < kVectors; ++q) acc[t][q] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < c; ++k) {
+    __m512 row[kVectors];
+    for (int q = 0; q < kVectors; ++q) row[q] = _mm512_loadu_ps(u + k * kVectors * 16 + q * 16);
+#pragma GCC unroll 16
+    for (int t = 0; t < kTiles; ++t) {
+      const __m512 x = _mm512_set1_ps(v[t * c + k]);
+      for (int q = 0; q < kVectors; ++q) acc[t][q] = _mm512_fmadd_ps(row[q], x, acc[t][q]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < kTiles; ++t)
+    for (int q = 0; q < kVectors; ++q) _mm512_storeu_ps(m + t * ldm + q * 16, acc[t][q]);
+}
+
+using PanelTiles = void (*)(const float*, const float*, int64_t, float*, int64_t);
+template <int kVectors, size_t... kTiles>
+constexpr std::array<PanelTiles, sizeof...(kTiles)> panel_kernels(std::index_sequence<kTiles...>) {
+  return {&panel_tiles<kVectors, static_cast<int>(kTiles) + 1>...};
+}
+
+__attribute__((target("avx512f"))) void point_products(const Plane& s, const float* u, const float* v, int64_t count,
+                                                       float* m) {
+  static constexpr auto kOne = panel_kernels<1>(std::make_index_sequence<kMostTiles>());
+  static constexpr auto kTwo = panel_kernels<2>(std::make_index_sequence<kMostTiles>());
+  const int64_t panels = (s.o + kPanel - 1) / kPanel;
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    const float* up = u + panel * kPanel * s.c;
+    const auto& kernels = panel_width(s.o, panel) == kPanel ? kTwo : kOne;
+    for (int64_t p = 0; p < count; p += kMostTiles) {
+      const int64_t tiles = std::min<int64_t>(kMostTiles, count - p);
+      kernels[static_cast<size_t>(tiles - 1)](up, v + p * s.c, s.c, m + p * s.o + panel * kPanel, s.o);
+    }
+  }
+}
+
+std::atomic<bool> blas_only{false};  // set_winograd_2d_blas
+
+// Points [q0, q1): AVX-512's kernel above, else BLAS a panel at a time over the points.
+void products(const Plane& s, const float* u, const float* v, int64_t count, int64_t q0, int64_t q1, float* m) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const int64_t size = s.o * s.c, panels = (s.o + kPanel - 1) / kPanel;
+  if (avx512 && !blas_only.load()) {
+    for (int64_t q = q0; q < q1; ++q) point_products(s, u + q * size, v + q * count * s.c, count, m + q * count * s.o);
+    return;
+  }
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    const int64_t width = panel_width(s.o, panel);
+    gemm<float>(false, false, count, width, s.c, 1.0f, v + q0 * count * s.c, s.c, count * s.c,
+                u + q0 * size + panel * kPanel * s.c, width, size, 0.0f, m + q0 * count * s.o + panel * kPanel, s.o,
+                count * s.o, q1 - q0);
   }
 }
 
@@ -271,25 +319,16 @@ void run_tiles(const Plane& s, const float* x, const float* u, const Epilogue& e
       part_range(count, parts, k, 1, p0, p1);
       transform_input(s, x, g0 + p0, g0 + p1, count, v + p0 * s.c);
     });
-    // M^T = U^T V^T (O x P a point): oneDNN's kernel streams U, the large operand, better as the left one
-    // (a 512-channel layer's products at batch 8: 7.9 against 10.3 ms), and a thread's share of the points
-    // on its own ran faster than all of them on oneDNN's threads (7.9 against 8.2 ms; 256 channels 2.6
-    // against 3.2).
+    // A thread's share of the points each, their panels streamed from memory once.
     const int64_t threads = free_threads();
     run_tasks(threads, true, [&](int64_t k) {
       int64_t q0 = 0, q1 = 0;
       part_range(kPoints, threads, k, 1, q0, q1);
-      const float* uq = u + q0 * s.c * s.o;
-      const float* vq = v + q0 * count * s.c;
-      float* mq = mt + q0 * count * s.o;
-      if (!onednn_matmul(false, true, s.o, count, s.c, 1.0f, uq, s.c, s.c * s.o, vq, s.c, count * s.c, 0.0f, mq, count,
-                         count * s.o, q1 - q0))
-        gemm<float>(false, true, s.o, count, s.c, 1.0f, uq, s.c, s.c * s.o, vq, s.c, count * s.c, 0.0f, mq, count,
-                    count * s.o, q1 - q0);
+      products(s, u, v, count, q0, q1, mt);
     });
     run_tasks(parts, true, [&](int64_t k) {
       int64_t p0 = 0, p1 = 0;
-      part_range(count, parts, k, kWidth, p0, p1);
+      part_range(count, parts, k, 1, p0, p1);
       transform_output(s, mt, p0, p1, count, g0, e, y);
     });
   }
@@ -297,11 +336,13 @@ void run_tiles(const Plane& s, const float* x, const float* u, const Epilogue& e
 
 }  // namespace
 
+void set_winograd_2d_blas(bool blas) { blas_only.store(blas); }
+
 namespace {
 
 // Whether F(7x7, 3x3) takes this problem: the kernel fits, Auto, maps of whole 7x7 tiles, enough of them and
 // deep enough channels for the products (bench/RESULTS.md); U kept (evaluation) or not (training: made at
-// every call, about 0.9 ms for 256 channels, so the same least size pays for it).
+// every call, about 1 ms for 256 channels, so the same least size pays for it).
 bool takes(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l, int64_t n) {
   const bool fits = groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
                     g.dilation_h == 1 && g.dilation_w == 1 && g.channels % kLanes == 0 && out_channels % kLanes == 0 &&

@@ -115,6 +115,9 @@ void conv2d_backward_data_winograd_2d(const float* w, const float* dy, float* dx
 // That forward (any 3x3 stride-1 problem that fits, whatever the rule), with conv2d_forward_onednn's contract.
 void conv2d_forward_winograd_2d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
+// Its products run our AVX-512 kernel where the CPU has it, else BLAS; true here runs BLAS anyway (tests: the
+// path other CPUs take).
+void set_winograd_2d_blas(bool blas);
 // A Winograd forward's transformed weights U (returned) and bias (into `bias`): kept in e.prepared (with an
 // evaluation batch norm folded in) where made there for these weights, this transform (`plan`), this scale
 // and shift; else made by make(U) into e.prepared or `scratch`, the bias folded (scale * b + shift) into

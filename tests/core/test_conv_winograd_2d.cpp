@@ -24,12 +24,13 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"14x14, two tiles a side, 8 tiles: whole transposes", 2, 32, 14, 14, 48, 1, false},
-    {"7x7, one tile an image, 3 images: a partial transpose", 3, 16, 7, 7, 32, 1, true},
-    {"10x12: partial tiles at the bottom and right, 12 tiles", 3, 48, 10, 12, 16, 1, true},
+    {"14x14, two tiles a side, 8 tiles, 48 outputs: a panel of 32 and one of 16", 2, 32, 14, 14, 48, 1, false},
+    {"7x7, one tile an image, 3 images: fewer tiles than a pass takes", 3, 16, 7, 7, 32, 1, true},
+    {"10x12: partial tiles at the bottom and right, 12 tiles: one whole pass", 3, 48, 10, 12, 16, 1, true},
     {"unpadded 9x16: 7x14 out", 1, 16, 9, 16, 16, 0, false},
     {"padding 2 on 5x5: 7x7 out, one tile of mostly padding", 2, 16, 5, 5, 32, 2, false},
     {"28x21, 64 -> 64: 12 tiles an image, 2 images", 2, 64, 28, 21, 64, 1, true},
+    {"21x21, 48 -> 80: 18 tiles (a pass of 12 and one of 6), panels of 32, 32 and 16", 2, 48, 21, 21, 80, 1, true},
 };
 
 // Against the largest output: F(7, 3)'s nine points over both axes round more than the direct sum (measured
@@ -164,8 +165,27 @@ TEST_CASE("conv winograd 2d: forward equals float64 within its rounding, partial
   }
 }
 
+TEST_CASE("conv winograd 2d: the products on BLAS (CPUs without AVX-512) give the same results within rounding") {
+  struct BlasScope {
+    BlasScope() { cpu::set_winograd_2d_blas(true); }
+    ~BlasScope() { cpu::set_winograd_2d_blas(false); }
+  };
+  for (const Case& k : {kCases[0], kCases[5], kCases[6]}) {
+    CAPTURE(std::string(k.name));
+    const Operands f = operands(k);
+    const std::vector<double> want = reference(k, f), own = forward_2d(k, f).to_vector();
+    std::vector<double> blas;
+    {
+      BlasScope scope;
+      blas = forward_2d(k, f).to_vector();
+    }
+    CHECK(relative_error(blas, want) < kTolerance);
+    CHECK(relative_error(blas, own) < 1e-6);  // the same transforms and products (the same bits here)
+  }
+}
+
 TEST_CASE("conv winograd 2d: the evaluation epilogue, a residual add and prepared weights") {
-  for (const Case& k : {kCases[0], kCases[1], kCases[2], kCases[5]}) {
+  for (const Case& k : {kCases[0], kCases[1], kCases[2], kCases[5], kCases[6]}) {
     CAPTURE(std::string(k.name));
     const Operands f = operands(k);
     const Tensor scale = random_tensor({k.o}, DType::F64, 54, 0.5, 2), shift = random_tensor({k.o}, DType::F64, 55);
@@ -225,8 +245,8 @@ TEST_CASE("conv winograd 2d: a convolution the rule gives it (256 channels on 14
   MESSAGE("F(7x7, 3x3) ", relative_error(ours, want), ", oneDNN's F(4x4, 3x3) ", relative_error(onednn, want));
 }
 TEST_CASE("conv winograd 2d: the input gradient equals float64's, called directly and through the rule") {
-  // Padding 1 only (the rule's); maps with partial tiles and tile counts that leave part of a transpose.
-  const Case cases[] = {kCases[0], kCases[1], kCases[2], kCases[5], {"256 -> 256 on 14x14, batch 8", 8, 256, 14, 14, 256, 1, false}};
+  // Padding 1 only (the rule's); maps with partial tiles, tile counts that leave part of a pass, 16-wide panels.
+  const Case cases[] = {kCases[0], kCases[1], kCases[2], kCases[5], kCases[6], {"256 -> 256 on 14x14, batch 8", 8, 256, 14, 14, 256, 1, false}};
   for (const Case& k : cases) {
     CAPTURE(std::string(k.name));
     const Operands f = operands(k);
