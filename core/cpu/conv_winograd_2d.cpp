@@ -12,7 +12,8 @@
 // else 1). U is 9 times the weights (a 512-channel layer's 85 MB), made once and kept where the weights are
 // fixed (evaluation), made at every call in training; the products stream it from memory, so that they need
 // deep channels and a few dozen tiles to run at the machine's rate (conv_winograd_2d_forward's rule). U is
-// stored in panels of 32 output channels, each panel's C rows of 32 one after the other, so that the
+// stored in panels of 32 output channels, each panel's C rows of 32 (16 in a last, narrower panel) one after
+// the other, so that the
 // products read it in one sequential pass (oneDNN's matmul on U as a plain O x C matrix read it as many
 // short rows and ran at 70 GFLOP/s a core from memory against 108 here, bench/RESULTS.md). Training runs
 // the input gradient the same way: a padding-1 layer's dx is the padding-1 convolution of dy with the
@@ -180,8 +181,8 @@ inline int64_t panel_width(int64_t o, int64_t panel) { return std::min(kPanel, o
 // output channel o scaled by scale[o] (null: 1). Flipped (the input gradient's U): w is (s.c, s.o, 3, 3), read
 // turned 180 degrees and transposed, so that the forward kernel run from dy gives dx. Eight input channels
 // of a panel at a time go through a buffer that holds their 81 points, then out as 81 runs of 8 panel rows
-// (1 KiB), streamed past the cache: the products read U once, from memory (stored straight, each point's
-// matrix a multiple of 4 KiB from the next, the stores fought over one cache set).
+// (1 KiB; 512 bytes in a 16-wide panel), streamed past the cache: the products read U once, from memory
+// (stored straight, each point's matrix a multiple of 4 KiB from the next, the stores fought over one set).
 MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool flipped, const float* scale, float* u) {
   const int64_t size = s.o * s.c, panels = (s.o + kPanel - 1) / kPanel;
   constexpr int64_t kRows = 8;  // input channels (panel rows) per run
@@ -192,7 +193,7 @@ MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool f
     for (int64_t item = 0; item < panels * runs; ++item) {
       const int64_t panel = item / runs, c0 = item % runs * kRows, o0 = panel * kPanel;
       const int64_t width = panel_width(s.o, panel), rows = std::min(kRows, s.c - c0);
-      alignas(64) float points[kPoints][kRows * kPanel];
+      alignas(64) float points[kPoints][kRows * kPanel];  // 81 KiB of the thread's stack
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t c = c0 + r;
         for (int64_t at = 0; at < width; at += kWidth) {  // a multiple of kWidth: the channels are of kLanes
@@ -274,7 +275,8 @@ __attribute__((target("avx512f"))) void point_products(const Plane& s, const flo
   }
 }
 
-std::atomic<bool> blas_only{false};  // set_winograd_2d_blas
+std::atomic<bool> blas_only{false};        // set_winograd_2d_blas
+std::atomic<int64_t> blas_point_ranges{0};  // winograd_2d_blas_runs
 
 // Points [q0, q1): AVX-512's kernel above, else BLAS a panel at a time over the points.
 void products(const Plane& s, const float* u, const float* v, int64_t count, int64_t q0, int64_t q1, float* m) {
@@ -284,6 +286,7 @@ void products(const Plane& s, const float* u, const float* v, int64_t count, int
     for (int64_t q = q0; q < q1; ++q) point_products(s, u + q * size, v + q * count * s.c, count, m + q * count * s.o);
     return;
   }
+  blas_point_ranges.fetch_add(1);
   for (int64_t panel = 0; panel < panels; ++panel) {
     const int64_t width = panel_width(s.o, panel);
     gemm<float>(false, false, count, width, s.c, 1.0f, v + q0 * count * s.c, s.c, count * s.c,
@@ -295,6 +298,7 @@ void products(const Plane& s, const float* u, const float* v, int64_t count, int
 // Tiles go through in groups whose V and M take at most this much (the whole batch where it fits: each
 // group reads all of U again, 85 MB for 512 channels).
 constexpr int64_t kGroupBytes = 64 << 20;
+std::atomic<int64_t> group_bytes{kGroupBytes};  // set_winograd_2d_group_bytes
 constexpr int64_t kLeastTiles = 32;     // conv_winograd_2d_forward's least tiles of a batch
 constexpr int64_t kLeastChannels = 256;  // and least input and output channels
 
@@ -304,7 +308,8 @@ std::vector<float> bias_buffer;
 
 void run_tiles(const Plane& s, const float* x, const float* u, const Epilogue& e, float* y) {
   const int64_t total = s.tiles(), tile_bytes = kPoints * (s.c + s.o) * int64_t{sizeof(float)};
-  const int64_t groups = std::max<int64_t>(1, (total * tile_bytes + kGroupBytes - 1) / kGroupBytes);
+  const int64_t cap = group_bytes.load();
+  const int64_t groups = std::clamp<int64_t>((total * tile_bytes + cap - 1) / cap, 1, total);
   const int64_t most = (total + groups - 1) / groups;
   float* v = static_cast<float*>(v_buffer.reserve(static_cast<size_t>(kPoints * most * s.c) * sizeof(float),
                                                   "Winograd input tiles"));
@@ -337,12 +342,14 @@ void run_tiles(const Plane& s, const float* x, const float* u, const Epilogue& e
 }  // namespace
 
 void set_winograd_2d_blas(bool blas) { blas_only.store(blas); }
+int64_t winograd_2d_blas_runs() { return blas_point_ranges.load(); }
+void set_winograd_2d_group_bytes(int64_t bytes) { group_bytes.store(bytes > 0 ? bytes : kGroupBytes); }
 
 namespace {
 
 // Whether F(7x7, 3x3) takes this problem: the kernel fits, Auto, maps of whole 7x7 tiles, enough of them and
 // deep enough channels for the products (bench/RESULTS.md); U kept (evaluation) or not (training: made at
-// every call, about 1 ms for 256 channels, so the same least size pays for it).
+// every call, 1.2 ms for 256 channels, so the same least size pays for it).
 bool takes(const ops::ConvGeometry& g, int64_t out_channels, int64_t groups, const ConvLayouts& l, int64_t n) {
   const bool fits = groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
                     g.dilation_h == 1 && g.dilation_w == 1 && g.channels % kLanes == 0 && out_channels % kLanes == 0 &&

@@ -116,8 +116,12 @@ void conv2d_backward_data_winograd_2d(const float* w, const float* dy, float* dx
 void conv2d_forward_winograd_2d(const float* x, const float* w, const float* b, float* y, int64_t n,
                                 const ops::ConvGeometry& g, int64_t out_channels, const ConvEpilogue& e);
 // Its products run our AVX-512 kernel where the CPU has it, else BLAS; true here runs BLAS anyway (tests: the
-// path other CPUs take).
+// path other CPUs take), and winograd_2d_blas_runs counts the point ranges BLAS has multiplied. Tiles go
+// through in groups whose transforms take at most 64 MiB; set_winograd_2d_group_bytes sets another bound
+// (tests: several groups on small problems; 0 restores it).
 void set_winograd_2d_blas(bool blas);
+int64_t winograd_2d_blas_runs();
+void set_winograd_2d_group_bytes(int64_t bytes);
 // A Winograd forward's transformed weights U (returned) and bias (into `bias`): kept in e.prepared (with an
 // evaluation batch norm folded in) where made there for these weights, this transform (`plan`), this scale
 // and shift; else made by make(U) into e.prepared or `scratch`, the bias folded (scale * b + shift) into

@@ -175,12 +175,32 @@ TEST_CASE("conv winograd 2d: the products on BLAS (CPUs without AVX-512) give th
     const Operands f = operands(k);
     const std::vector<double> want = reference(k, f), own = forward_2d(k, f).to_vector();
     std::vector<double> blas;
+    const int64_t runs = cpu::winograd_2d_blas_runs();
     {
       BlasScope scope;
       blas = forward_2d(k, f).to_vector();
     }
+    CHECK(cpu::winograd_2d_blas_runs() > runs);  // BLAS did multiply
     CHECK(relative_error(blas, want) < kTolerance);
-    CHECK(relative_error(blas, own) < 1e-6);  // the same transforms and products (the same bits here)
+    CHECK(relative_error(blas, own) < 1e-6);  // the same transforms and products in another kernel
+  }
+}
+
+TEST_CASE("conv winograd 2d: tiles split into several groups give the same bits as one group") {
+  struct GroupScope {
+    explicit GroupScope(int64_t bytes) { cpu::set_winograd_2d_group_bytes(bytes); }
+    ~GroupScope() { cpu::set_winograd_2d_group_bytes(0); }
+  };
+  for (const Case& k : {kCases[5], kCases[6]}) {  // 24 and 18 tiles
+    CAPTURE(std::string(k.name));
+    const Operands f = operands(k);
+    const std::vector<double> whole = forward_2d(k, f).to_vector();
+    const int64_t tile_bytes = 81 * (k.c + k.o) * 4;  // a tile's transformed input and products
+    for (const int64_t tiles : {int64_t{7}, int64_t{5}, int64_t{1}}) {  // groups of at most 7, 5, 1 tiles
+      CAPTURE(tiles);
+      GroupScope scope(tiles * tile_bytes);
+      CHECK(forward_2d(k, f).to_vector() == whole);
+    }
   }
 }
 
@@ -246,7 +266,8 @@ TEST_CASE("conv winograd 2d: a convolution the rule gives it (256 channels on 14
 }
 TEST_CASE("conv winograd 2d: the input gradient equals float64's, called directly and through the rule") {
   // Padding 1 only (the rule's); maps with partial tiles, tile counts that leave part of a pass, 16-wide panels.
-  const Case cases[] = {kCases[0], kCases[1], kCases[2], kCases[5], kCases[6], {"256 -> 256 on 14x14, batch 8", 8, 256, 14, 14, 256, 1, false}};
+  const Case cases[] = {kCases[0], kCases[1], kCases[2], kCases[5], kCases[6],
+                        {"256 -> 256 on 14x14, batch 8", 8, 256, 14, 14, 256, 1, false}};
   for (const Case& k : cases) {
     CAPTURE(std::string(k.name));
     const Operands f = operands(k);
