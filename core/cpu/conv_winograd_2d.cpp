@@ -13,9 +13,9 @@
 // fixed (evaluation), made at every call in training; the products stream it from memory, so that they need
 // deep channels and a few dozen tiles to run at the machine's rate (conv_winograd_2d_forward's rule). U is
 // stored in panels of 32 output channels, each panel's C rows of 32 (16 in a last, narrower panel) one after
-// the other, so that the
-// products read it in one sequential pass (oneDNN's matmul on U as a plain O x C matrix read it as many
-// short rows and ran at 70 GFLOP/s a core from memory against 108 here, bench/RESULTS.md). Training runs
+// the other, so that the products read it in one sequential pass (oneDNN's matmul on U as a plain O x C
+// matrix read it as many short rows and ran at 70 GFLOP/s a core from memory against 108 here,
+// bench/RESULTS.md). Training runs
 // the input gradient the same way: a padding-1 layer's dx is the padding-1 convolution of dy with the
 // weights turned 180 degrees and transposed. The points are F(7, 3)'s (winograd_transform.h); over both
 // axes the float32 results are within 3e-5 to 5e-5 of the largest output, as oneDNN's F(4x4, 3x3)
@@ -175,6 +175,7 @@ MPNCOV_AVX2_CLONES void transform_output(const Plane& s, const float* mt, int64_
 // U's panels: output channels [32 q, 32 q + 32) (the last 16 wide where O is an odd number of 16s), each
 // the C rows of its channels' values for one point, one after the other.
 constexpr int64_t kPanel = 32;
+inline int64_t panel_count(int64_t o) { return (o + kPanel - 1) / kPanel; }
 inline int64_t panel_width(int64_t o, int64_t panel) { return std::min(kPanel, o - panel * kPanel); }
 
 // U[point] (C x O in panels, the products' right operand) from the weights w. Forward: w is (s.o, s.c, 3, 3),
@@ -184,7 +185,7 @@ inline int64_t panel_width(int64_t o, int64_t panel) { return std::min(kPanel, o
 // (1 KiB; 512 bytes in a 16-wide panel), streamed past the cache: the products read U once, from memory
 // (stored straight, each point's matrix a multiple of 4 KiB from the next, the stores fought over one set).
 MPNCOV_AVX2_CLONES void transform_weights(const Plane& s, const float* w, bool flipped, const float* scale, float* u) {
-  const int64_t size = s.o * s.c, panels = (s.o + kPanel - 1) / kPanel;
+  const int64_t size = s.o * s.c, panels = panel_count(s.o);
   constexpr int64_t kRows = 8;  // input channels (panel rows) per run
   const int64_t runs = (s.c + kRows - 1) / kRows;
 #pragma omp parallel if (size * kPoints >= kParallelWork)
@@ -264,8 +265,7 @@ __attribute__((target("avx512f"))) void point_products(const Plane& s, const flo
                                                        float* m) {
   static constexpr auto kOne = panel_kernels<1>(std::make_index_sequence<kMostTiles>());
   static constexpr auto kTwo = panel_kernels<2>(std::make_index_sequence<kMostTiles>());
-  const int64_t panels = (s.o + kPanel - 1) / kPanel;
-  for (int64_t panel = 0; panel < panels; ++panel) {
+  for (int64_t panel = 0; panel < panel_count(s.o); ++panel) {
     const float* up = u + panel * kPanel * s.c;
     const auto& kernels = panel_width(s.o, panel) == kPanel ? kTwo : kOne;
     for (int64_t p = 0; p < count; p += kMostTiles) {
@@ -281,13 +281,13 @@ std::atomic<int64_t> blas_point_ranges{0};  // winograd_2d_blas_runs
 // Points [q0, q1): AVX-512's kernel above, else BLAS a panel at a time over the points.
 void products(const Plane& s, const float* u, const float* v, int64_t count, int64_t q0, int64_t q1, float* m) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  const int64_t size = s.o * s.c, panels = (s.o + kPanel - 1) / kPanel;
+  const int64_t size = s.o * s.c;
   if (avx512 && !blas_only.load()) {
     for (int64_t q = q0; q < q1; ++q) point_products(s, u + q * size, v + q * count * s.c, count, m + q * count * s.o);
     return;
   }
   blas_point_ranges.fetch_add(1);
-  for (int64_t panel = 0; panel < panels; ++panel) {
+  for (int64_t panel = 0; panel < panel_count(s.o); ++panel) {
     const int64_t width = panel_width(s.o, panel);
     gemm<float>(false, false, count, width, s.c, 1.0f, v + q0 * count * s.c, s.c, count * s.c,
                 u + q0 * size + panel * kPanel * s.c, width, size, 0.0f, m + q0 * count * s.o + panel * kPanel, s.o,
